@@ -1,0 +1,203 @@
+//! `boxfs emulator`: a faithful, persistent local Box API 2.0 server (API, upload host,
+//! download host, long-poll and OAuth on one port) that boxfs and its tests run against.
+//!
+//! [`Emulator::bind`] opens the store in the data dir and binds the port; [`Emulator::spawn`]
+//! serves in the background and stops when the returned handle is dropped.
+
+mod error;
+mod faults;
+mod limits;
+pub mod render;
+mod routes;
+pub mod seed;
+mod server;
+mod stats;
+pub mod store;
+
+pub use faults::{FaultSpec, FaultSpecError};
+pub use store::{Store, StoreError, UserInfo};
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The OAuth client the emulator knows (Box apps have a client id and secret).
+pub const DEFAULT_CLIENT_ID: &str = "boxfs-emulator-client";
+pub const DEFAULT_CLIENT_SECRET: &str = "boxfs-emulator-secret";
+
+#[derive(Clone, Debug)]
+pub struct EmulatorConfig {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    /// Seed a fresh data dir with the demo tree.
+    pub seed_demo: bool,
+    pub token_lifetime_secs: i64,
+    pub faults: FaultSpec,
+    pub rate_limits: bool,
+    /// Upload-session part size; when set, sessions are allowed from this size up (tests).
+    pub part_size: Option<i64>,
+    pub longpoll_timeout: Duration,
+    pub session_lifetime_secs: i64,
+    pub space_amount: i64,
+    pub client_id: String,
+    pub client_secret: String,
+}
+
+impl EmulatorConfig {
+    /// Defaults for a data dir, on an ephemeral loopback port.
+    pub fn new(data_dir: impl Into<PathBuf>) -> EmulatorConfig {
+        EmulatorConfig {
+            data_dir: data_dir.into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            seed_demo: false,
+            token_lifetime_secs: 3600,
+            faults: FaultSpec::default(),
+            rate_limits: false,
+            part_size: None,
+            longpoll_timeout: Duration::from_secs(60),
+            session_lifetime_secs: 7 * 24 * 3600,
+            space_amount: UserInfo::default().space_amount,
+            client_id: DEFAULT_CLIENT_ID.into(),
+            client_secret: DEFAULT_CLIENT_SECRET.into(),
+        }
+    }
+}
+
+/// Box's default part size for sessions and the smallest file a session accepts.
+pub const DEFAULT_PART_SIZE: i64 = 8 * 1024 * 1024;
+pub const MIN_SESSION_FILE_SIZE: i64 = 20_000_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EmulatorError {
+    #[error("cannot open the emulator data dir: {0}")]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("refusing to listen on non-loopback address {0} (pass --allow-remote to do so)")]
+    NotLoopback(SocketAddr),
+}
+
+/// Shared state of a running emulator.
+pub struct Shared {
+    pub store: Store,
+    pub config: EmulatorConfig,
+    pub base_url: String,
+    stats: stats::Stats,
+    faults: faults::Faults,
+    limiter: Option<limits::RateLimiter>,
+    downloads: routes::DownloadTickets,
+    channel: String,
+}
+
+pub type AppState = Arc<Shared>;
+
+pub struct Emulator {
+    state: AppState,
+    listener: tokio::net::TcpListener,
+}
+
+impl Emulator {
+    /// Opens the data dir (seeding it when asked and new) and binds the listen address.
+    pub async fn bind(config: EmulatorConfig, allow_remote: bool) -> Result<Emulator, EmulatorError> {
+        if !allow_remote && !config.listen.ip().is_loopback() {
+            return Err(EmulatorError::NotLoopback(config.listen));
+        }
+        let user = UserInfo { space_amount: config.space_amount, ..UserInfo::default() };
+        let store = Store::open(&config.data_dir, user)?;
+        if config.seed_demo && store.is_empty()? {
+            seed::demo(&store)?;
+        }
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| EmulatorError::Bind { addr: config.listen, source })?;
+        let addr = listener.local_addr().map_err(|source| EmulatorError::Bind { addr: config.listen, source })?;
+        let state = Arc::new(Shared {
+            base_url: format!("http://{addr}"),
+            stats: stats::Stats::default(),
+            faults: faults::Faults::new(config.faults.clone()),
+            limiter: config.rate_limits.then(limits::RateLimiter::box_limits),
+            downloads: routes::DownloadTickets::default(),
+            channel: store::random_hex(10).to_lowercase(),
+            store,
+            config,
+        });
+        Ok(Emulator { state, listener })
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("bound listener has an address")
+    }
+
+    /// Serves until `shutdown` resolves.
+    pub async fn serve(self, shutdown: impl std::future::Future<Output = ()>) {
+        server::serve(self.listener, self.state, shutdown).await
+    }
+
+    /// Serves in the background; dropping the handle stops the server and its connections.
+    pub fn spawn(self) -> RunningEmulator {
+        let addr = self.addr();
+        let state = self.state.clone();
+        let task = tokio::spawn(self.serve(std::future::pending()));
+        RunningEmulator { addr, state, task }
+    }
+}
+
+impl Shared {
+    pub fn api_url(&self) -> String {
+        format!("{}/2.0", self.base_url)
+    }
+
+    pub fn upload_url(&self) -> String {
+        format!("{}/api/2.0", self.base_url)
+    }
+
+    /// Issues a developer token (no refresh token) with the configured lifetime.
+    pub fn developer_token(&self) -> Result<String, StoreError> {
+        Ok(self.store.issue_tokens(&self.config.client_id, self.config.token_lifetime_secs, false)?.access_token)
+    }
+
+    /// The three `KEY=value` lines `boxfs emulator` prints first.
+    pub fn env_lines(&self, token: &str) -> String {
+        format!("BOX_API_URL={}\nBOX_UPLOAD_URL={}\nBOX_ACCESS_TOKEN={token}\n", self.api_url(), self.upload_url())
+    }
+
+    pub fn set_faults(&self, spec: FaultSpec) {
+        self.faults.set(spec)
+    }
+
+    pub fn stats_snapshot(&self) -> serde_json::Value {
+        self.stats.snapshot()
+    }
+
+    fn part_size(&self) -> i64 {
+        self.config.part_size.unwrap_or(DEFAULT_PART_SIZE)
+    }
+
+    fn min_session_size(&self) -> i64 {
+        self.config.part_size.unwrap_or(MIN_SESSION_FILE_SIZE)
+    }
+}
+
+/// A background emulator; stops when dropped.
+pub struct RunningEmulator {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RunningEmulator {
+    pub fn base_url(&self) -> &str {
+        &self.state.base_url
+    }
+}
+
+impl Drop for RunningEmulator {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

@@ -1,0 +1,226 @@
+//! Renders store rows as Box JSON: the mini, standard and `fields=` representations of files,
+//! folders and web links, file versions, users and upload sessions.
+
+use super::store::{Ancestor, Item, Kind, Status, UserInfo, Version};
+use serde_json::{json, Map, Value};
+
+/// Which representation of an item to return.
+#[derive(Clone, Debug)]
+pub enum Repr {
+    /// What listings return by default.
+    Mini,
+    /// What `GET /files/{id}` and friends return by default.
+    Standard,
+    /// The standard fields plus the `--Full` extras (uploads answer with this).
+    Full,
+    /// `fields=a,b,c`: the base fields (`type`, `id`, `etag`) plus those asked for.
+    Fields(Vec<String>),
+}
+
+impl Repr {
+    /// From an optional `fields` query parameter, with `default` when absent.
+    pub fn from_query(fields: Option<&str>, default: Repr) -> Repr {
+        match fields {
+            Some(f) if !f.trim().is_empty() => {
+                Repr::Fields(f.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+            }
+            _ => default,
+        }
+    }
+
+    pub fn wants(&self, field: &str) -> bool {
+        match self {
+            Repr::Fields(list) => list.iter().any(|f| f == field),
+            Repr::Standard | Repr::Full => true,
+            Repr::Mini => false,
+        }
+    }
+}
+
+const MINI_FOLDER: &[&str] = &["type", "id", "sequence_id", "etag", "name"];
+const MINI_FILE: &[&str] = &["type", "id", "file_version", "sequence_id", "etag", "sha1", "name"];
+const MINI_WEB_LINK: &[&str] = &["type", "id", "sequence_id", "etag", "name", "url"];
+const STANDARD_FILE: &[&str] = &[
+    "type", "id", "file_version", "sequence_id", "etag", "sha1", "name", "description", "size", "path_collection",
+    "created_at", "modified_at", "trashed_at", "purged_at", "content_created_at", "content_modified_at", "created_by",
+    "modified_by", "owned_by", "shared_link", "parent", "item_status",
+];
+const STANDARD_FOLDER: &[&str] = &[
+    "type", "id", "sequence_id", "etag", "name", "created_at", "modified_at", "description", "size", "path_collection",
+    "created_by", "modified_by", "trashed_at", "purged_at", "content_created_at", "content_modified_at", "owned_by",
+    "shared_link", "folder_upload_email", "parent", "item_status",
+];
+const STANDARD_WEB_LINK: &[&str] = &[
+    "type", "id", "sequence_id", "etag", "name", "url", "parent", "description", "path_collection", "created_at",
+    "modified_at", "trashed_at", "purged_at", "created_by", "modified_by", "owned_by", "shared_link", "item_status",
+];
+const BASE: &[&str] = &["type", "id", "etag"];
+const FULL_FILE_EXTRA: &[&str] = &[
+    "version_number", "permissions", "extension", "lock", "is_package", "comment_count", "tags",
+    "has_collaborations", "is_externally_owned",
+];
+const FULL_FOLDER_EXTRA: &[&str] =
+    &["permissions", "sync_state", "has_collaborations", "tags", "can_non_owners_invite", "is_externally_owned"];
+
+pub fn user_mini(user: &UserInfo) -> Value {
+    json!({"type": "user", "id": user.id, "name": user.name, "login": user.login})
+}
+
+pub fn folder_mini(a: &Ancestor) -> Value {
+    if a.id == 0 {
+        json!({"type": "folder", "id": "0", "sequence_id": null, "etag": null, "name": a.name})
+    } else {
+        json!({"type": "folder", "id": a.id.to_string(), "sequence_id": a.sequence_id.to_string(),
+               "etag": a.sequence_id.to_string(), "name": a.name})
+    }
+}
+
+fn trash_folder_mini() -> Value {
+    json!({"type": "folder", "id": "1", "sequence_id": null, "etag": null, "name": "Trash"})
+}
+
+fn path_collection(item: &Item, path: &[Ancestor]) -> Value {
+    let entries: Vec<Value> = if item.status == Status::Trashed {
+        vec![trash_folder_mini()]
+    } else {
+        path.iter().map(folder_mini).collect()
+    };
+    json!({"total_count": entries.len(), "entries": entries})
+}
+
+pub fn file_version_mini(item: &Item) -> Value {
+    json!({"type": "file_version", "id": item.version_id.unwrap_or(0).to_string(), "sha1": item.sha1})
+}
+
+fn permissions(kind: Kind) -> Value {
+    let mut p = json!({
+        "can_delete": true, "can_download": true, "can_invite_collaborator": true, "can_rename": true,
+        "can_set_share_access": true, "can_share": true, "can_upload": true, "can_apply_watermark": false,
+    });
+    if kind == Kind::File {
+        let extra = json!({"can_annotate": true, "can_comment": true, "can_preview": true,
+            "can_view_annotations_all": true, "can_view_annotations_self": true});
+        p.as_object_mut().expect("object").extend(extra.as_object().expect("object").clone());
+    }
+    p
+}
+
+/// Every field the emulator knows for this item.
+fn all_fields(item: &Item, path: &[Ancestor], user: &UserInfo) -> Map<String, Value> {
+    let root = item.is_root();
+    let seq = item.etag();
+    let owner = user_mini(user);
+    let mut m = Map::new();
+    let mut put = |k: &str, v: Value| {
+        m.insert(k.to_string(), v);
+    };
+    put("type", json!(item.kind.as_str()));
+    put("id", json!(item.id.to_string()));
+    put("sequence_id", json!(seq));
+    put("etag", json!(seq));
+    put("name", json!(item.name));
+    put("description", json!(item.description));
+    put("size", json!(item.size));
+    put("path_collection", path_collection(item, path));
+    put("created_at", json!(item.created_at));
+    put("modified_at", json!(item.modified_at));
+    put("trashed_at", json!(item.trashed_at));
+    put("purged_at", json!(item.purged_at));
+    put("content_created_at", json!(item.content_created_at));
+    put("content_modified_at", json!(item.content_modified_at));
+    put("created_by", if root { json!({"type": "user", "id": "", "name": "", "login": ""}) } else { owner.clone() });
+    put("modified_by", owner.clone());
+    put("owned_by", owner);
+    put("shared_link", Value::Null);
+    put("parent", path.last().filter(|_| !root).map(folder_mini).unwrap_or(Value::Null));
+    put("item_status", json!(item.status.as_str()));
+    put("permissions", permissions(item.kind));
+    put("tags", json!([]));
+    put("has_collaborations", json!(false));
+    put("is_externally_owned", json!(false));
+    match item.kind {
+        Kind::File => {
+            put("sha1", json!(item.sha1));
+            put("file_version", file_version_mini(item));
+            put("version_number", json!(item.version_number.to_string()));
+            put("extension", json!(extension(&item.name)));
+            put("lock", Value::Null);
+            put("is_package", json!(false));
+            put("comment_count", json!(0));
+        }
+        Kind::Folder => {
+            put("folder_upload_email", Value::Null);
+            put("sync_state", json!("not_synced"));
+            put("can_non_owners_invite", json!(true));
+        }
+        Kind::WebLink => {
+            put("url", json!(item.url));
+        }
+    }
+    m
+}
+
+fn extension(name: &str) -> &str {
+    match name.rfind('.') {
+        Some(i) if i > 0 => &name[i + 1..],
+        _ => "",
+    }
+}
+
+/// Renders `item` (whose ancestors, root first, are `path`) in representation `repr`.
+pub fn item(item: &Item, path: &[Ancestor], user: &UserInfo, repr: &Repr) -> Value {
+    let mut all = all_fields(item, path, user);
+    let keys: Vec<&str> = match repr {
+        Repr::Mini => match item.kind {
+            Kind::Folder => MINI_FOLDER.to_vec(),
+            Kind::File => MINI_FILE.to_vec(),
+            Kind::WebLink => MINI_WEB_LINK.to_vec(),
+        },
+        Repr::Standard => match item.kind {
+            Kind::Folder => STANDARD_FOLDER.to_vec(),
+            Kind::File => STANDARD_FILE.to_vec(),
+            Kind::WebLink => STANDARD_WEB_LINK.to_vec(),
+        },
+        Repr::Full => match item.kind {
+            Kind::Folder => [STANDARD_FOLDER, FULL_FOLDER_EXTRA].concat(),
+            Kind::File => [STANDARD_FILE, FULL_FILE_EXTRA].concat(),
+            Kind::WebLink => STANDARD_WEB_LINK.to_vec(),
+        },
+        Repr::Fields(list) => BASE.iter().copied().chain(list.iter().map(String::as_str)).collect(),
+    };
+    let mut out = Map::new();
+    for k in keys {
+        if let Some(v) = all.remove(k) {
+            out.insert(k.to_string(), v);
+        }
+    }
+    Value::Object(out)
+}
+
+pub fn item_standard(it: &Item, path: &[Ancestor], user: &UserInfo) -> Value {
+    item(it, path, user, &Repr::Standard)
+}
+
+/// The mini item Box puts in `context_info.conflicts` of a 409.
+pub fn conflict_entry(it: &Item) -> Value {
+    item(it, &[], &UserInfo::default(), &Repr::Mini)
+}
+
+pub fn version_full(v: &Version, user: &UserInfo) -> Value {
+    json!({
+        "type": "file_version", "id": v.id.to_string(), "sha1": v.sha1, "name": v.name, "size": v.size,
+        "created_at": v.created_at, "modified_at": v.modified_at, "modified_by": user_mini(user),
+        "trashed_at": v.trashed_at, "trashed_by": null, "restored_at": null, "restored_by": null,
+        "purged_at": null, "uploader_display_name": user.name, "version_number": v.version_number.to_string(),
+    })
+}
+
+pub fn user_full(user: &UserInfo, space_used: i64) -> Value {
+    json!({
+        "type": "user", "id": user.id, "name": user.name, "login": user.login,
+        "created_at": "2024-01-01T00:00:00+00:00", "modified_at": "2024-01-01T00:00:00+00:00",
+        "language": "en", "timezone": "UTC", "space_amount": user.space_amount, "space_used": space_used,
+        "max_upload_size": user.max_upload_size, "status": "active", "job_title": "", "phone": "",
+        "address": "", "avatar_url": "", "notification_email": null,
+    })
+}

@@ -1,0 +1,34 @@
+//! `GET /2.0/users/me` and the emulator's own test endpoints under `/_emulator/`: counters,
+//! runtime fault changes and forced token expiry.
+
+use crate::emulator::error::{ApiError, ApiResult};
+use crate::emulator::render;
+use crate::emulator::{AppState, FaultSpec};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde_json::{json, Value};
+
+pub async fn users_me(State(s): State<AppState>) -> ApiResult<Json<Value>> {
+    Ok(Json(render::user_full(s.store.user(), s.store.space_used()?)))
+}
+
+pub async fn stats(State(s): State<AppState>) -> Json<Value> {
+    Json(s.stats.snapshot())
+}
+
+pub async fn reset_stats(State(s): State<AppState>) -> StatusCode {
+    s.stats.reset();
+    StatusCode::NO_CONTENT
+}
+
+/// `PUT /_emulator/faults` with a `--faults` spec as the body (empty turns faults off).
+pub async fn set_faults(State(s): State<AppState>, body: String) -> ApiResult<StatusCode> {
+    let spec = FaultSpec::parse(body.trim()).map_err(|e| ApiError::bad_request("bad_request", e.to_string()))?;
+    s.faults.set(spec);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn expire_tokens(State(s): State<AppState>) -> ApiResult<Json<Value>> {
+    Ok(Json(json!({"expired": s.store.expire_access_tokens()?})))
+}

@@ -1,0 +1,189 @@
+//! The emulator's routes and the middleware around them: bearer-token authentication with
+//! Box's 401 shape, `--rate-limits box`, and per-route request counters.
+
+mod admin;
+mod content;
+mod events;
+mod items;
+mod oauth;
+mod sessions;
+mod upload;
+
+pub use content::DownloadTickets;
+
+use super::error::{ApiError, ApiResult};
+use super::render::{self, Repr};
+use super::store::{Item, TokenGrant};
+use super::AppState;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::Router;
+use serde_json::Value;
+use std::collections::HashMap;
+
+pub type Params = axum::extract::Query<HashMap<String, String>>;
+
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/2.0/users/me", get(admin::users_me))
+        .route("/2.0/folders", post(items::create_folder))
+        .route("/2.0/folders/trash/items", get(items::trash_items))
+        .route(
+            "/2.0/folders/{id}",
+            get(items::get_folder).put(items::update_folder).delete(items::delete_folder).post(items::restore_folder),
+        )
+        .route("/2.0/folders/{id}/items", get(items::folder_items))
+        .route("/2.0/folders/{id}/copy", post(items::copy_folder))
+        .route("/2.0/folders/{id}/trash", get(items::get_trashed_folder).delete(items::purge_folder))
+        .route(
+            "/2.0/files/{id}",
+            get(items::get_file).put(items::update_file).delete(items::delete_file).post(items::restore_file),
+        )
+        .route("/2.0/files/{id}/copy", post(items::copy_file))
+        .route("/2.0/files/{id}/trash", get(items::get_trashed_file).delete(items::purge_file))
+        .route("/2.0/files/{id}/versions", get(items::file_versions))
+        .route("/2.0/files/{id}/versions/current", post(items::promote_version))
+        .route("/2.0/files/{id}/content", get(content::download).options(upload::preflight_version))
+        .route("/2.0/files/content", axum::routing::options(upload::preflight))
+        .route("/2.0/web_links", post(items::create_web_link))
+        .route(
+            "/2.0/web_links/{id}",
+            get(items::get_web_link).put(items::update_web_link).delete(items::delete_web_link).post(items::restore_web_link),
+        )
+        .route("/2.0/events", get(events::list).options(events::realtime_servers))
+        .route("/api/2.0/files/content", post(upload::upload_new))
+        .route("/api/2.0/files/{id}/content", post(upload::upload_version))
+        .route("/api/2.0/files/upload_sessions", post(sessions::create_for_new))
+        .route("/api/2.0/files/{id}/upload_sessions", post(sessions::create_for_version))
+        .route(
+            "/api/2.0/files/upload_sessions/{sid}",
+            put(sessions::upload_part).get(sessions::status).delete(sessions::abort),
+        )
+        .route("/api/2.0/files/upload_sessions/{sid}/parts", get(sessions::list_parts))
+        .route("/api/2.0/files/upload_sessions/{sid}/commit", post(sessions::commit))
+        .layer(middleware::from_fn_with_state(state.clone(), authenticate));
+    let open = Router::new()
+        .route("/oauth2/authorize", get(oauth::authorize))
+        .route("/oauth2/token", post(oauth::token))
+        .route("/oauth2/revoke", post(oauth::revoke))
+        .route("/d/1/{ticket}/download", get(content::serve_download))
+        .route("/subscribe", get(events::long_poll));
+    let admin = Router::new()
+        .route("/_emulator/stats", get(admin::stats).delete(admin::reset_stats))
+        .route("/_emulator/faults", put(admin::set_faults))
+        .route("/_emulator/expire-tokens", post(admin::expire_tokens));
+    api.merge(open)
+        .layer(middleware::from_fn_with_state(state.clone(), count))
+        .merge(admin)
+        .fallback(|| async { ApiError::not_found() })
+        .layer(DefaultBodyLimit::disable())
+        .with_state(state)
+}
+
+/// Counts every routed request under `METHOD /route/{template}` with its final status.
+async fn count(State(state): State<AppState>, matched: Option<MatchedPath>, req: Request, next: Next) -> Response {
+    let route = format!("{} {}", req.method(), matched.as_ref().map(|m| m.as_str()).unwrap_or("?"));
+    let resp = next.run(req).await;
+    state.stats.request(route, resp.status().as_u16());
+    resp
+}
+
+/// Checks the bearer token (Box answers 401 with `WWW-Authenticate` and an empty body), then
+/// the rate limits when they are on.
+async fn authenticate(State(state): State<AppState>, params: Params, req: Request, next: Next) -> Response {
+    let token = bearer(req.headers()).or_else(|| params.get("access_token").cloned());
+    let grant = match token {
+        Some(t) => state.store.check_access_token(&t).unwrap_or(TokenGrant::Unknown),
+        None => TokenGrant::Unknown,
+    };
+    let challenge = match grant {
+        TokenGrant::Valid => None,
+        TokenGrant::Expired => {
+            Some(r#"Bearer realm="Service", error="invalid_token", error_description="The access token provided has expired.""#)
+        }
+        TokenGrant::Unknown => {
+            Some(r#"Bearer realm="Service", error="invalid_token", error_description="The access token provided is invalid.""#)
+        }
+    };
+    if let Some(challenge) = challenge {
+        return (StatusCode::UNAUTHORIZED, [(axum::http::header::WWW_AUTHENTICATE, challenge)]).into_response();
+    }
+    if let Some(limiter) = &state.limiter {
+        if let Err(wait) = limiter.take(is_upload(req.method(), req.uri().path())) {
+            state.stats.rate_limited();
+            return ApiError::too_many_requests(wait).into_response();
+        }
+    }
+    next.run(req).await
+}
+
+fn bearer(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string())
+}
+
+/// Requests that count against Box's upload limit.
+fn is_upload(method: &Method, path: &str) -> bool {
+    method == Method::POST
+        && path.starts_with("/api/2.0/files/")
+        && (path.ends_with("/content") || path.ends_with("/upload_sessions"))
+}
+
+/// A path id; anything that is not a number is simply not found.
+fn parse_id(s: &str) -> ApiResult<i64> {
+    s.parse::<i64>().ok().filter(|v| *v >= 0).ok_or_else(ApiError::not_found)
+}
+
+/// A JSON request body (`{}` when empty).
+fn json_body(bytes: &Bytes) -> ApiResult<Value> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Value::Object(Default::default()));
+    }
+    serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request("bad_request", format!("Invalid JSON body: {e}")))
+}
+
+fn header(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers.get(name).and_then(|v| v.to_str().ok()).map(|s| s.trim().to_string())
+}
+
+/// An id given as a JSON string (Box's form) or number.
+fn json_id(v: &Value) -> Option<i64> {
+    match v {
+        Value::String(s) => s.parse().ok(),
+        Value::Number(n) => n.as_i64(),
+        _ => None,
+    }
+}
+
+/// `parent.id` of a request body, if present.
+fn parent_id(body: &Value) -> ApiResult<Option<i64>> {
+    match body.get("parent") {
+        None | Some(Value::Null) => Ok(None),
+        Some(p) => json_id(&p["id"]).map(Some).ok_or_else(|| ApiError::invalid_param("parent")),
+    }
+}
+
+fn str_field<'a>(body: &'a Value, name: &str) -> ApiResult<Option<&'a str>> {
+    match body.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(ApiError::invalid_param(name)),
+    }
+}
+
+/// Renders an item with its `path_collection`.
+fn render_item(state: &AppState, item: &Item, repr: &Repr) -> ApiResult<Value> {
+    let path = state.store.ancestors(item)?;
+    Ok(render::item(item, &path, state.store.user(), repr))
+}
+
+/// `{total_count, entries}` (Box's `Files` shape) with one full file.
+fn files_body(state: &AppState, item: &Item) -> ApiResult<Value> {
+    let entry = render_item(state, item, &Repr::Full)?;
+    Ok(serde_json::json!({"total_count": 1, "entries": [entry]}))
+}

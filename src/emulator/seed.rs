@@ -1,0 +1,56 @@
+//! `--seed demo`: a small, deterministic sample tree for a newcomer to browse.
+
+use super::store::{NewFile, Store, StoreResult};
+
+/// Deterministic pseudo-random bytes (xorshift), so demo files have stable SHA-1s.
+pub fn pattern_bytes(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+fn file(store: &Store, parent: i64, name: &str, bytes: &[u8], mtime: &str) -> StoreResult<()> {
+    let blob = store.blobs().put_bytes(bytes)?;
+    store.create_file(NewFile {
+        parent_id: parent,
+        name: name.to_string(),
+        blob,
+        content_created_at: Some(mtime.to_string()),
+        content_modified_at: Some(mtime.to_string()),
+    })?;
+    Ok(())
+}
+
+pub fn demo(store: &Store) -> StoreResult<()> {
+    let t = "2025-06-01T09:30:00+00:00";
+    file(
+        store,
+        0,
+        "Welcome to boxfs.txt",
+        b"This tree lives in the boxfs Box API emulator.\nBrowse it with ls, cat and find; write to it like any folder.\n",
+        t,
+    )?;
+    let docs = store.create_folder(0, "Documents")?.id;
+    file(store, docs, "notes.md", b"# Notes\n\n- boxfs mounts Box on Linux\n- the emulator speaks Box API 2.0\n", t)?;
+    file(store, docs, "budget.csv", b"month,amount\n2025-01,1200\n2025-02,980\n2025-03,1430\n", t)?;
+    let reports = store.create_folder(docs, "Reports")?.id;
+    file(store, reports, "Q1 report.txt", &b"Quarterly report. ".repeat(2000), t)?;
+    file(store, reports, "empty.txt", b"", t)?;
+    let photos = store.create_folder(0, "Photos")?.id;
+    for i in 1..=3u64 {
+        file(store, photos, &format!("IMG_{i:04}.raw"), &pattern_bytes(i, 256 * 1024 * i as usize), t)?;
+    }
+    let projects = store.create_folder(0, "Projects")?.id;
+    let boxfs = store.create_folder(projects, "boxfs")?.id;
+    file(store, boxfs, "README.txt", b"A Box client for Linux.\n", t)?;
+    file(store, boxfs, "data.bin", &pattern_bytes(42, 3 * 1024 * 1024 + 17), t)?;
+    store.create_folder(projects, "Archive")?;
+    store.create_web_link(0, "https://www.box.com/", "Box website", "Where the real thing lives")?;
+    Ok(())
+}

@@ -1,0 +1,285 @@
+//! The emulator's durable state: an SQLite database (WAL) for metadata, tokens, events and
+//! upload sessions, and a content-addressed blob directory for file bytes.
+//!
+//! Every mutation runs in one SQLite transaction that also records its event, so a crash
+//! leaves either the whole change or none of it. Blobs are written (temp file + rename) before
+//! the row that references them commits.
+
+mod blobs;
+mod error;
+mod events;
+mod item;
+mod listing;
+mod mutate;
+mod sessions;
+mod tokens;
+mod trash;
+
+pub use blobs::{BlobInfo, Blobs, HashingWriter};
+pub use error::StoreError;
+pub use events::{EventRow, EVENT_TYPES};
+pub use item::{Ancestor, Item, Kind, Status, Version};
+pub use listing::{ListOrder, Page, PageRequest, Scope};
+pub use mutate::{NewFile, Update};
+pub use sessions::{Part, SessionRow, SessionTarget};
+pub use tokens::{TokenGrant, TokenPair};
+
+use rusqlite::{Connection, OptionalExtension, Transaction};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use tokio::sync::watch;
+
+/// The one user the emulator serves.
+#[derive(Clone, Debug)]
+pub struct UserInfo {
+    pub id: String,
+    pub name: String,
+    pub login: String,
+    pub space_amount: i64,
+    pub max_upload_size: i64,
+}
+
+impl Default for UserInfo {
+    fn default() -> Self {
+        UserInfo {
+            id: "20180001".into(),
+            name: "Emulator User".into(),
+            login: "user@boxfs.invalid".into(),
+            space_amount: 10 * 1024 * 1024 * 1024,
+            max_upload_size: 5 * 1024 * 1024 * 1024,
+        }
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+pub struct Store {
+    conn: Mutex<Connection>,
+    blobs: Blobs,
+    dir: PathBuf,
+    user: UserInfo,
+    position_tx: watch::Sender<i64>,
+}
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS items(
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    kind_rank INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    name_key TEXT NOT NULL,
+    parent_id INTEGER,
+    status TEXT NOT NULL,
+    trashed_root INTEGER NOT NULL DEFAULT 0,
+    sequence_id INTEGER NOT NULL,
+    size INTEGER NOT NULL DEFAULT 0,
+    sha1 TEXT,
+    version_id INTEGER,
+    version_number INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT,
+    modified_at TEXT,
+    content_created_at TEXT,
+    content_modified_at TEXT,
+    trashed_at TEXT,
+    purged_at TEXT,
+    description TEXT NOT NULL DEFAULT '',
+    url TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS items_unique_name ON items(parent_id, name_key) WHERE status = 'active';
+CREATE INDEX IF NOT EXISTS items_children ON items(parent_id, status, kind_rank, name_key, id);
+CREATE INDEX IF NOT EXISTS items_trash ON items(trashed_root, status);
+CREATE TABLE IF NOT EXISTS versions(
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    file_id INTEGER NOT NULL,
+    sha1 TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    version_number INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    modified_at TEXT NOT NULL,
+    trashed_at TEXT
+);
+CREATE INDEX IF NOT EXISTS versions_file ON versions(file_id, id);
+CREATE TABLE IF NOT EXISTS events(
+    position INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    source TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS upload_sessions(
+    id TEXT PRIMARY KEY,
+    folder_id INTEGER,
+    file_id INTEGER,
+    file_name TEXT NOT NULL,
+    file_size INTEGER NOT NULL,
+    part_size INTEGER NOT NULL,
+    total_parts INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    result_file_id INTEGER
+);
+CREATE TABLE IF NOT EXISTS upload_parts(
+    session_id TEXT NOT NULL,
+    offset INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    sha1 TEXT NOT NULL,
+    part_id TEXT NOT NULL,
+    PRIMARY KEY(session_id, offset)
+);
+CREATE TABLE IF NOT EXISTS tokens(
+    token TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    used INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS auth_codes(
+    code TEXT PRIMARY KEY,
+    client_id TEXT NOT NULL,
+    redirect_uri TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+"#;
+
+/// Ids handed out to new items start here, so that they look like Box ids and never collide
+/// with the root (`0`) or the trash pseudo-folder (`1`).
+const FIRST_ITEM_ID: i64 = 100_000;
+const FIRST_VERSION_ID: i64 = 500_000;
+const FIRST_STREAM_POSITION: i64 = 1_000_000;
+
+impl Store {
+    /// Opens (creating when new) the store in `dir`.
+    pub fn open(dir: &Path, user: UserInfo) -> StoreResult<Store> {
+        std::fs::create_dir_all(dir)?;
+        let conn = Connection::open(dir.join("emulator.sqlite3"))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.execute_batch(SCHEMA)?;
+        init_root(&conn)?;
+        let position: i64 = conn.query_row("SELECT COALESCE(MAX(position), 0) FROM events", [], |r| r.get(0))?;
+        let (position_tx, _) = watch::channel(position);
+        Ok(Store { conn: Mutex::new(conn), blobs: Blobs::new(dir.join("blobs"))?, dir: dir.to_path_buf(), user, position_tx })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn user(&self) -> &UserInfo {
+        &self.user
+    }
+
+    pub fn blobs(&self) -> &Blobs {
+        &self.blobs
+    }
+
+    /// True when the store holds nothing but the root folder (a fresh data dir).
+    pub fn is_empty(&self) -> StoreResult<bool> {
+        let conn = self.lock();
+        let n: i64 = conn.query_row("SELECT COUNT(*) FROM items WHERE id != 0", [], |r| r.get(0))?;
+        Ok(n == 0)
+    }
+
+    /// A receiver that sees the newest event stream position.
+    pub fn subscribe_positions(&self) -> watch::Receiver<i64> {
+        self.position_tx.subscribe()
+    }
+
+    /// Reads or creates a persistent string value (e.g. a secret generated at first start).
+    pub fn meta_get_or_init(&self, key: &str, init: impl FnOnce() -> String) -> StoreResult<String> {
+        let conn = self.lock();
+        let existing: Option<String> =
+            conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()?;
+        if let Some(v) = existing {
+            return Ok(v);
+        }
+        let value = init();
+        conn.execute("INSERT INTO meta(key, value) VALUES (?1, ?2)", (key, &value))?;
+        Ok(value)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Runs `f` in one transaction; publishes the new stream position after commit.
+    fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> StoreResult<T>) -> StoreResult<T> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let out = f(&tx)?;
+        let position: i64 = tx.query_row("SELECT COALESCE(MAX(position), 0) FROM events", [], |r| r.get(0))?;
+        tx.commit()?;
+        drop(conn);
+        self.position_tx.send_if_modified(|p| {
+            let changed = *p != position;
+            *p = position;
+            changed
+        });
+        Ok(out)
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
+        let conn = self.lock();
+        f(&conn)
+    }
+
+    /// Bytes used by the user's files (trashed ones count, as in Box).
+    pub fn space_used(&self) -> StoreResult<i64> {
+        self.read(space_used)
+    }
+}
+
+fn space_used(conn: &Connection) -> StoreResult<i64> {
+    Ok(conn.query_row(
+        "SELECT COALESCE(SUM(size), 0) FROM items WHERE kind = 'file' AND status != 'deleted'",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
+fn init_root(conn: &Connection) -> StoreResult<()> {
+    let exists: Option<i64> = conn.query_row("SELECT id FROM items WHERE id = 0", [], |r| r.get(0)).optional()?;
+    if exists.is_some() {
+        return Ok(());
+    }
+    conn.execute(
+        "INSERT INTO items(id, kind, kind_rank, name, name_key, parent_id, status, sequence_id)
+         VALUES (0, 'folder', 0, 'All Files', 'all files', NULL, 'active', 0)",
+        [],
+    )?;
+    conn.execute("DELETE FROM sqlite_sequence WHERE name IN ('items', 'versions', 'events')", [])?;
+    conn.execute(
+        "INSERT INTO sqlite_sequence(name, seq) VALUES ('items', ?1), ('versions', ?2), ('events', ?3)",
+        (FIRST_ITEM_ID, FIRST_VERSION_ID, FIRST_STREAM_POSITION),
+    )?;
+    Ok(())
+}
+
+/// Current time as Box formats it: RFC 3339 with seconds precision.
+pub fn now_rfc3339() -> String {
+    format_time(chrono::Utc::now())
+}
+
+pub fn format_time(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+}
+
+/// Normalizes a client-supplied timestamp to Box's format; `None` when it does not parse.
+pub fn normalize_time(s: &str) -> Option<String> {
+    chrono::DateTime::parse_from_rfc3339(s).ok().map(|t| format_time(t.with_timezone(&chrono::Utc)))
+}
+
+pub fn unix_now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// A random uppercase hex string of `bytes` random bytes.
+pub fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    rand::fill(&mut buf[..]);
+    hex::encode_upper(buf)
+}

@@ -1,0 +1,404 @@
+//! Mutations that create or change items: folders, web links, file uploads and new versions,
+//! rename/move/description updates, copies and version promotion. Each checks Box's rules
+//! (names, case-insensitive uniqueness, `If-Match`, quota, cycles) and records its events.
+
+use super::blobs::BlobInfo;
+use super::events::record;
+use super::item::{ancestors, find_child, item_from_row, load_active, load_version, Item, Kind, ITEM_COLUMNS};
+use super::{now_rfc3339, space_used, Store, StoreError, StoreResult, UserInfo};
+use crate::emulator::render;
+use rusqlite::Transaction;
+
+pub struct NewFile {
+    pub parent_id: i64,
+    pub name: String,
+    pub blob: BlobInfo,
+    pub content_created_at: Option<String>,
+    pub content_modified_at: Option<String>,
+}
+
+#[derive(Default, Debug)]
+pub struct Update {
+    pub name: Option<String>,
+    pub parent_id: Option<i64>,
+    pub description: Option<String>,
+}
+
+/// Box's naming rules: 1–255 characters, no `/` or `\`, no non-printable ASCII, no trailing
+/// space, not `.` or `..`.
+pub fn validate_name(name: &str) -> StoreResult<()> {
+    if name.chars().count() > 255 {
+        return Err(StoreError::NameTooLong);
+    }
+    let invalid = name.is_empty()
+        || name == "."
+        || name == ".."
+        || name.ends_with(' ')
+        || name.chars().any(|c| c == '/' || c == '\\' || (c as u32) < 0x20 || c as u32 == 0x7f);
+    if invalid {
+        return Err(StoreError::NameInvalid);
+    }
+    Ok(())
+}
+
+/// Fails with 409 `item_name_in_use` when an active sibling other than `except` holds the name.
+pub(super) fn ensure_unique(
+    tx: &Transaction<'_>,
+    parent: i64,
+    name: &str,
+    except: Option<i64>,
+    as_array: bool,
+) -> StoreResult<()> {
+    match find_child(tx, parent, name)? {
+        Some(other) if Some(other.id) != except => {
+            Err(StoreError::NameInUse { conflicts: vec![render::conflict_entry(&other)], as_array })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Adds `delta` bytes to the recursive size of `folder` and each of its ancestors.
+pub(super) fn adjust_sizes(tx: &Transaction<'_>, folder: Option<i64>, delta: i64) -> StoreResult<()> {
+    if delta == 0 {
+        return Ok(());
+    }
+    let mut next = folder;
+    let mut stmt = tx.prepare_cached("UPDATE items SET size = size + ?2 WHERE id = ?1 RETURNING parent_id")?;
+    while let Some(id) = next {
+        next = stmt.query_row((id, delta), |r| r.get(0))?;
+    }
+    Ok(())
+}
+
+/// Marks an item modified: new sequence id (and so etag), new `modified_at`.
+pub(super) fn bump(tx: &Transaction<'_>, id: i64) -> StoreResult<()> {
+    tx.execute("UPDATE items SET sequence_id = sequence_id + 1, modified_at = ?2 WHERE id = ?1", (id, now_rfc3339()))?;
+    Ok(())
+}
+
+pub(super) fn check_if_match(item: &Item, if_match: Option<&str>) -> StoreResult<()> {
+    match if_match {
+        Some(tag) if item.etag().as_deref() != Some(tag.trim_matches('"')) => Err(StoreError::PreconditionFailed),
+        _ => Ok(()),
+    }
+}
+
+pub(super) fn active_folder(tx: &Transaction<'_>, id: i64) -> StoreResult<Item> {
+    load_active(tx, Kind::Folder, id).map_err(|e| match e {
+        StoreError::Trashed => StoreError::NotFound { what: "parent folder" },
+        other => other,
+    })
+}
+
+pub(super) fn reload(tx: &Transaction<'_>, id: i64) -> StoreResult<Item> {
+    let sql = format!("SELECT {ITEM_COLUMNS} FROM items WHERE id = ?1");
+    Ok(tx.query_row(&sql, [id], item_from_row)?)
+}
+
+struct Insert<'a> {
+    kind: Kind,
+    parent: i64,
+    name: &'a str,
+    size: i64,
+    sha1: Option<&'a str>,
+    content_created_at: Option<String>,
+    content_modified_at: Option<String>,
+    description: &'a str,
+    url: Option<&'a str>,
+}
+
+fn insert_item(tx: &Transaction<'_>, ins: Insert<'_>) -> StoreResult<i64> {
+    let now = now_rfc3339();
+    tx.execute(
+        "INSERT INTO items(kind, kind_rank, name, name_key, parent_id, status, sequence_id, size, sha1,
+            version_number, created_at, modified_at, content_created_at, content_modified_at, description, url)
+         VALUES (?1, ?2, ?3, ?4, ?5, 'active', 0, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12, ?13)",
+        rusqlite::params![
+            ins.kind.as_str(),
+            ins.kind.rank(),
+            ins.name,
+            Item::name_key(ins.name),
+            ins.parent,
+            ins.size,
+            ins.sha1,
+            i64::from(ins.kind == Kind::File),
+            now,
+            ins.content_created_at.unwrap_or_else(|| now.clone()),
+            ins.content_modified_at.unwrap_or_else(|| now.clone()),
+            ins.description,
+            ins.url,
+        ],
+    )?;
+    let id = tx.last_insert_rowid();
+    if ins.kind == Kind::File {
+        add_version(tx, id, ins.name, &BlobInfo { sha1: ins.sha1.unwrap_or_default().into(), size: ins.size }, 1)?;
+    }
+    adjust_sizes(tx, Some(ins.parent), ins.size)?;
+    Ok(id)
+}
+
+fn add_version(tx: &Transaction<'_>, file_id: i64, name: &str, blob: &BlobInfo, number: i64) -> StoreResult<i64> {
+    let now = now_rfc3339();
+    tx.execute(
+        "INSERT INTO versions(file_id, sha1, size, name, version_number, created_at, modified_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+        (file_id, &blob.sha1, blob.size, name, number, &now),
+    )?;
+    let vid = tx.last_insert_rowid();
+    tx.execute(
+        "UPDATE items SET version_id = ?2, version_number = ?3, sha1 = ?4, size = ?5 WHERE id = ?1",
+        (file_id, vid, number, &blob.sha1, blob.size),
+    )?;
+    Ok(vid)
+}
+
+fn check_quota(tx: &Transaction<'_>, user: &UserInfo, added: i64) -> StoreResult<()> {
+    if added > user.max_upload_size {
+        return Err(StoreError::FileSizeLimitExceeded);
+    }
+    if space_used(tx)? + added > user.space_amount {
+        return Err(StoreError::StorageLimitExceeded);
+    }
+    Ok(())
+}
+
+impl Store {
+    pub fn create_folder(&self, parent: i64, name: &str) -> StoreResult<Item> {
+        validate_name(name)?;
+        self.write(|tx| {
+            active_folder(tx, parent)?;
+            ensure_unique(tx, parent, name, None, true)?;
+            let id = insert_item(tx, Insert::named(Kind::Folder, parent, name))?;
+            record(tx, &self.user, "ITEM_CREATE", id)?;
+            reload(tx, id)
+        })
+    }
+
+    pub fn create_web_link(&self, parent: i64, url: &str, name: &str, description: &str) -> StoreResult<Item> {
+        validate_name(name)?;
+        self.write(|tx| {
+            active_folder(tx, parent)?;
+            ensure_unique(tx, parent, name, None, true)?;
+            let id = insert_item(tx, Insert { description, url: Some(url), ..Insert::named(Kind::WebLink, parent, name) })?;
+            record(tx, &self.user, "ITEM_CREATE", id)?;
+            reload(tx, id)
+        })
+    }
+
+    /// Pre-upload checks shared by preflight, direct upload and session creation.
+    pub fn check_new_file(&self, parent: i64, name: &str, size: i64) -> StoreResult<()> {
+        validate_name(name)?;
+        self.write(|tx| {
+            active_folder(tx, parent)?;
+            ensure_unique(tx, parent, name, None, false)?;
+            check_quota(tx, &self.user, size)
+        })
+    }
+
+    pub fn create_file(&self, nf: NewFile) -> StoreResult<Item> {
+        validate_name(&nf.name)?;
+        self.write(|tx| {
+            active_folder(tx, nf.parent_id)?;
+            ensure_unique(tx, nf.parent_id, &nf.name, None, false)?;
+            check_quota(tx, &self.user, nf.blob.size)?;
+            let id = insert_item(
+                tx,
+                Insert {
+                    size: nf.blob.size,
+                    sha1: Some(&nf.blob.sha1),
+                    content_created_at: nf.content_created_at,
+                    content_modified_at: nf.content_modified_at,
+                    ..Insert::named(Kind::File, nf.parent_id, &nf.name)
+                },
+            )?;
+            record(tx, &self.user, "ITEM_UPLOAD", id)?;
+            reload(tx, id)
+        })
+    }
+
+    /// Checks that a new version of `file_id` could be uploaded (name, `If-Match`, quota).
+    pub fn check_new_version(&self, file_id: i64, if_match: Option<&str>, name: Option<&str>, size: i64) -> StoreResult<Item> {
+        self.write(|tx| version_checks(tx, &self.user, file_id, if_match, name, size))
+    }
+
+    pub fn new_version(
+        &self,
+        file_id: i64,
+        if_match: Option<&str>,
+        name: Option<String>,
+        blob: BlobInfo,
+        content_modified_at: Option<String>,
+    ) -> StoreResult<Item> {
+        self.write(|tx| {
+            let file = version_checks(tx, &self.user, file_id, if_match, name.as_deref(), blob.size)?;
+            let name = name.unwrap_or_else(|| file.name.clone());
+            add_version(tx, file.id, &name, &blob, file.version_number + 1)?;
+            let now = now_rfc3339();
+            tx.execute(
+                "UPDATE items SET name = ?2, name_key = ?3, content_modified_at = ?4 WHERE id = ?1",
+                (file.id, &name, Item::name_key(&name), content_modified_at.unwrap_or(now)),
+            )?;
+            adjust_sizes(tx, file.parent_id, blob.size - file.size)?;
+            bump(tx, file.id)?;
+            record(tx, &self.user, "ITEM_UPLOAD", file.id)?;
+            reload(tx, file.id)
+        })
+    }
+
+    /// Rename, move and/or set the description of an item (`PUT /files|folders|web_links/{id}`).
+    pub fn update_item(&self, kind: Kind, id: i64, if_match: Option<&str>, upd: Update) -> StoreResult<Item> {
+        if let Some(name) = &upd.name {
+            validate_name(name)?;
+        }
+        self.write(|tx| {
+            let item = load_active(tx, kind, id)?;
+            if item.is_root() && (upd.name.is_some() || upd.parent_id.is_some()) {
+                return Err(StoreError::bad_request("bad_request", "The root folder cannot be renamed or moved"));
+            }
+            check_if_match(&item, if_match)?;
+            let new_parent = upd.parent_id.filter(|p| Some(*p) != item.parent_id);
+            let new_name = upd.name.clone().filter(|n| *n != item.name);
+            let target_parent = new_parent.or(item.parent_id).unwrap_or(0);
+            if let Some(parent) = new_parent {
+                let dest = active_folder(tx, parent)?;
+                if kind == Kind::Folder && (dest.id == item.id || ancestors(tx, &dest)?.iter().any(|a| a.id == item.id)) {
+                    return Err(StoreError::Cyclical);
+                }
+            }
+            if new_parent.is_some() || new_name.is_some() {
+                let name = new_name.as_deref().unwrap_or(&item.name);
+                ensure_unique(tx, target_parent, name, Some(item.id), true)?;
+            }
+            if let Some(name) = &new_name {
+                tx.execute("UPDATE items SET name = ?2, name_key = ?3 WHERE id = ?1", (id, name, Item::name_key(name)))?;
+            }
+            if let Some(parent) = new_parent {
+                adjust_sizes(tx, item.parent_id, -item.size)?;
+                tx.execute("UPDATE items SET parent_id = ?2 WHERE id = ?1", (id, parent))?;
+                adjust_sizes(tx, Some(parent), item.size)?;
+            }
+            let description_changed = upd.description.as_ref().is_some_and(|d| *d != item.description);
+            if let Some(d) = upd.description.as_ref().filter(|_| description_changed) {
+                tx.execute("UPDATE items SET description = ?2 WHERE id = ?1", (id, d))?;
+            }
+            if new_parent.is_some() || new_name.is_some() || description_changed {
+                bump(tx, id)?;
+            }
+            if new_parent.is_some() {
+                record(tx, &self.user, "ITEM_MOVE", id)?;
+            }
+            if new_name.is_some() {
+                record(tx, &self.user, "ITEM_RENAME", id)?;
+            }
+            if description_changed {
+                record(tx, &self.user, "ITEM_MODIFY", id)?;
+            }
+            reload(tx, id)
+        })
+    }
+
+    /// Copies an item (folders recursively) into `parent`, optionally renamed.
+    pub fn copy_item(&self, kind: Kind, id: i64, parent: i64, name: Option<&str>, version: Option<i64>) -> StoreResult<Item> {
+        if let Some(n) = name {
+            validate_name(n)?;
+        }
+        self.write(|tx| {
+            let item = load_active(tx, kind, id)?;
+            let dest = active_folder(tx, parent)?;
+            if kind == Kind::Folder && (dest.id == item.id || ancestors(tx, &dest)?.iter().any(|a| a.id == item.id)) {
+                return Err(StoreError::bad_request("bad_request", "Cannot copy a folder into itself"));
+            }
+            let name = name.map_or_else(|| item.name.clone(), str::to_string);
+            ensure_unique(tx, parent, &name, None, true)?;
+            check_quota(tx, &self.user, if kind == Kind::File { item.size } else { 0 })?;
+            let source = match (kind, version) {
+                (Kind::File, Some(v)) => {
+                    let ver = load_version(tx, v)?.filter(|ver| ver.file_id == item.id).ok_or(StoreError::NotFound { what: "file_version" })?;
+                    Item { sha1: Some(ver.sha1), size: ver.size, ..item }
+                }
+                _ => item,
+            };
+            let new_id = copy_tree(tx, &source, parent, &name)?;
+            record(tx, &self.user, "ITEM_COPY", new_id)?;
+            reload(tx, new_id)
+        })
+    }
+
+    /// Makes an older version current again (as a new version, like Box).
+    pub fn promote_version(&self, file_id: i64, version_id: i64) -> StoreResult<Item> {
+        self.write(|tx| {
+            let file = load_active(tx, Kind::File, file_id)?;
+            let ver = load_version(tx, version_id)?.filter(|v| v.file_id == file.id).ok_or(StoreError::NotFound { what: "file_version" })?;
+            let blob = BlobInfo { sha1: ver.sha1, size: ver.size };
+            add_version(tx, file.id, &file.name, &blob, file.version_number + 1)?;
+            adjust_sizes(tx, file.parent_id, blob.size - file.size)?;
+            bump(tx, file.id)?;
+            record(tx, &self.user, "ITEM_MAKE_CURRENT_VERSION", file.id)?;
+            reload(tx, file.id)
+        })
+    }
+}
+
+fn version_checks(
+    tx: &Transaction<'_>,
+    user: &UserInfo,
+    file_id: i64,
+    if_match: Option<&str>,
+    name: Option<&str>,
+    size: i64,
+) -> StoreResult<Item> {
+    if let Some(n) = name {
+        validate_name(n)?;
+    }
+    let file = load_active(tx, Kind::File, file_id)?;
+    check_if_match(&file, if_match)?;
+    if let (Some(n), Some(parent)) = (name, file.parent_id) {
+        ensure_unique(tx, parent, n, Some(file.id), false)?;
+    }
+    check_quota(tx, user, size - file.size)?;
+    Ok(file)
+}
+
+impl<'a> Insert<'a> {
+    fn named(kind: Kind, parent: i64, name: &'a str) -> Insert<'a> {
+        Insert {
+            kind,
+            parent,
+            name,
+            size: 0,
+            sha1: None,
+            content_created_at: None,
+            content_modified_at: None,
+            description: "",
+            url: None,
+        }
+    }
+}
+
+/// Inserts a copy of `source` (and, for folders, its active subtree) under `parent`.
+fn copy_tree(tx: &Transaction<'_>, source: &Item, parent: i64, name: &str) -> StoreResult<i64> {
+    let new_id = insert_item(
+        tx,
+        Insert {
+            size: if source.kind == Kind::File { source.size } else { 0 },
+            sha1: source.sha1.as_deref(),
+            content_created_at: source.content_created_at.clone(),
+            content_modified_at: source.content_modified_at.clone(),
+            description: &source.description,
+            url: source.url.as_deref(),
+            ..Insert::named(source.kind, parent, name)
+        },
+    )?;
+    if source.kind == Kind::Folder {
+        let sql = format!("SELECT {ITEM_COLUMNS} FROM items WHERE parent_id = ?1 AND status = 'active' ORDER BY id");
+        let children: Vec<Item> = {
+            let mut stmt = tx.prepare(&sql)?;
+            let rows = stmt.query_map([source.id], item_from_row)?;
+            rows.collect::<Result<_, _>>()?
+        };
+        for child in &children {
+            copy_tree(tx, child, new_id, &child.name)?;
+        }
+    }
+    Ok(new_id)
+}

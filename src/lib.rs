@@ -1,0 +1,5 @@
+//! boxfs: mount a Box.com account as a local directory on Linux, and the local Box API
+//! emulator it is developed and tested against.
+
+pub mod cli;
+pub mod emulator;
