@@ -39,8 +39,12 @@ impl ApiError {
     }
 
     pub fn too_many_requests(retry_after_secs: u64) -> ApiError {
-        ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limit_exceeded", "Request rate limit exceeded, please try again later")
-            .with_header(axum::http::header::RETRY_AFTER, retry_after_secs.to_string())
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limit_exceeded",
+            "Request rate limit exceeded, please try again later",
+        )
+        .with_header(axum::http::header::RETRY_AFTER, retry_after_secs.to_string())
     }
 
     pub fn with_header(mut self, name: HeaderName, value: String) -> ApiError {
@@ -63,17 +67,33 @@ impl From<StoreError> for ApiError {
             StoreError::Trashed => ApiError::new(S::NOT_FOUND, "trashed", "Item is trashed"),
             StoreError::NotTrashed => ApiError::new(S::NOT_FOUND, "not_trashed", "Item is not trashed"),
             StoreError::NameInUse { conflicts, as_array } => {
-                let conflicts = if as_array { Value::Array(conflicts) } else { conflicts.into_iter().next().unwrap_or(Value::Null) };
+                let conflicts = if as_array {
+                    Value::Array(conflicts)
+                } else {
+                    conflicts.into_iter().next().unwrap_or(Value::Null)
+                };
                 ApiError::new(S::CONFLICT, "item_name_in_use", "Item with the same name already exists")
                     .with_context(json!({ "conflicts": conflicts }))
             }
             StoreError::NameInvalid => ApiError::new(S::BAD_REQUEST, "item_name_invalid", "Item name invalid"),
             StoreError::NameTooLong => ApiError::new(S::BAD_REQUEST, "item_name_too_long", "Item name too long"),
-            StoreError::FolderNotEmpty => ApiError::new(S::BAD_REQUEST, "folder_not_empty", "Cannot delete – folder not empty"),
+            StoreError::FolderNotEmpty => {
+                ApiError::new(S::BAD_REQUEST, "folder_not_empty", "Cannot delete – folder not empty")
+            }
             StoreError::Cyclical => ApiError::new(S::BAD_REQUEST, "cyclical_folder_structure", msg),
-            StoreError::PreconditionFailed => ApiError::new(S::PRECONDITION_FAILED, "precondition_failed", "The resource has been modified. Please retrieve the resource again and retry"),
-            StoreError::StorageLimitExceeded => ApiError::new(S::FORBIDDEN, "storage_limit_exceeded", "Account storage limit reached"),
-            StoreError::FileSizeLimitExceeded => ApiError::new(S::FORBIDDEN, "file_size_limit_exceeded", "File size exceeds the folder owner's file size limit"),
+            StoreError::PreconditionFailed => ApiError::new(
+                S::PRECONDITION_FAILED,
+                "precondition_failed",
+                "The resource has been modified. Please retrieve the resource again and retry",
+            ),
+            StoreError::StorageLimitExceeded => {
+                ApiError::new(S::FORBIDDEN, "storage_limit_exceeded", "Account storage limit reached")
+            }
+            StoreError::FileSizeLimitExceeded => ApiError::new(
+                S::FORBIDDEN,
+                "file_size_limit_exceeded",
+                "File size exceeds the folder owner's file size limit",
+            ),
             StoreError::BadRequest { code, .. } => ApiError::new(S::BAD_REQUEST, code, msg),
             StoreError::Gone { code, .. } => ApiError::new(S::GONE, code, msg),
             StoreError::RangeNotSatisfiable { code, .. } => ApiError::new(S::RANGE_NOT_SATISFIABLE, code, msg),

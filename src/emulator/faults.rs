@@ -64,7 +64,11 @@ impl FaultSpec {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.statuses.is_empty() && self.reset == 0.0 && self.slow == 0.0 && self.commit202 == 0.0 && self.download202 == 0.0
+        self.statuses.is_empty()
+            && self.reset == 0.0
+            && self.slow == 0.0
+            && self.commit202 == 0.0
+            && self.download202 == 0.0
     }
 }
 

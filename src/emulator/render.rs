@@ -41,26 +41,85 @@ const MINI_FOLDER: &[&str] = &["type", "id", "sequence_id", "etag", "name"];
 const MINI_FILE: &[&str] = &["type", "id", "file_version", "sequence_id", "etag", "sha1", "name"];
 const MINI_WEB_LINK: &[&str] = &["type", "id", "sequence_id", "etag", "name", "url"];
 const STANDARD_FILE: &[&str] = &[
-    "type", "id", "file_version", "sequence_id", "etag", "sha1", "name", "description", "size", "path_collection",
-    "created_at", "modified_at", "trashed_at", "purged_at", "content_created_at", "content_modified_at", "created_by",
-    "modified_by", "owned_by", "shared_link", "parent", "item_status",
+    "type",
+    "id",
+    "file_version",
+    "sequence_id",
+    "etag",
+    "sha1",
+    "name",
+    "description",
+    "size",
+    "path_collection",
+    "created_at",
+    "modified_at",
+    "trashed_at",
+    "purged_at",
+    "content_created_at",
+    "content_modified_at",
+    "created_by",
+    "modified_by",
+    "owned_by",
+    "shared_link",
+    "parent",
+    "item_status",
 ];
 const STANDARD_FOLDER: &[&str] = &[
-    "type", "id", "sequence_id", "etag", "name", "created_at", "modified_at", "description", "size", "path_collection",
-    "created_by", "modified_by", "trashed_at", "purged_at", "content_created_at", "content_modified_at", "owned_by",
-    "shared_link", "folder_upload_email", "parent", "item_status",
+    "type",
+    "id",
+    "sequence_id",
+    "etag",
+    "name",
+    "created_at",
+    "modified_at",
+    "description",
+    "size",
+    "path_collection",
+    "created_by",
+    "modified_by",
+    "trashed_at",
+    "purged_at",
+    "content_created_at",
+    "content_modified_at",
+    "owned_by",
+    "shared_link",
+    "folder_upload_email",
+    "parent",
+    "item_status",
 ];
 const STANDARD_WEB_LINK: &[&str] = &[
-    "type", "id", "sequence_id", "etag", "name", "url", "parent", "description", "path_collection", "created_at",
-    "modified_at", "trashed_at", "purged_at", "created_by", "modified_by", "owned_by", "shared_link", "item_status",
+    "type",
+    "id",
+    "sequence_id",
+    "etag",
+    "name",
+    "url",
+    "parent",
+    "description",
+    "path_collection",
+    "created_at",
+    "modified_at",
+    "trashed_at",
+    "purged_at",
+    "created_by",
+    "modified_by",
+    "owned_by",
+    "shared_link",
+    "item_status",
 ];
 const BASE: &[&str] = &["type", "id", "etag"];
 const FULL_FILE_EXTRA: &[&str] = &[
-    "version_number", "permissions", "extension", "lock", "is_package", "comment_count", "tags",
-    "has_collaborations", "is_externally_owned",
+    "version_number",
+    "permissions",
+    "extension",
+    "lock",
+    "is_package",
+    "comment_count",
+    "has_collaborations",
+    "is_externally_owned",
 ];
 const FULL_FOLDER_EXTRA: &[&str] =
-    &["permissions", "sync_state", "has_collaborations", "tags", "can_non_owners_invite", "is_externally_owned"];
+    &["permissions", "sync_state", "has_collaborations", "can_non_owners_invite", "is_externally_owned"];
 
 pub fn user_mini(user: &UserInfo) -> Value {
     json!({"type": "user", "id": user.id, "name": user.name, "login": user.login})
@@ -80,11 +139,8 @@ fn trash_folder_mini() -> Value {
 }
 
 fn path_collection(item: &Item, path: &[Ancestor]) -> Value {
-    let entries: Vec<Value> = if item.status == Status::Trashed {
-        vec![trash_folder_mini()]
-    } else {
-        path.iter().map(folder_mini).collect()
-    };
+    let entries: Vec<Value> =
+        if item.status == Status::Trashed { vec![trash_folder_mini()] } else { path.iter().map(folder_mini).collect() };
     json!({"total_count": entries.len(), "entries": entries})
 }
 
@@ -135,7 +191,7 @@ fn all_fields(item: &Item, path: &[Ancestor], user: &UserInfo) -> Map<String, Va
     put("parent", path.last().filter(|_| !root).map(folder_mini).unwrap_or(Value::Null));
     put("item_status", json!(item.status.as_str()));
     put("permissions", permissions(item.kind));
-    put("tags", json!([]));
+    // No `tags`: the emulator has none, and the spec says a `tags` array has at least one item.
     put("has_collaborations", json!(false));
     put("is_externally_owned", json!(false));
     match item.kind {
@@ -210,7 +266,7 @@ pub fn version_full(v: &Version, user: &UserInfo) -> Value {
     json!({
         "type": "file_version", "id": v.id.to_string(), "sha1": v.sha1, "name": v.name, "size": v.size,
         "created_at": v.created_at, "modified_at": v.modified_at, "modified_by": user_mini(user),
-        "trashed_at": v.trashed_at, "trashed_by": null, "restored_at": null, "restored_by": null,
+        "trashed_at": v.trashed_at, "restored_at": null,
         "purged_at": null, "uploader_display_name": user.name, "version_number": v.version_number.to_string(),
     })
 }

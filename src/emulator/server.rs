@@ -15,7 +15,11 @@ use tower::ServiceExt;
 #[error("connection reset by fault injection")]
 struct InjectedReset;
 
-pub async fn serve(listener: tokio::net::TcpListener, state: AppState, shutdown: impl std::future::Future<Output = ()>) {
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
     let router = super::routes::router(state.clone());
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
@@ -42,7 +46,9 @@ pub async fn serve(listener: tokio::net::TcpListener, state: AppState, shutdown:
                 let state = state.clone();
                 async move { handle(state, router, req).await }
             });
-            let conn = hyper::server::conn::http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(stream), service);
+            let conn = hyper::server::conn::http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(stream), service);
             if let Err(e) = conn.await {
                 tracing::debug!(error = %e, "connection ended");
             }

@@ -50,13 +50,8 @@ impl Stats {
 
     pub fn snapshot(&self) -> Value {
         let routes = self.routes.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let statuses: BTreeMap<String, u64> = self
-            .statuses
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .map(|(k, v)| (k.to_string(), *v))
-            .collect();
+        let statuses: BTreeMap<String, u64> =
+            self.statuses.lock().unwrap_or_else(|p| p.into_inner()).iter().map(|(k, v)| (k.to_string(), *v)).collect();
         json!({
             "total_requests": routes.values().sum::<u64>(),
             "requests": routes,

@@ -49,15 +49,11 @@ impl Spec {
         let text = match std::fs::read_to_string(&path) {
             Ok(text) => text,
             Err(e) if std::env::var_os("CI").is_some() => {
-                panic!(
-                    "Box OpenAPI spec not readable at {} (required under CI): {e}",
-                    path.display()
-                )
+                panic!("Box OpenAPI spec not readable at {} (required under CI): {e}", path.display())
             }
             Err(_) => return None,
         };
-        let root = serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("{} is not valid JSON: {e}", path.display()));
+        let root = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not valid JSON: {e}", path.display()));
         Some(Spec { root })
     }
 
@@ -92,21 +88,10 @@ impl Spec {
     /// status. Each violation is reported as `"<json pointer>: <problem>"`.
     /// Panics if the spec declares no such schema, so that a test can never
     /// pass by validating against nothing.
-    pub fn validate_response(
-        &self,
-        method: &str,
-        path: &str,
-        status: u16,
-        body: &Value,
-    ) -> Result<(), Vec<String>> {
-        let schema = self
-            .response_schema(method, path, status)
-            .unwrap_or_else(|| {
-                panic!(
-                    "spec has no application/json schema for {} {path} -> {status}",
-                    method.to_ascii_uppercase()
-                )
-            });
+    pub fn validate_response(&self, method: &str, path: &str, status: u16, body: &Value) -> Result<(), Vec<String>> {
+        let schema = self.response_schema(method, path, status).unwrap_or_else(|| {
+            panic!("spec has no application/json schema for {} {path} -> {status}", method.to_ascii_uppercase())
+        });
         self.validate(schema, body)
     }
 
@@ -123,10 +108,7 @@ impl Spec {
     }
 
     fn validate(&self, schema: &Value, body: &Value) -> Result<(), Vec<String>> {
-        let mut v = Validator {
-            root: &self.root,
-            active: HashSet::new(),
-        };
+        let mut v = Validator { root: &self.root, active: HashSet::new() };
         let mut errors = Vec::new();
         v.check(schema, body, "", &mut errors);
         // allOf and nested compositions can report the same violation twice.
@@ -173,11 +155,7 @@ impl<'a> Validator<'a> {
         }
         if let Some(t) = s.get("type").and_then(Value::as_str) {
             if !type_matches(t, value) {
-                fail(
-                    errs,
-                    path,
-                    format!("expected {t}, got {}", type_name(value)),
-                );
+                fail(errs, path, format!("expected {t}, got {}", type_name(value)));
                 return; // The remaining keywords would only repeat the same problem.
             }
         }
@@ -210,8 +188,7 @@ impl<'a> Validator<'a> {
             Value::String(text) => {
                 let len = text.chars().count() as f64;
                 limits("length", len, "minLength", "maxLength");
-                if s.get("format").and_then(Value::as_str) == Some("date-time") && !is_rfc3339(text)
-                {
+                if s.get("format").and_then(Value::as_str) == Some("date-time") && !is_rfc3339(text) {
                     fail(errs, path, format!("{text:?} is not an RFC 3339 date-time"));
                 }
             }
@@ -232,10 +209,7 @@ impl<'a> Validator<'a> {
             Value::Array(items) => {
                 limits("item count", items.len() as f64, "minItems", "maxItems");
                 if s.get("uniqueItems") == Some(&Value::Bool(true))
-                    && items
-                        .iter()
-                        .enumerate()
-                        .any(|(i, x)| items[..i].contains(x))
+                    && items.iter().enumerate().any(|(i, x)| items[..i].contains(x))
                 {
                     fail(errs, path, "items are not unique".into());
                 }
@@ -267,14 +241,11 @@ impl<'a> Validator<'a> {
         let props = s.get("properties").and_then(Value::as_object);
         for (name, child) in map {
             let child_path = format!("{path}/{}", name.replace('~', "~0").replace('/', "~1"));
-            match (
-                props.and_then(|p| p.get(name)),
-                s.get("additionalProperties"),
-            ) {
+            match (props.and_then(|p| p.get(name)), s.get("additionalProperties")) {
                 (Some(prop), _) => self.check(prop, child, &child_path, errs),
-                (None, Some(Value::Bool(false))) => errs.push(format!(
-                    "{child_path}: unexpected property (additionalProperties is false)"
-                )),
+                (None, Some(Value::Bool(false))) => {
+                    errs.push(format!("{child_path}: unexpected property (additionalProperties is false)"))
+                }
                 (None, Some(extra)) => self.check(extra, child, &child_path, errs),
                 (None, None) => {}
             }
@@ -296,30 +267,16 @@ impl<'a> Validator<'a> {
         errs: &mut Vec<String>,
     ) {
         if let Some(d) = s.get("discriminator") {
-            let prop = d
-                .get("propertyName")
-                .and_then(Value::as_str)
-                .unwrap_or("type");
+            let prop = d.get("propertyName").and_then(Value::as_str).unwrap_or("type");
             if let Some(tag) = value.get(prop).and_then(Value::as_str) {
-                let target = match d
-                    .get("mapping")
-                    .and_then(|m| m.get(tag))
-                    .and_then(Value::as_str)
-                {
+                let target = match d.get("mapping").and_then(|m| m.get(tag)).and_then(Value::as_str) {
                     Some(t) if t.starts_with('#') => t.to_owned(),
                     Some(name) => format!("#/components/schemas/{name}"),
                     None => format!("#/components/schemas/{tag}"),
                 };
-                match branches
-                    .iter()
-                    .find(|b| b.get("$ref").and_then(Value::as_str) == Some(&target))
-                {
+                match branches.iter().find(|b| b.get("$ref").and_then(Value::as_str) == Some(&target)) {
                     Some(branch) => self.check(branch, value, path, errs),
-                    None => fail(
-                        errs,
-                        &format!("{path}/{prop}"),
-                        format!("unknown discriminator {tag:?}"),
-                    ),
+                    None => fail(errs, &format!("{path}/{prop}"), format!("unknown discriminator {tag:?}")),
                 }
                 return;
             }
@@ -344,11 +301,7 @@ impl<'a> Validator<'a> {
                 .get("$ref")
                 .and_then(Value::as_str)
                 .map_or(format!("#{i}"), |r| r.replace("#/components/schemas/", ""));
-            fail(
-                errs,
-                path,
-                format!("matches no {key} branch; closest is {name}:"),
-            );
+            fail(errs, path, format!("matches no {key} branch; closest is {name}:"));
             errs.extend(e);
         }
     }
@@ -403,9 +356,7 @@ fn show(path: &str) -> &str {
 /// The decimal value of `b[r]` if every byte in it is an ASCII digit.
 fn digits(b: &[u8], r: Range<usize>) -> Option<u32> {
     let d = b.get(r)?;
-    d.iter()
-        .all(u8::is_ascii_digit)
-        .then(|| d.iter().fold(0, |a, c| a * 10 + u32::from(c - b'0')))
+    d.iter().all(u8::is_ascii_digit).then(|| d.iter().fold(0, |a, c| a * 10 + u32::from(c - b'0')))
 }
 
 /// RFC 3339 `date-time`: `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`, with the calendar checked.
@@ -442,8 +393,7 @@ fn is_rfc3339(s: &str) -> bool {
     match rest {
         [b'Z' | b'z'] => true,
         [b'+' | b'-', _, _, b':', _, _] => {
-            digits(rest, 1..3).is_some_and(|oh| oh <= 23)
-                && digits(rest, 4..6).is_some_and(|om| om <= 59)
+            digits(rest, 1..3).is_some_and(|oh| oh <= 23) && digits(rest, 4..6).is_some_and(|om| om <= 59)
         }
         _ => false,
     }

@@ -60,7 +60,8 @@ pub async fn download(State(s): State<AppState>, Path(id): Path<String>, q: Para
         }
         None => (file.sha1.clone().unwrap_or_default(), file.size),
     };
-    let ticket = s.downloads.issue(Ticket { sha1, size, name: file.name.clone(), expires: Instant::now() + TICKET_LIFETIME });
+    let ticket =
+        s.downloads.issue(Ticket { sha1, size, name: file.name.clone(), expires: Instant::now() + TICKET_LIFETIME });
     let location = format!("{}/d/1/{ticket}/download", s.base_url);
     Ok((StatusCode::FOUND, [(header::LOCATION, location)]).into_response())
 }
@@ -86,7 +87,9 @@ fn parse_range(value: Option<&str>, size: u64) -> ByteRange {
     let range = match (a.parse::<u64>().ok(), b.parse::<u64>().ok()) {
         (Some(first), Some(last)) if first <= last => Some((first, last.min(size.saturating_sub(1)))),
         (Some(first), None) if b.is_empty() => Some((first, size.saturating_sub(1))),
-        (None, Some(suffix)) if a.is_empty() && suffix > 0 => Some((size.saturating_sub(suffix), size.saturating_sub(1))),
+        (None, Some(suffix)) if a.is_empty() && suffix > 0 => {
+            Some((size.saturating_sub(suffix), size.saturating_sub(1)))
+        }
         _ => return ByteRange::Full,
     };
     match range {
@@ -95,7 +98,11 @@ fn parse_range(value: Option<&str>, size: u64) -> ByteRange {
     }
 }
 
-pub async fn serve_download(State(s): State<AppState>, Path(ticket): Path<String>, headers: HeaderMap) -> ApiResult<Response> {
+pub async fn serve_download(
+    State(s): State<AppState>,
+    Path(ticket): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
     let (sha1, size, name) = s.downloads.get(&ticket).ok_or_else(ApiError::not_found)?;
     let size = size as u64;
     let range = parse_range(headers.get(header::RANGE).and_then(|v| v.to_str().ok()), size);
@@ -103,7 +110,8 @@ pub async fn serve_download(State(s): State<AppState>, Path(ticket): Path<String
         ByteRange::Full => (StatusCode::OK, 0, size),
         ByteRange::Part(first, last) => (StatusCode::PARTIAL_CONTENT, first, last - first + 1),
         ByteRange::Unsatisfiable => {
-            return Ok((StatusCode::RANGE_NOT_SATISFIABLE, [(header::CONTENT_RANGE, format!("bytes */{size}"))]).into_response());
+            return Ok((StatusCode::RANGE_NOT_SATISFIABLE, [(header::CONTENT_RANGE, format!("bytes */{size}"))])
+                .into_response());
         }
     };
     let mut file = tokio::fs::File::open(s.store.blobs().path(&sha1)).await?;

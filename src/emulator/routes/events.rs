@@ -40,9 +40,15 @@ pub async fn list(State(s): State<AppState>, q: Params) -> ApiResult<Json<Value>
     let from = position(&s, q.get("stream_position"))?;
     let limit = match q.get("limit") {
         None => 100,
-        Some(v) => v.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| ApiError::invalid_param("limit"))?.min(MAX_LIMIT),
+        Some(v) => {
+            v.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| ApiError::invalid_param("limit"))?.min(MAX_LIMIT)
+        }
     };
-    let rows = if q.get("stream_position").is_some_and(|p| p == "now") { Vec::new() } else { s.store.events_after(from, limit)? };
+    let rows = if q.get("stream_position").is_some_and(|p| p == "now") {
+        Vec::new()
+    } else {
+        s.store.events_after(from, limit)?
+    };
     let next = rows.last().map(|e| e.position).unwrap_or(from);
     let user = render::user_mini(s.store.user());
     let entries: Vec<Value> = rows
@@ -51,7 +57,7 @@ pub async fn list(State(s): State<AppState>, q: Params) -> ApiResult<Json<Value>
             json!({
                 "type": "event", "event_id": e.event_id, "event_type": e.event_type,
                 "created_at": e.created_at, "recorded_at": e.created_at, "created_by": user,
-                "session_id": null, "source": e.source, "additional_details": null,
+                "source": e.source,
             })
         })
         .collect();
@@ -75,7 +81,10 @@ pub async fn long_poll(State(s): State<AppState>, q: Params) -> ApiResult<Json<V
     }
     let from = position(&s, q.get("stream_position"))?;
     let mut rx = s.store.subscribe_positions();
-    let changed = matches!(tokio::time::timeout(s.config.longpoll_timeout, rx.wait_for(|latest| *latest > from)).await, Ok(Ok(_)));
+    let changed = matches!(
+        tokio::time::timeout(s.config.longpoll_timeout, rx.wait_for(|latest| *latest > from)).await,
+        Ok(Ok(_))
+    );
     if changed {
         Ok(Json(json!({"message": "new_change"})))
     } else {

@@ -56,7 +56,9 @@ fn items_page(state: &AppState, scope: Scope, path: &[Ancestor], q: &Params) -> 
     let user = state.store.user();
     let entries: Vec<Value> = page.entries.iter().map(|it| render::item(it, path, user, &repr)).collect();
     Ok(match req {
-        PageRequest::Marker { limit, .. } => json!({"entries": entries, "limit": limit, "next_marker": page.next_marker}),
+        PageRequest::Marker { limit, .. } => {
+            json!({"entries": entries, "limit": limit, "next_marker": page.next_marker})
+        }
         PageRequest::Offset { offset, limit, order, descending } => json!({
             "total_count": page.total_count,
             "entries": entries,
@@ -101,15 +103,30 @@ fn get_item(state: &AppState, kind: Kind, id: &str, q: &Params, headers: &Header
     Ok(Json(body).into_response())
 }
 
-pub async fn get_folder(State(s): State<AppState>, Path(id): Path<String>, q: Params, h: HeaderMap) -> ApiResult<Response> {
+pub async fn get_folder(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    q: Params,
+    h: HeaderMap,
+) -> ApiResult<Response> {
     get_item(&s, Kind::Folder, &id, &q, &h)
 }
 
-pub async fn get_file(State(s): State<AppState>, Path(id): Path<String>, q: Params, h: HeaderMap) -> ApiResult<Response> {
+pub async fn get_file(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    q: Params,
+    h: HeaderMap,
+) -> ApiResult<Response> {
     get_item(&s, Kind::File, &id, &q, &h)
 }
 
-pub async fn get_web_link(State(s): State<AppState>, Path(id): Path<String>, q: Params, h: HeaderMap) -> ApiResult<Response> {
+pub async fn get_web_link(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    q: Params,
+    h: HeaderMap,
+) -> ApiResult<Response> {
     get_item(&s, Kind::WebLink, &id, &q, &h)
 }
 
@@ -145,7 +162,14 @@ pub async fn create_web_link(State(s): State<AppState>, body: Bytes) -> ApiResul
     Ok((StatusCode::CREATED, Json(render_item(&s, &link, &Repr::Standard)?)).into_response())
 }
 
-fn update(state: &AppState, kind: Kind, id: &str, q: &Params, headers: &HeaderMap, body: &Bytes) -> ApiResult<Json<Value>> {
+fn update(
+    state: &AppState,
+    kind: Kind,
+    id: &str,
+    q: &Params,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> ApiResult<Json<Value>> {
     let body = json_body(body)?;
     let upd = Update {
         name: str_field(&body, "name")?.map(str::to_string),
@@ -156,15 +180,33 @@ fn update(state: &AppState, kind: Kind, id: &str, q: &Params, headers: &HeaderMa
     Ok(Json(render_item(state, &item, &Repr::from_query(q.get("fields").map(String::as_str), Repr::Full))?))
 }
 
-pub async fn update_folder(State(s): State<AppState>, Path(id): Path<String>, q: Params, h: HeaderMap, b: Bytes) -> ApiResult<Json<Value>> {
+pub async fn update_folder(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    q: Params,
+    h: HeaderMap,
+    b: Bytes,
+) -> ApiResult<Json<Value>> {
     update(&s, Kind::Folder, &id, &q, &h, &b)
 }
 
-pub async fn update_file(State(s): State<AppState>, Path(id): Path<String>, q: Params, h: HeaderMap, b: Bytes) -> ApiResult<Json<Value>> {
+pub async fn update_file(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    q: Params,
+    h: HeaderMap,
+    b: Bytes,
+) -> ApiResult<Json<Value>> {
     update(&s, Kind::File, &id, &q, &h, &b)
 }
 
-pub async fn update_web_link(State(s): State<AppState>, Path(id): Path<String>, q: Params, h: HeaderMap, b: Bytes) -> ApiResult<Json<Value>> {
+pub async fn update_web_link(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    q: Params,
+    h: HeaderMap,
+    b: Bytes,
+) -> ApiResult<Json<Value>> {
     update(&s, Kind::WebLink, &id, &q, &h, &b)
 }
 
@@ -174,15 +216,30 @@ fn delete(state: &AppState, kind: Kind, id: &str, q: &Params, headers: &HeaderMa
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn delete_folder(State(s): State<AppState>, Path(id): Path<String>, q: Params, h: HeaderMap) -> ApiResult<StatusCode> {
+pub async fn delete_folder(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    q: Params,
+    h: HeaderMap,
+) -> ApiResult<StatusCode> {
     delete(&s, Kind::Folder, &id, &q, &h)
 }
 
-pub async fn delete_file(State(s): State<AppState>, Path(id): Path<String>, q: Params, h: HeaderMap) -> ApiResult<StatusCode> {
+pub async fn delete_file(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    q: Params,
+    h: HeaderMap,
+) -> ApiResult<StatusCode> {
     delete(&s, Kind::File, &id, &q, &h)
 }
 
-pub async fn delete_web_link(State(s): State<AppState>, Path(id): Path<String>, q: Params, h: HeaderMap) -> ApiResult<StatusCode> {
+pub async fn delete_web_link(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    q: Params,
+    h: HeaderMap,
+) -> ApiResult<StatusCode> {
     delete(&s, Kind::WebLink, &id, &q, &h)
 }
 
@@ -209,7 +266,11 @@ fn get_trashed(state: &AppState, kind: Kind, id: &str, q: &Params) -> ApiResult<
     Ok(Json(render_item(state, &item, &repr(q))?))
 }
 
-pub async fn get_trashed_folder(State(s): State<AppState>, Path(id): Path<String>, q: Params) -> ApiResult<Json<Value>> {
+pub async fn get_trashed_folder(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    q: Params,
+) -> ApiResult<Json<Value>> {
     get_trashed(&s, Kind::Folder, &id, &q)
 }
 

@@ -52,7 +52,10 @@ pub fn router(state: AppState) -> Router {
         .route("/2.0/web_links", post(items::create_web_link))
         .route(
             "/2.0/web_links/{id}",
-            get(items::get_web_link).put(items::update_web_link).delete(items::delete_web_link).post(items::restore_web_link),
+            get(items::get_web_link)
+                .put(items::update_web_link)
+                .delete(items::delete_web_link)
+                .post(items::restore_web_link),
         )
         .route("/2.0/events", get(events::list).options(events::realtime_servers))
         .route("/api/2.0/files/content", post(upload::upload_new))
@@ -102,12 +105,12 @@ async fn authenticate(State(state): State<AppState>, params: Params, req: Reques
     };
     let challenge = match grant {
         TokenGrant::Valid => None,
-        TokenGrant::Expired => {
-            Some(r#"Bearer realm="Service", error="invalid_token", error_description="The access token provided has expired.""#)
-        }
-        TokenGrant::Unknown => {
-            Some(r#"Bearer realm="Service", error="invalid_token", error_description="The access token provided is invalid.""#)
-        }
+        TokenGrant::Expired => Some(
+            r#"Bearer realm="Service", error="invalid_token", error_description="The access token provided has expired.""#,
+        ),
+        TokenGrant::Unknown => Some(
+            r#"Bearer realm="Service", error="invalid_token", error_description="The access token provided is invalid.""#,
+        ),
     };
     if let Some(challenge) = challenge {
         return (StatusCode::UNAUTHORIZED, [(axum::http::header::WWW_AUTHENTICATE, challenge)]).into_response();

@@ -75,7 +75,10 @@ pub async fn token(State(s): State<AppState>, Form(form): Form<HashMap<String, S
             let subject_ok = matches!(form.get("box_subject_type").map(String::as_str), Some("enterprise" | "user"))
                 && form.get("box_subject_id").is_some_and(|id| !id.is_empty());
             if !subject_ok {
-                return oauth_error("invalid_request", "box_subject_type (enterprise|user) and box_subject_id are required");
+                return oauth_error(
+                    "invalid_request",
+                    "box_subject_type (enterprise|user) and box_subject_id are required",
+                );
             }
             s.store.issue_tokens(&s.config.client_id, lifetime, false).map(Some)
         }
@@ -89,7 +92,8 @@ pub async fn token(State(s): State<AppState>, Form(form): Form<HashMap<String, S
 }
 
 pub async fn revoke(State(s): State<AppState>, Form(form): Form<HashMap<String, String>>) -> Response {
-    if form.get("client_id") != Some(&s.config.client_id) || form.get("client_secret") != Some(&s.config.client_secret) {
+    if form.get("client_id") != Some(&s.config.client_id) || form.get("client_secret") != Some(&s.config.client_secret)
+    {
         return oauth_error("invalid_client", "The client credentials are invalid");
     }
     if let Some(token) = form.get("token") {

@@ -35,10 +35,15 @@ fn session_json(state: &AppState, row: &SessionRow) -> Value {
 fn file_size(body: &Value, min: i64) -> ApiResult<i64> {
     let size = match body.get("file_size") {
         None | Some(Value::Null) => return Err(ApiError::bad_request("missing_file_size", "file_size is required")),
-        Some(v) => json_id(v).filter(|n| *n >= 0).ok_or_else(|| ApiError::bad_request("invalid_file_size", "Invalid file_size"))?,
+        Some(v) => json_id(v)
+            .filter(|n| *n >= 0)
+            .ok_or_else(|| ApiError::bad_request("invalid_file_size", "Invalid file_size"))?,
     };
     if size < min {
-        return Err(ApiError::bad_request("file_size_too_small", format!("File size {size} less than minimum allowed for this API: {min}")));
+        return Err(ApiError::bad_request(
+            "file_size_too_small",
+            format!("File size {size} less than minimum allowed for this API: {min}"),
+        ));
     }
     Ok(size)
 }
@@ -54,13 +59,19 @@ pub async fn create_for_new(State(s): State<AppState>, body: Bytes) -> ApiResult
         None | Some(Value::Null) => return Err(ApiError::bad_request("missing_destination", "folder_id is required")),
         Some(v) => json_id(v).ok_or_else(|| ApiError::bad_request("invalid_folder_id", "Invalid folder_id"))?,
     };
-    let name = str_field(&body, "file_name")?.ok_or_else(|| ApiError::bad_request("missing_file_name", "file_name is required"))?;
+    let name = str_field(&body, "file_name")?
+        .ok_or_else(|| ApiError::bad_request("missing_file_name", "file_name is required"))?;
     let size = file_size(&body, s.min_session_size())?;
     s.store.check_new_file(folder, name, size)?;
     create(&s, SessionTarget::NewFile { folder_id: folder }, name, size)
 }
 
-pub async fn create_for_version(State(s): State<AppState>, Path(id): Path<String>, headers: HeaderMap, body: Bytes) -> ApiResult<Response> {
+pub async fn create_for_version(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
     let body = json_body(&body)?;
     let id = parse_id(&id)?;
     let size = file_size(&body, s.min_session_size())?;
@@ -92,7 +103,10 @@ fn range_error(message: String) -> ApiError {
 /// but the last exactly `part_size`, the last one ending at the file size.
 fn check_part_range(row: &SessionRow, a: i64, b: i64, total: i64) -> ApiResult<()> {
     if total != row.file_size {
-        return Err(range_error(format!("Total size {total} does not match the session's file size {}", row.file_size)));
+        return Err(range_error(format!(
+            "Total size {total} does not match the session's file size {}",
+            row.file_size
+        )));
     }
     if a < 0 || b < a || b >= total || a % row.part_size != 0 {
         return Err(range_error(format!("Range {a}-{b} is not on a part boundary of size {}", row.part_size)));
@@ -104,7 +118,12 @@ fn check_part_range(row: &SessionRow, a: i64, b: i64, total: i64) -> ApiResult<(
     Ok(())
 }
 
-pub async fn upload_part(State(s): State<AppState>, Path(sid): Path<String>, headers: HeaderMap, body: Body) -> ApiResult<Response> {
+pub async fn upload_part(
+    State(s): State<AppState>,
+    Path(sid): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
     let row = s.store.session(&sid)?;
     if row.state != "open" {
         return Err(ApiError::bad_request("bad_request", "The upload session was already committed"));
@@ -132,7 +151,12 @@ pub async fn upload_part(State(s): State<AppState>, Path(sid): Path<String>, hea
         return fail(range_error(format!("Body has {} bytes but Content-Range says {}", blob.size, b - a + 1))).await;
     }
     if digest != raw {
-        return fail(ApiError::new(StatusCode::PRECONDITION_FAILED, "sha1_mismatch", "The digest header does not match the part's SHA-1")).await;
+        return fail(ApiError::new(
+            StatusCode::PRECONDITION_FAILED,
+            "sha1_mismatch",
+            "The digest header does not match the part's SHA-1",
+        ))
+        .await;
     }
     let part = Part { part_id: crate::emulator::store::random_hex(4), offset: a, size: blob.size, sha1: blob.sha1 };
     let stored = match s.store.add_part(&sid, part) {
@@ -148,7 +172,11 @@ pub async fn status(State(s): State<AppState>, Path(sid): Path<String>) -> ApiRe
     Ok(Json(session_json(&s, &row)))
 }
 
-pub async fn list_parts(State(s): State<AppState>, Path(sid): Path<String>, q: super::Params) -> ApiResult<Json<Value>> {
+pub async fn list_parts(
+    State(s): State<AppState>,
+    Path(sid): Path<String>,
+    q: super::Params,
+) -> ApiResult<Json<Value>> {
     s.store.session(&sid)?;
     let parts = s.store.list_parts(&sid)?;
     let offset: usize = q.get("offset").and_then(|v| v.parse().ok()).unwrap_or(0);
@@ -184,7 +212,12 @@ fn check_commit_parts(row: &SessionRow, uploaded: &[Part], body: &Value) -> ApiR
     Ok(())
 }
 
-pub async fn commit(State(s): State<AppState>, Path(sid): Path<String>, headers: HeaderMap, body: Bytes) -> ApiResult<Response> {
+pub async fn commit(
+    State(s): State<AppState>,
+    Path(sid): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
     let row = s.store.session(&sid)?;
     if let Some(file_id) = row.result_file_id {
         let file = s.store.get_any(file_id)?.ok_or_else(ApiError::not_found)?;
@@ -207,7 +240,10 @@ pub async fn commit(State(s): State<AppState>, Path(sid): Path<String>, headers:
         let _ = tokio::fs::remove_file(&tmp).await;
         let actual = base64::engine::general_purpose::STANDARD.encode(raw);
         let expected = base64::engine::general_purpose::STANDARD.encode(&digest);
-        return Err(ApiError::bad_request("digest_mismatch", format!("File digest was incorrect. Actual: {actual} Expected: {expected}")));
+        return Err(ApiError::bad_request(
+            "digest_mismatch",
+            format!("File digest was incorrect. Actual: {actual} Expected: {expected}"),
+        ));
     }
     s.store.blobs().adopt(&tmp, &blob)?;
     let attrs = body.get("attributes").cloned().unwrap_or(Value::Null);

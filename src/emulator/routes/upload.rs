@@ -59,7 +59,10 @@ async fn receive(
         if let Some(expected) = header(headers, "content-md5") {
             if !expected.eq_ignore_ascii_case(&blob.sha1) {
                 let _ = tokio::fs::remove_file(&tmp).await;
-                return Err(ApiError::bad_request("bad_digest", "The specified content-md5 did not match what was received"));
+                return Err(ApiError::bad_request(
+                    "bad_digest",
+                    "The specified content-md5 did not match what was received",
+                ));
             }
         }
         state.store.blobs().adopt(&tmp, &blob)?;
@@ -131,7 +134,11 @@ pub async fn preflight(State(s): State<AppState>, body: Bytes) -> ApiResult<Json
 }
 
 /// `OPTIONS /2.0/files/{id}/content`: would this new version be accepted?
-pub async fn preflight_version(State(s): State<AppState>, Path(id): Path<String>, body: Bytes) -> ApiResult<Json<Value>> {
+pub async fn preflight_version(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
     let body = json_body(&body)?;
     s.store.check_new_version(parse_id(&id)?, None, str_field(&body, "name")?, size_field(&body)?)?;
     Ok(Json(upload_url(&s)))

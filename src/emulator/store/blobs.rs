@@ -94,7 +94,12 @@ impl HashingWriter {
             tokio::fs::create_dir_all(parent).await?;
         }
         let file = tokio::fs::File::create(&path).await?;
-        Ok(HashingWriter { path, file: tokio::io::BufWriter::with_capacity(1 << 20, file), hasher: Sha1::new(), size: 0 })
+        Ok(HashingWriter {
+            path,
+            file: tokio::io::BufWriter::with_capacity(1 << 20, file),
+            hasher: Sha1::new(),
+            size: 0,
+        })
     }
 
     pub async fn write(&mut self, chunk: &[u8]) -> std::io::Result<()> {

@@ -140,6 +140,31 @@ impl super::Store {
         })
     }
 
+    /// SQLite's query plans for the listing queries of `folder` (first marker page, a later
+    /// marker page, a name-sorted offset page and the count), so that tests can check that
+    /// listings are index-only, whatever the folder size.
+    pub fn explain_listing_plans(&self, folder: i64) -> StoreResult<Vec<String>> {
+        let (filter, _) = Scope::Children(folder).filter();
+        let queries = [
+            format!("SELECT {ITEM_COLUMNS} FROM items WHERE {filter} ORDER BY kind_rank, name_key, id LIMIT 1001"),
+            format!(
+                "SELECT {ITEM_COLUMNS} FROM items WHERE {filter} AND (kind_rank, name_key, id) > (1, 'x', 5) \
+                 ORDER BY kind_rank, name_key, id LIMIT 1001"
+            ),
+            format!("SELECT {ITEM_COLUMNS} FROM items WHERE {filter} ORDER BY kind_rank ASC, name_key ASC, id ASC LIMIT 1000 OFFSET 5"),
+            format!("SELECT COUNT(*) FROM items WHERE {filter}"),
+        ];
+        self.read(|conn| {
+            let mut plans = Vec::new();
+            for q in queries {
+                let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {q}"))?;
+                let rows = stmt.query_map([folder], |r| r.get::<_, String>(3))?;
+                plans.push(rows.collect::<Result<Vec<_>, _>>()?.join("; "));
+            }
+            Ok(plans)
+        })
+    }
+
     /// Number of active children of a folder.
     pub fn child_count(&self, folder: i64) -> StoreResult<i64> {
         self.read(|c| {

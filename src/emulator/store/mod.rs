@@ -162,7 +162,13 @@ impl Store {
         init_root(&conn)?;
         let position: i64 = conn.query_row("SELECT COALESCE(MAX(position), 0) FROM events", [], |r| r.get(0))?;
         let (position_tx, _) = watch::channel(position);
-        Ok(Store { conn: Mutex::new(conn), blobs: Blobs::new(dir.join("blobs"))?, dir: dir.to_path_buf(), user, position_tx })
+        Ok(Store {
+            conn: Mutex::new(conn),
+            blobs: Blobs::new(dir.join("blobs"))?,
+            dir: dir.to_path_buf(),
+            user,
+            position_tx,
+        })
     }
 
     pub fn dir(&self) -> &Path {
@@ -233,12 +239,23 @@ impl Store {
     }
 }
 
+/// Bytes of current file versions not purged; kept as a counter so that quota checks stay
+/// O(1) however many items the store holds.
 fn space_used(conn: &Connection) -> StoreResult<i64> {
-    Ok(conn.query_row(
-        "SELECT COALESCE(SUM(size), 0) FROM items WHERE kind = 'file' AND status != 'deleted'",
-        [],
-        |r| r.get(0),
-    )?)
+    let v: Option<String> =
+        conn.query_row("SELECT value FROM meta WHERE key = 'space_used'", [], |r| r.get(0)).optional()?;
+    Ok(v.and_then(|v| v.parse().ok()).unwrap_or(0))
+}
+
+fn adjust_space(conn: &Connection, delta: i64) -> StoreResult<()> {
+    if delta != 0 {
+        conn.execute(
+            "INSERT INTO meta(key, value) VALUES ('space_used', ?1)
+             ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + ?1",
+            [delta],
+        )?;
+    }
+    Ok(())
 }
 
 fn init_root(conn: &Connection) -> StoreResult<()> {

@@ -5,7 +5,7 @@
 use super::blobs::BlobInfo;
 use super::events::record;
 use super::item::{ancestors, find_child, item_from_row, load_active, load_version, Item, Kind, ITEM_COLUMNS};
-use super::{now_rfc3339, space_used, Store, StoreError, StoreResult, UserInfo};
+use super::{adjust_space, now_rfc3339, space_used, Store, StoreError, StoreResult, UserInfo};
 use crate::emulator::render;
 use rusqlite::Transaction;
 
@@ -119,7 +119,7 @@ fn insert_item(tx: &Transaction<'_>, ins: Insert<'_>) -> StoreResult<i64> {
             ins.name,
             Item::name_key(ins.name),
             ins.parent,
-            ins.size,
+            0i64,
             ins.sha1,
             i64::from(ins.kind == Kind::File),
             now,
@@ -137,8 +137,11 @@ fn insert_item(tx: &Transaction<'_>, ins: Insert<'_>) -> StoreResult<i64> {
     Ok(id)
 }
 
+/// Makes `blob` the current version of `file_id` (size, sha1, space accounting).
 fn add_version(tx: &Transaction<'_>, file_id: i64, name: &str, blob: &BlobInfo, number: i64) -> StoreResult<i64> {
     let now = now_rfc3339();
+    let old_size: i64 = tx.query_row("SELECT size FROM items WHERE id = ?1", [file_id], |r| r.get(0))?;
+    adjust_space(tx, blob.size - old_size)?;
     tx.execute(
         "INSERT INTO versions(file_id, sha1, size, name, version_number, created_at, modified_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
@@ -179,7 +182,8 @@ impl Store {
         self.write(|tx| {
             active_folder(tx, parent)?;
             ensure_unique(tx, parent, name, None, true)?;
-            let id = insert_item(tx, Insert { description, url: Some(url), ..Insert::named(Kind::WebLink, parent, name) })?;
+            let id =
+                insert_item(tx, Insert { description, url: Some(url), ..Insert::named(Kind::WebLink, parent, name) })?;
             record(tx, &self.user, "ITEM_CREATE", id)?;
             reload(tx, id)
         })
@@ -217,7 +221,13 @@ impl Store {
     }
 
     /// Checks that a new version of `file_id` could be uploaded (name, `If-Match`, quota).
-    pub fn check_new_version(&self, file_id: i64, if_match: Option<&str>, name: Option<&str>, size: i64) -> StoreResult<Item> {
+    pub fn check_new_version(
+        &self,
+        file_id: i64,
+        if_match: Option<&str>,
+        name: Option<&str>,
+        size: i64,
+    ) -> StoreResult<Item> {
         self.write(|tx| version_checks(tx, &self.user, file_id, if_match, name, size))
     }
 
@@ -261,7 +271,8 @@ impl Store {
             let target_parent = new_parent.or(item.parent_id).unwrap_or(0);
             if let Some(parent) = new_parent {
                 let dest = active_folder(tx, parent)?;
-                if kind == Kind::Folder && (dest.id == item.id || ancestors(tx, &dest)?.iter().any(|a| a.id == item.id)) {
+                if kind == Kind::Folder && (dest.id == item.id || ancestors(tx, &dest)?.iter().any(|a| a.id == item.id))
+                {
                     return Err(StoreError::Cyclical);
                 }
             }
@@ -270,7 +281,10 @@ impl Store {
                 ensure_unique(tx, target_parent, name, Some(item.id), true)?;
             }
             if let Some(name) = &new_name {
-                tx.execute("UPDATE items SET name = ?2, name_key = ?3 WHERE id = ?1", (id, name, Item::name_key(name)))?;
+                tx.execute(
+                    "UPDATE items SET name = ?2, name_key = ?3 WHERE id = ?1",
+                    (id, name, Item::name_key(name)),
+                )?;
             }
             if let Some(parent) = new_parent {
                 adjust_sizes(tx, item.parent_id, -item.size)?;
@@ -298,7 +312,14 @@ impl Store {
     }
 
     /// Copies an item (folders recursively) into `parent`, optionally renamed.
-    pub fn copy_item(&self, kind: Kind, id: i64, parent: i64, name: Option<&str>, version: Option<i64>) -> StoreResult<Item> {
+    pub fn copy_item(
+        &self,
+        kind: Kind,
+        id: i64,
+        parent: i64,
+        name: Option<&str>,
+        version: Option<i64>,
+    ) -> StoreResult<Item> {
         if let Some(n) = name {
             validate_name(n)?;
         }
@@ -313,7 +334,9 @@ impl Store {
             check_quota(tx, &self.user, if kind == Kind::File { item.size } else { 0 })?;
             let source = match (kind, version) {
                 (Kind::File, Some(v)) => {
-                    let ver = load_version(tx, v)?.filter(|ver| ver.file_id == item.id).ok_or(StoreError::NotFound { what: "file_version" })?;
+                    let ver = load_version(tx, v)?
+                        .filter(|ver| ver.file_id == item.id)
+                        .ok_or(StoreError::NotFound { what: "file_version" })?;
                     Item { sha1: Some(ver.sha1), size: ver.size, ..item }
                 }
                 _ => item,
@@ -328,7 +351,9 @@ impl Store {
     pub fn promote_version(&self, file_id: i64, version_id: i64) -> StoreResult<Item> {
         self.write(|tx| {
             let file = load_active(tx, Kind::File, file_id)?;
-            let ver = load_version(tx, version_id)?.filter(|v| v.file_id == file.id).ok_or(StoreError::NotFound { what: "file_version" })?;
+            let ver = load_version(tx, version_id)?
+                .filter(|v| v.file_id == file.id)
+                .ok_or(StoreError::NotFound { what: "file_version" })?;
             let blob = BlobInfo { sha1: ver.sha1, size: ver.size };
             add_version(tx, file.id, &file.name, &blob, file.version_number + 1)?;
             adjust_sizes(tx, file.parent_id, blob.size - file.size)?;

@@ -68,7 +68,12 @@ impl Store {
 
     /// Burns `refresh_token` and issues a new pair; `None` when the refresh token is unknown,
     /// expired, already used or belongs to another client (`invalid_grant`).
-    pub fn refresh_tokens(&self, refresh_token: &str, client_id: &str, lifetime_secs: i64) -> StoreResult<Option<TokenPair>> {
+    pub fn refresh_tokens(
+        &self,
+        refresh_token: &str,
+        client_id: &str,
+        lifetime_secs: i64,
+    ) -> StoreResult<Option<TokenPair>> {
         let burned = self.write(|tx| {
             Ok(tx.execute(
                 "UPDATE tokens SET used = 1 WHERE token = ?1 AND kind = 'refresh' AND used = 0 AND client_id = ?2 AND expires_at > ?3",

@@ -4,7 +4,7 @@
 use super::events::record;
 use super::item::{load_kind, Item, Kind, Status};
 use super::mutate::{active_folder, adjust_sizes, bump, check_if_match, ensure_unique, reload, validate_name};
-use super::{now_rfc3339, Store, StoreError, StoreResult};
+use super::{adjust_space, now_rfc3339, Store, StoreError, StoreResult};
 
 impl Store {
     /// `DELETE /files|folders|web_links/{id}`: moves the item to the trash. A non-empty folder
@@ -21,7 +21,9 @@ impl Store {
             check_if_match(&item, if_match)?;
             if kind == Kind::Folder && !recursive {
                 let children: i64 =
-                    tx.query_row("SELECT COUNT(*) FROM items WHERE parent_id = ?1 AND status = 'active'", [id], |r| r.get(0))?;
+                    tx.query_row("SELECT COUNT(*) FROM items WHERE parent_id = ?1 AND status = 'active'", [id], |r| {
+                        r.get(0)
+                    })?;
                 if children > 0 {
                     return Err(StoreError::FolderNotEmpty);
                 }
@@ -54,7 +56,10 @@ impl Store {
             }
             let parent = parent.or(item.parent_id).unwrap_or(0);
             active_folder(tx, parent).map_err(|_| {
-                StoreError::bad_request("bad_request", "The parent folder is not available; give parent.id to restore elsewhere")
+                StoreError::bad_request(
+                    "bad_request",
+                    "The parent folder is not available; give parent.id to restore elsewhere",
+                )
             })?;
             let name = name.unwrap_or(&item.name);
             ensure_unique(tx, parent, name, None, true)?;
@@ -83,12 +88,18 @@ impl Store {
             if item.status != Status::Trashed || !item.trashed_root {
                 return Err(StoreError::NotTrashed);
             }
+            const SUBTREE: &str = "WITH RECURSIVE sub(id) AS (SELECT ?1 UNION ALL
+                     SELECT i.id FROM items i JOIN sub ON i.parent_id = sub.id WHERE i.status = 'trashed')";
+            let freed: i64 = tx.query_row(
+                &format!("{SUBTREE} SELECT COALESCE(SUM(size), 0) FROM items WHERE kind = 'file' AND id IN sub"),
+                [id],
+                |r| r.get(0),
+            )?;
             tx.execute(
-                "WITH RECURSIVE sub(id) AS (SELECT ?1 UNION ALL
-                     SELECT i.id FROM items i JOIN sub ON i.parent_id = sub.id WHERE i.status = 'trashed')
-                 UPDATE items SET status = 'deleted', purged_at = ?2 WHERE id IN sub",
+                &format!("{SUBTREE} UPDATE items SET status = 'deleted', purged_at = ?2 WHERE id IN sub"),
                 (id, now_rfc3339()),
             )?;
+            adjust_space(tx, -freed)?;
             Ok(())
         })
     }
