@@ -1,5 +1,6 @@
 //! boxfs: mount a Box.com account as a local directory on Linux, and the local Box API
 //! emulator it is developed and tested against.
 
+pub mod api;
 pub mod cli;
 pub mod emulator;

@@ -150,3 +150,22 @@ fn help_documents_every_emulator_option() {
         assert!(help.contains(flag), "--help mentions {flag}");
     }
 }
+
+#[test]
+fn whoami_uses_the_printed_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let emu = EmulatorProcess::start(&["--data", dir.path().join("d").to_str().unwrap()]);
+    let out = Command::new(env!("CARGO_BIN_EXE_boxfs")).arg("whoami").envs(&emu.env).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Emulator User") && text.contains("storage: 0 B of 10.0 GiB used"), "{text}");
+    assert!(!text.contains(&emu.env["BOX_ACCESS_TOKEN"]), "never print the token");
+    let out = Command::new(env!("CARGO_BIN_EXE_boxfs"))
+        .arg("whoami")
+        .env_remove("BOX_ACCESS_TOKEN")
+        .env("BOX_API_URL", &emu.env["BOX_API_URL"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not logged in"));
+}

@@ -62,13 +62,9 @@ fn items_page() -> Value {
 /// Asserts that validating `body` as an items page gives an error that starts with `location`
 /// and contains `problem`.
 fn assert_violation(spec: &Spec, body: &Value, location: &str, problem: &str) {
-    let errors = spec
-        .validate_response("get", ITEMS, 200, body)
-        .expect_err("mutation must be rejected");
+    let errors = spec.validate_response("get", ITEMS, 200, body).expect_err("mutation must be rejected");
     assert!(
-        errors
-            .iter()
-            .any(|e| e.starts_with(location) && e.contains(problem)),
+        errors.iter().any(|e| e.starts_with(location) && e.contains(problem)),
         "expected `{location}: ...{problem}...`, got {errors:#?}"
     );
 }
@@ -76,14 +72,9 @@ fn assert_violation(spec: &Spec, body: &Value, location: &str, problem: &str) {
 #[test]
 fn spec_loads_and_has_items_schema() {
     let Some(spec) = spec() else { return };
-    let schema = spec
-        .response_schema("get", ITEMS, 200)
-        .expect("items schema");
+    let schema = spec.response_schema("get", ITEMS, 200).expect("items schema");
     assert_eq!(schema["$ref"], "#/components/schemas/Items");
-    assert!(
-        spec.response_schema("GET", ITEMS, 200).is_some(),
-        "method is case-insensitive"
-    );
+    assert!(spec.response_schema("GET", ITEMS, 200).is_some(), "method is case-insensitive");
     assert!(spec.response_schema("get", ITEMS, 299).is_none());
     assert!(spec.response_schema("get", "/no/such/path", 200).is_none());
 }
@@ -91,10 +82,7 @@ fn spec_loads_and_has_items_schema() {
 #[test]
 fn valid_items_page_validates() {
     let Some(spec) = spec() else { return };
-    assert_eq!(
-        spec.validate_response("get", ITEMS, 200, &items_page()),
-        Ok(())
-    );
+    assert_eq!(spec.validate_response("get", ITEMS, 200, &items_page()), Ok(()));
 }
 
 #[test]
@@ -103,21 +91,11 @@ fn mutations_are_reported() {
 
     let mut body = items_page();
     body["entries"][0]["size"] = json!("629644");
-    assert_violation(
-        spec,
-        &body,
-        "/entries/0/size",
-        "expected integer, got string",
-    );
+    assert_violation(spec, &body, "/entries/0/size", "expected integer, got string");
 
     let mut body = items_page();
     body["entries"][0]["size"] = json!(629644.0);
-    assert_violation(
-        spec,
-        &body,
-        "/entries/0/size",
-        "expected integer, got number",
-    );
+    assert_violation(spec, &body, "/entries/0/size", "expected integer, got number");
 
     let mut body = items_page();
     body["entries"][0]["type"] = json!("fil");
@@ -133,30 +111,15 @@ fn mutations_are_reported() {
 
     let mut body = items_page();
     body["entries"][0]["modified_by"] = Value::Null; // `{allOf: [User--Mini, {}, {nullable: false}]}`
-    assert_violation(
-        spec,
-        &body,
-        "/entries/0/modified_by",
-        "expected object, got null",
-    );
+    assert_violation(spec, &body, "/entries/0/modified_by", "expected object, got null");
 
     let mut body = items_page();
     body["entries"][0]["created_at"] = json!("2012-12-12 10:53:43");
-    assert_violation(
-        spec,
-        &body,
-        "/entries/0/created_at",
-        "not an RFC 3339 date-time",
-    );
+    assert_violation(spec, &body, "/entries/0/created_at", "not an RFC 3339 date-time");
 
     let mut body = items_page();
     body["entries"][0]["path_collection"]["entries"][1]["id"] = json!(11446498);
-    assert_violation(
-        spec,
-        &body,
-        "/entries/0/path_collection/entries/1/id",
-        "expected string, got integer",
-    );
+    assert_violation(spec, &body, "/entries/0/path_collection/entries/1/id", "expected string, got integer");
 
     let mut body = items_page();
     body["total_count"] = json!(u64::MAX);
@@ -164,12 +127,7 @@ fn mutations_are_reported() {
 
     let mut body = items_page();
     body["entries"][0]["owned_by"]["name"] = json!("x".repeat(51));
-    assert_violation(
-        spec,
-        &body,
-        "/entries/0/owned_by/name",
-        "length 51 is above maxLength 50",
-    );
+    assert_violation(spec, &body, "/entries/0/owned_by/name", "length 51 is above maxLength 50");
 
     let mut body = items_page();
     body["order"][0]["direction"] = json!("UP");
@@ -179,17 +137,9 @@ fn mutations_are_reported() {
 #[test]
 fn missing_required_id_in_file_base() {
     let Some(spec) = spec() else { return };
-    let errors = spec
-        .validate_component("File--Base", &json!({"type": "file", "etag": "1"}))
-        .unwrap_err();
+    let errors = spec.validate_component("File--Base", &json!({"type": "file", "etag": "1"})).unwrap_err();
     assert_eq!(errors, vec!["(root): missing required property `id`"]);
-    assert_eq!(
-        spec.validate_component(
-            "File--Base",
-            &json!({"type": "file", "id": "1", "etag": null})
-        ),
-        Ok(())
-    );
+    assert_eq!(spec.validate_component("File--Base", &json!({"type": "file", "id": "1", "etag": null})), Ok(()));
 }
 
 #[test]
@@ -238,19 +188,10 @@ fn client_error_validates_against_404() {
         "help_url": "http://developers.box.com/docs/#errors",
         "context_info": {"errors": [{"reason": "invalid_parameter", "name": "file", "message": "Invalid value 'f_1'"}]}
     });
-    assert_eq!(
-        spec.validate_response("get", "/files/{file_id}", 404, &body),
-        Ok(())
-    );
+    assert_eq!(spec.validate_response("get", "/files/{file_id}", 404, &body), Ok(()));
 
-    let errors = spec
-        .validate_response(
-            "get",
-            "/files/{file_id}",
-            404,
-            &json!({"type": "error", "status": "404"}),
-        )
-        .unwrap_err();
+    let errors =
+        spec.validate_response("get", "/files/{file_id}", 404, &json!({"type": "error", "status": "404"})).unwrap_err();
     assert_eq!(errors, vec!["/status: expected integer, got string"]);
 }
 
@@ -264,10 +205,7 @@ fn root_folder_with_null_parent_validates() {
         "parent": null, "shared_link": null, "item_status": "active",
         "item_collection": {"total_count": 0, "entries": [], "offset": 0, "limit": 100, "order": []}
     });
-    assert_eq!(
-        spec.validate_response("get", "/folders/{folder_id}", 200, &root),
-        Ok(())
-    );
+    assert_eq!(spec.validate_response("get", "/folders/{folder_id}", 200, &root), Ok(()));
 }
 
 /// Spec quirk: `shared_link` requires an `accessed` property that the spec never
@@ -286,10 +224,7 @@ fn spec_quirk_shared_link_requires_accessed() {
         }
     });
     let errors = spec.validate_component("File", &file).unwrap_err();
-    assert_eq!(
-        errors,
-        vec!["/shared_link: missing required property `accessed`"]
-    );
+    assert_eq!(errors, vec!["/shared_link: missing required property `accessed`"]);
 }
 
 #[test]
@@ -297,22 +232,10 @@ fn unknown_operation_or_component_panics() {
     let Some(spec) = spec() else { return };
     let body = json!({});
     let panics = |f: &dyn Fn()| std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_err();
-    assert!(panics(&|| drop(spec.validate_response(
-        "get",
-        "/no/such/path",
-        200,
-        &body
-    ))));
+    assert!(panics(&|| drop(spec.validate_response("get", "/no/such/path", 200, &body))));
     // Declared, but a 304 has no body.
-    assert!(panics(&|| drop(spec.validate_response(
-        "get",
-        "/files/{file_id}",
-        304,
-        &body
-    ))));
-    assert!(panics(&|| drop(
-        spec.validate_component("NoSuchSchema", &body)
-    )));
+    assert!(panics(&|| drop(spec.validate_response("get", "/files/{file_id}", 304, &body))));
+    assert!(panics(&|| drop(spec.validate_component("NoSuchSchema", &body))));
 }
 
 /// Keywords and code paths that Box's spec does not exercise (it has no `discriminator`),
@@ -334,10 +257,7 @@ fn synthetic_spec_keywords() {
     let check = |name: &str, body: Value| spec.validate_component(name, &body);
 
     assert_eq!(check("Pet", json!({"kind": "Cat", "lives": 9})), Ok(()));
-    assert_eq!(
-        check("Pet", json!({"kind": "dog", "tags": ["a", "b"]})),
-        Ok(())
-    );
+    assert_eq!(check("Pet", json!({"kind": "dog", "tags": ["a", "b"]})), Ok(()));
     // The discriminator picks the branch, so a body valid as a Dog is still checked as a Cat.
     assert_eq!(
         check("Pet", json!({"kind": "Cat", "tags": []})),
@@ -346,10 +266,7 @@ fn synthetic_spec_keywords() {
             "/tags: unexpected property (additionalProperties is false)".to_owned(),
         ])
     );
-    assert_eq!(
-        check("Pet", json!({"kind": "Bird"})),
-        Err(vec!["/kind: unknown discriminator \"Bird\"".to_owned()])
-    );
+    assert_eq!(check("Pet", json!({"kind": "Bird"})), Err(vec!["/kind: unknown discriminator \"Bird\"".to_owned()]));
     assert_eq!(
         check("Cat", json!({"kind": "Cat", "lives": 10})),
         Err(vec!["/lives: value 10 is above maximum 9".to_owned()])
@@ -362,17 +279,8 @@ fn synthetic_spec_keywords() {
         ])
     );
     let errors = check("Dog", json!({"kind": "dog", "tags": ["a", "a", "b"]})).unwrap_err();
-    assert_eq!(
-        errors,
-        vec![
-            "/tags: item count 3 is above maxItems 2",
-            "/tags: items are not unique"
-        ]
-    );
+    assert_eq!(errors, vec!["/tags: item count 3 is above maxItems 2", "/tags: items are not unique"]);
     assert_eq!(check("Loop", json!({})), Ok(()));
     assert_eq!(check("Loop", Value::Null), Ok(()));
-    assert_eq!(
-        check("Loop", json!(1)),
-        Err(vec!["(root): expected object, got integer".to_owned()])
-    );
+    assert_eq!(check("Loop", json!(1)), Err(vec!["(root): expected object, got integer".to_owned()]));
 }

@@ -27,7 +27,8 @@ pub struct EmulatorArgs {
     #[arg(long, value_name = "SECS", default_value_t = 3600, value_parser = clap::value_parser!(i64).range(1..))]
     pub token_lifetime: i64,
     /// Fault injection, e.g. "429=0.05,500=0.02,reset=0.01,slow=0.01,commit202=0.5,seed=7".
-    /// Keys: any 4xx/5xx status, reset, slow, commit202, download202 (probabilities per
+    /// Keys: any 4xx/5xx status, reset (drop the connection unanswered), reset_after (process
+    /// the request, then drop the connection), slow, commit202, download202 (probabilities per
     /// request), seed, retry_after (seconds), slow_ms.
     #[arg(long, value_name = "SPEC", value_parser = parse_faults)]
     pub faults: Option<FaultSpec>,

@@ -1,5 +1,6 @@
 //! The `boxfs` command-line interface (clap): subcommand definitions and dispatch.
 
+mod api_args;
 mod emulator_cmd;
 
 use clap::{Parser, Subcommand};
@@ -17,12 +18,51 @@ pub enum Command {
     /// Run a local Box API emulator (API, upload and download hosts, events, OAuth) on one
     /// loopback port, persisting its state in a data directory.
     Emulator(emulator_cmd::EmulatorArgs),
+    /// Show the Box user and storage quota the credentials belong to.
+    Whoami(api_args::ApiArgs),
 }
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Emulator(args) => emulator_cmd::run(args),
+        Command::Whoami(args) => whoami(args),
+    }
+}
+
+fn whoami(args: api_args::ApiArgs) -> ExitCode {
+    init_logging("warn");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+    let result = runtime.block_on(async {
+        let client = args.client()?;
+        client.me().await.map_err(|e| e.to_string())
+    });
+    match result {
+        Ok(me) => {
+            println!("{} <{}> (user {})", me.name, me.login, me.id);
+            println!("storage: {} of {} used", human_bytes(me.space_used), human_bytes(me.space_amount));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("boxfs whoami: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `1536` → `1.5 KiB`.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
     }
 }
 

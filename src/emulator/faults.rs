@@ -11,6 +11,9 @@ pub struct FaultSpec {
     /// `(status, probability)`, e.g. `(429, 0.05)`, `(503, 0.01)`.
     pub statuses: Vec<(u16, f64)>,
     pub reset: f64,
+    /// Process the request, then drop the connection instead of answering (the case where a
+    /// blind retry duplicates work).
+    pub reset_after: f64,
     pub slow: f64,
     pub commit202: f64,
     pub download202: f64,
@@ -45,6 +48,7 @@ impl FaultSpec {
             let int = || value.parse::<u64>().map_err(|_| err("not a non-negative integer"));
             match key {
                 "reset" => out.reset = prob()?,
+                "reset_after" => out.reset_after = prob()?,
                 "slow" => out.slow = prob()?,
                 "commit202" => out.commit202 = prob()?,
                 "download202" => out.download202 = prob()?,
@@ -78,6 +82,7 @@ pub enum Fault {
     None,
     Status(u16),
     Reset,
+    ResetAfter,
     Slow(Duration),
 }
 
@@ -105,7 +110,7 @@ impl Faults {
     pub fn decide(&self) -> Fault {
         let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let (spec, rng) = &mut *guard;
-        if spec.statuses.is_empty() && spec.reset == 0.0 && spec.slow == 0.0 {
+        if spec.statuses.is_empty() && spec.reset == 0.0 && spec.reset_after == 0.0 && spec.slow == 0.0 {
             return Fault::None;
         }
         let x: f64 = rng.random();
@@ -119,6 +124,10 @@ impl Faults {
         acc += spec.reset;
         if x < acc {
             return Fault::Reset;
+        }
+        acc += spec.reset_after;
+        if x < acc {
+            return Fault::ResetAfter;
         }
         acc += spec.slow;
         if x < acc {

@@ -61,9 +61,11 @@ async fn handle(
     router: axum::Router,
     req: hyper::Request<Incoming>,
 ) -> Result<axum::response::Response, InjectedReset> {
+    let mut reset_after = false;
     if !req.uri().path().starts_with("/_emulator") {
         match state.faults.decide() {
             Fault::None => {}
+            Fault::ResetAfter => reset_after = true,
             Fault::Reset => {
                 state.stats.fault("reset");
                 return Err(InjectedReset);
@@ -79,7 +81,12 @@ async fn handle(
         }
     }
     let resp: Result<_, Infallible> = router.oneshot(req.map(axum::body::Body::new)).await;
-    Ok(resp.unwrap_or_else(|never| match never {}))
+    let resp = resp.unwrap_or_else(|never| match never {});
+    if reset_after {
+        state.stats.fault("reset_after");
+        return Err(InjectedReset);
+    }
+    Ok(resp)
 }
 
 fn injected_status(code: u16, retry_after: u64) -> axum::response::Response {

@@ -1,0 +1,209 @@
+//! The request executor: budget, authentication and the one retry policy every call goes
+//! through. 429 waits `Retry-After`; 5xx, resets and timeouts back off exponentially with
+//! jitter; 401 renews the token once; 202 with `Retry-After` is waited out where the caller
+//! says it means "not ready yet". Attempts and total time are bounded.
+
+use super::auth::TokenSource;
+use super::budget::Budget;
+use super::config::ApiConfig;
+use super::error::{ApiError, ApiResult};
+use super::model::ErrorBody;
+use bytes::Bytes;
+use reqwest::header::HeaderMap;
+use reqwest::{Method, RequestBuilder, StatusCode};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A Box API client; cheap to clone (shared connection pool, budget and tokens).
+#[derive(Clone)]
+pub struct Client {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub http: reqwest::Client,
+    pub cfg: ApiConfig,
+    pub auth: TokenSource,
+    budget: Budget,
+    pub counters: Counters,
+    pub download_urls: super::download::DownloadUrls,
+}
+
+/// What this client has sent, for `boxfs status` and tests.
+#[derive(Default, Debug)]
+pub struct Counters {
+    pub requests: AtomicU64,
+    pub throttled: AtomicU64,
+    pub retries: AtomicU64,
+}
+
+/// One logical call: how to build the request (again for each attempt) and how to treat it.
+pub(crate) struct Call<'a> {
+    pub method: Method,
+    pub url: String,
+    /// Counts against the upload budget.
+    pub upload: bool,
+    /// 202 + `Retry-After` means "not ready yet": wait and ask again.
+    pub retry_accepted: bool,
+    pub build: &'a (dyn Fn(RequestBuilder) -> RequestBuilder + Send + Sync),
+}
+
+/// A finished call.
+pub(crate) struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Reply {
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> ApiResult<T> {
+        serde_json::from_slice(&self.body).map_err(|e| ApiError::Decode(format!("{e} in a {} response", self.status)))
+    }
+}
+
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let v = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    v.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+/// What to do after one attempt.
+enum Next {
+    Done(Reply),
+    Fail(ApiError),
+    Retry { wait: Duration, error: ApiError, ambiguous: bool },
+    Renew,
+}
+
+impl Client {
+    pub fn new(cfg: ApiConfig, auth: TokenSource) -> ApiResult<Client> {
+        let http = reqwest::Client::builder()
+            .user_agent(cfg.user_agent.clone())
+            .connect_timeout(cfg.connect_timeout)
+            .read_timeout(cfg.read_timeout)
+            .pool_max_idle_per_host(cfg.pool_max_idle_per_host)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| ApiError::Config(format!("HTTP client: {e}")))?;
+        let budget = Budget::new(&cfg.budget);
+        Ok(Client {
+            inner: Arc::new(Inner {
+                http,
+                cfg,
+                auth,
+                budget,
+                counters: Counters::default(),
+                download_urls: Default::default(),
+            }),
+        })
+    }
+
+    pub fn config(&self) -> &ApiConfig {
+        &self.inner.cfg
+    }
+
+    pub fn counters(&self) -> &Counters {
+        &self.inner.counters
+    }
+
+    pub(crate) fn api(&self, path: &str) -> String {
+        format!("{}{path}", self.inner.cfg.api_url)
+    }
+
+    pub(crate) fn upload_host(&self, path: &str) -> String {
+        format!("{}{path}", self.inner.cfg.upload_url)
+    }
+
+    /// Runs `call` under the retry policy; the body is read inside the loop so that a
+    /// truncated body is retried like any other network failure.
+    pub(crate) async fn execute(&self, call: &Call<'_>) -> ApiResult<Reply> {
+        self.execute_with_flag(call, &std::sync::atomic::AtomicBool::new(false)).await
+    }
+
+    /// `execute`, setting `maybe_sent` when an attempt may have reached the server unseen.
+    pub(crate) async fn execute_with_flag(
+        &self,
+        call: &Call<'_>,
+        maybe_sent: &std::sync::atomic::AtomicBool,
+    ) -> ApiResult<Reply> {
+        let policy = &self.inner.cfg.retry;
+        let started = Instant::now();
+        let mut attempt = 0u32;
+        let mut renewed = false;
+        let mut ambiguous = false;
+        let mut rejected: Option<String> = None;
+        loop {
+            self.inner.budget.acquire(call.upload).await;
+            let token = match rejected.take() {
+                Some(old) => self.inner.auth.renew(&self.inner.http, &self.inner.cfg.token_url, Some(&old)).await?,
+                None => self.inner.auth.token(&self.inner.http, &self.inner.cfg.token_url).await?,
+            };
+            self.inner.counters.requests.fetch_add(1, Ordering::Relaxed);
+            let req = (call.build)(self.inner.http.request(call.method.clone(), &call.url).bearer_auth(&token));
+            let next = self.attempt(req, call, attempt).await;
+            let (wait, error) = match next {
+                Next::Done(reply) => return Ok(reply),
+                Next::Fail(e) => return Err(e),
+                Next::Renew if renewed => return Err(ApiError::Unauthorized),
+                Next::Renew => {
+                    renewed = true;
+                    rejected = Some(token);
+                    continue;
+                }
+                Next::Retry { wait, error, ambiguous: unseen } => {
+                    ambiguous |= unseen;
+                    maybe_sent.store(ambiguous, Ordering::Relaxed);
+                    (wait, error)
+                }
+            };
+            attempt += 1;
+            if attempt >= policy.max_attempts || started.elapsed() + wait > policy.max_total {
+                return Err(ApiError::RetriesExhausted { attempts: attempt, last: Box::new(error) });
+            }
+            self.inner.counters.retries.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(method = %call.method, url = %call.url, %error, ?wait, attempt, "retrying");
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    async fn attempt(&self, req: RequestBuilder, call: &Call<'_>, attempt: u32) -> Next {
+        let backoff = self.inner.cfg.retry.backoff(attempt);
+        let resp = match req.send().await {
+            Ok(r) => r,
+            Err(e) => return Next::Retry { wait: backoff, error: e.into(), ambiguous: true },
+        };
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = match resp.bytes().await {
+            Ok(b) => b,
+            Err(e) => return Next::Retry { wait: backoff, error: e.into(), ambiguous: true },
+        };
+        let http_error = || ApiError::Http { status: status.as_u16(), code: None, message: String::new() };
+        match status.as_u16() {
+            202 if call.retry_accepted => {
+                Next::Retry { wait: retry_after(&headers).unwrap_or(backoff), error: http_error(), ambiguous: false }
+            }
+            200..=399 => Next::Done(Reply { status, headers, body }),
+            401 => Next::Renew,
+            429 => {
+                self.inner.counters.throttled.fetch_add(1, Ordering::Relaxed);
+                Next::Retry { wait: retry_after(&headers).unwrap_or(backoff), error: http_error(), ambiguous: false }
+            }
+            500 | 502 | 503 | 504 | 509 => {
+                let wait = retry_after(&headers).unwrap_or(backoff);
+                Next::Retry { wait, error: http_error(), ambiguous: true }
+            }
+            _ => {
+                let parsed: ErrorBody = serde_json::from_slice(&body).unwrap_or_default();
+                Next::Fail(ApiError::from_response(status, &parsed))
+            }
+        }
+    }
+
+    /// A plain JSON call (no body), retried under the policy.
+    pub(crate) async fn get_json<T: serde::de::DeserializeOwned>(&self, url: String) -> ApiResult<T> {
+        self.execute(&Call { method: Method::GET, url, upload: false, retry_accepted: false, build: &|r| r })
+            .await?
+            .json()
+    }
+}

@@ -1,0 +1,119 @@
+//! Client configuration: base URLs (Box's own by default, overridable by flags and the
+//! `BOX_*` variables the emulator prints), timeouts, retry policy, request budget and upload
+//! tuning.
+
+use std::time::Duration;
+
+pub const BOX_API_URL: &str = "https://api.box.com/2.0";
+pub const BOX_UPLOAD_URL: &str = "https://upload.box.com/api/2.0";
+pub const BOX_AUTHORIZE_URL: &str = "https://account.box.com/api/oauth2/authorize";
+pub const BOX_TOKEN_URL: &str = "https://api.box.com/oauth2/token";
+pub const BOX_REVOKE_URL: &str = "https://api.box.com/oauth2/revoke";
+
+/// Retries in one place: how many attempts and how long in total, and the backoff shape.
+#[derive(Clone, Debug)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    pub max_total: Duration,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 10,
+            max_total: Duration::from_secs(300),
+            base_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(30),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Exponential backoff with full jitter in `[d/2, d]`, `d = base·2^attempt` capped.
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let exp = self.base_delay.saturating_mul(1u32 << attempt.min(16));
+        let capped = exp.min(self.max_delay);
+        let jitter: f64 = rand::random::<f64>() * 0.5 + 0.5;
+        capped.mul_f64(jitter)
+    }
+}
+
+/// Client-side request budget, per minute.
+#[derive(Clone, Debug)]
+pub struct BudgetConfig {
+    pub requests_per_minute: u32,
+    pub uploads_per_minute: u32,
+}
+
+impl Default for BudgetConfig {
+    fn default() -> Self {
+        BudgetConfig { requests_per_minute: 1000, uploads_per_minute: 240 }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct ApiConfig {
+    pub api_url: String,
+    pub upload_url: String,
+    pub authorize_url: String,
+    pub token_url: String,
+    pub revoke_url: String,
+    pub user_agent: String,
+    pub connect_timeout: Duration,
+    /// Time without progress on one request (headers or body) before it is abandoned.
+    pub read_timeout: Duration,
+    pub pool_max_idle_per_host: usize,
+    pub retry: RetryPolicy,
+    pub budget: BudgetConfig,
+    /// Files at least this big go through upload sessions.
+    pub upload_cutoff: u64,
+    /// Session parts in flight at once.
+    pub upload_parallelism: usize,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            api_url: BOX_API_URL.into(),
+            upload_url: BOX_UPLOAD_URL.into(),
+            authorize_url: BOX_AUTHORIZE_URL.into(),
+            token_url: BOX_TOKEN_URL.into(),
+            revoke_url: BOX_REVOKE_URL.into(),
+            user_agent: format!("boxfs/{}", env!("CARGO_PKG_VERSION")),
+            connect_timeout: Duration::from_secs(15),
+            read_timeout: Duration::from_secs(60),
+            pool_max_idle_per_host: 32,
+            retry: RetryPolicy::default(),
+            budget: BudgetConfig::default(),
+            upload_cutoff: 20 * 1024 * 1024,
+            upload_parallelism: 4,
+        }
+    }
+}
+
+impl ApiConfig {
+    /// Box's URLs, overridden by `BOX_API_URL`/`BOX_UPLOAD_URL`, then by explicit flags. The
+    /// OAuth endpoints follow the API host when it is not Box's (an emulator serves them at
+    /// `/oauth2/...` on the same origin).
+    pub fn resolve(api_url: Option<String>, upload_url: Option<String>) -> ApiConfig {
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let api = api_url.or_else(|| env("BOX_API_URL")).unwrap_or_else(|| BOX_API_URL.into());
+        let upload = upload_url.or_else(|| env("BOX_UPLOAD_URL")).unwrap_or_else(|| BOX_UPLOAD_URL.into());
+        ApiConfig::with_urls(&api, &upload)
+    }
+
+    pub fn with_urls(api_url: &str, upload_url: &str) -> ApiConfig {
+        let api_url = api_url.trim_end_matches('/').to_string();
+        let mut cfg = ApiConfig { upload_url: upload_url.trim_end_matches('/').to_string(), ..ApiConfig::default() };
+        if api_url != BOX_API_URL {
+            let origin = api_url.strip_suffix("/2.0").unwrap_or(&api_url).to_string();
+            cfg.authorize_url = format!("{origin}/oauth2/authorize");
+            cfg.token_url = format!("{origin}/oauth2/token");
+            cfg.revoke_url = format!("{origin}/oauth2/revoke");
+        }
+        cfg.api_url = api_url;
+        cfg
+    }
+}

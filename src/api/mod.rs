@@ -1,0 +1,23 @@
+//! The Box API client: configuration, authentication (fixed token, OAuth with single-flight
+//! refresh, client credentials), one retry policy, a client-side request budget, typed
+//! models, listings, item operations, ranged downloads, uploads (direct and sessions) and the
+//! event stream. It knows HTTP and JSON, nothing of FUSE.
+
+pub mod auth;
+mod budget;
+mod client;
+pub mod config;
+mod download;
+pub mod error;
+pub mod events;
+mod items;
+pub mod model;
+mod upload;
+
+pub use auth::{AuthMode, StoredTokens, SubjectType, TokenSource};
+pub use client::{Client, Counters};
+pub use config::{ApiConfig, BudgetConfig, RetryPolicy};
+pub use error::{ApiError, ApiResult};
+pub use events::{EventBatch, EventStream, StartAt, StreamState};
+pub use items::{Fetched, STAT_FIELDS};
+pub use upload::{UploadOptions, UploadTarget};

@@ -1,0 +1,347 @@
+//! Typed Box API models (serde), tolerant where Box is loose: ids may be strings or numbers,
+//! `size` may come in exponent form, `next_stream_position` may be a string or a number, and a
+//! 409's `conflicts` may be one object or an array.
+
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
+
+/// An id that Box sends as a string (sometimes as a number).
+pub fn de_id<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    match Value::deserialize(d)? {
+        Value::String(s) => Ok(s),
+        Value::Number(n) => Ok(n.to_string()),
+        other => Err(serde::de::Error::custom(format!("expected an id, got {other}"))),
+    }
+}
+
+fn de_opt_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    match Value::deserialize(d)? {
+        Value::Null => Ok(None),
+        Value::String(s) => Ok(Some(s)),
+        Value::Number(n) => Ok(Some(n.to_string())),
+        other => Err(serde::de::Error::custom(format!("expected an id, got {other}"))),
+    }
+}
+
+/// A byte count that may arrive as `1.2e10` (rclone #2261) or as a string.
+pub fn de_size<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    let v = Value::deserialize(d)?;
+    let parsed = match &v {
+        Value::Number(n) => n.as_u64().or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f.round() as u64)),
+        Value::String(s) => s.parse::<u64>().ok().or_else(|| s.parse::<f64>().ok().map(|f| f.round() as u64)),
+        Value::Null => Some(0),
+        _ => None,
+    };
+    parsed.ok_or_else(|| serde::de::Error::custom(format!("expected a size, got {v}")))
+}
+
+/// A stream position: a string or a (possibly > 2^53) integer.
+pub fn de_position<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    de_id(d)
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+pub struct FolderMini {
+    #[serde(deserialize_with = "de_id")]
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+pub struct PathCollection {
+    #[serde(default)]
+    pub total_count: u64,
+    #[serde(default)]
+    pub entries: Vec<FolderMini>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+pub struct FileVersion {
+    #[serde(deserialize_with = "de_id")]
+    pub id: String,
+    #[serde(default)]
+    pub sha1: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+pub struct Permissions {
+    #[serde(default)]
+    pub can_download: bool,
+    #[serde(default)]
+    pub can_upload: bool,
+    #[serde(default)]
+    pub can_rename: bool,
+    #[serde(default)]
+    pub can_delete: bool,
+}
+
+/// Fields shared by files, folders and web links; what a `stat` needs.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+pub struct ItemCommon {
+    #[serde(deserialize_with = "de_id")]
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub etag: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_id")]
+    pub sequence_id: Option<String>,
+    #[serde(default, deserialize_with = "de_size")]
+    pub size: u64,
+    #[serde(default)]
+    pub created_at: Option<String>,
+    #[serde(default)]
+    pub modified_at: Option<String>,
+    #[serde(default)]
+    pub content_created_at: Option<String>,
+    #[serde(default)]
+    pub content_modified_at: Option<String>,
+    #[serde(default)]
+    pub parent: Option<FolderMini>,
+    #[serde(default)]
+    pub path_collection: Option<PathCollection>,
+    #[serde(default)]
+    pub item_status: Option<String>,
+    #[serde(default)]
+    pub permissions: Option<Permissions>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+pub struct File {
+    #[serde(flatten)]
+    pub common: ItemCommon,
+    #[serde(default)]
+    pub sha1: Option<String>,
+    #[serde(default)]
+    pub file_version: Option<FileVersion>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+pub struct Folder {
+    #[serde(flatten)]
+    pub common: ItemCommon,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+pub struct WebLink {
+    #[serde(flatten)]
+    pub common: ItemCommon,
+    #[serde(default)]
+    pub url: Option<String>,
+}
+
+/// An entry of a folder listing (or an event source).
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Item {
+    File(File),
+    Folder(Folder),
+    WebLink(WebLink),
+}
+
+impl Item {
+    pub fn common(&self) -> &ItemCommon {
+        match self {
+            Item::File(f) => &f.common,
+            Item::Folder(f) => &f.common,
+            Item::WebLink(w) => &w.common,
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.common().id
+    }
+
+    pub fn name(&self) -> &str {
+        &self.common().name
+    }
+}
+
+/// One page of `GET /folders/{id}/items` (marker or offset flavour).
+#[derive(Clone, Debug, Deserialize)]
+pub struct ItemsPage {
+    #[serde(default)]
+    pub entries: Vec<Item>,
+    #[serde(default)]
+    pub next_marker: Option<String>,
+    #[serde(default)]
+    pub total_count: Option<u64>,
+    #[serde(default)]
+    pub offset: Option<u64>,
+    #[serde(default)]
+    pub limit: Option<u64>,
+}
+
+/// `{total_count, entries}` as uploads answer.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Files {
+    pub entries: Vec<File>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+pub struct User {
+    #[serde(deserialize_with = "de_id")]
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub login: String,
+    #[serde(default, deserialize_with = "de_size")]
+    pub space_amount: u64,
+    #[serde(default, deserialize_with = "de_size")]
+    pub space_used: u64,
+    #[serde(default, deserialize_with = "de_size")]
+    pub max_upload_size: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Event {
+    pub event_id: String,
+    pub event_type: String,
+    #[serde(default)]
+    pub created_at: Option<String>,
+    /// Usually a file or folder; other shapes (users, collaborations) are kept as raw JSON.
+    #[serde(default)]
+    pub source: Option<Value>,
+}
+
+impl Event {
+    /// The item this event is about, when its source is a file, folder or web link.
+    pub fn item(&self) -> Option<Item> {
+        self.source.as_ref().and_then(|s| serde_json::from_value(s.clone()).ok())
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct EventsPage {
+    #[serde(default)]
+    pub entries: Vec<Event>,
+    #[serde(deserialize_with = "de_position")]
+    pub next_stream_position: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct RealtimeServer {
+    pub url: String,
+    #[serde(default)]
+    pub retry_timeout: Option<u64>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct RealtimeServers {
+    pub entries: Vec<RealtimeServer>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+pub struct SessionEndpoints {
+    pub upload_part: String,
+    pub commit: String,
+    pub abort: String,
+    pub list_parts: String,
+    pub status: String,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+pub struct UploadSession {
+    pub id: String,
+    #[serde(deserialize_with = "de_size")]
+    pub part_size: u64,
+    #[serde(deserialize_with = "de_size")]
+    pub total_parts: u64,
+    #[serde(default, deserialize_with = "de_size")]
+    pub num_parts_processed: u64,
+    pub session_endpoints: SessionEndpoints,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+pub struct UploadPart {
+    pub part_id: String,
+    #[serde(deserialize_with = "de_size")]
+    pub offset: u64,
+    #[serde(deserialize_with = "de_size")]
+    pub size: u64,
+    pub sha1: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct UploadedPart {
+    pub part: UploadPart,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct UploadParts {
+    #[serde(default)]
+    pub entries: Vec<UploadPart>,
+    #[serde(default)]
+    pub total_count: Option<u64>,
+}
+
+/// Box's error body.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct ErrorBody {
+    #[serde(default)]
+    pub code: Option<String>,
+    #[serde(default)]
+    pub message: Option<String>,
+    #[serde(default)]
+    pub request_id: Option<String>,
+    #[serde(default)]
+    pub context_info: Option<Value>,
+}
+
+impl ErrorBody {
+    /// The conflicting items of a 409, whether Box sent one object or an array.
+    pub fn conflicts(&self) -> Vec<Value> {
+        match self.context_info.as_ref().and_then(|c| c.get("conflicts")) {
+            Some(Value::Array(items)) => items.clone(),
+            Some(obj @ Value::Object(_)) => vec![obj.clone()],
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// The OAuth token endpoint's answer.
+#[derive(Clone, Debug, Deserialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    #[serde(default)]
+    pub refresh_token: Option<String>,
+    #[serde(default)]
+    pub expires_in: Option<u64>,
+}
+
+/// The OAuth token endpoint's error.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct OAuthErrorBody {
+    #[serde(default)]
+    pub error: String,
+    #[serde(default)]
+    pub error_description: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tolerant_parsing() {
+        let f: Item =
+            serde_json::from_str(r#"{"type":"file","id":12,"name":"a","size":1.2e10,"sequence_id":"3"}"#).unwrap();
+        assert_eq!(f.id(), "12");
+        assert_eq!(f.common().size, 12_000_000_000);
+        let p: EventsPage =
+            serde_json::from_str(r#"{"entries":[],"next_stream_position":1152922976252290886}"#).unwrap();
+        assert_eq!(p.next_stream_position, "1152922976252290886");
+        let p: EventsPage = serde_json::from_str(r#"{"entries":[],"next_stream_position":"42"}"#).unwrap();
+        assert_eq!(p.next_stream_position, "42");
+        let one: ErrorBody = serde_json::from_str(r#"{"context_info":{"conflicts":{"id":"1"}}}"#).unwrap();
+        let many: ErrorBody =
+            serde_json::from_str(r#"{"context_info":{"conflicts":[{"id":"1"},{"id":"2"}]}}"#).unwrap();
+        assert_eq!((one.conflicts().len(), many.conflicts().len()), (1, 2));
+        let root: Item =
+            serde_json::from_str(r#"{"type":"folder","id":"0","sequence_id":null,"etag":null,"name":"All Files"}"#)
+                .unwrap();
+        assert!(matches!(root, Item::Folder(_)));
+    }
+}
