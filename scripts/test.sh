@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 missing=()
 command -v fusermount3 >/dev/null 2>&1 || missing+=(fuse3)
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+command -v getfattr >/dev/null 2>&1 || missing+=(attr)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "scripts/test.sh: installing ${missing[*]}" >&2

@@ -4,3 +4,6 @@
 pub mod api;
 pub mod cli;
 pub mod emulator;
+pub mod fuse;
+pub mod mount;
+pub mod vfs;

@@ -26,6 +26,15 @@ pub enum Fetched<T> {
     NotModified,
 }
 
+impl<T> Fetched<T> {
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Fetched<U> {
+        match self {
+            Fetched::Modified(t) => Fetched::Modified(f(t)),
+            Fetched::NotModified => Fetched::NotModified,
+        }
+    }
+}
+
 impl Client {
     pub async fn me(&self) -> ApiResult<User> {
         self.get_json(self.api("/users/me")).await

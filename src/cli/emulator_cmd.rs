@@ -22,7 +22,7 @@ pub struct EmulatorArgs {
     pub allow_remote: bool,
     /// Fill a fresh (empty) data directory with sample content.
     #[arg(long, value_enum, value_name = "NAME")]
-    pub seed: Option<SeedKind>,
+    pub seed: Option<crate::emulator::seed::SeedKind>,
     /// Lifetime of issued access tokens, in seconds (Box: 3600).
     #[arg(long, value_name = "SECS", default_value_t = 3600, value_parser = clap::value_parser!(i64).range(1..))]
     pub token_lifetime: i64,
@@ -51,12 +51,6 @@ pub struct EmulatorArgs {
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum SeedKind {
-    /// A small sample tree: folders, text and binary files, a web link.
-    Demo,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum RateLimitProfile {
     /// Box's documented per-user limits.
     Box,
@@ -70,7 +64,7 @@ impl EmulatorArgs {
     fn config(&self) -> EmulatorConfig {
         EmulatorConfig {
             listen: self.listen,
-            seed_demo: matches!(self.seed, Some(SeedKind::Demo)),
+            seed: self.seed,
             token_lifetime_secs: self.token_lifetime,
             faults: self.faults.clone().unwrap_or_default(),
             rate_limits: self.rate_limits.is_some(),

@@ -2,6 +2,7 @@
 
 mod api_args;
 mod emulator_cmd;
+mod mount_cmd;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -18,6 +19,8 @@ pub enum Command {
     /// Run a local Box API emulator (API, upload and download hosts, events, OAuth) on one
     /// loopback port, persisting its state in a data directory.
     Emulator(emulator_cmd::EmulatorArgs),
+    /// Mount Box (or the embedded emulator) on a directory.
+    Mount(mount_cmd::MountArgs),
     /// Show the Box user and storage quota the credentials belong to.
     Whoami(api_args::ApiArgs),
 }
@@ -26,6 +29,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Emulator(args) => emulator_cmd::run(args),
+        Command::Mount(args) => mount_cmd::run(args),
         Command::Whoami(args) => whoami(args),
     }
 }

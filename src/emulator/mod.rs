@@ -30,8 +30,8 @@ pub const DEFAULT_CLIENT_SECRET: &str = "boxfs-emulator-secret";
 pub struct EmulatorConfig {
     pub data_dir: PathBuf,
     pub listen: SocketAddr,
-    /// Seed a fresh data dir with the demo tree.
-    pub seed_demo: bool,
+    /// Seed a fresh data dir with sample content.
+    pub seed: Option<seed::SeedKind>,
     pub token_lifetime_secs: i64,
     pub faults: FaultSpec,
     pub rate_limits: bool,
@@ -50,7 +50,7 @@ impl EmulatorConfig {
         EmulatorConfig {
             data_dir: data_dir.into(),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            seed_demo: false,
+            seed: None,
             token_lifetime_secs: 3600,
             faults: FaultSpec::default(),
             rate_limits: false,
@@ -105,8 +105,8 @@ impl Emulator {
         }
         let user = UserInfo { space_amount: config.space_amount, ..UserInfo::default() };
         let store = Store::open(&config.data_dir, user)?;
-        if config.seed_demo && store.is_empty()? {
-            seed::demo(&store)?;
+        if let (Some(kind), true) = (config.seed, store.is_empty()?) {
+            seed::seed(&store, kind)?;
         }
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await

@@ -1,6 +1,22 @@
-//! `--seed demo`: a small, deterministic sample tree for a newcomer to browse.
+//! `--seed`: deterministic sample content: `demo`, a small tree for a newcomer to browse, and
+//! `bench`, the benchmark data set.
 
 use super::store::{NewFile, Store, StoreResult};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SeedKind {
+    /// A small sample tree: folders, text and binary files, a web link.
+    Demo,
+    /// The benchmark set: a 1 GiB file and a 10,000-file tree.
+    Bench,
+}
+
+pub fn seed(store: &Store, kind: SeedKind) -> StoreResult<()> {
+    match kind {
+        SeedKind::Demo => demo(store),
+        SeedKind::Bench => bench(store),
+    }
+}
 
 /// Deterministic pseudo-random bytes (xorshift), so demo files have stable SHA-1s.
 pub fn pattern_bytes(seed: u64, len: usize) -> Vec<u8> {
@@ -52,5 +68,28 @@ pub fn demo(store: &Store) -> StoreResult<()> {
     file(store, boxfs, "data.bin", &pattern_bytes(42, 3 * 1024 * 1024 + 17), t)?;
     store.create_folder(projects, "Archive")?;
     store.create_web_link(0, "https://www.box.com/", "Box website", "Where the real thing lives")?;
+    Ok(())
+}
+
+/// `--seed bench`: the benchmark data set: `bench/big.bin` (1 GiB) and `bench/tree` with
+/// 100 folders of 100 small files (10,000 files).
+pub fn bench(store: &Store) -> StoreResult<()> {
+    let t = "2025-06-01T09:30:00+00:00";
+    let bench = store.create_folder(0, "bench")?.id;
+    let blob = store.blobs().put_chunks((0..1024u64).map(|i| pattern_bytes(1_000 + i, 1024 * 1024)))?;
+    store.create_file(NewFile {
+        parent_id: bench,
+        name: "big.bin".into(),
+        blob,
+        content_created_at: Some(t.into()),
+        content_modified_at: Some(t.into()),
+    })?;
+    let tree = store.create_folder(bench, "tree")?.id;
+    for d in 0..100 {
+        let dir = store.create_folder(tree, &format!("d{d:03}"))?.id;
+        for f in 0..100 {
+            file(store, dir, &format!("f{f:03}.txt"), format!("file {d}/{f}\n").as_bytes(), t)?;
+        }
+    }
     Ok(())
 }

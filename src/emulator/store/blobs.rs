@@ -42,6 +42,24 @@ impl Blobs {
         Ok(info)
     }
 
+    /// Stores the concatenation of `chunks` without holding it all in memory.
+    pub fn put_chunks(&self, chunks: impl Iterator<Item = Vec<u8>>) -> std::io::Result<BlobInfo> {
+        let tmp = self.temp_path();
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+        let mut hasher = Sha1::new();
+        let mut size = 0i64;
+        for chunk in chunks {
+            hasher.update(&chunk);
+            out.write_all(&chunk)?;
+            size += chunk.len() as i64;
+        }
+        out.flush()?;
+        drop(out);
+        let info = BlobInfo { sha1: hex::encode(hasher.finalize()), size };
+        self.adopt(&tmp, &info)?;
+        Ok(info)
+    }
+
     /// Moves a finished temp file into place under its digest.
     pub fn adopt(&self, tmp: &Path, info: &BlobInfo) -> std::io::Result<()> {
         let dest = self.path(&info.sha1);

@@ -1,0 +1,146 @@
+//! Mounting: resolves the root folder, opens the block cache, builds the vfs, mounts it with
+//! fuser, reports readiness, and serves until `fusermount3 -u` or SIGINT/SIGTERM (both clean).
+
+use crate::api::model::Item;
+use crate::api::{ApiError, Client};
+use crate::fuse::BoxFuse;
+use crate::vfs::blocks::BlockCache;
+use crate::vfs::prefetch::ReaderConfig;
+use crate::vfs::{AttrPolicy, Fs, FsConfig, VfsError};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Clone, Debug)]
+pub struct MountConfig {
+    pub mountpoint: PathBuf,
+    /// A folder id, or a path from the account root (`/Documents/Reports`).
+    pub root: Option<String>,
+    pub read_only: bool,
+    pub allow_other: bool,
+    pub uid: u32,
+    pub gid: u32,
+    pub umask: u16,
+    pub cache_dir: PathBuf,
+    pub cache_size: u64,
+    pub block_size: u64,
+    pub metadata_ttl: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MountError {
+    #[error("mountpoint {0} does not exist or is not a directory")]
+    BadMountpoint(PathBuf),
+    #[error("root folder '{0}' not found")]
+    RootNotFound(String),
+    #[error("cannot reach Box: {0}")]
+    Api(#[from] ApiError),
+    #[error("{0}")]
+    Vfs(#[from] VfsError),
+    #[error("cache dir {dir}: {source}")]
+    Cache { dir: PathBuf, source: std::io::Error },
+    #[error("FUSE mount failed: {0} (is fuse3 installed and /dev/fuse available?)")]
+    Fuse(std::io::Error),
+}
+
+/// Resolves `--root`: a numeric folder id as is, a path folder by folder (exact name first,
+/// then Box's case-insensitive match).
+pub async fn resolve_root(client: &Client, root: Option<&str>) -> Result<String, MountError> {
+    let Some(root) = root.map(str::trim).filter(|r| !r.is_empty() && *r != "/") else {
+        return Ok("0".into());
+    };
+    if root.chars().all(|c| c.is_ascii_digit()) {
+        return Ok(root.to_string());
+    }
+    let mut id = "0".to_string();
+    for part in root.split('/').filter(|p| !p.is_empty()) {
+        let items = client.list_folder(&id).await?;
+        let folder = |exact: bool| {
+            items.iter().find(|i| {
+                matches!(i, Item::Folder(_)) && if exact { i.name() == part } else { i.name().eq_ignore_ascii_case(part) }
+            })
+        };
+        id = folder(true).or_else(|| folder(false)).ok_or_else(|| MountError::RootNotFound(root.into()))?.id().to_string();
+    }
+    Ok(id)
+}
+
+/// Builds the filesystem for `cfg` (no mounting yet).
+pub async fn build_fs(client: Client, cfg: &MountConfig) -> Result<Arc<Fs>, MountError> {
+    if !cfg.mountpoint.is_dir() {
+        return Err(MountError::BadMountpoint(cfg.mountpoint.clone()));
+    }
+    let root = resolve_root(&client, cfg.root.as_deref()).await?;
+    let blocks_dir = cfg.cache_dir.join("blocks");
+    let cache = BlockCache::open(&blocks_dir, cfg.cache_size, cfg.block_size)
+        .map_err(|source| MountError::Cache { dir: blocks_dir.clone(), source })?;
+    let fs_cfg = FsConfig {
+        metadata_ttl: cfg.metadata_ttl,
+        attrs: AttrPolicy { uid: cfg.uid, gid: cfg.gid, umask: cfg.umask, read_only: cfg.read_only },
+        reader: ReaderConfig::default(),
+    };
+    let fs = Fs::new(client, &root, Arc::new(cache), fs_cfg).await.map_err(|e| match e {
+        VfsError::Api(ApiError::NotFound { .. }) => MountError::RootNotFound(root.clone()),
+        other => MountError::Vfs(other),
+    })?;
+    Ok(Arc::new(fs))
+}
+
+fn fuser_config(cfg: &MountConfig) -> fuser::Config {
+    use fuser::MountOption as O;
+    let mut config = fuser::Config::default();
+    config.mount_options =
+        vec![O::FSName("boxfs".into()), O::Subtype("boxfs".into()), O::DefaultPermissions, O::NoDev, O::NoSuid];
+    config.mount_options.push(if cfg.read_only { O::RO } else { O::RW });
+    if cfg.allow_other {
+        config.acl = fuser::SessionACL::All;
+    }
+    config.n_threads = Some(2);
+    config
+}
+
+/// Mounts `fs` and serves until unmounted or signalled. `ready` runs once the mount is live.
+pub async fn serve(fs: Arc<Fs>, cfg: &MountConfig, ready: impl FnOnce()) -> Result<(), MountError> {
+    let adapter = BoxFuse::new(fs.clone(), tokio::runtime::Handle::current());
+    let mut session = fuser::Session::new(adapter, &cfg.mountpoint, &fuser_config(cfg)).map_err(MountError::Fuse)?;
+    let mut unmounter = session.unmount_callable();
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("boxfs-fuse".into())
+        .spawn(move || {
+            let _ = done_tx.send(session.run());
+        })
+        .map_err(MountError::Fuse)?;
+    tracing::info!(mountpoint = %cfg.mountpoint.display(), "mounted");
+    ready();
+    tokio::select! {
+        ended = done_rx => {
+            tracing::info!("unmounted");
+            ended.unwrap_or(Ok(())).map_err(MountError::Fuse)
+        }
+        _ = shutdown_signal() => {
+            tracing::info!("signal received; unmounting");
+            unmounter.unmount().map_err(MountError::Fuse)
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("install SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("install SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}
+
+/// `$XDG_CACHE_HOME/boxfs` (or `~/.cache/boxfs`).
+pub fn default_cache_root() -> PathBuf {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("boxfs")
+}

@@ -1,0 +1,501 @@
+//! The on-disk block cache: fixed-size blocks of remote file contents, keyed by file id, file
+//! version and block index, stored one file per block in a private directory (0700, blocks
+//! 0600), written atomically (temp file + rename) and evicted least-recently-used down to a byte
+//! capacity. Only a small index (key → size) lives in memory; the bytes stay on disk and the OS
+//! page cache keeps hot ones. The index is rebuilt from the directory at open, so a remount reuses
+//! what an earlier mount downloaded. The cache also carries the registry of blocks being
+//! downloaded right now ([`Downloads`]), so every reader of one cache shares a single download
+//! per block.
+//!
+//! On disk a block is `b-<block size>-<hex(file id)>-<hex(version)>-<index>`: hex keeps any id
+//! or version safe as a file name, and the block size in the name keeps blocks cut at another size
+//! (an earlier mount with a different setting) from being misread; they are deleted at open.
+//! Temp files are `tmp-<pid>-<random>`; a crash can leave one behind, and `open` deletes it.
+
+use crate::vfs::prefetch::Downloads;
+use bytes::Bytes;
+use lru::LruCache;
+use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime};
+
+/// The default block size: 4 MiB.
+pub const DEFAULT_BLOCK_SIZE: u64 = 4 * 1024 * 1024;
+
+/// Longest file name we create (most Linux filesystems allow 255 bytes).
+const MAX_NAME_LEN: usize = 255;
+/// A cache hit updates the block file's mtime (its recency across remounts) at most this often.
+const TOUCH_INTERVAL: Duration = Duration::from_secs(60);
+const BLOCK_PREFIX: &str = "b-";
+const TMP_PREFIX: &str = "tmp-";
+
+/// One block of one version of one file. Blocks of different versions never mix.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct BlockKey {
+    pub file_id: String,
+    /// The file's SHA-1 or file_version id.
+    pub version: String,
+    /// Block number: the block covers `index * block_size ..` up to `block_size` bytes.
+    pub index: u64,
+}
+
+struct Entry {
+    size: u64,
+    /// When this process last set the block file's mtime (None: not since open).
+    touched: Option<Instant>,
+}
+
+struct Index {
+    lru: LruCache<BlockKey, Entry>,
+    used: u64,
+}
+
+/// The block cache. `Send + Sync`; share it with `Arc`.
+pub struct BlockCache {
+    dir: PathBuf,
+    capacity: u64,
+    block_size: u64,
+    index: Mutex<Index>,
+    downloads: Downloads,
+}
+
+impl BlockCache {
+    /// Opens (creating) the cache dir: dir mode 0700, block files 0600. Rebuilds its index from
+    /// what is on disk (so a remount reuses blocks), deleting leftover temp files and anything
+    /// unparseable, then evicts down to `capacity_bytes`. The directory must be dedicated to the
+    /// cache: files in it that are not blocks are deleted.
+    pub fn open(dir: &Path, capacity_bytes: u64, block_size: u64) -> io::Result<BlockCache> {
+        if block_size == 0 {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "block size must be positive"));
+        }
+        DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+
+        let mut found: Vec<(SystemTime, BlockKey, u64)> = Vec::new();
+        for entry in fs::read_dir(dir)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            let path = entry.path();
+            let meta = match fs::symlink_metadata(&path) {
+                Ok(m) => m,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            if meta.is_dir() {
+                tracing::warn!(path = %path.display(), "unexpected directory in the block cache; leaving it");
+                continue;
+            }
+            let parsed = name.to_str().and_then(|n| parse_name(n, block_size));
+            match parsed {
+                Some(key) if meta.is_file() && meta.len() <= block_size => {
+                    let mtime = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+                    found.push((mtime, key, meta.len()));
+                }
+                _ => {
+                    tracing::debug!(path = %path.display(), "removing stale file from the block cache");
+                    remove_quietly(&path);
+                }
+            }
+        }
+        // Oldest first, so the most recently written/used block ends up most recently used.
+        found.sort_by_key(|f| f.0);
+        let mut index = Index { lru: LruCache::unbounded(), used: 0 };
+        for (_, key, size) in found {
+            index.used += size;
+            index.lru.put(key, Entry { size, touched: None });
+        }
+        let cache = BlockCache {
+            dir: dir.to_path_buf(),
+            capacity: capacity_bytes,
+            block_size,
+            index: Mutex::new(index),
+            downloads: Downloads::default(),
+        };
+        {
+            let mut index = cache.lock();
+            cache.evict(&mut index);
+        }
+        Ok(cache)
+    }
+
+    /// The size every block has (the last block of a file is shorter).
+    pub fn block_size(&self) -> u64 {
+        self.block_size
+    }
+
+    /// The configured capacity in bytes.
+    pub fn capacity(&self) -> u64 {
+        self.capacity
+    }
+
+    /// The block's bytes if cached (a hit refreshes LRU recency).
+    pub fn get(&self, key: &BlockKey) -> Option<Bytes> {
+        self.get_range(key, 0, u64::MAX)
+    }
+
+    /// Up to `len` bytes of a cached block starting `start` bytes into it (fewer at the block's
+    /// end, empty if `start` is past it); `None` if the block is not cached. A hit refreshes LRU
+    /// recency. Reads only the bytes asked for, so a small read of a big block stays cheap.
+    pub fn get_range(&self, key: &BlockKey, start: u64, len: u64) -> Option<Bytes> {
+        let path = self.path_of(key)?;
+        let (size, touch) = {
+            let mut index = self.lock();
+            let entry = index.lru.get_mut(key)?;
+            let now = Instant::now();
+            let touch = entry.touched.is_none_or(|t| now.duration_since(t) >= TOUCH_INTERVAL);
+            if touch {
+                entry.touched = Some(now);
+            }
+            (entry.size, touch)
+        };
+        match read_block(&path, size, start, len, touch) {
+            Ok(bytes) => Some(bytes),
+            Err(e) => {
+                // Deleted behind our back, or shorter than recorded: forget it (a miss refetches).
+                tracing::debug!(path = %path.display(), error = %e, "unreadable cached block; dropping it");
+                let mut index = self.lock();
+                if index.lru.peek(key).is_some_and(|e| e.size == size) {
+                    index.lru.pop(key);
+                    index.used -= size;
+                    remove_quietly(&path);
+                }
+                None
+            }
+        }
+    }
+
+    /// Whether the block is cached (does not touch recency).
+    pub fn contains(&self, key: &BlockKey) -> bool {
+        self.lock().lru.contains(key)
+    }
+
+    /// The cached block's size, if cached (does not touch recency).
+    pub fn cached_len(&self, key: &BlockKey) -> Option<u64> {
+        self.lock().lru.peek(key).map(|e| e.size)
+    }
+
+    /// Stores a block atomically (temp file in the same dir + rename, so a crash never leaves a
+    /// torn block), then evicts least-recently-used blocks until total bytes <= capacity (which
+    /// may evict this block itself if it alone exceeds the capacity). Without an fsync: after a
+    /// power loss a block may come back short, which readers detect by its length.
+    pub fn put(&self, key: &BlockKey, data: &[u8]) -> io::Result<()> {
+        let path = self
+            .path_of(key)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "block key too long for a file name"))?;
+        if data.len() as u64 > self.block_size {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "block larger than the block size"));
+        }
+        let tmp = self.dir.join(format!("{TMP_PREFIX}{}-{:016x}", std::process::id(), rand::random::<u64>()));
+        let written =
+            OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp).and_then(|mut f| f.write_all(data));
+        if let Err(e) = written {
+            remove_quietly(&tmp);
+            return Err(e);
+        }
+        // Rename and index update under the lock, so a concurrent eviction of the same key cannot
+        // unlink the file we just renamed into place while the index says it is there.
+        let mut index = self.lock();
+        if let Err(e) = fs::rename(&tmp, &path) {
+            drop(index);
+            remove_quietly(&tmp);
+            return Err(e);
+        }
+        let size = data.len() as u64;
+        if let Some(old) = index.lru.put(key.clone(), Entry { size, touched: Some(Instant::now()) }) {
+            index.used -= old.size;
+        }
+        index.used += size;
+        self.evict(&mut index);
+        Ok(())
+    }
+
+    /// Drops one cached block (e.g. one found to be short).
+    pub fn remove(&self, key: &BlockKey) {
+        let mut index = self.lock();
+        if let Some(entry) = index.lru.pop(key) {
+            index.used -= entry.size;
+            if let Some(path) = self.path_of(key) {
+                remove_quietly(&path);
+            }
+        }
+    }
+
+    /// Drops every cached block of a file whose version is not `keep_version` (when a file
+    /// changes remotely, old versions are no longer served). `None` drops all its blocks.
+    pub fn invalidate_file(&self, file_id: &str, keep_version: Option<&str>) {
+        let mut index = self.lock();
+        let doomed: Vec<BlockKey> = index
+            .lru
+            .iter()
+            .filter(|(k, _)| k.file_id == file_id && Some(k.version.as_str()) != keep_version)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in doomed {
+            if let Some(entry) = index.lru.pop(&key) {
+                index.used -= entry.size;
+                if let Some(path) = self.path_of(&key) {
+                    remove_quietly(&path);
+                }
+            }
+        }
+    }
+
+    /// Bytes of all cached blocks.
+    pub fn used_bytes(&self) -> u64 {
+        self.lock().used
+    }
+
+    /// Number of cached blocks.
+    pub fn block_count(&self) -> usize {
+        self.lock().lru.len()
+    }
+
+    /// The registry of blocks being downloaded right now, shared by every reader of this cache.
+    pub(crate) fn downloads(&self) -> &Downloads {
+        &self.downloads
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Index> {
+        // The index is consistent after every statement that can panic; recover from poison.
+        self.index.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn evict(&self, index: &mut Index) {
+        while index.used > self.capacity {
+            let Some((key, entry)) = index.lru.pop_lru() else { break };
+            index.used -= entry.size;
+            if let Some(path) = self.path_of(&key) {
+                remove_quietly(&path);
+            }
+        }
+    }
+
+    fn path_of(&self, key: &BlockKey) -> Option<PathBuf> {
+        let name = block_name(key, self.block_size);
+        (name.len() <= MAX_NAME_LEN).then(|| self.dir.join(name))
+    }
+}
+
+fn block_name(key: &BlockKey, block_size: u64) -> String {
+    format!("{BLOCK_PREFIX}{block_size}-{}-{}-{}", hex::encode(&key.file_id), hex::encode(&key.version), key.index)
+}
+
+/// The key a block file name stands for, if it is one of ours for this block size (in canonical
+/// form: re-encoding gives back the same name).
+fn parse_name(name: &str, block_size: u64) -> Option<BlockKey> {
+    let rest = name.strip_prefix(BLOCK_PREFIX)?;
+    let mut parts = rest.split('-');
+    let (bs, id, version, index) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || bs.parse::<u64>().ok()? != block_size {
+        return None;
+    }
+    let key = BlockKey {
+        file_id: String::from_utf8(hex::decode(id).ok()?).ok()?,
+        version: String::from_utf8(hex::decode(version).ok()?).ok()?,
+        index: index.parse().ok()?,
+    };
+    (block_name(&key, block_size) == name).then_some(key)
+}
+
+fn read_block(path: &Path, size: u64, start: u64, len: u64, touch: bool) -> io::Result<Bytes> {
+    let file = File::open(path)?;
+    let on_disk = file.metadata()?.len();
+    if on_disk != size {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, format!("block is {on_disk} bytes, expected {size}")));
+    }
+    let start = start.min(size);
+    let n = len.min(size - start) as usize;
+    let mut buf = vec![0u8; n];
+    file.read_exact_at(&mut buf, start)?;
+    if touch {
+        // Recency survives a remount through mtime; best effort.
+        let _ = file.set_modified(SystemTime::now());
+    }
+    Ok(Bytes::from(buf))
+}
+
+fn remove_quietly(path: &Path) {
+    if let Err(e) = fs::remove_file(path) {
+        if e.kind() != io::ErrorKind::NotFound {
+            tracing::warn!(path = %path.display(), error = %e, "could not remove a block cache file");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(id: &str, version: &str, index: u64) -> BlockKey {
+        BlockKey { file_id: id.to_string(), version: version.to_string(), index }
+    }
+
+    fn mode_of(path: &Path) -> u32 {
+        fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn put_get_roundtrip_and_ranges() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = BlockCache::open(&tmp.path().join("blocks"), 1 << 20, 1024).unwrap();
+        assert_eq!(cache.block_size(), 1024);
+        let k = key("123", "abc", 7);
+        assert_eq!(cache.get(&k), None);
+        let data: Vec<u8> = (0..1000u32).map(|i| i as u8).collect();
+        cache.put(&k, &data).unwrap();
+        assert_eq!(cache.get(&k).unwrap(), Bytes::from(data.clone()));
+        assert_eq!(cache.get_range(&k, 10, 5).unwrap(), Bytes::from(data[10..15].to_vec()));
+        assert_eq!(cache.get_range(&k, 990, 100).unwrap(), Bytes::from(data[990..].to_vec()));
+        assert!(cache.get_range(&k, 5000, 10).unwrap().is_empty());
+        assert_eq!(cache.used_bytes(), 1000);
+        assert_eq!(cache.cached_len(&k), Some(1000));
+        // Same index, other version: a different block.
+        assert_eq!(cache.get(&key("123", "abd", 7)), None);
+        // Overwrite replaces and re-accounts.
+        cache.put(&k, &data[..10]).unwrap();
+        assert_eq!(cache.get(&k).unwrap(), Bytes::from(data[..10].to_vec()));
+        assert_eq!(cache.used_bytes(), 10);
+        // Too large for a block.
+        assert!(cache.put(&key("1", "v", 0), &[0u8; 1025]).is_err());
+    }
+
+    #[test]
+    fn lru_eviction_keeps_under_capacity() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = BlockCache::open(tmp.path(), 3 * 100, 100).unwrap();
+        for i in 0..3 {
+            cache.put(&key("1", "v", i), &[i as u8; 100]).unwrap();
+        }
+        assert_eq!(cache.used_bytes(), 300);
+        // Touch block 0 so block 1 is now least recently used.
+        assert!(cache.get(&key("1", "v", 0)).is_some());
+        cache.put(&key("1", "v", 3), &[3; 100]).unwrap();
+        assert_eq!(cache.used_bytes(), 300);
+        assert!(cache.contains(&key("1", "v", 0)));
+        assert!(!cache.contains(&key("1", "v", 1)));
+        assert!(cache.get(&key("1", "v", 1)).is_none());
+        assert!(cache.contains(&key("1", "v", 2)));
+        assert!(cache.contains(&key("1", "v", 3)));
+        // The evicted block's file is gone from disk.
+        let files = fs::read_dir(tmp.path()).unwrap().count();
+        assert_eq!(files, 3);
+    }
+
+    #[test]
+    fn persists_across_reopen_and_evicts_to_new_capacity() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("c");
+        {
+            let cache = BlockCache::open(&dir, 10_000, 100).unwrap();
+            cache.put(&key("42", "sha", 0), &[1; 100]).unwrap();
+            cache.put(&key("42", "sha", 1), &[2; 50]).unwrap();
+        }
+        let cache = BlockCache::open(&dir, 10_000, 100).unwrap();
+        assert_eq!(cache.used_bytes(), 150);
+        assert_eq!(cache.get(&key("42", "sha", 0)).unwrap(), Bytes::from(vec![1; 100]));
+        assert_eq!(cache.get(&key("42", "sha", 1)).unwrap(), Bytes::from(vec![2; 50]));
+        drop(cache);
+        // Reopening with a smaller capacity evicts down to it.
+        let cache = BlockCache::open(&dir, 100, 100).unwrap();
+        assert!(cache.used_bytes() <= 100);
+        drop(cache);
+        // Blocks cut at another size are not reused.
+        let cache = BlockCache::open(&dir, 10_000, 200).unwrap();
+        assert_eq!(cache.used_bytes(), 0);
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn modes_are_private() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("blocks");
+        fs::create_dir(&dir).unwrap();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+        let cache = BlockCache::open(&dir, 1 << 20, 64).unwrap();
+        assert_eq!(mode_of(&dir), 0o700);
+        cache.put(&key("9", "v", 0), b"secret").unwrap();
+        let file = fs::read_dir(&dir).unwrap().next().unwrap().unwrap().path();
+        assert_eq!(mode_of(&file), 0o600);
+    }
+
+    #[test]
+    fn open_cleans_temp_and_unparseable_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        {
+            let cache = BlockCache::open(dir, 1 << 20, 64).unwrap();
+            cache.put(&key("5", "v1", 0), &[5; 64]).unwrap();
+        }
+        // A crash mid-put leaves a temp file; junk and oversize blocks are not ours to serve.
+        fs::write(dir.join("tmp-123-00000000deadbeef"), [0u8; 10]).unwrap();
+        fs::write(dir.join("garbage"), b"x").unwrap();
+        fs::write(dir.join("b-64-zz-00-1"), b"x").unwrap();
+        fs::write(dir.join(block_name(&key("5", "v1", 1), 64)), [0u8; 65]).unwrap();
+        fs::create_dir(dir.join("subdir")).unwrap();
+        let cache = BlockCache::open(dir, 1 << 20, 64).unwrap();
+        let mut names: Vec<String> =
+            fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        names.sort();
+        assert_eq!(names, vec![block_name(&key("5", "v1", 0), 64), "subdir".to_string()]);
+        assert_eq!(cache.used_bytes(), 64);
+        assert_eq!(cache.get(&key("5", "v1", 0)).unwrap(), Bytes::from(vec![5; 64]));
+        // A put leaves no temp file behind.
+        cache.put(&key("5", "v1", 2), &[1; 3]).unwrap();
+        assert!(fs::read_dir(dir).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().starts_with(TMP_PREFIX)));
+    }
+
+    #[test]
+    fn invalidate_file_keeps_only_given_version() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = BlockCache::open(tmp.path(), 1 << 20, 16).unwrap();
+        for v in ["old", "new"] {
+            for i in 0..2 {
+                cache.put(&key("1", v, i), &[1; 16]).unwrap();
+            }
+        }
+        cache.put(&key("2", "old", 0), &[2; 16]).unwrap();
+        cache.invalidate_file("1", Some("new"));
+        assert!(!cache.contains(&key("1", "old", 0)));
+        assert!(!cache.contains(&key("1", "old", 1)));
+        assert!(cache.get(&key("1", "new", 0)).is_some());
+        assert!(cache.get(&key("1", "new", 1)).is_some());
+        assert!(cache.get(&key("2", "old", 0)).is_some());
+        assert_eq!(cache.used_bytes(), 48);
+        cache.invalidate_file("1", None);
+        assert_eq!(cache.used_bytes(), 16);
+        assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn hostile_ids_are_safe_names() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("c");
+        let cache = BlockCache::open(&dir, 1 << 20, 16).unwrap();
+        let k = key("../../etc/passwd", "a-b/c\0d", 3);
+        cache.put(&k, b"data").unwrap();
+        assert_eq!(cache.get(&k).unwrap(), Bytes::from_static(b"data"));
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 1);
+        // A key too long for a file name is refused, never truncated.
+        let long = key("1", &"f".repeat(200), 0);
+        assert!(cache.put(&long, b"x").is_err());
+        assert!(cache.get(&long).is_none());
+        drop(cache);
+        let cache = BlockCache::open(&dir, 1 << 20, 16).unwrap();
+        assert_eq!(cache.get(&k).unwrap(), Bytes::from_static(b"data"));
+    }
+
+    #[test]
+    fn a_block_deleted_behind_our_back_is_a_miss() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = BlockCache::open(tmp.path(), 1 << 20, 16).unwrap();
+        let k = key("1", "v", 0);
+        cache.put(&k, &[1; 16]).unwrap();
+        fs::remove_file(tmp.path().join(block_name(&k, 16))).unwrap();
+        assert!(cache.get(&k).is_none());
+        assert!(!cache.contains(&k));
+        assert_eq!(cache.used_bytes(), 0);
+    }
+}

@@ -1,0 +1,109 @@
+//! Filesystem errors and the one place where every error (the vfs's own and the API
+//! client's) becomes an errno.
+
+use crate::api::ApiError;
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum VfsError {
+    #[error("no such file or directory")]
+    NotFound,
+    #[error("not a directory")]
+    NotDir,
+    #[error("is a directory")]
+    IsDir,
+    #[error("read-only file system")]
+    ReadOnly,
+    #[error("operation not supported")]
+    NotSupported,
+    #[error("bad file handle")]
+    BadHandle,
+    #[error("no such attribute")]
+    NoAttr,
+    #[error("buffer too small")]
+    Range,
+    #[error("invalid argument")]
+    Invalid,
+    #[error("name too long")]
+    NameTooLong,
+    #[error("{0}")]
+    Api(#[from] ApiError),
+    #[error("{0}")]
+    Shared(Arc<ApiError>),
+    #[error("local I/O: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub type VfsResult<T> = Result<T, VfsError>;
+
+impl From<Arc<ApiError>> for VfsError {
+    fn from(e: Arc<ApiError>) -> VfsError {
+        VfsError::Shared(e)
+    }
+}
+
+fn api_errno(e: &ApiError) -> i32 {
+    match e.root() {
+        ApiError::NotFound { .. } | ApiError::SessionExpired => libc::ENOENT,
+        ApiError::Forbidden { .. } | ApiError::LoginRequired | ApiError::Unauthorized => libc::EACCES,
+        ApiError::NameConflict { .. } => libc::EEXIST,
+        ApiError::PreconditionFailed => libc::EAGAIN,
+        ApiError::QuotaExceeded => libc::ENOSPC,
+        ApiError::FileTooLarge => libc::EFBIG,
+        ApiError::InvalidName { code } if code.as_deref() == Some("item_name_too_long") => libc::ENAMETOOLONG,
+        ApiError::InvalidName { .. } => libc::EINVAL,
+        ApiError::FolderNotEmpty => libc::ENOTEMPTY,
+        ApiError::Io(e) => e.raw_os_error().unwrap_or(libc::EIO),
+        _ => libc::EIO,
+    }
+}
+
+impl VfsError {
+    /// The errno the kernel gets for this error.
+    pub fn errno(&self) -> i32 {
+        match self {
+            VfsError::NotFound => libc::ENOENT,
+            VfsError::NotDir => libc::ENOTDIR,
+            VfsError::IsDir => libc::EISDIR,
+            VfsError::ReadOnly => libc::EROFS,
+            VfsError::NotSupported => libc::ENOTSUP,
+            VfsError::BadHandle => libc::EBADF,
+            VfsError::NoAttr => libc::ENODATA,
+            VfsError::Range => libc::ERANGE,
+            VfsError::Invalid => libc::EINVAL,
+            VfsError::NameTooLong => libc::ENAMETOOLONG,
+            VfsError::Api(e) => api_errno(e),
+            VfsError::Shared(e) => api_errno(e),
+            VfsError::Io(e) => e.raw_os_error().unwrap_or(libc::EIO),
+        }
+    }
+
+    /// Failures that deserve a log line (the network or Box failed us, not the caller).
+    pub fn is_remote_failure(&self) -> bool {
+        self.errno() == libc::EIO
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_errors_map_to_one_errno_each() {
+        let cases = [
+            (ApiError::NotFound { code: None }, libc::ENOENT),
+            (ApiError::Forbidden { code: None }, libc::EACCES),
+            (ApiError::NameConflict { conflicts: vec![] }, libc::EEXIST),
+            (ApiError::QuotaExceeded, libc::ENOSPC),
+            (ApiError::LoginRequired, libc::EACCES),
+            (ApiError::Network("reset".into()), libc::EIO),
+            (
+                ApiError::RetriesExhausted { attempts: 3, last: Box::new(ApiError::NotFound { code: None }) },
+                libc::ENOENT,
+            ),
+        ];
+        for (e, errno) in cases {
+            assert_eq!(VfsError::Api(e).errno(), errno);
+        }
+    }
+}

@@ -1,0 +1,311 @@
+//! The filesystem operations, async and FUSE-free: lookup and getattr from the metadata cache
+//! (one listing call per folder per TTL, negative lookups answered from the cached listing),
+//! directory handles with a consistent snapshot, file handles reading through the block
+//! cache and prefetcher, web links as `.url` files, xattrs and statfs.
+
+use super::attr::{Attr, AttrPolicy};
+use super::blocks::BlockCache;
+use super::error::{VfsError, VfsResult};
+use super::inode::{link_body, Ino, InodeTable, Meta, Node, NodeKind, ROOT_INO};
+use super::prefetch::{BlockRequest, FetchFn, Reader, ReaderConfig};
+use crate::api::model::{Item, User};
+use crate::api::{ApiError, Client, Fetched};
+use bytes::Bytes;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Debug)]
+pub struct FsConfig {
+    /// How long metadata (listings, attributes) is trusted without asking Box again.
+    pub metadata_ttl: Duration,
+    pub attrs: AttrPolicy,
+    pub reader: ReaderConfig,
+}
+
+/// A directory entry of a listing snapshot.
+#[derive(Clone, Debug)]
+pub struct DirEntry {
+    pub ino: Ino,
+    pub kind: NodeKind,
+    pub name: String,
+}
+
+/// A folder's entries as of one listing call.
+#[derive(Debug, Default)]
+pub struct Listing {
+    pub entries: Vec<DirEntry>,
+    by_name: HashMap<String, usize>,
+}
+
+impl Listing {
+    pub fn find(&self, name: &str) -> Option<&DirEntry> {
+        self.by_name.get(name).map(|i| &self.entries[*i])
+    }
+}
+
+enum Handle {
+    File(Arc<Reader>),
+    Link(Bytes),
+    Dir { ino: Ino, listing: Arc<Listing> },
+}
+
+const QUOTA_TTL: Duration = Duration::from_secs(60);
+
+/// Read-only xattrs exposed on every item.
+pub const XATTRS: &[&str] = &["user.box.id", "user.box.etag", "user.box.sha1", "user.box.version", "user.box.web_url"];
+
+pub struct Fs {
+    client: Client,
+    cfg: FsConfig,
+    inodes: InodeTable,
+    listings: moka::future::Cache<Ino, Arc<Listing>>,
+    blocks: Arc<BlockCache>,
+    fetch: FetchFn,
+    handles: Mutex<HashMap<u64, Handle>>,
+    next_fh: AtomicU64,
+    quota: Mutex<Option<(Instant, User)>>,
+}
+
+impl Fs {
+    /// A filesystem rooted at Box folder `root_id`.
+    pub async fn new(client: Client, root_id: &str, blocks: Arc<BlockCache>, cfg: FsConfig) -> VfsResult<Fs> {
+        let root = match client.get_folder(root_id, None).await? {
+            Fetched::Modified(f) => Item::Folder(f),
+            Fetched::NotModified => return Err(VfsError::Api(ApiError::Decode("304 without an etag".into()))),
+        };
+        let fetch_client = client.clone();
+        let fetch: FetchFn = Arc::new(move |req: BlockRequest| {
+            let c = fetch_client.clone();
+            Box::pin(async move {
+                let version = super::inode::version_param(&req.version);
+                c.read_range(&req.file_id, version, req.offset, req.len).await.map_err(Arc::new)
+            })
+        });
+        Ok(Fs {
+            inodes: InodeTable::new(root_id, Meta::from_item(&root)),
+            listings: moka::future::Cache::builder().time_to_live(cfg.metadata_ttl).max_capacity(100_000).build(),
+            client,
+            cfg,
+            blocks,
+            fetch,
+            handles: Mutex::new(HashMap::new()),
+            next_fh: AtomicU64::new(1),
+            quota: Mutex::new(None),
+        })
+    }
+
+    pub fn config(&self) -> &FsConfig {
+        &self.cfg
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    fn node(&self, ino: Ino) -> VfsResult<Node> {
+        self.inodes.get(ino).ok_or(VfsError::NotFound)
+    }
+
+    fn attr(&self, node: &Node) -> Attr {
+        self.cfg.attrs.attr(node)
+    }
+
+    /// The folder's listing: cached for the metadata TTL, fetched once however many callers
+    /// ask at the same time.
+    pub async fn listing(&self, ino: Ino) -> VfsResult<Arc<Listing>> {
+        let node = self.node(ino)?;
+        if node.kind != NodeKind::Dir {
+            return Err(VfsError::NotDir);
+        }
+        self.listings.try_get_with(ino, self.fetch_listing(node)).await.map_err(|e: Arc<VfsError>| match &*e {
+            VfsError::Api(api) => VfsError::Api(clone_api_error(api)),
+            other => VfsError::Io(std::io::Error::from_raw_os_error(other.errno())),
+        })
+    }
+
+    async fn fetch_listing(&self, dir: Node) -> VfsResult<Arc<Listing>> {
+        let items = self.client.list_folder(&dir.box_id).await?;
+        let mut listing = Listing::default();
+        for item in &items {
+            let node = self.inodes.upsert(dir.ino, item);
+            if listing.by_name.contains_key(&node.name) {
+                tracing::warn!(folder = %dir.box_id, name = %node.name, "two items show under one name; showing the first");
+                continue;
+            }
+            listing.by_name.insert(node.name.clone(), listing.entries.len());
+            listing.entries.push(DirEntry { ino: node.ino, kind: node.kind, name: node.name });
+        }
+        Ok(Arc::new(listing))
+    }
+
+    /// Looks `name` up in `parent`. A name missing from a cached listing costs no API call.
+    pub async fn lookup(&self, parent: Ino, name: &str) -> VfsResult<Attr> {
+        let listing = self.listing(parent).await?;
+        let entry = listing.find(name).ok_or(VfsError::NotFound)?;
+        let node = self.node(entry.ino)?;
+        self.inodes.add_lookup(node.ino);
+        Ok(self.attr(&node))
+    }
+
+    pub fn forget(&self, ino: Ino, n: u64) {
+        self.inodes.forget(ino, n);
+    }
+
+    /// Attributes, revalidated with a conditional GET (`if-none-match`) once the TTL passed.
+    pub async fn getattr(&self, ino: Ino) -> VfsResult<Attr> {
+        let node = self.node(ino)?;
+        if node.fetched.elapsed() < self.cfg.metadata_ttl || node.kind == NodeKind::Link {
+            return Ok(self.attr(&node));
+        }
+        let fresh = match node.kind {
+            NodeKind::File => self.client.get_file(&node.box_id, node.meta.etag.as_deref()).await?.map(Item::File),
+            _ => self.client.get_folder(&node.box_id, node.meta.etag.as_deref()).await?.map(Item::Folder),
+        };
+        let node = match fresh {
+            Fetched::NotModified => {
+                self.inodes.touch(ino);
+                node
+            }
+            Fetched::Modified(item) => self.inodes.refresh(ino, Meta::from_item(&item)).ok_or(VfsError::NotFound)?,
+        };
+        Ok(self.attr(&node))
+    }
+
+    fn add_handle(&self, h: Handle) -> u64 {
+        let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
+        self.handles.lock().unwrap_or_else(|p| p.into_inner()).insert(fh, h);
+        fh
+    }
+
+    fn drop_handle(&self, fh: u64) {
+        self.handles.lock().unwrap_or_else(|p| p.into_inner()).remove(&fh);
+    }
+
+    /// Opens a directory on a snapshot of its listing (stable across `readdir` calls).
+    pub async fn opendir(&self, ino: Ino) -> VfsResult<u64> {
+        let listing = self.listing(ino).await?;
+        Ok(self.add_handle(Handle::Dir { ino, listing }))
+    }
+
+    /// Entries from `offset` on: `(next offset, entry)`, with `.` and `..` first.
+    pub fn readdir(&self, fh: u64, offset: u64) -> VfsResult<Vec<(u64, DirEntry)>> {
+        let handles = self.handles.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(Handle::Dir { ino, listing }) = handles.get(&fh) else {
+            return Err(VfsError::BadHandle);
+        };
+        let parent = self.inodes.get(*ino).map(|n| n.parent).unwrap_or(ROOT_INO);
+        let dots = [
+            DirEntry { ino: *ino, kind: NodeKind::Dir, name: ".".into() },
+            DirEntry { ino: parent, kind: NodeKind::Dir, name: "..".into() },
+        ];
+        Ok(dots
+            .into_iter()
+            .chain(listing.entries.iter().cloned())
+            .enumerate()
+            .skip(offset as usize)
+            .map(|(i, e)| (i as u64 + 1, e))
+            .collect())
+    }
+
+    pub fn releasedir(&self, fh: u64) {
+        self.drop_handle(fh);
+    }
+
+    /// Opens a file for reading (this mount does not write yet: write access is `EROFS`).
+    pub async fn open(&self, ino: Ino, write: bool) -> VfsResult<u64> {
+        let node = self.node(ino)?;
+        if write {
+            return Err(VfsError::ReadOnly);
+        }
+        let handle = match node.kind {
+            NodeKind::Dir => return Err(VfsError::IsDir),
+            NodeKind::Link => Handle::Link(Bytes::from(link_body(node.meta.url.as_deref().unwrap_or_default()))),
+            NodeKind::File => Handle::File(Arc::new(Reader::new(
+                self.blocks.clone(),
+                self.fetch.clone(),
+                node.box_id.clone(),
+                node.content_version(),
+                node.meta.size,
+                self.cfg.reader.clone(),
+            ))),
+        };
+        Ok(self.add_handle(handle))
+    }
+
+    pub async fn read(&self, fh: u64, offset: u64, size: u32) -> VfsResult<Bytes> {
+        let reader = {
+            let handles = self.handles.lock().unwrap_or_else(|p| p.into_inner());
+            match handles.get(&fh) {
+                Some(Handle::File(r)) => r.clone(),
+                Some(Handle::Link(body)) => {
+                    let start = (offset as usize).min(body.len());
+                    let end = (start + size as usize).min(body.len());
+                    return Ok(body.slice(start..end));
+                }
+                _ => return Err(VfsError::BadHandle),
+            }
+        };
+        Ok(reader.read(offset, size).await?)
+    }
+
+    pub fn release(&self, fh: u64) {
+        self.drop_handle(fh);
+    }
+
+    /// The account's quota (cached for a minute).
+    pub async fn quota(&self) -> VfsResult<User> {
+        if let Some((at, user)) = self.quota.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            if at.elapsed() < QUOTA_TTL {
+                return Ok(user.clone());
+            }
+        }
+        let user = self.client.me().await?;
+        *self.quota.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), user.clone()));
+        Ok(user)
+    }
+
+    /// A read-only `user.box.*` attribute.
+    pub fn getxattr(&self, ino: Ino, name: &str) -> VfsResult<Vec<u8>> {
+        let node = self.node(ino)?;
+        let value = match name {
+            "user.box.id" => Some(node.box_id.clone()),
+            "user.box.etag" => node.meta.etag.clone(),
+            "user.box.sha1" => node.meta.sha1.clone(),
+            "user.box.version" => node.meta.version_id.clone(),
+            "user.box.web_url" => Some(web_url(&node)),
+            _ => None,
+        };
+        value.map(String::into_bytes).ok_or(VfsError::NoAttr)
+    }
+
+    /// The attribute names this item has.
+    pub fn listxattr(&self, ino: Ino) -> VfsResult<Vec<&'static str>> {
+        Ok(XATTRS.iter().copied().filter(|n| self.getxattr(ino, n).is_ok()).collect())
+    }
+
+    pub fn inode_count(&self) -> usize {
+        self.inodes.len()
+    }
+}
+
+fn web_url(node: &Node) -> String {
+    match node.kind {
+        NodeKind::Dir => format!("https://app.box.com/folder/{}", node.box_id),
+        NodeKind::File => format!("https://app.box.com/file/{}", node.box_id),
+        NodeKind::Link => format!("https://app.box.com/web_link/{}", node.box_id),
+    }
+}
+
+/// `ApiError` is not `Clone` (it wraps I/O errors); the listing cache shares one failure
+/// among waiters, so each gets an equivalent copy.
+fn clone_api_error(e: &ApiError) -> ApiError {
+    match e.root() {
+        ApiError::NotFound { code } => ApiError::NotFound { code: code.clone() },
+        ApiError::Forbidden { code } => ApiError::Forbidden { code: code.clone() },
+        ApiError::LoginRequired => ApiError::LoginRequired,
+        ApiError::Unauthorized => ApiError::Unauthorized,
+        other => ApiError::Network(other.to_string()),
+    }
+}

@@ -1,0 +1,253 @@
+//! The inode table: one stable inode number per Box item (files, folders and web links are
+//! separate id spaces) for the life of the mount, with what the filesystem knows of each item
+//! and the kernel's lookup count.
+
+use crate::api::model::{Item, ItemCommon};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Instant, SystemTime};
+
+pub type Ino = u64;
+pub const ROOT_INO: Ino = 1;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum NodeKind {
+    Dir,
+    File,
+    /// A Box web link, shown as a read-only `NAME.url` file.
+    Link,
+}
+
+/// What a `stat` shows, from the item's Box metadata.
+#[derive(Clone, Debug)]
+pub struct Meta {
+    pub size: u64,
+    pub mtime: SystemTime,
+    pub ctime: SystemTime,
+    pub crtime: SystemTime,
+    pub etag: Option<String>,
+    pub sha1: Option<String>,
+    pub version_id: Option<String>,
+    pub can_write: bool,
+    pub url: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Node {
+    pub ino: Ino,
+    pub kind: NodeKind,
+    pub box_id: String,
+    pub parent: Ino,
+    /// The name shown in the mount (web links get `.url`).
+    pub name: String,
+    pub meta: Meta,
+    /// When `meta` was last confirmed by Box.
+    pub fetched: Instant,
+}
+
+impl Node {
+    /// The version key of a file's content: its `file_version` id (downloads ask for exactly
+    /// that version, so blocks of two versions never mix), else `sha1-<sha1>`.
+    pub fn content_version(&self) -> String {
+        match (&self.meta.version_id, &self.meta.sha1) {
+            (Some(v), _) => v.clone(),
+            (None, Some(s)) => format!("sha1-{s}"),
+            (None, None) => "unknown".into(),
+        }
+    }
+}
+
+/// The `version` query parameter for a content version key (none for a bare SHA-1 key).
+pub fn version_param(key: &str) -> Option<&str> {
+    (!key.starts_with("sha1-") && key != "unknown").then_some(key)
+}
+
+fn parse_time(s: Option<&str>) -> Option<SystemTime> {
+    let t = chrono::DateTime::parse_from_rfc3339(s?).ok()?;
+    let secs = t.timestamp();
+    let nanos = t.timestamp_subsec_nanos();
+    if secs >= 0 {
+        Some(SystemTime::UNIX_EPOCH + std::time::Duration::new(secs as u64, nanos))
+    } else {
+        None
+    }
+}
+
+/// The `.url` file content of a web link.
+pub fn link_body(url: &str) -> String {
+    format!("[InternetShortcut]\nURL={url}\n")
+}
+
+impl Meta {
+    pub fn from_item(item: &Item) -> Meta {
+        let c: &ItemCommon = item.common();
+        let mtime = parse_time(c.content_modified_at.as_deref())
+            .or_else(|| parse_time(c.modified_at.as_deref()))
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        let ctime = parse_time(c.modified_at.as_deref()).unwrap_or(mtime);
+        let crtime = parse_time(c.content_created_at.as_deref()).or_else(|| parse_time(c.created_at.as_deref())).unwrap_or(mtime);
+        let perms = c.permissions.as_ref();
+        let (size, sha1, version_id, url, can_write) = match item {
+            Item::File(f) => (
+                c.size,
+                f.sha1.clone(),
+                f.file_version.as_ref().map(|v| v.id.clone()),
+                None,
+                perms.is_none_or(|p| p.can_upload),
+            ),
+            Item::Folder(_) => (0, None, None, None, perms.is_none_or(|p| p.can_upload)),
+            Item::WebLink(w) => {
+                let url = w.url.clone().unwrap_or_default();
+                (link_body(&url).len() as u64, None, None, Some(url), false)
+            }
+        };
+        Meta { size, mtime, ctime, crtime, etag: c.etag.clone(), sha1, version_id, can_write, url }
+    }
+}
+
+pub fn kind_of(item: &Item) -> NodeKind {
+    match item {
+        Item::File(_) => NodeKind::File,
+        Item::Folder(_) => NodeKind::Dir,
+        Item::WebLink(_) => NodeKind::Link,
+    }
+}
+
+/// The name an item has in the mount.
+pub fn display_name(item: &Item) -> String {
+    match item {
+        Item::WebLink(w) => format!("{}.url", w.common.name),
+        other => other.name().to_string(),
+    }
+}
+
+struct Table {
+    nodes: HashMap<Ino, Node>,
+    by_id: HashMap<(NodeKind, String), Ino>,
+    lookups: HashMap<Ino, u64>,
+    next: Ino,
+}
+
+pub struct InodeTable {
+    inner: Mutex<Table>,
+}
+
+impl InodeTable {
+    pub fn new(root_id: &str, root_meta: Meta) -> InodeTable {
+        let root = Node {
+            ino: ROOT_INO,
+            kind: NodeKind::Dir,
+            box_id: root_id.to_string(),
+            parent: ROOT_INO,
+            name: String::new(),
+            meta: root_meta,
+            fetched: Instant::now(),
+        };
+        let mut nodes = HashMap::new();
+        nodes.insert(ROOT_INO, root);
+        let mut by_id = HashMap::new();
+        by_id.insert((NodeKind::Dir, root_id.to_string()), ROOT_INO);
+        InodeTable { inner: Mutex::new(Table { nodes, by_id, lookups: HashMap::new(), next: ROOT_INO + 1 }) }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn get(&self, ino: Ino) -> Option<Node> {
+        self.lock().nodes.get(&ino).cloned()
+    }
+
+    /// Records an item seen under `parent` and returns its (stable) inode.
+    pub fn upsert(&self, parent: Ino, item: &Item) -> Node {
+        let kind = kind_of(item);
+        let key = (kind, item.id().to_string());
+        let mut t = self.lock();
+        let ino = match t.by_id.get(&key) {
+            Some(ino) => *ino,
+            None => {
+                let ino = t.next;
+                t.next += 1;
+                t.by_id.insert(key.clone(), ino);
+                ino
+            }
+        };
+        let node = Node {
+            ino,
+            kind,
+            box_id: key.1,
+            parent: if ino == ROOT_INO { ROOT_INO } else { parent },
+            name: if ino == ROOT_INO { String::new() } else { display_name(item) },
+            meta: Meta::from_item(item),
+            fetched: Instant::now(),
+        };
+        t.nodes.insert(ino, node.clone());
+        node
+    }
+
+    /// Replaces what is known of an inode's metadata (after a fresh GET).
+    pub fn refresh(&self, ino: Ino, meta: Meta) -> Option<Node> {
+        let mut t = self.lock();
+        let node = t.nodes.get_mut(&ino)?;
+        node.meta = meta;
+        node.fetched = Instant::now();
+        Some(node.clone())
+    }
+
+    /// Marks metadata as just confirmed (a 304).
+    pub fn touch(&self, ino: Ino) {
+        if let Some(n) = self.lock().nodes.get_mut(&ino) {
+            n.fetched = Instant::now();
+        }
+    }
+
+    pub fn add_lookup(&self, ino: Ino) {
+        *self.lock().lookups.entry(ino).or_insert(0) += 1;
+    }
+
+    /// The kernel forgot `n` lookups. The id → inode mapping is kept (inodes stay stable
+    /// for the mount's life); only the count drops.
+    pub fn forget(&self, ino: Ino, n: u64) {
+        let mut t = self.lock();
+        if let Some(count) = t.lookups.get_mut(&ino) {
+            *count = count.saturating_sub(n);
+            if *count == 0 {
+                t.lookups.remove(&ino);
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().nodes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(id: &str, name: &str) -> Item {
+        serde_json::from_value(serde_json::json!({"type": "file", "id": id, "name": name, "size": 3})).unwrap()
+    }
+
+    #[test]
+    fn inodes_are_stable_per_id_and_kind() {
+        let root = Meta::from_item(&serde_json::from_value(serde_json::json!({"type": "folder", "id": "0"})).unwrap());
+        let t = InodeTable::new("0", root);
+        let a = t.upsert(ROOT_INO, &file("7", "a"));
+        let again = t.upsert(ROOT_INO, &file("7", "renamed"));
+        assert_eq!(a.ino, again.ino);
+        assert_eq!(t.get(a.ino).unwrap().name, "renamed");
+        let folder: Item = serde_json::from_value(serde_json::json!({"type": "folder", "id": "7", "name": "d"})).unwrap();
+        assert_ne!(t.upsert(ROOT_INO, &folder).ino, a.ino, "file 7 and folder 7 are different items");
+        let link: Item =
+            serde_json::from_value(serde_json::json!({"type": "web_link", "id": "9", "name": "L", "url": "https://x"})).unwrap();
+        let l = t.upsert(ROOT_INO, &link);
+        assert_eq!(l.name, "L.url");
+        assert_eq!(l.meta.size, link_body("https://x").len() as u64);
+    }
+}

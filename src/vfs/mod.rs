@@ -1,0 +1,14 @@
+//! Filesystem logic, async and FUSE-free: the inode table, metadata cache, block cache,
+//! prefetcher and the operations the FUSE adapter calls. Testable without mounting.
+
+pub mod attr;
+pub mod blocks;
+pub mod error;
+mod fs;
+pub mod inode;
+pub mod prefetch;
+
+pub use attr::{Attr, AttrPolicy};
+pub use error::{VfsError, VfsResult};
+pub use fs::{DirEntry, Fs, FsConfig, Listing, XATTRS};
+pub use inode::{Ino, NodeKind, ROOT_INO};

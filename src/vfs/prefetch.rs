@@ -1,0 +1,812 @@
+//! Reading remote files through the block cache: one [`Reader`] per open file handle serves
+//! reads from cached blocks, downloads the missing ones (whole blocks, several at once) and, when
+//! it sees a sequential pattern, prefetches a growing window of blocks ahead in the background.
+//! Also owns [`Downloads`], the registry of blocks being downloaded right now (kept in the
+//! [`BlockCache`] so every reader of the cache shares it): two reads, or a read and a prefetch,
+//! of the same block in any handle share one download.
+//!
+//! Policy. A read is sequential when it starts where the previous read of the handle ended, or
+//! in the previous, same or next block as the furthest block read so far (tolerating the kernel's
+//! slightly reordered concurrent reads). Sequential reads open a window of 1 block ahead that
+//! doubles each time the reader enters a new block, up to `max_window_blocks`; any other read
+//! resets it to 0 and fetches only the blocks it covers. Window blocks are fetched by one
+//! background task per reader, at most `max_parallel` at a time; a read's own missing blocks are
+//! fetched with the same parallelism. Downloaded blocks go to the disk cache; RAM holds only
+//! what is in flight. A failed prefetch is logged and dropped (a later read fetches that block
+//! again); a failed needed fetch is returned to the caller. Dropping a reader stops its
+//! prefetcher; downloads already under way finish (at most `max_parallel` blocks) into the cache.
+
+use crate::api::ApiError;
+use crate::vfs::blocks::{BlockCache, BlockKey};
+use bytes::{Bytes, BytesMut};
+use futures_util::future::BoxFuture;
+use futures_util::stream::{self, FuturesUnordered, StreamExt, TryStreamExt};
+use std::collections::HashMap;
+use std::ops::Range;
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// A download failure. Cloneable (shared by everyone waiting for the same block); the
+/// underlying [`ApiError`] is reachable through the `Arc` to map it to an errno.
+pub type FetchError = Arc<ApiError>;
+
+/// Downloads `len` bytes at `offset` of one version of a file (fewer at EOF).
+pub type FetchFn = Arc<dyn Fn(BlockRequest) -> BoxFuture<'static, Result<Vec<u8>, FetchError>> + Send + Sync>;
+
+/// One ranged download: a whole block.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockRequest {
+    pub file_id: String,
+    pub version: String,
+    pub offset: u64,
+    pub len: u64,
+}
+
+/// Prefetch tuning for a [`Reader`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReaderConfig {
+    /// Most blocks fetched ahead of a sequential reader (0 disables prefetching).
+    pub max_window_blocks: u64,
+    /// Most downloads a reader runs at once for its prefetch (and, separately, for one read).
+    pub max_parallel: usize,
+}
+
+impl Default for ReaderConfig {
+    fn default() -> Self {
+        ReaderConfig { max_window_blocks: 8, max_parallel: 4 }
+    }
+}
+
+/// How many times a read tries to obtain one block when downloads it joined vanish without an
+/// answer (cancelled) or a cached copy turns out unreadable.
+const MAX_ATTEMPTS: usize = 4;
+
+/// What waiters of one download see: `None` until it is done.
+type Outcome = Option<Result<Bytes, FetchError>>;
+
+struct Download {
+    rx: watch::Receiver<Outcome>,
+    /// Started by a prefetch: a read that joined it and saw it fail tries once more itself.
+    prefetch: bool,
+}
+
+/// Blocks being downloaded right now, keyed by [`BlockKey`], shared by every reader of one
+/// [`BlockCache`] (it lives inside it) so that concurrent opens of a file never download a block
+/// twice. An entry stays until its block is in the cache (or the download failed), so anyone
+/// looking finds the block either here or in the cache.
+#[derive(Default)]
+pub struct Downloads {
+    map: Mutex<HashMap<BlockKey, Download>>,
+}
+
+enum Slot {
+    Cached,
+    Pending { rx: watch::Receiver<Outcome>, prefetch: bool },
+}
+
+impl Downloads {
+    /// Number of downloads in flight.
+    pub fn in_flight(&self) -> usize {
+        self.lock().len()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<BlockKey, Download>> {
+        self.map.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Joins the download of `key`, or finds it cached, or starts it (in its own task, so it
+    /// completes into the cache even if every waiter goes away).
+    fn join_or_start(cache: &Arc<BlockCache>, fetch: &FetchFn, key: &BlockKey, len: u64, prefetch: bool) -> Slot {
+        let mut map = cache.downloads().lock();
+        if let Some(d) = map.get(key) {
+            // A download that failed (its entry lingers until its task ends) or whose task died
+            // without an answer (panic, runtime shutdown) is replaced by a new one.
+            let dead = match &*d.rx.borrow() {
+                Some(Ok(_)) => false,
+                Some(Err(_)) => true,
+                None => d.rx.has_changed().is_err(),
+            };
+            if !dead {
+                return Slot::Pending { rx: d.rx.clone(), prefetch: d.prefetch };
+            }
+        }
+        // Checked under the map lock: a download puts its block in the cache before it leaves the
+        // map, so a block is never missed between the two (and never downloaded twice).
+        if cache.contains(key) {
+            return Slot::Cached;
+        }
+        let (tx, rx) = watch::channel(None);
+        map.insert(key.clone(), Download { rx: rx.clone(), prefetch });
+        drop(map);
+        let req = BlockRequest {
+            file_id: key.file_id.clone(),
+            version: key.version.clone(),
+            offset: key.index * cache.block_size(),
+            len,
+        };
+        let guard = Unregister { cache: cache.clone(), key: key.clone(), rx: rx.clone() };
+        let download = fetch(req);
+        tokio::spawn(async move {
+            let guard = guard;
+            let result = download.await.map(Bytes::from);
+            let full = match &result {
+                Ok(data) if data.len() as u64 == len => true,
+                Ok(data) => {
+                    tracing::warn!(
+                        file_id = %guard.key.file_id, block = guard.key.index, got = data.len(), expected = len,
+                        "short block download; not caching it"
+                    );
+                    false
+                }
+                Err(e) => {
+                    tracing::debug!(file_id = %guard.key.file_id, block = guard.key.index, error = %e, "block download failed");
+                    false
+                }
+            };
+            // Waiters get the bytes now; the cache write happens while the entry still serves them.
+            tx.send_replace(Some(result.clone()));
+            if let (true, Ok(data)) = (full, result) {
+                let (cache, key) = (guard.cache.clone(), guard.key.clone());
+                match tokio::task::spawn_blocking(move || cache.put(&key, &data)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => tracing::warn!(error = %e, "could not write a block to the cache"),
+                    Err(e) => tracing::warn!(error = %e, "block cache write task failed"),
+                }
+            }
+            drop(guard);
+        });
+        Slot::Pending { rx, prefetch }
+    }
+}
+
+/// Removes a download's entry when its task ends, however it ends (done, panicked, aborted).
+struct Unregister {
+    cache: Arc<BlockCache>,
+    key: BlockKey,
+    rx: watch::Receiver<Outcome>,
+}
+
+impl Drop for Unregister {
+    fn drop(&mut self) {
+        let mut map = self.cache.downloads().lock();
+        if map.get(&self.key).is_some_and(|d| d.rx.same_channel(&self.rx)) {
+            map.remove(&self.key);
+        }
+    }
+}
+
+/// The download's result, or `None` if it ended without one.
+async fn wait(mut rx: watch::Receiver<Outcome>) -> Outcome {
+    match rx.wait_for(Option::is_some).await {
+        Ok(outcome) => outcome.clone(),
+        Err(_) => None,
+    }
+}
+
+/// What a reader shares with its prefetch task.
+struct Inner {
+    cache: Arc<BlockCache>,
+    fetch: FetchFn,
+    file_id: String,
+    version: String,
+    size: u64,
+    block_size: u64,
+    cfg: ReaderConfig,
+}
+
+impl Inner {
+    fn blocks(&self) -> u64 {
+        self.size.div_ceil(self.block_size)
+    }
+
+    fn key(&self, index: u64) -> BlockKey {
+        BlockKey { file_id: self.file_id.clone(), version: self.version.clone(), index }
+    }
+
+    fn block_len(&self, index: u64) -> u64 {
+        self.block_size.min(self.size.saturating_sub(index * self.block_size))
+    }
+
+    fn parallel(&self) -> usize {
+        self.cfg.max_parallel.max(1)
+    }
+
+    /// Bytes `start..end` of block `index` (clipped to the block), from the cache or downloaded.
+    async fn read_block(self: &Arc<Self>, index: u64, start: u64, end: u64) -> Result<Bytes, FetchError> {
+        let key = self.key(index);
+        let mut retried_prefetch = false;
+        let mut last_err = None;
+        for _ in 0..MAX_ATTEMPTS {
+            if let Some(bytes) = self.cached(&key, start, end).await {
+                return Ok(bytes);
+            }
+            match Downloads::join_or_start(&self.cache, &self.fetch, &key, self.block_len(index), false) {
+                Slot::Cached => continue,
+                Slot::Pending { rx, prefetch } => match wait(rx).await {
+                    Some(Ok(block)) => {
+                        let len = block.len() as u64;
+                        return Ok(block.slice(start.min(len) as usize..end.min(len) as usize));
+                    }
+                    Some(Err(e)) if prefetch && !retried_prefetch => {
+                        tracing::debug!(file_id = %self.file_id, block = index, error = %e, "prefetch failed; fetching again");
+                        retried_prefetch = true;
+                        last_err = Some(e);
+                    }
+                    Some(Err(e)) => return Err(e),
+                    None => {}
+                },
+            }
+        }
+        Err(last_err
+            .unwrap_or_else(|| Arc::new(ApiError::Io(std::io::Error::other("block download ended without a result")))))
+    }
+
+    /// Bytes `start..end` of a cached block; `None` on a miss or a cached block shorter than it
+    /// must be (e.g. cut short by a power loss), which is dropped.
+    async fn cached(&self, key: &BlockKey, start: u64, end: u64) -> Option<Bytes> {
+        let cache = self.cache.clone();
+        let k = key.clone();
+        let got = tokio::task::spawn_blocking(move || {
+            let bytes = cache.get_range(&k, start, end - start)?;
+            if (bytes.len() as u64) < end - start {
+                cache.remove(&k);
+                return None;
+            }
+            Some(bytes)
+        })
+        .await;
+        got.ok().flatten()
+    }
+
+    /// The prefetch task: keeps the blocks of the wanted window downloaded, `max_parallel` at a
+    /// time, until the reader goes away.
+    async fn prefetch(self: Arc<Self>, mut want: watch::Receiver<Range<u64>>) {
+        let mut running = FuturesUnordered::new();
+        let mut next = 0u64;
+        loop {
+            let window = want.borrow_and_update().clone();
+            if next < window.start || next > window.end {
+                next = window.start;
+            }
+            while running.len() < self.parallel() && next < window.end {
+                let index = next;
+                next += 1;
+                let key = self.key(index);
+                if let Slot::Pending { rx, .. } =
+                    Downloads::join_or_start(&self.cache, &self.fetch, &key, self.block_len(index), true)
+                {
+                    running.push(async move { (index, wait(rx).await) });
+                }
+            }
+            tokio::select! {
+                Some((index, outcome)) = running.next(), if !running.is_empty() => {
+                    if let Some(Err(e)) = outcome {
+                        tracing::debug!(file_id = %self.file_id, block = index, error = %e, "prefetch failed; dropped");
+                    }
+                }
+                changed = want.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Sequential-access tracking of one handle.
+#[derive(Default)]
+struct Pattern {
+    /// Where the previous read ended (None before the first read).
+    prev_end: Option<u64>,
+    /// Furthest block read so far in the current sequential run.
+    frontier: u64,
+    /// Blocks to keep fetched ahead of `frontier`.
+    window: u64,
+}
+
+/// Reads one version of one file, for one open handle.
+pub struct Reader {
+    inner: Arc<Inner>,
+    pattern: Mutex<Pattern>,
+    want: watch::Sender<Range<u64>>,
+    prefetcher: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Reader {
+    /// A reader of `size` bytes of version `version` of file `file_id`. Spawns nothing until the
+    /// first sequential read.
+    pub fn new(
+        cache: Arc<BlockCache>,
+        fetch: FetchFn,
+        file_id: String,
+        version: String,
+        size: u64,
+        cfg: ReaderConfig,
+    ) -> Reader {
+        let block_size = cache.block_size();
+        let (want, _) = watch::channel(0..0);
+        Reader {
+            inner: Arc::new(Inner { cache, fetch, file_id, version, size, block_size, cfg }),
+            pattern: Mutex::new(Pattern::default()),
+            want,
+            prefetcher: Mutex::new(None),
+        }
+    }
+
+    /// The file's size as this reader sees it.
+    pub fn size(&self) -> u64 {
+        self.inner.size
+    }
+
+    /// Reads `len` bytes at `offset` (fewer at EOF, empty past EOF). Serves from the block cache;
+    /// fetches missing blocks (whole blocks, aligned to the block size, last block short) in
+    /// parallel, stores them in the cache, and returns the bytes.
+    pub async fn read(&self, offset: u64, len: u32) -> Result<Bytes, FetchError> {
+        let inner = &self.inner;
+        if len == 0 || offset >= inner.size {
+            return Ok(Bytes::new());
+        }
+        let end = offset.saturating_add(u64::from(len)).min(inner.size);
+        let bs = inner.block_size;
+        let (first, last) = (offset / bs, (end - 1) / bs);
+        self.observe(offset, end, first, last);
+
+        let span = |i: u64| (offset.max(i * bs) - i * bs, end.min((i + 1) * bs) - i * bs);
+        if first == last {
+            let (s, e) = span(first);
+            return inner.read_block(first, s, e).await;
+        }
+        let parts: Vec<Bytes> = stream::iter(first..=last)
+            .map(|i| {
+                let (s, e) = span(i);
+                inner.read_block(i, s, e)
+            })
+            .buffered(inner.parallel())
+            .try_collect()
+            .await?;
+        let mut out = BytesMut::with_capacity((end - offset) as usize);
+        for (i, part) in (first..=last).zip(&parts) {
+            out.extend_from_slice(part);
+            let (s, e) = span(i);
+            if (part.len() as u64) < e - s {
+                // The server sent a short block (the file is shorter than we were told): stop at
+                // the bytes known to be contiguous rather than shift later blocks' bytes.
+                break;
+            }
+        }
+        Ok(out.freeze())
+    }
+
+    /// Updates the access pattern with a read of `offset..end` (blocks `first..=last`) and moves
+    /// the prefetch window accordingly.
+    fn observe(&self, offset: u64, end: u64, first: u64, last: u64) {
+        let max = self.inner.cfg.max_window_blocks;
+        let mut p = self.pattern.lock().unwrap_or_else(|e| e.into_inner());
+        let sequential = p
+            .prev_end
+            .is_some_and(|prev| offset == prev || (first + 1 >= p.frontier && first <= p.frontier.saturating_add(1)));
+        if sequential && max > 0 {
+            if p.window == 0 {
+                p.window = 1;
+            } else if last > p.frontier {
+                p.window = p.window.saturating_mul(2).min(max);
+            }
+            p.frontier = p.frontier.max(last);
+        } else {
+            p.window = 0;
+            p.frontier = last;
+        }
+        p.prev_end = Some(end);
+        let window = if p.window == 0 {
+            0..0
+        } else {
+            let start = p.frontier + 1;
+            start..start.saturating_add(p.window).min(self.inner.blocks()).max(start)
+        };
+        let active = !window.is_empty();
+        drop(p);
+        self.want.send_if_modified(|w| {
+            let changed = *w != window;
+            *w = window;
+            changed
+        });
+        if active {
+            let mut prefetcher = self.prefetcher.lock().unwrap_or_else(|e| e.into_inner());
+            if prefetcher.is_none() {
+                let task = self.inner.clone().prefetch(self.want.subscribe());
+                *prefetcher = Some(tokio::spawn(task));
+            }
+        }
+    }
+
+    #[cfg(test)]
+    fn window(&self) -> u64 {
+        self.pattern.lock().unwrap().window
+    }
+
+    #[cfg(test)]
+    fn prefetching(&self) -> bool {
+        self.prefetcher.lock().unwrap().is_some()
+    }
+}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        if let Some(task) = self.prefetcher.get_mut().unwrap_or_else(|e| e.into_inner()).take() {
+            task.abort();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    const BS: u64 = 1024;
+
+    /// An in-memory remote file that counts downloads per block, can hold them at a gate and can
+    /// fail chosen blocks a given number of times.
+    struct Fake {
+        data: Vec<u8>,
+        block_size: u64,
+        /// While the gate is closed, downloads of blocks from this index on wait at it.
+        hold_from: AtomicU64,
+        calls: Mutex<Vec<u64>>,
+        fail: Mutex<HashMap<u64, usize>>,
+        gate: watch::Sender<bool>,
+        active: AtomicUsize,
+        max_active: AtomicUsize,
+    }
+
+    impl Fake {
+        fn new(size: usize, block_size: u64) -> Arc<Fake> {
+            let data = (0..size).map(|i| (i * 7 + i / 251) as u8).collect();
+            Arc::new(Fake {
+                data,
+                block_size,
+                hold_from: AtomicU64::new(0),
+                calls: Mutex::new(Vec::new()),
+                fail: Mutex::new(HashMap::new()),
+                gate: watch::channel(true).0,
+                active: AtomicUsize::new(0),
+                max_active: AtomicUsize::new(0),
+            })
+        }
+
+        fn fetch_fn(self: &Arc<Self>) -> FetchFn {
+            let me = self.clone();
+            Arc::new(move |req: BlockRequest| {
+                let me = me.clone();
+                Box::pin(async move {
+                    assert_eq!(req.file_id, "f1");
+                    assert_eq!(req.offset % me.block_size, 0, "downloads are block-aligned");
+                    assert!(req.len <= me.block_size);
+                    let block = req.offset / me.block_size;
+                    me.calls.lock().unwrap().push(block);
+                    let now = me.active.fetch_add(1, Ordering::SeqCst) + 1;
+                    me.max_active.fetch_max(now, Ordering::SeqCst);
+                    if block >= me.hold_from.load(Ordering::SeqCst) {
+                        let mut gate = me.gate.subscribe();
+                        let _ = gate.wait_for(|open| *open).await;
+                    }
+                    me.active.fetch_sub(1, Ordering::SeqCst);
+                    let fail = {
+                        let mut fail = me.fail.lock().unwrap();
+                        match fail.get_mut(&block) {
+                            Some(n) if *n > 0 => {
+                                *n -= 1;
+                                true
+                            }
+                            _ => false,
+                        }
+                    };
+                    if fail {
+                        return Err(Arc::new(ApiError::Network("connection reset".into())));
+                    }
+                    let start = (req.offset as usize).min(me.data.len());
+                    let end = (start + req.len as usize).min(me.data.len());
+                    Ok(me.data[start..end].to_vec())
+                })
+            })
+        }
+
+        fn calls(&self) -> Vec<u64> {
+            self.calls.lock().unwrap().clone()
+        }
+
+        fn count(&self, block: u64) -> usize {
+            self.calls().iter().filter(|b| **b == block).count()
+        }
+    }
+
+    fn setup(size: usize, block_size: u64) -> (tempfile::TempDir, Arc<BlockCache>, Arc<Fake>) {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = Arc::new(BlockCache::open(tmp.path(), 1 << 30, block_size).unwrap());
+        (tmp, cache, Fake::new(size, block_size))
+    }
+
+    fn reader(cache: &Arc<BlockCache>, fake: &Arc<Fake>, cfg: ReaderConfig) -> Reader {
+        Reader::new(cache.clone(), fake.fetch_fn(), "f1".into(), "v1".into(), fake.data.len() as u64, cfg)
+    }
+
+    /// Waits (bounded) until `f` holds; the outcome, not the time taken, is what tests check.
+    async fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+        for _ in 0..5000 {
+            if f() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        panic!("timed out waiting for: {what}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn sequential_read_of_whole_file_fetches_each_block_once() {
+        let (_tmp, cache, fake) = setup(40 * BS as usize, BS);
+        let r = reader(&cache, &fake, ReaderConfig::default());
+        let mut out = Vec::new();
+        let mut max_window = 0;
+        loop {
+            let chunk = r.read(out.len() as u64, 256).await.unwrap();
+            if chunk.is_empty() {
+                break;
+            }
+            out.extend_from_slice(&chunk);
+            max_window = max_window.max(r.window());
+        }
+        assert_eq!(out, fake.data);
+        assert_eq!(max_window, 8);
+        eventually("downloads settle", || cache.downloads().in_flight() == 0).await;
+        let calls = fake.calls();
+        assert_eq!(calls.len(), 40, "{calls:?}");
+        assert_eq!(calls.iter().copied().collect::<HashSet<_>>(), (0..40).collect::<HashSet<_>>());
+        // Prefetch downloads run max_parallel at a time, plus the read's own block.
+        assert!(fake.max_active.load(Ordering::SeqCst) <= 4 + 1);
+        // A second handle reads everything from the cache.
+        let r2 = reader(&cache, &fake, ReaderConfig::default());
+        assert_eq!(r2.read(0, (40 * BS) as u32).await.unwrap(), Bytes::from(fake.data.clone()));
+        assert_eq!(fake.calls().len(), 40);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn window_grows_ahead_of_the_reader() {
+        let (_tmp, cache, fake) = setup(40 * BS as usize, BS);
+        let r = reader(&cache, &fake, ReaderConfig { max_window_blocks: 8, max_parallel: 2 });
+        // First read: nothing known yet, no prefetch.
+        r.read(0, BS as u32).await.unwrap();
+        assert_eq!(r.window(), 0);
+        assert!(!r.prefetching());
+        let mut expected_windows = vec![];
+        for i in 1..4u64 {
+            r.read(i * BS, BS as u32).await.unwrap();
+            expected_windows.push(r.window());
+        }
+        assert_eq!(expected_windows, vec![1, 2, 4]);
+        // After reading block 3 with a window of 4, blocks 4..8 are fetched ahead, and no further.
+        eventually("blocks 4..8 prefetched", || {
+            (4..8).all(|b| cache.contains(&BlockKey { file_id: "f1".into(), version: "v1".into(), index: b }))
+        })
+        .await;
+        eventually("downloads settle", || cache.downloads().in_flight() == 0).await;
+        let fetched: HashSet<u64> = fake.calls().into_iter().collect();
+        assert_eq!(fetched, (0..8).collect::<HashSet<_>>());
+        // Reading them now costs no download.
+        for i in 4..8u64 {
+            r.read(i * BS, BS as u32).await.unwrap();
+        }
+        assert!(fake.calls()[..8].iter().all(|b| *b < 8));
+        assert_eq!(r.window(), 8);
+        assert!(fake.max_active.load(Ordering::SeqCst) <= 2 + 1);
+        // Growth is per block entered, not per read: small reads inside one block keep the window.
+        let r2 = reader(&cache, &fake, ReaderConfig::default());
+        for k in 0..8u64 {
+            r2.read(k * 64, 64).await.unwrap();
+        }
+        assert_eq!(r2.window(), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn random_reads_fetch_only_what_they_need() {
+        let bs = 1 << 20;
+        let (_tmp, cache, fake) = setup(40 << 20, bs);
+        let r = reader(&cache, &fake, ReaderConfig::default());
+        let blocks = [37u64, 3, 20, 11, 29, 0, 33, 15, 7, 25];
+        for b in blocks {
+            let off = b * bs + 12_345;
+            let got = r.read(off, 4096).await.unwrap();
+            assert_eq!(&got[..], &fake.data[off as usize..off as usize + 4096]);
+            assert_eq!(r.window(), 0);
+        }
+        assert!(!r.prefetching(), "random reads never start the prefetcher");
+        // Downloads leave the registry once their block is written to the cache.
+        eventually("downloads settle", || cache.downloads().in_flight() == 0).await;
+        let mut calls = fake.calls();
+        calls.sort();
+        let mut want = blocks.to_vec();
+        want.sort();
+        assert_eq!(calls, want);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_reads_of_one_block_share_one_fetch() {
+        let (_tmp, cache, fake) = setup(4 * BS as usize, BS);
+        fake.gate.send_replace(false);
+        // No prefetch here: every download counted is one a read needed.
+        let no_prefetch = ReaderConfig { max_window_blocks: 0, max_parallel: 4 };
+        let r1 = Arc::new(reader(&cache, &fake, no_prefetch.clone()));
+        let r2 = Arc::new(reader(&cache, &fake, no_prefetch));
+        let a = tokio::spawn({
+            let r1 = r1.clone();
+            async move { r1.read(100, 200).await }
+        });
+        let b = tokio::spawn({
+            let r1 = r1.clone();
+            async move { r1.read(500, 100).await }
+        });
+        let c = tokio::spawn({
+            let r2 = r2.clone();
+            async move { r2.read(0, 1000).await }
+        });
+        eventually("the download started", || !fake.calls().is_empty()).await;
+        for _ in 0..20 {
+            tokio::task::yield_now().await;
+        }
+        fake.gate.send_replace(true);
+        let (a, b, c) = (a.await.unwrap().unwrap(), b.await.unwrap().unwrap(), c.await.unwrap().unwrap());
+        assert_eq!(&a[..], &fake.data[100..300]);
+        assert_eq!(&b[..], &fake.data[500..600]);
+        assert_eq!(&c[..], &fake.data[0..1000]);
+        assert_eq!(fake.calls(), vec![0]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn failed_fetch_surfaces_and_a_later_read_retries() {
+        let (_tmp, cache, fake) = setup(4 * BS as usize, BS);
+        fake.fail.lock().unwrap().insert(2, 1);
+        let r = reader(&cache, &fake, ReaderConfig { max_window_blocks: 0, max_parallel: 4 });
+        let err = r.read(2 * BS + 10, 10).await.unwrap_err();
+        assert!(matches!(*err, ApiError::Network(_)), "{err:?}");
+        assert!(err.is_transient());
+        assert!(cache.used_bytes() == 0);
+        let ok = r.read(2 * BS + 10, 10).await.unwrap();
+        assert_eq!(&ok[..], &fake.data[2 * BS as usize + 10..2 * BS as usize + 20]);
+        assert_eq!(fake.calls(), vec![2, 2]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn failed_prefetch_is_dropped_and_refetched_by_the_read() {
+        let (_tmp, cache, fake) = setup(20 * BS as usize, BS);
+        for b in [3, 6] {
+            fake.fail.lock().unwrap().insert(b, 1);
+        }
+        let r = reader(&cache, &fake, ReaderConfig::default());
+        let mut out = Vec::new();
+        // Blocks 0..3 sequentially: the window reaches 4 blocks, 3..7, fetched in the background.
+        while out.len() < 3 * BS as usize {
+            out.extend_from_slice(&r.read(out.len() as u64, 512).await.unwrap());
+        }
+        eventually("prefetch of 3..7 done", || {
+            cache.downloads().in_flight() == 0 && (3..7).all(|b| fake.count(b) == 1)
+        })
+        .await;
+        // The failed prefetches (3 and 6) were dropped; reading on fetches them again.
+        loop {
+            let chunk = r.read(out.len() as u64, 512).await.unwrap();
+            if chunk.is_empty() {
+                break;
+            }
+            out.extend_from_slice(&chunk);
+        }
+        assert_eq!(out, fake.data);
+        eventually("downloads settle", || cache.downloads().in_flight() == 0).await;
+        for b in 0..20 {
+            let want = if [3, 6].contains(&b) { 2 } else { 1 };
+            assert_eq!(fake.count(b), want, "block {b}: {:?}", fake.calls());
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn read_joining_a_failing_prefetch_fetches_again() {
+        let (_tmp, cache, fake) = setup(20 * BS as usize, BS);
+        fake.fail.lock().unwrap().insert(3, 1);
+        fake.hold_from.store(3, Ordering::SeqCst);
+        fake.gate.send_replace(false);
+        let r = Arc::new(reader(&cache, &fake, ReaderConfig::default()));
+        let mut off = 0;
+        while off < 3 * BS {
+            off += r.read(off, 512).await.unwrap().len() as u64;
+        }
+        // The prefetch of block 3 is under way (held); a read of block 3 joins it.
+        eventually("prefetch of 3 started", || fake.count(3) == 1).await;
+        let read = tokio::spawn({
+            let r = r.clone();
+            async move { r.read(3 * BS, 512).await }
+        });
+        for _ in 0..20 {
+            tokio::task::yield_now().await;
+        }
+        fake.gate.send_replace(true);
+        let got = read.await.unwrap().unwrap();
+        assert_eq!(&got[..], &fake.data[3 * BS as usize..3 * BS as usize + 512]);
+        assert_eq!(fake.count(3), 2);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn reads_at_and_past_eof() {
+        let size = 3 * BS as usize + 100;
+        let (_tmp, cache, fake) = setup(size, BS);
+        let r = reader(&cache, &fake, ReaderConfig { max_window_blocks: 0, max_parallel: 4 });
+        // Spanning all blocks, ending past EOF: the bytes there are, block downloads whole.
+        let all = r.read(10, u32::MAX).await.unwrap();
+        assert_eq!(&all[..], &fake.data[10..]);
+        let tail = r.read(3 * BS + 50, 4096).await.unwrap();
+        assert_eq!(&tail[..], &fake.data[3 * BS as usize + 50..]);
+        assert!(r.read(size as u64, 10).await.unwrap().is_empty());
+        assert!(r.read(size as u64 + 5000, 10).await.unwrap().is_empty());
+        assert!(r.read(0, 0).await.unwrap().is_empty());
+        let mut calls = fake.calls();
+        calls.sort();
+        assert_eq!(calls, vec![0, 1, 2, 3]);
+        eventually("downloads settle", || cache.downloads().in_flight() == 0).await;
+        assert_eq!(cache.cached_len(&BlockKey { file_id: "f1".into(), version: "v1".into(), index: 3 }), Some(100));
+        assert!(!r.prefetching());
+        // An empty file never downloads.
+        let empty = Reader::new(cache.clone(), fake.fetch_fn(), "f1".into(), "v0".into(), 0, ReaderConfig::default());
+        assert!(empty.read(0, 100).await.unwrap().is_empty());
+        assert_eq!(fake.calls().len(), 4);
+    }
+
+    #[test]
+    fn reader_and_its_read_future_are_send_and_sync() {
+        fn send_sync<T: Send + Sync>(_: &T) {}
+        fn send<T: Send>(_: &T) {}
+        let (_tmp, cache, fake) = setup(10, BS);
+        let r = reader(&cache, &fake, ReaderConfig::default());
+        send_sync(&r);
+        send_sync(&*cache);
+        send(&r.read(0, 1));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn versions_never_mix() {
+        let (_tmp, cache, fake) = setup(2 * BS as usize, BS);
+        let r1 = reader(&cache, &fake, ReaderConfig::default());
+        r1.read(0, 10).await.unwrap();
+        let r2 = Reader::new(cache.clone(), fake.fetch_fn(), "f1".into(), "v2".into(), 2 * BS, ReaderConfig::default());
+        r2.read(0, 10).await.unwrap();
+        assert_eq!(fake.calls(), vec![0, 0]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn dropping_the_reader_stops_prefetching() {
+        let (_tmp, cache, fake) = setup(100 * BS as usize, BS);
+        // Blocks 5 and up are held: the prefetcher's downloads stay under way.
+        fake.hold_from.store(5, Ordering::SeqCst);
+        fake.gate.send_replace(false);
+        let r = reader(&cache, &fake, ReaderConfig { max_window_blocks: 16, max_parallel: 2 });
+        for i in 0..5u64 {
+            r.read(i * BS, BS as u32).await.unwrap();
+        }
+        assert!(r.prefetching());
+        assert_eq!(r.window(), 8);
+        eventually("prefetch under way", || fake.active.load(Ordering::SeqCst) == 2).await;
+        drop(r);
+        fake.gate.send_replace(true);
+        eventually("downloads settle", || cache.downloads().in_flight() == 0).await;
+        for _ in 0..50 {
+            tokio::task::yield_now().await;
+        }
+        // The two downloads under way finished into the cache; nothing else started.
+        let mut ahead: Vec<u64> = fake.calls().into_iter().filter(|b| *b >= 5).collect();
+        ahead.sort();
+        assert_eq!(ahead, vec![5, 6]);
+        // Two prefetches at a time, plus the read's own block.
+        assert!(fake.max_active.load(Ordering::SeqCst) <= 3);
+        assert_eq!(cache.block_count(), 7);
+    }
+}

@@ -1,0 +1,128 @@
+//! Mount harness: an emulator on its own runtime (so the test thread can do blocking file I/O)
+//! and a real `boxfs mount --foreground` child process on a temp mountpoint. Drop unmounts
+//! (`fusermount3 -u`, lazily if busy), stops the daemon and the emulator, also when a test
+//! fails, so that a stale mount never breaks the next run.
+
+use super::emu::TestEmulator;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tempfile::TempDir;
+
+pub struct Mounted {
+    child: Option<Child>,
+    pub mnt: TempDir,
+    pub cache: TempDir,
+    pub emu: TestEmulator,
+    pub rt: tokio::runtime::Runtime,
+}
+
+/// Starts an emulator (configured by `configure`) on a dedicated runtime.
+pub fn emulator(configure: impl FnOnce(&mut boxfs::emulator::EmulatorConfig)) -> (tokio::runtime::Runtime, TestEmulator) {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let emu = rt.block_on(TestEmulator::start_with(configure));
+    (rt, emu)
+}
+
+impl Mounted {
+    /// Mounts the emulator's root (plus `extra` CLI arguments) and waits until it is ready.
+    pub fn start(rt: tokio::runtime::Runtime, emu: TestEmulator, extra: &[&str]) -> Mounted {
+        let mnt = tempfile::tempdir().unwrap();
+        let cache = tempfile::tempdir().unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_boxfs"))
+            .arg("mount")
+            .arg(mnt.path())
+            .args(["--foreground", "--api-url", &emu.api(""), "--upload-url", &emu.upload("")])
+            .arg("--cache-dir")
+            .arg(cache.path())
+            .args(extra)
+            .env("BOX_ACCESS_TOKEN", &emu.token)
+            .env("BOXFS_NOTIFY_READY", "1")
+            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("boxfs mount starts");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let mounted = Mounted { child: Some(child), mnt, cache, emu, rt };
+        let line = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_default();
+        assert_eq!(line.trim(), "ready", "the mount came up");
+        mounted
+    }
+
+    pub fn path(&self) -> &Path {
+        self.mnt.path()
+    }
+
+    pub fn p(&self, rel: &str) -> PathBuf {
+        self.mnt.path().join(rel)
+    }
+
+    /// Emulator counters (blocking).
+    pub fn stats(&self) -> serde_json::Value {
+        self.rt.block_on(self.emu.stats())
+    }
+
+    pub fn reset_stats(&self) {
+        self.rt.block_on(async {
+            self.emu.http.delete(format!("{}/_emulator/stats", self.emu.base())).send().await.unwrap();
+        });
+    }
+
+    /// Unmounts with `fusermount3 -u` and waits for the daemon to exit; returns its status.
+    pub fn unmount(&mut self) -> Option<std::process::ExitStatus> {
+        let mut child = self.child.take()?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let ok = Command::new("fusermount3").arg("-u").arg(self.mnt.path()).stderr(Stdio::null()).status();
+            if ok.is_ok_and(|s| s.success()) || Instant::now() > deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = Command::new("fusermount3").arg("-uz").arg(self.mnt.path()).stderr(Stdio::null()).status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        child.wait().ok()
+    }
+
+    /// Sends a signal to the daemon (e.g. SIGTERM) and waits for it to exit.
+    pub fn signal(&mut self, sig: i32) -> Option<std::process::ExitStatus> {
+        let mut child = self.child.take()?;
+        // SAFETY: kill(2) on our own, unreaped child.
+        unsafe { libc::kill(child.id() as libc::pid_t, sig) };
+        let status = child.wait().ok();
+        let _ = Command::new("fusermount3").arg("-uz").arg(self.mnt.path()).stderr(Stdio::null()).status();
+        status
+    }
+}
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        self.unmount();
+    }
+}
+
+/// True when this machine can mount FUSE filesystems (else mount tests skip with a note,
+/// unless `CI` is set, where they must run).
+pub fn fuse_available() -> bool {
+    let ok = Path::new("/dev/fuse").exists() && Command::new("fusermount3").arg("-V").output().is_ok();
+    if !ok {
+        assert!(std::env::var_os("CI").is_none(), "FUSE is required in CI (/dev/fuse and fusermount3)");
+        eprintln!("skipping: FUSE is not available here");
+    }
+    ok
+}
