@@ -57,10 +57,15 @@ pub async fn resolve_root(client: &Client, root: Option<&str>) -> Result<String,
         let items = client.list_folder(&id).await?;
         let folder = |exact: bool| {
             items.iter().find(|i| {
-                matches!(i, Item::Folder(_)) && if exact { i.name() == part } else { i.name().eq_ignore_ascii_case(part) }
+                matches!(i, Item::Folder(_))
+                    && if exact { i.name() == part } else { i.name().eq_ignore_ascii_case(part) }
             })
         };
-        id = folder(true).or_else(|| folder(false)).ok_or_else(|| MountError::RootNotFound(root.into()))?.id().to_string();
+        id = folder(true)
+            .or_else(|| folder(false))
+            .ok_or_else(|| MountError::RootNotFound(root.into()))?
+            .id()
+            .to_string();
     }
     Ok(id)
 }

@@ -101,7 +101,8 @@ fn seeded_tree_reads_back_byte_exact_within_api_budgets() {
     assert_eq!(total_calls(&m), 0);
 
     // `find` sees exactly the tree; sizes match.
-    let found = run(Command::new("find").arg(".").arg("-type").arg("f").arg("-printf").arg("%P\t%s\n").current_dir(m.path()));
+    let found =
+        run(Command::new("find").arg(".").arg("-type").arg("f").arg("-printf").arg("%P\t%s\n").current_dir(m.path()));
     let mut seen: BTreeMap<String, u64> = BTreeMap::new();
     for line in found.lines() {
         let (path, size) = line.split_once('\t').unwrap();
@@ -109,7 +110,15 @@ fn seeded_tree_reads_back_byte_exact_within_api_budgets() {
     }
     let expected: BTreeMap<String, u64> = tree.iter().map(|(p, (s, _))| (p.clone(), *s)).collect();
     assert_eq!(seen, expected);
-    let found_dirs = run(Command::new("find").arg(".").arg("-mindepth").arg("1").arg("-type").arg("d").arg("-printf").arg("%P\n").current_dir(m.path()));
+    let found_dirs = run(Command::new("find")
+        .arg(".")
+        .arg("-mindepth")
+        .arg("1")
+        .arg("-type")
+        .arg("d")
+        .arg("-printf")
+        .arg("%P\n")
+        .current_dir(m.path()));
     let mut found_dirs: Vec<&str> = found_dirs.lines().collect();
     found_dirs.sort();
     let mut want_dirs: Vec<&str> = dirs.iter().map(String::as_str).collect();
@@ -190,7 +199,10 @@ fn web_links_statfs_refusals_and_clean_unmounts() {
     emu.store().create_web_link(0, "https://example.invalid/page", "Example", "").unwrap();
     add_file(emu.store(), 0, "a.txt", b"hello");
     let mut m = Mounted::start(rt, emu, &["--read-only"]);
-    assert_eq!(std::fs::read_to_string(m.p("Example.url")).unwrap(), "[InternetShortcut]\nURL=https://example.invalid/page\n");
+    assert_eq!(
+        std::fs::read_to_string(m.p("Example.url")).unwrap(),
+        "[InternetShortcut]\nURL=https://example.invalid/page\n"
+    );
     let st = run(Command::new("stat").arg("-f").arg("-c").arg("%b %S").arg(m.path()));
     let (blocks, bsize) = st.trim().split_once(' ').unwrap();
     assert_eq!(blocks.parse::<u64>().unwrap() * bsize.parse::<u64>().unwrap(), 1 << 30, "statfs reports the quota");

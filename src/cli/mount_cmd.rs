@@ -64,7 +64,9 @@ pub fn parse_mount_options(opts: &[String]) -> Result<MountOpts, String> {
     for opt in opts.iter().flat_map(|o| o.split(',')).map(str::trim).filter(|o| !o.is_empty()) {
         let (key, value) = opt.split_once('=').map_or((opt, None), |(k, v)| (k, Some(v)));
         let number = |radix| {
-            value.and_then(|v| u32::from_str_radix(v, radix).ok()).ok_or_else(|| format!("-o {opt}: expected {key}=NUMBER"))
+            value
+                .and_then(|v| u32::from_str_radix(v, radix).ok())
+                .ok_or_else(|| format!("-o {opt}: expected {key}=NUMBER"))
         };
         match key {
             "allow_other" => out.allow_other = true,

@@ -85,7 +85,9 @@ impl Meta {
             .or_else(|| parse_time(c.modified_at.as_deref()))
             .unwrap_or(SystemTime::UNIX_EPOCH);
         let ctime = parse_time(c.modified_at.as_deref()).unwrap_or(mtime);
-        let crtime = parse_time(c.content_created_at.as_deref()).or_else(|| parse_time(c.created_at.as_deref())).unwrap_or(mtime);
+        let crtime = parse_time(c.content_created_at.as_deref())
+            .or_else(|| parse_time(c.created_at.as_deref()))
+            .unwrap_or(mtime);
         let perms = c.permissions.as_ref();
         let (size, sha1, version_id, url, can_write) = match item {
             Item::File(f) => (
@@ -242,10 +244,12 @@ mod tests {
         let again = t.upsert(ROOT_INO, &file("7", "renamed"));
         assert_eq!(a.ino, again.ino);
         assert_eq!(t.get(a.ino).unwrap().name, "renamed");
-        let folder: Item = serde_json::from_value(serde_json::json!({"type": "folder", "id": "7", "name": "d"})).unwrap();
+        let folder: Item =
+            serde_json::from_value(serde_json::json!({"type": "folder", "id": "7", "name": "d"})).unwrap();
         assert_ne!(t.upsert(ROOT_INO, &folder).ino, a.ino, "file 7 and folder 7 are different items");
         let link: Item =
-            serde_json::from_value(serde_json::json!({"type": "web_link", "id": "9", "name": "L", "url": "https://x"})).unwrap();
+            serde_json::from_value(serde_json::json!({"type": "web_link", "id": "9", "name": "L", "url": "https://x"}))
+                .unwrap();
         let l = t.upsert(ROOT_INO, &link);
         assert_eq!(l.name, "L.url");
         assert_eq!(l.meta.size, link_body("https://x").len() as u64);

@@ -19,7 +19,9 @@ pub struct Mounted {
 }
 
 /// Starts an emulator (configured by `configure`) on a dedicated runtime.
-pub fn emulator(configure: impl FnOnce(&mut boxfs::emulator::EmulatorConfig)) -> (tokio::runtime::Runtime, TestEmulator) {
+pub fn emulator(
+    configure: impl FnOnce(&mut boxfs::emulator::EmulatorConfig),
+) -> (tokio::runtime::Runtime, TestEmulator) {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let emu = rt.block_on(TestEmulator::start_with(configure));
     (rt, emu)
