@@ -2,6 +2,7 @@
 //! calls the vfs (so the FUSE loop never waits on the network and one slow download never
 //! blocks `ls` elsewhere), and replies with the result or the error's errno.
 
+use crate::vfs::events::Inval;
 use crate::vfs::{Attr, Fs, NodeKind, VfsError};
 use fuser::{
     Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, KernelConfig, LockOwner,
@@ -23,6 +24,20 @@ impl BoxFuse {
     pub fn new(fs: Arc<Fs>, rt: tokio::runtime::Handle) -> BoxFuse {
         let ttl = fs.config().metadata_ttl;
         BoxFuse { fs, rt, ttl }
+    }
+}
+
+/// Tells the kernel to forget a dentry or an inode's attributes and data. Not finding it in
+/// the kernel's caches is fine (nothing to forget).
+pub fn notify_kernel(notifier: &fuser::Notifier, inval: &Inval) {
+    let result = match inval {
+        Inval::Entry { parent, name } => notifier.inval_entry(INodeNo(*parent), OsStr::new(name)),
+        Inval::Inode(ino) => notifier.inval_inode(INodeNo(*ino), 0, 0),
+    };
+    if let Err(e) = result {
+        if e.raw_os_error() != Some(libc::ENOENT) {
+            tracing::debug!(?inval, error = %e, "kernel invalidation failed");
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 //! fuser, reports readiness, and serves until `fusermount3 -u` or SIGINT/SIGTERM (both clean).
 
 use crate::api::model::Item;
-use crate::api::{ApiError, Client};
+use crate::api::{ApiError, Client, StartAt};
 use crate::fuse::BoxFuse;
 use crate::vfs::blocks::BlockCache;
 use crate::vfs::prefetch::ReaderConfig;
@@ -25,6 +25,8 @@ pub struct MountConfig {
     pub cache_size: u64,
     pub block_size: u64,
     pub metadata_ttl: Duration,
+    /// Follow Box's event stream to invalidate caches (else metadata expires by TTL only).
+    pub events: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -109,6 +111,7 @@ pub async fn serve(fs: Arc<Fs>, cfg: &MountConfig, ready: impl FnOnce()) -> Resu
     let adapter = BoxFuse::new(fs.clone(), tokio::runtime::Handle::current());
     let mut session = fuser::Session::new(adapter, &cfg.mountpoint, &fuser_config(cfg)).map_err(MountError::Fuse)?;
     let mut unmounter = session.unmount_callable();
+    let notifier = session.notifier();
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
     std::thread::Builder::new()
         .name("boxfs-fuse".into())
@@ -117,6 +120,7 @@ pub async fn serve(fs: Arc<Fs>, cfg: &MountConfig, ready: impl FnOnce()) -> Resu
         })
         .map_err(MountError::Fuse)?;
     tracing::info!(mountpoint = %cfg.mountpoint.display(), "mounted");
+    let _events = cfg.events.then(|| follow_events(fs.clone(), notifier));
     ready();
     tokio::select! {
         ended = done_rx => {
@@ -127,6 +131,25 @@ pub async fn serve(fs: Arc<Fs>, cfg: &MountConfig, ready: impl FnOnce()) -> Resu
             tracing::info!("signal received; unmounting");
             unmounter.unmount().map_err(MountError::Fuse)
         }
+    }
+}
+
+/// Starts the event consumer; it stops when the returned task is dropped (aborted).
+fn follow_events(fs: Arc<Fs>, notifier: fuser::Notifier) -> AbortOnDrop {
+    let stream = fs.client().event_stream(StartAt::Now);
+    let notifier = Arc::new(notifier);
+    AbortOnDrop(tokio::spawn(crate::vfs::events::follow(fs, stream, move |inval| {
+        let notifier = notifier.clone();
+        // Off the async workers: a kernel notification may wait for a FUSE request to finish.
+        tokio::task::spawn_blocking(move || crate::fuse::notify_kernel(&notifier, &inval));
+    })))
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -29,7 +29,8 @@ pub struct EmulatorArgs {
     /// Fault injection, e.g. "429=0.05,500=0.02,reset=0.01,slow=0.01,commit202=0.5,seed=7".
     /// Keys: any 4xx/5xx status, reset (drop the connection unanswered), reset_after (process
     /// the request, then drop the connection), slow, commit202, download202 (probabilities per
-    /// request), seed, retry_after (seconds), slow_ms.
+    /// request), event_chaos (per event: sent twice, page reversed), seed, retry_after (seconds),
+    /// slow_ms.
     #[arg(long, value_name = "SPEC", value_parser = parse_faults)]
     pub faults: Option<FaultSpec>,
     /// Enforce Box's per-user rate limits (1000 requests/min, 240 uploads/min) with 429 + Retry-After.

@@ -44,9 +44,19 @@ pub struct MountArgs {
     /// Seconds metadata (listings, attributes) is trusted before asking Box again; also the kernel's cache TTL.
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub metadata_ttl: u64,
+    /// Follow Box's event stream so that changes made elsewhere show within about a second
+    /// (off: metadata expires by --metadata-ttl only).
+    #[arg(long, value_enum, value_name = "on|off", default_value = "on")]
+    pub events: Switch,
     /// Stay in the foreground (default: return once the mount is ready and serve in the background).
     #[arg(long)]
     pub foreground: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Switch {
+    On,
+    Off,
 }
 
 /// Parsed `-o` options.
@@ -134,6 +144,7 @@ async fn mount_foreground(args: MountArgs) -> Result<(), String> {
         cache_size: args.cache_size,
         block_size: DEFAULT_BLOCK_SIZE,
         metadata_ttl: Duration::from_secs(args.metadata_ttl),
+        events: args.events == Switch::On,
     };
     let fs = mount::build_fs(client, &cfg).await.map_err(|e| e.to_string())?;
     mount::serve(fs, &cfg, || {

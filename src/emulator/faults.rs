@@ -17,6 +17,9 @@ pub struct FaultSpec {
     pub slow: f64,
     pub commit202: f64,
     pub download202: f64,
+    /// Per event in a `GET /events` page: the chance it is sent twice; a page with any
+    /// duplicate is also sent in reverse order (Box's user streams may do both).
+    pub event_chaos: f64,
     pub seed: Option<u64>,
     /// `Retry-After` seconds sent with injected 429/202 (default 1).
     pub retry_after: u64,
@@ -52,6 +55,7 @@ impl FaultSpec {
                 "slow" => out.slow = prob()?,
                 "commit202" => out.commit202 = prob()?,
                 "download202" => out.download202 = prob()?,
+                "event_chaos" => out.event_chaos = prob()?,
                 "seed" => out.seed = Some(int()?),
                 "retry_after" => out.retry_after = int()?,
                 "slow_ms" => out.slow_ms = int()?,
@@ -73,6 +77,7 @@ impl FaultSpec {
             && self.slow == 0.0
             && self.commit202 == 0.0
             && self.download202 == 0.0
+            && self.event_chaos == 0.0
     }
 }
 
@@ -145,6 +150,30 @@ impl Faults {
             return None;
         }
         (rng.random::<f64>() < p).then_some(spec.retry_after)
+    }
+}
+
+impl Faults {
+    /// Duplicates and reorders a page of events when `event_chaos` says so.
+    pub fn scramble_events<T: Clone>(&self, entries: Vec<T>) -> Vec<T> {
+        let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let (spec, rng) = &mut *guard;
+        if spec.event_chaos == 0.0 {
+            return entries;
+        }
+        let mut out = Vec::with_capacity(entries.len() * 2);
+        let mut duplicated = false;
+        for e in entries {
+            if rng.random::<f64>() < spec.event_chaos {
+                out.push(e.clone());
+                duplicated = true;
+            }
+            out.push(e);
+        }
+        if duplicated {
+            out.reverse();
+        }
+        out
     }
 }
 

@@ -156,7 +156,8 @@ impl Fs {
     /// Attributes, revalidated with a conditional GET (`if-none-match`) once the TTL passed.
     pub async fn getattr(&self, ino: Ino) -> VfsResult<Attr> {
         let node = self.node(ino)?;
-        if node.fetched.elapsed() < self.cfg.metadata_ttl || node.kind == NodeKind::Link {
+        let fresh = node.fetched.is_some_and(|t| t.elapsed() < self.cfg.metadata_ttl);
+        if fresh || node.kind == NodeKind::Link {
             return Ok(self.attr(&node));
         }
         let fresh = match node.kind {
@@ -287,6 +288,23 @@ impl Fs {
 
     pub fn inode_count(&self) -> usize {
         self.inodes.len()
+    }
+
+    pub(super) fn inodes(&self) -> &InodeTable {
+        &self.inodes
+    }
+
+    pub(super) fn blocks(&self) -> &BlockCache {
+        &self.blocks
+    }
+
+    /// Drops a folder's cached listing (the next lookup or readdir lists it again).
+    pub(super) async fn forget_listing(&self, ino: Ino) {
+        self.listings.invalidate(&ino).await;
+    }
+
+    pub(super) async fn forget_all_listings(&self) {
+        self.listings.invalidate_all();
     }
 }
 

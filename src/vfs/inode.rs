@@ -26,6 +26,8 @@ pub struct Meta {
     pub ctime: SystemTime,
     pub crtime: SystemTime,
     pub etag: Option<String>,
+    /// Box's per-item modification counter: events not newer than this change nothing.
+    pub sequence_id: Option<u64>,
     pub sha1: Option<String>,
     pub version_id: Option<String>,
     pub can_write: bool,
@@ -41,8 +43,8 @@ pub struct Node {
     /// The name shown in the mount (web links get `.url`).
     pub name: String,
     pub meta: Meta,
-    /// When `meta` was last confirmed by Box.
-    pub fetched: Instant,
+    /// When `meta` was last confirmed by Box (`None`: to be revalidated at next use).
+    pub fetched: Option<Instant>,
 }
 
 impl Node {
@@ -103,7 +105,8 @@ impl Meta {
                 (link_body(&url).len() as u64, None, None, Some(url), false)
             }
         };
-        Meta { size, mtime, ctime, crtime, etag: c.etag.clone(), sha1, version_id, can_write, url }
+        let sequence_id = c.sequence_id.as_deref().and_then(|s| s.parse().ok());
+        Meta { size, mtime, ctime, crtime, etag: c.etag.clone(), sequence_id, sha1, version_id, can_write, url }
     }
 }
 
@@ -143,7 +146,7 @@ impl InodeTable {
             parent: ROOT_INO,
             name: String::new(),
             meta: root_meta,
-            fetched: Instant::now(),
+            fetched: Some(Instant::now()),
         };
         let mut nodes = HashMap::new();
         nodes.insert(ROOT_INO, root);
@@ -181,7 +184,7 @@ impl InodeTable {
             parent: if ino == ROOT_INO { ROOT_INO } else { parent },
             name: if ino == ROOT_INO { String::new() } else { display_name(item) },
             meta: Meta::from_item(item),
-            fetched: Instant::now(),
+            fetched: Some(Instant::now()),
         };
         t.nodes.insert(ino, node.clone());
         node
@@ -192,15 +195,36 @@ impl InodeTable {
         let mut t = self.lock();
         let node = t.nodes.get_mut(&ino)?;
         node.meta = meta;
-        node.fetched = Instant::now();
+        node.fetched = Some(Instant::now());
         Some(node.clone())
     }
 
     /// Marks metadata as just confirmed (a 304).
     pub fn touch(&self, ino: Ino) {
         if let Some(n) = self.lock().nodes.get_mut(&ino) {
-            n.fetched = Instant::now();
+            n.fetched = Some(Instant::now());
         }
+    }
+
+    /// The inode of a Box item, if the mount has seen it.
+    pub fn find(&self, kind: NodeKind, box_id: &str) -> Option<Node> {
+        let t = self.lock();
+        t.by_id.get(&(kind, box_id.to_string())).and_then(|ino| t.nodes.get(ino)).cloned()
+    }
+
+    /// Records a newer sequence id without other changes (e.g. for a trashed item), so that
+    /// older events arriving late cannot bring stale state back.
+    pub fn set_sequence(&self, ino: Ino, sequence_id: u64) {
+        if let Some(n) = self.lock().nodes.get_mut(&ino) {
+            n.meta.sequence_id = Some(sequence_id);
+        }
+    }
+
+    /// Forces revalidation of every node's attributes at next use; returns the directories.
+    pub fn mark_all_stale(&self) -> Vec<Ino> {
+        let mut t = self.lock();
+        t.nodes.values_mut().for_each(|n| n.fetched = None);
+        t.nodes.values().filter(|n| n.kind == NodeKind::Dir).map(|n| n.ino).collect()
     }
 
     pub fn add_lookup(&self, ino: Ino) {

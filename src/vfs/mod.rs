@@ -4,6 +4,7 @@
 pub mod attr;
 pub mod blocks;
 pub mod error;
+pub mod events;
 mod fs;
 pub mod inode;
 pub mod prefetch;

@@ -41,7 +41,7 @@ impl Mounted {
             .args(extra)
             .env("BOX_ACCESS_TOKEN", &emu.token)
             .env("BOXFS_NOTIFY_READY", "1")
-            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
+            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn,fuser::session=error".into()))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .spawn()

@@ -51,7 +51,9 @@ pub async fn list(State(s): State<AppState>, q: Params) -> ApiResult<Json<Value>
     };
     let next = rows.last().map(|e| e.position).unwrap_or(from);
     let user = render::user_mini(s.store.user());
-    let entries: Vec<Value> = rows
+    let entries: Vec<Value> = s
+        .faults
+        .scramble_events(rows)
         .into_iter()
         .map(|e| {
             json!({

@@ -1,0 +1,127 @@
+//! Live consistency: turns Box change events into precise invalidations: the item's
+//! attributes, its new parent's listing and, for moves, renames and trash, the old parent's
+//! (known from the inode table); blocks of older versions are dropped. Events not newer than
+//! what is cached (`sequence_id`) change nothing, which also makes echoes of our own changes,
+//! duplicates and late out-of-order events harmless. The kernel is told through a callback.
+
+use super::fs::Fs;
+use super::inode::{display_name, kind_of, Ino, NodeKind};
+use crate::api::model::{Event, Item};
+use crate::api::{EventStream, StreamState};
+use std::sync::Arc;
+
+/// What the kernel must forget.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Inval {
+    /// The name `name` in directory `parent` (a dentry, positive or negative).
+    Entry { parent: Ino, name: String },
+    /// An inode's attributes and cached data.
+    Inode(Ino),
+}
+
+/// Event types that change the tree or an item's content or metadata.
+const RELEVANT: &[&str] = &[
+    "ITEM_CREATE",
+    "ITEM_UPLOAD",
+    "ITEM_MOVE",
+    "ITEM_RENAME",
+    "ITEM_TRASH",
+    "ITEM_UNDELETE_VIA_TRASH",
+    "ITEM_COPY",
+    "ITEM_MODIFY",
+    "ITEM_MAKE_CURRENT_VERSION",
+    "ITEM_DELETE",
+];
+
+impl Fs {
+    /// Applies one event to the caches; returns what the kernel must forget.
+    pub async fn apply_event(&self, ev: &Event) -> Vec<Inval> {
+        if !RELEVANT.contains(&ev.event_type.as_str()) {
+            return Vec::new();
+        }
+        let Some(item) = ev.item() else { return Vec::new() };
+        let kind = kind_of(&item);
+        let seq = item.common().sequence_id.as_deref().and_then(|s| s.parse::<u64>().ok());
+        let existing = self.inodes().find(kind, item.id());
+        if let (Some(node), Some(seq)) = (&existing, seq) {
+            if node.meta.sequence_id.is_some_and(|known| known >= seq) {
+                return Vec::new(); // not newer than what we have: a duplicate, a late event or our own echo
+            }
+        }
+        let mut out = Vec::new();
+        if let Some(node) = &existing {
+            self.forget_listing(node.parent).await;
+            out.push(Inval::Entry { parent: node.parent, name: node.name.clone() });
+            out.push(Inval::Inode(node.ino));
+        }
+        let gone = ev.event_type == "ITEM_TRASH"
+            || ev.event_type == "ITEM_DELETE"
+            || matches!(item.common().item_status.as_deref(), Some("trashed" | "deleted"));
+        let new_parent = item.common().parent.as_ref().and_then(|p| self.inodes().find(NodeKind::Dir, &p.id));
+        match (gone, new_parent) {
+            (false, Some(parent)) => {
+                self.forget_listing(parent.ino).await;
+                out.push(Inval::Entry { parent: parent.ino, name: display_name(&item) });
+                if existing.is_some() {
+                    let node = self.inodes().upsert(parent.ino, &item);
+                    self.drop_old_blocks(&item, &node.content_version());
+                }
+            }
+            (_, _) => {
+                if let (Some(node), Some(seq)) = (&existing, seq) {
+                    self.inodes().set_sequence(node.ino, seq);
+                }
+            }
+        }
+        out
+    }
+
+    fn drop_old_blocks(&self, item: &Item, keep_version: &str) {
+        if let Item::File(f) = item {
+            self.blocks().invalidate_file(&f.common.id, Some(keep_version));
+        }
+    }
+
+    /// After the event stream was down: forget every cached listing and revalidate every
+    /// attribute at next use instead of trusting what may have changed meanwhile.
+    pub async fn revalidate_all(&self) -> Vec<Inval> {
+        self.forget_all_listings().await;
+        self.inodes().mark_all_stale().into_iter().map(Inval::Inode).collect()
+    }
+}
+
+/// Consumes the event stream for the life of the mount, applying each batch and telling the
+/// kernel (through `notify`) what to forget.
+pub async fn follow(fs: Arc<Fs>, mut stream: EventStream, notify: impl Fn(Inval) + Send + Sync + 'static) {
+    let mut state = stream.state.clone();
+    let mut was_degraded = false;
+    loop {
+        tokio::select! {
+            batch = stream.batches.recv() => {
+                let Some(batch) = batch else { return };
+                for ev in &batch.events {
+                    for inval in fs.apply_event(ev).await {
+                        notify(inval);
+                    }
+                }
+            }
+            changed = state.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                let now = state.borrow_and_update().clone();
+                match now {
+                    StreamState::Degraded(_) => was_degraded = true,
+                    StreamState::Live if was_degraded => {
+                        was_degraded = false;
+                        tracing::info!("event stream back: revalidating cached metadata");
+                        for inval in fs.revalidate_all().await {
+                            notify(inval);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+}
