@@ -1,6 +1,7 @@
 //! The thin `fuser::Filesystem` adapter: decodes each request, hands it to a tokio task that
 //! calls the vfs (so the FUSE loop never waits on the network and one slow download never
-//! blocks `ls` elsewhere), and replies with the result or the error's errno.
+//! blocks `ls` elsewhere), and replies with the result or the error's errno. Only purely
+//! local operations (readdir on a snapshot, xattrs, writes into a staging file) answer inline.
 
 use crate::vfs::events::Inval;
 use crate::vfs::{Attr, Fs, NodeKind, VfsError};
@@ -115,10 +116,11 @@ impl Filesystem for BoxFuse {
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
-        let write = flags.acc_mode() != OpenAccMode::O_RDONLY || flags.0 & libc::O_TRUNC != 0;
+        let write = flags.acc_mode() != OpenAccMode::O_RDONLY;
+        let truncate = flags.0 & libc::O_TRUNC != 0;
         let fs = self.fs.clone();
         self.rt.spawn(async move {
-            match fs.open(ino.0, write).await {
+            match fs.open(ino.0, write, truncate).await {
                 Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE),
                 Err(e) => reply.error(errno("open", e)),
             }
@@ -163,8 +165,14 @@ impl Filesystem for BoxFuse {
         reply.ok();
     }
 
-    fn fsync(&self, _req: &Request, _ino: INodeNo, _fh: FileHandle, _datasync: bool, reply: ReplyEmpty) {
-        reply.ok();
+    fn fsync(&self, _req: &Request, ino: INodeNo, _fh: FileHandle, _datasync: bool, reply: ReplyEmpty) {
+        let fs = self.fs.clone();
+        self.rt.spawn(async move {
+            match fs.fsync(ino.0).await {
+                Ok(()) => reply.ok(),
+                Err(e) => reply.error(errno("fsync", e)),
+            }
+        });
     }
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
@@ -258,71 +266,114 @@ impl Filesystem for BoxFuse {
         reply.error(Errno::from_i32(libc::ENOTSUP));
     }
 
-    // Writes arrive with the write-back issue; until then this mount is read-only and says so.
-
     fn write(
         &self,
         _req: &Request,
         _ino: INodeNo,
-        _fh: FileHandle,
-        _offset: u64,
-        _data: &[u8],
+        fh: FileHandle,
+        offset: u64,
+        data: &[u8],
         _write_flags: fuser::WriteFlags,
         _flags: OpenFlags,
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
-        reply.error(Errno::from_i32(libc::EROFS));
+        // A local pwrite into the staging file: quick enough to answer inline.
+        match self.fs.write(fh.0, offset, data) {
+            Ok(n) => reply.written(n),
+            Err(e) => reply.error(errno("write", e)),
+        }
     }
 
     fn create(
         &self,
         _req: &Request,
-        _parent: INodeNo,
-        _name: &OsStr,
+        parent: INodeNo,
+        name: &OsStr,
         _mode: u32,
         _umask: u32,
         _flags: i32,
         reply: ReplyCreate,
     ) {
-        reply.error(Errno::from_i32(libc::EROFS));
+        let (fs, ttl, name) = (self.fs.clone(), self.ttl, utf8(name));
+        self.rt.spawn(async move {
+            let Some(name) = name else { return reply.error(Errno::from_i32(libc::EINVAL)) };
+            match fs.create(parent.0, &name).await {
+                Ok((a, fh)) => reply.created(&ttl, &file_attr(&a), Generation(0), FileHandle(fh), FopenFlags::empty()),
+                Err(e) => reply.error(errno("create", e)),
+            }
+        });
     }
 
-    fn mkdir(&self, _req: &Request, _parent: INodeNo, _name: &OsStr, _mode: u32, _umask: u32, reply: ReplyEntry) {
-        reply.error(Errno::from_i32(libc::EROFS));
+    fn mkdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, _mode: u32, _umask: u32, reply: ReplyEntry) {
+        let (fs, ttl, name) = (self.fs.clone(), self.ttl, utf8(name));
+        self.rt.spawn(async move {
+            let Some(name) = name else { return reply.error(Errno::from_i32(libc::EINVAL)) };
+            match fs.mkdir(parent.0, &name).await {
+                Ok(a) => reply.entry(&ttl, &file_attr(&a), Generation(0)),
+                Err(e) => reply.error(errno("mkdir", e)),
+            }
+        });
     }
 
-    fn unlink(&self, _req: &Request, _parent: INodeNo, _name: &OsStr, reply: ReplyEmpty) {
-        reply.error(Errno::from_i32(libc::EROFS));
+    fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        let (fs, name) = (self.fs.clone(), utf8(name));
+        self.rt.spawn(async move {
+            let Some(name) = name else { return reply.error(Errno::ENOENT) };
+            match fs.unlink(parent.0, &name).await {
+                Ok(()) => reply.ok(),
+                Err(e) => reply.error(errno("unlink", e)),
+            }
+        });
     }
 
-    fn rmdir(&self, _req: &Request, _parent: INodeNo, _name: &OsStr, reply: ReplyEmpty) {
-        reply.error(Errno::from_i32(libc::EROFS));
+    fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        let (fs, name) = (self.fs.clone(), utf8(name));
+        self.rt.spawn(async move {
+            let Some(name) = name else { return reply.error(Errno::ENOENT) };
+            match fs.rmdir(parent.0, &name).await {
+                Ok(()) => reply.ok(),
+                Err(e) => reply.error(errno("rmdir", e)),
+            }
+        });
     }
 
     fn rename(
         &self,
         _req: &Request,
-        _parent: INodeNo,
-        _name: &OsStr,
-        _newparent: INodeNo,
-        _newname: &OsStr,
-        _flags: fuser::RenameFlags,
+        parent: INodeNo,
+        name: &OsStr,
+        newparent: INodeNo,
+        newname: &OsStr,
+        flags: fuser::RenameFlags,
         reply: ReplyEmpty,
     ) {
-        reply.error(Errno::from_i32(libc::EROFS));
+        if flags.bits() & !libc::RENAME_NOREPLACE != 0 {
+            return reply.error(Errno::from_i32(libc::EINVAL)); // RENAME_EXCHANGE / WHITEOUT: not on Box
+        }
+        let noreplace = flags.bits() & libc::RENAME_NOREPLACE != 0;
+        let (fs, name, newname) = (self.fs.clone(), utf8(name), utf8(newname));
+        self.rt.spawn(async move {
+            let (Some(name), Some(newname)) = (name, newname) else {
+                return reply.error(Errno::from_i32(libc::EINVAL));
+            };
+            match fs.rename(parent.0, &name, newparent.0, &newname, noreplace).await {
+                Ok(()) => reply.ok(),
+                Err(e) => reply.error(errno("rename", e)),
+            }
+        });
     }
 
     fn setattr(
         &self,
         _req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         _mode: Option<u32>,
         _uid: Option<u32>,
         _gid: Option<u32>,
-        _size: Option<u64>,
+        size: Option<u64>,
         _atime: Option<fuser::TimeOrNow>,
-        _mtime: Option<fuser::TimeOrNow>,
+        mtime: Option<fuser::TimeOrNow>,
         _ctime: Option<std::time::SystemTime>,
         _fh: Option<FileHandle>,
         _crtime: Option<std::time::SystemTime>,
@@ -331,7 +382,17 @@ impl Filesystem for BoxFuse {
         _flags: Option<fuser::BsdFileFlags>,
         reply: ReplyAttr,
     ) {
-        reply.error(Errno::from_i32(libc::EROFS));
+        let mtime = mtime.map(|t| match t {
+            fuser::TimeOrNow::SpecificTime(t) => t,
+            fuser::TimeOrNow::Now => std::time::SystemTime::now(),
+        });
+        let (fs, ttl) = (self.fs.clone(), self.ttl);
+        self.rt.spawn(async move {
+            match fs.setattr(ino.0, size, mtime).await {
+                Ok(a) => reply.attr(&ttl, &file_attr(&a)),
+                Err(e) => reply.error(errno("setattr", e)),
+            }
+        });
     }
 
     fn symlink(&self, _req: &Request, _parent: INodeNo, _name: &OsStr, _target: &std::path::Path, reply: ReplyEntry) {

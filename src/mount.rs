@@ -5,6 +5,7 @@ use crate::api::model::Item;
 use crate::api::{ApiError, Client, StartAt};
 use crate::fuse::BoxFuse;
 use crate::vfs::blocks::BlockCache;
+use crate::vfs::journal::Journal;
 use crate::vfs::prefetch::ReaderConfig;
 use crate::vfs::{AttrPolicy, Fs, FsConfig, VfsError};
 use std::path::{Path, PathBuf};
@@ -27,6 +28,8 @@ pub struct MountConfig {
     pub metadata_ttl: Duration,
     /// Follow Box's event stream to invalidate caches (else metadata expires by TTL only).
     pub events: bool,
+    /// Delay between the last close of a file and its upload.
+    pub writeback_delay: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -81,16 +84,19 @@ pub async fn build_fs(client: Client, cfg: &MountConfig) -> Result<Arc<Fs>, Moun
     let blocks_dir = cfg.cache_dir.join("blocks");
     let cache = BlockCache::open(&blocks_dir, cfg.cache_size, cfg.block_size)
         .map_err(|source| MountError::Cache { dir: blocks_dir.clone(), source })?;
+    let journal_dir = cfg.cache_dir.join("journal");
+    let journal = Journal::open(&journal_dir).map_err(|source| MountError::Cache { dir: journal_dir, source })?;
     let fs_cfg = FsConfig {
         metadata_ttl: cfg.metadata_ttl,
         attrs: AttrPolicy { uid: cfg.uid, gid: cfg.gid, umask: cfg.umask, read_only: cfg.read_only },
         reader: ReaderConfig::default(),
+        writeback_delay: cfg.writeback_delay,
+        upload_parallelism: 4,
     };
-    let fs = Fs::new(client, &root, Arc::new(cache), fs_cfg).await.map_err(|e| match e {
+    Fs::new(client, &root, Arc::new(cache), journal, fs_cfg).await.map_err(|e| match e {
         VfsError::Api(ApiError::NotFound { .. }) => MountError::RootNotFound(root.clone()),
         other => MountError::Vfs(other),
-    })?;
-    Ok(Arc::new(fs))
+    })
 }
 
 fn fuser_config(cfg: &MountConfig) -> fuser::Config {
@@ -121,8 +127,11 @@ pub async fn serve(fs: Arc<Fs>, cfg: &MountConfig, ready: impl FnOnce()) -> Resu
         .map_err(MountError::Fuse)?;
     tracing::info!(mountpoint = %cfg.mountpoint.display(), "mounted");
     let _events = cfg.events.then(|| follow_events(fs.clone(), notifier));
+    if !cfg.read_only {
+        tokio::spawn(fs.clone().recover());
+    }
     ready();
-    tokio::select! {
+    let result = tokio::select! {
         ended = done_rx => {
             tracing::info!("unmounted");
             ended.unwrap_or(Ok(())).map_err(MountError::Fuse)
@@ -131,7 +140,13 @@ pub async fn serve(fs: Arc<Fs>, cfg: &MountConfig, ready: impl FnOnce()) -> Resu
             tracing::info!("signal received; unmounting");
             unmounter.unmount().map_err(MountError::Fuse)
         }
+    };
+    let pending = fs.pending_uploads();
+    if pending > 0 {
+        tracing::info!(pending, "waiting for pending uploads before exiting");
+        fs.drain().await;
     }
+    result
 }
 
 /// Starts the event consumer; it stops when the returned task is dropped (aborted).

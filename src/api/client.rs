@@ -23,6 +23,9 @@ pub struct Client {
 
 pub(crate) struct Inner {
     pub http: reqwest::Client,
+    /// For the events long-poll: no read timeout (the server stays silent for minutes on
+    /// purpose); the request carries its own overall timeout.
+    pub longpoll_http: reqwest::Client,
     pub cfg: ApiConfig,
     pub auth: TokenSource,
     budget: Budget,
@@ -85,10 +88,17 @@ impl Client {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| ApiError::Config(format!("HTTP client: {e}")))?;
+        let longpoll_http = reqwest::Client::builder()
+            .user_agent(cfg.user_agent.clone())
+            .connect_timeout(cfg.connect_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| ApiError::Config(format!("HTTP client: {e}")))?;
         let budget = Budget::new(&cfg.budget);
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
+                longpoll_http,
                 cfg,
                 auth,
                 budget,

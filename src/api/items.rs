@@ -168,6 +168,10 @@ impl Client {
         self.delete_item(self.api(&format!("/folders/{id}?recursive={recursive}")), if_match).await
     }
 
+    pub async fn delete_web_link(&self, id: &str) -> ApiResult<()> {
+        self.delete_item(self.api(&format!("/web_links/{id}")), None).await
+    }
+
     async fn delete_item(&self, url: String, if_match: Option<&str>) -> ApiResult<()> {
         let if_match = if_match.map(str::to_string);
         let build = move |r: reqwest::RequestBuilder| match &if_match {

@@ -48,6 +48,9 @@ pub struct MountArgs {
     /// (off: metadata expires by --metadata-ttl only).
     #[arg(long, value_enum, value_name = "on|off", default_value = "on")]
     pub events: Switch,
+    /// Milliseconds between the last close of a file and its upload (coalesces rapid re-opens).
+    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    pub writeback_delay_ms: u64,
     /// Stay in the foreground (default: return once the mount is ready and serve in the background).
     #[arg(long)]
     pub foreground: bool,
@@ -145,6 +148,7 @@ async fn mount_foreground(args: MountArgs) -> Result<(), String> {
         block_size: DEFAULT_BLOCK_SIZE,
         metadata_ttl: Duration::from_secs(args.metadata_ttl),
         events: args.events == Switch::On,
+        writeback_delay: Duration::from_millis(args.writeback_delay_ms),
     };
     let fs = mount::build_fs(client, &cfg).await.map_err(|e| e.to_string())?;
     mount::serve(fs, &cfg, || {

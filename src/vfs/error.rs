@@ -26,6 +26,10 @@ pub enum VfsError {
     Invalid,
     #[error("name too long")]
     NameTooLong,
+    #[error("file exists")]
+    Exists,
+    #[error("directory not empty")]
+    NotEmpty,
     #[error("{0}")]
     Api(#[from] ApiError),
     #[error("{0}")]
@@ -72,6 +76,8 @@ impl VfsError {
             VfsError::Range => libc::ERANGE,
             VfsError::Invalid => libc::EINVAL,
             VfsError::NameTooLong => libc::ENAMETOOLONG,
+            VfsError::Exists => libc::EEXIST,
+            VfsError::NotEmpty => libc::ENOTEMPTY,
             VfsError::Api(e) => api_errno(e),
             VfsError::Shared(e) => api_errno(e),
             VfsError::Io(e) => e.raw_os_error().unwrap_or(libc::EIO),

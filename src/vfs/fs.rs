@@ -7,13 +7,15 @@ use super::attr::{Attr, AttrPolicy};
 use super::blocks::BlockCache;
 use super::error::{VfsError, VfsResult};
 use super::inode::{link_body, Ino, InodeTable, Meta, Node, NodeKind, ROOT_INO};
+use super::journal::Journal;
 use super::prefetch::{BlockRequest, FetchFn, Reader, ReaderConfig};
+use super::staging::Staged;
 use crate::api::model::{Item, User};
 use crate::api::{ApiError, Client, Fetched};
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 #[derive(Clone, Debug)]
@@ -22,6 +24,10 @@ pub struct FsConfig {
     pub metadata_ttl: Duration,
     pub attrs: AttrPolicy,
     pub reader: ReaderConfig,
+    /// How long after the last close an upload waits (coalesces rapid re-opens).
+    pub writeback_delay: Duration,
+    /// Uploads running at once.
+    pub upload_parallelism: usize,
 }
 
 /// A directory entry of a listing snapshot.
@@ -43,12 +49,31 @@ impl Listing {
     pub fn find(&self, name: &str) -> Option<&DirEntry> {
         self.by_name.get(name).map(|i| &self.entries[*i])
     }
+
+    /// A listing of `entries` (the first of two equal names wins).
+    pub fn from_entries(entries: Vec<DirEntry>) -> Listing {
+        let mut listing = Listing::default();
+        for e in entries {
+            if !listing.by_name.contains_key(&e.name) {
+                listing.by_name.insert(e.name.clone(), listing.entries.len());
+                listing.entries.push(e);
+            }
+        }
+        listing
+    }
 }
 
-enum Handle {
+#[derive(Clone)]
+pub(super) enum Handle {
     File(Arc<Reader>),
     Link(Bytes),
-    Dir { ino: Ino, listing: Arc<Listing> },
+    Dir {
+        ino: Ino,
+        listing: Arc<Listing>,
+    },
+    /// A file with local changes: reads and writes go to its staged copy.
+    Write(Arc<Staged>),
+    Staged(Arc<Staged>),
 }
 
 const QUOTA_TTL: Duration = Duration::from_secs(60);
@@ -66,11 +91,23 @@ pub struct Fs {
     handles: Mutex<HashMap<u64, Handle>>,
     next_fh: AtomicU64,
     quota: Mutex<Option<(Instant, User)>>,
+    journal: Journal,
+    staged: Mutex<HashMap<Ino, Arc<Staged>>>,
+    upload_slots: tokio::sync::Semaphore,
+    me: Weak<Fs>,
+    /// Background work (uploads) is spawned here, also from FUSE threads.
+    rt: tokio::runtime::Handle,
 }
 
 impl Fs {
     /// A filesystem rooted at Box folder `root_id`.
-    pub async fn new(client: Client, root_id: &str, blocks: Arc<BlockCache>, cfg: FsConfig) -> VfsResult<Fs> {
+    pub async fn new(
+        client: Client,
+        root_id: &str,
+        blocks: Arc<BlockCache>,
+        journal: Journal,
+        cfg: FsConfig,
+    ) -> VfsResult<Arc<Fs>> {
         let root = match client.get_folder(root_id, None).await? {
             Fetched::Modified(f) => Item::Folder(f),
             Fetched::NotModified => return Err(VfsError::Api(ApiError::Decode("304 without an etag".into()))),
@@ -83,9 +120,10 @@ impl Fs {
                 c.read_range(&req.file_id, version, req.offset, req.len).await.map_err(Arc::new)
             })
         });
-        Ok(Fs {
+        Ok(Arc::new_cyclic(|me| Fs {
             inodes: InodeTable::new(root_id, Meta::from_item(&root)),
             listings: moka::future::Cache::builder().time_to_live(cfg.metadata_ttl).max_capacity(100_000).build(),
+            upload_slots: tokio::sync::Semaphore::new(cfg.upload_parallelism.max(1)),
             client,
             cfg,
             blocks,
@@ -93,7 +131,11 @@ impl Fs {
             handles: Mutex::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
             quota: Mutex::new(None),
-        })
+            journal,
+            staged: Mutex::new(HashMap::new()),
+            me: me.clone(),
+            rt: tokio::runtime::Handle::current(),
+        }))
     }
 
     pub fn config(&self) -> &FsConfig {
@@ -108,8 +150,20 @@ impl Fs {
         self.inodes.get(ino).ok_or(VfsError::NotFound)
     }
 
+    /// Attributes of a node; a staged file shows its local size and mtime.
     fn attr(&self, node: &Node) -> Attr {
-        self.cfg.attrs.attr(node)
+        let mut attr = self.cfg.attrs.attr(node);
+        if let Some(s) = self.staged_map().get(&node.ino) {
+            let st = s.lock();
+            attr.size = st.size;
+            attr.blocks = st.size.div_ceil(512);
+            attr.mtime = st.mtime;
+        }
+        attr
+    }
+
+    pub(super) fn attr_of(&self, ino: Ino) -> VfsResult<Attr> {
+        Ok(self.attr(&self.node(ino)?))
     }
 
     /// The folder's listing: cached for the metadata TTL, fetched once however many callers
@@ -125,6 +179,16 @@ impl Fs {
         })
     }
 
+    /// Changes a cached listing in place (after our own create, rename or delete), so that
+    /// the change shows at once without listing the folder again.
+    pub(super) async fn edit_listing(&self, ino: Ino, edit: impl FnOnce(&mut Vec<DirEntry>)) {
+        if let Some(current) = self.listings.get(&ino).await {
+            let mut entries = current.entries.clone();
+            edit(&mut entries);
+            self.listings.insert(ino, Arc::new(Listing::from_entries(entries))).await;
+        }
+    }
+
     async fn fetch_listing(&self, dir: Node) -> VfsResult<Arc<Listing>> {
         let items = self.client.list_folder(&dir.box_id).await?;
         let mut listing = Listing::default();
@@ -136,6 +200,23 @@ impl Fs {
             }
             listing.by_name.insert(node.name.clone(), listing.entries.len());
             listing.entries.push(DirEntry { ino: node.ino, kind: node.kind, name: node.name });
+        }
+        let local: Vec<DirEntry> = self
+            .staged_map()
+            .values()
+            .filter_map(|s| {
+                let st = s.lock();
+                (st.parent == dir.ino && st.record.base_id.is_none()).then(|| DirEntry {
+                    ino: s.ino,
+                    kind: NodeKind::File,
+                    name: st.record.name.clone(),
+                })
+            })
+            .collect();
+        if !local.is_empty() {
+            let mut entries = listing.entries;
+            entries.extend(local);
+            return Ok(Arc::new(Listing::from_entries(entries)));
         }
         Ok(Arc::new(listing))
     }
@@ -157,7 +238,9 @@ impl Fs {
     pub async fn getattr(&self, ino: Ino) -> VfsResult<Attr> {
         let node = self.node(ino)?;
         let fresh = node.fetched.is_some_and(|t| t.elapsed() < self.cfg.metadata_ttl);
-        if fresh || node.kind == NodeKind::Link {
+        // A staged file's local state is what counts until its upload commits.
+        let staged = self.staged_map().contains_key(&ino);
+        if fresh || staged || node.kind == NodeKind::Link {
             return Ok(self.attr(&node));
         }
         let fresh = match node.kind {
@@ -174,7 +257,11 @@ impl Fs {
         Ok(self.attr(&node))
     }
 
-    fn add_handle(&self, h: Handle) -> u64 {
+    pub(super) fn handle(&self, fh: u64) -> VfsResult<Handle> {
+        self.handles.lock().unwrap_or_else(|p| p.into_inner()).get(&fh).cloned().ok_or(VfsError::BadHandle)
+    }
+
+    pub(super) fn add_handle(&self, h: Handle) -> u64 {
         let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
         self.handles.lock().unwrap_or_else(|p| p.into_inner()).insert(fh, h);
         fh
@@ -214,25 +301,38 @@ impl Fs {
         self.drop_handle(fh);
     }
 
-    /// Opens a file for reading (this mount does not write yet: write access is `EROFS`).
-    pub async fn open(&self, ino: Ino, write: bool) -> VfsResult<u64> {
+    /// Opens a file; for writing (or truncating) it is staged first.
+    pub async fn open(&self, ino: Ino, write: bool, truncate: bool) -> VfsResult<u64> {
         let node = self.node(ino)?;
-        if write {
-            return Err(VfsError::ReadOnly);
+        if write || truncate {
+            if self.cfg.attrs.read_only {
+                return Err(VfsError::ReadOnly);
+            }
+            return self.open_write(ino, truncate).await;
+        }
+        if let Some(staged) = self.staged_map().get(&ino).cloned() {
+            return Ok(self.add_handle(Handle::Staged(staged)));
         }
         let handle = match node.kind {
             NodeKind::Dir => return Err(VfsError::IsDir),
             NodeKind::Link => Handle::Link(Bytes::from(link_body(node.meta.url.as_deref().unwrap_or_default()))),
-            NodeKind::File => Handle::File(Arc::new(Reader::new(
-                self.blocks.clone(),
-                self.fetch.clone(),
-                node.box_id.clone(),
-                node.content_version(),
-                node.meta.size,
-                self.cfg.reader.clone(),
-            ))),
+            NodeKind::File => {
+                Handle::File(Arc::new(self.reader_for(&node.box_id, &node.content_version(), node.meta.size)))
+            }
         };
         Ok(self.add_handle(handle))
+    }
+
+    /// A block-cache reader of one version of a file.
+    pub(super) fn reader_for(&self, box_id: &str, version: &str, size: u64) -> Reader {
+        Reader::new(
+            self.blocks.clone(),
+            self.fetch.clone(),
+            box_id.to_string(),
+            version.to_string(),
+            size,
+            self.cfg.reader.clone(),
+        )
     }
 
     pub async fn read(&self, fh: u64, offset: u64, size: u32) -> VfsResult<Bytes> {
@@ -245,6 +345,7 @@ impl Fs {
                     let end = (start + size as usize).min(body.len());
                     return Ok(body.slice(start..end));
                 }
+                Some(Handle::Write(s) | Handle::Staged(s)) => return Ok(Bytes::from(s.read_at(offset, size)?)),
                 _ => return Err(VfsError::BadHandle),
             }
         };
@@ -252,7 +353,10 @@ impl Fs {
     }
 
     pub fn release(&self, fh: u64) {
-        self.drop_handle(fh);
+        let handle = self.handles.lock().unwrap_or_else(|p| p.into_inner()).remove(&fh);
+        if let Some(Handle::Write(staged)) = handle {
+            self.release_write(&staged);
+        }
     }
 
     /// The account's quota (cached for a minute).
@@ -288,6 +392,32 @@ impl Fs {
 
     pub fn inode_count(&self) -> usize {
         self.inodes.len()
+    }
+
+    pub(super) fn staged_map(&self) -> MutexGuard<'_, HashMap<Ino, Arc<Staged>>> {
+        self.staged.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(super) fn journal(&self) -> &Journal {
+        &self.journal
+    }
+
+    pub(super) fn upload_slots(&self) -> &tokio::sync::Semaphore {
+        &self.upload_slots
+    }
+
+    pub(super) fn runtime(&self) -> &tokio::runtime::Handle {
+        &self.rt
+    }
+
+    /// This filesystem as an `Arc` (for background uploads), while it is alive.
+    pub(super) fn self_arc(&self) -> Option<Arc<Fs>> {
+        self.me.upgrade()
+    }
+
+    /// Files with local changes not yet committed.
+    pub fn pending_uploads(&self) -> usize {
+        self.staged_map().len()
     }
 
     pub(super) fn inodes(&self) -> &InodeTable {

@@ -110,6 +110,24 @@ impl Meta {
     }
 }
 
+impl Meta {
+    /// Metadata of a file created here and not yet uploaded.
+    pub fn local(now: SystemTime) -> Meta {
+        Meta {
+            size: 0,
+            mtime: now,
+            ctime: now,
+            crtime: now,
+            etag: None,
+            sequence_id: None,
+            sha1: None,
+            version_id: None,
+            can_write: true,
+            url: None,
+        }
+    }
+}
+
 pub fn kind_of(item: &Item) -> NodeKind {
     match item {
         Item::File(_) => NodeKind::File,
@@ -188,6 +206,46 @@ impl InodeTable {
         };
         t.nodes.insert(ino, node.clone());
         node
+    }
+
+    /// An inode for a file that exists only locally so far (keyed `local:<key>` until its
+    /// upload gives it a Box id).
+    pub fn insert_local(&self, parent: Ino, name: &str, key: &str, meta: Meta) -> Node {
+        let mut t = self.lock();
+        let ino = t.next;
+        t.next += 1;
+        let box_id = format!("local:{key}");
+        t.by_id.insert((NodeKind::File, box_id.clone()), ino);
+        let node = Node { ino, kind: NodeKind::File, box_id, parent, name: name.into(), meta, fetched: None };
+        t.nodes.insert(ino, node.clone());
+        node
+    }
+
+    /// Gives a locally created file its Box id (the inode number stays).
+    pub fn rebind_file(&self, ino: Ino, box_id: &str) {
+        let mut t = self.lock();
+        let Some(old) = t.nodes.get(&ino).map(|n| n.box_id.clone()) else { return };
+        if old == box_id {
+            return;
+        }
+        t.by_id.remove(&(NodeKind::File, old));
+        t.by_id.insert((NodeKind::File, box_id.to_string()), ino);
+        if let Some(n) = t.nodes.get_mut(&ino) {
+            n.box_id = box_id.to_string();
+        }
+    }
+
+    pub fn set_location(&self, ino: Ino, parent: Ino, name: &str) {
+        if let Some(n) = self.lock().nodes.get_mut(&ino) {
+            n.parent = parent;
+            n.name = name.to_string();
+        }
+    }
+
+    pub fn mark_stale(&self, ino: Ino) {
+        if let Some(n) = self.lock().nodes.get_mut(&ino) {
+            n.fetched = None;
+        }
     }
 
     /// Replaces what is known of an inode's metadata (after a fresh GET).

@@ -7,7 +7,10 @@ pub mod error;
 pub mod events;
 mod fs;
 pub mod inode;
+pub mod journal;
 pub mod prefetch;
+mod staging;
+mod write;
 
 pub use attr::{Attr, AttrPolicy};
 pub use error::{VfsError, VfsResult};

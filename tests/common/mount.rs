@@ -30,16 +30,23 @@ pub fn emulator(
 impl Mounted {
     /// Mounts the emulator's root (plus `extra` CLI arguments) and waits until it is ready.
     pub fn start(rt: tokio::runtime::Runtime, emu: TestEmulator, extra: &[&str]) -> Mounted {
-        let mnt = tempfile::tempdir().unwrap();
-        let cache = tempfile::tempdir().unwrap();
+        let mut mounted =
+            Mounted { child: None, mnt: tempfile::tempdir().unwrap(), cache: tempfile::tempdir().unwrap(), emu, rt };
+        mounted.respawn(extra);
+        mounted
+    }
+
+    /// Starts the daemon (again) on the same mountpoint and cache dir.
+    pub fn respawn(&mut self, extra: &[&str]) {
+        assert!(self.child.is_none(), "the previous daemon is gone");
         let mut child = Command::new(env!("CARGO_BIN_EXE_boxfs"))
             .arg("mount")
-            .arg(mnt.path())
-            .args(["--foreground", "--api-url", &emu.api(""), "--upload-url", &emu.upload("")])
+            .arg(self.mnt.path())
+            .args(["--foreground", "--api-url", &self.emu.api(""), "--upload-url", &self.emu.upload("")])
             .arg("--cache-dir")
-            .arg(cache.path())
+            .arg(self.cache.path())
             .args(extra)
-            .env("BOX_ACCESS_TOKEN", &emu.token)
+            .env("BOX_ACCESS_TOKEN", &self.emu.token)
             .env("BOXFS_NOTIFY_READY", "1")
             .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn,fuser::session=error".into()))
             .stdin(Stdio::null())
@@ -53,10 +60,9 @@ impl Mounted {
             let _ = BufReader::new(stdout).read_line(&mut line);
             let _ = tx.send(line);
         });
-        let mounted = Mounted { child: Some(child), mnt, cache, emu, rt };
+        self.child = Some(child);
         let line = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_default();
         assert_eq!(line.trim(), "ready", "the mount came up");
-        mounted
     }
 
     pub fn path(&self) -> &Path {
@@ -83,8 +89,13 @@ impl Mounted {
         let mut child = self.child.take()?;
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let ok = Command::new("fusermount3").arg("-u").arg(self.mnt.path()).stderr(Stdio::null()).status();
-            if ok.is_ok_and(|s| s.success()) || Instant::now() > deadline {
+            let out = Command::new("fusermount3").arg("-u").arg(self.mnt.path()).output();
+            if out.as_ref().is_ok_and(|o| o.status.success()) {
+                break;
+            }
+            if Instant::now() > deadline {
+                let why = out.map(|o| String::from_utf8_lossy(&o.stderr).into_owned()).unwrap_or_default();
+                eprintln!("fusermount3 -u kept failing ({}); unmounting lazily", why.trim());
                 break;
             }
             std::thread::sleep(Duration::from_millis(100));

@@ -7,19 +7,6 @@ use crate::emulator::render;
 use rusqlite::{Connection, Transaction};
 use serde_json::Value;
 
-/// Event types the emulator records.
-pub const EVENT_TYPES: &[&str] = &[
-    "ITEM_CREATE",
-    "ITEM_UPLOAD",
-    "ITEM_MOVE",
-    "ITEM_RENAME",
-    "ITEM_TRASH",
-    "ITEM_UNDELETE_VIA_TRASH",
-    "ITEM_COPY",
-    "ITEM_MODIFY",
-    "ITEM_MAKE_CURRENT_VERSION",
-];
-
 #[derive(Clone, Debug)]
 pub struct EventRow {
     pub position: i64,

@@ -17,7 +17,7 @@ mod trash;
 
 pub use blobs::{BlobInfo, Blobs, HashingWriter};
 pub use error::StoreError;
-pub use events::{EventRow, EVENT_TYPES};
+pub use events::EventRow;
 pub use item::{Ancestor, Item, Kind, Status, Version};
 pub use listing::{ListOrder, Page, PageRequest, Scope};
 pub use mutate::{NewFile, Update};

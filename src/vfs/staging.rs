@@ -1,0 +1,170 @@
+//! Staged files: local content of a file with changes not yet in Box. The first write (or a
+//! truncate, or a create) stages the whole file in the journal (existing content fetched through
+//! the block cache unless truncated); reads, `stat` and listings see the staged bytes, size
+//! and mtime until the upload commits.
+
+use super::error::{VfsError, VfsResult};
+use super::inode::Ino;
+use super::journal::Record;
+use std::os::unix::fs::FileExt;
+use std::sync::Mutex;
+use std::time::SystemTime;
+use tokio::sync::watch;
+
+/// The outcome of the latest upload attempt, as `fsync` waiters see it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Commit {
+    /// Nothing committed yet.
+    Nothing,
+    /// Content up to this generation is in Box.
+    Done(u64),
+    /// The upload failed for good; the data stays in the journal.
+    Failed(u64, String),
+}
+
+#[derive(Debug)]
+pub struct StageState {
+    pub record: Record,
+    /// The directory inode the file shows in.
+    pub parent: Ino,
+    pub size: u64,
+    pub mtime: SystemTime,
+    /// Bumped on every change, so an upload knows whether what it sent is still current.
+    pub generation: u64,
+    /// Open handles that may still write.
+    pub writers: u32,
+    /// An upload task exists for this file.
+    pub scheduled: bool,
+    /// Unlinked (or replaced by a rename) before its upload: nothing is to be sent.
+    pub removed: bool,
+}
+
+#[derive(Debug)]
+pub struct Staged {
+    pub ino: Ino,
+    file: std::fs::File,
+    pub state: Mutex<StageState>,
+    pub commit: watch::Sender<Commit>,
+}
+
+impl Staged {
+    pub fn new(ino: Ino, file: std::fs::File, state: StageState) -> Staged {
+        Staged { ino, file, state: Mutex::new(state), commit: watch::channel(Commit::Nothing).0 }
+    }
+
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, StageState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn key(&self) -> String {
+        self.lock().record.key.clone()
+    }
+
+    /// Writes at `offset`, growing the file as needed.
+    pub fn write_at(&self, offset: u64, data: &[u8]) -> VfsResult<u32> {
+        self.file.write_all_at(data, offset)?;
+        let mut st = self.lock();
+        st.size = st.size.max(offset + data.len() as u64);
+        st.mtime = SystemTime::now();
+        st.generation += 1;
+        Ok(data.len() as u32)
+    }
+
+    pub fn read_at(&self, offset: u64, size: u32) -> VfsResult<Vec<u8>> {
+        let len = self.lock().size.saturating_sub(offset).min(u64::from(size)) as usize;
+        let mut buf = vec![0u8; len];
+        self.file.read_exact_at(&mut buf, offset)?;
+        Ok(buf)
+    }
+
+    pub fn truncate(&self, size: u64) -> VfsResult<()> {
+        self.file.set_len(size)?;
+        let mut st = self.lock();
+        st.size = size;
+        st.mtime = SystemTime::now();
+        st.generation += 1;
+        Ok(())
+    }
+
+    pub fn set_mtime(&self, mtime: SystemTime) {
+        let mut st = self.lock();
+        st.mtime = mtime;
+        st.generation += 1;
+    }
+
+    /// Waits until content up to `generation` is committed (or its upload failed for good).
+    pub async fn wait_committed(&self, generation: u64) -> VfsResult<()> {
+        let mut rx = self.commit.subscribe();
+        loop {
+            match rx.borrow_and_update().clone() {
+                Commit::Done(g) if g >= generation => return Ok(()),
+                Commit::Failed(g, msg) if g >= generation => {
+                    tracing::error!(error = %msg, "upload failed; the data is kept in the journal");
+                    return Err(VfsError::Io(std::io::Error::other(msg)));
+                }
+                _ => {}
+            }
+            if rx.changed().await.is_err() {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// `content_modified_at` for an mtime.
+pub fn rfc3339(t: SystemTime) -> String {
+    let dt: chrono::DateTime<chrono::Utc> = t.into();
+    dt.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+pub fn nanos(t: SystemTime) -> i128 {
+    match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) => d.as_nanos() as i128,
+        Err(e) => -(e.duration().as_nanos() as i128),
+    }
+}
+
+pub fn from_nanos(n: i128) -> SystemTime {
+    if n >= 0 {
+        SystemTime::UNIX_EPOCH + std::time::Duration::from_nanos(n as u64)
+    } else {
+        SystemTime::UNIX_EPOCH - std::time::Duration::from_nanos((-n) as u64)
+    }
+}
+
+/// Box's naming rules, as errnos: `EINVAL` for names Box refuses, `ENAMETOOLONG` past 255.
+pub fn check_name(name: &str) -> VfsResult<()> {
+    if name.len() > 255 || name.chars().count() > 255 {
+        return Err(VfsError::NameTooLong);
+    }
+    let invalid = name.is_empty()
+        || name == "."
+        || name == ".."
+        || name.ends_with(' ')
+        || name.chars().any(|c| c == '/' || c == '\\' || (c as u32) < 0x20 || c as u32 == 0x7f);
+    if invalid {
+        return Err(VfsError::Invalid);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_box_rules() {
+        assert!(check_name("ok name.txt").is_ok());
+        for bad in ["", ".", "..", "a\\b", "trailing ", "ctl\u{1}"] {
+            assert!(matches!(check_name(bad), Err(VfsError::Invalid)), "{bad:?}");
+        }
+        assert!(matches!(check_name(&"x".repeat(256)), Err(VfsError::NameTooLong)));
+    }
+
+    #[test]
+    fn mtime_round_trips_through_nanos() {
+        let t = SystemTime::UNIX_EPOCH + std::time::Duration::new(1_700_000_000, 123_456_789);
+        assert_eq!(from_nanos(nanos(t)), t);
+        assert_eq!(rfc3339(t), "2023-11-14T22:13:20Z");
+    }
+}
