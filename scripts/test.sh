@@ -9,6 +9,9 @@ missing=()
 command -v fusermount3 >/dev/null 2>&1 || missing+=(fuse3)
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
 command -v getfattr >/dev/null 2>&1 || missing+=(attr)
+command -v rsync >/dev/null 2>&1 || missing+=(rsync)
+command -v sqlite3 >/dev/null 2>&1 || missing+=(sqlite3)
+command -v git >/dev/null 2>&1 || missing+=(git)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "scripts/test.sh: installing ${missing[*]}" >&2

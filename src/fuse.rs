@@ -175,6 +175,11 @@ impl Filesystem for BoxFuse {
         });
     }
 
+    /// Directory changes are single Box calls that have completed when they return.
+    fn fsyncdir(&self, _req: &Request, _ino: INodeNo, _fh: FileHandle, _datasync: bool, reply: ReplyEmpty) {
+        reply.ok();
+    }
+
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
         let fs = self.fs.clone();
         self.rt.spawn(async move {

@@ -260,3 +260,101 @@ fn a_copy_under_faults_completes_without_errors_or_duplicates() {
     });
     assert_eq!(root, ["many"]);
 }
+
+/// A tiny deterministic generator for the random-operation test.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self, bound: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % bound.max(1)
+    }
+}
+
+#[test]
+fn random_writes_truncates_and_reads_match_a_local_file() {
+    if !fuse_available() {
+        return;
+    }
+    use std::os::unix::fs::FileExt;
+    let (rt, emu) = emulator(|_| {});
+    let m = Mounted::start(rt, emu, &["--writeback-delay-ms", "300"]);
+    let local = tempfile::tempdir().unwrap();
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    for n in 0..3 {
+        let name = format!("fsx{n}.bin");
+        let mounted =
+            std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(true).open(m.p(&name)).unwrap();
+        let model = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(local.path().join(&name))
+            .unwrap();
+        for op in 0..300u64 {
+            let size = model.metadata().unwrap().len();
+            match rng.next(10) {
+                0..=4 => {
+                    let offset = rng.next(size + 70_000);
+                    let data = bytes(op * 31 + n, rng.next(65_536) as usize + 1);
+                    mounted.write_all_at(&data, offset).unwrap();
+                    model.write_all_at(&data, offset).unwrap();
+                }
+                5 => {
+                    let to = rng.next(size + 10_000);
+                    mounted.set_len(to).unwrap();
+                    model.set_len(to).unwrap();
+                }
+                _ => {
+                    let offset = rng.next(size + 100);
+                    let len = rng.next(100_000) as usize;
+                    let (mut a, mut b) = (vec![0u8; len], vec![0u8; len]);
+                    let got_a = mounted.read_at(&mut a, offset).unwrap();
+                    let got_b = model.read_at(&mut b, offset).unwrap();
+                    assert_eq!((got_a, &a[..got_a]), (got_b, &b[..got_b]), "{name} op {op}: read at {offset}");
+                }
+            }
+            if op % 60 == 59 {
+                mounted.sync_all().unwrap();
+                let want = sha1_hex(&std::fs::read(local.path().join(&name)).unwrap());
+                assert_eq!(box_files(&m, "0")[&name], want, "{name} in Box after fsync at op {op}");
+            }
+        }
+    }
+}
+
+#[test]
+fn shared_mmap_writes_reach_box() {
+    if !fuse_available() {
+        return;
+    }
+    use std::os::unix::io::AsRawFd;
+    let (rt, emu) = emulator(|_| {});
+    let m = Mounted::start(rt, emu, &["--writeback-delay-ms", "100"]);
+    std::fs::write(m.p("mapped.bin"), vec![0u8; 8192]).unwrap();
+    let f = std::fs::OpenOptions::new().read(true).write(true).open(m.p("mapped.bin")).unwrap();
+    // SAFETY: a fresh shared mapping of an open 8 KiB file, unmapped before the file closes.
+    unsafe {
+        let p = libc::mmap(
+            std::ptr::null_mut(),
+            8192,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+            f.as_raw_fd(),
+            0,
+        );
+        assert_ne!(p, libc::MAP_FAILED);
+        std::ptr::copy_nonoverlapping(b"mapped!".as_ptr(), (p as *mut u8).add(100), 7);
+        assert_eq!(libc::msync(p, 8192, libc::MS_SYNC), 0);
+        libc::munmap(p, 8192);
+    }
+    f.sync_all().unwrap();
+    drop(f);
+    let mut want = vec![0u8; 8192];
+    want[100..107].copy_from_slice(b"mapped!");
+    assert_eq!(std::fs::read(m.p("mapped.bin")).unwrap(), want);
+    assert_eq!(box_files(&m, "0")["mapped.bin"], sha1_hex(&want));
+}
