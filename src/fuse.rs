@@ -85,8 +85,16 @@ fn utf8(name: &OsStr) -> Option<String> {
 }
 
 impl Filesystem for BoxFuse {
+    /// Asks for 1 MiB requests (fuser derives `max_pages` from these): a quarter as many
+    /// round trips through the kernel as the 128 KiB default, for reads and writes alike.
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
-        let _ = config.set_max_readahead(1024 * 1024);
+        const BIG: u32 = 1024 * 1024;
+        if let Err(nearest) = config.set_max_readahead(BIG) {
+            let _ = config.set_max_readahead(nearest);
+        }
+        if let Err(nearest) = config.set_max_write(BIG) {
+            let _ = config.set_max_write(nearest);
+        }
         Ok(())
     }
 

@@ -389,3 +389,27 @@ async fn errors_are_distinct_and_typed() {
         Client::new(test_config(&emu), TokenSource::new(AuthMode::Fixed("not-a-token".into())).unwrap()).unwrap();
     assert!(matches!(fixed.me().await.unwrap_err(), ApiError::Unauthorized));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_credentials_are_requested_and_renewed() {
+    let emu = TestEmulator::start().await;
+    let mode = AuthMode::ClientCredentials {
+        client_id: DEFAULT_CLIENT_ID.into(),
+        client_secret: DEFAULT_CLIENT_SECRET.into(),
+        subject_type: boxfs::api::SubjectType::Enterprise,
+        subject_id: "12345".into(),
+    };
+    let client = Client::new(test_config(&emu), TokenSource::new(mode).unwrap()).unwrap();
+    client.me().await.expect("a token is granted on first use");
+    emu.http.post(format!("{}/_emulator/expire-tokens", emu.base())).send().await.unwrap();
+    client.me().await.expect("a new token is granted after expiry");
+    assert_eq!(emu.stats().await["token_grants"]["client_credentials"], 2);
+    let bad = AuthMode::ClientCredentials {
+        client_id: DEFAULT_CLIENT_ID.into(),
+        client_secret: "wrong".into(),
+        subject_type: boxfs::api::SubjectType::User,
+        subject_id: "1".into(),
+    };
+    let client = Client::new(test_config(&emu), TokenSource::new(bad).unwrap()).unwrap();
+    assert!(matches!(client.me().await.unwrap_err(), ApiError::Config(_)));
+}

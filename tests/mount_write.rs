@@ -248,6 +248,12 @@ fn a_copy_under_faults_completes_without_errors_or_duplicates() {
     m.rt.block_on(m.emu.set_faults("429=0.05,500=0.03,reset=0.02,reset_after=0.02,seed=5,retry_after=0"));
     let out = Command::new("cp").arg("-r").arg(src.path().join("many")).arg(m.path()).output().unwrap();
     assert!(out.status.success(), "cp reported: {}", String::from_utf8_lossy(&out.stderr));
+    // While uploads land (and their events arrive), the mount keeps showing every file.
+    for _ in 0..20 {
+        let names = std::fs::read_dir(m.p("many")).unwrap().count();
+        assert_eq!(names, 200, "the listing lost or duplicated entries");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     assert!(m.unmount().unwrap().success());
     m.rt.block_on(m.emu.set_faults(""));
     let folder = folder_id(&m, "0", "many");

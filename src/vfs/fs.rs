@@ -8,6 +8,7 @@ use super::blocks::BlockCache;
 use super::error::{VfsError, VfsResult};
 use super::inode::{link_body, Ino, InodeTable, Meta, Node, NodeKind, ROOT_INO};
 use super::journal::Journal;
+use super::listings::ListingCache;
 use super::prefetch::{BlockRequest, FetchFn, Reader, ReaderConfig};
 use super::staging::Staged;
 use crate::api::model::{Item, User};
@@ -85,7 +86,7 @@ pub struct Fs {
     client: Client,
     cfg: FsConfig,
     inodes: InodeTable,
-    listings: moka::future::Cache<Ino, Arc<Listing>>,
+    listings: ListingCache,
     blocks: Arc<BlockCache>,
     fetch: FetchFn,
     handles: Mutex<HashMap<u64, Handle>>,
@@ -122,7 +123,7 @@ impl Fs {
         });
         Ok(Arc::new_cyclic(|me| Fs {
             inodes: InodeTable::new(root_id, Meta::from_item(&root)),
-            listings: moka::future::Cache::builder().time_to_live(cfg.metadata_ttl).max_capacity(100_000).build(),
+            listings: ListingCache::new(cfg.metadata_ttl),
             upload_slots: tokio::sync::Semaphore::new(cfg.upload_parallelism.max(1)),
             client,
             cfg,
@@ -173,20 +174,19 @@ impl Fs {
         if node.kind != NodeKind::Dir {
             return Err(VfsError::NotDir);
         }
-        self.listings.try_get_with(ino, self.fetch_listing(node)).await.map_err(|e: Arc<VfsError>| match &*e {
-            VfsError::Api(api) => VfsError::Api(clone_api_error(api)),
-            other => VfsError::Io(std::io::Error::from_raw_os_error(other.errno())),
-        })
+        self.listings.get_or_fetch(ino, self.fetch_listing(node)).await
     }
 
     /// Changes a cached listing in place (after our own create, rename or delete), so that
     /// the change shows at once without listing the folder again.
     pub(super) async fn edit_listing(&self, ino: Ino, edit: impl FnOnce(&mut Vec<DirEntry>)) {
-        if let Some(current) = self.listings.get(&ino).await {
-            let mut entries = current.entries.clone();
-            edit(&mut entries);
-            self.listings.insert(ino, Arc::new(Listing::from_entries(entries))).await;
-        }
+        self.listings
+            .edit(ino, |current| {
+                let mut entries = current.entries.clone();
+                edit(&mut entries);
+                Listing::from_entries(entries)
+            })
+            .await;
     }
 
     async fn fetch_listing(&self, dir: Node) -> VfsResult<Arc<Listing>> {
@@ -430,11 +430,11 @@ impl Fs {
 
     /// Drops a folder's cached listing (the next lookup or readdir lists it again).
     pub(super) async fn forget_listing(&self, ino: Ino) {
-        self.listings.invalidate(&ino).await;
+        self.listings.forget(ino).await;
     }
 
     pub(super) async fn forget_all_listings(&self) {
-        self.listings.invalidate_all();
+        self.listings.forget_all().await;
     }
 }
 
@@ -443,17 +443,5 @@ fn web_url(node: &Node) -> String {
         NodeKind::Dir => format!("https://app.box.com/folder/{}", node.box_id),
         NodeKind::File => format!("https://app.box.com/file/{}", node.box_id),
         NodeKind::Link => format!("https://app.box.com/web_link/{}", node.box_id),
-    }
-}
-
-/// `ApiError` is not `Clone` (it wraps I/O errors); the listing cache shares one failure
-/// among waiters, so each gets an equivalent copy.
-fn clone_api_error(e: &ApiError) -> ApiError {
-    match e.root() {
-        ApiError::NotFound { code } => ApiError::NotFound { code: code.clone() },
-        ApiError::Forbidden { code } => ApiError::Forbidden { code: code.clone() },
-        ApiError::LoginRequired => ApiError::LoginRequired,
-        ApiError::Unauthorized => ApiError::Unauthorized,
-        other => ApiError::Network(other.to_string()),
     }
 }

@@ -8,6 +8,7 @@ pub mod events;
 mod fs;
 pub mod inode;
 pub mod journal;
+mod listings;
 pub mod prefetch;
 mod staging;
 mod write;

@@ -245,6 +245,7 @@ impl Fs {
             match self.upload_record(&record).await {
                 Ok(file) => {
                     let Some(file) = self.follow_local_changes(&staged, &record, file).await else { return };
+                    self.keep_listed(&staged).await;
                     if self.committed(&staged, generation, &file) {
                         return;
                     }
@@ -308,6 +309,24 @@ impl Fs {
             None => UploadTarget::NewFile { parent_id: &r.parent_id, name: &r.name },
         };
         self.client().upload(target, &path, &opts).await
+    }
+
+    /// Makes sure the parent's cached listing shows the file (a listing fetched while the
+    /// upload landed may have seen it neither as local nor yet in Box), before the file stops
+    /// being local: the event for our own upload is ignored as an echo.
+    async fn keep_listed(&self, staged: &Arc<Staged>) {
+        let (parent, name) = {
+            let st = staged.lock();
+            (st.parent, st.record.name.clone())
+        };
+        let ino = staged.ino;
+        self.edit_listing(parent, |entries| {
+            entries.retain(|e| e.name != name || e.ino == ino);
+            if !entries.iter().any(|e| e.ino == ino) {
+                entries.push(DirEntry { ino, kind: NodeKind::File, name });
+            }
+        })
+        .await;
     }
 
     /// Records a successful upload. True when nothing changed meanwhile (the file is
