@@ -130,13 +130,15 @@ pub async fn serve(fs: Arc<Fs>, cfg: &MountConfig, ready: impl FnOnce()) -> Resu
     if !cfg.read_only {
         tokio::spawn(fs.clone().recover());
     }
+    // Handlers first: a SIGTERM right after "ready" must unmount, not kill.
+    let shutdown = shutdown_signal().map_err(MountError::Fuse)?;
     ready();
     let result = tokio::select! {
         ended = done_rx => {
             tracing::info!("unmounted");
             ended.unwrap_or(Ok(())).map_err(MountError::Fuse)
         }
-        _ = shutdown_signal() => {
+        _ = shutdown => {
             tracing::info!("signal received; unmounting");
             unmounter.unmount().map_err(MountError::Fuse)
         }
@@ -168,14 +170,17 @@ impl Drop for AbortOnDrop {
     }
 }
 
-async fn shutdown_signal() {
+/// Installs the SIGTERM/SIGINT handlers now; the future resolves on the first signal.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("install SIGTERM handler");
-    let mut int = signal(SignalKind::interrupt()).expect("install SIGINT handler");
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    })
 }
 
 /// `$XDG_CACHE_HOME/boxfs` (or `~/.cache/boxfs`).

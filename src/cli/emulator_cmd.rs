@@ -102,22 +102,34 @@ pub fn run(args: EmulatorArgs) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        // Handlers before the lines are printed: a script may signal right after reading them.
+        let shutdown = match shutdown_signal() {
+            Ok(f) => f,
+            Err(e) => {
+                eprintln!("boxfs emulator: cannot install signal handlers: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
         let mut out = std::io::stdout().lock();
         let _ = out.write_all(emulator.state().env_lines(&token).as_bytes());
         let _ = out.flush();
         drop(out);
         tracing::info!(addr = %emulator.addr(), data = %args.data.display(), "emulator serving");
-        emulator.serve(shutdown_signal()).await;
+        emulator.serve(shutdown).await;
         tracing::info!("emulator stopped");
         ExitCode::SUCCESS
     })
 }
 
-async fn shutdown_signal() {
+/// Installs the SIGINT/SIGTERM handlers now; the future resolves on the first signal.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("install SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+    })
 }
