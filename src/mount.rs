@@ -145,8 +145,18 @@ pub async fn serve(fs: Arc<Fs>, cfg: &MountConfig, ready: impl FnOnce()) -> Resu
     };
     let pending = fs.pending_uploads();
     if pending > 0 {
-        tracing::info!(pending, "waiting for pending uploads before exiting");
-        fs.drain().await;
+        tracing::info!(
+            pending,
+            "waiting for pending uploads before exiting (signal again to leave them for the next mount)"
+        );
+        let again = shutdown_signal().map_err(MountError::Fuse)?;
+        tokio::select! {
+            _ = fs.drain() => {}
+            _ = again => {
+                let left = fs.pending_uploads();
+                tracing::warn!(left, "exiting with uploads pending; they stay in the journal and resume at the next mount");
+            }
+        }
     }
     result
 }
