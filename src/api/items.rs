@@ -71,12 +71,7 @@ impl Client {
 
     /// One listing page (marker paging).
     pub async fn list_page(&self, folder_id: &str, marker: Option<&str>) -> ApiResult<ItemsPage> {
-        let mut url =
-            self.api(&format!("/folders/{folder_id}/items?usemarker=true&limit={PAGE_LIMIT}&fields={STAT_FIELDS}"));
-        if let Some(m) = marker {
-            url.push_str(&format!("&marker={}", enc(m)));
-        }
-        self.get_json(url).await
+        self.items_page(&format!("/folders/{folder_id}/items"), marker).await
     }
 
     /// All entries of a folder, as a stream of pages' entries.
@@ -87,16 +82,29 @@ impl Client {
 
     /// All entries of a folder.
     pub async fn list_folder(&self, folder_id: &str) -> ApiResult<Vec<Item>> {
+        self.all_pages(&format!("/folders/{folder_id}/items")).await
+    }
+
+    /// Every entry of a marker-paged item listing at `path` (1000 per call).
+    async fn all_pages(&self, path: &str) -> ApiResult<Vec<Item>> {
         let mut out = Vec::new();
         let mut marker: Option<String> = None;
         loop {
-            let page = self.list_page(folder_id, marker.as_deref()).await?;
+            let page = self.items_page(path, marker.as_deref()).await?;
             out.extend(page.entries);
             match page.next_marker.filter(|m| !m.is_empty()) {
                 Some(m) => marker = Some(m),
                 None => return Ok(out),
             }
         }
+    }
+
+    async fn items_page(&self, path: &str, marker: Option<&str>) -> ApiResult<ItemsPage> {
+        let mut url = self.api(&format!("{path}?usemarker=true&limit={PAGE_LIMIT}&fields={STAT_FIELDS}"));
+        if let Some(m) = marker {
+            url.push_str(&format!("&marker={}", enc(m)));
+        }
+        self.get_json(url).await
     }
 
     async fn send_json(
@@ -206,21 +214,7 @@ impl Client {
 
     /// Items in the trash (those trashed themselves, not through a parent).
     pub async fn trash_items(&self) -> ApiResult<Vec<Item>> {
-        let mut out = Vec::new();
-        let mut marker: Option<String> = None;
-        loop {
-            let mut url =
-                self.api(&format!("/folders/trash/items?usemarker=true&limit={PAGE_LIMIT}&fields={STAT_FIELDS}"));
-            if let Some(m) = &marker {
-                url.push_str(&format!("&marker={}", enc(m)));
-            }
-            let page: ItemsPage = self.get_json(url).await?;
-            out.extend(page.entries);
-            match page.next_marker.filter(|m| !m.is_empty()) {
-                Some(m) => marker = Some(m),
-                None => return Ok(out),
-            }
-        }
+        self.all_pages("/folders/trash/items").await
     }
 
     /// Restores a trashed file, optionally renamed or into another folder.

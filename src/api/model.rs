@@ -5,6 +5,29 @@
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
+/// Why Box refuses a name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NameProblem {
+    /// Empty, `.`, `..`, a trailing space, `/`, `\` or non-printable ASCII.
+    Invalid,
+    /// More than 255 characters.
+    TooLong,
+}
+
+/// Box's naming rules (1–255 characters, no `/` or `\`, no non-printable ASCII, no trailing
+/// space, not `.` or `..`); `None` when the name is acceptable.
+pub fn name_problem(name: &str) -> Option<NameProblem> {
+    if name.chars().count() > 255 {
+        return Some(NameProblem::TooLong);
+    }
+    let invalid = name.is_empty()
+        || name == "."
+        || name == ".."
+        || name.ends_with(' ')
+        || name.chars().any(|c| c == '/' || c == '\\' || (c as u32) < 0x20 || c as u32 == 0x7f);
+    invalid.then_some(NameProblem::Invalid)
+}
+
 /// An id that Box sends as a string (sometimes as a number).
 pub fn de_id<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     match Value::deserialize(d)? {

@@ -132,20 +132,16 @@ pub fn from_nanos(n: i128) -> SystemTime {
     }
 }
 
-/// Box's naming rules, as errnos: `EINVAL` for names Box refuses, `ENAMETOOLONG` past 255.
+/// Box's naming rules as errnos: `EINVAL` for names Box refuses, `ENAMETOOLONG` past 255
+/// characters or (Linux's limit) 255 bytes.
 pub fn check_name(name: &str) -> VfsResult<()> {
-    if name.len() > 255 || name.chars().count() > 255 {
-        return Err(VfsError::NameTooLong);
+    use crate::api::model::{name_problem, NameProblem};
+    match name_problem(name) {
+        _ if name.len() > 255 => Err(VfsError::NameTooLong),
+        Some(NameProblem::TooLong) => Err(VfsError::NameTooLong),
+        Some(NameProblem::Invalid) => Err(VfsError::Invalid),
+        None => Ok(()),
     }
-    let invalid = name.is_empty()
-        || name == "."
-        || name == ".."
-        || name.ends_with(' ')
-        || name.chars().any(|c| c == '/' || c == '\\' || (c as u32) < 0x20 || c as u32 == 0x7f);
-    if invalid {
-        return Err(VfsError::Invalid);
-    }
-    Ok(())
 }
 
 #[cfg(test)]

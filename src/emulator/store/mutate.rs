@@ -24,21 +24,13 @@ pub struct Update {
     pub description: Option<String>,
 }
 
-/// Box's naming rules: 1–255 characters, no `/` or `\`, no non-printable ASCII, no trailing
-/// space, not `.` or `..`.
+/// Box's naming rules as store errors (the rules themselves live in `api::model`).
 pub fn validate_name(name: &str) -> StoreResult<()> {
-    if name.chars().count() > 255 {
-        return Err(StoreError::NameTooLong);
+    match crate::api::model::name_problem(name) {
+        None => Ok(()),
+        Some(crate::api::model::NameProblem::TooLong) => Err(StoreError::NameTooLong),
+        Some(crate::api::model::NameProblem::Invalid) => Err(StoreError::NameInvalid),
     }
-    let invalid = name.is_empty()
-        || name == "."
-        || name == ".."
-        || name.ends_with(' ')
-        || name.chars().any(|c| c == '/' || c == '\\' || (c as u32) < 0x20 || c as u32 == 0x7f);
-    if invalid {
-        return Err(StoreError::NameInvalid);
-    }
-    Ok(())
 }
 
 /// Fails with 409 `item_name_in_use` when an active sibling other than `except` holds the name.
