@@ -118,22 +118,49 @@ fn check_part_range(row: &SessionRow, a: i64, b: i64, total: i64) -> ApiResult<(
     Ok(())
 }
 
+/// The most a refused part's body is read and discarded for, so that the client sees the
+/// error response instead of a reset while it is still sending.
+const DRAIN_LIMIT: u64 = 256 * 1024 * 1024;
+
 pub async fn upload_part(
     State(s): State<AppState>,
     Path(sid): Path<String>,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let row = s.store.session(&sid)?;
+    let mut stream = body.into_data_stream();
+    let result = store_part(&s, &sid, &headers, &mut stream).await;
+    if result.is_err() {
+        drain(&mut stream).await;
+    }
+    result
+}
+
+async fn drain(stream: &mut axum::body::BodyDataStream) {
+    let mut read = 0u64;
+    while let Some(Ok(chunk)) = stream.next().await {
+        read += chunk.len() as u64;
+        if read > DRAIN_LIMIT {
+            break;
+        }
+    }
+}
+
+async fn store_part(
+    s: &AppState,
+    sid: &str,
+    headers: &HeaderMap,
+    stream: &mut axum::body::BodyDataStream,
+) -> ApiResult<Response> {
+    let row = s.store.session(sid)?;
     if row.state != "open" {
         return Err(ApiError::bad_request("bad_request", "The upload session was already committed"));
     }
-    let (a, b, total) = content_range(&headers).ok_or_else(|| ApiError::invalid_param("content-range"))?;
+    let (a, b, total) = content_range(headers).ok_or_else(|| ApiError::invalid_param("content-range"))?;
     check_part_range(&row, a, b, total)?;
-    let digest = sha_digest(&headers).ok_or_else(|| ApiError::invalid_param("digest"))?;
-    let tmp = s.store.session_dir(&sid).join(format!("{}.tmp", crate::emulator::store::random_hex(8)));
+    let digest = sha_digest(headers).ok_or_else(|| ApiError::invalid_param("digest"))?;
+    let tmp = s.store.session_dir(sid).join(format!("{}.tmp", crate::emulator::store::random_hex(8)));
     let mut writer = HashingWriter::create(tmp).await?;
-    let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| ApiError::bad_request("bad_request", format!("Body read failed: {e}")))?;
         s.stats.received(chunk.len() as u64);
@@ -159,11 +186,11 @@ pub async fn upload_part(
         .await;
     }
     let part = Part { part_id: crate::emulator::store::random_hex(4), offset: a, size: blob.size, sha1: blob.sha1 };
-    let stored = match s.store.add_part(&sid, part) {
+    let stored = match s.store.add_part(sid, part) {
         Ok(p) => p,
         Err(e) => return fail(e.into()).await,
     };
-    tokio::fs::rename(&tmp, s.store.part_path(&sid, a)).await?;
+    tokio::fs::rename(&tmp, s.store.part_path(sid, a)).await?;
     Ok(Json(json!({"part": stored})).into_response())
 }
 

@@ -27,10 +27,37 @@ fn time_attr(attrs: &Value, name: &str) -> ApiResult<Option<String>> {
 }
 
 /// Reads the multipart body: `attributes` must come before the file part. `precheck` runs on
-/// the attributes before any file byte is stored, so that a doomed upload fails fast.
+/// the attributes before any file byte is stored, so that a doomed upload fails fast. A refused
+/// body is still read to its end (bounded), so the client gets the error, not a reset.
 async fn receive(
     state: &AppState,
     mut multipart: Multipart,
+    headers: &HeaderMap,
+    precheck: impl Fn(&Value) -> ApiResult<()>,
+) -> ApiResult<Received> {
+    let result = receive_parts(state, &mut multipart, headers, precheck).await;
+    if result.is_err() {
+        drain(&mut multipart).await;
+    }
+    result
+}
+
+async fn drain(multipart: &mut Multipart) {
+    const LIMIT: usize = 256 * 1024 * 1024;
+    let mut read = 0;
+    while let Ok(Some(mut field)) = multipart.next_field().await {
+        while let Ok(Some(chunk)) = field.chunk().await {
+            read += chunk.len();
+            if read > LIMIT {
+                return;
+            }
+        }
+    }
+}
+
+async fn receive_parts(
+    state: &AppState,
+    multipart: &mut Multipart,
     headers: &HeaderMap,
     precheck: impl Fn(&Value) -> ApiResult<()>,
 ) -> ApiResult<Received> {
