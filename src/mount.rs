@@ -2,7 +2,8 @@
 //! fuser, reports readiness, and serves until `fusermount3 -u` or SIGINT/SIGTERM (both clean).
 
 use crate::api::model::Item;
-use crate::api::{ApiError, Client, StartAt};
+use crate::api::{ApiError, Client, StartAt, StreamState};
+use crate::control::{ControlServer, MountEntry};
 use crate::fuse::BoxFuse;
 use crate::vfs::blocks::BlockCache;
 use crate::vfs::journal::Journal;
@@ -11,6 +12,7 @@ use crate::vfs::{AttrPolicy, Fs, FsConfig, VfsError};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::watch;
 
 #[derive(Clone, Debug)]
 pub struct MountConfig {
@@ -126,10 +128,23 @@ pub async fn serve(fs: Arc<Fs>, cfg: &MountConfig, ready: impl FnOnce()) -> Resu
         })
         .map_err(MountError::Fuse)?;
     tracing::info!(mountpoint = %cfg.mountpoint.display(), "mounted");
-    let _events = cfg.events.then(|| follow_events(fs.clone(), notifier));
+    let events = cfg.events.then(|| follow_events(fs.clone(), notifier));
     if !cfg.read_only {
         tokio::spawn(fs.clone().recover());
     }
+    let entry = MountEntry {
+        mountpoint: std::path::absolute(&cfg.mountpoint).unwrap_or_else(|_| cfg.mountpoint.clone()),
+        cache_dir: cfg.cache_dir.clone(),
+        pid: std::process::id(),
+    };
+    // Without it the mount still works; `boxfs status` then reads the journal.
+    let _control = match ControlServer::start(fs.clone(), entry, events.as_ref().map(|e| e.1.clone())) {
+        Ok(server) => Some(server),
+        Err(e) => {
+            tracing::warn!(error = %e, "no control socket: boxfs status/sync cannot reach this mount");
+            None
+        }
+    };
     // Handlers first: a SIGTERM right after "ready" must unmount, not kill.
     let shutdown = shutdown_signal().map_err(MountError::Fuse)?;
     ready();
@@ -161,15 +176,18 @@ pub async fn serve(fs: Arc<Fs>, cfg: &MountConfig, ready: impl FnOnce()) -> Resu
     result
 }
 
-/// Starts the event consumer; it stops when the returned task is dropped (aborted).
-fn follow_events(fs: Arc<Fs>, notifier: fuser::Notifier) -> AbortOnDrop {
+/// Starts the event consumer; it stops when the returned task is dropped (aborted). The
+/// receiver tells the stream's health.
+fn follow_events(fs: Arc<Fs>, notifier: fuser::Notifier) -> (AbortOnDrop, watch::Receiver<StreamState>) {
     let stream = fs.client().event_stream(StartAt::Now);
+    let state = stream.state.clone();
     let notifier = Arc::new(notifier);
-    AbortOnDrop(tokio::spawn(crate::vfs::events::follow(fs, stream, move |inval| {
+    let task = AbortOnDrop(tokio::spawn(crate::vfs::events::follow(fs, stream, move |inval| {
         let notifier = notifier.clone();
         // Off the async workers: a kernel notification may wait for a FUSE request to finish.
         tokio::task::spawn_blocking(move || crate::fuse::notify_kernel(&notifier, &inval));
-    })))
+    })));
+    (task, state)
 }
 
 struct AbortOnDrop(tokio::task::JoinHandle<()>);

@@ -364,3 +364,35 @@ fn shared_mmap_writes_reach_box() {
     assert_eq!(std::fs::read(m.p("mapped.bin")).unwrap(), want);
     assert_eq!(box_files(&m, "0")["mapped.bin"], sha1_hex(&want));
 }
+
+#[test]
+fn fallocate_grows_or_reserves_and_refuses_holes() {
+    if !fuse_available() {
+        return;
+    }
+    use std::os::fd::AsRawFd;
+    let (rt, emu) = emulator(|_| {});
+    let m = Mounted::start(rt, emu, &[]);
+    let mut f =
+        std::fs::OpenOptions::new().create(true).truncate(true).read(true).write(true).open(m.p("pre.bin")).unwrap();
+    f.write_all(b"head").unwrap();
+    let fd = f.as_raw_fd();
+    // SAFETY: fallocate(2) on a descriptor this test owns.
+    let call = |mode, off, len| {
+        if unsafe { libc::fallocate(fd, mode, off, len) } == 0 {
+            Ok(())
+        } else {
+            Err(std::io::Error::last_os_error())
+        }
+    };
+    call(0, 0, 1 << 20).expect("plain allocation");
+    assert_eq!(f.metadata().unwrap().len(), 1 << 20, "grew to the allocated size");
+    call(libc::FALLOC_FL_KEEP_SIZE, 0, 4 << 20).expect("keep-size allocation");
+    assert_eq!(f.metadata().unwrap().len(), 1 << 20, "keep-size leaves the size");
+    let punch = call(libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE, 0, 4096);
+    assert_eq!(errno_of(punch), Some(libc::EOPNOTSUPP));
+    f.sync_all().unwrap();
+    let mut expected = b"head".to_vec();
+    expected.resize(1 << 20, 0);
+    assert_eq!(box_files(&m, "0").get("pre.bin"), Some(&sha1_hex(&expected)));
+}

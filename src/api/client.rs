@@ -6,12 +6,13 @@
 use super::auth::TokenSource;
 use super::budget::Budget;
 use super::config::ApiConfig;
+use super::counters::Counters;
 use super::error::{ApiError, ApiResult};
 use super::model::ErrorBody;
 use bytes::Bytes;
 use reqwest::header::HeaderMap;
 use reqwest::{Method, RequestBuilder, StatusCode};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -31,14 +32,6 @@ pub(crate) struct Inner {
     budget: Budget,
     pub counters: Counters,
     pub download_urls: super::download::DownloadUrls,
-}
-
-/// What this client has sent, for `boxfs status` and tests.
-#[derive(Default, Debug)]
-pub struct Counters {
-    pub requests: AtomicU64,
-    pub throttled: AtomicU64,
-    pub retries: AtomicU64,
 }
 
 /// One logical call: how to build the request (again for each attempt) and how to treat it.
@@ -148,7 +141,7 @@ impl Client {
                 Some(old) => self.inner.auth.renew(&self.inner.http, &self.inner.cfg.token_url, Some(&old)).await?,
                 None => self.inner.auth.token(&self.inner.http, &self.inner.cfg.token_url).await?,
             };
-            self.inner.counters.requests.fetch_add(1, Ordering::Relaxed);
+            self.inner.counters.request_sent();
             let req = (call.build)(self.inner.http.request(call.method.clone(), &call.url).bearer_auth(&token));
             let next = self.attempt(req, call, attempt).await;
             let (wait, error) = match next {
@@ -196,7 +189,7 @@ impl Client {
             200..=399 => Next::Done(Reply { status, headers, body }),
             401 => Next::Renew,
             429 => {
-                self.inner.counters.throttled.fetch_add(1, Ordering::Relaxed);
+                self.inner.counters.throttled();
                 Next::Retry { wait: retry_after(&headers).unwrap_or(backoff), error: http_error(), ambiguous: false }
             }
             500 | 502 | 503 | 504 | 509 => {

@@ -28,6 +28,8 @@ pub enum ApiError {
     Unauthorized,
     #[error("upload session expired")]
     SessionExpired,
+    #[error("upload session does not match the local file: {0}")]
+    SessionMismatch(String),
     #[error("Box answered {status}{}: {message}", detail(.code))]
     Http { status: u16, code: Option<String>, message: String },
     #[error("network error: {0}")]

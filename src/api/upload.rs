@@ -18,6 +18,7 @@ use sha1::{Digest, Sha1};
 use std::collections::BTreeMap;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// Where an upload goes.
@@ -31,7 +32,21 @@ pub enum UploadTarget<'a> {
 pub struct UploadOptions {
     pub content_created_at: Option<String>,
     pub content_modified_at: Option<String>,
+    /// Bytes the server has confirmed so far (parts stored, or the whole direct upload).
+    pub progress: Option<Arc<AtomicU64>>,
 }
+
+impl UploadOptions {
+    fn confirmed(&self, bytes: u64) {
+        if let Some(p) = &self.progress {
+            p.fetch_add(bytes, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Told the id of the upload session a file is going through (`None`: no usable session),
+/// so that the caller can journal it and resume after a crash.
+pub type SessionHook<'a> = &'a (dyn Fn(Option<&str>) + Send + Sync);
 
 /// How many times a commit answered `parts_mismatch` is tried again (Box may still be
 /// registering the last parts).
@@ -72,6 +87,33 @@ impl Client {
         }
     }
 
+    /// Like `upload`, but resumable: a session named by `session_id` is continued (only its
+    /// missing parts are sent) when it still matches the file; otherwise a new session is
+    /// created. `hook` learns every session id in use, and `None` when one was given up.
+    pub async fn upload_resumable(
+        &self,
+        target: UploadTarget<'_>,
+        path: &Path,
+        opts: &UploadOptions,
+        session_id: Option<&str>,
+        hook: SessionHook<'_>,
+    ) -> ApiResult<File> {
+        let size = tokio::fs::metadata(path).await?.len();
+        if size < self.inner.cfg.upload_cutoff {
+            return self.upload_direct(target, path, opts).await;
+        }
+        if let Some(id) = session_id {
+            match self.resume_session(id, target, path, opts).await {
+                Err(e) if session_unusable(&e) => {
+                    tracing::info!(session = %id, error = %e, "starting a new upload session");
+                    hook(None);
+                }
+                other => return other,
+            }
+        }
+        self.upload_via_session(target, path, opts, &|s| hook(Some(&s.id))).await
+    }
+
     /// One multipart request (for files below the cut-off).
     pub async fn upload_direct(&self, target: UploadTarget<'_>, path: &Path, opts: &UploadOptions) -> ApiResult<File> {
         let data = Bytes::from(tokio::fs::read(path).await?);
@@ -108,7 +150,8 @@ impl Client {
             }
         };
         let call = Call { method: Method::POST, url, upload: true, retry_accepted: false, build: &build };
-        match self.execute_tracking(&call).await {
+        let size = data.len() as u64;
+        let result = match self.execute_tracking(&call).await {
             (Ok(reply), _) => first_file(reply.json()?),
             (Err(ApiError::NameConflict { conflicts }), _) if matches!(target, UploadTarget::NewFile { .. }) => {
                 self.adopt_identical(conflicts, &sha1).await
@@ -118,7 +161,11 @@ impl Client {
                 UploadTarget::NewFile { .. } => Err(ApiError::PreconditionFailed),
             },
             (Err(e), _) => Err(e),
+        };
+        if result.is_ok() {
+            opts.confirmed(size);
         }
+        result
     }
 
     /// A 409 whose conflicting file already has our bytes: the upload is done (an earlier
@@ -216,6 +263,8 @@ impl Client {
     }
 
     /// Continues a session created earlier: sends only the missing parts, then commits.
+    /// A session whose size or stored parts differ from the local file is aborted
+    /// (`SessionMismatch`): the file changed since it was created.
     pub async fn resume_session(
         &self,
         session_id: &str,
@@ -224,7 +273,27 @@ impl Client {
         opts: &UploadOptions,
     ) -> ApiResult<File> {
         let session = self.session_status(session_id).await?;
+        if let Err(e) = self.check_session_matches(&session, path).await {
+            let _ = self.abort_session(&session).await;
+            return Err(e);
+        }
         self.finish_session(&session, target, path, opts).await
+    }
+
+    async fn check_session_matches(&self, session: &UploadSession, path: &Path) -> ApiResult<()> {
+        let size = tokio::fs::metadata(path).await?.len();
+        if session.total_parts != size.div_ceil(session.part_size.max(1)) {
+            return Err(ApiError::SessionMismatch(format!("{} parts for {size} bytes", session.total_parts)));
+        }
+        let parts = self.session_parts(session).await?;
+        let file = Arc::new(std::fs::File::open(path)?);
+        for part in parts {
+            let local = part_sha1(file.clone(), part.offset, part.size).await?;
+            if local != part.sha1 {
+                return Err(ApiError::SessionMismatch(format!("part at {} differs", part.offset)));
+            }
+        }
+        Ok(())
     }
 
     async fn finish_session(
@@ -242,9 +311,18 @@ impl Client {
         let missing: Vec<u64> =
             (0..size.div_ceil(part_size)).map(|i| i * part_size).filter(|o| !have.contains_key(o)).collect();
         tracing::debug!(session = %session.id, have = have.len(), missing = missing.len(), "uploading session parts");
+        opts.confirmed(have.values().map(|p| p.size).sum());
         let digest = hash_file(path);
         let sent = futures_util::stream::iter(missing)
-            .map(|offset| self.send_part(session, file.clone(), offset, part_size.min(size - offset), size))
+            .map(|offset| {
+                let file = file.clone();
+                async move {
+                    let len = part_size.min(size - offset);
+                    let part = self.send_part(session, file, offset, len, size).await?;
+                    opts.confirmed(len);
+                    Ok::<_, ApiError>(part)
+                }
+            })
             .buffer_unordered(self.inner.cfg.upload_parallelism.max(1))
             .try_collect::<Vec<_>>();
         let (sent, digest) = futures_util::future::try_join(sent, digest).await?;
@@ -333,6 +411,25 @@ impl Client {
             }
         }
     }
+}
+
+/// Errors after which a journaled session cannot be continued and a new one is due.
+fn session_unusable(e: &ApiError) -> bool {
+    matches!(
+        e.root(),
+        ApiError::NotFound { .. } | ApiError::SessionExpired | ApiError::SessionMismatch(_) | ApiError::Http { status: 400..=428 | 430..=499, .. }
+    )
+}
+
+/// SHA-1 (hex) of `len` bytes of `file` at `offset`, read in a blocking thread.
+async fn part_sha1(file: Arc<std::fs::File>, offset: u64, len: u64) -> ApiResult<String> {
+    tokio::task::spawn_blocking(move || {
+        let mut buf = vec![0u8; len as usize];
+        file.read_exact_at(&mut buf, offset).map(|_| hex::encode(Sha1::digest(&buf)))
+    })
+    .await
+    .map_err(|e| ApiError::Io(std::io::Error::other(e)))?
+    .map_err(ApiError::Io)
 }
 
 fn set_times(attrs: &mut Value, opts: &UploadOptions, with_created: bool) {

@@ -3,6 +3,7 @@
 mod api_args;
 mod emulator_cmd;
 mod mount_cmd;
+mod status_cmd;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -23,6 +24,11 @@ pub enum Command {
     Mount(mount_cmd::MountArgs),
     /// Show the Box user and storage quota the credentials belong to.
     Whoami(api_args::ApiArgs),
+    /// Show what mounts are doing: account, event stream, cache, API use, pending and failed
+    /// uploads (from the running daemon, or from the journal when none runs).
+    Status(status_cmd::StatusArgs),
+    /// Upload everything pending on a mount now and wait until it is in Box.
+    Sync(status_cmd::SyncArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -31,6 +37,8 @@ pub fn main() -> ExitCode {
         Command::Emulator(args) => emulator_cmd::run(args),
         Command::Mount(args) => mount_cmd::run(args),
         Command::Whoami(args) => whoami(args),
+        Command::Status(args) => status_cmd::run_status(args),
+        Command::Sync(args) => status_cmd::run_sync(args),
     }
 }
 

@@ -11,6 +11,7 @@ use super::journal::Journal;
 use super::listings::ListingCache;
 use super::prefetch::{BlockRequest, FetchFn, Reader, ReaderConfig};
 use super::staging::Staged;
+use super::uploads::Recovering;
 use crate::api::model::{Item, User};
 use crate::api::{ApiError, Client, Fetched};
 use bytes::Bytes;
@@ -94,6 +95,8 @@ pub struct Fs {
     quota: Mutex<Option<(Instant, User)>>,
     journal: Journal,
     staged: Mutex<HashMap<Ino, Arc<Staged>>>,
+    /// Journal entries of an earlier run being uploaded, by journal key.
+    recovering: Mutex<HashMap<String, Arc<Recovering>>>,
     upload_slots: tokio::sync::Semaphore,
     me: Weak<Fs>,
     /// Background work (uploads) is spawned here, also from FUSE threads.
@@ -134,6 +137,7 @@ impl Fs {
             quota: Mutex::new(None),
             journal,
             staged: Mutex::new(HashMap::new()),
+            recovering: Mutex::new(HashMap::new()),
             me: me.clone(),
             rt: tokio::runtime::Handle::current(),
         }))
@@ -390,6 +394,11 @@ impl Fs {
         Ok(XATTRS.iter().copied().filter(|n| self.getxattr(ino, n).is_ok()).collect())
     }
 
+    /// Block cache bytes in use and its budget.
+    pub fn cache_usage(&self) -> (u64, u64) {
+        (self.blocks.used_bytes(), self.blocks.capacity())
+    }
+
     pub fn inode_count(&self) -> usize {
         self.inodes.len()
     }
@@ -415,9 +424,8 @@ impl Fs {
         self.me.upgrade()
     }
 
-    /// Files with local changes not yet committed.
-    pub fn pending_uploads(&self) -> usize {
-        self.staged_map().len()
+    pub(super) fn recovering_map(&self) -> MutexGuard<'_, HashMap<String, Arc<Recovering>>> {
+        self.recovering.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub(super) fn inodes(&self) -> &InodeTable {

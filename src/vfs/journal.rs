@@ -24,6 +24,9 @@ pub struct Record {
     /// Why the last attempt failed for good (kept data, listed by `boxfs status`).
     #[serde(default)]
     pub failed: Option<String>,
+    /// The upload session the content is going through, so that a restart resumes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -120,6 +123,7 @@ mod tests {
             base_etag: None,
             mtime_ns: 5,
             failed: None,
+            session_id: Some("S1".into()),
         };
         j.create_data("k1").unwrap().write_all(b"data").unwrap();
         j.save(&r).unwrap();

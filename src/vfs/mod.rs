@@ -11,7 +11,9 @@ pub mod journal;
 mod listings;
 pub mod prefetch;
 mod staging;
+pub mod uploads;
 mod write;
+mod writeback;
 
 pub use attr::{Attr, AttrPolicy};
 pub use error::{VfsError, VfsResult};

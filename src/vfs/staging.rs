@@ -7,7 +7,8 @@ use super::error::{VfsError, VfsResult};
 use super::inode::Ino;
 use super::journal::Record;
 use std::os::unix::fs::FileExt;
-use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 use tokio::sync::watch;
 
@@ -37,6 +38,20 @@ pub struct StageState {
     pub scheduled: bool,
     /// Unlinked (or replaced by a rename) before its upload: nothing is to be sent.
     pub removed: bool,
+    /// Where its upload stands, for `boxfs status`.
+    pub phase: Phase,
+}
+
+/// Where a pending upload stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Waiting for the last close, the write-back delay or an upload slot.
+    Queued,
+    Uploading,
+    /// The last attempt failed transiently; another follows.
+    Retrying(String),
+    /// Failed for good; the data stays in the journal.
+    Failed(String),
 }
 
 #[derive(Debug)]
@@ -45,11 +60,22 @@ pub struct Staged {
     file: std::fs::File,
     pub state: Mutex<StageState>,
     pub commit: watch::Sender<Commit>,
+    /// Bytes of the current upload attempt the server has confirmed.
+    pub progress: Arc<AtomicU64>,
+    /// Wakes a scheduled upload out of its write-back delay (`fsync`, `boxfs sync`).
+    pub hurry: tokio::sync::Notify,
 }
 
 impl Staged {
     pub fn new(ino: Ino, file: std::fs::File, state: StageState) -> Staged {
-        Staged { ino, file, state: Mutex::new(state), commit: watch::channel(Commit::Nothing).0 }
+        Staged {
+            ino,
+            file,
+            state: Mutex::new(state),
+            commit: watch::channel(Commit::Nothing).0,
+            progress: Arc::new(AtomicU64::new(0)),
+            hurry: tokio::sync::Notify::new(),
+        }
     }
 
     pub fn lock(&self) -> std::sync::MutexGuard<'_, StageState> {
@@ -83,6 +109,26 @@ impl Staged {
         st.size = size;
         st.mtime = SystemTime::now();
         st.generation += 1;
+        Ok(())
+    }
+
+    /// Reserves space for `offset..offset + len` in the staging file; grows the file unless
+    /// `keep_size`.
+    pub fn allocate(&self, offset: u64, len: u64, keep_size: bool) -> VfsResult<()> {
+        use std::os::fd::AsRawFd;
+        let mode = if keep_size { libc::FALLOC_FL_KEEP_SIZE } else { 0 };
+        let (off, n) =
+            (offset.try_into().map_err(|_| VfsError::Invalid)?, len.try_into().map_err(|_| VfsError::Invalid)?);
+        // SAFETY: fallocate(2) on a descriptor this struct owns.
+        if unsafe { libc::fallocate(self.file.as_raw_fd(), mode, off, n) } != 0 {
+            return Err(std::io::Error::last_os_error().into());
+        }
+        let mut st = self.lock();
+        if !keep_size && offset + len > st.size {
+            st.size = offset + len;
+            st.mtime = SystemTime::now();
+            st.generation += 1;
+        }
         Ok(())
     }
 

@@ -1,21 +1,18 @@
-//! Writing through the mount: create, open for write, write, truncate, utimens, and the
-//! write-back queue (close schedules an upload after a short delay that coalesces re-opens;
-//! `fsync` waits for the commit; unmount drains). Directory operations (mkdir, rmdir, unlink,
-//! rename) are single Box calls applied to the caches. Conflicts (412) keep both versions.
+//! Writing through the mount: create, open for write (staging the file), write, truncate,
+//! utimens, and closing (which hands the file to the write-back queue, `writeback.rs`).
+//! Directory operations (mkdir, rmdir, unlink, rename) are single Box calls applied to the
+//! caches; on a file whose upload is pending and that is not in Box yet, they act on the
+//! journal only.
 
 use super::error::{VfsError, VfsResult};
 use super::fs::{DirEntry, Fs, Handle};
 use super::inode::{Ino, Meta, NodeKind};
 use super::journal::Record;
-use super::staging::{check_name, from_nanos, nanos, rfc3339, Commit, StageState, Staged};
+use super::staging::{check_name, nanos, Phase, StageState, Staged};
 use super::Attr;
-use crate::api::model::{File, Item};
-use crate::api::{ApiError, UploadOptions, UploadTarget};
+use crate::api::model::Item;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
-
-/// Longest wait between attempts of an upload that keeps failing transiently.
-const MAX_UPLOAD_BACKOFF: Duration = Duration::from_secs(60);
+use std::time::SystemTime;
 
 fn random_key() -> String {
     let mut b = [0u8; 12];
@@ -69,6 +66,7 @@ impl Fs {
             base_etag: node.meta.etag.clone(),
             mtime_ns: nanos(node.meta.mtime),
             failed: None,
+            session_id: None,
         };
         let size = if truncate { 0 } else { node.meta.size };
         if size > 0 {
@@ -84,6 +82,7 @@ impl Fs {
             writers: 0,
             scheduled: false,
             removed: false,
+            phase: Phase::Queued,
         };
         let staged = Arc::new(Staged::new(ino, file, state));
         Ok(self.staged_map().entry(ino).or_insert(staged).clone())
@@ -119,6 +118,7 @@ impl Fs {
             base_etag: None,
             mtime_ns: nanos(now),
             failed: None,
+            session_id: None,
         };
         self.journal().save(&record)?;
         let node = self.inodes().insert_local(parent, name, &key, Meta::local(now));
@@ -131,6 +131,7 @@ impl Fs {
             writers: 1,
             scheduled: false,
             removed: false,
+            phase: Phase::Queued,
         };
         let staged = Arc::new(Staged::new(node.ino, file, state));
         self.staged_map().insert(node.ino, staged.clone());
@@ -154,6 +155,17 @@ impl Fs {
         match self.handle(fh)? {
             Handle::Write(s) => s.write_at(offset, data),
             _ => Err(VfsError::BadHandle),
+        }
+    }
+
+    /// `fallocate`: plain allocation (which may grow the file) and `FALLOC_FL_KEEP_SIZE`;
+    /// punching holes, zeroing, collapsing and inserting ranges are `EOPNOTSUPP`.
+    pub fn fallocate(&self, fh: u64, offset: u64, len: u64, mode: i32) -> VfsResult<()> {
+        let Handle::Write(s) = self.handle(fh)? else { return Err(VfsError::BadHandle) };
+        match mode {
+            0 => s.allocate(offset, len, false),
+            libc::FALLOC_FL_KEEP_SIZE => s.allocate(offset, len, true),
+            _ => Err(VfsError::NotSupported),
         }
     }
 
@@ -181,247 +193,6 @@ impl Fs {
             st.writers = st.writers.saturating_sub(1);
         }
         self.schedule_if_idle(staged);
-    }
-
-    fn schedule_if_idle(&self, staged: &Arc<Staged>) {
-        let start = {
-            let mut st = staged.lock();
-            if st.writers == 0 {
-                // The journal keeps the latest mtime too, for a recovery after a crash.
-                st.record.mtime_ns = nanos(st.mtime);
-                if let Err(e) = self.journal().save(&st.record) {
-                    tracing::warn!(error = %e, "cannot update the journal record");
-                }
-            }
-            let start = st.writers == 0 && !st.scheduled;
-            st.scheduled |= start;
-            start
-        };
-        if start {
-            let Some(fs) = self.self_arc() else { return };
-            let staged = staged.clone();
-            let delay = fs.config().writeback_delay;
-            self.runtime().spawn(async move { fs.upload_loop(staged, delay).await });
-        }
-    }
-
-    /// `fsync`: returns once the file's content is in Box (or with the error that stops it).
-    pub async fn fsync(&self, ino: Ino) -> VfsResult<()> {
-        let Some(staged) = self.staged(ino) else { return Ok(()) };
-        let generation = staged.lock().generation;
-        self.upload_now(&staged);
-        staged.wait_committed(generation).await
-    }
-
-    fn upload_now(&self, staged: &Arc<Staged>) {
-        let start = {
-            let mut st = staged.lock();
-            let start = !st.scheduled;
-            st.scheduled = true;
-            start
-        };
-        if start {
-            if let Some(fs) = self.self_arc() {
-                let staged = staged.clone();
-                self.runtime().spawn(async move { fs.upload_loop(staged, Duration::ZERO).await });
-            }
-        }
-    }
-
-    /// Uploads until what is in Box is the latest staged content, then unstages.
-    async fn upload_loop(self: Arc<Self>, staged: Arc<Staged>, delay: Duration) {
-        tokio::time::sleep(delay).await;
-        let _slot = self.upload_slots().acquire().await;
-        let mut backoff = Duration::from_millis(500);
-        loop {
-            let (generation, record) = {
-                let st = staged.lock();
-                if st.removed {
-                    staged.commit.send_replace(Commit::Done(st.generation));
-                    return;
-                }
-                (st.generation, Record { mtime_ns: nanos(st.mtime), ..st.record.clone() })
-            };
-            match self.upload_record(&record).await {
-                Ok(file) => {
-                    let Some(file) = self.follow_local_changes(&staged, &record, file).await else { return };
-                    self.keep_listed(&staged).await;
-                    if self.committed(&staged, generation, &file) {
-                        return;
-                    }
-                }
-                Err(e) if e.root().is_transient() || matches!(e.root(), ApiError::RetriesExhausted { .. }) => {
-                    tracing::warn!(name = %record.name, error = %e, ?backoff, "upload failed; retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(MAX_UPLOAD_BACKOFF);
-                }
-                Err(ApiError::PreconditionFailed) => {
-                    self.keep_both(&staged, generation, &record).await;
-                    return;
-                }
-                Err(e) => {
-                    let msg = format!("{}: {e}", record.name);
-                    tracing::error!(error = %msg, "upload failed for good; the data stays in the journal");
-                    let mut st = staged.lock();
-                    st.record.failed = Some(e.to_string());
-                    st.scheduled = false;
-                    let _ = self.journal().save(&st.record);
-                    staged.commit.send_replace(Commit::Failed(generation, msg));
-                    return;
-                }
-            }
-        }
-    }
-
-    /// The file was unlinked or renamed while its upload ran: apply that to what landed.
-    /// `None` when nothing more is to be done (it was unlinked).
-    async fn follow_local_changes(&self, staged: &Arc<Staged>, sent: &Record, file: File) -> Option<File> {
-        let (removed, name, parent_id) = {
-            let st = staged.lock();
-            (st.removed, st.record.name.clone(), st.record.parent_id.clone())
-        };
-        if removed {
-            if let Err(e) = self.client().delete_file(&file.common.id, None).await {
-                tracing::warn!(error = %e, "could not delete a file unlinked during its upload");
-            }
-            return None;
-        }
-        if name == sent.name && parent_id == sent.parent_id {
-            return Some(file);
-        }
-        let new_name = (name != sent.name).then_some(name.as_str());
-        let new_parent = (parent_id != sent.parent_id).then_some(parent_id.as_str());
-        match self.client().update_file(&file.common.id, new_name, new_parent, None).await {
-            Ok(moved) => Some(moved),
-            Err(e) => {
-                tracing::warn!(error = %e, "could not apply a rename made during the upload");
-                Some(file)
-            }
-        }
-    }
-
-    async fn upload_record(&self, r: &Record) -> Result<File, ApiError> {
-        let path = self.journal().data_path(&r.key);
-        let opts =
-            UploadOptions { content_modified_at: Some(rfc3339(from_nanos(r.mtime_ns))), content_created_at: None };
-        let target = match &r.base_id {
-            Some(id) => UploadTarget::NewVersion { file_id: id, name: Some(&r.name), if_match: r.base_etag.as_deref() },
-            None => UploadTarget::NewFile { parent_id: &r.parent_id, name: &r.name },
-        };
-        self.client().upload(target, &path, &opts).await
-    }
-
-    /// Makes sure the parent's cached listing shows the file (a listing fetched while the
-    /// upload landed may have seen it neither as local nor yet in Box), before the file stops
-    /// being local: the event for our own upload is ignored as an echo.
-    async fn keep_listed(&self, staged: &Arc<Staged>) {
-        let (parent, name) = {
-            let st = staged.lock();
-            (st.parent, st.record.name.clone())
-        };
-        let ino = staged.ino;
-        self.edit_listing(parent, |entries| {
-            entries.retain(|e| e.name != name || e.ino == ino);
-            if !entries.iter().any(|e| e.ino == ino) {
-                entries.push(DirEntry { ino, kind: NodeKind::File, name });
-            }
-        })
-        .await;
-    }
-
-    /// Records a successful upload. True when nothing changed meanwhile (the file is
-    /// unstaged); false when newer content must go up as the next version.
-    fn committed(&self, staged: &Arc<Staged>, generation: u64, file: &File) -> bool {
-        let item = Item::File(file.clone());
-        self.inodes().rebind_file(staged.ino, &file.common.id);
-        self.inodes().refresh(staged.ino, Meta::from_item(&item));
-        let mut st = staged.lock();
-        st.record.base_id = Some(file.common.id.clone());
-        st.record.base_etag = file.common.etag.clone();
-        staged.commit.send_replace(Commit::Done(generation));
-        if st.generation != generation || st.writers > 0 {
-            let _ = self.journal().save(&st.record);
-            if st.writers > 0 {
-                st.scheduled = false; // the last close schedules again
-                return true;
-            }
-            return false;
-        }
-        self.journal().remove(&st.record.key);
-        drop(st);
-        self.staged_map().remove(&staged.ino);
-        true
-    }
-
-    /// 412: Box has a newer version than the one we started from. The local bytes go up as
-    /// `NAME (conflicted copy DATE TIME).EXT` beside it; the remote version stays.
-    async fn keep_both(&self, staged: &Arc<Staged>, generation: u64, record: &Record) {
-        let name = conflicted_name(&record.name, chrono::Utc::now());
-        tracing::warn!(file = %record.name, copy = %name, "changed in Box meanwhile; keeping both versions");
-        let copy = Record { name: name.clone(), base_id: None, base_etag: None, ..record.clone() };
-        match self.upload_record(&copy).await {
-            Ok(_) => {
-                self.journal().remove(&record.key);
-                self.staged_map().remove(&staged.ino);
-                self.inodes().mark_stale(staged.ino);
-                let parent = staged.lock().parent;
-                self.forget_listing(parent).await;
-                staged.commit.send_replace(Commit::Done(generation));
-            }
-            Err(e) => {
-                let msg = format!("{}: conflicted copy {name}: {e}", record.name);
-                tracing::error!(error = %msg, "could not save the conflicted copy; the data stays in the journal");
-                staged.lock().scheduled = false;
-                staged.commit.send_replace(Commit::Failed(generation, msg));
-            }
-        }
-    }
-
-    /// Uploads everything pending (at once) and waits; used at unmount.
-    pub async fn drain(&self) -> usize {
-        let all: Vec<Arc<Staged>> = self.staged_map().values().cloned().collect();
-        let n = all.len();
-        for (i, s) in all.iter().enumerate() {
-            let generation = s.lock().generation;
-            self.upload_now(s);
-            if let Err(e) = s.wait_committed(generation).await {
-                tracing::error!(error = %e, "not uploaded; kept in the journal for the next mount");
-            }
-            tracing::info!("write-back: {}/{n} files committed", i + 1);
-        }
-        n
-    }
-
-    /// Uploads what an earlier run left in the journal (after a crash or `kill -9`).
-    pub async fn recover(self: Arc<Self>) {
-        let records = match self.journal().records() {
-            Ok(r) => r,
-            Err(e) => return tracing::error!(error = %e, "cannot read the write-back journal"),
-        };
-        if !records.is_empty() {
-            tracing::info!(count = records.len(), "resuming uploads left by an earlier run");
-        }
-        for record in records {
-            let fs = self.clone();
-            tokio::spawn(async move {
-                let _slot = fs.upload_slots().acquire().await;
-                let mut backoff = Duration::from_millis(500);
-                loop {
-                    match fs.upload_record(&record).await {
-                        Ok(_) => return fs.journal().remove(&record.key),
-                        Err(e) if e.root().is_transient() || matches!(e, ApiError::RetriesExhausted { .. }) => {
-                            tokio::time::sleep(backoff).await;
-                            backoff = (backoff * 2).min(MAX_UPLOAD_BACKOFF);
-                        }
-                        Err(e) => {
-                            tracing::error!(file = %record.name, error = %e, "recovered upload failed; kept in the journal");
-                            let _ = fs.journal().save(&Record { failed: Some(e.to_string()), ..record });
-                            return;
-                        }
-                    }
-                }
-            });
-        }
     }
 
     pub async fn mkdir(&self, parent: Ino, name: &str) -> VfsResult<Attr> {
@@ -524,27 +295,5 @@ impl Fs {
         self.edit_listing(new_parent, |e| e.push(DirEntry { ino: entry.ino, kind: entry.kind, name: new_name.into() }))
             .await;
         Ok(())
-    }
-}
-
-/// `report.pdf` → `report (conflicted copy 2026-11-22 101500).pdf`.
-pub fn conflicted_name(name: &str, at: chrono::DateTime<chrono::Utc>) -> String {
-    let stamp = at.format("%Y-%m-%d %H%M%S");
-    match name.rfind('.') {
-        Some(i) if i > 0 => format!("{} (conflicted copy {stamp}){}", &name[..i], &name[i..]),
-        _ => format!("{name} (conflicted copy {stamp})"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn conflicted_copy_names() {
-        let at = chrono::DateTime::parse_from_rfc3339("2026-11-22T10:15:00Z").unwrap().with_timezone(&chrono::Utc);
-        assert_eq!(conflicted_name("report.pdf", at), "report (conflicted copy 2026-11-22 101500).pdf");
-        assert_eq!(conflicted_name("Makefile", at), "Makefile (conflicted copy 2026-11-22 101500)");
-        assert_eq!(conflicted_name(".bashrc", at), ".bashrc (conflicted copy 2026-11-22 101500)");
     }
 }

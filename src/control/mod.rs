@@ -1,0 +1,172 @@
+//! The control channel of a running mount: a unix socket (in a 0700 directory under
+//! `$XDG_RUNTIME_DIR/boxfs/mounts`) plus a registry file naming the mountpoint and cache dir
+//! (under `$XDG_CACHE_HOME/boxfs/mounts`, so it outlives a reboot), both keyed by the
+//! mountpoint. `boxfs status` asks the socket for a report; `boxfs sync` asks it to upload
+//! everything now and streams progress until the queue is empty. When no daemon answers, the
+//! registry still says where the journal is.
+//!
+//! Protocol: one JSON request line (`{"op":"status"}` or `{"op":"sync"}`), answered by JSON
+//! lines: a `Status` for `status`; for `sync`, `Status` lines every 250 ms, then a `SyncDone`.
+
+mod client;
+mod server;
+
+pub use client::{status, status_all, sync};
+pub use server::ControlServer;
+
+use crate::vfs::uploads::UploadInfo;
+use serde::{Deserialize, Serialize};
+use sha1::{Digest, Sha1};
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error("no boxfs mount is registered at {0}")]
+    NotMounted(PathBuf),
+    #[error("the boxfs daemon for {0} does not answer (it may have exited)")]
+    NoDaemon(PathBuf),
+    #[error("control channel: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("control channel: bad message: {0}")]
+    Protocol(#[from] serde_json::Error),
+}
+
+/// What the registry says of a mount.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MountEntry {
+    pub mountpoint: PathBuf,
+    pub cache_dir: PathBuf,
+    pub pid: u32,
+}
+
+/// `boxfs status` of one mount.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Status {
+    pub mountpoint: PathBuf,
+    /// `daemon` (a running mount answered) or `journal` (read from the cache dir).
+    pub source: String,
+    pub pid: Option<u32>,
+    pub account: Option<Account>,
+    /// `live`, `connecting`, `degraded: <why>`, `off`, or `unknown` (no daemon).
+    pub events: String,
+    pub cache: Cache,
+    pub api: Option<ApiUse>,
+    pub uploads: Vec<UploadInfo>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Account {
+    pub user_id: String,
+    pub login: String,
+    pub api_url: String,
+    pub space_used: u64,
+    pub space_amount: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Cache {
+    pub dir: PathBuf,
+    pub used_bytes: Option<u64>,
+    pub capacity_bytes: Option<u64>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ApiUse {
+    pub requests_last_minute: u64,
+    pub throttled_last_minute: u64,
+    pub requests_total: u64,
+    pub throttled_total: u64,
+    pub retries_total: u64,
+}
+
+/// The last line of a `sync`: what could not be uploaded (its data stays in the journal).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SyncDone {
+    pub done: bool,
+    pub failures: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "op", rename_all = "lowercase")]
+pub enum Request {
+    Status,
+    Sync,
+}
+
+/// Creates `dir` (and its parent) with mode 0700.
+fn private_dir(dir: PathBuf) -> std::io::Result<PathBuf> {
+    for d in [dir.parent().unwrap_or(&dir), &dir] {
+        std::fs::create_dir_all(d)?;
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(dir)
+}
+
+/// Sockets: `$XDG_RUNTIME_DIR/boxfs/mounts`, else `/tmp/boxfs-UID/mounts`.
+fn socket_dir() -> std::io::Result<PathBuf> {
+    let base = std::env::var_os("XDG_RUNTIME_DIR")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute() && p.is_dir())
+        .map(|p| p.join("boxfs"))
+        .unwrap_or_else(|| std::env::temp_dir().join(format!("boxfs-{}", unsafe { libc::geteuid() })));
+    private_dir(base.join("mounts"))
+}
+
+/// Registry files: `$XDG_CACHE_HOME/boxfs/mounts`.
+fn registry_dir() -> std::io::Result<PathBuf> {
+    private_dir(crate::mount::default_cache_root().join("mounts"))
+}
+
+/// The registry file and socket of a mountpoint (keyed by its absolute path).
+pub fn paths_for(mountpoint: &Path) -> std::io::Result<(PathBuf, PathBuf)> {
+    let abs = std::path::absolute(mountpoint)?;
+    let key = hex::encode(&Sha1::digest(abs.as_os_str().as_encoded_bytes())[..8]);
+    Ok((registry_dir()?.join(format!("{key}.json")), socket_dir()?.join(format!("{key}.sock"))))
+}
+
+/// Writes a registry entry atomically (0600).
+pub fn register(entry: &MountEntry) -> std::io::Result<()> {
+    let (json, _) = paths_for(&entry.mountpoint)?;
+    let tmp = json.with_extension("json.tmp");
+    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+    f.write_all(&serde_json::to_vec_pretty(entry).expect("entry serializes"))?;
+    f.sync_all()?;
+    std::fs::rename(tmp, json)
+}
+
+/// The registry entry of a mountpoint, if one was written.
+pub fn registered(mountpoint: &Path) -> Result<MountEntry, ControlError> {
+    let (json, _) = paths_for(mountpoint)?;
+    match std::fs::read(&json) {
+        Ok(bytes) => Ok(serde_json::from_slice(&bytes)?),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(ControlError::NotMounted(mountpoint.into())),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Every registered mount whose mountpoint still exists (entries of vanished mountpoints
+/// are dropped).
+pub fn all_registered() -> std::io::Result<Vec<MountEntry>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(registry_dir()?)? {
+        let path = entry?.path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        let Ok(m) = std::fs::read(&path)
+            .map_err(ControlError::from)
+            .and_then(|b| Ok(serde_json::from_slice::<MountEntry>(&b)?))
+        else {
+            continue;
+        };
+        if m.mountpoint.is_dir() {
+            out.push(m);
+        } else {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+    out.sort_by(|a: &MountEntry, b| a.mountpoint.cmp(&b.mountpoint));
+    Ok(out)
+}

@@ -1,0 +1,148 @@
+//! The daemon side of the control channel: answers `status` from the live filesystem and
+//! runs `sync`, streaming progress. Removes its socket (and, when nothing is left pending,
+//! its registry entry) when dropped at unmount.
+
+use super::{paths_for, register, Account, ApiUse, Cache, MountEntry, Request, Status, SyncDone};
+use crate::api::StreamState;
+use crate::vfs::Fs;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::watch;
+
+/// How often `sync` reports progress.
+const PROGRESS_EVERY: Duration = Duration::from_millis(250);
+
+/// What the server reports besides the filesystem itself.
+#[derive(Clone)]
+struct Context {
+    fs: Arc<Fs>,
+    entry: MountEntry,
+    events: Option<watch::Receiver<StreamState>>,
+}
+
+pub struct ControlServer {
+    task: tokio::task::JoinHandle<()>,
+    fs: Arc<Fs>,
+    registry: PathBuf,
+    socket: PathBuf,
+}
+
+impl ControlServer {
+    /// Registers the mount and listens on its socket (mode 0600).
+    pub fn start(
+        fs: Arc<Fs>,
+        entry: MountEntry,
+        events: Option<watch::Receiver<StreamState>>,
+    ) -> std::io::Result<ControlServer> {
+        let (registry, socket) = paths_for(&entry.mountpoint)?;
+        let _ = std::fs::remove_file(&socket);
+        let listener = UnixListener::bind(&socket)?;
+        std::fs::set_permissions(&socket, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+        register(&entry)?;
+        let ctx = Context { fs: fs.clone(), entry, events };
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let ctx = ctx.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = serve_one(stream, &ctx).await {
+                        tracing::debug!(error = %e, "control connection ended");
+                    }
+                });
+            }
+        });
+        Ok(ControlServer { task, fs, registry, socket })
+    }
+}
+
+impl Drop for ControlServer {
+    fn drop(&mut self) {
+        self.task.abort();
+        let _ = std::fs::remove_file(&self.socket);
+        // Failed uploads stay in the journal: keep the entry so `boxfs status` finds them.
+        if self.fs.pending_uploads() == 0 {
+            let _ = std::fs::remove_file(&self.registry);
+        }
+    }
+}
+
+async fn serve_one(stream: UnixStream, ctx: &Context) -> Result<(), super::ControlError> {
+    let (read, mut write) = stream.into_split();
+    let mut line = String::new();
+    BufReader::new(read).read_line(&mut line).await?;
+    match serde_json::from_str::<Request>(line.trim())? {
+        Request::Status => send(&mut write, &status(ctx).await).await,
+        Request::Sync => {
+            let fs = ctx.fs.clone();
+            let mut sync = tokio::spawn(async move { fs.sync_all().await });
+            let mut tick = tokio::time::interval(PROGRESS_EVERY);
+            loop {
+                tokio::select! {
+                    failures = &mut sync => {
+                        let failures = failures.unwrap_or_else(|e| vec![format!("sync task: {e}")]);
+                        return send(&mut write, &SyncDone { done: true, failures }).await;
+                    }
+                    _ = tick.tick() => send(&mut write, &status(ctx).await).await?,
+                }
+            }
+        }
+    }
+}
+
+async fn send(
+    write: &mut (impl AsyncWriteExt + Unpin),
+    value: &impl serde::Serialize,
+) -> Result<(), super::ControlError> {
+    let mut line = serde_json::to_vec(value)?;
+    line.push(b'\n');
+    write.write_all(&line).await?;
+    Ok(())
+}
+
+async fn status(ctx: &Context) -> Status {
+    let fs = &ctx.fs;
+    let account = match fs.quota().await {
+        Ok(me) => Some(Account {
+            user_id: me.id,
+            login: me.login,
+            api_url: fs.client().config().api_url.clone(),
+            space_used: me.space_used,
+            space_amount: me.space_amount,
+        }),
+        Err(e) => {
+            tracing::debug!(error = %e, "status: cannot ask Box who we are");
+            None
+        }
+    };
+    let counters = fs.client().counters();
+    let minute = counters.last_minute();
+    let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+    let (used, capacity) = fs.cache_usage();
+    Status {
+        mountpoint: ctx.entry.mountpoint.clone(),
+        source: "daemon".into(),
+        pid: Some(std::process::id()),
+        account,
+        events: events_word(ctx.events.as_ref()),
+        cache: Cache { dir: ctx.entry.cache_dir.clone(), used_bytes: Some(used), capacity_bytes: Some(capacity) },
+        api: Some(ApiUse {
+            requests_last_minute: minute.requests,
+            throttled_last_minute: minute.throttled,
+            requests_total: load(&counters.requests),
+            throttled_total: load(&counters.throttled),
+            retries_total: load(&counters.retries),
+        }),
+        uploads: fs.uploads(),
+    }
+}
+
+fn events_word(events: Option<&watch::Receiver<StreamState>>) -> String {
+    match events.map(|rx| rx.borrow().clone()) {
+        None => "off".into(),
+        Some(StreamState::Live) => "live".into(),
+        Some(StreamState::Connecting) => "connecting".into(),
+        Some(StreamState::Degraded(why)) => format!("degraded: {why}"),
+    }
+}

@@ -1,0 +1,205 @@
+//! Pending uploads as a whole: resuming what an earlier run left in the journal, waiting for
+//! everything to reach Box (`boxfs sync`, unmount), and the per-file report `boxfs status`
+//! shows (from the running filesystem, or from the journal alone when no daemon runs).
+
+use super::fs::Fs;
+use super::journal::{Journal, Record};
+use super::staging::{Phase, Staged};
+use super::writeback::{worth_retrying, MAX_UPLOAD_BACKOFF};
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// A journal entry left by an earlier run, being uploaded by this one.
+#[derive(Debug)]
+pub struct Recovering {
+    record: Mutex<Record>,
+    size: u64,
+    progress: Arc<AtomicU64>,
+    phase: Mutex<Phase>,
+}
+
+/// One pending upload, as `boxfs status` shows it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct UploadInfo {
+    pub name: String,
+    /// Box id of the folder it goes to.
+    pub folder_id: String,
+    /// `writing` (still open), `queued`, `uploading`, `retrying`, `failed`, or `pending`
+    /// (journal only: no daemon runs).
+    pub state: String,
+    pub bytes_done: u64,
+    pub bytes_total: u64,
+    /// The last error (retrying or failed).
+    pub error: Option<String>,
+}
+
+fn phase_words(phase: &Phase) -> (&'static str, Option<String>) {
+    match phase {
+        Phase::Queued => ("queued", None),
+        Phase::Uploading => ("uploading", None),
+        Phase::Retrying(e) => ("retrying", Some(e.clone())),
+        Phase::Failed(e) => ("failed", Some(e.clone())),
+    }
+}
+
+fn staged_info(s: &Staged) -> UploadInfo {
+    let st = s.lock();
+    let (mut state, error) = phase_words(&st.phase);
+    if st.writers > 0 && !matches!(st.phase, Phase::Uploading) {
+        state = "writing";
+    }
+    UploadInfo {
+        name: st.record.name.clone(),
+        folder_id: st.record.parent_id.clone(),
+        state: state.into(),
+        bytes_done: s.progress.load(Ordering::Relaxed).min(st.size),
+        bytes_total: st.size,
+        error,
+    }
+}
+
+fn recovering_info(r: &Recovering) -> UploadInfo {
+    let record = r.record.lock().unwrap_or_else(|p| p.into_inner());
+    let (state, error) = phase_words(&r.phase.lock().unwrap_or_else(|p| p.into_inner()));
+    UploadInfo {
+        name: record.name.clone(),
+        folder_id: record.parent_id.clone(),
+        state: state.into(),
+        bytes_done: r.progress.load(Ordering::Relaxed).min(r.size),
+        bytes_total: r.size,
+        error,
+    }
+}
+
+/// What the journal alone says is pending (no daemon runs to ask).
+pub fn journal_uploads(journal: &Journal) -> std::io::Result<Vec<UploadInfo>> {
+    Ok(journal
+        .records()?
+        .into_iter()
+        .map(|r| UploadInfo {
+            bytes_total: std::fs::metadata(journal.data_path(&r.key)).map(|m| m.len()).unwrap_or(0),
+            name: r.name,
+            folder_id: r.parent_id,
+            state: if r.failed.is_some() { "failed" } else { "pending" }.into(),
+            bytes_done: 0,
+            error: r.failed,
+        })
+        .collect())
+}
+
+impl Fs {
+    /// Every upload not yet committed: files with local changes, then recovered entries.
+    pub fn uploads(&self) -> Vec<UploadInfo> {
+        let staged: Vec<Arc<Staged>> = self.staged_map().values().cloned().collect();
+        let mut out: Vec<UploadInfo> = staged.iter().map(|s| staged_info(s)).collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out.extend(self.recovering_map().values().map(|r| recovering_info(r)));
+        out
+    }
+
+    /// Files with local changes not yet committed (recovered entries included).
+    pub fn pending_uploads(&self) -> usize {
+        self.staged_map().len() + self.recovering_map().len()
+    }
+
+    /// Uploads everything pending now and waits until it is in Box. Returns the failures
+    /// (file: error), whose data stays in the journal.
+    pub async fn sync_all(&self) -> Vec<String> {
+        let staged: Vec<Arc<Staged>> = self.staged_map().values().cloned().collect();
+        let mut failures = Vec::new();
+        for s in &staged {
+            let generation = s.lock().generation;
+            self.upload_now(s);
+            if let Err(e) = s.wait_committed(generation).await {
+                failures.push(e.to_string());
+            }
+        }
+        loop {
+            let (busy, failed): (Vec<_>, Vec<_>) =
+                self.recovering_map().values().map(|r| recovering_info(r)).partition(|i| i.state != "failed");
+            if busy.is_empty() {
+                failures.extend(failed.into_iter().map(|i| format!("{}: {}", i.name, i.error.unwrap_or_default())));
+                return failures;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Uploads everything pending and waits, logging progress; used at unmount.
+    pub async fn drain(&self) -> usize {
+        let n = self.pending_uploads();
+        let failures = self.sync_all().await;
+        for f in &failures {
+            tracing::error!(error = %f, "not uploaded; kept in the journal for the next mount");
+        }
+        tracing::info!("write-back: {}/{n} files committed", n - failures.len().min(n));
+        n
+    }
+
+    /// Uploads what an earlier run left in the journal (after a crash or `kill -9`),
+    /// continuing journaled upload sessions where they still live.
+    pub async fn recover(self: Arc<Self>) {
+        let records = match self.journal().records() {
+            Ok(r) => r,
+            Err(e) => return tracing::error!(error = %e, "cannot read the write-back journal"),
+        };
+        if !records.is_empty() {
+            tracing::info!(count = records.len(), "resuming uploads left by an earlier run");
+        }
+        for record in records {
+            let size = std::fs::metadata(self.journal().data_path(&record.key)).map(|m| m.len()).unwrap_or(0);
+            let key = record.key.clone();
+            let entry = Arc::new(Recovering {
+                record: Mutex::new(record),
+                size,
+                progress: Arc::new(AtomicU64::new(0)),
+                phase: Mutex::new(Phase::Queued),
+            });
+            self.recovering_map().insert(key, entry.clone());
+            let fs = self.clone();
+            tokio::spawn(async move { fs.upload_recovered(entry).await });
+        }
+    }
+
+    async fn upload_recovered(&self, entry: Arc<Recovering>) {
+        let _slot = self.upload_slots().acquire().await;
+        let set_phase = |p: Phase| *entry.phase.lock().unwrap_or_else(|p| p.into_inner()) = p;
+        let remember = |session: Option<&str>| {
+            let mut r = entry.record.lock().unwrap_or_else(|p| p.into_inner());
+            r.session_id = session.map(str::to_string);
+            let _ = self.journal().save(&r);
+        };
+        let mut backoff = Duration::from_millis(500);
+        loop {
+            set_phase(Phase::Uploading);
+            let record = entry.record.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            match self.upload_record(&record, &entry.progress, &remember).await {
+                Ok(_) => {
+                    self.journal().remove(&record.key);
+                    self.recovering_map().remove(&record.key);
+                    return;
+                }
+                Err(crate::api::ApiError::PreconditionFailed) => {
+                    let copy = super::writeback::conflicted_name(&record.name, chrono::Utc::now());
+                    tracing::warn!(file = %record.name, copy = %copy, "changed in Box meanwhile; keeping both versions");
+                    let mut r = entry.record.lock().unwrap_or_else(|p| p.into_inner());
+                    *r = Record { name: copy, base_id: None, base_etag: None, session_id: None, ..record };
+                    let _ = self.journal().save(&r);
+                }
+                Err(e) if worth_retrying(&e) => {
+                    set_phase(Phase::Retrying(e.to_string()));
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(MAX_UPLOAD_BACKOFF);
+                }
+                Err(e) => {
+                    tracing::error!(file = %record.name, error = %e, "recovered upload failed; kept in the journal");
+                    let _ = self.journal().save(&Record { failed: Some(e.to_string()), ..record });
+                    set_phase(Phase::Failed(e.to_string()));
+                    return;
+                }
+            }
+        }
+    }
+}

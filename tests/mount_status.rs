@@ -1,0 +1,163 @@
+//! `boxfs status` and `boxfs sync` against real mounts on the emulator: pending uploads with
+//! progress from the daemon's control socket, `sync` committing a queue held back by a long
+//! write-back delay, failures (full quota) reported and kept, the journal read when no daemon
+//! runs, and a half-sent upload session resumed after `kill -9` (only missing parts sent).
+
+mod common;
+
+use common::emu::{bytes, sha1_hex};
+use common::mount::{emulator, fuse_available, Mounted};
+use serde_json::Value;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+fn boxfs(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_boxfs")).args(args).output().expect("boxfs runs")
+}
+
+fn status_json(m: &Mounted) -> Value {
+    let out = boxfs(&["status", m.path().to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "status: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("status prints JSON")
+}
+
+fn uploads(status: &Value) -> Vec<Value> {
+    status["uploads"].as_array().unwrap().clone()
+}
+
+/// name → sha1 of the files in the root folder (through the API).
+fn root_files(m: &Mounted) -> std::collections::BTreeMap<String, String> {
+    m.rt.block_on(async {
+        let r = m.emu.get(&m.emu.api("/folders/0/items?limit=1000&fields=name,sha1")).await;
+        r.body["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["type"] == "file")
+            .map(|e| (e["name"].as_str().unwrap().to_string(), e["sha1"].as_str().unwrap().to_string()))
+            .collect()
+    })
+}
+
+fn wait_for(what: &str, secs: u64, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn status_lists_pending_uploads_and_sync_commits_them() {
+    if !fuse_available() {
+        return;
+    }
+    let (rt, emu) = emulator(|_| {});
+    let mut m = Mounted::start(rt, emu, &["--writeback-delay-ms", "600000"]);
+    let a = bytes(1, 3000);
+    let b = bytes(2, 70_000);
+    std::fs::write(m.p("a.txt"), &a).unwrap();
+    std::fs::write(m.p("b.bin"), &b).unwrap();
+
+    let s = status_json(&m);
+    assert_eq!(s["source"], "daemon");
+    assert_eq!(s["events"], "live");
+    assert_eq!(s["account"]["login"].as_str().map(|l| l.contains('@')), Some(true), "{s}");
+    assert!(s["api"]["requests_last_minute"].as_u64().unwrap() > 0, "{s}");
+    let mut pending: Vec<(String, String, u64)> = uploads(&s)
+        .iter()
+        .map(|u| {
+            (
+                u["name"].as_str().unwrap().into(),
+                u["state"].as_str().unwrap().into(),
+                u["bytes_total"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    pending.sort();
+    assert_eq!(pending, vec![("a.txt".into(), "queued".into(), 3000), ("b.bin".into(), "queued".into(), 70_000)]);
+    assert!(root_files(&m).is_empty(), "held back by the write-back delay");
+
+    // The human report says the same.
+    let text = boxfs(&["status", m.path().to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("2 pending, 0 failed") && text.contains("b.bin"), "{text}");
+
+    // `sync` cuts the ten-minute delay short and returns once both are in Box.
+    let started = Instant::now();
+    let out = boxfs(&["sync", m.path().to_str().unwrap()]);
+    assert!(out.status.success(), "sync: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(started.elapsed() < Duration::from_secs(60));
+    let files = root_files(&m);
+    assert_eq!(files.get("a.txt"), Some(&sha1_hex(&a)));
+    assert_eq!(files.get("b.bin"), Some(&sha1_hex(&b)));
+    assert!(uploads(&status_json(&m)).is_empty());
+
+    // With every status command, no daemon: the registry entry goes with a clean unmount.
+    m.unmount();
+    let gone = boxfs(&["status", m.path().to_str().unwrap()]);
+    assert!(!gone.status.success());
+    assert!(String::from_utf8_lossy(&gone.stderr).contains("no boxfs mount"), "{gone:?}");
+}
+
+#[test]
+fn a_full_quota_is_reported_as_failed_and_kept() {
+    if !fuse_available() {
+        return;
+    }
+    let (rt, emu) = emulator(|c| c.space_amount = 100_000);
+    let mut m = Mounted::start(rt, emu, &["--writeback-delay-ms", "600000"]);
+    std::fs::write(m.p("small.txt"), b"fits").unwrap();
+    std::fs::write(m.p("big.bin"), bytes(3, 200_000)).unwrap();
+    let out = boxfs(&["sync", m.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "sync reports the failure");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("big.bin") && err.contains("quota"), "{err}");
+    assert!(root_files(&m).contains_key("small.txt"));
+
+    let s = status_json(&m);
+    let failed = uploads(&s);
+    assert_eq!(failed.len(), 1, "{s}");
+    assert_eq!((failed[0]["name"].as_str(), failed[0]["state"].as_str()), (Some("big.bin"), Some("failed")));
+    assert!(failed[0]["error"].as_str().unwrap().contains("quota"));
+
+    // After the daemon is gone the journal still holds it, and status says so.
+    m.signal(libc::SIGKILL);
+    let s = status_json(&m);
+    assert_eq!(s["source"], "journal");
+    let left = uploads(&s);
+    assert_eq!(left.len(), 1, "{s}");
+    assert_eq!((left[0]["name"].as_str(), left[0]["state"].as_str()), (Some("big.bin"), Some("failed")));
+    assert_eq!(left[0]["bytes_total"], 200_000);
+}
+
+#[test]
+fn a_half_sent_upload_session_resumes_after_kill_9() {
+    if !fuse_available() {
+        return;
+    }
+    const PART: usize = 1024 * 1024;
+    // 1 MiB parts, every request held 400 ms: the 24 parts take a few seconds.
+    let (rt, emu) = emulator(|c| c.part_size = Some(PART as i64));
+    let data = bytes(4, 24 * PART);
+    let mut m = Mounted::start(rt, emu, &["--writeback-delay-ms", "0"]);
+    m.rt.block_on(m.emu.set_faults("slow=1.0,slow_ms=400"));
+    std::fs::write(m.p("big.iso"), &data).unwrap();
+    wait_for("a few parts to be stored", 60, || {
+        uploads(&status_json(&m)).first().is_some_and(|u| u["bytes_done"].as_u64().unwrap() >= 4 * PART as u64)
+    });
+    m.signal(libc::SIGKILL);
+    let stored_before = m.stats()["requests"]["PUT /api/2.0/files/upload_sessions/{sid}"].as_u64().unwrap();
+    assert!(stored_before < 24, "killed mid-upload");
+
+    m.rt.block_on(m.emu.set_faults(""));
+    m.reset_stats();
+    m.respawn(&[]);
+    wait_for("the file to land", 60, || root_files(&m).contains_key("big.iso"));
+    assert_eq!(root_files(&m)["big.iso"], sha1_hex(&data));
+    let stats = m.stats();
+    assert_eq!(stats["requests"]["POST /api/2.0/files/upload_sessions"], Value::Null, "no new session: {stats}");
+    let resent = stats["requests"]["PUT /api/2.0/files/upload_sessions/{sid}"].as_u64().unwrap();
+    eprintln!("parts before kill: {stored_before}, resent after: {resent}");
+    assert!(resent <= 24 - 4, "only the missing parts were sent ({resent} of 24): {stats}");
+}
