@@ -34,6 +34,8 @@ pub struct UploadOptions {
     pub content_modified_at: Option<String>,
     /// Bytes the server has confirmed so far (parts stored, or the whole direct upload).
     pub progress: Option<Arc<AtomicU64>>,
+    /// The file's SHA-1 when the caller knows it already (saves reading the file to hash it).
+    pub sha1: Option<[u8; 20]>,
 }
 
 impl UploadOptions {
@@ -312,7 +314,12 @@ impl Client {
             (0..size.div_ceil(part_size)).map(|i| i * part_size).filter(|o| !have.contains_key(o)).collect();
         tracing::debug!(session = %session.id, have = have.len(), missing = missing.len(), "uploading session parts");
         opts.confirmed(have.values().map(|p| p.size).sum());
-        let digest = hash_file(path);
+        let digest = async {
+            match opts.sha1 {
+                Some(raw) => Ok((hex::encode(raw), base64::engine::general_purpose::STANDARD.encode(raw))),
+                None => hash_file(path).await,
+            }
+        };
         let sent = futures_util::stream::iter(missing)
             .map(|offset| {
                 let file = file.clone();

@@ -5,7 +5,7 @@ use super::inode::{Ino, Node, NodeKind};
 use std::time::SystemTime;
 
 /// Preferred I/O size reported to `stat` (so that `cp` and friends read in large chunks).
-pub const BLKSIZE: u32 = 128 * 1024;
+pub const BLKSIZE: u32 = 1024 * 1024;
 
 #[derive(Clone, Debug)]
 pub struct Attr {

@@ -6,6 +6,7 @@
 use super::error::{VfsError, VfsResult};
 use super::inode::Ino;
 use super::journal::Record;
+use sha1::{Digest, Sha1};
 use std::os::unix::fs::FileExt;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
@@ -64,11 +65,29 @@ pub struct Staged {
     pub progress: Arc<AtomicU64>,
     /// Wakes a scheduled upload out of its write-back delay (`fsync`, `boxfs sync`).
     pub hurry: tokio::sync::Notify,
+    /// SHA-1 of the content so far while it is written front to back, so that the upload
+    /// need not read the file once more to hash it.
+    running: Mutex<Option<RunningSha1>>,
+}
+
+#[derive(Debug, Clone)]
+struct RunningSha1 {
+    len: u64,
+    hasher: Sha1,
+}
+
+impl RunningSha1 {
+    fn new() -> Option<RunningSha1> {
+        Some(RunningSha1 { len: 0, hasher: Sha1::new() })
+    }
 }
 
 impl Staged {
+    /// A staged file. One that starts empty has its SHA-1 followed as it is written.
     pub fn new(ino: Ino, file: std::fs::File, state: StageState) -> Staged {
+        let running = if state.size == 0 { RunningSha1::new() } else { None };
         Staged {
+            running: Mutex::new(running),
             ino,
             file,
             state: Mutex::new(state),
@@ -86,9 +105,29 @@ impl Staged {
         self.lock().record.key.clone()
     }
 
+    fn running(&self) -> std::sync::MutexGuard<'_, Option<RunningSha1>> {
+        self.running.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The SHA-1 of the whole content, when it was written front to back and is `size` long.
+    pub fn content_sha1(&self, size: u64) -> Option<[u8; 20]> {
+        let running = self.running().clone()?;
+        (running.len == size).then(|| running.hasher.finalize().into())
+    }
+
     /// Writes at `offset`, growing the file as needed.
     pub fn write_at(&self, offset: u64, data: &[u8]) -> VfsResult<u32> {
         self.file.write_all_at(data, offset)?;
+        {
+            let mut running = self.running();
+            match running.as_mut() {
+                Some(r) if r.len == offset => {
+                    r.hasher.update(data);
+                    r.len += data.len() as u64;
+                }
+                _ => *running = None,
+            }
+        }
         let mut st = self.lock();
         st.size = st.size.max(offset + data.len() as u64);
         st.mtime = SystemTime::now();
@@ -105,6 +144,14 @@ impl Staged {
 
     pub fn truncate(&self, size: u64) -> VfsResult<()> {
         self.file.set_len(size)?;
+        {
+            let mut running = self.running();
+            if size == 0 {
+                *running = RunningSha1::new();
+            } else if running.as_ref().is_some_and(|r| r.len != size) {
+                *running = None;
+            }
+        }
         let mut st = self.lock();
         st.size = size;
         st.mtime = SystemTime::now();
@@ -125,6 +172,7 @@ impl Staged {
         }
         let mut st = self.lock();
         if !keep_size && offset + len > st.size {
+            *self.running() = None;
             st.size = offset + len;
             st.mtime = SystemTime::now();
             st.generation += 1;
@@ -201,6 +249,52 @@ mod tests {
             assert!(matches!(check_name(bad), Err(VfsError::Invalid)), "{bad:?}");
         }
         assert!(matches!(check_name(&"x".repeat(256)), Err(VfsError::NameTooLong)));
+    }
+
+    fn staged_empty_file() -> (tempfile::TempDir, Staged) {
+        let dir = tempfile::tempdir().unwrap();
+        let file = std::fs::OpenOptions::new().read(true).write(true).create(true).open(dir.path().join("d")).unwrap();
+        let record = Record {
+            key: "k".into(),
+            parent_id: "0".into(),
+            name: "n".into(),
+            base_id: None,
+            base_etag: None,
+            mtime_ns: 0,
+            failed: None,
+            session_id: None,
+        };
+        let state = StageState {
+            record,
+            parent: 1,
+            size: 0,
+            mtime: SystemTime::now(),
+            generation: 0,
+            writers: 1,
+            scheduled: false,
+            removed: false,
+            phase: Phase::Queued,
+        };
+        (dir, Staged::new(2, file, state))
+    }
+
+    #[test]
+    fn the_sha1_is_followed_while_written_front_to_back() {
+        let (_dir, s) = staged_empty_file();
+        s.write_at(0, b"hello ").unwrap();
+        s.write_at(6, b"world").unwrap();
+        let expected: [u8; 20] = Sha1::digest(b"hello world").into();
+        assert_eq!(s.content_sha1(11), Some(expected));
+        assert_eq!(s.content_sha1(12), None, "only for the whole content");
+        // A rewrite in the middle makes it unknown; truncating to zero starts over.
+        s.write_at(2, b"L").unwrap();
+        assert_eq!(s.content_sha1(11), None);
+        s.truncate(0).unwrap();
+        s.write_at(0, b"abc").unwrap();
+        assert_eq!(s.content_sha1(3), Some(Sha1::digest(b"abc").into()));
+        // A gap (sparse write) makes it unknown too.
+        s.write_at(10, b"x").unwrap();
+        assert_eq!(s.content_sha1(11), None);
     }
 
     #[test]

@@ -175,7 +175,7 @@ impl Fs {
         loop {
             set_phase(Phase::Uploading);
             let record = entry.record.lock().unwrap_or_else(|p| p.into_inner()).clone();
-            match self.upload_record(&record, &entry.progress, &remember).await {
+            match self.upload_record(&record, None, &entry.progress, &remember).await {
                 Ok(_) => {
                     self.journal().remove(&record.key);
                     self.recovering_map().remove(&record.key);

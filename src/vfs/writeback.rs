@@ -81,14 +81,15 @@ impl Fs {
         let _slot = self.upload_slots().acquire().await;
         let mut backoff = Duration::from_millis(500);
         loop {
-            let (generation, record) = {
+            let (generation, record, sha1) = {
                 let mut st = staged.lock();
                 if st.removed {
                     staged.commit.send_replace(Commit::Done(st.generation));
                     return;
                 }
                 st.phase = Phase::Uploading;
-                (st.generation, Record { mtime_ns: nanos(st.mtime), ..st.record.clone() })
+                let sha1 = staged.content_sha1(st.size);
+                (st.generation, Record { mtime_ns: nanos(st.mtime), ..st.record.clone() }, sha1)
             };
             let remember = |session: Option<&str>| {
                 let mut st = staged.lock();
@@ -97,7 +98,7 @@ impl Fs {
                     tracing::warn!(error = %e, "cannot journal the upload session");
                 }
             };
-            match self.upload_record(&record, &staged.progress, &remember).await {
+            match self.upload_record(&record, sha1, &staged.progress, &remember).await {
                 Ok(file) => {
                     let Some(file) = self.follow_local_changes(&staged, &record, file).await else { return };
                     self.keep_listed(&staged).await;
@@ -114,6 +115,10 @@ impl Fs {
                 Err(ApiError::PreconditionFailed) => {
                     self.keep_both(&staged, generation, &record).await;
                     return;
+                }
+                // Written to while being sent (a digest mismatch, say): send the new content.
+                Err(e) if staged.lock().generation != generation => {
+                    tracing::info!(name = %record.name, error = %e, "changed during its upload; sending it again");
                 }
                 Err(e) => return self.failed_for_good(&staged, generation, &record.name, &e),
             }
@@ -163,6 +168,7 @@ impl Fs {
     pub(super) async fn upload_record(
         &self,
         r: &Record,
+        sha1: Option<[u8; 20]>,
         progress: &Arc<AtomicU64>,
         remember: &(dyn Fn(Option<&str>) + Send + Sync),
     ) -> Result<File, ApiError> {
@@ -172,6 +178,7 @@ impl Fs {
             content_modified_at: Some(rfc3339(from_nanos(r.mtime_ns))),
             content_created_at: None,
             progress: Some(progress.clone()),
+            sha1,
         };
         let target = match &r.base_id {
             Some(id) => UploadTarget::NewVersion { file_id: id, name: Some(&r.name), if_match: r.base_etag.as_deref() },
@@ -230,7 +237,7 @@ impl Fs {
         let name = conflicted_name(&record.name, chrono::Utc::now());
         tracing::warn!(file = %record.name, copy = %name, "changed in Box meanwhile; keeping both versions");
         let copy = Record { name: name.clone(), base_id: None, base_etag: None, session_id: None, ..record.clone() };
-        match self.upload_record(&copy, &staged.progress, &|_| {}).await {
+        match self.upload_record(&copy, None, &staged.progress, &|_| {}).await {
             Ok(_) => {
                 self.journal().remove(&record.key);
                 self.staged_map().remove(&staged.ino);
