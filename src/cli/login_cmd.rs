@@ -14,7 +14,18 @@ use std::time::Duration;
 /// is `http://127.0.0.1:53682/callback`).
 pub const DEFAULT_PORT: u16 = 53682;
 
+/// Shown after `boxfs login --help` and in boxfs-login(1).
+const LOGIN_AFTER_HELP: &str = "\
+Without --client-credentials or --token, prints an authorization URL (and opens it when a \
+browser is available), then waits on http://127.0.0.1:PORT/callback for Box to redirect back. \
+Register exactly that redirect URI in the Box app (default http://127.0.0.1:53682/callback).
+
+The account is saved 0600 under $XDG_CONFIG_HOME/boxfs/accounts/: NAME.json (kind of \
+credential, client id/secret, API and upload URLs) and NAME.tokens.json (tokens, refreshed in \
+place by mounts).";
+
 #[derive(Debug, Args)]
+#[command(after_long_help = LOGIN_AFTER_HELP)]
 pub struct LoginArgs {
     /// Name to save this login under (mount it with `boxfs mount --account NAME`).
     #[arg(long, value_name = "NAME", default_value = DEFAULT_ACCOUNT)]

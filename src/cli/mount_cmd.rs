@@ -19,7 +19,24 @@ use std::time::Duration;
 /// Set by the daemonizing parent: the child prints `ready` on stdout once mounted.
 const READY_ENV: &str = "BOXFS_NOTIFY_READY";
 
+/// Shown after `boxfs mount --help` and in boxfs-mount(1).
+const MOUNT_AFTER_HELP: &str = "\
+Settings come from, lowest first: built-in defaults, the top-level keys of \
+$XDG_CONFIG_HOME/boxfs/config.toml, its [accounts.NAME] table, -o key=value, then flags. \
+Config keys: root, read_only, allow_other, uid, gid, umask, cache_dir, cache_size, metadata_ttl, \
+events, writeback_delay_ms, log_file.
+
+Credentials: BOX_ACCESS_TOKEN or --token-file when given, else the account saved by \
+`boxfs login --account NAME` ($XDG_CONFIG_HOME/boxfs/accounts/NAME.json).
+
+As a mount(8) helper (a symlink named mount.boxfs or mount.fuse.boxfs): \
+`mount.boxfs ACCOUNT MOUNTPOINT -o OPTIONS`, e.g. the fstab line \
+`work /home/me/Box fuse.boxfs noauto,user,_netdev,metadata_ttl=30 0 0`.
+
+Under systemd (Type=notify) READY=1 is sent to $NOTIFY_SOCKET once mounted, STOPPING=1 when it ends.";
+
 #[derive(Debug, Args)]
+#[command(after_long_help = MOUNT_AFTER_HELP)]
 pub struct MountArgs {
     /// Directory to mount on.
     pub mountpoint: PathBuf,
@@ -241,7 +258,7 @@ fn daemonize(log_file: Option<&std::path::Path>) -> ExitCode {
         }
     };
     let mut cmd = Command::new(exe);
-    cmd.args(std::env::args_os().skip(1)).arg("--foreground").env(READY_ENV, "1");
+    cmd.args(super::mount_helper::effective_args().into_iter().skip(1)).arg("--foreground").env(READY_ENV, "1");
     cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(log_file);
     // SAFETY: setsid(2) in the child before exec, so the daemon leaves our terminal's session.
     unsafe {

@@ -25,6 +25,15 @@ pub fn invocation() -> Invocation {
     classify(std::env::args_os().collect())
 }
 
+/// The arguments as `boxfs` parses them (rewritten under a helper name), for re-running the
+/// same command in a child.
+pub fn effective_args() -> Vec<OsString> {
+    match invocation() {
+        Invocation::Args(args) => args,
+        Invocation::Fake | Invocation::Usage(_) => std::env::args_os().collect(),
+    }
+}
+
 pub fn classify(argv: Vec<OsString>) -> Invocation {
     let is_helper =
         argv.first().and_then(|a| Path::new(a).file_name()).is_some_and(|n| HELPER_NAMES.iter().any(|h| n == *h));
