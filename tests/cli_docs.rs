@@ -48,3 +48,12 @@ fn completions_for_every_shell() {
         }
     }
 }
+
+#[test]
+fn readme_config_example_parses() {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let start = readme.find("```toml\n").expect("README has a config example") + "```toml\n".len();
+    let end = start + readme[start..].find("```").unwrap();
+    let parsed = boxfs::config::ConfigFile::parse(&readme[start..end], Path::new("README.md")).unwrap();
+    assert_eq!(parsed.for_account("work").read_only, Some(true));
+}

@@ -31,7 +31,7 @@ Credentials: BOX_ACCESS_TOKEN or --token-file when given, else the account saved
 
 As a mount(8) helper (a symlink named mount.boxfs or mount.fuse.boxfs): \
 `mount.boxfs ACCOUNT MOUNTPOINT -o OPTIONS`, e.g. the fstab line \
-`work /home/me/Box fuse.boxfs noauto,user,_netdev,metadata_ttl=30 0 0`.
+`work /mnt/box fuse.boxfs _netdev,allow_other,metadata_ttl=30 0 0`.
 
 Under systemd (Type=notify) READY=1 is sent to $NOTIFY_SOCKET once mounted, STOPPING=1 when it ends.";
 
