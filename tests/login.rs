@@ -136,10 +136,12 @@ fn developer_token_from_stdin() {
     let bad = env.run(&["login", "--token", "--api-url", &api, "--upload-url", &up], "not-a-token\n");
     assert!(!bad.status.success(), "a refused token is not saved");
     assert!(!env.config_dir().join("accounts/default.json").exists());
-    let out = env.run(&["login", "--token", "--api-url", &api, "--upload-url", &up], &format!("{}\n", emu.token));
+    let out = env.run(&["login", "--token", "--api-url", &api], &format!("{}\n", emu.token));
     assert!(out.status.success(), "{:?}", text(&out));
     assert!(!text(&out).0.contains(&emu.token) && !text(&out).1.contains(&emu.token));
-    assert_eq!(read_json(&env.config_dir().join("accounts/default.json"))["kind"], "developer_token");
+    let saved = read_json(&env.config_dir().join("accounts/default.json"));
+    assert_eq!(saved["kind"], "developer_token");
+    assert_eq!(saved["upload_url"], up, "the emulator's upload URL is derived from --api-url");
     let who = env.run(&["whoami"], "");
     assert!(who.status.success(), "the default account is used: {:?}", text(&who));
     let bye = env.run(&["logout"], "");
