@@ -13,6 +13,7 @@ pub mod error;
 pub mod events;
 mod items;
 pub mod model;
+pub mod oauth;
 mod upload;
 
 pub use auth::{AuthMode, StoredTokens, SubjectType, TokenSource};

@@ -1,44 +1,78 @@
 //! Command-line options shared by every command that talks to Box: base URLs and how to
-//! authenticate (flags, then the `BOX_*` environment variables the emulator prints).
+//! authenticate. Explicit flags and the `BOX_*` environment variables the emulator prints win;
+//! otherwise the named account saved by `boxfs login` supplies URLs and credentials.
 
+use super::accounts::{self, Account, DEFAULT_ACCOUNT};
 use crate::api::{ApiConfig, AuthMode, Client, TokenSource};
 use clap::Args;
 use std::path::PathBuf;
 
 #[derive(Debug, Args, Clone)]
 pub struct ApiArgs {
-    /// Box API base URL [env: BOX_API_URL] (default: https://api.box.com/2.0).
+    /// Account saved by `boxfs login` to use; also picks the [accounts.NAME] table of the config
+    /// file (its saved credentials are ignored when BOX_ACCESS_TOKEN or --token-file is given).
+    #[arg(long, value_name = "NAME", default_value = DEFAULT_ACCOUNT)]
+    pub account: String,
+    /// Box API base URL [env: BOX_API_URL] (default: the account's, else https://api.box.com/2.0).
     #[arg(long, value_name = "URL")]
     pub api_url: Option<String>,
-    /// Box upload base URL [env: BOX_UPLOAD_URL] (default: https://upload.box.com/api/2.0).
+    /// Box upload base URL [env: BOX_UPLOAD_URL] (default: the account's, else https://upload.box.com/api/2.0).
     #[arg(long, value_name = "URL")]
     pub upload_url: Option<String>,
     /// OAuth token file (JSON with access_token, refresh_token, expires_at); refreshed tokens
     /// are written back to it. Needs --client-id/--client-secret.
     #[arg(long, value_name = "FILE", requires_all = ["client_id", "client_secret"])]
     pub token_file: Option<PathBuf>,
-    /// OAuth client id of your Box app [env: BOX_CLIENT_ID].
-    #[arg(long, value_name = "ID", env = "BOX_CLIENT_ID")]
+    /// OAuth client id of your Box app, with --token-file.
+    #[arg(long, value_name = "ID", env = "BOX_CLIENT_ID", hide_env_values = true)]
     pub client_id: Option<String>,
-    /// OAuth client secret of your Box app [env: BOX_CLIENT_SECRET].
+    /// OAuth client secret of your Box app, with --token-file.
     #[arg(long, value_name = "SECRET", env = "BOX_CLIENT_SECRET", hide_env_values = true)]
     pub client_secret: Option<String>,
 }
 
 impl ApiArgs {
-    /// The client these options describe: a token file when given, else `BOX_ACCESS_TOKEN`.
+    /// The client these options describe: a token file when given, else `BOX_ACCESS_TOKEN`,
+    /// else the saved account. URLs: flags, then `BOX_API_URL`/`BOX_UPLOAD_URL`, then the account's.
     pub fn client(&self) -> Result<Client, String> {
-        let cfg = ApiConfig::resolve(self.api_url.clone(), self.upload_url.clone());
-        let mode = match (&self.token_file, &self.client_id, &self.client_secret) {
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let explicit = match (&self.token_file, &self.client_id, &self.client_secret) {
             (Some(file), Some(id), Some(secret)) => {
-                AuthMode::OAuth { client_id: id.clone(), client_secret: secret.clone(), token_file: file.clone() }
+                Some(AuthMode::OAuth { client_id: id.clone(), client_secret: secret.clone(), token_file: file.clone() })
             }
-            _ => match std::env::var("BOX_ACCESS_TOKEN").ok().filter(|t| !t.is_empty()) {
-                Some(token) => AuthMode::Fixed(token),
-                None => return Err("not logged in: set BOX_ACCESS_TOKEN or pass --token-file".into()),
-            },
+            _ => env("BOX_ACCESS_TOKEN").map(AuthMode::Fixed),
         };
-        let source = TokenSource::new(mode).map_err(|e| e.to_string())?;
+        let (cfg, mode) = match explicit {
+            Some(mode) => (ApiConfig::resolve(self.api_url.clone(), self.upload_url.clone()), mode),
+            None => {
+                let account = Account::load(&self.account).map_err(|e| e.to_string())?;
+                let api =
+                    self.api_url.clone().or_else(|| env("BOX_API_URL")).unwrap_or_else(|| account.api_url.clone());
+                let upload = self
+                    .upload_url
+                    .clone()
+                    .or_else(|| env("BOX_UPLOAD_URL"))
+                    .unwrap_or_else(|| account.upload_url.clone());
+                (ApiConfig::with_urls(&api, &upload), account.auth_mode(&self.account).map_err(|e| e.to_string())?)
+            }
+        };
+        let source = TokenSource::new(mode).map_err(|e| accounts::explain(&e, &self.account))?;
         Client::new(cfg, source).map_err(|e| e.to_string())
+    }
+}
+
+impl ApiArgs {
+    /// True when credentials come from the saved account (no token file, no `BOX_ACCESS_TOKEN`).
+    pub fn uses_account(&self) -> bool {
+        self.token_file.is_none() && std::env::var("BOX_ACCESS_TOKEN").map_or(true, |t| t.is_empty())
+    }
+
+    /// A Box error for the user: with a saved account, an expired login names the fix.
+    pub fn explain(&self, err: &crate::api::ApiError) -> String {
+        if self.uses_account() {
+            accounts::explain(err, &self.account)
+        } else {
+            err.to_string()
+        }
     }
 }

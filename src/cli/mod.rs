@@ -1,8 +1,16 @@
 //! The `boxfs` command-line interface (clap): subcommand definitions and dispatch.
 
+pub mod accounts;
 mod api_args;
+mod callback;
 mod emulator_cmd;
+mod log_file;
+mod login_cmd;
+pub mod man_cmd;
 mod mount_cmd;
+pub mod mount_helper;
+mod preflight;
+pub mod sd_notify;
 mod status_cmd;
 
 use clap::{Parser, Subcommand};
@@ -29,16 +37,37 @@ pub enum Command {
     Status(status_cmd::StatusArgs),
     /// Upload everything pending on a mount now and wait until it is in Box.
     Sync(status_cmd::SyncArgs),
+    /// Log in to Box (browser authorization, client credentials or a developer token) and save
+    /// the credentials as a named account.
+    Login(login_cmd::LoginArgs),
+    /// Revoke an account's tokens and delete its saved credentials.
+    Logout(login_cmd::LogoutArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(man_cmd::CompletionsArgs),
+    /// Write the man pages generated from these definitions.
+    #[command(hide = true)]
+    Man(man_cmd::ManArgs),
 }
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match mount_helper::invocation() {
+        mount_helper::Invocation::Args(args) => Cli::parse_from(args),
+        mount_helper::Invocation::Fake => return ExitCode::SUCCESS,
+        mount_helper::Invocation::Usage(message) => {
+            eprintln!("mount.boxfs: {message}");
+            return ExitCode::from(1);
+        }
+    };
     match cli.command {
         Command::Emulator(args) => emulator_cmd::run(args),
         Command::Mount(args) => mount_cmd::run(args),
         Command::Whoami(args) => whoami(args),
         Command::Status(args) => status_cmd::run_status(args),
         Command::Sync(args) => status_cmd::run_sync(args),
+        Command::Login(args) => login_cmd::run_login(args),
+        Command::Logout(args) => login_cmd::run_logout(args),
+        Command::Completions(args) => man_cmd::run_completions(args),
+        Command::Man(args) => man_cmd::run_man(args),
     }
 }
 
@@ -47,7 +76,7 @@ fn whoami(args: api_args::ApiArgs) -> ExitCode {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
     let result = runtime.block_on(async {
         let client = args.client()?;
-        client.me().await.map_err(|e| e.to_string())
+        client.me().await.map_err(|e| args.explain(&e))
     });
     match result {
         Ok(me) => {

@@ -3,7 +3,9 @@
 //! the mount in the foreground.
 
 use super::api_args::ApiArgs;
+use super::{log_file, preflight, sd_notify};
 use crate::api::{ApiConfig, AuthMode, Client, TokenSource};
+use crate::config::{Raw, Settings};
 use crate::emulator::{Emulator, EmulatorConfig};
 use crate::mount::{self, MountConfig};
 use crate::vfs::blocks::DEFAULT_BLOCK_SIZE;
@@ -17,7 +19,24 @@ use std::time::Duration;
 /// Set by the daemonizing parent: the child prints `ready` on stdout once mounted.
 const READY_ENV: &str = "BOXFS_NOTIFY_READY";
 
+/// Shown after `boxfs mount --help` and in boxfs-mount(1).
+const MOUNT_AFTER_HELP: &str = "\
+Settings come from, lowest first: built-in defaults, the top-level keys of \
+$XDG_CONFIG_HOME/boxfs/config.toml, its [accounts.NAME] table, -o key=value, then flags. \
+Config keys: root, read_only, allow_other, uid, gid, umask, cache_dir, cache_size, metadata_ttl, \
+events, writeback_delay_ms, log_file.
+
+Credentials: BOX_ACCESS_TOKEN or --token-file when given, else the account saved by \
+`boxfs login --account NAME` ($XDG_CONFIG_HOME/boxfs/accounts/NAME.json).
+
+As a mount(8) helper (a symlink named mount.boxfs or mount.fuse.boxfs): \
+`mount.boxfs ACCOUNT MOUNTPOINT -o OPTIONS`, e.g. the fstab line \
+`work /mnt/box fuse.boxfs _netdev,allow_other,metadata_ttl=30 0 0`.
+
+Under systemd (Type=notify) READY=1 is sent to $NOTIFY_SOCKET once mounted, STOPPING=1 when it ends.";
+
 #[derive(Debug, Args)]
+#[command(after_long_help = MOUNT_AFTER_HELP)]
 pub struct MountArgs {
     /// Directory to mount on.
     pub mountpoint: PathBuf,
@@ -32,25 +51,33 @@ pub struct MountArgs {
     /// Mount read-only.
     #[arg(long)]
     pub read_only: bool,
-    /// Mount options, comma-separated: allow_other, uid=N, gid=N, umask=OCTAL, ro, rw.
+    /// Mount options, comma-separated: allow_other, uid=N, gid=N, umask=OCTAL, ro, rw, and any
+    /// config-file key as key=value (e.g. cache_dir=/x,metadata_ttl=30). Accepted and meaningless
+    /// here (fstab/mount(8) bookkeeping): defaults, auto, noauto, user, nouser, users, owner,
+    /// _netdev, nofail, dev, nodev, suid, nosuid, exec, async, x-*.
     #[arg(short = 'o', value_name = "OPTIONS")]
     pub options: Vec<String>,
     /// Where cached blocks live (default: $XDG_CACHE_HOME/boxfs/<account>, or DIR/cache with --emulator).
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
-    /// Disk budget of the block cache, in bytes.
-    #[arg(long, value_name = "BYTES", default_value_t = 2 * 1024 * 1024 * 1024)]
-    pub cache_size: u64,
-    /// Seconds metadata (listings, attributes) is trusted before asking Box again; also the kernel's cache TTL.
-    #[arg(long, value_name = "SECS", default_value_t = 60)]
-    pub metadata_ttl: u64,
+    /// Disk budget of the block cache, in bytes [default: 2147483648].
+    #[arg(long, value_name = "BYTES")]
+    pub cache_size: Option<u64>,
+    /// Seconds metadata (listings, attributes) is trusted before asking Box again; also the
+    /// kernel's cache TTL [default: 60].
+    #[arg(long, value_name = "SECS")]
+    pub metadata_ttl: Option<u64>,
     /// Follow Box's event stream so that changes made elsewhere show within about a second
-    /// (off: metadata expires by --metadata-ttl only).
-    #[arg(long, value_enum, value_name = "on|off", default_value = "on")]
-    pub events: Switch,
-    /// Milliseconds between the last close of a file and its upload (coalesces rapid re-opens).
-    #[arg(long, value_name = "MS", default_value_t = 1000)]
-    pub writeback_delay_ms: u64,
+    /// (off: metadata expires by --metadata-ttl only) [default: on].
+    #[arg(long, value_enum, value_name = "on|off")]
+    pub events: Option<Switch>,
+    /// Milliseconds between the last close of a file and its upload (coalesces rapid re-opens) [default: 1000].
+    #[arg(long, value_name = "MS")]
+    pub writeback_delay_ms: Option<u64>,
+    /// Append logs (filtered by RUST_LOG) to FILE instead of stderr (default without --foreground:
+    /// $XDG_CACHE_HOME/boxfs/mount.log).
+    #[arg(long, value_name = "FILE")]
+    pub log_file: Option<PathBuf>,
     /// Stay in the foreground (default: return once the mount is ready and serve in the background).
     #[arg(long)]
     pub foreground: bool,
@@ -62,46 +89,66 @@ pub enum Switch {
     Off,
 }
 
-/// Parsed `-o` options.
-#[derive(Debug, Default, PartialEq)]
-pub struct MountOpts {
-    pub allow_other: bool,
-    pub read_only: bool,
-    pub uid: Option<u32>,
-    pub gid: Option<u32>,
-    pub umask: Option<u16>,
-}
+/// `-o` options that fstab and mount(8) pass along and that mean nothing to boxfs (it always
+/// mounts nodev,nosuid; readiness does not depend on the network being "up").
+const MEANINGLESS_OPTIONS: &[&str] = &[
+    "defaults", "auto", "noauto", "user", "nouser", "users", "owner", "_netdev", "nofail", "dev", "nodev", "suid",
+    "nosuid", "exec", "async",
+];
 
-pub fn parse_mount_options(opts: &[String]) -> Result<MountOpts, String> {
-    let mut out = MountOpts::default();
+/// Parses `-o` options into settings (`ro`/`rw` set read_only; other keys as in the config file).
+pub fn parse_mount_options(opts: &[String]) -> Result<Settings, String> {
+    let mut out = Settings::default();
     for opt in opts.iter().flat_map(|o| o.split(',')).map(str::trim).filter(|o| !o.is_empty()) {
         let (key, value) = opt.split_once('=').map_or((opt, None), |(k, v)| (k, Some(v)));
-        let number = |radix| {
-            value
-                .and_then(|v| u32::from_str_radix(v, radix).ok())
-                .ok_or_else(|| format!("-o {opt}: expected {key}=NUMBER"))
-        };
         match key {
-            "allow_other" => out.allow_other = true,
-            "ro" => out.read_only = true,
-            "rw" => out.read_only = false,
-            "uid" => out.uid = Some(number(10)?),
-            "gid" => out.gid = Some(number(10)?),
-            "umask" => out.umask = Some(number(8)?.try_into().map_err(|_| format!("-o {opt}: umask too large"))?),
-            // Accepted from fstab/mount(8) and meaningless here.
-            "defaults" | "_netdev" | "nofail" | "noauto" | "auto" | "user" | "nouser" => {}
-            _ => return Err(format!("unknown mount option '{opt}'")),
+            "ro" => out.read_only = Some(true),
+            "rw" => out.read_only = Some(false),
+            k if MEANINGLESS_OPTIONS.contains(&k) || k.starts_with("x-") => {}
+            _ => out.set(key, Raw::Text(value.unwrap_or(""))).map_err(|e| match e {
+                None => format!("unknown mount option '{opt}'"),
+                Some(expected) => format!("-o {opt}: expected {key}= {expected}"),
+            })?,
         }
     }
     Ok(out)
 }
 
+/// The settings in force: config file (top level, then the account's table), then `-o`, then flags.
+fn effective_settings(args: &MountArgs) -> Result<Settings, String> {
+    let file = crate::config::ConfigFile::load(&crate::config::config_file()).map_err(|e| e.to_string())?;
+    let flags = Settings {
+        root: args.root.clone(),
+        read_only: args.read_only.then_some(true),
+        cache_dir: args.cache_dir.clone(),
+        cache_size: args.cache_size,
+        metadata_ttl: args.metadata_ttl,
+        events: args.events.map(|s| s == Switch::On),
+        writeback_delay_ms: args.writeback_delay_ms,
+        log_file: args.log_file.clone(),
+        ..Settings::default()
+    };
+    Ok(file.for_account(&args.api.account).overlay(parse_mount_options(&args.options)?).overlay(flags))
+}
+
 pub fn run(args: MountArgs) -> ExitCode {
+    let prepared = effective_settings(&args)
+        .and_then(|settings| preflight::check(&args.mountpoint).map(|()| settings).map_err(|e| e.to_string()));
+    let settings = match prepared {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("boxfs mount: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     if !args.foreground {
-        return daemonize();
+        return daemonize(settings.log_file.as_deref());
     }
     // fuser warns when the kernel side is already gone after `fusermount3 -u`: not news.
-    super::init_logging("info,fuser::session=error");
+    if let Err(e) = log_file::init("info,fuser::session=error", settings.log_file.as_deref()) {
+        eprintln!("boxfs mount: cannot open the log file: {e}");
+        return ExitCode::FAILURE;
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -109,17 +156,19 @@ pub fn run(args: MountArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(mount_foreground(args)) {
+    let result = runtime.block_on(mount_foreground(args, settings));
+    sd_notify::notify_logged("STOPPING=1");
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            tracing::error!("{e}");
             eprintln!("boxfs mount: {e}");
             ExitCode::FAILURE
         }
     }
 }
 
-async fn mount_foreground(args: MountArgs) -> Result<(), String> {
-    let opts = parse_mount_options(&args.options)?;
+async fn mount_foreground(args: MountArgs, settings: Settings) -> Result<(), String> {
     // Keeps the embedded emulator alive for as long as the mount.
     let mut _emulator = None;
     let (client, default_cache) = match &args.emulator {
@@ -130,25 +179,25 @@ async fn mount_foreground(args: MountArgs) -> Result<(), String> {
         }
         None => {
             let client = args.api.client()?;
-            let me = client.me().await.map_err(|e| e.to_string())?;
+            let me = client.me().await.map_err(|e| args.api.explain(&e))?;
             let cache = mount::default_cache_root().join(account_key(client.config(), &me.id));
             (client, cache)
         }
     };
     let cfg = MountConfig {
         mountpoint: args.mountpoint.clone(),
-        root: args.root.clone(),
-        read_only: args.read_only || opts.read_only,
-        allow_other: opts.allow_other,
-        uid: opts.uid.unwrap_or_else(|| unsafe { libc::geteuid() }),
-        gid: opts.gid.unwrap_or_else(|| unsafe { libc::getegid() }),
-        umask: opts.umask.unwrap_or(0o022),
-        cache_dir: args.cache_dir.clone().unwrap_or(default_cache),
-        cache_size: args.cache_size,
+        root: settings.root.clone(),
+        read_only: settings.read_only.unwrap_or(false),
+        allow_other: settings.allow_other.unwrap_or(false),
+        uid: settings.uid.unwrap_or_else(|| unsafe { libc::geteuid() }),
+        gid: settings.gid.unwrap_or_else(|| unsafe { libc::getegid() }),
+        umask: settings.umask.unwrap_or(0o022),
+        cache_dir: settings.cache_dir.clone().unwrap_or(default_cache),
+        cache_size: settings.cache_size.unwrap_or(2 * 1024 * 1024 * 1024),
         block_size: DEFAULT_BLOCK_SIZE,
-        metadata_ttl: Duration::from_secs(args.metadata_ttl),
-        events: args.events == Switch::On,
-        writeback_delay: Duration::from_millis(args.writeback_delay_ms),
+        metadata_ttl: Duration::from_secs(settings.metadata_ttl.unwrap_or(60)),
+        events: settings.events.unwrap_or(true),
+        writeback_delay: Duration::from_millis(settings.writeback_delay_ms.unwrap_or(1000)),
     };
     let fs = mount::build_fs(client, &cfg).await.map_err(|e| e.to_string())?;
     mount::serve(fs, &cfg, || {
@@ -157,6 +206,7 @@ async fn mount_foreground(args: MountArgs) -> Result<(), String> {
             let _ = out.write_all(b"ready\n");
             let _ = out.flush();
         }
+        sd_notify::notify_logged("READY=1");
     })
     .await
     .map_err(|e| e.to_string())
@@ -191,10 +241,9 @@ async fn embedded_emulator(dir: &std::path::Path) -> Result<(Client, crate::emul
 
 /// Re-runs this command in the foreground as a detached child, returns when it is mounted
 /// (exit 0) or has failed (its error is shown).
-fn daemonize() -> ExitCode {
-    let log = mount::default_cache_root().join("mount.log");
-    let _ = std::fs::create_dir_all(log.parent().expect("log has a parent"));
-    let log_file = match std::fs::OpenOptions::new().create(true).append(true).open(&log) {
+fn daemonize(log_file: Option<&std::path::Path>) -> ExitCode {
+    let log = log_file.map(PathBuf::from).unwrap_or_else(|| mount::default_cache_root().join("mount.log"));
+    let log_file = match log_file::open_append(&log) {
         Ok(f) => f,
         Err(e) => {
             eprintln!("boxfs mount: cannot open log file {}: {e}", log.display());
@@ -209,7 +258,7 @@ fn daemonize() -> ExitCode {
         }
     };
     let mut cmd = Command::new(exe);
-    cmd.args(std::env::args_os().skip(1)).arg("--foreground").env(READY_ENV, "1");
+    cmd.args(super::mount_helper::effective_args().into_iter().skip(1)).arg("--foreground").env(READY_ENV, "1");
     cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(log_file);
     // SAFETY: setsid(2) in the child before exec, so the daemon leaves our terminal's session.
     unsafe {
@@ -247,11 +296,18 @@ mod tests {
     #[test]
     fn mount_options() {
         let o = parse_mount_options(&["allow_other,uid=1000".into(), "gid=100,umask=027,ro,_netdev".into()]).unwrap();
-        assert_eq!(
-            o,
-            MountOpts { allow_other: true, read_only: true, uid: Some(1000), gid: Some(100), umask: Some(0o027) }
-        );
-        assert!(parse_mount_options(&["uid=x".into()]).is_err());
+        let want = Settings {
+            allow_other: Some(true),
+            read_only: Some(true),
+            uid: Some(1000),
+            gid: Some(100),
+            umask: Some(0o027),
+            ..Settings::default()
+        };
+        assert_eq!(o, want);
+        assert!(parse_mount_options(&["uid=x".into()]).unwrap_err().contains("uid"));
         assert!(parse_mount_options(&["bogus".into()]).unwrap_err().contains("bogus"));
+        let o = parse_mount_options(&["cache_dir=/x,metadata_ttl=30,events=off,x-systemd.automount".into()]).unwrap();
+        assert_eq!((o.cache_dir, o.metadata_ttl, o.events), (Some(PathBuf::from("/x")), Some(30), Some(false)));
     }
 }

@@ -253,7 +253,13 @@ mod tests {
 
     fn staged_empty_file() -> (tempfile::TempDir, Staged) {
         let dir = tempfile::tempdir().unwrap();
-        let file = std::fs::OpenOptions::new().read(true).write(true).create(true).open(dir.path().join("d")).unwrap();
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(dir.path().join("d"))
+            .unwrap();
         let record = Record {
             key: "k".into(),
             parent_id: "0".into(),
