@@ -28,6 +28,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("metadata_ttl", "a number of seconds (whole number)"),
     ("events", "true/false or \"on\"/\"off\""),
     ("writeback_delay_ms", "a number of milliseconds (whole number)"),
+    ("sync_on_close", "true or false"),
     ("log_file", "an absolute path (or one starting with ~/)"),
 ];
 
@@ -63,6 +64,7 @@ pub struct Settings {
     pub metadata_ttl: Option<u64>,
     pub events: Option<bool>,
     pub writeback_delay_ms: Option<u64>,
+    pub sync_on_close: Option<bool>,
     pub log_file: Option<PathBuf>,
 }
 
@@ -139,6 +141,7 @@ impl Settings {
             "metadata_ttl" => raw.integer().map(|v| self.metadata_ttl = Some(v)),
             "events" => raw.switch().map(|v| self.events = Some(v)),
             "writeback_delay_ms" => raw.integer().map(|v| self.writeback_delay_ms = Some(v)),
+            "sync_on_close" => raw.boolean().map(|v| self.sync_on_close = Some(v)),
             "log_file" => raw.path().map(|v| self.log_file = Some(v)),
             _ => None,
         };
@@ -169,6 +172,7 @@ impl Settings {
             metadata_ttl: over.metadata_ttl.or(self.metadata_ttl),
             events: over.events.or(self.events),
             writeback_delay_ms: over.writeback_delay_ms.or(self.writeback_delay_ms),
+            sync_on_close: over.sync_on_close.or(self.sync_on_close),
             log_file: over.log_file.or(self.log_file),
         }
     }

@@ -32,6 +32,8 @@ pub struct MountConfig {
     pub events: bool,
     /// Delay between the last close of a file and its upload.
     pub writeback_delay: Duration,
+    /// `close` waits for the commit.
+    pub sync_on_close: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -93,6 +95,7 @@ pub async fn build_fs(client: Client, cfg: &MountConfig) -> Result<Arc<Fs>, Moun
         attrs: AttrPolicy { uid: cfg.uid, gid: cfg.gid, umask: cfg.umask, read_only: cfg.read_only },
         reader: ReaderConfig::default(),
         writeback_delay: cfg.writeback_delay,
+        sync_on_close: cfg.sync_on_close,
         upload_parallelism: 4,
     };
     Fs::new(client, &root, Arc::new(cache), journal, fs_cfg).await.map_err(|e| match e {
@@ -114,8 +117,14 @@ fn fuser_config(cfg: &MountConfig) -> fuser::Config {
     config
 }
 
-/// Mounts `fs` and serves until unmounted or signalled. `ready` runs once the mount is live.
-pub async fn serve(fs: Arc<Fs>, cfg: &MountConfig, ready: impl FnOnce()) -> Result<(), MountError> {
+/// Mounts `fs` and serves until unmounted or signalled. `ready` runs once the mount is live,
+/// `stopping` once it is going away (before pending uploads drain).
+pub async fn serve(
+    fs: Arc<Fs>,
+    cfg: &MountConfig,
+    ready: impl FnOnce(),
+    stopping: impl FnOnce(),
+) -> Result<(), MountError> {
     let adapter = BoxFuse::new(fs.clone(), tokio::runtime::Handle::current());
     let mut session = fuser::Session::new(adapter, &cfg.mountpoint, &fuser_config(cfg)).map_err(MountError::Fuse)?;
     let mut unmounter = session.unmount_callable();
@@ -158,6 +167,7 @@ pub async fn serve(fs: Arc<Fs>, cfg: &MountConfig, ready: impl FnOnce()) -> Resu
             unmounter.unmount().map_err(MountError::Fuse)
         }
     };
+    stopping();
     let pending = fs.pending_uploads();
     if pending > 0 {
         tracing::info!(

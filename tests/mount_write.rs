@@ -396,3 +396,32 @@ fn fallocate_grows_or_reserves_and_refuses_holes() {
     expected.resize(1 << 20, 0);
     assert_eq!(box_files(&m, "0").get("pre.bin"), Some(&sha1_hex(&expected)));
 }
+
+#[test]
+fn sync_on_close_makes_close_wait_for_the_commit() {
+    if !fuse_available() {
+        return;
+    }
+    let (rt, emu) = emulator(|c| c.space_amount = 100_000);
+    // Without --sync-on-close this delay would keep the file local for ten minutes.
+    let m = Mounted::start(rt, emu, &["--sync-on-close", "--writeback-delay-ms", "600000"]);
+    let data = bytes(77, 5000);
+    std::fs::write(m.p("now.txt"), &data).unwrap();
+    assert_eq!(box_files(&m, "0").get("now.txt"), Some(&sha1_hex(&data)), "in Box when close returned");
+    // A file Box refuses (over quota) fails at close, and stays local.
+    let mut f = std::fs::File::create(m.p("too-big.bin")).unwrap();
+    f.write_all(&bytes(78, 200_000)).unwrap();
+    let closed = nix_close(f);
+    assert_eq!(closed, Some(libc::EIO), "close reports the failed upload");
+    assert!(!box_files(&m, "0").contains_key("too-big.bin"));
+    assert_eq!(std::fs::metadata(m.p("too-big.bin")).unwrap().len(), 200_000, "the data is kept");
+}
+
+/// Closes `f` with close(2) and returns its errno, if any (std ignores close errors).
+fn nix_close(f: std::fs::File) -> Option<i32> {
+    use std::os::fd::IntoRawFd;
+    let fd = f.into_raw_fd();
+    // SAFETY: closing a descriptor this test owns, once.
+    let rc = unsafe { libc::close(fd) };
+    (rc != 0).then(|| std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
+}

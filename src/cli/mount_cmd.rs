@@ -33,7 +33,7 @@ As a mount(8) helper (a symlink named mount.boxfs or mount.fuse.boxfs): \
 `mount.boxfs ACCOUNT MOUNTPOINT -o OPTIONS`, e.g. the fstab line \
 `work /mnt/box fuse.boxfs _netdev,allow_other,metadata_ttl=30 0 0`.
 
-Under systemd (Type=notify) READY=1 is sent to $NOTIFY_SOCKET once mounted, STOPPING=1 when it ends.";
+Under systemd (Type=notify) READY=1 is sent to $NOTIFY_SOCKET once mounted, STOPPING=1 when it starts to unmount.";
 
 #[derive(Debug, Args)]
 #[command(after_long_help = MOUNT_AFTER_HELP)]
@@ -74,6 +74,10 @@ pub struct MountArgs {
     /// Milliseconds between the last close of a file and its upload (coalesces rapid re-opens) [default: 1000].
     #[arg(long, value_name = "MS")]
     pub writeback_delay_ms: Option<u64>,
+    /// Make `close` wait until the file is committed in Box (and fail with EIO if it cannot
+    /// be), instead of returning at once and uploading in the background.
+    #[arg(long)]
+    pub sync_on_close: bool,
     /// Append logs (filtered by RUST_LOG) to FILE instead of stderr (default without --foreground:
     /// $XDG_CACHE_HOME/boxfs/mount.log).
     #[arg(long, value_name = "FILE")]
@@ -125,6 +129,7 @@ fn effective_settings(args: &MountArgs) -> Result<Settings, String> {
         metadata_ttl: args.metadata_ttl,
         events: args.events.map(|s| s == Switch::On),
         writeback_delay_ms: args.writeback_delay_ms,
+        sync_on_close: args.sync_on_close.then_some(true),
         log_file: args.log_file.clone(),
         ..Settings::default()
     };
@@ -157,7 +162,6 @@ pub fn run(args: MountArgs) -> ExitCode {
         }
     };
     let result = runtime.block_on(mount_foreground(args, settings));
-    sd_notify::notify_logged("STOPPING=1");
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -198,16 +202,22 @@ async fn mount_foreground(args: MountArgs, settings: Settings) -> Result<(), Str
         metadata_ttl: Duration::from_secs(settings.metadata_ttl.unwrap_or(60)),
         events: settings.events.unwrap_or(true),
         writeback_delay: Duration::from_millis(settings.writeback_delay_ms.unwrap_or(1000)),
+        sync_on_close: settings.sync_on_close.unwrap_or(false),
     };
     let fs = mount::build_fs(client, &cfg).await.map_err(|e| e.to_string())?;
-    mount::serve(fs, &cfg, || {
-        if std::env::var_os(READY_ENV).is_some() {
-            let mut out = std::io::stdout();
-            let _ = out.write_all(b"ready\n");
-            let _ = out.flush();
-        }
-        sd_notify::notify_logged("READY=1");
-    })
+    mount::serve(
+        fs,
+        &cfg,
+        || {
+            if std::env::var_os(READY_ENV).is_some() {
+                let mut out = std::io::stdout();
+                let _ = out.write_all(b"ready\n");
+                let _ = out.flush();
+            }
+            sd_notify::notify_logged("READY=1");
+        },
+        || sd_notify::notify_logged("STOPPING=1"),
+    )
     .await
     .map_err(|e| e.to_string())
 }

@@ -30,6 +30,8 @@ pub struct FsConfig {
     pub writeback_delay: Duration,
     /// Uploads running at once.
     pub upload_parallelism: usize,
+    /// `close` (FUSE flush) of a written file waits until it is committed.
+    pub sync_on_close: bool,
 }
 
 /// A directory entry of a listing snapshot.

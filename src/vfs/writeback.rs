@@ -57,6 +57,19 @@ impl Fs {
         staged.wait_committed(generation).await
     }
 
+    /// `close` of a handle (FUSE flush): with `sync_on_close`, a written file is committed
+    /// before it returns; otherwise nothing waits.
+    pub async fn flush(&self, fh: u64) -> VfsResult<()> {
+        match self.handle(fh) {
+            Ok(super::fs::Handle::Write(staged)) if self.config().sync_on_close => {
+                let generation = staged.lock().generation;
+                self.upload_now(&staged);
+                staged.wait_committed(generation).await
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Starts the file's upload now, or cuts a scheduled one's delay short.
     pub(super) fn upload_now(&self, staged: &Arc<Staged>) {
         let start = {
