@@ -112,8 +112,13 @@ async fn read_target(stream: &mut TcpStream) -> Option<String> {
     (words.next()? == "GET").then(|| words.next().map(str::to_string))?
 }
 
+/// `message` as HTML text (it may echo the redirect's own parameters).
+fn html_text(message: &str) -> String {
+    message.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
 async fn respond(stream: &mut TcpStream, status: &str, message: &str) {
-    let body = format!("<!doctype html><title>boxfs</title><p>{message}</p>\n");
+    let body = format!("<!doctype html><title>boxfs</title><p>{}</p>\n", html_text(message));
     let reply = format!(
         "HTTP/1.1 {status}\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
