@@ -6,6 +6,7 @@ pub mod blocks;
 pub mod error;
 pub mod events;
 mod fs;
+mod hasher;
 pub mod inode;
 pub mod journal;
 mod listings;

@@ -4,9 +4,9 @@
 //! and mtime until the upload commits.
 
 use super::error::{VfsError, VfsResult};
+use super::hasher::ContentHasher;
 use super::inode::Ino;
 use super::journal::Record;
-use sha1::{Digest, Sha1};
 use std::os::unix::fs::FileExt;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
@@ -58,38 +58,25 @@ pub enum Phase {
 #[derive(Debug)]
 pub struct Staged {
     pub ino: Ino,
-    file: std::fs::File,
+    file: Arc<std::fs::File>,
     pub state: Mutex<StageState>,
     pub commit: watch::Sender<Commit>,
     /// Bytes of the current upload attempt the server has confirmed.
     pub progress: Arc<AtomicU64>,
     /// Wakes a scheduled upload out of its write-back delay (`fsync`, `boxfs sync`).
     pub hurry: tokio::sync::Notify,
-    /// SHA-1 of the content so far while it is written front to back, so that the upload
-    /// need not read the file once more to hash it.
-    running: Mutex<Option<RunningSha1>>,
-}
-
-#[derive(Debug, Clone)]
-struct RunningSha1 {
-    len: u64,
-    hasher: Sha1,
-}
-
-impl RunningSha1 {
-    fn new() -> Option<RunningSha1> {
-        Some(RunningSha1 { len: 0, hasher: Sha1::new() })
-    }
+    /// Follows the content's SHA-1 while it is written front to back.
+    hasher: Arc<ContentHasher>,
 }
 
 impl Staged {
     /// A staged file. One that starts empty has its SHA-1 followed as it is written.
     pub fn new(ino: Ino, file: std::fs::File, state: StageState) -> Staged {
-        let running = if state.size == 0 { RunningSha1::new() } else { None };
+        let hasher = ContentHasher::new(state.size == 0);
         Staged {
-            running: Mutex::new(running),
+            hasher,
             ino,
-            file,
+            file: Arc::new(file),
             state: Mutex::new(state),
             commit: watch::channel(Commit::Nothing).0,
             progress: Arc::new(AtomicU64::new(0)),
@@ -105,31 +92,18 @@ impl Staged {
         self.lock().record.key.clone()
     }
 
-    fn running(&self) -> std::sync::MutexGuard<'_, Option<RunningSha1>> {
-        self.running.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// The SHA-1 of the whole content, when it was written front to back and is `size` long.
+    /// The SHA-1 of the whole content (`size` bytes), when it was written front to back.
+    /// Blocking: may wait for the hashing thread or hash the rest itself.
     pub fn content_sha1(&self, size: u64) -> Option<[u8; 20]> {
-        let running = self.running().clone()?;
-        (running.len == size).then(|| running.hasher.finalize().into())
+        self.hasher.finish(&self.file, size)
     }
 
     /// Writes at `offset`, growing the file as needed.
     pub fn write_at(&self, offset: u64, data: &[u8]) -> VfsResult<u32> {
         self.file.write_all_at(data, offset)?;
-        {
-            let mut running = self.running();
-            match running.as_mut() {
-                Some(r) if r.len == offset => {
-                    r.hasher.update(data);
-                    r.len += data.len() as u64;
-                }
-                _ => *running = None,
-            }
-        }
         let mut st = self.lock();
         st.size = st.size.max(offset + data.len() as u64);
+        self.hasher.wrote(&self.file, offset, st.size);
         st.mtime = SystemTime::now();
         st.generation += 1;
         Ok(data.len() as u32)
@@ -144,15 +118,8 @@ impl Staged {
 
     pub fn truncate(&self, size: u64) -> VfsResult<()> {
         self.file.set_len(size)?;
-        {
-            let mut running = self.running();
-            if size == 0 {
-                *running = RunningSha1::new();
-            } else if running.as_ref().is_some_and(|r| r.len != size) {
-                *running = None;
-            }
-        }
         let mut st = self.lock();
+        self.hasher.resized(size);
         st.size = size;
         st.mtime = SystemTime::now();
         st.generation += 1;
@@ -172,7 +139,7 @@ impl Staged {
         }
         let mut st = self.lock();
         if !keep_size && offset + len > st.size {
-            *self.running() = None;
+            self.hasher.resized(offset + len);
             st.size = offset + len;
             st.mtime = SystemTime::now();
             st.generation += 1;
@@ -241,6 +208,7 @@ pub fn check_name(name: &str) -> VfsResult<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sha1::{Digest, Sha1};
 
     #[test]
     fn names_follow_box_rules() {
@@ -298,9 +266,9 @@ mod tests {
         s.truncate(0).unwrap();
         s.write_at(0, b"abc").unwrap();
         assert_eq!(s.content_sha1(3), Some(Sha1::digest(b"abc").into()));
-        // A gap (sparse write) makes it unknown too.
+        // A gap reads as zeros, and is hashed as such.
         s.write_at(10, b"x").unwrap();
-        assert_eq!(s.content_sha1(11), None);
+        assert_eq!(s.content_sha1(11), Some(Sha1::digest(b"abc\0\0\0\0\0\0\0x").into()));
     }
 
     #[test]

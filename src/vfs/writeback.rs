@@ -94,16 +94,17 @@ impl Fs {
         let _slot = self.upload_slots().acquire().await;
         let mut backoff = Duration::from_millis(500);
         loop {
-            let (generation, record, sha1) = {
+            let (generation, record, size) = {
                 let mut st = staged.lock();
                 if st.removed {
                     staged.commit.send_replace(Commit::Done(st.generation));
                     return;
                 }
                 st.phase = Phase::Uploading;
-                let sha1 = staged.content_sha1(st.size);
-                (st.generation, Record { mtime_ns: nanos(st.mtime), ..st.record.clone() }, sha1)
+                (st.generation, Record { mtime_ns: nanos(st.mtime), ..st.record.clone() }, st.size)
             };
+            let hashed = staged.clone();
+            let sha1 = tokio::task::spawn_blocking(move || hashed.content_sha1(size)).await.ok().flatten();
             let remember = |session: Option<&str>| {
                 let mut st = staged.lock();
                 st.record.session_id = session.map(str::to_string);
