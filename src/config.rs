@@ -245,14 +245,19 @@ fn prefix_key(e: ConfigError, prefix: &str) -> ConfigError {
     }
 }
 
-/// `$XDG_CONFIG_HOME/boxfs` (or `~/.config/boxfs`).
-pub fn config_dir() -> PathBuf {
-    std::env::var_os("XDG_CONFIG_HOME")
+/// `$VAR/boxfs` when `VAR` holds an absolute path, else `~/FALLBACK/boxfs` (XDG base dirs).
+pub fn xdg_dir(var: &str, fallback: &str) -> PathBuf {
+    std::env::var_os(var)
         .map(PathBuf::from)
         .filter(|p| p.is_absolute())
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".config")))
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(fallback)))
         .unwrap_or_else(std::env::temp_dir)
         .join("boxfs")
+}
+
+/// `$XDG_CONFIG_HOME/boxfs` (or `~/.config/boxfs`).
+pub fn config_dir() -> PathBuf {
+    xdg_dir("XDG_CONFIG_HOME", ".config")
 }
 
 /// `config_dir()/config.toml`.

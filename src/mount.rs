@@ -9,7 +9,7 @@ use crate::vfs::blocks::BlockCache;
 use crate::vfs::journal::Journal;
 use crate::vfs::prefetch::ReaderConfig;
 use crate::vfs::{AttrPolicy, Fs, FsConfig, VfsError};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -223,10 +223,5 @@ fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
 
 /// `$XDG_CACHE_HOME/boxfs` (or `~/.cache/boxfs`).
 pub fn default_cache_root() -> PathBuf {
-    std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache")))
-        .unwrap_or_else(std::env::temp_dir)
-        .join("boxfs")
+    crate::config::xdg_dir("XDG_CACHE_HOME", ".cache")
 }

@@ -6,7 +6,7 @@
 mod common;
 
 use common::emu::{bytes, sha1_hex};
-use common::mount::{emulator, fuse_available, Mounted};
+use common::mount::{emulator, fuse_available, wait_for, Mounted};
 use serde_json::Value;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -23,28 +23,6 @@ fn status_json(m: &Mounted) -> Value {
 
 fn uploads(status: &Value) -> Vec<Value> {
     status["uploads"].as_array().unwrap().clone()
-}
-
-/// name → sha1 of the files in the root folder (through the API).
-fn root_files(m: &Mounted) -> std::collections::BTreeMap<String, String> {
-    m.rt.block_on(async {
-        let r = m.emu.get(&m.emu.api("/folders/0/items?limit=1000&fields=name,sha1")).await;
-        r.body["entries"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|e| e["type"] == "file")
-            .map(|e| (e["name"].as_str().unwrap().to_string(), e["sha1"].as_str().unwrap().to_string()))
-            .collect()
-    })
-}
-
-fn wait_for(what: &str, secs: u64, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 #[test]
@@ -76,7 +54,7 @@ fn status_lists_pending_uploads_and_sync_commits_them() {
         .collect();
     pending.sort();
     assert_eq!(pending, vec![("a.txt".into(), "queued".into(), 3000), ("b.bin".into(), "queued".into(), 70_000)]);
-    assert!(root_files(&m).is_empty(), "held back by the write-back delay");
+    assert!(m.box_files("0").is_empty(), "held back by the write-back delay");
 
     // The human report says the same.
     let text = boxfs(&["status", m.path().to_str().unwrap()]);
@@ -88,7 +66,7 @@ fn status_lists_pending_uploads_and_sync_commits_them() {
     let out = boxfs(&["sync", m.path().to_str().unwrap()]);
     assert!(out.status.success(), "sync: {}", String::from_utf8_lossy(&out.stderr));
     assert!(started.elapsed() < Duration::from_secs(60));
-    let files = root_files(&m);
+    let files = m.box_files("0");
     assert_eq!(files.get("a.txt"), Some(&sha1_hex(&a)));
     assert_eq!(files.get("b.bin"), Some(&sha1_hex(&b)));
     assert!(uploads(&status_json(&m)).is_empty());
@@ -113,7 +91,7 @@ fn a_full_quota_is_reported_as_failed_and_kept() {
     assert_eq!(out.status.code(), Some(1), "sync reports the failure");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("big.bin") && err.contains("quota"), "{err}");
-    assert!(root_files(&m).contains_key("small.txt"));
+    assert!(m.box_files("0").contains_key("small.txt"));
 
     let s = status_json(&m);
     let failed = uploads(&s);
@@ -153,8 +131,8 @@ fn a_half_sent_upload_session_resumes_after_kill_9() {
     m.rt.block_on(m.emu.set_faults(""));
     m.reset_stats();
     m.respawn(&[]);
-    wait_for("the file to land", 60, || root_files(&m).contains_key("big.iso"));
-    assert_eq!(root_files(&m)["big.iso"], sha1_hex(&data));
+    wait_for("the file to land", 60, || m.box_files("0").contains_key("big.iso"));
+    assert_eq!(m.box_files("0")["big.iso"], sha1_hex(&data));
     let stats = m.stats();
     assert_eq!(stats["requests"]["POST /api/2.0/files/upload_sessions"], Value::Null, "no new session: {stats}");
     let resent = stats["requests"]["PUT /api/2.0/files/upload_sessions/{sid}"].as_u64().unwrap();

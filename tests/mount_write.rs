@@ -6,27 +6,13 @@
 mod common;
 
 use common::emu::{bytes, sha1_hex};
-use common::mount::{emulator, fuse_available, Mounted};
+use common::mount::{emulator, fuse_available, wait_for, Mounted};
 use reqwest::Method;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::{Seek, SeekFrom, Write};
 use std::process::Command;
-use std::time::{Duration, Instant};
-
-/// name → sha1 of the files in a Box folder (through the API, not the mount).
-fn box_files(m: &Mounted, folder_id: &str) -> BTreeMap<String, String> {
-    m.rt.block_on(async {
-        let r = m.emu.get(&m.emu.api(&format!("/folders/{folder_id}/items?limit=1000&fields=name,sha1"))).await;
-        r.body["entries"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|e| e["type"] == "file")
-            .map(|e| (e["name"].as_str().unwrap().to_string(), e["sha1"].as_str().unwrap().to_string()))
-            .collect()
-    })
-}
+use std::time::Duration;
 
 fn folder_id(m: &Mounted, parent: &str, name: &str) -> String {
     m.rt.block_on(async {
@@ -36,14 +22,6 @@ fn folder_id(m: &Mounted, parent: &str, name: &str) -> String {
             .unwrap()
             .to_string()
     })
-}
-
-fn wait_for(what: &str, secs: u64, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !cond() {
-        assert!(Instant::now() < deadline, "{what}: not within {secs} s");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 fn errno_of(r: std::io::Result<impl Sized>) -> Option<i32> {
@@ -65,7 +43,7 @@ fn file_and_directory_operations() {
     let f = std::fs::OpenOptions::new().write(true).open(m.p("hello.txt")).unwrap();
     f.sync_all().unwrap();
     drop(f);
-    assert_eq!(box_files(&m, "0")["hello.txt"], sha1_hex(b"hello world"));
+    assert_eq!(m.box_files("0")["hello.txt"], sha1_hex(b"hello world"));
 
     // Overwrite in the middle, append, truncate: a new version each time it is committed.
     let mut f = std::fs::OpenOptions::new().write(true).open(m.p("hello.txt")).unwrap();
@@ -73,7 +51,7 @@ fn file_and_directory_operations() {
     f.write_all(b"boxfs").unwrap();
     f.sync_all().unwrap();
     drop(f);
-    assert_eq!(box_files(&m, "0")["hello.txt"], sha1_hex(b"hello boxfs"));
+    assert_eq!(m.box_files("0")["hello.txt"], sha1_hex(b"hello boxfs"));
     let mut f = std::fs::OpenOptions::new().append(true).open(m.p("hello.txt")).unwrap();
     f.write_all(b"!\n").unwrap();
     f.sync_all().unwrap();
@@ -83,7 +61,7 @@ fn file_and_directory_operations() {
     f.set_len(5).unwrap();
     f.sync_all().unwrap();
     drop(f);
-    assert_eq!(box_files(&m, "0")["hello.txt"], sha1_hex(b"hello"));
+    assert_eq!(m.box_files("0")["hello.txt"], sha1_hex(b"hello"));
 
     // mtime set locally travels as content_modified_at.
     let when = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_600_000_000);
@@ -127,7 +105,7 @@ fn file_and_directory_operations() {
     // Everything is in Box after the unmount drained the queue.
     let mut m = m;
     assert!(m.unmount().unwrap().success());
-    let files = box_files(&m, "0");
+    let files = m.box_files("0");
     assert_eq!(files.keys().collect::<Vec<_>>(), ["hello.txt", "target.txt"]);
     assert_eq!(files["target.txt"], sha1_hex(b"inner"));
 }
@@ -163,10 +141,10 @@ fn cp_r_of_small_and_large_files_reads_back_after_remount() {
     let tree = folder_id(&m, "0", "tree");
     let sub = folder_id(&m, &tree, "sub");
     let mut in_box = BTreeMap::new();
-    for (name, sha1) in box_files(&m, &tree) {
+    for (name, sha1) in m.box_files(&tree) {
         in_box.insert(format!("tree/{name}"), sha1);
     }
-    for (name, sha1) in box_files(&m, &sub) {
+    for (name, sha1) in m.box_files(&sub) {
         in_box.insert(format!("tree/sub/{name}"), sha1);
     }
     assert_eq!(in_box, expected, "every file in Box, byte-exact");
@@ -192,12 +170,12 @@ fn kill_9_with_pending_uploads_loses_nothing() {
         expected.insert(format!("p{i:02}.dat"), sha1_hex(&data));
     }
     let folder = folder_id(&m, "0", "pending");
-    assert!(box_files(&m, &folder).is_empty(), "nothing uploaded yet");
+    assert!(m.box_files(&folder).is_empty(), "nothing uploaded yet");
     let status = m.signal(libc::SIGKILL).unwrap();
     assert!(!status.success());
     m.respawn(&[]);
-    wait_for("recovered uploads", 30, || box_files(&m, &folder).len() == 50);
-    assert_eq!(box_files(&m, &folder), expected);
+    wait_for("recovered uploads", 30, || m.box_files(&folder).len() == 50);
+    assert_eq!(m.box_files(&folder), expected);
 }
 
 #[test]
@@ -221,8 +199,8 @@ fn a_remote_change_during_a_local_edit_keeps_both_versions() {
             .await;
         assert_eq!(r.status, 200);
     });
-    wait_for("conflicted copy", 20, || box_files(&m, "0").len() == 2);
-    let files = box_files(&m, "0");
+    wait_for("conflicted copy", 20, || m.box_files("0").len() == 2);
+    let files = m.box_files("0");
     assert_eq!(files["report.txt"], sha1_hex(b"remote edit"), "the remote version stays");
     let (copy, sha1) =
         files.iter().find(|(n, _)| n.starts_with("report (conflicted copy ")).expect("a conflicted copy");
@@ -257,7 +235,7 @@ fn a_copy_under_faults_completes_without_errors_or_duplicates() {
     assert!(m.unmount().unwrap().success());
     m.rt.block_on(m.emu.set_faults(""));
     let folder = folder_id(&m, "0", "many");
-    assert_eq!(box_files(&m, &folder), expected, "all 200, byte-exact, no duplicates");
+    assert_eq!(m.box_files(&folder), expected, "all 200, byte-exact, no duplicates");
     let stats: Value = m.stats();
     assert!(stats["faults_injected"].as_object().is_some_and(|f| !f.is_empty()), "faults really happened");
     let root: Vec<String> = m.rt.block_on(async {
@@ -326,7 +304,7 @@ fn random_writes_truncates_and_reads_match_a_local_file() {
             if op % 60 == 59 {
                 mounted.sync_all().unwrap();
                 let want = sha1_hex(&std::fs::read(local.path().join(&name)).unwrap());
-                assert_eq!(box_files(&m, "0")[&name], want, "{name} in Box after fsync at op {op}");
+                assert_eq!(m.box_files("0")[&name], want, "{name} in Box after fsync at op {op}");
             }
         }
     }
@@ -362,7 +340,7 @@ fn shared_mmap_writes_reach_box() {
     let mut want = vec![0u8; 8192];
     want[100..107].copy_from_slice(b"mapped!");
     assert_eq!(std::fs::read(m.p("mapped.bin")).unwrap(), want);
-    assert_eq!(box_files(&m, "0")["mapped.bin"], sha1_hex(&want));
+    assert_eq!(m.box_files("0")["mapped.bin"], sha1_hex(&want));
 }
 
 #[test]
@@ -394,7 +372,7 @@ fn fallocate_grows_or_reserves_and_refuses_holes() {
     f.sync_all().unwrap();
     let mut expected = b"head".to_vec();
     expected.resize(1 << 20, 0);
-    assert_eq!(box_files(&m, "0").get("pre.bin"), Some(&sha1_hex(&expected)));
+    assert_eq!(m.box_files("0").get("pre.bin"), Some(&sha1_hex(&expected)));
 }
 
 #[test]
@@ -407,13 +385,13 @@ fn sync_on_close_makes_close_wait_for_the_commit() {
     let m = Mounted::start(rt, emu, &["--sync-on-close", "--writeback-delay-ms", "600000"]);
     let data = bytes(77, 5000);
     std::fs::write(m.p("now.txt"), &data).unwrap();
-    assert_eq!(box_files(&m, "0").get("now.txt"), Some(&sha1_hex(&data)), "in Box when close returned");
+    assert_eq!(m.box_files("0").get("now.txt"), Some(&sha1_hex(&data)), "in Box when close returned");
     // A file Box refuses (over quota) fails at close, and stays local.
     let mut f = std::fs::File::create(m.p("too-big.bin")).unwrap();
     f.write_all(&bytes(78, 200_000)).unwrap();
     let closed = nix_close(f);
     assert_eq!(closed, Some(libc::EIO), "close reports the failed upload");
-    assert!(!box_files(&m, "0").contains_key("too-big.bin"));
+    assert!(!m.box_files("0").contains_key("too-big.bin"));
     assert_eq!(std::fs::metadata(m.p("too-big.bin")).unwrap().len(), 200_000, "the data is kept");
 }
 

@@ -73,6 +73,21 @@ impl Mounted {
         self.mnt.path().join(rel)
     }
 
+    /// name → sha1 of the files in a Box folder (through the API, not the mount).
+    pub fn box_files(&self, folder_id: &str) -> std::collections::BTreeMap<String, String> {
+        self.rt.block_on(async {
+            let r =
+                self.emu.get(&self.emu.api(&format!("/folders/{folder_id}/items?limit=1000&fields=name,sha1"))).await;
+            r.body["entries"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|e| e["type"] == "file")
+                .map(|e| (e["name"].as_str().unwrap().to_string(), e["sha1"].as_str().unwrap().to_string()))
+                .collect()
+        })
+    }
+
     /// Emulator counters (blocking).
     pub fn stats(&self) -> serde_json::Value {
         self.rt.block_on(self.emu.stats())
@@ -126,6 +141,15 @@ impl Mounted {
 impl Drop for Mounted {
     fn drop(&mut self) {
         self.unmount();
+    }
+}
+
+/// Polls `cond` every 50 ms; fails the test after `secs` seconds.
+pub fn wait_for(what: &str, secs: u64, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !cond() {
+        assert!(Instant::now() < deadline, "{what}: not within {secs} s");
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
