@@ -17,7 +17,7 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 cargo build --release --locked -q
-BIN=$PWD/target/release/boxfs
+BIN=${CARGO_TARGET_DIR:-$PWD/target}/release/boxfs
 WORK=$(mktemp -d /tmp/boxfs-bench.XXXXXX)
 MNT=$WORK/mnt
 mkdir -p "$MNT"
