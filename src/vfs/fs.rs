@@ -78,9 +78,9 @@ pub(super) enum Handle {
     Staged(Arc<Staged>),
 }
 
-/// Full-block buffers kept for reuse between downloads: enough for the RAM tier and the
-/// downloads in flight to recycle theirs (idle ones exist only while fewer are in use).
-const IDLE_BLOCK_BUFFERS: usize = 12;
+/// Full-block buffers kept idle for the next downloads (a sequential read recycles the RAM
+/// tier's evicted blocks through them). Idle buffers are resident memory: keep few.
+const IDLE_BLOCK_BUFFERS: usize = 4;
 
 /// Downloads a block with `client` into a page-aligned buffer (so that the cache can write it
 /// with direct I/O and reads can be answered from it without a copy).
