@@ -1,7 +1,8 @@
 //! The thin `fuser::Filesystem` adapter: decodes each request, hands it to a tokio task that
 //! calls the vfs (so the FUSE loop never waits on the network and one slow download never
 //! blocks `ls` elsewhere), and replies with the result or the error's errno. Only purely
-//! local operations (readdir on a snapshot, xattrs, writes into a staging file) answer inline.
+//! local operations (readdir on a snapshot, xattrs, writes into a staging file, reads of bytes
+//! already in memory) answer inline.
 
 use crate::vfs::events::Inval;
 use crate::vfs::{Attr, Fs, NodeKind, VfsError};
@@ -146,6 +147,10 @@ impl Filesystem for BoxFuse {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
+        // Bytes already in memory are answered here; only a read that must wait goes to a task.
+        if let Some(data) = self.fs.read_ready(fh.0, offset, size) {
+            return reply.data(&data);
+        }
         let fs = self.fs.clone();
         self.rt.spawn(async move {
             match fs.read(fh.0, offset, size).await {

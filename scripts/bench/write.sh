@@ -10,7 +10,7 @@ cd "$(dirname "$0")/../.."
 command -v fusermount3 >/dev/null 2>&1 || { [ "$(id -u)" = 0 ] && apt-get install -y -qq fuse3 >/dev/null; }
 
 cargo build --release --locked -q
-BIN=$PWD/target/release/boxfs
+BIN=${CARGO_TARGET_DIR:-$PWD/target}/release/boxfs
 WORK=$(mktemp -d /tmp/boxfs-wbench.XXXXXX)
 MNT=$WORK/mnt; mkdir -p "$MNT"
 EMU_PID=""; MOUNT_PID=""

@@ -77,10 +77,24 @@ impl Client {
     /// Reads up to `len` bytes at `offset` (fewer at the end of the file).
     pub async fn read_range(&self, file_id: &str, version: Option<&str>, offset: u64, len: u64) -> ApiResult<Vec<u8>> {
         let mut buf = Vec::with_capacity(len.min(64 << 20) as usize);
-        if len > 0 {
-            self.stream_range(file_id, version, offset, Some(offset + len - 1), &mut buf).await?;
-        }
+        self.read_range_into(file_id, version, offset, len, &mut buf).await?;
         Ok(buf)
+    }
+
+    /// Writes up to `len` bytes at `offset` into `out` (fewer at the end of the file, never
+    /// more); returns how many.
+    pub async fn read_range_into<W: AsyncWrite + Unpin + Send>(
+        &self,
+        file_id: &str,
+        version: Option<&str>,
+        offset: u64,
+        len: u64,
+        out: &mut W,
+    ) -> ApiResult<u64> {
+        if len == 0 {
+            return Ok(0);
+        }
+        self.stream_range(file_id, version, offset, Some(offset + len - 1), out).await
     }
 
     /// Streams a whole file into `out`; returns its size and SHA-1 (hex).
@@ -117,7 +131,8 @@ impl Client {
                 Some(l) => format!("bytes={}-{l}", first + got),
                 None => format!("bytes={}-", first + got),
             };
-            let outcome = self.fetch_into(&url, &range, first + got, out, &mut got).await;
+            let want = last.map(|l| l + 1 - first);
+            let outcome = self.fetch_into(&url, &range, first + got, want, out, &mut got).await;
             let error = match outcome {
                 Ok(()) => return Ok(got),
                 Err(Fetch::Eof) => return Ok(got),
@@ -138,12 +153,14 @@ impl Client {
         }
     }
 
-    /// One GET on the download host. `got` counts bytes written so far (across attempts).
+    /// One GET on the download host. `got` counts bytes written so far (across attempts); it
+    /// stops at `want` bytes in all, whatever the host sends.
     async fn fetch_into<W: AsyncWrite + Unpin + Send>(
         &self,
         url: &str,
         range: &str,
         at: u64,
+        want: Option<u64>,
         out: &mut W,
         got: &mut u64,
     ) -> Result<(), Fetch> {
@@ -175,8 +192,13 @@ impl Client {
                 data = &data[n..];
                 skip -= n as u64;
             }
+            let room = want.map_or(usize::MAX, |w| w.saturating_sub(*got).min(usize::MAX as u64) as usize);
+            data = &data[..data.len().min(room)];
             out.write_all(data).await.map_err(|e| Fetch::Fatal(e.into()))?;
             *got += data.len() as u64;
+            if want.is_some_and(|w| *got >= w) {
+                break;
+            }
         }
         Ok(())
     }

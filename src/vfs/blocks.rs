@@ -5,25 +5,38 @@
 //! page cache keeps hot ones. The index is rebuilt from the directory at open, so a remount reuses
 //! what an earlier mount downloaded. The cache also carries the registry of blocks being
 //! downloaded right now ([`Downloads`]), so every reader of one cache shares a single download
-//! per block.
+//! per block, and a small RAM tier: the most recently downloaded blocks, so that reads right
+//! after a download (a sequential reader consuming what the prefetcher fetched ahead) are served
+//! from memory, never read back from disk.
+//!
+//! Block files are written with `O_DIRECT` when the bytes are page-aligned (downloads land in
+//! [`BlockBuf`](crate::vfs::blockbuf::BlockBuf)s) and the filesystem allows it: a buffered write
+//! costs a copy into the page cache plus its writeback, more CPU than the download itself, for
+//! pages that the RAM tier and the kernel's cache of the mounted file already hold. Elsewhere
+//! (tmpfs, unaligned bytes) blocks are written through the page cache as usual.
 //!
 //! On disk a block is `b-<block size>-<hex(file id)>-<hex(version)>-<index>`: hex keeps any id
 //! or version safe as a file name, and the block size in the name keeps blocks cut at another size
 //! (an earlier mount with a different setting) from being misread; they are deleted at open.
 //! Temp files are `tmp-<pid>-<random>`; a crash can leave one behind, and `open` deletes it.
 
-use crate::vfs::prefetch::Downloads;
+use crate::vfs::blockbuf::ALIGN;
+use crate::vfs::downloads::Downloads;
 use bytes::Bytes;
 use lru::LruCache;
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, Write};
+use std::num::NonZeroUsize;
 use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
 /// The default block size: 4 MiB.
 pub const DEFAULT_BLOCK_SIZE: u64 = 4 * 1024 * 1024;
+/// Blocks the RAM tier holds by default (the prefetch window plus what is in flight must fit).
+pub const DEFAULT_RAM_BLOCKS: usize = 8;
 
 /// Longest file name we create (most Linux filesystems allow 255 bytes).
 const MAX_NAME_LEN: usize = 255;
@@ -59,6 +72,10 @@ pub struct BlockCache {
     capacity: u64,
     block_size: u64,
     index: Mutex<Index>,
+    /// The RAM tier: most recently downloaded blocks (`None`: disabled).
+    ram: Option<Mutex<LruCache<BlockKey, Bytes>>>,
+    /// Whether block files may still be written with `O_DIRECT` (cleared at the first refusal).
+    direct: AtomicBool,
     downloads: Downloads,
 }
 
@@ -112,6 +129,8 @@ impl BlockCache {
             capacity: capacity_bytes,
             block_size,
             index: Mutex::new(index),
+            ram: NonZeroUsize::new(DEFAULT_RAM_BLOCKS).map(|n| Mutex::new(LruCache::new(n))),
+            direct: AtomicBool::new(true),
             downloads: Downloads::default(),
         };
         {
@@ -119,6 +138,42 @@ impl BlockCache {
             cache.evict(&mut index);
         }
         Ok(cache)
+    }
+
+    /// Sets how many blocks the RAM tier holds (0 disables it).
+    pub fn with_ram_blocks(mut self, blocks: usize) -> BlockCache {
+        self.ram = NonZeroUsize::new(blocks).map(|n| Mutex::new(LruCache::new(n)));
+        self
+    }
+
+    /// Keeps a just-downloaded block in the RAM tier (evicting the least recently used one).
+    pub fn keep_in_ram(&self, key: &BlockKey, bytes: Bytes) {
+        if let Some(ram) = &self.ram {
+            ram.lock().unwrap_or_else(|p| p.into_inner()).put(key.clone(), bytes);
+        }
+    }
+
+    /// Bytes `start..end` of a block in the RAM tier (clipped to the block), without a copy.
+    pub fn ram_range(&self, key: &BlockKey, start: u64, end: u64) -> Option<Bytes> {
+        let ram = self.ram.as_ref()?;
+        let block = ram.lock().unwrap_or_else(|p| p.into_inner()).get(key)?.clone();
+        let len = block.len() as u64;
+        Some(block.slice(start.min(len) as usize..end.min(len) as usize))
+    }
+
+    /// Blocks in the RAM tier.
+    pub fn ram_blocks(&self) -> usize {
+        self.ram.as_ref().map_or(0, |ram| ram.lock().unwrap_or_else(|p| p.into_inner()).len())
+    }
+
+    fn forget_in_ram(&self, keep: impl Fn(&BlockKey) -> bool) {
+        if let Some(ram) = &self.ram {
+            let mut ram = ram.lock().unwrap_or_else(|p| p.into_inner());
+            let doomed: Vec<BlockKey> = ram.iter().filter(|(k, _)| !keep(k)).map(|(k, _)| k.clone()).collect();
+            for key in doomed {
+                ram.pop(&key);
+            }
+        }
     }
 
     /// The size every block has (the last block of a file is shorter).
@@ -180,7 +235,8 @@ impl BlockCache {
     /// Stores a block atomically (temp file in the same dir + rename, so a crash never leaves a
     /// torn block), then evicts least-recently-used blocks until total bytes <= capacity (which
     /// may evict this block itself if it alone exceeds the capacity). Without an fsync: after a
-    /// power loss a block may come back short, which readers detect by its length.
+    /// power loss a block may come back short, which readers detect by its length. Page-aligned
+    /// bytes are written with `O_DIRECT` where the filesystem allows it (see the module doc).
     pub fn put(&self, key: &BlockKey, data: &[u8]) -> io::Result<()> {
         let path = self
             .path_of(key)
@@ -189,9 +245,7 @@ impl BlockCache {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "block larger than the block size"));
         }
         let tmp = self.dir.join(format!("{TMP_PREFIX}{}-{:016x}", std::process::id(), rand::random::<u64>()));
-        let written =
-            OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp).and_then(|mut f| f.write_all(data));
-        if let Err(e) = written {
+        if let Err(e) = self.write_file(&tmp, data) {
             remove_quietly(&tmp);
             return Err(e);
         }
@@ -212,8 +266,26 @@ impl BlockCache {
         Ok(())
     }
 
+    /// Writes a new block file: direct when it can, else buffered.
+    fn write_file(&self, path: &Path, data: &[u8]) -> io::Result<()> {
+        let aligned = data.as_ptr() as usize % ALIGN == 0 && data.len() >= ALIGN;
+        if aligned && self.direct.load(Ordering::Relaxed) {
+            match write_direct(path, data) {
+                Ok(()) => return Ok(()),
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                    tracing::info!(dir = %self.dir.display(), "O_DIRECT refused here; writing blocks buffered");
+                    self.direct.store(false, Ordering::Relaxed);
+                    remove_quietly(path);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        new_file(path, 0)?.write_all(data)
+    }
+
     /// Drops one cached block (e.g. one found to be short).
     pub fn remove(&self, key: &BlockKey) {
+        self.forget_in_ram(|k| k != key);
         let mut index = self.lock();
         if let Some(entry) = index.lru.pop(key) {
             index.used -= entry.size;
@@ -226,6 +298,7 @@ impl BlockCache {
     /// Drops every cached block of a file whose version is not `keep_version` (when a file
     /// changes remotely, old versions are no longer served). `None` drops all its blocks.
     pub fn invalidate_file(&self, file_id: &str, keep_version: Option<&str>) {
+        self.forget_in_ram(|k| k.file_id != file_id || Some(k.version.as_str()) == keep_version);
         let mut index = self.lock();
         let doomed: Vec<BlockKey> = index
             .lru
@@ -315,6 +388,22 @@ fn read_block(path: &Path, size: u64, start: u64, len: u64, touch: bool) -> io::
         let _ = file.set_modified(SystemTime::now());
     }
     Ok(Bytes::from(buf))
+}
+
+/// Creates `path` (0600, which must not exist) with extra open `flags`.
+fn new_file(path: &Path, flags: i32) -> io::Result<File> {
+    OpenOptions::new().write(true).create_new(true).mode(0o600).custom_flags(flags).open(path)
+}
+
+/// Writes `data` (page-aligned in memory) to a new file with `O_DIRECT`: all whole pages, then
+/// any shorter tail through the page cache (direct I/O needs whole pages).
+fn write_direct(path: &Path, data: &[u8]) -> io::Result<()> {
+    let whole = data.len() / ALIGN * ALIGN;
+    new_file(path, libc::O_DIRECT)?.write_all_at(&data[..whole], 0)?;
+    if whole < data.len() {
+        OpenOptions::new().write(true).open(path)?.write_all_at(&data[whole..], whole as u64)?;
+    }
+    Ok(())
 }
 
 fn remove_quietly(path: &Path) {
@@ -485,6 +574,48 @@ mod tests {
         drop(cache);
         let cache = BlockCache::open(&dir, 1 << 20, 16).unwrap();
         assert_eq!(cache.get(&k).unwrap(), Bytes::from_static(b"data"));
+    }
+
+    #[test]
+    fn aligned_blocks_are_written_whole_with_or_without_direct_io() {
+        use crate::vfs::blockbuf::BufPool;
+        let tmp = tempfile::tempdir().unwrap();
+        let bs = 4 * ALIGN as u64;
+        let cache = BlockCache::open(tmp.path(), 1 << 20, bs).unwrap();
+        let pool = BufPool::new(bs, 1);
+        // A full block and a short tail that is not a whole number of pages.
+        for (index, len) in [(0u64, bs as usize), (1, 2 * ALIGN + 123)] {
+            let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            let mut buf = pool.take(len as u64);
+            buf.push(&data);
+            let bytes = buf.freeze();
+            cache.put(&key("7", "v", index), &bytes).unwrap();
+            assert_eq!(cache.get(&key("7", "v", index)).unwrap(), Bytes::from(data));
+        }
+        assert_eq!(cache.used_bytes(), bs + 2 * ALIGN as u64 + 123);
+    }
+
+    #[test]
+    fn ram_tier_serves_recent_blocks_and_forgets_invalidated_ones() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = BlockCache::open(tmp.path(), 1 << 20, 16).unwrap().with_ram_blocks(2);
+        for i in 0..3 {
+            cache.keep_in_ram(&key("1", "v", i), Bytes::from(vec![i as u8; 16]));
+        }
+        assert_eq!(cache.ram_blocks(), 2);
+        assert!(cache.ram_range(&key("1", "v", 0), 0, 16).is_none(), "least recent one evicted");
+        assert_eq!(cache.ram_range(&key("1", "v", 2), 4, 100).unwrap(), Bytes::from(vec![2; 12]));
+        assert!(cache.ram_range(&key("1", "w", 2), 0, 16).is_none(), "other version");
+        // RAM alone does not make a block cached on disk.
+        assert!(!cache.contains(&key("1", "v", 2)));
+        cache.invalidate_file("1", Some("w"));
+        assert_eq!(cache.ram_blocks(), 0);
+        cache.keep_in_ram(&key("1", "v", 5), Bytes::from_static(b"x"));
+        cache.remove(&key("1", "v", 5));
+        assert_eq!(cache.ram_blocks(), 0);
+        let off = BlockCache::open(tmp.path(), 1 << 20, 16).unwrap().with_ram_blocks(0);
+        off.keep_in_ram(&key("1", "v", 0), Bytes::from_static(b"x"));
+        assert!(off.ram_range(&key("1", "v", 0), 0, 1).is_none());
     }
 
     #[test]

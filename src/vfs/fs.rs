@@ -4,6 +4,7 @@
 //! cache and prefetcher, web links as `.url` files, xattrs and statfs.
 
 use super::attr::{Attr, AttrPolicy};
+use super::blockbuf::BufPool;
 use super::blocks::BlockCache;
 use super::error::{VfsError, VfsResult};
 use super::inode::{link_body, Ino, InodeTable, Meta, Node, NodeKind, ROOT_INO};
@@ -80,6 +81,24 @@ pub(super) enum Handle {
     Staged(Arc<Staged>),
 }
 
+/// Full-block buffers kept idle for the next downloads (a sequential read recycles the RAM
+/// tier's evicted blocks through them). Idle buffers are resident memory: keep few.
+const IDLE_BLOCK_BUFFERS: usize = 4;
+
+/// Downloads a block with `client` into a page-aligned buffer (so that the cache can write it
+/// with direct I/O and reads can be answered from it without a copy).
+fn block_fetcher(client: Client, blocks: &BlockCache) -> FetchFn {
+    let pool = BufPool::new(blocks.block_size(), IDLE_BLOCK_BUFFERS);
+    Arc::new(move |req: BlockRequest| {
+        let (c, mut buf) = (client.clone(), pool.take(req.len));
+        Box::pin(async move {
+            let version = super::inode::version_param(&req.version);
+            c.read_range_into(&req.file_id, version, req.offset, req.len, &mut buf).await.map_err(Arc::new)?;
+            Ok(buf.freeze())
+        })
+    })
+}
+
 const QUOTA_TTL: Duration = Duration::from_secs(60);
 
 /// Read-only xattrs exposed on every item.
@@ -118,14 +137,7 @@ impl Fs {
             Fetched::Modified(f) => Item::Folder(f),
             Fetched::NotModified => return Err(VfsError::Api(ApiError::Decode("304 without an etag".into()))),
         };
-        let fetch_client = client.clone();
-        let fetch: FetchFn = Arc::new(move |req: BlockRequest| {
-            let c = fetch_client.clone();
-            Box::pin(async move {
-                let version = super::inode::version_param(&req.version);
-                c.read_range(&req.file_id, version, req.offset, req.len).await.map_err(Arc::new)
-            })
-        });
+        let fetch = block_fetcher(client.clone(), &blocks);
         Ok(Arc::new_cyclic(|me| Fs {
             inodes: InodeTable::new(root_id, Meta::from_item(&root)),
             listings: ListingCache::new(cfg.metadata_ttl),
@@ -339,6 +351,20 @@ impl Fs {
             size,
             self.cfg.reader.clone(),
         )
+    }
+
+    /// The read if it can be answered at once from memory (a web link's body, or file bytes the
+    /// cache's RAM tier holds), else `None`: then call [`Fs::read`]. Never blocks.
+    pub fn read_ready(&self, fh: u64, offset: u64, size: u32) -> Option<Bytes> {
+        match self.handles.lock().unwrap_or_else(|p| p.into_inner()).get(&fh)? {
+            Handle::File(r) => r.read_ready(offset, size),
+            Handle::Link(body) => {
+                let start = (offset as usize).min(body.len());
+                let end = (start + size as usize).min(body.len());
+                Some(body.slice(start..end))
+            }
+            _ => None,
+        }
     }
 
     pub async fn read(&self, fh: u64, offset: u64, size: u32) -> VfsResult<Bytes> {

@@ -1,9 +1,7 @@
 //! Reading remote files through the block cache: one [`Reader`] per open file handle serves
 //! reads from cached blocks, downloads the missing ones (whole blocks, several at once) and, when
 //! it sees a sequential pattern, prefetches a growing window of blocks ahead in the background.
-//! Also owns [`Downloads`], the registry of blocks being downloaded right now (kept in the
-//! [`BlockCache`] so every reader of the cache shares it): two reads, or a read and a prefetch,
-//! of the same block in any handle share one download.
+//! Downloads go through the shared registry ([`Downloads`]), so no block is downloaded twice.
 //!
 //! Policy. A read is sequential when it starts where the previous read of the handle ended, or
 //! in the previous, same or next block as the furthest block read so far (tolerating the kernel's
@@ -11,37 +9,24 @@
 //! doubles each time the reader enters a new block, up to `max_window_blocks`; any other read
 //! resets it to 0 and fetches only the blocks it covers. Window blocks are fetched by one
 //! background task per reader, at most `max_parallel` at a time; a read's own missing blocks are
-//! fetched with the same parallelism. Downloaded blocks go to the disk cache; RAM holds only
-//! what is in flight. A failed prefetch is logged and dropped (a later read fetches that block
-//! again); a failed needed fetch is returned to the caller. Dropping a reader stops its
-//! prefetcher; downloads already under way finish (at most `max_parallel` blocks) into the cache.
+//! fetched with the same parallelism. Downloaded blocks go to the cache's RAM tier at once and to
+//! disk behind it; a read looks in RAM, then joins a download under way, then reads the disk,
+//! then downloads. A prefetch slot is freed only once its block is on disk, so a slow disk holds
+//! prefetching back instead of piling blocks up in memory. A failed prefetch is logged and
+//! dropped (a later read fetches that block again); a failed needed fetch is returned to the
+//! caller. Dropping a reader stops its prefetcher; downloads already under way finish (at most
+//! `max_parallel` blocks) into the cache.
 
 use crate::api::ApiError;
 use crate::vfs::blocks::{BlockCache, BlockKey};
+use crate::vfs::downloads::{settled, wait, Downloads, Slot};
+pub use crate::vfs::downloads::{BlockRequest, FetchError, FetchFn};
 use bytes::{Bytes, BytesMut};
-use futures_util::future::BoxFuture;
 use futures_util::stream::{self, FuturesUnordered, StreamExt, TryStreamExt};
-use std::collections::HashMap;
 use std::ops::Range;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-
-/// A download failure. Cloneable (shared by everyone waiting for the same block); the
-/// underlying [`ApiError`] is reachable through the `Arc` to map it to an errno.
-pub type FetchError = Arc<ApiError>;
-
-/// Downloads `len` bytes at `offset` of one version of a file (fewer at EOF).
-pub type FetchFn = Arc<dyn Fn(BlockRequest) -> BoxFuture<'static, Result<Vec<u8>, FetchError>> + Send + Sync>;
-
-/// One ranged download: a whole block.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BlockRequest {
-    pub file_id: String,
-    pub version: String,
-    pub offset: u64,
-    pub len: u64,
-}
 
 /// Prefetch tuning for a [`Reader`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,135 +39,13 @@ pub struct ReaderConfig {
 
 impl Default for ReaderConfig {
     fn default() -> Self {
-        ReaderConfig { max_window_blocks: 8, max_parallel: 4 }
+        ReaderConfig { max_window_blocks: 4, max_parallel: 4 }
     }
 }
 
 /// How many times a read tries to obtain one block when downloads it joined vanish without an
 /// answer (cancelled) or a cached copy turns out unreadable.
 const MAX_ATTEMPTS: usize = 4;
-
-/// What waiters of one download see: `None` until it is done.
-type Outcome = Option<Result<Bytes, FetchError>>;
-
-struct Download {
-    rx: watch::Receiver<Outcome>,
-    /// Started by a prefetch: a read that joined it and saw it fail tries once more itself.
-    prefetch: bool,
-}
-
-/// Blocks being downloaded right now, keyed by [`BlockKey`], shared by every reader of one
-/// [`BlockCache`] (it lives inside it) so that concurrent opens of a file never download a block
-/// twice. An entry stays until its block is in the cache (or the download failed), so anyone
-/// looking finds the block either here or in the cache.
-#[derive(Default)]
-pub struct Downloads {
-    map: Mutex<HashMap<BlockKey, Download>>,
-}
-
-enum Slot {
-    Cached,
-    Pending { rx: watch::Receiver<Outcome>, prefetch: bool },
-}
-
-impl Downloads {
-    /// Number of downloads in flight.
-    pub fn in_flight(&self) -> usize {
-        self.lock().len()
-    }
-
-    fn lock(&self) -> MutexGuard<'_, HashMap<BlockKey, Download>> {
-        self.map.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Joins the download of `key`, or finds it cached, or starts it (in its own task, so it
-    /// completes into the cache even if every waiter goes away).
-    fn join_or_start(cache: &Arc<BlockCache>, fetch: &FetchFn, key: &BlockKey, len: u64, prefetch: bool) -> Slot {
-        let mut map = cache.downloads().lock();
-        if let Some(d) = map.get(key) {
-            // A download that failed (its entry lingers until its task ends) or whose task died
-            // without an answer (panic, runtime shutdown) is replaced by a new one.
-            let dead = match &*d.rx.borrow() {
-                Some(Ok(_)) => false,
-                Some(Err(_)) => true,
-                None => d.rx.has_changed().is_err(),
-            };
-            if !dead {
-                return Slot::Pending { rx: d.rx.clone(), prefetch: d.prefetch };
-            }
-        }
-        // Checked under the map lock: a download puts its block in the cache before it leaves the
-        // map, so a block is never missed between the two (and never downloaded twice).
-        if cache.contains(key) {
-            return Slot::Cached;
-        }
-        let (tx, rx) = watch::channel(None);
-        map.insert(key.clone(), Download { rx: rx.clone(), prefetch });
-        drop(map);
-        let req = BlockRequest {
-            file_id: key.file_id.clone(),
-            version: key.version.clone(),
-            offset: key.index * cache.block_size(),
-            len,
-        };
-        let guard = Unregister { cache: cache.clone(), key: key.clone(), rx: rx.clone() };
-        let download = fetch(req);
-        tokio::spawn(async move {
-            let guard = guard;
-            let result = download.await.map(Bytes::from);
-            let full = match &result {
-                Ok(data) if data.len() as u64 == len => true,
-                Ok(data) => {
-                    tracing::warn!(
-                        file_id = %guard.key.file_id, block = guard.key.index, got = data.len(), expected = len,
-                        "short block download; not caching it"
-                    );
-                    false
-                }
-                Err(e) => {
-                    tracing::debug!(file_id = %guard.key.file_id, block = guard.key.index, error = %e, "block download failed");
-                    false
-                }
-            };
-            // Waiters get the bytes now; the cache write happens while the entry still serves them.
-            tx.send_replace(Some(result.clone()));
-            if let (true, Ok(data)) = (full, result) {
-                let (cache, key) = (guard.cache.clone(), guard.key.clone());
-                match tokio::task::spawn_blocking(move || cache.put(&key, &data)).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => tracing::warn!(error = %e, "could not write a block to the cache"),
-                    Err(e) => tracing::warn!(error = %e, "block cache write task failed"),
-                }
-            }
-            drop(guard);
-        });
-        Slot::Pending { rx, prefetch }
-    }
-}
-
-/// Removes a download's entry when its task ends, however it ends (done, panicked, aborted).
-struct Unregister {
-    cache: Arc<BlockCache>,
-    key: BlockKey,
-    rx: watch::Receiver<Outcome>,
-}
-
-impl Drop for Unregister {
-    fn drop(&mut self) {
-        let mut map = self.cache.downloads().lock();
-        if map.get(&self.key).is_some_and(|d| d.rx.same_channel(&self.rx)) {
-            map.remove(&self.key);
-        }
-    }
-}
-
-/// The download's result, or `None` if it ended without one.
-async fn wait(mut rx: watch::Receiver<Outcome>) -> Outcome {
-    match rx.wait_for(Option::is_some).await {
-        Ok(outcome) => outcome.clone(),
-        Err(_) => None,
-    }
-}
 
 /// What a reader shares with its prefetch task.
 struct Inner {
@@ -218,11 +81,15 @@ impl Inner {
         let mut retried_prefetch = false;
         let mut last_err = None;
         for _ in 0..MAX_ATTEMPTS {
-            if let Some(bytes) = self.cached(&key, start, end).await {
+            if let Some(bytes) = self.cache.ram_range(&key, start, end) {
                 return Ok(bytes);
             }
             match Downloads::join_or_start(&self.cache, &self.fetch, &key, self.block_len(index), false) {
-                Slot::Cached => continue,
+                Slot::Cached => {
+                    if let Some(bytes) = self.cached(&key, start, end).await {
+                        return Ok(bytes);
+                    }
+                }
                 Slot::Pending { rx, prefetch } => match wait(rx).await {
                     Some(Ok(block)) => {
                         let len = block.len() as u64;
@@ -260,7 +127,7 @@ impl Inner {
     }
 
     /// The prefetch task: keeps the blocks of the wanted window downloaded, `max_parallel` at a
-    /// time, until the reader goes away.
+    /// time (a slot is busy until its block is on disk), until the reader goes away.
     async fn prefetch(self: Arc<Self>, mut want: watch::Receiver<Range<u64>>) {
         let mut running = FuturesUnordered::new();
         let mut next = 0u64;
@@ -276,7 +143,11 @@ impl Inner {
                 if let Slot::Pending { rx, .. } =
                     Downloads::join_or_start(&self.cache, &self.fetch, &key, self.block_len(index), true)
                 {
-                    running.push(async move { (index, wait(rx).await) });
+                    running.push(async move {
+                        let outcome = wait(rx.clone()).await;
+                        settled(rx).await;
+                        (index, outcome)
+                    });
                 }
             }
             tokio::select! {
@@ -312,11 +183,13 @@ pub struct Reader {
     pattern: Mutex<Pattern>,
     want: watch::Sender<Range<u64>>,
     prefetcher: Mutex<Option<JoinHandle<()>>>,
+    /// Where the prefetcher is spawned ([`Reader::read_ready`] may run outside the runtime).
+    rt: tokio::runtime::Handle,
 }
 
 impl Reader {
     /// A reader of `size` bytes of version `version` of file `file_id`. Spawns nothing until the
-    /// first sequential read.
+    /// first sequential read. Must be created inside the tokio runtime it will use.
     pub fn new(
         cache: Arc<BlockCache>,
         fetch: FetchFn,
@@ -332,12 +205,35 @@ impl Reader {
             pattern: Mutex::new(Pattern::default()),
             want,
             prefetcher: Mutex::new(None),
+            rt: tokio::runtime::Handle::current(),
         }
     }
 
     /// The file's size as this reader sees it.
     pub fn size(&self) -> u64 {
         self.inner.size
+    }
+
+    /// The read of `len` bytes at `offset` if it can be answered at once, without waiting: it lies
+    /// in one block that the RAM tier holds (the common case of a sequential reader consuming what
+    /// was prefetched). Counts as a read for the access pattern. Callable from any thread.
+    pub fn read_ready(&self, offset: u64, len: u32) -> Option<Bytes> {
+        let inner = &self.inner;
+        if len == 0 || offset >= inner.size {
+            return Some(Bytes::new());
+        }
+        let end = offset.saturating_add(u64::from(len)).min(inner.size);
+        let (first, last) = (offset / inner.block_size, (end - 1) / inner.block_size);
+        if first != last {
+            return None;
+        }
+        let base = first * inner.block_size;
+        let bytes = inner.cache.ram_range(&inner.key(first), offset - base, end - base)?;
+        if (bytes.len() as u64) < end - offset {
+            return None;
+        }
+        self.observe(offset, end, first, last);
+        Some(bytes)
     }
 
     /// Reads `len` bytes at `offset` (fewer at EOF, empty past EOF). Serves from the block cache;
@@ -416,7 +312,7 @@ impl Reader {
             let mut prefetcher = self.prefetcher.lock().unwrap_or_else(|e| e.into_inner());
             if prefetcher.is_none() {
                 let task = self.inner.clone().prefetch(self.want.subscribe());
-                *prefetcher = Some(tokio::spawn(task));
+                *prefetcher = Some(self.rt.spawn(task));
             }
         }
     }
@@ -443,7 +339,7 @@ impl Drop for Reader {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashSet;
+    use std::collections::{HashMap, HashSet};
     use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
     use std::time::Duration;
 
@@ -510,7 +406,7 @@ mod tests {
                     }
                     let start = (req.offset as usize).min(me.data.len());
                     let end = (start + req.len as usize).min(me.data.len());
-                    Ok(me.data[start..end].to_vec())
+                    Ok(Bytes::copy_from_slice(&me.data[start..end]))
                 })
             })
         }
@@ -560,7 +456,7 @@ mod tests {
             max_window = max_window.max(r.window());
         }
         assert_eq!(out, fake.data);
-        assert_eq!(max_window, 8);
+        assert_eq!(max_window, ReaderConfig::default().max_window_blocks);
         eventually("downloads settle", || cache.downloads().in_flight() == 0).await;
         let calls = fake.calls();
         assert_eq!(calls.len(), 40, "{calls:?}");
@@ -761,8 +657,8 @@ mod tests {
         assert_eq!(fake.calls().len(), 4);
     }
 
-    #[test]
-    fn reader_and_its_read_future_are_send_and_sync() {
+    #[tokio::test]
+    async fn reader_and_its_read_future_are_send_and_sync() {
         fn send_sync<T: Send + Sync>(_: &T) {}
         fn send<T: Send>(_: &T) {}
         let (_tmp, cache, fake) = setup(10, BS);
