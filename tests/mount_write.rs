@@ -403,3 +403,25 @@ fn nix_close(f: std::fs::File) -> Option<i32> {
     let rc = unsafe { libc::close(fd) };
     (rc != 0).then(|| std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
 }
+
+#[test]
+fn our_own_uploads_landing_do_not_make_the_folder_be_listed_again() {
+    if !fuse_available() {
+        return;
+    }
+    let (rt, emu) = emulator(|_| {});
+    // Uploads start at once, so their events arrive while the copy is still creating files.
+    let m = Mounted::start(rt, emu, &["--writeback-delay-ms", "0"]);
+    std::fs::create_dir(m.p("many")).unwrap();
+    m.reset_stats();
+    for i in 0..200u64 {
+        std::fs::write(m.p(&format!("many/f{i:03}")), bytes(i, 1024)).unwrap();
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_boxfs")).arg("sync").arg(m.path()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stats = m.stats();
+    let listings = stats["requests"]["GET /2.0/folders/{id}/items"].as_u64().unwrap_or(0);
+    assert_eq!(listings, 1, "the new folder is listed once, on its first create: {stats}");
+    let folder = folder_id(&m, "0", "many");
+    assert_eq!(m.box_files(&folder).len(), 200);
+}

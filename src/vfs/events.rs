@@ -4,7 +4,7 @@
 //! what is cached (`sequence_id`) change nothing, which also makes echoes of our own changes,
 //! duplicates and late out-of-order events harmless. The kernel is told through a callback.
 
-use super::fs::Fs;
+use super::fs::{DirEntry, Fs};
 use super::inode::{display_name, kind_of, Ino, NodeKind};
 use crate::api::model::{Event, Item};
 use crate::api::{EventStream, StreamState};
@@ -49,22 +49,36 @@ impl Fs {
             }
         }
         let mut out = Vec::new();
-        if let Some(node) = &existing {
-            self.forget_listing(node.parent).await;
-            out.push(Inval::Entry { parent: node.parent, name: node.name.clone() });
-            out.push(Inval::Inode(node.ino));
-        }
         let gone = ev.event_type == "ITEM_TRASH"
             || ev.event_type == "ITEM_DELETE"
             || matches!(item.common().item_status.as_deref(), Some("trashed" | "deleted"));
         let new_parent = item.common().parent.as_ref().and_then(|p| self.inodes().find(NodeKind::Dir, &p.id));
+        // Listings hold names only: a content or metadata change in place leaves them valid.
+        let in_place = matches!(ev.event_type.as_str(), "ITEM_UPLOAD" | "ITEM_MODIFY" | "ITEM_MAKE_CURRENT_VERSION");
+        let relocated = existing.as_ref().is_some_and(|node| {
+            !in_place
+                || gone
+                || new_parent.as_ref().map(|p| p.ino) != Some(node.parent)
+                || display_name(&item) != node.name
+        });
+        if let Some(node) = &existing {
+            if relocated {
+                self.forget_listing(node.parent).await;
+            }
+            out.push(Inval::Entry { parent: node.parent, name: node.name.clone() });
+            out.push(Inval::Inode(node.ino));
+        }
         match (gone, new_parent) {
             (false, Some(parent)) => {
-                self.forget_listing(parent.ino).await;
                 out.push(Inval::Entry { parent: parent.ino, name: display_name(&item) });
                 if existing.is_some() {
+                    if relocated {
+                        self.forget_listing(parent.ino).await;
+                    }
                     let node = self.inodes().upsert(parent.ino, &item);
                     self.drop_old_blocks(&item, &node.content_version());
+                } else {
+                    self.listing_gained(parent.ino, &item).await;
                 }
             }
             (_, _) => {
@@ -74,6 +88,33 @@ impl Fs {
             }
         }
         out
+    }
+
+    /// An item new to this mount appeared in `parent`: it joins the cached listing in place.
+    /// A local file under that name still waiting for its first upload, or bound to the item
+    /// meanwhile, is the item itself landing; any other holder of the name means the listing
+    /// is out of date, and it is fetched again at next use.
+    async fn listing_gained(&self, parent: Ino, item: &Item) {
+        let name = display_name(item);
+        let mut refetch = false;
+        self.edit_listing(parent, |entries| match entries.iter().find(|e| e.name == name) {
+            None => {
+                let node = self.inodes().upsert(parent, item);
+                entries.push(DirEntry { ino: node.ino, kind: node.kind, name });
+            }
+            Some(e)
+                if self.awaits_first_upload(e.ino)
+                    || self.inodes().get(e.ino).is_some_and(|n| n.box_id == item.id()) => {}
+            Some(_) => refetch = true,
+        })
+        .await;
+        if refetch {
+            self.forget_listing(parent).await;
+        }
+    }
+
+    fn awaits_first_upload(&self, ino: Ino) -> bool {
+        self.staged_map().get(&ino).is_some_and(|s| s.lock().record.base_id.is_none())
     }
 
     fn drop_old_blocks(&self, item: &Item, keep_version: &str) {
