@@ -4,8 +4,7 @@
 
 mod common;
 
-use base64::Engine;
-use common::emu::{bytes, sha1_hex, TestEmulator};
+use common::emu::{bytes, sha1_hex, sha_digest, TestEmulator};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::collections::HashSet;
@@ -328,11 +327,6 @@ async fn quota_full_is_refused() {
     assert_eq!(r.status, StatusCode::FORBIDDEN);
 }
 
-fn sha_b64(data: &[u8]) -> String {
-    use sha1::Digest;
-    format!("sha={}", base64::engine::general_purpose::STANDARD.encode(sha1::Sha1::digest(data)))
-}
-
 async fn put_part(
     emu: &TestEmulator,
     session: &Value,
@@ -381,24 +375,24 @@ async fn fifty_megabyte_session_upload_with_a_bad_part_fixed() {
     assert_eq!(session["total_parts"], total_parts);
 
     // A wrong part size and a part not on a boundary are refused.
-    let (status, _) = put_part(&emu, &session, &data, 0, 1000, sha_b64(&data[..1000])).await;
+    let (status, _) = put_part(&emu, &session, &data, 0, 1000, sha_digest(&data[..1000])).await;
     assert_eq!(status, StatusCode::RANGE_NOT_SATISFIABLE);
-    let (status, _) = put_part(&emu, &session, &data, 1, part_size, sha_b64(&data[1..=part_size])).await;
+    let (status, _) = put_part(&emu, &session, &data, 1, part_size, sha_digest(&data[1..=part_size])).await;
     assert_eq!(status, StatusCode::RANGE_NOT_SATISFIABLE);
     let mut parts = Vec::new();
     for i in 0..total_parts {
         let offset = i * part_size;
         let len = part_size.min(data.len() - offset);
         if i == 2 {
-            let (status, body) = put_part(&emu, &session, &data, offset, len, sha_b64(b"not this part")).await;
+            let (status, body) = put_part(&emu, &session, &data, offset, len, sha_digest(b"not this part")).await;
             assert_eq!(status, StatusCode::PRECONDITION_FAILED, "bad digest rejected: {body}");
         }
-        let (status, body) = put_part(&emu, &session, &data, offset, len, sha_b64(&data[offset..offset + len])).await;
+        let (status, body) = put_part(&emu, &session, &data, offset, len, sha_digest(&data[offset..offset + len])).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         parts.push(body["part"].clone());
     }
     // Same bytes again: idempotent. Different bytes over a stored part: conflict.
-    let (status, body) = put_part(&emu, &session, &data, 0, part_size, sha_b64(&data[..part_size])).await;
+    let (status, body) = put_part(&emu, &session, &data, 0, part_size, sha_digest(&data[..part_size])).await;
     assert_eq!((status, &body["part"]), (StatusCode::OK, &parts[0]));
     let mut other = data[..part_size].to_vec();
     other[0] ^= 1;
@@ -407,7 +401,7 @@ async fn fifty_megabyte_session_upload_with_a_bad_part_fixed() {
         .send(
             emu.authed(Method::PUT, url)
                 .header("content-range", format!("bytes 0-{}/{}", part_size - 1, data.len()))
-                .header("digest", sha_b64(&other))
+                .header("digest", sha_digest(&other))
                 .body(other),
         )
         .await;
@@ -422,25 +416,25 @@ async fn fifty_megabyte_session_upload_with_a_bad_part_fixed() {
     let r = emu
         .send(
             emu.authed(Method::POST, commit)
-                .header("digest", sha_b64(&data))
+                .header("digest", sha_digest(&data))
                 .json(&json!({"parts": &parts[..total_parts - 1]})),
         )
         .await;
     assert_eq!(r.body["code"], "parts_mismatch");
     let r = emu
-        .send(emu.authed(Method::POST, commit).header("digest", sha_b64(b"wrong")).json(&json!({"parts": parts})))
+        .send(emu.authed(Method::POST, commit).header("digest", sha_digest(b"wrong")).json(&json!({"parts": parts})))
         .await;
     assert_eq!(r.body["code"], "digest_mismatch");
     // The fault knob makes the commit answer 202 + Retry-After until the client retries.
     emu.set_faults("commit202=1").await;
     let r = emu
-        .send(emu.authed(Method::POST, commit).header("digest", sha_b64(&data)).json(&json!({"parts": parts})))
+        .send(emu.authed(Method::POST, commit).header("digest", sha_digest(&data)).json(&json!({"parts": parts})))
         .await;
     assert_eq!(r.status, StatusCode::ACCEPTED);
     assert_eq!(r.headers["retry-after"], "1");
     emu.set_faults("").await;
     let r = emu
-        .send(emu.authed(Method::POST, commit).header("digest", sha_b64(&data)).json(&json!({"parts": parts})))
+        .send(emu.authed(Method::POST, commit).header("digest", sha_digest(&data)).json(&json!({"parts": parts})))
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     let file = &r.body["entries"][0];
@@ -450,7 +444,7 @@ async fn fifty_megabyte_session_upload_with_a_bad_part_fixed() {
     assert_eq!(sha1_hex(&body), sha1_hex(&data));
     // A committed session's parts are gone; retrying the commit returns the same file.
     let again = emu
-        .send(emu.authed(Method::POST, commit).header("digest", sha_b64(&data)).json(&json!({"parts": parts})))
+        .send(emu.authed(Method::POST, commit).header("digest", sha_digest(&data)).json(&json!({"parts": parts})))
         .await;
     assert_eq!(again.body["entries"][0]["id"], file["id"]);
 }
@@ -472,7 +466,7 @@ async fn sessions_expire_and_abort() {
     assert_eq!(emu.get(session["session_endpoints"]["status"].as_str().unwrap()).await.status, StatusCode::NOT_FOUND);
     let session = create().await.body;
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    let (status, body) = put_part(&emu, &session, &data, 0, 1024, sha_b64(&data[..1024])).await;
+    let (status, body) = put_part(&emu, &session, &data, 0, 1024, sha_digest(&data[..1024])).await;
     assert_eq!((status, body["code"].as_str()), (StatusCode::GONE, Some("session_expired")));
 }
 

@@ -24,12 +24,10 @@
 
 mod common;
 
-use base64::Engine;
-use common::emu::{bytes, sha1_hex, Resp, TestEmulator};
+use common::emu::{bytes, sha1_hex, sha_digest, Resp, TestEmulator};
 use common::openapi::Spec;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use sha1::Digest;
 
 /// The shared spec, or `None` (after a note) when the spec file is absent outside CI.
 fn spec() -> Option<&'static Spec> {
@@ -115,11 +113,6 @@ fn id_of(resp: &Resp) -> String {
 }
 
 /// `sha=<base64 SHA-1>`, the `digest` header of chunked uploads.
-fn digest(data: &[u8]) -> String {
-    let raw = sha1::Sha1::digest(data);
-    format!("sha={}", base64::engine::general_purpose::STANDARD.encode(raw))
-}
-
 /// Uploads a new version of a file (multipart `POST /files/{id}/content`).
 async fn upload_version(emu: &TestEmulator, file_id: &str, data: Vec<u8>) -> Resp {
     let form = reqwest::multipart::Form::new()
@@ -396,7 +389,7 @@ async fn upload_sessions() {
         let req = emu
             .authed(Method::PUT, &session_url)
             .header("content-range", format!("bytes {start}-{end}/{}", data.len()))
-            .header("digest", digest(chunk))
+            .header("digest", sha_digest(chunk))
             .header("content-type", "application/octet-stream")
             .body(chunk.to_vec());
         let r = emu.send(req).await;
@@ -413,7 +406,7 @@ async fn upload_sessions() {
     // POST /files/upload_sessions/{id}/commit (201 `Files`).
     let commit = emu
         .authed(Method::POST, &format!("{session_url}/commit"))
-        .header("digest", digest(&data))
+        .header("digest", sha_digest(&data))
         .json(&json!({"parts": parts}));
     let r = emu.send(commit).await;
     check(spec, "post", "/files/upload_sessions/{upload_session_id}/commit", &r, 201);

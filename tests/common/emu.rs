@@ -150,6 +150,13 @@ pub fn sha1_hex(bytes: &[u8]) -> String {
     hex::encode(sha1::Sha1::digest(bytes))
 }
 
+/// The `Digest` header value Box wants for `data`: `sha=<base64 SHA-1>`.
+pub fn sha_digest(data: &[u8]) -> String {
+    use base64::Engine;
+    use sha1::Digest;
+    format!("sha={}", base64::engine::general_purpose::STANDARD.encode(sha1::Sha1::digest(data)))
+}
+
 /// Deterministic test bytes.
 pub fn bytes(seed: u64, len: usize) -> Vec<u8> {
     boxfs::emulator::seed::pattern_bytes(seed, len)
