@@ -209,7 +209,7 @@ impl Drop for AbortOnDrop {
 }
 
 /// Installs the SIGTERM/SIGINT handlers now; the future resolves on the first signal.
-fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+pub fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;

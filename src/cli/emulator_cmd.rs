@@ -103,7 +103,7 @@ pub fn run(args: EmulatorArgs) -> ExitCode {
             }
         };
         // Handlers before the lines are printed: a script may signal right after reading them.
-        let shutdown = match shutdown_signal() {
+        let shutdown = match crate::mount::shutdown_signal() {
             Ok(f) => f,
             Err(e) => {
                 eprintln!("boxfs emulator: cannot install signal handlers: {e}");
@@ -118,18 +118,5 @@ pub fn run(args: EmulatorArgs) -> ExitCode {
         emulator.serve(shutdown).await;
         tracing::info!("emulator stopped");
         ExitCode::SUCCESS
-    })
-}
-
-/// Installs the SIGINT/SIGTERM handlers now; the future resolves on the first signal.
-fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    Ok(async move {
-        tokio::select! {
-            _ = int.recv() => {}
-            _ = term.recv() => {}
-        }
     })
 }
