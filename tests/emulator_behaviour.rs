@@ -387,7 +387,8 @@ async fn fifty_megabyte_session_upload_with_a_bad_part_fixed() {
             let (status, body) = put_part(&emu, &session, &data, offset, len, sha_digest(b"not this part")).await;
             assert_eq!(status, StatusCode::PRECONDITION_FAILED, "bad digest rejected: {body}");
         }
-        let (status, body) = put_part(&emu, &session, &data, offset, len, sha_digest(&data[offset..offset + len])).await;
+        let (status, body) =
+            put_part(&emu, &session, &data, offset, len, sha_digest(&data[offset..offset + len])).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         parts.push(body["part"].clone());
     }
