@@ -94,13 +94,27 @@ impl Default for ApiConfig {
 }
 
 impl ApiConfig {
-    /// Box's URLs, overridden by `BOX_API_URL`/`BOX_UPLOAD_URL`, then by explicit flags. The
-    /// OAuth endpoints follow the API host when it is not Box's (an emulator serves them at
-    /// `/oauth2/...` on the same origin).
+    /// The URLs in force: explicit flags, then `BOX_API_URL`/`BOX_UPLOAD_URL`, then Box's.
     pub fn resolve(api_url: Option<String>, upload_url: Option<String>) -> ApiConfig {
+        ApiConfig::resolve_over(api_url, upload_url, None)
+    }
+
+    /// Like `resolve`, with the URLs `saved` with a login before Box's defaults. A non-Box API
+    /// URL without an upload URL has its upload host beside it (`ORIGIN/api/2.0`, as the
+    /// emulator serves it); the OAuth endpoints follow a non-Box API host the same way.
+    pub fn resolve_over(api_url: Option<String>, upload_url: Option<String>, saved: Option<(&str, &str)>) -> ApiConfig {
         let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        let api = api_url.or_else(|| env("BOX_API_URL")).unwrap_or_else(|| BOX_API_URL.into());
-        let upload = upload_url.or_else(|| env("BOX_UPLOAD_URL")).unwrap_or_else(|| BOX_UPLOAD_URL.into());
+        let api = api_url
+            .or_else(|| env("BOX_API_URL"))
+            .or_else(|| saved.map(|(api, _)| api.to_string()))
+            .unwrap_or_else(|| BOX_API_URL.into());
+        let upload = upload_url
+            .or_else(|| env("BOX_UPLOAD_URL"))
+            .or_else(|| saved.map(|(_, upload)| upload.to_string()))
+            .unwrap_or_else(|| match api.trim_end_matches('/') {
+                BOX_API_URL => BOX_UPLOAD_URL.into(),
+                other => format!("{}/api/2.0", origin(other)),
+            });
         ApiConfig::with_urls(&api, &upload)
     }
 
@@ -108,12 +122,39 @@ impl ApiConfig {
         let api_url = api_url.trim_end_matches('/').to_string();
         let mut cfg = ApiConfig { upload_url: upload_url.trim_end_matches('/').to_string(), ..ApiConfig::default() };
         if api_url != BOX_API_URL {
-            let origin = api_url.strip_suffix("/2.0").unwrap_or(&api_url).to_string();
+            let origin = origin(&api_url);
             cfg.authorize_url = format!("{origin}/oauth2/authorize");
             cfg.token_url = format!("{origin}/oauth2/token");
             cfg.revoke_url = format!("{origin}/oauth2/revoke");
         }
         cfg.api_url = api_url;
         cfg
+    }
+}
+
+/// `http://host:port/2.0` → `http://host:port`.
+fn origin(api_url: &str) -> &str {
+    api_url.strip_suffix("/2.0").unwrap_or(api_url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_resolve_from_flags_then_saved_then_beside_the_api() {
+        let flags = |a: &str, u: &str| ApiConfig::resolve_over(Some(a.into()), Some(u.into()), None);
+        assert_eq!(flags("http://h:1/2.0/", "http://u:2/api/2.0").upload_url, "http://u:2/api/2.0");
+        let saved = Some(("http://s:3/2.0", "http://s:3/up"));
+        let cfg = ApiConfig::resolve_over(Some("http://h:1/2.0".into()), None, saved);
+        assert_eq!((cfg.api_url.as_str(), cfg.upload_url.as_str()), ("http://h:1/2.0", "http://s:3/up"));
+        let beside = ApiConfig::resolve_over(Some("http://h:1/2.0".into()), None, None);
+        assert_eq!(beside.upload_url, "http://h:1/api/2.0");
+        assert_eq!(beside.token_url, "http://h:1/oauth2/token");
+        let boxes = ApiConfig::resolve_over(Some(BOX_API_URL.into()), None, None);
+        assert_eq!(
+            (boxes.upload_url.as_str(), boxes.token_url.as_str()),
+            (BOX_UPLOAD_URL, ApiConfig::default().token_url.as_str())
+        );
     }
 }

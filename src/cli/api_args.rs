@@ -16,7 +16,8 @@ pub struct ApiArgs {
     /// Box API base URL [env: BOX_API_URL] (default: the account's, else https://api.box.com/2.0).
     #[arg(long, value_name = "URL")]
     pub api_url: Option<String>,
-    /// Box upload base URL [env: BOX_UPLOAD_URL] (default: the account's, else https://upload.box.com/api/2.0).
+    /// Box upload base URL [env: BOX_UPLOAD_URL] (default: the account's, else https://upload.box.com/api/2.0,
+    /// or ORIGIN/api/2.0 beside a non-Box --api-url such as the emulator's).
     #[arg(long, value_name = "URL")]
     pub upload_url: Option<String>,
     /// OAuth token file (JSON with access_token, refresh_token, expires_at); refreshed tokens
@@ -46,14 +47,9 @@ impl ApiArgs {
             Some(mode) => (ApiConfig::resolve(self.api_url.clone(), self.upload_url.clone()), mode),
             None => {
                 let account = Account::load(&self.account).map_err(|e| e.to_string())?;
-                let api =
-                    self.api_url.clone().or_else(|| env("BOX_API_URL")).unwrap_or_else(|| account.api_url.clone());
-                let upload = self
-                    .upload_url
-                    .clone()
-                    .or_else(|| env("BOX_UPLOAD_URL"))
-                    .unwrap_or_else(|| account.upload_url.clone());
-                (ApiConfig::with_urls(&api, &upload), account.auth_mode(&self.account).map_err(|e| e.to_string())?)
+                let saved = Some((account.api_url.as_str(), account.upload_url.as_str()));
+                let cfg = ApiConfig::resolve_over(self.api_url.clone(), self.upload_url.clone(), saved);
+                (cfg, account.auth_mode(&self.account).map_err(|e| e.to_string())?)
             }
         };
         let source = TokenSource::new(mode).map_err(|e| accounts::explain(&e, &self.account))?;

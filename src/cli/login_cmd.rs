@@ -118,7 +118,7 @@ fn report(what: &str, result: Result<String, LoginError>) -> ExitCode {
 
 async fn login(args: LoginArgs) -> Result<String, LoginError> {
     accounts::check_name(&args.account)?;
-    let cfg = login_config(&args);
+    let cfg = ApiConfig::resolve(args.api_url.clone(), args.upload_url.clone());
     let mut account = Account {
         kind: Kind::Oauth,
         api_url: cfg.api_url.clone(),
@@ -167,18 +167,6 @@ async fn login(args: LoginArgs) -> Result<String, LoginError> {
         format!("boxfs mount --account {name} DIR")
     };
     Ok(format!("Logged in as {} <{}> (account '{name}', {}). Mount with: {mount}", me.name, me.login, account.api_url))
-}
-
-/// The URLs to log in to. With a non-Box API URL and no upload URL, the upload host is assumed
-/// to sit beside it as the emulator serves it (`ORIGIN/api/2.0`).
-fn login_config(args: &LoginArgs) -> ApiConfig {
-    let cfg = ApiConfig::resolve(args.api_url.clone(), args.upload_url.clone());
-    let upload_given = args.upload_url.is_some() || std::env::var("BOX_UPLOAD_URL").is_ok_and(|u| !u.is_empty());
-    if upload_given || cfg.api_url == crate::api::config::BOX_API_URL {
-        return cfg;
-    }
-    let origin = cfg.api_url.strip_suffix("/2.0").unwrap_or(&cfg.api_url).to_string();
-    ApiConfig::with_urls(&cfg.api_url, &format!("{origin}/api/2.0"))
 }
 
 fn client_pair(args: &LoginArgs) -> Result<(String, String), LoginError> {
