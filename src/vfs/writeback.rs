@@ -103,8 +103,7 @@ impl Fs {
                 st.phase = Phase::Uploading;
                 (st.generation, Record { mtime_ns: nanos(st.mtime), ..st.record.clone() }, st.size)
             };
-            let hashed = staged.clone();
-            let sha1 = tokio::task::spawn_blocking(move || hashed.content_sha1(size)).await.ok().flatten();
+            let sha1 = self.known_sha1(&staged, size).await;
             let remember = |session: Option<&str>| {
                 let mut st = staged.lock();
                 st.record.session_id = session.map(str::to_string);
@@ -137,6 +136,16 @@ impl Fs {
                 Err(e) => return self.failed_for_good(&staged, generation, &record.name, &e),
             }
         }
+    }
+
+    /// The SHA-1 followed while the file was written, for an upload that goes through a
+    /// session (a direct upload hashes its bytes in memory anyway).
+    async fn known_sha1(&self, staged: &Arc<Staged>, size: u64) -> Option<[u8; 20]> {
+        if size < self.client().config().upload_cutoff {
+            return None;
+        }
+        let staged = staged.clone();
+        tokio::task::spawn_blocking(move || staged.content_sha1(size)).await.ok().flatten()
     }
 
     fn failed_for_good(&self, staged: &Staged, generation: u64, name: &str, e: &ApiError) {
