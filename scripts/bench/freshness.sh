@@ -4,33 +4,10 @@
 # stream can make them visible. Prints markdown table rows (p50/p99/max).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-command -v fusermount3 >/dev/null 2>&1 || { [ "$(id -u)" = 0 ] && apt-get install -y -qq fuse3 >/dev/null; }
-
-cargo build --release --locked -q
-BIN=${CARGO_TARGET_DIR:-$PWD/target}/release/boxfs
-WORK=$(mktemp -d /tmp/boxfs-fresh.XXXXXX)
-MNT=$WORK/mnt; mkdir -p "$MNT"
-EMU_PID=""; MOUNT_PID=""
-cleanup() {
-  fusermount3 -uz "$MNT" 2>/dev/null || true
-  [ -n "$MOUNT_PID" ] && kill "$MOUNT_PID" 2>/dev/null || true
-  [ -n "$EMU_PID" ] && kill "$EMU_PID" 2>/dev/null || true
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-"$BIN" emulator --data "$WORK/emu" > "$WORK/env" 2> "$WORK/emu.log" &
-EMU_PID=$!
-for _ in $(seq 1 100); do [ "$(wc -l < "$WORK/env" 2>/dev/null || echo 0)" -ge 3 ] && break; sleep 0.1; done
-# shellcheck disable=SC1091
-. "$WORK/env"
-export BOX_API_URL BOX_UPLOAD_URL BOX_ACCESS_TOKEN
-BOXFS_NOTIFY_READY=1 "$BIN" mount "$MNT" --foreground --cache-dir "$WORK/cache" --metadata-ttl 120 \
-  > "$WORK/ready" 2> "$WORK/mount.log" &
-MOUNT_PID=$!
-for _ in $(seq 1 100); do grep -q ready "$WORK/ready" 2>/dev/null && break; sleep 0.1; done
-grep -q ready "$WORK/ready" || { cat "$WORK/mount.log" >&2; exit 1; }
+. scripts/bench/lib.sh
+bench_setup fresh fusermount3 python3
+start_emulator
+start_mount --metadata-ttl 120
 
 python3 - "$MNT" <<'PY'
 import json, os, sys, time, urllib.request, uuid

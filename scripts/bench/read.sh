@@ -7,40 +7,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-need=()
-command -v fio >/dev/null 2>&1 || need+=(fio)
-command -v curl >/dev/null 2>&1 || need+=(curl)
-command -v fusermount3 >/dev/null 2>&1 || need+=(fuse3)
-if [ ${#need[@]} -gt 0 ]; then
-  if [ "$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-  else echo "missing: ${need[*]}" >&2; exit 1; fi
-fi
-
-cargo build --release --locked -q
-BIN=${CARGO_TARGET_DIR:-$PWD/target}/release/boxfs
-WORK=$(mktemp -d /tmp/boxfs-bench.XXXXXX)
-MNT=$WORK/mnt
-mkdir -p "$MNT"
-EMU_PID=""; MOUNT_PID=""
-cleanup() {
-  fusermount3 -uz "$MNT" 2>/dev/null || true
-  [ -n "$MOUNT_PID" ] && kill "$MOUNT_PID" 2>/dev/null || true
-  [ -n "$EMU_PID" ] && kill "$EMU_PID" 2>/dev/null || true
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-now() { date +%s.%N; }
-elapsed() { python3 -c "print(f'{$2 - $1:.2f}')"; }
+. scripts/bench/lib.sh
+bench_setup bench fio curl fusermount3 python3
 
 echo "seeding the benchmark data set (1 GiB + 10,000 files)..." >&2
-"$BIN" emulator --data "$WORK/emu" --seed bench > "$WORK/env" 2> "$WORK/emu.log" &
-EMU_PID=$!
-for _ in $(seq 1 600); do [ "$(wc -l < "$WORK/env")" -ge 3 ] && break; sleep 0.5; done
-# shellcheck disable=SC1091
-. "$WORK/env"
-export BOX_API_URL BOX_UPLOAD_URL BOX_ACCESS_TOKEN
+start_emulator --seed bench
 BASE=${BOX_API_URL%/2.0}
 api() { curl -sf -H "Authorization: Bearer $BOX_ACCESS_TOKEN" "$BOX_API_URL$1"; }
 stat_total() { curl -sf "$BASE/_emulator/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["total_requests"])'; }
@@ -54,10 +25,7 @@ BIG_ID=$(api "/folders/$BENCH_ID/items" | python3 -c 'import json,sys; print([e[
 t0=$(now); curl -sfL -H "Authorization: Bearer $BOX_ACCESS_TOKEN" -o /dev/null "$BOX_API_URL/files/$BIG_ID/content"; t1=$(now)
 DIRECT=$(elapsed "$t0" "$t1")
 
-BOXFS_NOTIFY_READY=1 "$BIN" mount "$MNT" --foreground --cache-dir "$WORK/cache" --read-only > "$WORK/ready" 2> "$WORK/mount.log" &
-MOUNT_PID=$!
-for _ in $(seq 1 100); do grep -q ready "$WORK/ready" 2>/dev/null && break; sleep 0.2; done
-grep -q ready "$WORK/ready" || { echo "mount failed:" >&2; cat "$WORK/mount.log" >&2; exit 1; }
+start_mount --read-only
 
 sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true
 # Dropping caches also evicted the emulator's copy of the file, which the direct curl above read

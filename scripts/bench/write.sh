@@ -7,34 +7,14 @@
 #   - peak RSS of the mount daemon
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-command -v fusermount3 >/dev/null 2>&1 || { [ "$(id -u)" = 0 ] && apt-get install -y -qq fuse3 >/dev/null; }
-
-cargo build --release --locked -q
-BIN=${CARGO_TARGET_DIR:-$PWD/target}/release/boxfs
-WORK=$(mktemp -d /tmp/boxfs-wbench.XXXXXX)
-MNT=$WORK/mnt; mkdir -p "$MNT"
-EMU_PID=""; MOUNT_PID=""
-cleanup() {
-  fusermount3 -uz "$MNT" 2>/dev/null || true
-  [ -n "$MOUNT_PID" ] && kill "$MOUNT_PID" 2>/dev/null || true
-  [ -n "$EMU_PID" ] && kill "$EMU_PID" 2>/dev/null || true
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-now() { date +%s.%N; }
-elapsed() { python3 -c "print(f'{$2 - $1:.2f}')"; }
+. scripts/bench/lib.sh
+bench_setup wbench fusermount3 python3
 
 head -c $((1024 * 1024 * 1024)) /dev/urandom > "$WORK/src.bin"
 mkdir -p "$WORK/small"
 for i in $(seq 1 1000); do head -c 4096 /dev/urandom > "$WORK/small/f$i"; done
 
-"$BIN" emulator --data "$WORK/emu" --space-amount $((8 * 1024 * 1024 * 1024)) > "$WORK/env" 2> "$WORK/emu.log" &
-EMU_PID=$!
-for _ in $(seq 1 100); do [ "$(wc -l < "$WORK/env" 2>/dev/null || echo 0)" -ge 3 ] && break; sleep 0.1; done
-# shellcheck disable=SC1091
-. "$WORK/env"
-export BOX_API_URL BOX_UPLOAD_URL BOX_ACCESS_TOKEN
+start_emulator --space-amount $((8 * 1024 * 1024 * 1024))
 
 # Direct: an upload session from a script, 4 parts in flight.
 DIRECT=$(python3 - "$WORK/src.bin" <<'PY'
@@ -65,10 +45,7 @@ print(f"{time.monotonic() - t0:.2f}")
 PY
 )
 
-BOXFS_NOTIFY_READY=1 "$BIN" mount "$MNT" --foreground --cache-dir "$WORK/cache" > "$WORK/ready" 2> "$WORK/mount.log" &
-MOUNT_PID=$!
-for _ in $(seq 1 100); do grep -q ready "$WORK/ready" 2>/dev/null && break; sleep 0.1; done
-grep -q ready "$WORK/ready" || { cat "$WORK/mount.log" >&2; exit 1; }
+start_mount
 
 t0=$(now); cp "$WORK/src.bin" "$MNT/big.bin"; t1=$(now)
 python3 -c "import os,sys; f=os.open(sys.argv[1], os.O_RDONLY); os.fsync(f)" "$MNT/big.bin"; t2=$(now)
