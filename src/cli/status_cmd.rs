@@ -4,6 +4,7 @@
 
 use super::human_bytes;
 use crate::control::{self, Status};
+use crate::vfs::uploads::UploadState;
 use clap::Args;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -81,7 +82,7 @@ pub fn render(s: &Status) -> String {
             ),
         );
     }
-    let failed = s.uploads.iter().filter(|u| u.state == "failed").count();
+    let failed = s.uploads.iter().filter(|u| u.state == UploadState::Failed).count();
     line("uploads:", format!("{} pending, {failed} failed", s.uploads.len() - failed));
     for u in &s.uploads {
         let mut row =

@@ -26,34 +26,60 @@ pub struct UploadInfo {
     pub name: String,
     /// Box id of the folder it goes to.
     pub folder_id: String,
-    /// `writing` (still open), `queued`, `uploading`, `retrying`, `failed`, or `pending`
-    /// (journal only: no daemon runs).
-    pub state: String,
+    pub state: UploadState,
     pub bytes_done: u64,
     pub bytes_total: u64,
     /// The last error (retrying or failed).
     pub error: Option<String>,
 }
 
-fn phase_words(phase: &Phase) -> (&'static str, Option<String>) {
+/// Where a pending upload stands, as `boxfs status` shows it.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum UploadState {
+    /// Still open for writing.
+    Writing,
+    Queued,
+    Uploading,
+    Retrying,
+    Failed,
+    /// Read from the journal: no daemon runs to say more.
+    Pending,
+}
+
+impl std::fmt::Display for UploadState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let word = match self {
+            UploadState::Writing => "writing",
+            UploadState::Queued => "queued",
+            UploadState::Uploading => "uploading",
+            UploadState::Retrying => "retrying",
+            UploadState::Failed => "failed",
+            UploadState::Pending => "pending",
+        };
+        f.pad(word)
+    }
+}
+
+fn phase_state(phase: &Phase) -> (UploadState, Option<String>) {
     match phase {
-        Phase::Queued => ("queued", None),
-        Phase::Uploading => ("uploading", None),
-        Phase::Retrying(e) => ("retrying", Some(e.clone())),
-        Phase::Failed(e) => ("failed", Some(e.clone())),
+        Phase::Queued => (UploadState::Queued, None),
+        Phase::Uploading => (UploadState::Uploading, None),
+        Phase::Retrying(e) => (UploadState::Retrying, Some(e.clone())),
+        Phase::Failed(e) => (UploadState::Failed, Some(e.clone())),
     }
 }
 
 fn staged_info(s: &Staged) -> UploadInfo {
     let st = s.lock();
-    let (mut state, error) = phase_words(&st.phase);
+    let (mut state, error) = phase_state(&st.phase);
     if st.writers > 0 && !matches!(st.phase, Phase::Uploading) {
-        state = "writing";
+        state = UploadState::Writing;
     }
     UploadInfo {
         name: st.record.name.clone(),
         folder_id: st.record.parent_id.clone(),
-        state: state.into(),
+        state,
         bytes_done: s.progress.load(Ordering::Relaxed).min(st.size),
         bytes_total: st.size,
         error,
@@ -62,11 +88,11 @@ fn staged_info(s: &Staged) -> UploadInfo {
 
 fn recovering_info(r: &Recovering) -> UploadInfo {
     let record = r.record.lock().unwrap_or_else(|p| p.into_inner());
-    let (state, error) = phase_words(&r.phase.lock().unwrap_or_else(|p| p.into_inner()));
+    let (state, error) = phase_state(&r.phase.lock().unwrap_or_else(|p| p.into_inner()));
     UploadInfo {
         name: record.name.clone(),
         folder_id: record.parent_id.clone(),
-        state: state.into(),
+        state,
         bytes_done: r.progress.load(Ordering::Relaxed).min(r.size),
         bytes_total: r.size,
         error,
@@ -82,7 +108,7 @@ pub fn journal_uploads(journal: &Journal) -> std::io::Result<Vec<UploadInfo>> {
             bytes_total: std::fs::metadata(journal.data_path(&r.key)).map(|m| m.len()).unwrap_or(0),
             name: r.name,
             folder_id: r.parent_id,
-            state: if r.failed.is_some() { "failed" } else { "pending" }.into(),
+            state: if r.failed.is_some() { UploadState::Failed } else { UploadState::Pending },
             bytes_done: 0,
             error: r.failed,
         })
@@ -117,8 +143,11 @@ impl Fs {
             }
         }
         loop {
-            let (busy, failed): (Vec<_>, Vec<_>) =
-                self.recovering_map().values().map(|r| recovering_info(r)).partition(|i| i.state != "failed");
+            let (busy, failed): (Vec<_>, Vec<_>) = self
+                .recovering_map()
+                .values()
+                .map(|r| recovering_info(r))
+                .partition(|i| i.state != UploadState::Failed);
             if busy.is_empty() {
                 failures.extend(failed.into_iter().map(|i| format!("{}: {}", i.name, i.error.unwrap_or_default())));
                 return failures;
@@ -127,15 +156,14 @@ impl Fs {
         }
     }
 
-    /// Uploads everything pending and waits, logging progress; used at unmount.
-    pub async fn drain(&self) -> usize {
+    /// Uploads everything pending and waits, logging the outcome; used at unmount.
+    pub async fn drain(&self) {
         let n = self.pending_uploads();
         let failures = self.sync_all().await;
         for f in &failures {
             tracing::error!(error = %f, "not uploaded; kept in the journal for the next mount");
         }
         tracing::info!("write-back: {}/{n} files committed", n - failures.len().min(n));
-        n
     }
 
     /// Uploads what an earlier run left in the journal (after a crash or `kill -9`),
