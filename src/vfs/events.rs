@@ -4,8 +4,9 @@
 //! what is cached (`sequence_id`) change nothing, which also makes echoes of our own changes,
 //! duplicates and late out-of-order events harmless. The kernel is told through a callback.
 
-use super::fs::{DirEntry, Fs};
+use super::fs::Fs;
 use super::inode::{display_name, kind_of, Ino, NodeKind};
+use super::listings::DirEntry;
 use crate::api::model::{Event, Item};
 use crate::api::{EventStream, StreamState};
 use std::sync::Arc;
@@ -97,10 +98,10 @@ impl Fs {
     async fn listing_gained(&self, parent: Ino, item: &Item) {
         let name = display_name(item);
         let mut refetch = false;
-        self.edit_listing(parent, |entries| match entries.iter().find(|e| e.name == name) {
+        self.edit_listing(parent, |listing| match listing.find(&name) {
             None => {
                 let node = self.inodes().upsert(parent, item);
-                entries.push(DirEntry { ino: node.ino, kind: node.kind, name });
+                listing.insert(DirEntry { ino: node.ino, kind: node.kind, name });
             }
             Some(e)
                 if self.awaits_first_upload(e.ino)

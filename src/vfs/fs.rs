@@ -9,7 +9,7 @@ use super::blocks::BlockCache;
 use super::error::{VfsError, VfsResult};
 use super::inode::{link_body, Ino, InodeTable, Meta, Node, NodeKind, ROOT_INO};
 use super::journal::Journal;
-use super::listings::ListingCache;
+use super::listings::{DirEntry, Listing, ListingCache};
 use super::prefetch::{BlockRequest, FetchFn, Reader, ReaderConfig};
 use super::staging::Staged;
 use super::uploads::Recovering;
@@ -33,39 +33,6 @@ pub struct FsConfig {
     pub upload_parallelism: usize,
     /// `close` (FUSE flush) of a written file waits until it is committed.
     pub sync_on_close: bool,
-}
-
-/// A directory entry of a listing snapshot.
-#[derive(Clone, Debug)]
-pub struct DirEntry {
-    pub ino: Ino,
-    pub kind: NodeKind,
-    pub name: String,
-}
-
-/// A folder's entries as of one listing call.
-#[derive(Debug, Default)]
-pub struct Listing {
-    pub entries: Vec<DirEntry>,
-    by_name: HashMap<String, usize>,
-}
-
-impl Listing {
-    pub fn find(&self, name: &str) -> Option<&DirEntry> {
-        self.by_name.get(name).map(|i| &self.entries[*i])
-    }
-
-    /// A listing of `entries` (the first of two equal names wins).
-    pub fn from_entries(entries: Vec<DirEntry>) -> Listing {
-        let mut listing = Listing::default();
-        for e in entries {
-            if !listing.by_name.contains_key(&e.name) {
-                listing.by_name.insert(e.name.clone(), listing.entries.len());
-                listing.entries.push(e);
-            }
-        }
-        listing
-    }
 }
 
 #[derive(Clone)]
@@ -197,14 +164,8 @@ impl Fs {
 
     /// Changes a cached listing in place (after our own create, rename or delete), so that
     /// the change shows at once without listing the folder again.
-    pub(super) async fn edit_listing(&self, ino: Ino, edit: impl FnOnce(&mut Vec<DirEntry>)) {
-        self.listings
-            .edit(ino, |current| {
-                let mut entries = current.entries.clone();
-                edit(&mut entries);
-                Listing::from_entries(entries)
-            })
-            .await;
+    pub(super) async fn edit_listing(&self, ino: Ino, edit: impl FnOnce(&mut Listing)) {
+        self.listings.edit(ino, edit).await;
     }
 
     async fn fetch_listing(&self, dir: Node) -> VfsResult<Arc<Listing>> {
@@ -212,12 +173,9 @@ impl Fs {
         let mut listing = Listing::default();
         for item in &items {
             let node = self.inodes.upsert(dir.ino, item);
-            if listing.by_name.contains_key(&node.name) {
+            if !listing.insert(DirEntry { ino: node.ino, kind: node.kind, name: node.name.clone() }) {
                 tracing::warn!(folder = %dir.box_id, name = %node.name, "two items show under one name; showing the first");
-                continue;
             }
-            listing.by_name.insert(node.name.clone(), listing.entries.len());
-            listing.entries.push(DirEntry { ino: node.ino, kind: node.kind, name: node.name });
         }
         let local: Vec<DirEntry> = self
             .staged_map()
@@ -231,10 +189,8 @@ impl Fs {
                 })
             })
             .collect();
-        if !local.is_empty() {
-            let mut entries = listing.entries;
-            entries.extend(local);
-            return Ok(Arc::new(Listing::from_entries(entries)));
+        for entry in local {
+            listing.insert(entry);
         }
         Ok(Arc::new(listing))
     }

@@ -20,5 +20,6 @@ mod writeback;
 
 pub use attr::{Attr, AttrPolicy};
 pub use error::{VfsError, VfsResult};
-pub use fs::{DirEntry, Fs, FsConfig, Listing, XATTRS};
+pub use fs::{Fs, FsConfig, XATTRS};
 pub use inode::{Ino, NodeKind, ROOT_INO};
+pub use listings::{DirEntry, Listing};

@@ -5,9 +5,10 @@
 //! journal only.
 
 use super::error::{VfsError, VfsResult};
-use super::fs::{DirEntry, Fs, Handle};
+use super::fs::{Fs, Handle};
 use super::inode::{Ino, Meta, NodeKind};
 use super::journal::Record;
+use super::listings::DirEntry;
 use super::staging::{check_name, nanos, Phase, StageState, Staged};
 use super::Attr;
 use crate::api::model::Item;
@@ -29,10 +30,9 @@ impl Fs {
     async fn check_free(&self, parent: Ino, name: &str, except: Option<Ino>) -> VfsResult<()> {
         check_name(name)?;
         let listing = self.listing(parent).await?;
-        let lower = name.to_lowercase();
-        match listing.entries.iter().find(|e| e.name.to_lowercase() == lower && Some(e.ino) != except) {
-            Some(_) => Err(VfsError::Exists),
-            None => Ok(()),
+        match listing.find_folded(name) {
+            Some(e) if Some(e.ino) != except => Err(VfsError::Exists),
+            _ => Ok(()),
         }
     }
 
@@ -135,8 +135,8 @@ impl Fs {
         };
         let staged = Arc::new(Staged::new(node.ino, file, state));
         self.staged_map().insert(node.ino, staged.clone());
-        self.edit_listing(parent, |entries| {
-            entries.push(DirEntry { ino: node.ino, kind: NodeKind::File, name: name.into() })
+        self.edit_listing(parent, |l| {
+            l.insert(DirEntry { ino: node.ino, kind: NodeKind::File, name: name.into() });
         })
         .await;
         self.inodes().add_lookup(node.ino);
@@ -199,7 +199,10 @@ impl Fs {
         self.check_free(parent, name, None).await?;
         let folder = self.client().create_folder(&self.box_id_of_dir(parent)?, name).await?;
         let node = self.inodes().upsert(parent, &Item::Folder(folder));
-        self.edit_listing(parent, |e| e.push(DirEntry { ino: node.ino, kind: NodeKind::Dir, name: name.into() })).await;
+        self.edit_listing(parent, |l| {
+            l.insert(DirEntry { ino: node.ino, kind: NodeKind::Dir, name: name.into() });
+        })
+        .await;
         self.inodes().add_lookup(node.ino);
         self.attr_of(node.ino)
     }
@@ -214,7 +217,7 @@ impl Fs {
         }
         let node = self.inodes().get(entry.ino).ok_or(VfsError::NotFound)?;
         self.client().delete_folder(&node.box_id, false, None).await?;
-        self.edit_listing(parent, |e| e.retain(|x| x.ino != entry.ino)).await;
+        self.edit_listing(parent, |l| l.remove(|x| x.ino == entry.ino)).await;
         self.forget_listing(entry.ino).await;
         Ok(())
     }
@@ -237,7 +240,7 @@ impl Fs {
                 _ => self.client().delete_file(&node.box_id, None).await?,
             }
         }
-        self.edit_listing(parent, |e| e.retain(|x| x.ino != entry.ino)).await;
+        self.edit_listing(parent, |l| l.remove(|x| x.ino == entry.ino)).await;
         Ok(())
     }
 
@@ -291,9 +294,11 @@ impl Fs {
             self.journal().save(&st.record)?;
         }
         self.inodes().set_location(entry.ino, new_parent, new_name);
-        self.edit_listing(parent, |e| e.retain(|x| x.ino != entry.ino)).await;
-        self.edit_listing(new_parent, |e| e.push(DirEntry { ino: entry.ino, kind: entry.kind, name: new_name.into() }))
-            .await;
+        self.edit_listing(parent, |l| l.remove(|x| x.ino == entry.ino)).await;
+        self.edit_listing(new_parent, |l| {
+            l.insert(DirEntry { ino: entry.ino, kind: entry.kind, name: new_name.into() });
+        })
+        .await;
         Ok(())
     }
 }

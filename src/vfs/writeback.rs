@@ -4,9 +4,10 @@
 //! follows renames and unlinks made meanwhile, and keeps both versions on a conflict (412).
 
 use super::error::VfsResult;
-use super::fs::{DirEntry, Fs};
+use super::fs::Fs;
 use super::inode::{Ino, Meta, NodeKind};
 use super::journal::Record;
+use super::listings::DirEntry;
 use super::staging::{from_nanos, nanos, rfc3339, Commit, Phase, Staged};
 use crate::api::model::{File, Item};
 use crate::api::{ApiError, UploadOptions, UploadTarget};
@@ -219,10 +220,10 @@ impl Fs {
             (st.parent, st.record.name.clone())
         };
         let ino = staged.ino;
-        self.edit_listing(parent, |entries| {
-            entries.retain(|e| e.name != name || e.ino == ino);
-            if !entries.iter().any(|e| e.ino == ino) {
-                entries.push(DirEntry { ino, kind: NodeKind::File, name });
+        self.edit_listing(parent, |listing| {
+            listing.remove(|e| e.name == name && e.ino != ino);
+            if !listing.contains_ino(ino) {
+                listing.insert(DirEntry { ino, kind: NodeKind::File, name });
             }
         })
         .await;
