@@ -1,7 +1,8 @@
 //! `boxfs status` and `boxfs sync` against real mounts on the emulator: pending uploads with
 //! progress from the daemon's control socket, `sync` committing a queue held back by a long
 //! write-back delay, failures (full quota) reported and kept, the journal read when no daemon
-//! runs, and a half-sent upload session resumed after `kill -9` (only missing parts sent).
+//! runs, a half-sent upload session resumed after `kill -9` (only missing parts sent), and
+//! after a system crash only entries flushed to disk uploaded (the others held for the user).
 
 mod common;
 
@@ -127,6 +128,8 @@ fn a_half_sent_upload_session_resumes_after_kill_9() {
     m.signal(libc::SIGKILL);
     let stored_before = m.stats()["requests"]["PUT /api/2.0/files/upload_sessions/{sid}"].as_u64().unwrap();
     assert!(stored_before < 24, "killed mid-upload");
+    let records = journal_records(m.cache.path());
+    assert_eq!(records[0].1["synced"], true, "flushed to disk once its upload started: {records:?}");
 
     m.rt.block_on(m.emu.set_faults(""));
     m.reset_stats();
@@ -138,4 +141,67 @@ fn a_half_sent_upload_session_resumes_after_kill_9() {
     let resent = stats["requests"]["PUT /api/2.0/files/upload_sessions/{sid}"].as_u64().unwrap();
     eprintln!("parts before kill: {stored_before}, resent after: {resent}");
     assert!(resent <= 24 - 4, "only the missing parts were sent ({resent} of 24): {stats}");
+}
+
+/// The journal records of a cache dir, by file name, with their paths.
+fn journal_records(cache: &std::path::Path) -> Vec<(std::path::PathBuf, Value)> {
+    let mut out = Vec::new();
+    let mut dirs = vec![cache.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if dir.ends_with("journal") && path.extension().is_some_and(|e| e == "json") {
+                out.push((path.clone(), serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap()));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn after_a_system_crash_only_data_flushed_to_disk_is_uploaded() {
+    if !fuse_available() {
+        return;
+    }
+    let (rt, emu) = emulator(|_| {});
+    let mut m = Mounted::start(rt, emu, &["--writeback-delay-ms", "600000"]);
+    let (flushed, unflushed) = (bytes(5, 5000), bytes(6, 7000));
+    std::fs::write(m.p("flushed.txt"), &flushed).unwrap();
+    std::fs::write(m.p("unflushed.txt"), &unflushed).unwrap();
+    m.signal(libc::SIGKILL);
+
+    // Pretend the machine went down since: both records come from an earlier boot, and only
+    // one of them had been flushed to disk.
+    let records = journal_records(m.cache.path());
+    assert_eq!(records.len(), 2, "{records:?}");
+    for (path, mut record) in records {
+        assert_eq!(record["synced"], false, "a record is flushed when its upload starts, not before");
+        record["boot_id"] = "an-earlier-boot".into();
+        record["synced"] = (record["name"] == "flushed.txt").into();
+        std::fs::write(path, serde_json::to_vec(&record).unwrap()).unwrap();
+    }
+
+    m.respawn(&[]);
+    wait_for("the flushed file to land", 60, || m.box_files("0").contains_key("flushed.txt"));
+    assert_eq!(m.box_files("0")["flushed.txt"], sha1_hex(&flushed));
+    let out = boxfs(&["sync", m.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "sync reports the held-back file");
+    assert!(!m.box_files("0").contains_key("unflushed.txt"), "maybe torn: never uploaded");
+    let held = uploads(&status_json(&m));
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert_eq!(held[0]["state"], "failed");
+    let why = held[0]["error"].as_str().unwrap();
+    assert!(why.contains("may be incomplete"), "{why}");
+    // The message names the data file, which still holds the bytes, for the user to check.
+    let data = why.split(" is in ").nth(1).and_then(|s| s.split(':').next()).unwrap();
+    assert_eq!(std::fs::read(data).unwrap(), unflushed);
+
+    // It stays held across mounts (and is not sent by the next one either).
+    m.unmount();
+    m.respawn(&[]);
+    let held = uploads(&status_json(&m));
+    assert_eq!((held.len(), held[0]["state"].as_str()), (1, Some("failed")));
+    assert!(!m.box_files("0").contains_key("unflushed.txt"));
 }

@@ -1,8 +1,15 @@
 //! The durable write-back journal: each pending upload is a staged data file
 //! (`journal/<key>.data`) plus a small record (`journal/<key>.json`: target folder, name, the
 //! Box file and etag it was based on, mtime, state), written atomically. A record is created
-//! when a file is first staged, so that after `kill -9`, a crash or a reboot the next mount
-//! finds every pending change.
+//! when a file is first staged, so that after `kill -9` the next mount finds every pending
+//! change (the page cache survives a dead process).
+//!
+//! Durability across a system crash follows local-filesystem rules without their silent
+//! damage: saving a record costs no fsync; a file's data and record are flushed to disk
+//! together (`persist`) when its upload starts and when the mount stops with uploads left.
+//! Each record names the boot it was written in, so a record that was never flushed and
+//! comes from an earlier boot (a power loss or kernel crash since) is known to maybe hold
+//! torn data: recovery holds it back for the user instead of uploading it over a good version.
 
 use serde::{Deserialize, Serialize};
 use std::io::Write;
@@ -27,11 +34,40 @@ pub struct Record {
     /// The upload session the content is going through, so that a restart resumes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_id: Option<String>,
+    /// The data file was flushed to disk with the content this record describes.
+    #[serde(default)]
+    pub synced: bool,
+    /// The boot (`/proc/sys/kernel/random/boot_id`) the record was last saved in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot_id: Option<String>,
+    /// Held back after a system crash (data maybe torn): never uploaded, left to the user.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub held: bool,
+}
+
+impl Record {
+    /// A record for content not yet flushed to disk.
+    pub fn new(key: String, parent_id: String, name: String, mtime_ns: i128) -> Record {
+        Record {
+            key,
+            parent_id,
+            name,
+            base_id: None,
+            base_etag: None,
+            mtime_ns,
+            failed: None,
+            session_id: None,
+            synced: false,
+            boot_id: None,
+            held: false,
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
 pub struct Journal {
     dir: PathBuf,
+    boot_id: Option<String>,
 }
 
 impl Journal {
@@ -39,7 +75,14 @@ impl Journal {
     pub fn open(dir: &Path) -> std::io::Result<Journal> {
         std::fs::create_dir_all(dir)?;
         std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
-        Ok(Journal { dir: dir.to_path_buf() })
+        let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok().map(|s| s.trim().to_string());
+        Ok(Journal { dir: dir.to_path_buf(), boot_id })
+    }
+
+    /// A record that was never flushed to disk and comes from an earlier boot: the system
+    /// went down since, so its data may be torn.
+    pub fn maybe_torn(&self, record: &Record) -> bool {
+        !record.synced && record.boot_id.is_some() && self.boot_id.is_some() && record.boot_id != self.boot_id
     }
 
     pub fn dir(&self) -> &Path {
@@ -65,15 +108,29 @@ impl Journal {
             .open(self.data_path(key))
     }
 
-    /// Writes a record atomically (temp + fsync + rename).
+    /// Writes a record atomically (temp + rename), stamped with this boot; no fsync.
     pub fn save(&self, record: &Record) -> std::io::Result<()> {
+        self.write_record(record, false)
+    }
+
+    /// Flushes `data` to disk, then writes `record` (which says `synced`) durably: after this
+    /// both survive a power loss.
+    pub fn persist(&self, record: &Record, data: &std::fs::File) -> std::io::Result<()> {
+        data.sync_data()?;
+        self.write_record(record, true)?;
+        std::fs::File::open(&self.dir)?.sync_all()
+    }
+
+    fn write_record(&self, record: &Record, fsync: bool) -> std::io::Result<()> {
+        let record = Record { boot_id: self.boot_id.clone(), ..record.clone() };
         let tmp = self.dir.join(format!(".{}.json.tmp", record.key));
         let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
-        f.write_all(&serde_json::to_vec_pretty(record).expect("record serializes"))?;
-        f.sync_all()?;
+        f.write_all(&serde_json::to_vec_pretty(&record).expect("record serializes"))?;
+        if fsync {
+            f.sync_all()?;
+        }
         drop(f);
-        std::fs::rename(&tmp, self.record_path(&record.key))?;
-        std::fs::File::open(&self.dir)?.sync_all()
+        std::fs::rename(&tmp, self.record_path(&record.key))
     }
 
     /// Forgets a committed (or abandoned) entry: record first, then data.
@@ -115,24 +172,42 @@ mod tests {
     fn records_round_trip_and_are_private() {
         let dir = tempfile::tempdir().unwrap();
         let j = Journal::open(&dir.path().join("journal")).unwrap();
-        let r = Record {
-            key: "k1".into(),
-            parent_id: "0".into(),
-            name: "a.txt".into(),
-            base_id: None,
-            base_etag: None,
-            mtime_ns: 5,
-            failed: None,
-            session_id: Some("S1".into()),
-        };
+        let r = Record { session_id: Some("S1".into()), ..Record::new("k1".into(), "0".into(), "a.txt".into(), 5) };
         j.create_data("k1").unwrap().write_all(b"data").unwrap();
         j.save(&r).unwrap();
         j.save(&Record { key: "orphan".into(), ..r.clone() }).unwrap();
-        assert_eq!(j.records().unwrap(), vec![r]);
+        let stamped = Record { boot_id: j.boot_id.clone(), ..r.clone() };
+        assert_eq!(j.records().unwrap(), vec![stamped]);
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(std::fs::metadata(j.dir()).unwrap().permissions().mode() & 0o777, 0o700);
         assert_eq!(std::fs::metadata(j.data_path("k1")).unwrap().permissions().mode() & 0o777, 0o600);
         j.remove("k1");
         assert!(j.records().unwrap().is_empty());
+    }
+
+    #[test]
+    fn only_unflushed_records_of_an_earlier_boot_may_be_torn() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal { boot_id: Some("boot-2".into()), ..Journal::open(dir.path()).unwrap() };
+        let r = Record::new("k".into(), "0".into(), "a".into(), 0);
+        let at = |boot: Option<&str>, synced| Record { boot_id: boot.map(str::to_string), synced, ..r.clone() };
+        assert!(j.maybe_torn(&at(Some("boot-1"), false)));
+        assert!(!j.maybe_torn(&at(Some("boot-1"), true)), "flushed before the crash");
+        assert!(!j.maybe_torn(&at(Some("boot-2"), false)), "same boot: the page cache survived");
+        assert!(!j.maybe_torn(&at(None, false)), "written by a version that did not record boots");
+    }
+
+    #[test]
+    fn persist_writes_a_synced_record_and_save_keeps_the_flag() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::open(dir.path()).unwrap();
+        let mut data = j.create_data("k").unwrap();
+        data.write_all(b"content").unwrap();
+        let r = Record { synced: true, ..Record::new("k".into(), "0".into(), "a".into(), 0) };
+        j.persist(&r, &data).unwrap();
+        let read = j.records().unwrap().remove(0);
+        assert!(read.synced && read.boot_id.is_some());
+        j.save(&Record { name: "b".into(), ..read }).unwrap();
+        assert!(j.records().unwrap()[0].synced);
     }
 }

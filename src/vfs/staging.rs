@@ -41,6 +41,17 @@ pub struct StageState {
     pub removed: bool,
     /// Where its upload stands, for `boxfs status`.
     pub phase: Phase,
+    /// Its journal entry exists (false once committed or given up): nothing may save it again.
+    pub in_journal: bool,
+}
+
+impl StageState {
+    /// Content changed: a new generation, not yet on disk.
+    fn changed(&mut self) {
+        self.mtime = SystemTime::now();
+        self.generation += 1;
+        self.record.synced = false;
+    }
 }
 
 /// Where a pending upload stands.
@@ -104,8 +115,7 @@ impl Staged {
         let mut st = self.lock();
         st.size = st.size.max(offset + data.len() as u64);
         self.hasher.wrote(&self.file, offset, st.size);
-        st.mtime = SystemTime::now();
-        st.generation += 1;
+        st.changed();
         Ok(data.len() as u32)
     }
 
@@ -121,8 +131,7 @@ impl Staged {
         let mut st = self.lock();
         self.hasher.resized(size);
         st.size = size;
-        st.mtime = SystemTime::now();
-        st.generation += 1;
+        st.changed();
         Ok(())
     }
 
@@ -141,8 +150,7 @@ impl Staged {
         if !keep_size && offset + len > st.size {
             self.hasher.resized(offset + len);
             st.size = offset + len;
-            st.mtime = SystemTime::now();
-            st.generation += 1;
+            st.changed();
         }
         Ok(())
     }
@@ -151,6 +159,24 @@ impl Staged {
         let mut st = self.lock();
         st.mtime = mtime;
         st.generation += 1;
+    }
+
+    /// Flushes the content to disk and marks the journal record so (see `Journal::persist`),
+    /// unless it changed meanwhile (a later flush covers that) or left the journal.
+    pub fn persist(&self, journal: &super::journal::Journal) {
+        let generation = self.lock().generation;
+        if let Err(e) = self.file.sync_data() {
+            return tracing::warn!(error = %e, "cannot flush a staged file to disk");
+        }
+        let mut st = self.lock();
+        if st.generation != generation || st.record.synced || !st.in_journal || st.removed {
+            return;
+        }
+        st.record.synced = true;
+        if let Err(e) = journal.persist(&st.record, &self.file) {
+            st.record.synced = false;
+            tracing::warn!(error = %e, "cannot flush a journal record to disk");
+        }
     }
 
     /// Waits until content up to `generation` is committed (or its upload failed for good).
@@ -228,16 +254,7 @@ mod tests {
             .truncate(true)
             .open(dir.path().join("d"))
             .unwrap();
-        let record = Record {
-            key: "k".into(),
-            parent_id: "0".into(),
-            name: "n".into(),
-            base_id: None,
-            base_etag: None,
-            mtime_ns: 0,
-            failed: None,
-            session_id: None,
-        };
+        let record = Record::new("k".into(), "0".into(), "n".into(), 0);
         let state = StageState {
             record,
             parent: 1,
@@ -248,6 +265,7 @@ mod tests {
             scheduled: false,
             removed: false,
             phase: Phase::Queued,
+            in_journal: true,
         };
         (dir, Staged::new(2, file, state))
     }

@@ -156,8 +156,12 @@ impl Fs {
         }
     }
 
-    /// Uploads everything pending and waits, logging the outcome; used at unmount.
+    /// Uploads everything pending and waits, logging the outcome; used at unmount. What is
+    /// staged is first flushed to disk, so that whatever does not make it survives a reboot.
     pub async fn drain(&self) {
+        let staged: Vec<Arc<Staged>> = self.staged_map().values().cloned().collect();
+        let journal = self.journal().clone();
+        let _ = tokio::task::spawn_blocking(move || staged.iter().for_each(|s| s.persist(&journal))).await;
         let n = self.pending_uploads();
         let failures = self.sync_all().await;
         for f in &failures {
@@ -179,19 +183,66 @@ impl Fs {
         for record in records {
             let size = std::fs::metadata(self.journal().data_path(&record.key)).map(|m| m.len()).unwrap_or(0);
             let key = record.key.clone();
+            let record = if self.journal().maybe_torn(&record) { self.hold(record) } else { record };
+            let phase = match (&record.held, &record.failed) {
+                (true, Some(why)) => Phase::Failed(why.clone()),
+                _ => Phase::Queued,
+            };
+            let held = record.held;
             let entry = Arc::new(Recovering {
                 record: Mutex::new(record),
                 size,
                 progress: Arc::new(AtomicU64::new(0)),
-                phase: Mutex::new(Phase::Queued),
+                phase: Mutex::new(phase),
             });
             self.recovering_map().insert(key, entry.clone());
-            let fs = self.clone();
-            tokio::spawn(async move { fs.upload_recovered(entry).await });
+            if !held {
+                let fs = self.clone();
+                tokio::spawn(async move { fs.upload_recovered(entry).await });
+            }
+        }
+    }
+
+    /// Keeps a journal entry that may hold torn data out of Box for good, saying why and
+    /// where its content is.
+    fn hold(&self, record: Record) -> Record {
+        let data = self.journal().data_path(&record.key);
+        let why = format!(
+            "staged before a system crash and never flushed to disk, so it may be incomplete; not uploaded. \
+             Its content is in {}: copy what is good into the mount, then delete that file and its .json record",
+            data.display()
+        );
+        tracing::error!(file = %record.name, "{why}");
+        let record = Record { held: true, failed: Some(why), ..record };
+        if let Err(e) = self.journal().save(&record) {
+            tracing::warn!(error = %e, "cannot update the journal record");
+        }
+        record
+    }
+
+    /// Flushes a recovered entry's data and record to disk before it is sent (this boot's
+    /// page cache may still hold them), as for any upload.
+    async fn persist_recovered(&self, entry: &Recovering) {
+        let mut record = entry.record.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if record.synced {
+            return;
+        }
+        record.synced = true;
+        let journal = self.journal().clone();
+        let saved = tokio::task::spawn_blocking(move || {
+            let data = std::fs::File::open(journal.data_path(&record.key))?;
+            journal.persist(&record, &data)
+        })
+        .await;
+        match saved {
+            Ok(Ok(())) => entry.record.lock().unwrap_or_else(|p| p.into_inner()).synced = true,
+            Ok(Err(e)) => tracing::warn!(error = %e, "cannot flush a recovered upload to disk"),
+            Err(e) => tracing::warn!(error = %e, "cannot flush a recovered upload to disk"),
         }
     }
 
     async fn upload_recovered(&self, entry: Arc<Recovering>) {
+        self.persist_recovered(&entry).await;
         let _slot = self.upload_slots().acquire().await;
         let set_phase = |p: Phase| *entry.phase.lock().unwrap_or_else(|p| p.into_inner()) = p;
         let remember = |session: Option<&str>| {

@@ -59,14 +59,9 @@ impl Fs {
         let key = random_key();
         let file = self.journal().create_data(&key)?;
         let record = Record {
-            key: key.clone(),
-            parent_id: self.box_id_of_dir(node.parent)?,
-            name: node.name.clone(),
             base_id: Some(node.box_id.clone()),
             base_etag: node.meta.etag.clone(),
-            mtime_ns: nanos(node.meta.mtime),
-            failed: None,
-            session_id: None,
+            ..Record::new(key.clone(), self.box_id_of_dir(node.parent)?, node.name.clone(), nanos(node.meta.mtime))
         };
         let size = if truncate { 0 } else { node.meta.size };
         if size > 0 {
@@ -83,6 +78,7 @@ impl Fs {
             scheduled: false,
             removed: false,
             phase: Phase::Queued,
+            in_journal: true,
         };
         let staged = Arc::new(Staged::new(ino, file, state));
         Ok(self.staged_map().entry(ino).or_insert(staged).clone())
@@ -110,16 +106,7 @@ impl Fs {
         let key = random_key();
         let file = self.journal().create_data(&key)?;
         let now = SystemTime::now();
-        let record = Record {
-            key: key.clone(),
-            parent_id: self.box_id_of_dir(parent)?,
-            name: name.to_string(),
-            base_id: None,
-            base_etag: None,
-            mtime_ns: nanos(now),
-            failed: None,
-            session_id: None,
-        };
+        let record = Record::new(key.clone(), self.box_id_of_dir(parent)?, name.to_string(), nanos(now));
         self.journal().save(&record)?;
         let node = self.inodes().insert_local(parent, name, &key, Meta::local(now));
         let state = StageState {
@@ -132,6 +119,7 @@ impl Fs {
             scheduled: false,
             removed: false,
             phase: Phase::Queued,
+            in_journal: true,
         };
         let staged = Arc::new(Staged::new(node.ino, file, state));
         self.staged_map().insert(node.ino, staged.clone());

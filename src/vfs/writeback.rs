@@ -104,6 +104,7 @@ impl Fs {
                 st.phase = Phase::Uploading;
                 (st.generation, Record { mtime_ns: nanos(st.mtime), ..st.record.clone() }, st.size)
             };
+            self.persist_in_background(&staged);
             let sha1 = self.known_sha1(&staged, size).await;
             let remember = |session: Option<&str>| {
                 let mut st = staged.lock();
@@ -137,6 +138,13 @@ impl Fs {
                 Err(e) => return self.failed_for_good(&staged, generation, &record.name, &e),
             }
         }
+    }
+
+    /// Flushes the file's data and record to disk while its upload runs: from here on it
+    /// survives a power loss (see the journal's module doc).
+    fn persist_in_background(&self, staged: &Arc<Staged>) {
+        let (staged, journal) = (staged.clone(), self.journal().clone());
+        tokio::task::spawn_blocking(move || staged.persist(&journal));
     }
 
     /// The SHA-1 followed while the file was written, for an upload that goes through a
@@ -249,6 +257,7 @@ impl Fs {
             }
             return false;
         }
+        st.in_journal = false;
         self.journal().remove(&st.record.key);
         drop(st);
         self.staged_map().remove(&staged.ino);
@@ -263,6 +272,7 @@ impl Fs {
         let copy = Record { name: name.clone(), base_id: None, base_etag: None, session_id: None, ..record.clone() };
         match self.upload_record(&copy, None, &staged.progress, &|_| {}).await {
             Ok(_) => {
+                staged.lock().in_journal = false;
                 self.journal().remove(&record.key);
                 self.staged_map().remove(&staged.ino);
                 self.inodes().mark_stale(staged.ino);
