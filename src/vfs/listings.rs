@@ -18,12 +18,17 @@ pub struct DirEntry {
 }
 
 /// A folder's entries, indexed by name and by Box's case-insensitive form of the name.
-/// Edited in place (`insert`, `remove`); open directory handles keep their own snapshot.
+/// Edited in place (`insert`, `remove_named`, both O(1)); open directory handles keep their
+/// own snapshot.
 #[derive(Clone, Debug, Default)]
 pub struct Listing {
     pub entries: Vec<DirEntry>,
     by_name: HashMap<String, usize>,
+    /// Index of the first entry with each case-insensitive name.
     by_folded: HashMap<String, usize>,
+    /// Entries whose case-insensitive name an earlier entry already had (Box refuses such
+    /// pairs, but a listing may catch a rename half done).
+    folded_clashes: usize,
 }
 
 impl Listing {
@@ -46,18 +51,46 @@ impl Listing {
             return false;
         }
         let index = self.entries.len();
-        self.by_folded.entry(entry.name.to_lowercase()).or_insert(index);
+        match self.by_folded.entry(entry.name.to_lowercase()) {
+            std::collections::hash_map::Entry::Occupied(_) => self.folded_clashes += 1,
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(index);
+            }
+        }
         self.by_name.insert(entry.name.clone(), index);
         self.entries.push(entry);
         true
     }
 
-    /// Removes every entry `drop` selects.
-    pub fn remove(&mut self, drop: impl Fn(&DirEntry) -> bool) {
-        if self.entries.iter().any(&drop) {
-            let kept: Vec<DirEntry> = std::mem::take(&mut self.entries).into_iter().filter(|e| !drop(e)).collect();
-            *self = Listing::from_entries(kept);
+    /// Removes the entry called `name` if `check` accepts it (the last entry takes its place).
+    pub fn remove_named(&mut self, name: &str, check: impl Fn(&DirEntry) -> bool) -> Option<DirEntry> {
+        let i = *self.by_name.get(name)?;
+        if !check(&self.entries[i]) {
+            return None;
         }
+        self.by_name.remove(name);
+        let folded = name.to_lowercase();
+        let held_folded = self.by_folded.get(&folded) == Some(&i);
+        if held_folded {
+            self.by_folded.remove(&folded);
+        } else {
+            self.folded_clashes -= 1;
+        }
+        let removed = self.entries.swap_remove(i);
+        if let Some(moved) = self.entries.get(i) {
+            let last = self.entries.len();
+            self.by_name.insert(moved.name.clone(), i);
+            if let Some(at) = self.by_folded.get_mut(&moved.name.to_lowercase()).filter(|at| **at == last) {
+                *at = i;
+            }
+        }
+        if held_folded && self.folded_clashes > 0 {
+            if let Some(j) = self.entries.iter().position(|e| e.name.to_lowercase() == folded) {
+                self.by_folded.insert(folded, j);
+                self.folded_clashes -= 1;
+            }
+        }
+        Some(removed)
     }
 
     pub fn from_entries(entries: Vec<DirEntry>) -> Listing {
@@ -145,9 +178,40 @@ mod tests {
         assert_eq!(l.find("a.txt").map(|e| e.ino), Some(2));
         assert_eq!(l.find_folded("b.TXT").map(|e| e.ino), Some(3));
         assert!(l.find("b.txt").is_none());
-        l.remove(|e| e.ino == 2);
+        assert!(l.remove_named("a.txt", |e| e.ino == 9).is_none(), "the check refuses");
+        assert_eq!(l.remove_named("a.txt", |e| e.ino == 2).map(|e| e.ino), Some(2));
         assert!(l.find("a.txt").is_none() && l.find_folded("A.TXT").is_none());
         assert_eq!(l.find("B.txt").map(|e| e.ino), Some(3), "indexes follow the removal");
         assert!(l.insert(entry(5, "c")) && l.contains_ino(5) && l.entries.len() == 2);
+    }
+
+    /// Random inserts and removals (names from a small set that clash case-insensitively)
+    /// leave the indexes as a listing rebuilt from the same entries would have them.
+    #[test]
+    fn in_place_edits_match_a_rebuilt_listing() {
+        let names = ["a", "A", "b", "B", "c", "d", "D", "e"];
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        let mut l = Listing::default();
+        for step in 0..5000 {
+            let name = names[next(names.len())];
+            if next(2) == 0 {
+                l.insert(entry(step + 2, name));
+            } else {
+                l.remove_named(name, |_| true);
+            }
+            let rebuilt = Listing::from_entries(l.entries.clone());
+            for n in names {
+                assert_eq!(l.find(n).map(|e| e.ino), rebuilt.find(n).map(|e| e.ino), "step {step} {n}");
+                let folded = l.find_folded(n).map(|e| e.name.to_lowercase());
+                assert_eq!(folded, rebuilt.find_folded(n).map(|e| e.name.to_lowercase()), "step {step} {n}");
+            }
+            assert_eq!(l.folded_clashes, rebuilt.folded_clashes, "step {step}");
+        }
     }
 }

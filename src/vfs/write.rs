@@ -157,10 +157,13 @@ impl Fs {
         }
     }
 
-    /// `setattr`: size (truncate) and mtime stage the file; mode and owner are accepted and
-    /// ignored (Box has neither).
+    /// `setattr`: size (truncate) and mtime stage the file; a directory's mtime is kept by the
+    /// mount; mode and owner are accepted and ignored (Box has neither).
     pub async fn setattr(&self, ino: Ino, size: Option<u64>, mtime: Option<SystemTime>) -> VfsResult<Attr> {
         let node = self.inodes().get(ino).ok_or(VfsError::NotFound)?;
+        if let (NodeKind::Dir, Some(t)) = (node.kind, mtime) {
+            self.set_dir_mtime(ino, t);
+        }
         if node.kind == NodeKind::File && (size.is_some() || mtime.is_some()) {
             let staged = self.stage(ino, size == Some(0)).await?;
             if let Some(n) = size {
@@ -205,7 +208,10 @@ impl Fs {
         }
         let node = self.inodes().get(entry.ino).ok_or(VfsError::NotFound)?;
         self.client().delete_folder(&node.box_id, false, None).await?;
-        self.edit_listing(parent, |l| l.remove(|x| x.ino == entry.ino)).await;
+        self.edit_listing(parent, |l| {
+            l.remove_named(&entry.name, |x| x.ino == entry.ino);
+        })
+        .await;
         self.forget_listing(entry.ino).await;
         Ok(())
     }
@@ -228,7 +234,10 @@ impl Fs {
                 _ => self.client().delete_file(&node.box_id, None).await?,
             }
         }
-        self.edit_listing(parent, |l| l.remove(|x| x.ino == entry.ino)).await;
+        self.edit_listing(parent, |l| {
+            l.remove_named(&entry.name, |x| x.ino == entry.ino);
+        })
+        .await;
         Ok(())
     }
 
@@ -282,7 +291,10 @@ impl Fs {
             self.journal().save(&st.record)?;
         }
         self.inodes().set_location(entry.ino, new_parent, new_name);
-        self.edit_listing(parent, |l| l.remove(|x| x.ino == entry.ino)).await;
+        self.edit_listing(parent, |l| {
+            l.remove_named(&entry.name, |x| x.ino == entry.ino);
+        })
+        .await;
         self.edit_listing(new_parent, |l| {
             l.insert(DirEntry { ino: entry.ino, kind: entry.kind, name: new_name.into() });
         })

@@ -229,7 +229,7 @@ impl Fs {
         };
         let ino = staged.ino;
         self.edit_listing(parent, |listing| {
-            listing.remove(|e| e.name == name && e.ino != ino);
+            listing.remove_named(&name, |e| e.ino != ino);
             if !listing.contains_ino(ino) {
                 listing.insert(DirEntry { ino, kind: NodeKind::File, name });
             }
