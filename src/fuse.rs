@@ -80,6 +80,17 @@ fn errno(op: &str, e: VfsError) -> Errno {
     Errno::from_i32(e.errno())
 }
 
+/// How the kernel treats an open file: a write-only handle (`cp`, `rsync`, `>` redirections)
+/// bypasses the page cache, so its bytes are copied once from the writer's buffer to the
+/// daemon instead of into cache pages first; it cannot be mmapped, and the kernel drops cached
+/// pages of the ranges it writes. Handles that can read use the page cache (`cached`).
+fn open_mode(access: OpenAccMode, cached: FopenFlags) -> FopenFlags {
+    match access {
+        OpenAccMode::O_WRONLY => FopenFlags::FOPEN_DIRECT_IO,
+        _ => cached,
+    }
+}
+
 /// A name the vfs can use (Box names are UTF-8; anything else cannot exist there).
 fn utf8(name: &OsStr) -> Option<String> {
     name.to_str().map(str::to_string)
@@ -130,7 +141,7 @@ impl Filesystem for BoxFuse {
         let fs = self.fs.clone();
         self.rt.spawn(async move {
             match fs.open(ino.0, write, truncate).await {
-                Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE),
+                Ok(fh) => reply.opened(FileHandle(fh), open_mode(flags.acc_mode(), FopenFlags::FOPEN_KEEP_CACHE)),
                 Err(e) => reply.error(errno("open", e)),
             }
         });
@@ -337,14 +348,15 @@ impl Filesystem for BoxFuse {
         name: &OsStr,
         _mode: u32,
         _umask: u32,
-        _flags: i32,
+        flags: i32,
         reply: ReplyCreate,
     ) {
         let (fs, ttl, name) = (self.fs.clone(), self.ttl, utf8(name));
+        let mode = open_mode(OpenFlags(flags).acc_mode(), FopenFlags::empty());
         self.rt.spawn(async move {
             let Some(name) = name else { return reply.error(Errno::from_i32(libc::EINVAL)) };
             match fs.create(parent.0, &name).await {
-                Ok((a, fh)) => reply.created(&ttl, &file_attr(&a), Generation(0), FileHandle(fh), FopenFlags::empty()),
+                Ok((a, fh)) => reply.created(&ttl, &file_attr(&a), Generation(0), FileHandle(fh), mode),
                 Err(e) => reply.error(errno("create", e)),
             }
         });

@@ -2,6 +2,7 @@
 //! emulator it is developed and tested against.
 
 pub mod api;
+pub mod blockbuf;
 pub mod cli;
 pub mod config;
 pub mod control;

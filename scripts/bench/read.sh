@@ -21,7 +21,9 @@ reset_stats() { curl -sf -X DELETE "$BASE/_emulator/stats" >/dev/null; }
 BENCH_ID=$(api "/folders/0/items" | python3 -c 'import json,sys; print([e["id"] for e in json.load(sys.stdin)["entries"] if e["name"]=="bench"][0])')
 BIG_ID=$(api "/folders/$BENCH_ID/items" | python3 -c 'import json,sys; print([e["id"] for e in json.load(sys.stdin)["entries"] if e["name"]=="big.bin"][0])')
 
-# Direct: curl of the same file from the emulator (the physical limit here).
+# Direct: curl of the same file from the emulator (the physical limit here), once seeding's
+# writes are on disk.
+sync
 t0=$(now); curl -sfL -H "Authorization: Bearer $BOX_ACCESS_TOKEN" -o /dev/null "$BOX_API_URL/files/$BIG_ID/content"; t1=$(now)
 DIRECT=$(elapsed "$t0" "$t1")
 

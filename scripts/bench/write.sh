@@ -16,6 +16,9 @@ for i in $(seq 1 1000); do head -c 4096 /dev/urandom > "$WORK/small/f$i"; done
 
 start_emulator --space-amount $((8 * 1024 * 1024 * 1024))
 
+# Each timed step starts with nothing dirty in the page cache, so that the kernel writing back
+# an earlier step's data (the 1 GiB source file, the emulator's copy) does not land in it.
+sync
 # Direct: an upload session from a script, 4 parts in flight.
 DIRECT=$(python3 - "$WORK/src.bin" <<'PY'
 import base64, hashlib, json, os, sys, time, urllib.request
@@ -47,10 +50,12 @@ PY
 
 start_mount
 
+sync
 t0=$(now); cp "$WORK/src.bin" "$MNT/big.bin"; t1=$(now)
 python3 -c "import os,sys; f=os.open(sys.argv[1], os.O_RDONLY); os.fsync(f)" "$MNT/big.bin"; t2=$(now)
 CLOSE=$(elapsed "$t0" "$t1"); COMMIT=$(elapsed "$t0" "$t2")
 
+sync
 t0=$(now); cp -r "$WORK/small" "$MNT/small"; t1=$(now)
 python3 - "$MNT/small" <<'PY'
 import os, sys

@@ -10,6 +10,7 @@ use super::error::{ApiError, ApiResult};
 use super::items::Fetched;
 use super::model::{File, Files, Item, UploadPart, UploadParts, UploadSession, UploadedPart};
 use base64::Engine;
+use crate::blockbuf::BufPool;
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
 use reqwest::Method;
@@ -310,6 +311,10 @@ impl Client {
         let have: BTreeMap<u64, UploadPart> =
             self.session_parts(session).await?.into_iter().map(|p| (p.offset, p)).collect();
         let file = Arc::new(std::fs::File::open(path)?);
+        // Part buffers are reused across parts and unmapped when the upload ends: heap buffers
+        // of this size stayed resident in the allocator's arenas, one set per worker thread.
+        let parallel = self.inner.cfg.upload_parallelism.max(1);
+        let pool = BufPool::new(part_size, parallel);
         let missing: Vec<u64> =
             (0..size.div_ceil(part_size)).map(|i| i * part_size).filter(|o| !have.contains_key(o)).collect();
         tracing::debug!(session = %session.id, have = have.len(), missing = missing.len(), "uploading session parts");
@@ -322,15 +327,15 @@ impl Client {
         };
         let sent = futures_util::stream::iter(missing)
             .map(|offset| {
-                let file = file.clone();
+                let (file, pool) = (file.clone(), pool.clone());
                 async move {
                     let len = part_size.min(size - offset);
-                    let part = self.send_part(session, file, offset, len, size).await?;
+                    let part = self.send_part(session, file, &pool, offset, len, size).await?;
                     opts.confirmed(len);
                     Ok::<_, ApiError>(part)
                 }
             })
-            .buffer_unordered(self.inner.cfg.upload_parallelism.max(1))
+            .buffer_unordered(parallel)
             .try_collect::<Vec<_>>();
         let (sent, digest) = futures_util::future::try_join(sent, digest).await?;
         let mut parts: Vec<UploadPart> = have.into_values().chain(sent).collect();
@@ -342,13 +347,14 @@ impl Client {
         &self,
         session: &UploadSession,
         file: Arc<std::fs::File>,
+        pool: &Arc<BufPool>,
         offset: u64,
         len: u64,
         total: u64,
     ) -> ApiResult<UploadPart> {
+        let mut buf = pool.take(len);
         let data = tokio::task::spawn_blocking(move || {
-            let mut buf = vec![0u8; len as usize];
-            file.read_exact_at(&mut buf, offset).map(|_| Bytes::from(buf))
+            buf.fill_with(|space| file.read_exact_at(space, offset)).map(|_| buf.freeze())
         })
         .await
         .map_err(|e| ApiError::Io(std::io::Error::other(e)))??;

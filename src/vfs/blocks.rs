@@ -10,7 +10,7 @@
 //! from memory, never read back from disk.
 //!
 //! Block files are written with `O_DIRECT` when the bytes are page-aligned (downloads land in
-//! [`BlockBuf`](crate::vfs::blockbuf::BlockBuf)s) and the filesystem allows it: a buffered write
+//! [`BlockBuf`](crate::blockbuf::BlockBuf)s) and the filesystem allows it: a buffered write
 //! costs a copy into the page cache plus its writeback, more CPU than the download itself, for
 //! pages that the RAM tier and the kernel's cache of the mounted file already hold. Elsewhere
 //! (tmpfs, unaligned bytes) blocks are written through the page cache as usual.
@@ -20,7 +20,7 @@
 //! (an earlier mount with a different setting) from being misread; they are deleted at open.
 //! Temp files are `tmp-<pid>-<random>`; a crash can leave one behind, and `open` deletes it.
 
-use crate::vfs::blockbuf::ALIGN;
+use crate::blockbuf::ALIGN;
 use crate::vfs::downloads::Downloads;
 use bytes::Bytes;
 use lru::LruCache;
@@ -578,7 +578,7 @@ mod tests {
 
     #[test]
     fn aligned_blocks_are_written_whole_with_or_without_direct_io() {
-        use crate::vfs::blockbuf::BufPool;
+        use crate::blockbuf::BufPool;
         let tmp = tempfile::tempdir().unwrap();
         let bs = 4 * ALIGN as u64;
         let cache = BlockCache::open(tmp.path(), 1 << 20, bs).unwrap();

@@ -4,7 +4,7 @@
 //! cache and prefetcher, web links as `.url` files, xattrs and statfs.
 
 use super::attr::{Attr, AttrPolicy};
-use super::blockbuf::BufPool;
+use crate::blockbuf::BufPool;
 use super::blocks::BlockCache;
 use super::error::{VfsError, VfsResult};
 use super::inode::{link_body, Ino, InodeTable, Meta, Node, NodeKind, ROOT_INO};

@@ -2,7 +2,6 @@
 //! prefetcher and the operations the FUSE adapter calls. Testable without mounting.
 
 pub mod attr;
-pub mod blockbuf;
 pub mod blocks;
 mod downloads;
 pub mod error;

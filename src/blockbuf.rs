@@ -1,7 +1,7 @@
-//! Memory for downloaded blocks: [`BlockBuf`], a fixed-capacity, page-aligned buffer that a
-//! download is streamed into and that then becomes a [`Bytes`] without a copy, and [`BufPool`],
-//! which hands out full-block buffers and takes them back when the last `Bytes` of one is
-//! dropped. Page alignment lets the block cache write a block with `O_DIRECT` (no second copy
+//! Memory for big transfer buffers (downloaded blocks, upload parts): [`BlockBuf`], a
+//! fixed-capacity, page-aligned buffer that a download is streamed into (or a file range read
+//! into) and that then becomes a [`Bytes`] without a copy, and [`BufPool`], which hands out
+//! full-size buffers and takes them back when the last `Bytes` of one is dropped. Page alignment lets the block cache write a block with `O_DIRECT` (no second copy
 //! through the page cache). Buffers are their own anonymous mappings, not heap memory: freeing
 //! one gives its memory back at once, where the allocator kept blocks of this size in
 //! fragmented arenas (measured: peak RSS up to four times the live buffers). Pooling keeps
@@ -121,6 +121,17 @@ impl BlockBuf {
         unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), raw.ptr.as_ptr().add(self.len), n) };
         self.len += n;
         n
+    }
+
+    /// Fills the rest of the buffer, up to its limit, with `fill` (a file read, say).
+    pub fn fill_with(&mut self, fill: impl FnOnce(&mut [u8]) -> io::Result<()>) -> io::Result<()> {
+        let raw = self.raw.as_mut().expect("buffer present until drop");
+        // SAFETY: `len..limit` lies inside the allocation (`limit <= capacity`), is exclusively
+        // borrowed through `&mut self`, and the mapping is zero-filled, so initialised.
+        let rest = unsafe { std::slice::from_raw_parts_mut(raw.ptr.as_ptr().add(self.len), self.limit - self.len) };
+        fill(rest)?;
+        self.len = self.limit;
+        Ok(())
     }
 
     /// The bytes written, as `Bytes` sharing this buffer (returned to the pool when the last
