@@ -10,7 +10,7 @@ use common::mount::{emulator, fuse_available, wait_for, Mounted};
 use reqwest::Method;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::io::{Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::process::Command;
 use std::time::Duration;
 
@@ -46,9 +46,19 @@ fn file_and_directory_operations() {
     assert_eq!(m.box_files("0")["hello.txt"], sha1_hex(b"hello world"));
 
     // Overwrite in the middle, append, truncate: a new version each time it is committed.
+    // A reader that has the file in the page cache sees what a write-only handle (which
+    // bypasses that cache) wrote, through the same open file.
+    let mut reader = std::fs::File::open(m.p("hello.txt")).unwrap();
+    let mut seen = String::new();
+    reader.read_to_string(&mut seen).unwrap();
     let mut f = std::fs::OpenOptions::new().write(true).open(m.p("hello.txt")).unwrap();
     f.seek(SeekFrom::Start(6)).unwrap();
     f.write_all(b"boxfs").unwrap();
+    seen.clear();
+    reader.seek(SeekFrom::Start(0)).unwrap();
+    reader.read_to_string(&mut seen).unwrap();
+    assert_eq!(seen, "hello boxfs");
+    drop(reader);
     f.sync_all().unwrap();
     drop(f);
     assert_eq!(m.box_files("0")["hello.txt"], sha1_hex(b"hello boxfs"));
