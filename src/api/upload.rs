@@ -9,8 +9,8 @@ use super::client::{Call, Client};
 use super::error::{ApiError, ApiResult};
 use super::items::Fetched;
 use super::model::{File, Files, Item, UploadPart, UploadParts, UploadSession, UploadedPart};
-use base64::Engine;
 use crate::blockbuf::BufPool;
+use base64::Engine;
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
 use reqwest::Method;
@@ -35,8 +35,19 @@ pub struct UploadOptions {
     pub content_modified_at: Option<String>,
     /// Bytes the server has confirmed so far (parts stored, or the whole direct upload).
     pub progress: Option<Arc<AtomicU64>>,
-    /// The file's SHA-1 when the caller knows it already (saves reading the file to hash it).
-    pub sha1: Option<[u8; 20]>,
+    /// The file's SHA-1 when the caller can tell it (saves reading the file to hash it).
+    pub sha1: Option<Sha1Source>,
+}
+
+/// The caller's way to the file's SHA-1, asked while the parts go up: a blocking call that
+/// may wait for a hasher to catch up. `None` from it: unknown after all, the file is hashed.
+#[derive(Clone)]
+pub struct Sha1Source(pub Arc<dyn Fn() -> Option<[u8; 20]> + Send + Sync>);
+
+impl std::fmt::Debug for Sha1Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Sha1Source")
+    }
 }
 
 impl UploadOptions {
@@ -320,7 +331,11 @@ impl Client {
         tracing::debug!(session = %session.id, have = have.len(), missing = missing.len(), "uploading session parts");
         opts.confirmed(have.values().map(|p| p.size).sum());
         let digest = async {
-            match opts.sha1 {
+            let known = match opts.sha1.clone() {
+                Some(Sha1Source(get)) => tokio::task::spawn_blocking(move || get()).await.ok().flatten(),
+                None => None,
+            };
+            match known {
                 Some(raw) => Ok((hex::encode(raw), base64::engine::general_purpose::STANDARD.encode(raw))),
                 None => hash_file(path).await,
             }

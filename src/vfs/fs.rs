@@ -4,7 +4,6 @@
 //! cache and prefetcher, web links as `.url` files, xattrs and statfs.
 
 use super::attr::{Attr, AttrPolicy};
-use crate::blockbuf::BufPool;
 use super::blocks::BlockCache;
 use super::error::{VfsError, VfsResult};
 use super::inode::{link_body, Ino, InodeTable, Meta, Node, NodeKind, ROOT_INO};
@@ -15,6 +14,7 @@ use super::staging::Staged;
 use super::uploads::Recovering;
 use crate::api::model::{Item, User};
 use crate::api::{ApiError, Client, Fetched};
+use crate::blockbuf::BufPool;
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -10,7 +10,7 @@ use super::journal::Record;
 use super::listings::DirEntry;
 use super::staging::{from_nanos, nanos, rfc3339, Commit, Phase, Staged};
 use crate::api::model::{File, Item};
-use crate::api::{ApiError, UploadOptions, UploadTarget};
+use crate::api::{ApiError, Sha1Source, UploadOptions, UploadTarget};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -105,7 +105,7 @@ impl Fs {
                 (st.generation, Record { mtime_ns: nanos(st.mtime), ..st.record.clone() }, st.size)
             };
             self.persist_in_background(&staged);
-            let sha1 = self.known_sha1(&staged, size).await;
+            let sha1 = self.known_sha1(&staged, size);
             let remember = |session: Option<&str>| {
                 let mut st = staged.lock();
                 st.record.session_id = session.map(str::to_string);
@@ -148,13 +148,14 @@ impl Fs {
     }
 
     /// The SHA-1 followed while the file was written, for an upload that goes through a
-    /// session (a direct upload hashes its bytes in memory anyway).
-    async fn known_sha1(&self, staged: &Arc<Staged>, size: u64) -> Option<[u8; 20]> {
+    /// session (a direct upload hashes its bytes in memory anyway). Asked for while the parts
+    /// go up, so that the upload does not wait for the hashing thread to catch up.
+    fn known_sha1(&self, staged: &Arc<Staged>, size: u64) -> Option<Sha1Source> {
         if size < self.client().config().upload_cutoff {
             return None;
         }
         let staged = staged.clone();
-        tokio::task::spawn_blocking(move || staged.content_sha1(size)).await.ok().flatten()
+        Some(Sha1Source(Arc::new(move || staged.content_sha1(size))))
     }
 
     fn failed_for_good(&self, staged: &Staged, generation: u64, name: &str, e: &ApiError) {
@@ -200,7 +201,7 @@ impl Fs {
     pub(super) async fn upload_record(
         &self,
         r: &Record,
-        sha1: Option<[u8; 20]>,
+        sha1: Option<Sha1Source>,
         progress: &Arc<AtomicU64>,
         remember: &(dyn Fn(Option<&str>) + Send + Sync),
     ) -> Result<File, ApiError> {
