@@ -184,11 +184,12 @@ impl Fs {
             let size = std::fs::metadata(self.journal().data_path(&record.key)).map(|m| m.len()).unwrap_or(0);
             let key = record.key.clone();
             let record = if self.journal().maybe_torn(&record) { self.hold(record) } else { record };
-            let phase = match (&record.held, &record.failed) {
-                (true, Some(why)) => Phase::Failed(why.clone()),
+            let held = record.held;
+            let phase = match &record.failed {
+                Some(why) if held => Phase::Failed(why.clone()),
+                None if held => Phase::Failed("held back after a system crash".into()),
                 _ => Phase::Queued,
             };
-            let held = record.held;
             let entry = Arc::new(Recovering {
                 record: Mutex::new(record),
                 size,
