@@ -46,7 +46,7 @@ impl AttrPolicy {
             kind: node.kind,
             size: node.meta.size,
             blocks: node.meta.size.div_ceil(512),
-            mtime: node.meta.mtime,
+            mtime: node.mtime_set.unwrap_or(node.meta.mtime),
             ctime: node.meta.ctime,
             crtime: node.meta.crtime,
             perm: base & !self.umask,

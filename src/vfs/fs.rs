@@ -19,7 +19,7 @@ use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 #[derive(Clone, Debug)]
 pub struct FsConfig {
@@ -86,9 +86,6 @@ pub struct Fs {
     /// Journal entries of an earlier run being uploaded, by journal key.
     recovering: Mutex<HashMap<String, Arc<Recovering>>>,
     upload_slots: tokio::sync::Semaphore,
-    /// Directory mtimes set through the mount (Box has no settable folder time): shown for
-    /// the life of the mount, so that `rsync -a` finds its directories up to date.
-    dir_mtimes: Mutex<HashMap<Ino, SystemTime>>,
     me: Weak<Fs>,
     /// Background work (uploads) is spawned here, also from FUSE threads.
     rt: tokio::runtime::Handle,
@@ -122,7 +119,6 @@ impl Fs {
             journal,
             staged: Mutex::new(HashMap::new()),
             recovering: Mutex::new(HashMap::new()),
-            dir_mtimes: Mutex::new(HashMap::new()),
             me: me.clone(),
             rt: tokio::runtime::Handle::current(),
         }))
@@ -149,15 +145,7 @@ impl Fs {
             attr.blocks = st.size.div_ceil(512);
             attr.mtime = st.mtime;
         }
-        if let Some(t) = self.dir_mtimes.lock().unwrap_or_else(|p| p.into_inner()).get(&node.ino) {
-            attr.mtime = *t;
-        }
         attr
-    }
-
-    /// Shows `mtime` as a directory's time from now on (see `dir_mtimes`).
-    pub(super) fn set_dir_mtime(&self, ino: Ino, mtime: SystemTime) {
-        self.dir_mtimes.lock().unwrap_or_else(|p| p.into_inner()).insert(ino, mtime);
     }
 
     pub(super) fn attr_of(&self, ino: Ino) -> VfsResult<Attr> {

@@ -45,6 +45,9 @@ pub struct Node {
     pub meta: Meta,
     /// When `meta` was last confirmed by Box (`None`: to be revalidated at next use).
     pub fetched: Option<Instant>,
+    /// An mtime set through the mount that Box cannot store (a folder's): shown instead of
+    /// Box's for the life of the mount, kept across refreshes.
+    pub mtime_set: Option<SystemTime>,
 }
 
 impl Node {
@@ -165,6 +168,7 @@ impl InodeTable {
             name: String::new(),
             meta: root_meta,
             fetched: Some(Instant::now()),
+            mtime_set: None,
         };
         let mut nodes = HashMap::new();
         nodes.insert(ROOT_INO, root);
@@ -203,6 +207,7 @@ impl InodeTable {
             name: if ino == ROOT_INO { String::new() } else { display_name(item) },
             meta: Meta::from_item(item),
             fetched: Some(Instant::now()),
+            mtime_set: t.nodes.get(&ino).and_then(|n| n.mtime_set),
         };
         t.nodes.insert(ino, node.clone());
         node
@@ -216,7 +221,8 @@ impl InodeTable {
         t.next += 1;
         let box_id = format!("local:{key}");
         t.by_id.insert((NodeKind::File, box_id.clone()), ino);
-        let node = Node { ino, kind: NodeKind::File, box_id, parent, name: name.into(), meta, fetched: None };
+        let node =
+            Node { ino, kind: NodeKind::File, box_id, parent, name: name.into(), meta, fetched: None, mtime_set: None };
         t.nodes.insert(ino, node.clone());
         node
     }
@@ -239,6 +245,13 @@ impl InodeTable {
         if let Some(n) = self.lock().nodes.get_mut(&ino) {
             n.parent = parent;
             n.name = name.to_string();
+        }
+    }
+
+    /// Shows `mtime` as the inode's time from now on (see `Node::mtime_set`).
+    pub fn set_mtime(&self, ino: Ino, mtime: SystemTime) {
+        if let Some(n) = self.lock().nodes.get_mut(&ino) {
+            n.mtime_set = Some(mtime);
         }
     }
 

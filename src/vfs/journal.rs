@@ -6,7 +6,7 @@
 //!
 //! Durability across a system crash follows local-filesystem rules without their silent
 //! damage: saving a record costs no fsync; a file's data and record are flushed to disk
-//! together (`persist`) when its upload starts and when the mount stops with uploads left.
+//! together when its upload starts and when the mount stops with uploads left.
 //! Each record names the boot it was written in, so a record that was never flushed and
 //! comes from an earlier boot (a power loss or kernel crash since) is known to maybe hold
 //! torn data: recovery holds it back for the user instead of uploading it over a good version.
@@ -64,6 +64,24 @@ impl Record {
     }
 }
 
+impl Record {
+    /// The same content as a new file `NAME (conflicted copy DATE TIME).EXT` beside the one it
+    /// was based on (after a 412: Box has a newer version).
+    pub fn conflicted_copy(&self, at: chrono::DateTime<chrono::Utc>) -> Record {
+        let name = conflicted_name(&self.name, at);
+        Record { name, base_id: None, base_etag: None, session_id: None, ..self.clone() }
+    }
+}
+
+/// `report.pdf` → `report (conflicted copy 2026-11-22 101500).pdf`.
+fn conflicted_name(name: &str, at: chrono::DateTime<chrono::Utc>) -> String {
+    let stamp = at.format("%Y-%m-%d %H%M%S");
+    match name.rfind('.') {
+        Some(i) if i > 0 => format!("{} (conflicted copy {stamp}){}", &name[..i], &name[i..]),
+        _ => format!("{name} (conflicted copy {stamp})"),
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Journal {
     dir: PathBuf,
@@ -113,10 +131,9 @@ impl Journal {
         self.write_record(record, false)
     }
 
-    /// Flushes `data` to disk, then writes `record` (which says `synced`) durably: after this
-    /// both survive a power loss.
-    pub fn persist(&self, record: &Record, data: &std::fs::File) -> std::io::Result<()> {
-        data.sync_data()?;
+    /// Writes `record` (which says `synced`) durably, once its data file has been flushed
+    /// (`sync_data`): after this both survive a power loss.
+    pub fn save_durable(&self, record: &Record) -> std::io::Result<()> {
         self.write_record(record, true)?;
         std::fs::File::open(&self.dir)?.sync_all()
     }
@@ -186,6 +203,20 @@ mod tests {
     }
 
     #[test]
+    fn conflicted_copy_names() {
+        let at = chrono::DateTime::parse_from_rfc3339("2026-11-22T10:15:00Z").unwrap().with_timezone(&chrono::Utc);
+        assert_eq!(conflicted_name("report.pdf", at), "report (conflicted copy 2026-11-22 101500).pdf");
+        assert_eq!(conflicted_name("Makefile", at), "Makefile (conflicted copy 2026-11-22 101500)");
+        assert_eq!(conflicted_name(".bashrc", at), ".bashrc (conflicted copy 2026-11-22 101500)");
+        let r = Record { base_id: Some("7".into()), ..Record::new("k".into(), "0".into(), "a.txt".into(), 0) };
+        let copy = r.conflicted_copy(at);
+        assert_eq!(
+            (copy.name.as_str(), copy.base_id, copy.key),
+            ("a (conflicted copy 2026-11-22 101500).txt", None, r.key)
+        );
+    }
+
+    #[test]
     fn only_unflushed_records_of_an_earlier_boot_may_be_torn() {
         let dir = tempfile::tempdir().unwrap();
         let j = Journal { boot_id: Some("boot-2".into()), ..Journal::open(dir.path()).unwrap() };
@@ -198,13 +229,14 @@ mod tests {
     }
 
     #[test]
-    fn persist_writes_a_synced_record_and_save_keeps_the_flag() {
+    fn a_durable_record_stays_synced_when_saved_again() {
         let dir = tempfile::tempdir().unwrap();
         let j = Journal::open(dir.path()).unwrap();
         let mut data = j.create_data("k").unwrap();
         data.write_all(b"content").unwrap();
         let r = Record { synced: true, ..Record::new("k".into(), "0".into(), "a".into(), 0) };
-        j.persist(&r, &data).unwrap();
+        data.sync_data().unwrap();
+        j.save_durable(&r).unwrap();
         let read = j.records().unwrap().remove(0);
         assert!(read.synced && read.boot_id.is_some());
         j.save(&Record { name: "b".into(), ..read }).unwrap();

@@ -6,7 +6,7 @@
 use super::error::{VfsError, VfsResult};
 use super::hasher::ContentHasher;
 use super::inode::Ino;
-use super::journal::Record;
+use super::journal::{Journal, Record};
 use std::os::unix::fs::FileExt;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
@@ -46,11 +46,34 @@ pub struct StageState {
 }
 
 impl StageState {
+    /// A file just staged: queued for no upload yet, with no writer and its journal entry made.
+    pub fn new(record: Record, parent: Ino, size: u64, mtime: SystemTime) -> StageState {
+        StageState {
+            record,
+            parent,
+            size,
+            mtime,
+            generation: 0,
+            writers: 0,
+            scheduled: false,
+            removed: false,
+            phase: Phase::Queued,
+            in_journal: true,
+        }
+    }
+
     /// Content changed: a new generation, not yet on disk.
     fn changed(&mut self) {
         self.mtime = SystemTime::now();
         self.generation += 1;
         self.record.synced = false;
+    }
+
+    /// Removes the journal entry (committed, unlinked or saved as a conflicted copy); no
+    /// later save may bring it back.
+    pub fn leave_journal(&mut self, journal: &Journal) {
+        self.in_journal = false;
+        journal.remove(&self.record.key);
     }
 }
 
@@ -161,19 +184,26 @@ impl Staged {
         st.generation += 1;
     }
 
-    /// Flushes the content to disk and marks the journal record so (see `Journal::persist`),
-    /// unless it changed meanwhile (a later flush covers that) or left the journal.
-    pub fn persist(&self, journal: &super::journal::Journal) {
-        let generation = self.lock().generation;
+    /// Flushes the content to disk and marks the journal record so (see the journal's module
+    /// doc), unless it is on disk already, changed meanwhile (a later flush covers that) or
+    /// left the journal.
+    pub fn persist(&self, journal: &Journal) {
+        let generation = {
+            let st = self.lock();
+            if st.record.synced || !st.in_journal {
+                return;
+            }
+            st.generation
+        };
         if let Err(e) = self.file.sync_data() {
             return tracing::warn!(error = %e, "cannot flush a staged file to disk");
         }
         let mut st = self.lock();
-        if st.generation != generation || st.record.synced || !st.in_journal || st.removed {
+        if st.generation != generation || st.record.synced || !st.in_journal {
             return;
         }
         st.record.synced = true;
-        if let Err(e) = journal.persist(&st.record, &self.file) {
+        if let Err(e) = journal.save_durable(&st.record) {
             st.record.synced = false;
             tracing::warn!(error = %e, "cannot flush a journal record to disk");
         }
@@ -255,18 +285,7 @@ mod tests {
             .open(dir.path().join("d"))
             .unwrap();
         let record = Record::new("k".into(), "0".into(), "n".into(), 0);
-        let state = StageState {
-            record,
-            parent: 1,
-            size: 0,
-            mtime: SystemTime::now(),
-            generation: 0,
-            writers: 1,
-            scheduled: false,
-            removed: false,
-            phase: Phase::Queued,
-            in_journal: true,
-        };
+        let state = StageState { writers: 1, ..StageState::new(record, 1, 0, SystemTime::now()) };
         (dir, Staged::new(2, file, state))
     }
 

@@ -231,8 +231,8 @@ impl Fs {
         record.synced = true;
         let journal = self.journal().clone();
         let saved = tokio::task::spawn_blocking(move || {
-            let data = std::fs::File::open(journal.data_path(&record.key))?;
-            journal.persist(&record, &data)
+            std::fs::File::open(journal.data_path(&record.key))?.sync_data()?;
+            journal.save_durable(&record)
         })
         .await;
         match saved {
@@ -262,10 +262,10 @@ impl Fs {
                     return;
                 }
                 Err(crate::api::ApiError::PreconditionFailed) => {
-                    let copy = super::writeback::conflicted_name(&record.name, chrono::Utc::now());
-                    tracing::warn!(file = %record.name, copy = %copy, "changed in Box meanwhile; keeping both versions");
+                    let copy = record.conflicted_copy(chrono::Utc::now());
+                    tracing::warn!(file = %record.name, copy = %copy.name, "changed in Box meanwhile; keeping both versions");
                     let mut r = entry.record.lock().unwrap_or_else(|p| p.into_inner());
-                    *r = Record { name: copy, base_id: None, base_etag: None, session_id: None, ..record };
+                    *r = copy;
                     let _ = self.journal().save(&r);
                 }
                 Err(e) if worth_retrying(&e) => {

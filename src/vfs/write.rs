@@ -9,7 +9,7 @@ use super::fs::{Fs, Handle};
 use super::inode::{Ino, Meta, NodeKind};
 use super::journal::Record;
 use super::listings::DirEntry;
-use super::staging::{check_name, nanos, Phase, StageState, Staged};
+use super::staging::{check_name, nanos, StageState, Staged};
 use super::Attr;
 use crate::api::model::Item;
 use std::sync::Arc;
@@ -68,18 +68,7 @@ impl Fs {
             self.copy_remote_content(&node.box_id, &node.content_version(), size, &file).await?;
         }
         self.journal().save(&record)?;
-        let state = StageState {
-            record,
-            parent: node.parent,
-            size,
-            mtime: node.meta.mtime,
-            generation: 0,
-            writers: 0,
-            scheduled: false,
-            removed: false,
-            phase: Phase::Queued,
-            in_journal: true,
-        };
+        let state = StageState::new(record, node.parent, size, node.meta.mtime);
         let staged = Arc::new(Staged::new(ino, file, state));
         Ok(self.staged_map().entry(ino).or_insert(staged).clone())
     }
@@ -109,18 +98,7 @@ impl Fs {
         let record = Record::new(key.clone(), self.box_id_of_dir(parent)?, name.to_string(), nanos(now));
         self.journal().save(&record)?;
         let node = self.inodes().insert_local(parent, name, &key, Meta::local(now));
-        let state = StageState {
-            record,
-            parent,
-            size: 0,
-            mtime: now,
-            generation: 1,
-            writers: 1,
-            scheduled: false,
-            removed: false,
-            phase: Phase::Queued,
-            in_journal: true,
-        };
+        let state = StageState { generation: 1, writers: 1, ..StageState::new(record, parent, 0, now) };
         let staged = Arc::new(Staged::new(node.ino, file, state));
         self.staged_map().insert(node.ino, staged.clone());
         self.edit_listing(parent, |l| {
@@ -157,12 +135,13 @@ impl Fs {
         }
     }
 
-    /// `setattr`: size (truncate) and mtime stage the file; a directory's mtime is kept by the
-    /// mount; mode and owner are accepted and ignored (Box has neither).
+    /// `setattr`: size (truncate) and mtime stage the file; a directory's mtime, which Box
+    /// cannot store, is kept by the mount (so that `rsync -a` finds its directories up to
+    /// date); mode and owner are accepted and ignored (Box has neither).
     pub async fn setattr(&self, ino: Ino, size: Option<u64>, mtime: Option<SystemTime>) -> VfsResult<Attr> {
         let node = self.inodes().get(ino).ok_or(VfsError::NotFound)?;
         if let (NodeKind::Dir, Some(t)) = (node.kind, mtime) {
-            self.set_dir_mtime(ino, t);
+            self.inodes().set_mtime(ino, t);
         }
         if node.kind == NodeKind::File && (size.is_some() || mtime.is_some()) {
             let staged = self.stage(ino, size == Some(0)).await?;
@@ -225,8 +204,9 @@ impl Fs {
         let staged = self.staged_map().remove(&entry.ino);
         let only_local = staged.as_ref().is_some_and(|s| s.lock().record.base_id.is_none());
         if let Some(s) = &staged {
-            s.lock().removed = true;
-            self.journal().remove(&s.key());
+            let mut st = s.lock();
+            st.removed = true;
+            st.leave_journal(self.journal());
         }
         if !only_local {
             match node.kind {

@@ -258,8 +258,7 @@ impl Fs {
             }
             return false;
         }
-        st.in_journal = false;
-        self.journal().remove(&st.record.key);
+        st.leave_journal(self.journal());
         drop(st);
         self.staged_map().remove(&staged.ino);
         true
@@ -268,13 +267,12 @@ impl Fs {
     /// 412: Box has a newer version than the one we started from. The local bytes go up as
     /// `NAME (conflicted copy DATE TIME).EXT` beside it; the remote version stays.
     async fn keep_both(&self, staged: &Arc<Staged>, generation: u64, record: &Record) {
-        let name = conflicted_name(&record.name, chrono::Utc::now());
+        let copy = record.conflicted_copy(chrono::Utc::now());
+        let name = copy.name.clone();
         tracing::warn!(file = %record.name, copy = %name, "changed in Box meanwhile; keeping both versions");
-        let copy = Record { name: name.clone(), base_id: None, base_etag: None, session_id: None, ..record.clone() };
         match self.upload_record(&copy, None, &staged.progress, &|_| {}).await {
             Ok(_) => {
-                staged.lock().in_journal = false;
-                self.journal().remove(&record.key);
+                staged.lock().leave_journal(self.journal());
                 self.staged_map().remove(&staged.ino);
                 self.inodes().mark_stale(staged.ino);
                 let parent = staged.lock().parent;
@@ -290,27 +288,5 @@ impl Fs {
                 staged.commit.send_replace(Commit::Failed(generation, msg));
             }
         }
-    }
-}
-
-/// `report.pdf` → `report (conflicted copy 2026-11-22 101500).pdf`.
-pub fn conflicted_name(name: &str, at: chrono::DateTime<chrono::Utc>) -> String {
-    let stamp = at.format("%Y-%m-%d %H%M%S");
-    match name.rfind('.') {
-        Some(i) if i > 0 => format!("{} (conflicted copy {stamp}){}", &name[..i], &name[i..]),
-        _ => format!("{name} (conflicted copy {stamp})"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn conflicted_copy_names() {
-        let at = chrono::DateTime::parse_from_rfc3339("2026-11-22T10:15:00Z").unwrap().with_timezone(&chrono::Utc);
-        assert_eq!(conflicted_name("report.pdf", at), "report (conflicted copy 2026-11-22 101500).pdf");
-        assert_eq!(conflicted_name("Makefile", at), "Makefile (conflicted copy 2026-11-22 101500)");
-        assert_eq!(conflicted_name(".bashrc", at), ".bashrc (conflicted copy 2026-11-22 101500)");
     }
 }
