@@ -2,6 +2,7 @@
 //! emulator it is developed and tested against.
 
 pub mod api;
+pub mod atomic_file;
 pub mod blockbuf;
 pub mod cli;
 pub mod config;

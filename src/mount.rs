@@ -144,7 +144,6 @@ pub async fn serve(
     let entry = MountEntry {
         mountpoint: std::path::absolute(&cfg.mountpoint).unwrap_or_else(|_| cfg.mountpoint.clone()),
         cache_dir: cfg.cache_dir.clone(),
-        pid: std::process::id(),
     };
     // Without it the mount still works; `boxfs status` then reads the journal.
     let _control = match ControlServer::start(fs.clone(), entry, events.as_ref().map(|e| e.1.clone())) {

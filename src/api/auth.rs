@@ -6,8 +6,6 @@
 use super::error::{ApiError, ApiResult};
 use super::model::{OAuthErrorBody, TokenResponse};
 use serde::{Deserialize, Serialize};
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -37,23 +35,13 @@ impl StoredTokens {
     pub fn save_atomic(&self, path: &Path) -> ApiResult<()> {
         let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir)?;
-        let tmp = dir.join(format!(".{}.tmp{}", file_name(path), std::process::id()));
-        let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
-        f.write_all(serde_json::to_string_pretty(self).expect("tokens serialize").as_bytes())?;
-        f.sync_all()?;
-        drop(f);
-        std::fs::rename(&tmp, path)?;
-        std::fs::File::open(dir)?.sync_all()?;
-        Ok(())
+        let json = serde_json::to_string_pretty(self).expect("tokens serialize");
+        Ok(crate::atomic_file::write_atomic(path, json.as_bytes())?)
     }
 
     fn fresh(&self, now: i64) -> bool {
         self.expires_at == 0 || self.expires_at - EXPIRY_MARGIN_SECS > now
     }
-}
-
-fn file_name(path: &Path) -> String {
-    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "tokens".into())
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

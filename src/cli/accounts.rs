@@ -6,9 +6,8 @@
 
 use crate::api::{ApiConfig, ApiError, AuthMode, StoredTokens, SubjectType};
 use serde::{Deserialize, Serialize};
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
 
 /// The account used when `--account` is not given.
 pub const DEFAULT_ACCOUNT: &str = "default";
@@ -104,12 +103,10 @@ impl Account {
     /// Writes `NAME.json` (0600, atomically) in a 0700 accounts dir.
     pub fn save(&self, name: &str) -> Result<(), AccountError> {
         check_name(name)?;
-        let dir = accounts_dir();
-        std::fs::create_dir_all(&dir).map_err(|source| AccountError::Io { path: dir.clone(), source })?;
-        let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
+        private_accounts_dir()?;
         let path = account_file(name);
         let json = serde_json::to_string_pretty(self).expect("account serializes");
-        write_atomic(&path, json.as_bytes()).map_err(|source| AccountError::Io { path, source })
+        crate::atomic_file::write_atomic(&path, json.as_bytes()).map_err(|source| AccountError::Io { path, source })
     }
 
     pub fn api_config(&self) -> ApiConfig {
@@ -152,33 +149,41 @@ impl Account {
 /// Removes the account's files; true when there was anything to remove.
 pub fn delete(name: &str) -> Result<bool, AccountError> {
     check_name(name)?;
-    let mut any = false;
-    for path in [tokens_file(name), account_file(name)] {
-        match std::fs::remove_file(&path) {
-            Ok(()) => any = true,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(source) => return Err(AccountError::Io { path, source }),
-        }
-    }
-    Ok(any)
+    let tokens = remove_if_present(tokens_file(name))?;
+    Ok(remove_if_present(account_file(name))? || tokens)
 }
 
-/// Temp file (0600) in the same dir, fsync, rename, fsync the dir.
-fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().expect("account files live in a dir");
-    let tmp =
-        dir.join(format!(".{}.tmp{}", path.file_name().unwrap_or_default().to_string_lossy(), std::process::id()));
-    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    drop(f);
-    std::fs::rename(&tmp, path)?;
-    std::fs::File::open(dir)?.sync_all()
+/// Writes the tokens of account `name` (0600, atomically) in the 0700 accounts dir.
+pub fn save_tokens(name: &str, tokens: &StoredTokens) -> Result<(), AccountError> {
+    private_accounts_dir()?;
+    Ok(tokens.save_atomic(&tokens_file(name))?)
+}
+
+/// Forgets stored tokens of account `name` (client credentials store none).
+pub fn remove_tokens(name: &str) -> Result<(), AccountError> {
+    remove_if_present(tokens_file(name)).map(|_| ())
+}
+
+/// The accounts dir, created 0700 if needed.
+fn private_accounts_dir() -> Result<PathBuf, AccountError> {
+    let dir = accounts_dir();
+    std::fs::create_dir_all(&dir).map_err(|source| AccountError::Io { path: dir.clone(), source })?;
+    let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
+    Ok(dir)
+}
+
+/// Removes `path`; false when there was nothing to remove.
+fn remove_if_present(path: PathBuf) -> Result<bool, AccountError> {
+    match std::fs::remove_file(&path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(source) => Err(AccountError::Io { path, source }),
+    }
 }
 
 /// A Box error, explained for `account`: an expired or refused login names the command that fixes it.
 pub fn explain(err: &ApiError, account: &str) -> String {
-    match err {
+    match err.root() {
         ApiError::LoginRequired => {
             format!("the login of account '{account}' has expired or was revoked: run boxfs login --account {account} again")
         }
@@ -186,12 +191,7 @@ pub fn explain(err: &ApiError, account: &str) -> String {
             "Box refused the access token of account '{account}' (developer tokens last 60 minutes): \
              run boxfs login --account {account} again"
         ),
-        ApiError::RetriesExhausted { last, .. }
-            if matches!(**last, ApiError::LoginRequired | ApiError::Unauthorized) =>
-        {
-            explain(last, account)
-        }
-        other => other.to_string(),
+        _ => err.to_string(),
     }
 }
 

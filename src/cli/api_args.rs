@@ -36,14 +36,7 @@ impl ApiArgs {
     /// The client these options describe: a token file when given, else `BOX_ACCESS_TOKEN`,
     /// else the saved account. URLs: flags, then `BOX_API_URL`/`BOX_UPLOAD_URL`, then the account's.
     pub fn client(&self) -> Result<Client, String> {
-        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        let explicit = match (&self.token_file, &self.client_id, &self.client_secret) {
-            (Some(file), Some(id), Some(secret)) => {
-                Some(AuthMode::OAuth { client_id: id.clone(), client_secret: secret.clone(), token_file: file.clone() })
-            }
-            _ => env("BOX_ACCESS_TOKEN").map(AuthMode::Fixed),
-        };
-        let (cfg, mode) = match explicit {
+        let (cfg, mode) = match self.explicit_mode() {
             Some(mode) => (ApiConfig::resolve(self.api_url.clone(), self.upload_url.clone()), mode),
             None => {
                 let account = Account::load(&self.account).map_err(|e| e.to_string())?;
@@ -52,20 +45,24 @@ impl ApiArgs {
                 (cfg, account.auth_mode(&self.account).map_err(|e| e.to_string())?)
             }
         };
-        let source = TokenSource::new(mode).map_err(|e| accounts::explain(&e, &self.account))?;
+        let source = TokenSource::new(mode).map_err(|e| self.explain(&e))?;
         Client::new(cfg, source).map_err(|e| e.to_string())
     }
-}
 
-impl ApiArgs {
-    /// True when credentials come from the saved account (no token file, no `BOX_ACCESS_TOKEN`).
-    pub fn uses_account(&self) -> bool {
-        self.token_file.is_none() && std::env::var("BOX_ACCESS_TOKEN").map_or(true, |t| t.is_empty())
+    /// Credentials given outright: a token file (clap requires its client id and secret), else
+    /// `BOX_ACCESS_TOKEN`. `None`: the saved account's.
+    fn explicit_mode(&self) -> Option<AuthMode> {
+        match (&self.token_file, &self.client_id, &self.client_secret) {
+            (Some(file), Some(id), Some(secret)) => {
+                Some(AuthMode::OAuth { client_id: id.clone(), client_secret: secret.clone(), token_file: file.clone() })
+            }
+            _ => std::env::var("BOX_ACCESS_TOKEN").ok().filter(|v| !v.is_empty()).map(AuthMode::Fixed),
+        }
     }
 
     /// A Box error for the user: with a saved account, an expired login names the fix.
     pub fn explain(&self, err: &crate::api::ApiError) -> String {
-        if self.uses_account() {
+        if self.explicit_mode().is_none() {
             accounts::explain(err, &self.account)
         } else {
             err.to_string()

@@ -19,9 +19,6 @@ pub fn init(default_filter: &str, file: Option<&Path>) -> std::io::Result<()> {
         super::init_logging(default_filter);
         return Ok(());
     };
-    let file = open_append(path)?;
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(Mutex::new(file)).with_ansi(false).try_init();
+    super::install_logging(default_filter, Mutex::new(open_append(path)?), false);
     Ok(())
 }

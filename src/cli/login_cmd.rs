@@ -133,31 +133,21 @@ async fn login(args: LoginArgs) -> Result<String, LoginError> {
         account.kind = Kind::DeveloperToken;
         let token = read_token()?;
         let me = verify(&account, AuthMode::Fixed(token.clone())).await?;
-        save_tokens(name, &StoredTokens { access_token: token, refresh_token: None, expires_at: 0 })?;
+        accounts::save_tokens(name, &StoredTokens { access_token: token, refresh_token: None, expires_at: 0 })?;
         me
     } else if args.client_credentials {
-        let (id, secret) = client_pair(&args)?;
+        client_pair(&args)?;
         account.kind = Kind::ClientCredentials;
         account.subject_type = Some(if args.user.is_some() { "user" } else { "enterprise" }.into());
         account.subject_id = args.user.clone().or(args.enterprise.clone());
-        let mode = AuthMode::ClientCredentials {
-            client_id: id,
-            client_secret: secret,
-            subject_type: if args.user.is_some() {
-                crate::api::SubjectType::User
-            } else {
-                crate::api::SubjectType::Enterprise
-            },
-            subject_id: account.subject_id.clone().unwrap_or_default(),
-        };
-        let me = verify(&account, mode).await?;
-        remove_tokens(name)?;
+        let me = verify(&account, account.auth_mode(name)?).await?;
+        accounts::remove_tokens(name)?;
         me
     } else {
         let (id, secret) = client_pair(&args)?;
         let tokens = authorization_code(&args, &cfg, &id, &secret).await?;
         let me = verify(&account, AuthMode::Fixed(tokens.access_token.clone())).await?;
-        save_tokens(name, &tokens)?;
+        accounts::save_tokens(name, &tokens)?;
         me
     };
     account.save(name)?;
@@ -218,26 +208,10 @@ fn read_token() -> Result<String, LoginError> {
     Ok(token)
 }
 
-fn save_tokens(name: &str, tokens: &StoredTokens) -> Result<(), LoginError> {
-    let _ = std::fs::create_dir_all(accounts::accounts_dir());
-    let _ = std::fs::set_permissions(accounts::accounts_dir(), std::os::unix::fs::PermissionsExt::from_mode(0o700));
-    Ok(tokens.save_atomic(&accounts::tokens_file(name))?)
-}
-
-fn remove_tokens(name: &str) -> Result<(), LoginError> {
-    let path = accounts::tokens_file(name);
-    match std::fs::remove_file(&path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(AccountError::Io { path, source: e }.into()),
-        _ => Ok(()),
-    }
-}
-
 /// Opens `url` with `xdg-open` when there is a display to open it on.
 fn open_browser(url: &str) -> bool {
     let display = ["DISPLAY", "WAYLAND_DISPLAY"].iter().any(|k| std::env::var_os(k).is_some_and(|v| !v.is_empty()));
-    let on_path =
-        std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|dir| dir.join("xdg-open").is_file()));
-    if !display || !on_path {
+    if !display || !super::preflight::on_path("xdg-open") {
         return false;
     }
     let spawned = std::process::Command::new("xdg-open")

@@ -109,11 +109,15 @@ pub fn human_bytes(n: u64) -> String {
 
 /// Logs go to stderr (stdout is for machine-readable output), filtered by `RUST_LOG`.
 pub fn init_logging(default_filter: &str) {
+    install_logging(default_filter, std::io::stderr, std::io::IsTerminal::is_terminal(&std::io::stderr()));
+}
+
+/// Installs the subscriber: `RUST_LOG` (else `default_filter`) into `writer`.
+fn install_logging<W>(default_filter: &str, writer: W, ansi: bool)
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer).with_ansi(ansi).try_init();
 }

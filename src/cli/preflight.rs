@@ -48,12 +48,13 @@ pub fn check(mountpoint: &Path) -> Result<(), PreflightError> {
         return Err(PreflightError::Busy(mountpoint.into()));
     }
     if std::fs::read_dir(&canonical).is_ok_and(|mut d| d.next().is_some()) {
-        tracing::warn!(mountpoint = %mountpoint.display(), "mountpoint is not empty: its files are hidden while mounted");
+        // Printed, not logged: the check runs before logging is set up.
+        eprintln!("boxfs mount: warning: {} is not empty: its files are hidden while mounted", mountpoint.display());
     }
     Ok(())
 }
 
-fn on_path(program: &str) -> bool {
+pub(super) fn on_path(program: &str) -> bool {
     std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|dir| dir.join(program).is_file()))
 }
 

@@ -1,7 +1,7 @@
 //! The command side of the control channel: ask a mount's daemon for its status or to sync;
 //! when no daemon answers, report what its journal holds.
 
-use super::{all_registered, paths_for, registered, Cache, ControlError, Request, Status, SyncDone};
+use super::{all_registered, paths_for, registered, Cache, ControlError, MountEntry, Request, Status, SyncDone};
 use crate::vfs::journal::Journal;
 use crate::vfs::uploads::journal_uploads;
 use std::io::{BufRead, BufReader, Write};
@@ -27,17 +27,21 @@ fn read_line<T: serde::de::DeserializeOwned>(reader: &mut BufReader<UnixStream>)
 
 /// The status of the mount at `mountpoint`: from its daemon, else from its journal.
 pub fn status(mountpoint: &Path) -> Result<Status, ControlError> {
-    let entry = registered(mountpoint)?;
-    match connect(&entry.mountpoint, &Request::Status) {
-        Ok(mut reader) => read_line(&mut reader)?.ok_or_else(|| ControlError::NoDaemon(mountpoint.into())),
-        Err(ControlError::NoDaemon(_)) => journal_status(&entry.mountpoint, &entry.cache_dir),
-        Err(e) => Err(e),
-    }
+    status_of(&registered(mountpoint)?)
 }
 
 /// The status of every registered mount.
 pub fn status_all() -> Result<Vec<Status>, ControlError> {
-    all_registered()?.iter().map(|e| status(&e.mountpoint)).collect()
+    all_registered()?.iter().map(status_of).collect()
+}
+
+fn status_of(entry: &MountEntry) -> Result<Status, ControlError> {
+    let mountpoint = &entry.mountpoint;
+    match connect(mountpoint, &Request::Status) {
+        Ok(mut reader) => read_line(&mut reader)?.ok_or_else(|| ControlError::NoDaemon(mountpoint.clone())),
+        Err(ControlError::NoDaemon(_)) => journal_status(mountpoint, &entry.cache_dir),
+        Err(e) => Err(e),
+    }
 }
 
 fn journal_status(mountpoint: &Path, cache_dir: &Path) -> Result<Status, ControlError> {

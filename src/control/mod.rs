@@ -17,8 +17,7 @@ pub use server::ControlServer;
 use crate::vfs::uploads::UploadInfo;
 use serde::{Deserialize, Serialize};
 use sha1::{Digest, Sha1};
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -38,7 +37,6 @@ pub enum ControlError {
 pub struct MountEntry {
     pub mountpoint: PathBuf,
     pub cache_dir: PathBuf,
-    pub pid: u32,
 }
 
 /// `boxfs status` of one mount.
@@ -105,35 +103,38 @@ fn private_dir(dir: PathBuf) -> std::io::Result<PathBuf> {
 }
 
 /// Sockets: `$XDG_RUNTIME_DIR/boxfs/mounts`, else `/tmp/boxfs-UID/mounts`.
-fn socket_dir() -> std::io::Result<PathBuf> {
+fn socket_dir() -> PathBuf {
     let base = std::env::var_os("XDG_RUNTIME_DIR")
         .map(PathBuf::from)
         .filter(|p| p.is_absolute() && p.is_dir())
         .map(|p| p.join("boxfs"))
         .unwrap_or_else(|| std::env::temp_dir().join(format!("boxfs-{}", unsafe { libc::geteuid() })));
-    private_dir(base.join("mounts"))
+    base.join("mounts")
 }
 
 /// Registry files: `$XDG_CACHE_HOME/boxfs/mounts`.
-fn registry_dir() -> std::io::Result<PathBuf> {
-    private_dir(crate::mount::default_cache_root().join("mounts"))
+fn registry_dir() -> PathBuf {
+    crate::mount::default_cache_root().join("mounts")
 }
 
-/// The registry file and socket of a mountpoint (keyed by its absolute path).
+/// The registry file and socket of a mountpoint (keyed by its absolute path). Their
+/// directories are made (0700) only by the mount that writes them: see `private_parent`.
 pub fn paths_for(mountpoint: &Path) -> std::io::Result<(PathBuf, PathBuf)> {
     let abs = std::path::absolute(mountpoint)?;
     let key = hex::encode(&Sha1::digest(abs.as_os_str().as_encoded_bytes())[..8]);
-    Ok((registry_dir()?.join(format!("{key}.json")), socket_dir()?.join(format!("{key}.sock"))))
+    Ok((registry_dir().join(format!("{key}.json")), socket_dir().join(format!("{key}.sock"))))
+}
+
+/// Creates the directory of `file` (and its parent) with mode 0700.
+pub fn private_parent(file: &Path) -> std::io::Result<()> {
+    private_dir(file.parent().expect("control files live in a dir").to_path_buf()).map(|_| ())
 }
 
 /// Writes a registry entry atomically (0600).
 pub fn register(entry: &MountEntry) -> std::io::Result<()> {
     let (json, _) = paths_for(&entry.mountpoint)?;
-    let tmp = json.with_extension("json.tmp");
-    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
-    f.write_all(&serde_json::to_vec_pretty(entry).expect("entry serializes"))?;
-    f.sync_all()?;
-    std::fs::rename(tmp, json)
+    private_parent(&json)?;
+    crate::atomic_file::write_atomic(&json, &serde_json::to_vec_pretty(entry).expect("entry serializes"))
 }
 
 /// The registry entry of a mountpoint, if one was written.
@@ -150,7 +151,12 @@ pub fn registered(mountpoint: &Path) -> Result<MountEntry, ControlError> {
 /// are dropped).
 pub fn all_registered() -> std::io::Result<Vec<MountEntry>> {
     let mut out = Vec::new();
-    for entry in std::fs::read_dir(registry_dir()?)? {
+    let dir = match std::fs::read_dir(registry_dir()) {
+        Ok(dir) => dir,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(e),
+    };
+    for entry in dir {
         let path = entry?.path();
         if path.extension().is_none_or(|e| e != "json") {
             continue;

@@ -2,7 +2,7 @@
 //! runs `sync`, streaming progress. Removes its socket (and, when nothing is left pending,
 //! its registry entry) when dropped at unmount.
 
-use super::{paths_for, register, Account, ApiUse, Cache, MountEntry, Request, Status, SyncDone};
+use super::{paths_for, private_parent, register, Account, ApiUse, Cache, MountEntry, Request, Status, SyncDone};
 use crate::api::StreamState;
 use crate::vfs::Fs;
 use std::path::PathBuf;
@@ -38,6 +38,7 @@ impl ControlServer {
         events: Option<watch::Receiver<StreamState>>,
     ) -> std::io::Result<ControlServer> {
         let (registry, socket) = paths_for(&entry.mountpoint)?;
+        private_parent(&socket)?;
         let _ = std::fs::remove_file(&socket);
         let listener = UnixListener::bind(&socket)?;
         std::fs::set_permissions(&socket, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;

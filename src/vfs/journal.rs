@@ -12,7 +12,6 @@
 //! torn data: recovery holds it back for the user instead of uploading it over a good version.
 
 use serde::{Deserialize, Serialize};
-use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -134,20 +133,13 @@ impl Journal {
     /// Writes `record` (which says `synced`) durably, once its data file has been flushed
     /// (`sync_data`): after this both survive a power loss.
     pub fn save_durable(&self, record: &Record) -> std::io::Result<()> {
-        self.write_record(record, true)?;
-        std::fs::File::open(&self.dir)?.sync_all()
+        self.write_record(record, true)
     }
 
-    fn write_record(&self, record: &Record, fsync: bool) -> std::io::Result<()> {
+    fn write_record(&self, record: &Record, durable: bool) -> std::io::Result<()> {
         let record = Record { boot_id: self.boot_id.clone(), ..record.clone() };
-        let tmp = self.dir.join(format!(".{}.json.tmp", record.key));
-        let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
-        f.write_all(&serde_json::to_vec_pretty(&record).expect("record serializes"))?;
-        if fsync {
-            f.sync_all()?;
-        }
-        drop(f);
-        std::fs::rename(&tmp, self.record_path(&record.key))
+        let json = serde_json::to_vec_pretty(&record).expect("record serializes");
+        crate::atomic_file::replace(&self.record_path(&record.key), &json, durable)
     }
 
     /// Forgets a committed (or abandoned) entry: record first, then data.
@@ -184,6 +176,7 @@ impl Journal {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
 
     #[test]
     fn records_round_trip_and_are_private() {
