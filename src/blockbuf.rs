@@ -80,6 +80,7 @@ impl BufPool {
     }
 
     /// Idle buffers held for reuse.
+    #[cfg(test)]
     pub fn idle(&self) -> usize {
         self.free.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
@@ -103,15 +104,6 @@ pub struct BlockBuf {
 }
 
 impl BlockBuf {
-    /// Bytes written so far.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
     /// Appends as much of `data` as fits under the limit; returns how much that was.
     pub fn push(&mut self, data: &[u8]) -> usize {
         let n = data.len().min(self.limit - self.len);
@@ -159,8 +151,8 @@ impl Drop for BlockBuf {
 }
 
 impl AsyncWrite for BlockBuf {
-    /// Refuses bytes beyond the limit (`WriteZero` through `write_all`): a download that sends
-    /// more than was asked is an error, not a silent overrun.
+    /// Refuses bytes beyond the limit (`WriteZero` through `write_all`): a guard, as the
+    /// download already stops at the bytes it asked for.
     fn poll_write(mut self: Pin<&mut Self>, _cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         Poll::Ready(Ok(self.push(buf)))
     }

@@ -86,14 +86,16 @@ pub async fn build_fs(client: Client, cfg: &MountConfig) -> Result<Arc<Fs>, Moun
     }
     let root = resolve_root(&client, cfg.root.as_deref()).await?;
     let blocks_dir = cfg.cache_dir.join("blocks");
+    let reader = ReaderConfig::default();
     let cache = BlockCache::open(&blocks_dir, cfg.cache_size, cfg.block_size)
-        .map_err(|source| MountError::Cache { dir: blocks_dir.clone(), source })?;
+        .map_err(|source| MountError::Cache { dir: blocks_dir.clone(), source })?
+        .with_ram_blocks(reader.ram_blocks());
     let journal_dir = cfg.cache_dir.join("journal");
     let journal = Journal::open(&journal_dir).map_err(|source| MountError::Cache { dir: journal_dir, source })?;
     let fs_cfg = FsConfig {
         metadata_ttl: cfg.metadata_ttl,
         attrs: AttrPolicy { uid: cfg.uid, gid: cfg.gid, umask: cfg.umask, read_only: cfg.read_only },
-        reader: ReaderConfig::default(),
+        reader,
         writeback_delay: cfg.writeback_delay,
         sync_on_close: cfg.sync_on_close,
         upload_parallelism: 4,

@@ -76,6 +76,17 @@ pub struct TokenSource {
     refreshing: tokio::sync::Mutex<()>,
 }
 
+impl From<TokenResponse> for StoredTokens {
+    /// Tokens as granted, with their lifetime turned into an expiry time.
+    fn from(granted: TokenResponse) -> StoredTokens {
+        StoredTokens {
+            access_token: granted.access_token,
+            refresh_token: granted.refresh_token,
+            expires_at: granted.expires_in.map(|s| unix_now() + s as i64).unwrap_or(0),
+        }
+    }
+}
+
 fn unix_now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
@@ -135,12 +146,7 @@ impl TokenSource {
                 ("box_subject_id", subject_id.clone()),
             ],
         };
-        let granted = request_tokens(http, token_url, &form).await?;
-        let tokens = StoredTokens {
-            access_token: granted.access_token,
-            refresh_token: granted.refresh_token,
-            expires_at: granted.expires_in.map(|s| unix_now() + s as i64).unwrap_or(0),
-        };
+        let tokens = StoredTokens::from(request_tokens(http, token_url, &form).await?);
         if let AuthMode::OAuth { token_file, .. } = &self.mode {
             tokens.save_atomic(token_file)?;
         }

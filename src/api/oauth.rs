@@ -26,10 +26,6 @@ fn http(cfg: &ApiConfig) -> ApiResult<reqwest::Client> {
         .map_err(|e| ApiError::Config(format!("HTTP client: {e}")))
 }
 
-fn unix_now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
-}
-
 /// Trades an authorization code for tokens.
 pub async fn exchange_code(
     cfg: &ApiConfig,
@@ -51,11 +47,7 @@ pub async fn exchange_code(
         }
         other => other,
     })?;
-    Ok(StoredTokens {
-        access_token: granted.access_token,
-        refresh_token: granted.refresh_token,
-        expires_at: granted.expires_in.map(|s| unix_now() + s as i64).unwrap_or(0),
-    })
+    Ok(granted.into())
 }
 
 /// Revokes `token` (access or refresh) at the revoke endpoint.

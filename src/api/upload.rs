@@ -93,12 +93,7 @@ fn is_fatal(e: &ApiError) -> bool {
 impl Client {
     /// Uploads `path` to `target`, directly or through a session depending on its size.
     pub async fn upload(&self, target: UploadTarget<'_>, path: &Path, opts: &UploadOptions) -> ApiResult<File> {
-        let size = tokio::fs::metadata(path).await?.len();
-        if size >= self.inner.cfg.upload_cutoff {
-            self.upload_via_session(target, path, opts, &|_| {}).await
-        } else {
-            self.upload_direct(target, path, opts).await
-        }
+        self.upload_resumable(target, path, opts, None, &|_| {}).await
     }
 
     /// Like `upload`, but resumable: a session named by `session_id` is continued (only its
@@ -266,7 +261,7 @@ impl Client {
         let size = tokio::fs::metadata(path).await?.len();
         let session = self.create_session(target, size).await?;
         on_created(&session);
-        let result = self.finish_session(&session, target, path, opts).await;
+        let result = self.finish_session(&session, Vec::new(), target, path, opts).await;
         if let Err(e) = &result {
             if is_fatal(e) {
                 tracing::warn!(session = %session.id, error = %e, "aborting upload session");
@@ -287,40 +282,45 @@ impl Client {
         opts: &UploadOptions,
     ) -> ApiResult<File> {
         let session = self.session_status(session_id).await?;
-        if let Err(e) = self.check_session_matches(&session, path).await {
-            let _ = self.abort_session(&session).await;
-            return Err(e);
-        }
-        self.finish_session(&session, target, path, opts).await
+        let stored = match self.stored_parts_matching(&session, path).await {
+            Ok(parts) => parts,
+            Err(e) => {
+                let _ = self.abort_session(&session).await;
+                return Err(e);
+            }
+        };
+        self.finish_session(&session, stored, target, path, opts).await
     }
 
-    async fn check_session_matches(&self, session: &UploadSession, path: &Path) -> ApiResult<()> {
+    /// The parts a session already holds, once checked against the local file.
+    async fn stored_parts_matching(&self, session: &UploadSession, path: &Path) -> ApiResult<Vec<UploadPart>> {
         let size = tokio::fs::metadata(path).await?.len();
         if session.total_parts != size.div_ceil(session.part_size.max(1)) {
             return Err(ApiError::SessionMismatch(format!("{} parts for {size} bytes", session.total_parts)));
         }
         let parts = self.session_parts(session).await?;
-        let file = Arc::new(std::fs::File::open(path)?);
-        for part in parts {
-            let local = part_sha1(file.clone(), part.offset, part.size).await?;
-            if local != part.sha1 {
-                return Err(ApiError::SessionMismatch(format!("part at {} differs", part.offset)));
-            }
+        let (file, ranges) = (std::fs::File::open(path)?, parts.iter().map(|p| (p.offset, p.size)).collect());
+        let local = tokio::task::spawn_blocking(move || ranges_sha1(&file, ranges))
+            .await
+            .map_err(|e| ApiError::Io(std::io::Error::other(e)))??;
+        match parts.iter().zip(local).find(|(part, sha1)| part.sha1 != *sha1) {
+            Some((part, _)) => Err(ApiError::SessionMismatch(format!("part at {} differs", part.offset))),
+            None => Ok(parts),
         }
-        Ok(())
     }
 
+    /// Sends the parts `stored` lacks, then commits.
     async fn finish_session(
         &self,
         session: &UploadSession,
+        stored: Vec<UploadPart>,
         target: UploadTarget<'_>,
         path: &Path,
         opts: &UploadOptions,
     ) -> ApiResult<File> {
         let size = tokio::fs::metadata(path).await?.len();
         let part_size = session.part_size.max(1);
-        let have: BTreeMap<u64, UploadPart> =
-            self.session_parts(session).await?.into_iter().map(|p| (p.offset, p)).collect();
+        let have: BTreeMap<u64, UploadPart> = stored.into_iter().map(|p| (p.offset, p)).collect();
         let file = Arc::new(std::fs::File::open(path)?);
         // Part buffers are reused across parts and unmapped when the upload ends: heap buffers
         // of this size stayed resident in the allocator's arenas, one set per worker thread.
@@ -449,15 +449,22 @@ fn session_unusable(e: &ApiError) -> bool {
     )
 }
 
-/// SHA-1 (hex) of `len` bytes of `file` at `offset`, read in a blocking thread.
-async fn part_sha1(file: Arc<std::fs::File>, offset: u64, len: u64) -> ApiResult<String> {
-    tokio::task::spawn_blocking(move || {
-        let mut buf = vec![0u8; len as usize];
-        file.read_exact_at(&mut buf, offset).map(|_| hex::encode(Sha1::digest(&buf)))
-    })
-    .await
-    .map_err(|e| ApiError::Io(std::io::Error::other(e)))?
-    .map_err(ApiError::Io)
+/// SHA-1 (hex) of each `(offset, len)` range of `file`, read through one small buffer.
+fn ranges_sha1(file: &std::fs::File, ranges: Vec<(u64, u64)>) -> ApiResult<Vec<String>> {
+    let mut buf = vec![0u8; 1 << 20];
+    let mut out = Vec::with_capacity(ranges.len());
+    for (offset, len) in ranges {
+        let mut hasher = Sha1::new();
+        let mut done = 0;
+        while done < len {
+            let n = (len - done).min(buf.len() as u64) as usize;
+            file.read_exact_at(&mut buf[..n], offset + done)?;
+            hasher.update(&buf[..n]);
+            done += n as u64;
+        }
+        out.push(hex::encode(hasher.finalize()));
+    }
+    Ok(out)
 }
 
 fn set_times(attrs: &mut Value, opts: &UploadOptions, with_created: bool) {

@@ -35,8 +35,6 @@ use std::time::{Duration, Instant, SystemTime};
 
 /// The default block size: 4 MiB.
 pub const DEFAULT_BLOCK_SIZE: u64 = 4 * 1024 * 1024;
-/// Blocks the RAM tier holds by default (the prefetch window plus what is in flight must fit).
-pub const DEFAULT_RAM_BLOCKS: usize = 8;
 
 /// Longest file name we create (most Linux filesystems allow 255 bytes).
 const MAX_NAME_LEN: usize = 255;
@@ -129,7 +127,7 @@ impl BlockCache {
             capacity: capacity_bytes,
             block_size,
             index: Mutex::new(index),
-            ram: NonZeroUsize::new(DEFAULT_RAM_BLOCKS).map(|n| Mutex::new(LruCache::new(n))),
+            ram: None,
             direct: AtomicBool::new(true),
             downloads: Downloads::default(),
         };
@@ -140,7 +138,7 @@ impl BlockCache {
         Ok(cache)
     }
 
-    /// Sets how many blocks the RAM tier holds (0 disables it).
+    /// Sets how many blocks the RAM tier holds (none until this is called; 0 disables it).
     pub fn with_ram_blocks(mut self, blocks: usize) -> BlockCache {
         self.ram = NonZeroUsize::new(blocks).map(|n| Mutex::new(LruCache::new(n)));
         self
@@ -162,6 +160,7 @@ impl BlockCache {
     }
 
     /// Blocks in the RAM tier.
+    #[cfg(test)]
     pub fn ram_blocks(&self) -> usize {
         self.ram.as_ref().map_or(0, |ram| ram.lock().unwrap_or_else(|p| p.into_inner()).len())
     }
@@ -285,7 +284,9 @@ impl BlockCache {
 
     /// Drops one cached block (e.g. one found to be short).
     pub fn remove(&self, key: &BlockKey) {
-        self.forget_in_ram(|k| k != key);
+        if let Some(ram) = &self.ram {
+            ram.lock().unwrap_or_else(|p| p.into_inner()).pop(key);
+        }
         let mut index = self.lock();
         if let Some(entry) = index.lru.pop(key) {
             index.used -= entry.size;

@@ -57,8 +57,9 @@ const IDLE_BLOCK_BUFFERS: usize = 4;
 fn block_fetcher(client: Client, blocks: &BlockCache) -> FetchFn {
     let pool = BufPool::new(blocks.block_size(), IDLE_BLOCK_BUFFERS);
     Arc::new(move |req: BlockRequest| {
-        let (c, mut buf) = (client.clone(), pool.take(req.len));
+        let (c, pool) = (client.clone(), pool.clone());
         Box::pin(async move {
+            let mut buf = pool.take(req.len);
             let version = super::inode::version_param(&req.version);
             c.read_range_into(&req.file_id, version, req.offset, req.len, &mut buf).await.map_err(Arc::new)?;
             Ok(buf.freeze())

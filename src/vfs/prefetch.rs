@@ -43,6 +43,14 @@ impl Default for ReaderConfig {
     }
 }
 
+impl ReaderConfig {
+    /// Blocks the cache's RAM tier must hold so that a sequential reader finds in memory what
+    /// its prefetch downloaded: the window plus the downloads in flight.
+    pub fn ram_blocks(&self) -> usize {
+        self.max_window_blocks as usize + self.max_parallel
+    }
+}
+
 /// How many times a read tries to obtain one block when downloads it joined vanish without an
 /// answer (cancelled) or a cached copy turns out unreadable.
 const MAX_ATTEMPTS: usize = 4;
@@ -59,6 +67,16 @@ struct Inner {
 }
 
 impl Inner {
+    /// A read of `len` bytes at `offset` clipped to the file: its end and its first and last
+    /// blocks; `None` when nothing is to be read (empty, or at or past EOF).
+    fn clip(&self, offset: u64, len: u32) -> Option<(u64, u64, u64)> {
+        if len == 0 || offset >= self.size {
+            return None;
+        }
+        let end = offset.saturating_add(u64::from(len)).min(self.size);
+        Some((end, offset / self.block_size, (end - 1) / self.block_size))
+    }
+
     fn blocks(&self) -> u64 {
         self.size.div_ceil(self.block_size)
     }
@@ -219,11 +237,7 @@ impl Reader {
     /// was prefetched). Counts as a read for the access pattern. Callable from any thread.
     pub fn read_ready(&self, offset: u64, len: u32) -> Option<Bytes> {
         let inner = &self.inner;
-        if len == 0 || offset >= inner.size {
-            return Some(Bytes::new());
-        }
-        let end = offset.saturating_add(u64::from(len)).min(inner.size);
-        let (first, last) = (offset / inner.block_size, (end - 1) / inner.block_size);
+        let Some((end, first, last)) = inner.clip(offset, len) else { return Some(Bytes::new()) };
         if first != last {
             return None;
         }
@@ -241,12 +255,8 @@ impl Reader {
     /// parallel, stores them in the cache, and returns the bytes.
     pub async fn read(&self, offset: u64, len: u32) -> Result<Bytes, FetchError> {
         let inner = &self.inner;
-        if len == 0 || offset >= inner.size {
-            return Ok(Bytes::new());
-        }
-        let end = offset.saturating_add(u64::from(len)).min(inner.size);
+        let Some((end, first, last)) = inner.clip(offset, len) else { return Ok(Bytes::new()) };
         let bs = inner.block_size;
-        let (first, last) = (offset / bs, (end - 1) / bs);
         self.observe(offset, end, first, last);
 
         let span = |i: u64| (offset.max(i * bs) - i * bs, end.min((i + 1) * bs) - i * bs);

@@ -113,15 +113,37 @@ async fn authenticate(State(state): State<AppState>, params: Params, req: Reques
         ),
     };
     if let Some(challenge) = challenge {
-        return (StatusCode::UNAUTHORIZED, [(axum::http::header::WWW_AUTHENTICATE, challenge)]).into_response();
+        let refused = (StatusCode::UNAUTHORIZED, [(axum::http::header::WWW_AUTHENTICATE, challenge)]);
+        return refuse(req, refused.into_response()).await;
     }
     if let Some(limiter) = &state.limiter {
         if let Err(wait) = limiter.take(is_upload(req.method(), req.uri().path())) {
             state.stats.rate_limited();
-            return ApiError::too_many_requests(wait).into_response();
+            return refuse(req, ApiError::too_many_requests(wait).into_response()).await;
         }
     }
     next.run(req).await
+}
+
+/// The most of a refused request's body that is read and discarded, so that a client still
+/// sending (an upload) sees the error response instead of a reset.
+pub(super) const DRAIN_LIMIT: usize = 256 * 1024 * 1024;
+
+/// Reads what is left of a body and drops it, up to `DRAIN_LIMIT`.
+pub(super) async fn drain(stream: &mut axum::body::BodyDataStream) {
+    let mut read = 0;
+    while let Some(Ok(chunk)) = futures_util::StreamExt::next(stream).await {
+        read += chunk.len();
+        if read > DRAIN_LIMIT {
+            break;
+        }
+    }
+}
+
+/// Answers `response` once the request's body is read (see `drain`).
+async fn refuse(req: Request, response: Response) -> Response {
+    drain(&mut req.into_body().into_data_stream()).await;
+    response
 }
 
 fn bearer(headers: &HeaderMap) -> Option<String> {

@@ -118,10 +118,6 @@ fn check_part_range(row: &SessionRow, a: i64, b: i64, total: i64) -> ApiResult<(
     Ok(())
 }
 
-/// The most a refused part's body is read and discarded for, so that the client sees the
-/// error response instead of a reset while it is still sending.
-const DRAIN_LIMIT: u64 = 256 * 1024 * 1024;
-
 pub async fn upload_part(
     State(s): State<AppState>,
     Path(sid): Path<String>,
@@ -131,19 +127,9 @@ pub async fn upload_part(
     let mut stream = body.into_data_stream();
     let result = store_part(&s, &sid, &headers, &mut stream).await;
     if result.is_err() {
-        drain(&mut stream).await;
+        super::drain(&mut stream).await;
     }
     result
-}
-
-async fn drain(stream: &mut axum::body::BodyDataStream) {
-    let mut read = 0u64;
-    while let Some(Ok(chunk)) = stream.next().await {
-        read += chunk.len() as u64;
-        if read > DRAIN_LIMIT {
-            break;
-        }
-    }
 }
 
 async fn store_part(

@@ -43,12 +43,11 @@ async fn receive(
 }
 
 async fn drain(multipart: &mut Multipart) {
-    const LIMIT: usize = 256 * 1024 * 1024;
     let mut read = 0;
     while let Ok(Some(mut field)) = multipart.next_field().await {
         while let Ok(Some(chunk)) = field.chunk().await {
             read += chunk.len();
-            if read > LIMIT {
+            if read > super::DRAIN_LIMIT {
                 return;
             }
         }
