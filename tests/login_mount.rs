@@ -68,10 +68,7 @@ fn unmount(mnt: &Path) {
 
 #[test]
 fn login_mount_files_logout_without_leaking_secrets() {
-    if !common::mount::fuse_available() {
-        return;
-    }
-    let (rt, emu) = common::mount::emulator(|_| {});
+    let Some((rt, emu)) = common::mount::fuse_emulator(|_| {}) else { return };
     let env = CliEnv::new();
     let mut outputs: Vec<(String, String)> = Vec::new();
     let mut secrets: Vec<String> = vec![CLIENT_SECRET.to_string()];

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::mount::{emulator, fuse_available, Mounted};
+use common::mount::{fuse_emulator, Mounted};
 use reqwest::Method;
 use serde_json::json;
 use std::path::Path;
@@ -52,10 +52,7 @@ fn put(m: &Mounted, path: &str, body: serde_json::Value) {
 
 #[test]
 fn remote_changes_show_within_two_seconds_despite_long_ttls() {
-    if !fuse_available() {
-        return;
-    }
-    let (rt, emu) = emulator(|c| c.longpoll_timeout = Duration::from_secs(5));
+    let Some((rt, emu)) = fuse_emulator(|c| c.longpoll_timeout = Duration::from_secs(5)) else { return };
     let a = emu.store().create_folder(0, "A").unwrap().id.to_string();
     let b = emu.store().create_folder(0, "B").unwrap().id.to_string();
     let m = Mounted::start(rt, emu, &["--metadata-ttl", "120"]);
@@ -100,10 +97,7 @@ fn remote_changes_show_within_two_seconds_despite_long_ttls() {
 
 #[test]
 fn an_idle_mount_costs_only_the_long_poll() {
-    if !fuse_available() {
-        return;
-    }
-    let (rt, emu) = emulator(|c| c.longpoll_timeout = Duration::from_secs(10));
+    let Some((rt, emu)) = fuse_emulator(|c| c.longpoll_timeout = Duration::from_secs(10)) else { return };
     emu.store().create_folder(0, "A").unwrap();
     let m = Mounted::start(rt, emu, &["--metadata-ttl", "5"]);
     let _ = std::fs::read_dir(m.p("A")).unwrap().count();
@@ -119,13 +113,12 @@ fn an_idle_mount_costs_only_the_long_poll() {
 
 #[test]
 fn duplicate_and_out_of_order_events_leave_the_cache_correct() {
-    if !fuse_available() {
-        return;
-    }
-    let (rt, emu) = emulator(|c| {
+    let Some((rt, emu)) = fuse_emulator(|c| {
         c.longpoll_timeout = Duration::from_secs(5);
         c.faults = boxfs::emulator::FaultSpec::parse("event_chaos=0.5,seed=3").unwrap();
-    });
+    }) else {
+        return;
+    };
     let m = Mounted::start(rt, emu, &["--metadata-ttl", "120"]);
     let id = upload(&m, "0", "x0.txt", b"0");
     within_2s("x0", || exists(&m.p("x0.txt")));
@@ -146,10 +139,7 @@ fn duplicate_and_out_of_order_events_leave_the_cache_correct() {
 
 #[test]
 fn with_events_off_changes_arrive_by_ttl_and_nothing_long_polls() {
-    if !fuse_available() {
-        return;
-    }
-    let (rt, emu) = emulator(|_| {});
+    let Some((rt, emu)) = fuse_emulator(|_| {}) else { return };
     let m = Mounted::start(rt, emu, &["--events", "off", "--metadata-ttl", "1"]);
     assert!(std::fs::read_dir(m.path()).unwrap().next().is_none());
     upload(&m, "0", "later.txt", b"x");

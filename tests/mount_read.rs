@@ -6,7 +6,7 @@ mod common;
 
 use boxfs::emulator::store::{NewFile, Store};
 use common::emu::{bytes, sha1_hex};
-use common::mount::{emulator, fuse_available, Mounted};
+use common::mount::{emulator, fuse_available, fuse_emulator, Mounted};
 use std::collections::BTreeMap;
 use std::os::unix::fs::FileExt;
 use std::os::unix::io::AsRawFd;
@@ -77,10 +77,7 @@ fn run(cmd: &mut Command) -> String {
 
 #[test]
 fn seeded_tree_reads_back_byte_exact_within_api_budgets() {
-    if !fuse_available() {
-        return;
-    }
-    let (rt, emu) = emulator(|_| {});
+    let Some((rt, emu)) = fuse_emulator(|_| {}) else { return };
     let (tree, dirs) = seed_tree(emu.store());
     // Without the event stream, every call counted below is a metadata or content call.
     let m = Mounted::start(rt, emu, &["--events", "off"]);
@@ -146,10 +143,7 @@ fn seeded_tree_reads_back_byte_exact_within_api_budgets() {
 
 #[test]
 fn random_reads_fetch_only_the_blocks_they_need() {
-    if !fuse_available() {
-        return;
-    }
-    let (rt, emu) = emulator(|_| {});
+    let Some((rt, emu)) = fuse_emulator(|_| {}) else { return };
     let data = bytes(77, 40 * 1000 * 1000);
     add_file(emu.store(), 0, "big.bin", &data);
     let m = Mounted::start(rt, emu, &[]);
@@ -170,10 +164,7 @@ fn random_reads_fetch_only_the_blocks_they_need() {
 
 #[test]
 fn sequential_read_fetches_each_block_once() {
-    if !fuse_available() {
-        return;
-    }
-    let (rt, emu) = emulator(|_| {});
+    let Some((rt, emu)) = fuse_emulator(|_| {}) else { return };
     let data = bytes(78, 40 * 1000 * 1000 + 123);
     add_file(emu.store(), 0, "seq.bin", &data);
     let m = Mounted::start(rt, emu, &[]);
@@ -193,10 +184,7 @@ fn sequential_read_fetches_each_block_once() {
 
 #[test]
 fn web_links_statfs_refusals_and_clean_unmounts() {
-    if !fuse_available() {
-        return;
-    }
-    let (rt, emu) = emulator(|c| c.space_amount = 1 << 30);
+    let Some((rt, emu)) = fuse_emulator(|c| c.space_amount = 1 << 30) else { return };
     emu.store().create_web_link(0, "https://example.invalid/page", "Example", "").unwrap();
     add_file(emu.store(), 0, "a.txt", b"hello");
     let mut m = Mounted::start(rt, emu, &["--read-only"]);

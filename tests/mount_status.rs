@@ -7,7 +7,7 @@
 mod common;
 
 use common::emu::{bytes, sha1_hex};
-use common::mount::{emulator, fuse_available, wait_for, Mounted};
+use common::mount::{fuse_emulator, wait_for, Mounted};
 use serde_json::Value;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -28,10 +28,7 @@ fn uploads(status: &Value) -> Vec<Value> {
 
 #[test]
 fn status_lists_pending_uploads_and_sync_commits_them() {
-    if !fuse_available() {
-        return;
-    }
-    let (rt, emu) = emulator(|_| {});
+    let Some((rt, emu)) = fuse_emulator(|_| {}) else { return };
     let mut m = Mounted::start(rt, emu, &["--writeback-delay-ms", "600000"]);
     let a = bytes(1, 3000);
     let b = bytes(2, 70_000);
@@ -81,10 +78,7 @@ fn status_lists_pending_uploads_and_sync_commits_them() {
 
 #[test]
 fn a_full_quota_is_reported_as_failed_and_kept() {
-    if !fuse_available() {
-        return;
-    }
-    let (rt, emu) = emulator(|c| c.space_amount = 100_000);
+    let Some((rt, emu)) = fuse_emulator(|c| c.space_amount = 100_000) else { return };
     let mut m = Mounted::start(rt, emu, &["--writeback-delay-ms", "600000"]);
     std::fs::write(m.p("small.txt"), b"fits").unwrap();
     std::fs::write(m.p("big.bin"), bytes(3, 200_000)).unwrap();
@@ -112,12 +106,9 @@ fn a_full_quota_is_reported_as_failed_and_kept() {
 
 #[test]
 fn a_half_sent_upload_session_resumes_after_kill_9() {
-    if !fuse_available() {
-        return;
-    }
     const PART: usize = 1024 * 1024;
     // 1 MiB parts, every request held 400 ms: the 24 parts take a few seconds.
-    let (rt, emu) = emulator(|c| c.part_size = Some(PART as i64));
+    let Some((rt, emu)) = fuse_emulator(|c| c.part_size = Some(PART as i64)) else { return };
     let data = bytes(4, 24 * PART);
     let mut m = Mounted::start(rt, emu, &["--writeback-delay-ms", "0"]);
     m.rt.block_on(m.emu.set_faults("slow=1.0,slow_ms=400"));
@@ -162,10 +153,7 @@ fn journal_records(cache: &std::path::Path) -> Vec<(std::path::PathBuf, Value)> 
 
 #[test]
 fn after_a_system_crash_only_data_flushed_to_disk_is_uploaded() {
-    if !fuse_available() {
-        return;
-    }
-    let (rt, emu) = emulator(|_| {});
+    let Some((rt, emu)) = fuse_emulator(|_| {}) else { return };
     let mut m = Mounted::start(rt, emu, &["--writeback-delay-ms", "600000"]);
     let (flushed, unflushed) = (bytes(5, 5000), bytes(6, 7000));
     std::fs::write(m.p("flushed.txt"), &flushed).unwrap();

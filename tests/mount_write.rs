@@ -6,7 +6,7 @@
 mod common;
 
 use common::emu::{bytes, sha1_hex};
-use common::mount::{emulator, fuse_available, wait_for, Mounted};
+use common::mount::{fuse_emulator, wait_for, Mounted};
 use reqwest::Method;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -30,10 +30,7 @@ fn errno_of(r: std::io::Result<impl Sized>) -> Option<i32> {
 
 #[test]
 fn file_and_directory_operations() {
-    if !fuse_available() {
-        return;
-    }
-    let (rt, emu) = emulator(|_| {});
+    let Some((rt, emu)) = fuse_emulator(|_| {}) else { return };
     let m = Mounted::start(rt, emu, &["--writeback-delay-ms", "200"]);
 
     // Create, read back at once, see the local size; fsync waits for Box.
@@ -125,10 +122,7 @@ fn file_and_directory_operations() {
 
 #[test]
 fn cp_r_of_small_and_large_files_reads_back_after_remount() {
-    if !fuse_available() {
-        return;
-    }
-    let (rt, emu) = emulator(|_| {});
+    let Some((rt, emu)) = fuse_emulator(|_| {}) else { return };
     let src = tempfile::tempdir().unwrap();
     let mut expected = BTreeMap::new();
     std::fs::create_dir_all(src.path().join("tree/sub")).unwrap();
@@ -169,10 +163,7 @@ fn cp_r_of_small_and_large_files_reads_back_after_remount() {
 
 #[test]
 fn kill_9_with_pending_uploads_loses_nothing() {
-    if !fuse_available() {
-        return;
-    }
-    let (rt, emu) = emulator(|_| {});
+    let Some((rt, emu)) = fuse_emulator(|_| {}) else { return };
     // Uploads wait a minute after close: all 50 are still pending when the daemon dies.
     let mut m = Mounted::start(rt, emu, &["--writeback-delay-ms", "60000"]);
     let mut expected = BTreeMap::new();
@@ -193,10 +184,7 @@ fn kill_9_with_pending_uploads_loses_nothing() {
 
 #[test]
 fn a_remote_change_during_a_local_edit_keeps_both_versions() {
-    if !fuse_available() {
-        return;
-    }
-    let (rt, emu) = emulator(|_| {});
+    let Some((rt, emu)) = fuse_emulator(|_| {}) else { return };
     let id = rt.block_on(emu.new_file("0", "report.txt", b"original".to_vec()));
     let m = Mounted::start(rt, emu, &["--writeback-delay-ms", "1500", "--events", "off"]);
     assert_eq!(std::fs::read(m.p("report.txt")).unwrap(), b"original");
@@ -223,10 +211,7 @@ fn a_remote_change_during_a_local_edit_keeps_both_versions() {
 
 #[test]
 fn a_copy_under_faults_completes_without_errors_or_duplicates() {
-    if !fuse_available() {
-        return;
-    }
-    let (rt, emu) = emulator(|_| {});
+    let Some((rt, emu)) = fuse_emulator(|_| {}) else { return };
     let src = tempfile::tempdir().unwrap();
     let mut expected = BTreeMap::new();
     std::fs::create_dir(src.path().join("many")).unwrap();
@@ -272,11 +257,8 @@ impl Rng {
 
 #[test]
 fn random_writes_truncates_and_reads_match_a_local_file() {
-    if !fuse_available() {
-        return;
-    }
     use std::os::unix::fs::FileExt;
-    let (rt, emu) = emulator(|_| {});
+    let Some((rt, emu)) = fuse_emulator(|_| {}) else { return };
     let m = Mounted::start(rt, emu, &["--writeback-delay-ms", "300"]);
     let local = tempfile::tempdir().unwrap();
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
@@ -325,11 +307,8 @@ fn random_writes_truncates_and_reads_match_a_local_file() {
 
 #[test]
 fn shared_mmap_writes_reach_box() {
-    if !fuse_available() {
-        return;
-    }
     use std::os::unix::io::AsRawFd;
-    let (rt, emu) = emulator(|_| {});
+    let Some((rt, emu)) = fuse_emulator(|_| {}) else { return };
     let m = Mounted::start(rt, emu, &["--writeback-delay-ms", "100"]);
     std::fs::write(m.p("mapped.bin"), vec![0u8; 8192]).unwrap();
     let f = std::fs::OpenOptions::new().read(true).write(true).open(m.p("mapped.bin")).unwrap();
@@ -358,11 +337,8 @@ fn shared_mmap_writes_reach_box() {
 
 #[test]
 fn fallocate_grows_or_reserves_and_refuses_holes() {
-    if !fuse_available() {
-        return;
-    }
     use std::os::fd::AsRawFd;
-    let (rt, emu) = emulator(|_| {});
+    let Some((rt, emu)) = fuse_emulator(|_| {}) else { return };
     let m = Mounted::start(rt, emu, &[]);
     let mut f =
         std::fs::OpenOptions::new().create(true).truncate(true).read(true).write(true).open(m.p("pre.bin")).unwrap();
@@ -390,10 +366,7 @@ fn fallocate_grows_or_reserves_and_refuses_holes() {
 
 #[test]
 fn sync_on_close_makes_close_wait_for_the_commit() {
-    if !fuse_available() {
-        return;
-    }
-    let (rt, emu) = emulator(|c| c.space_amount = 100_000);
+    let Some((rt, emu)) = fuse_emulator(|c| c.space_amount = 100_000) else { return };
     // Without --sync-on-close this delay would keep the file local for ten minutes.
     let m = Mounted::start(rt, emu, &["--sync-on-close", "--writeback-delay-ms", "600000"]);
     let data = bytes(77, 5000);
@@ -419,10 +392,7 @@ fn nix_close(f: std::fs::File) -> Option<i32> {
 
 #[test]
 fn our_own_uploads_landing_do_not_make_the_folder_be_listed_again() {
-    if !fuse_available() {
-        return;
-    }
-    let (rt, emu) = emulator(|_| {});
+    let Some((rt, emu)) = fuse_emulator(|_| {}) else { return };
     // Uploads start at once, so their events arrive while the copy is still creating files.
     let m = Mounted::start(rt, emu, &["--writeback-delay-ms", "0"]);
     std::fs::create_dir(m.p("many")).unwrap();

@@ -27,6 +27,14 @@ pub fn emulator(
     (rt, emu)
 }
 
+/// The emulator for a mount test, or `None` (the test then returns, skipped) when this
+/// machine cannot mount FUSE filesystems (see `fuse_available`).
+pub fn fuse_emulator(
+    configure: impl FnOnce(&mut boxfs::emulator::EmulatorConfig),
+) -> Option<(tokio::runtime::Runtime, TestEmulator)> {
+    fuse_available().then(|| emulator(configure))
+}
+
 impl Mounted {
     /// Mounts the emulator's root (plus `extra` CLI arguments) and waits until it is ready.
     pub fn start(rt: tokio::runtime::Runtime, emu: TestEmulator, extra: &[&str]) -> Mounted {
