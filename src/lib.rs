@@ -7,6 +7,7 @@ pub mod blockbuf;
 pub mod cli;
 pub mod config;
 pub mod control;
+pub mod direct_io;
 pub mod emulator;
 pub mod fuse;
 pub mod mount;

@@ -10,6 +10,7 @@ use super::error::{ApiError, ApiResult};
 use super::items::Fetched;
 use super::model::{File, Files, Item, UploadPart, UploadParts, UploadSession, UploadedPart};
 use crate::blockbuf::BufPool;
+use crate::direct_io::DirectFile;
 use base64::Engine;
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
@@ -17,7 +18,6 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use sha1::{Digest, Sha1};
 use std::collections::BTreeMap;
-use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -74,9 +74,9 @@ fn sha1_b64(data: &[u8]) -> String {
 async fn hash_file(path: &Path) -> ApiResult<(String, String)> {
     let path = path.to_path_buf();
     tokio::task::spawn_blocking(move || -> std::io::Result<(String, String)> {
-        let mut f = std::fs::File::open(path)?;
+        let file = DirectFile::open(&path)?;
         let mut hasher = Sha1::new();
-        std::io::copy(&mut f, &mut hasher)?;
+        file.for_each_chunk(0, file.cached().metadata()?.len(), |chunk| hasher.update(chunk))?;
         let raw = hasher.finalize();
         Ok((hex::encode(raw), base64::engine::general_purpose::STANDARD.encode(raw)))
     })
@@ -299,7 +299,7 @@ impl Client {
             return Err(ApiError::SessionMismatch(format!("{} parts for {size} bytes", session.total_parts)));
         }
         let parts = self.session_parts(session).await?;
-        let (file, ranges) = (std::fs::File::open(path)?, parts.iter().map(|p| (p.offset, p.size)).collect());
+        let (file, ranges) = (DirectFile::open(path)?, parts.iter().map(|p| (p.offset, p.size)).collect());
         let local = tokio::task::spawn_blocking(move || ranges_sha1(&file, ranges))
             .await
             .map_err(|e| ApiError::Io(std::io::Error::other(e)))??;
@@ -321,7 +321,7 @@ impl Client {
         let size = tokio::fs::metadata(path).await?.len();
         let part_size = session.part_size.max(1);
         let have: BTreeMap<u64, UploadPart> = stored.into_iter().map(|p| (p.offset, p)).collect();
-        let file = Arc::new(std::fs::File::open(path)?);
+        let file = Arc::new(DirectFile::open(path)?);
         // Part buffers are reused across parts and unmapped when the upload ends: heap buffers
         // of this size stayed resident in the allocator's arenas, one set per worker thread.
         let parallel = self.inner.cfg.upload_parallelism.max(1);
@@ -361,7 +361,7 @@ impl Client {
     async fn send_part(
         &self,
         session: &UploadSession,
-        file: Arc<std::fs::File>,
+        file: Arc<DirectFile>,
         pool: &Arc<BufPool>,
         offset: u64,
         len: u64,
@@ -449,19 +449,12 @@ fn session_unusable(e: &ApiError) -> bool {
     )
 }
 
-/// SHA-1 (hex) of each `(offset, len)` range of `file`, read through one small buffer.
-fn ranges_sha1(file: &std::fs::File, ranges: Vec<(u64, u64)>) -> ApiResult<Vec<String>> {
-    let mut buf = vec![0u8; 1 << 20];
+/// SHA-1 (hex) of each `(offset, len)` range of `file`.
+fn ranges_sha1(file: &DirectFile, ranges: Vec<(u64, u64)>) -> ApiResult<Vec<String>> {
     let mut out = Vec::with_capacity(ranges.len());
     for (offset, len) in ranges {
         let mut hasher = Sha1::new();
-        let mut done = 0;
-        while done < len {
-            let n = (len - done).min(buf.len() as u64) as usize;
-            file.read_exact_at(&mut buf[..n], offset + done)?;
-            hasher.update(&buf[..n]);
-            done += n as u64;
-        }
+        file.for_each_chunk(offset, len, |chunk| hasher.update(chunk))?;
         out.push(hex::encode(hasher.finalize()));
     }
     Ok(out)

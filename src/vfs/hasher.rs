@@ -1,29 +1,93 @@
 //! The SHA-1 of a staged file that is written front to back, computed by a background thread
-//! that reads the staging file behind the writer (so the FUSE write path does no hashing and
-//! the upload need not read the file once more). A write into bytes already hashed (or being
-//! read for hashing) makes the digest unknown; truncating to zero starts over.
+//! behind the writer, so the FUSE write path does no hashing and the upload need not read the
+//! file once more. The thread hashes the aligned copies that big writes went to the disk
+//! through ([`DirectFile`] hands them back) while they are still in memory, and reads anything
+//! else back from the file. It hashes outside the lock, so a writer never waits for it. A
+//! write into bytes already hashed (or being hashed) makes the digest unknown; truncating to
+//! zero starts over.
 
+use crate::blockbuf::BufPool;
+use crate::direct_io::DirectFile;
+use bytes::Bytes;
 use sha1::{Digest, Sha1};
-use std::os::unix::fs::FileExt;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard};
 use std::time::Duration;
 
 /// The thread starts once this much is written ahead of it (small files upload directly and
 /// hash in memory anyway).
 const START_AHEAD: u64 = 4 * 1024 * 1024;
 const CHUNK: u64 = 1024 * 1024;
+/// Page-aligned chunk buffers, so that a chunk is read straight from the disk (`direct_io`).
+static CHUNK_BUFS: LazyLock<Arc<BufPool>> = LazyLock::new(|| BufPool::new(CHUNK, 2));
 /// A caught-up thread waits this long for more writes before it ends.
 const IDLE: Duration = Duration::from_secs(2);
+/// Written copies held for hashing, over all files; beyond this the thread reads bytes back.
+const MAX_KEPT: usize = 8;
+static KEPT: AtomicUsize = AtomicUsize::new(0);
+
+/// A copy of bytes written at `offset`, counted against [`MAX_KEPT`] while it lives.
+#[derive(Debug)]
+struct Kept {
+    offset: u64,
+    bytes: Bytes,
+}
+
+impl Kept {
+    fn new(offset: u64, bytes: Bytes) -> Option<Kept> {
+        let taken = KEPT.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| (n < MAX_KEPT).then_some(n + 1));
+        taken.is_ok().then_some(Kept { offset, bytes })
+    }
+
+    fn end(&self) -> u64 {
+        self.offset + self.bytes.len() as u64
+    }
+}
+
+impl Drop for Kept {
+    fn drop(&mut self) {
+        KEPT.fetch_sub(1, Ordering::Relaxed);
+    }
+}
 
 #[derive(Debug)]
 struct State {
-    /// `None`: the digest is unknown (content was rewritten).
-    hasher: Option<Sha1>,
+    /// The digest of `..hashed`; out of the state while a chunk is being hashed (`busy`).
+    digest: Option<Sha1>,
+    /// The content was rewritten behind the digest: it cannot be known.
+    unknown: bool,
+    busy: bool,
+    /// Bumped when a truncate to zero starts over, so that a chunk hashed before is dropped.
+    epoch: u64,
     hashed: u64,
-    /// End of the range the thread is reading; writes below it spoil the digest.
+    /// End of the chunk being hashed; writes below it spoil the digest.
     claimed: u64,
     size: u64,
     running: bool,
+    kept: VecDeque<Kept>,
+}
+
+impl State {
+    fn fresh(known: bool, epoch: u64, running: bool) -> State {
+        let digest = known.then(Sha1::new);
+        let kept = VecDeque::new();
+        State { digest, unknown: !known, busy: false, epoch, hashed: 0, claimed: 0, size: 0, running, kept }
+    }
+
+    /// Bytes written over `offset..end`: copies of them held earlier are stale.
+    fn overwritten(&mut self, offset: u64, end: u64) {
+        self.kept.retain(|k| k.end() <= offset || k.offset >= end);
+    }
+
+    /// The held copy of the bytes at `offset`, if any (older ones are dropped on the way).
+    fn take_kept(&mut self, offset: u64) -> Option<Bytes> {
+        while self.kept.front().is_some_and(|k| k.offset < offset) {
+            self.kept.pop_front();
+        }
+        self.kept.front().filter(|k| k.offset == offset)?;
+        self.kept.pop_front().map(|k| k.bytes.clone())
+    }
 }
 
 #[derive(Debug)]
@@ -35,25 +99,37 @@ pub struct ContentHasher {
 impl ContentHasher {
     /// For a file whose content starts empty (`known`) or with content not hashed (not known).
     pub fn new(known: bool) -> Arc<ContentHasher> {
-        let hasher = known.then(Sha1::new);
-        Arc::new(ContentHasher {
-            state: Mutex::new(State { hasher, hashed: 0, claimed: 0, size: 0, running: false }),
-            progressed: Condvar::new(),
-        })
+        Arc::new(ContentHasher { state: Mutex::new(State::fresh(known, 0, false)), progressed: Condvar::new() })
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// After bytes were written at `offset` and the file is `size` long.
-    pub fn wrote(self: &Arc<Self>, file: &Arc<std::fs::File>, offset: u64, size: u64) {
+    fn wait<'a>(&self, st: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+        self.progressed.wait(st).unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// After `len` bytes were written at `offset` and the file is `size` long; `copies` are
+    /// those bytes in order (all or none), which the thread may hash instead of reading them.
+    pub fn wrote(self: &Arc<Self>, file: &Arc<DirectFile>, offset: u64, len: u64, size: u64, copies: Vec<Bytes>) {
         let mut st = self.lock();
         if offset < st.claimed {
-            st.hasher = None;
+            st.unknown = true;
         }
+        st.overwritten(offset, offset + len);
         st.size = st.size.max(size);
-        if st.hasher.is_some() && !st.running && st.size - st.hashed >= START_AHEAD {
+        if st.unknown {
+            st.kept.clear();
+        } else {
+            let mut at = offset;
+            for bytes in copies {
+                let n = bytes.len() as u64;
+                st.kept.extend(Kept::new(at, bytes));
+                at += n;
+            }
+        }
+        if !st.unknown && !st.running && st.size - st.hashed >= START_AHEAD {
             st.running = true;
             let (me, file) = (self.clone(), file.clone());
             let spawned = std::thread::Builder::new().name("boxfs-sha1".into()).spawn(move || me.follow(&file));
@@ -69,35 +145,36 @@ impl ContentHasher {
     pub fn resized(&self, size: u64) {
         let mut st = self.lock();
         if size == 0 {
-            *st = State { hasher: Some(Sha1::new()), hashed: 0, claimed: 0, size: 0, running: st.running };
+            let (epoch, running) = (st.epoch + 1, st.running);
+            *st = State::fresh(true, epoch, running);
         } else if size < st.claimed {
-            st.hasher = None;
+            st.unknown = true;
         }
+        st.overwritten(size, u64::MAX);
         st.size = size;
         self.progressed.notify_all();
     }
 
     /// The SHA-1 of the first `size` bytes, hashing what the thread has not reached yet; `None`
     /// when the content was rewritten. Blocking: call from a blocking thread.
-    pub fn finish(&self, file: &std::fs::File, size: u64) -> Option<[u8; 20]> {
+    pub fn finish(&self, file: &DirectFile, size: u64) -> Option<[u8; 20]> {
         let mut st = self.lock();
-        while st.running && st.hasher.is_some() && st.hashed < size {
-            st = self.progressed.wait(st).unwrap_or_else(|p| p.into_inner());
+        while (st.running || st.busy) && !st.unknown && st.hashed < size {
+            st = self.wait(st);
         }
-        while st.hasher.is_some() && st.hashed < size {
+        while !st.unknown && st.hashed < size {
             st = self.hash_next(st, file, size);
         }
-        (st.hashed == size).then(|| st.hasher.clone().map(|h| h.finalize().into())).flatten()
+        let done = !st.unknown && st.hashed == size;
+        done.then(|| st.digest.clone().map(|h| h.finalize().into())).flatten()
     }
 
     /// The thread: hashes behind the writer until the content is rewritten, or it has caught
     /// up and no write came for a while.
-    fn follow(&self, file: &std::fs::File) {
+    fn follow(&self, file: &DirectFile) {
+        yield_to_writer();
         let mut st = self.lock();
-        loop {
-            if st.hasher.is_none() {
-                break;
-            }
+        while !st.unknown {
             if st.hashed < st.size {
                 let size = st.size;
                 st = self.hash_next(st, file, size);
@@ -113,31 +190,55 @@ impl ContentHasher {
         self.progressed.notify_all();
     }
 
-    /// Claims, reads and hashes the next chunk below `limit` (the lock is released while
-    /// reading). A read error leaves the digest unknown.
-    fn hash_next<'a>(
-        &'a self,
-        mut st: MutexGuard<'a, State>,
-        file: &std::fs::File,
-        limit: u64,
-    ) -> MutexGuard<'a, State> {
-        let from = st.hashed;
-        let to = limit.min(from + CHUNK);
-        st.claimed = to;
+    /// Claims and hashes the next chunk below `limit`, from its held copy or read from `file`,
+    /// with the lock released. A read error leaves the digest unknown.
+    fn hash_next<'a>(&'a self, mut st: MutexGuard<'a, State>, file: &DirectFile, limit: u64) -> MutexGuard<'a, State> {
+        while st.busy {
+            st = self.wait(st);
+        }
+        if st.unknown || st.hashed >= limit {
+            return st;
+        }
+        let Some(mut digest) = st.digest.take() else {
+            st.unknown = true; // not reached: a digest is out only while `busy`
+            return st;
+        };
+        let (from, epoch) = (st.hashed, st.epoch);
+        let kept = st.take_kept(from).filter(|b| from + b.len() as u64 <= limit);
+        let to = kept.as_ref().map_or(limit.min(from + CHUNK), |b| from + b.len() as u64);
+        (st.claimed, st.busy) = (to, true);
         drop(st);
-        let mut buf = vec![0u8; (to - from) as usize];
-        let read = file.read_exact_at(&mut buf, from);
+        let chunk = match kept {
+            Some(bytes) => Ok(bytes),
+            None => read_chunk(file, from, to),
+        };
+        let hashed = chunk.map(|bytes| digest.update(&bytes));
         let mut st = self.lock();
-        let in_step = st.hashed == from;
-        match (read, st.hasher.as_mut()) {
-            (Ok(()), Some(h)) if in_step => {
-                h.update(&buf);
-                st.hashed = to;
+        if st.epoch == epoch {
+            st.busy = false;
+            match hashed {
+                Ok(()) if st.hashed == from && !st.unknown => (st.digest, st.hashed) = (Some(digest), to),
+                _ => st.unknown = true,
             }
-            _ => st.hasher = None,
         }
         self.progressed.notify_all();
         st
+    }
+}
+
+fn read_chunk(file: &DirectFile, from: u64, to: u64) -> std::io::Result<Bytes> {
+    let mut buf = CHUNK_BUFS.take(to - from);
+    buf.fill_with(|space| file.read_exact_at(space, from))?;
+    Ok(buf.freeze())
+}
+
+/// Lowers the calling thread to the lowest priority, so that hashing behind a writer takes
+/// only what the writer leaves (measured on the 2-core VM: a 1 GiB copy into the mount closed
+/// 0.3–0.6 s sooner and committed sooner too, the digest being ready before the parts are up).
+fn yield_to_writer() {
+    // SAFETY: setpriority(2) on the calling thread (who = 0), with no pointers involved.
+    if unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 19) } != 0 {
+        tracing::debug!(error = %std::io::Error::last_os_error(), "cannot lower the hashing thread's priority");
     }
 }
 
@@ -146,10 +247,10 @@ mod tests {
     use super::*;
     use std::io::Write;
 
-    fn file_with(data: &[u8]) -> (tempfile::NamedTempFile, Arc<std::fs::File>) {
+    fn file_with(data: &[u8]) -> (tempfile::NamedTempFile, Arc<DirectFile>) {
         let mut f = tempfile::NamedTempFile::new().unwrap();
         f.write_all(data).unwrap();
-        let shared = Arc::new(f.reopen().unwrap());
+        let shared = Arc::new(DirectFile::new(f.reopen().unwrap(), f.path(), false));
         (f, shared)
     }
 
@@ -159,7 +260,7 @@ mod tests {
         let (_keep, file) = file_with(&data);
         let h = ContentHasher::new(true);
         for off in (0..data.len() as u64).step_by(CHUNK as usize) {
-            h.wrote(&file, off, off + CHUNK);
+            h.wrote(&file, off, CHUNK, off + CHUNK, Vec::new());
         }
         let expected: [u8; 20] = Sha1::digest(&data).into();
         assert_eq!(h.finish(&file, data.len() as u64), Some(expected));
@@ -169,14 +270,34 @@ mod tests {
     fn a_rewrite_of_hashed_bytes_makes_it_unknown_and_truncate_starts_over() {
         let (_keep, file) = file_with(&[7u8; 3 * CHUNK as usize]);
         let h = ContentHasher::new(true);
-        h.wrote(&file, 0, 3 * CHUNK);
+        h.wrote(&file, 0, 3 * CHUNK, 3 * CHUNK, Vec::new());
         assert!(h.finish(&file, 2 * CHUNK).is_some(), "hashed up to 2 MiB");
-        h.wrote(&file, 10, 3 * CHUNK);
+        h.wrote(&file, 10, 1, 3 * CHUNK, Vec::new());
         assert_eq!(h.finish(&file, 3 * CHUNK), None);
         h.resized(0);
         let (_keep2, small) = file_with(b"abc");
-        h.wrote(&small, 0, 3);
+        h.wrote(&small, 0, 3, 3, Vec::new());
         assert_eq!(h.finish(&small, 3), Some(Sha1::digest(b"abc").into()));
         assert_eq!(ContentHasher::new(false).finish(&small, 3), None, "unknown from the start");
+    }
+
+    #[test]
+    fn held_copies_are_hashed_instead_of_the_file_unless_written_over() {
+        let (a, b) = (Bytes::from(vec![1u8; CHUNK as usize]), Bytes::from(vec![2u8; CHUNK as usize]));
+        let (_keep, file) = file_with(&b);
+        let h = ContentHasher::new(true);
+        h.wrote(&file, 0, CHUNK, CHUNK, vec![a.clone()]);
+        assert_eq!(h.finish(&file, CHUNK), Some(Sha1::digest(&a).into()), "the copy, not the file");
+
+        let h = ContentHasher::new(true);
+        h.wrote(&file, 0, CHUNK, CHUNK, vec![a.clone()]);
+        h.wrote(&file, 0, CHUNK, CHUNK, vec![b.clone()]);
+        assert_eq!(h.finish(&file, CHUNK), Some(Sha1::digest(&b).into()), "the newer copy");
+
+        let h = ContentHasher::new(true);
+        h.wrote(&file, 0, CHUNK, CHUNK, vec![a]);
+        h.wrote(&file, 5, 1, CHUNK, Vec::new());
+        assert_eq!(h.finish(&file, CHUNK), Some(Sha1::digest(&b).into()), "a stale copy is read back");
+        assert!(h.lock().kept.is_empty(), "no copy outlives its use");
     }
 }

@@ -11,6 +11,7 @@
 //! comes from an earlier boot (a power loss or kernel crash since) is known to maybe hold
 //! torn data: recovery holds it back for the user instead of uploading it over a good version.
 
+use crate::direct_io::DirectFile;
 use serde::{Deserialize, Serialize};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -115,14 +116,11 @@ impl Journal {
     }
 
     /// A new, empty staged data file (0600) for `key`.
-    pub fn create_data(&self, key: &str) -> std::io::Result<std::fs::File> {
-        std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(self.data_path(key))
+    pub fn create_data(&self, key: &str) -> std::io::Result<DirectFile> {
+        let path = self.data_path(key);
+        let file =
+            std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(true).mode(0o600).open(&path)?;
+        Ok(DirectFile::new(file, &path, true))
     }
 
     /// Writes a record atomically (temp + rename), stamped with this boot; no fsync.
@@ -176,14 +174,13 @@ impl Journal {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write;
 
     #[test]
     fn records_round_trip_and_are_private() {
         let dir = tempfile::tempdir().unwrap();
         let j = Journal::open(&dir.path().join("journal")).unwrap();
         let r = Record { session_id: Some("S1".into()), ..Record::new("k1".into(), "0".into(), "a.txt".into(), 5) };
-        j.create_data("k1").unwrap().write_all(b"data").unwrap();
+        j.create_data("k1").unwrap().write_all_at(b"data", 0).unwrap();
         j.save(&r).unwrap();
         j.save(&Record { key: "orphan".into(), ..r.clone() }).unwrap();
         let stamped = Record { boot_id: j.boot_id.clone(), ..r.clone() };
@@ -225,10 +222,10 @@ mod tests {
     fn a_durable_record_stays_synced_when_saved_again() {
         let dir = tempfile::tempdir().unwrap();
         let j = Journal::open(dir.path()).unwrap();
-        let mut data = j.create_data("k").unwrap();
-        data.write_all(b"content").unwrap();
+        let data = j.create_data("k").unwrap();
+        data.write_all_at(b"content", 0).unwrap();
         let r = Record { synced: true, ..Record::new("k".into(), "0".into(), "a".into(), 0) };
-        data.sync_data().unwrap();
+        data.cached().sync_data().unwrap();
         j.save_durable(&r).unwrap();
         let read = j.records().unwrap().remove(0);
         assert!(read.synced && read.boot_id.is_some());

@@ -7,7 +7,7 @@ use super::error::{VfsError, VfsResult};
 use super::hasher::ContentHasher;
 use super::inode::Ino;
 use super::journal::{Journal, Record};
-use std::os::unix::fs::FileExt;
+use crate::direct_io::DirectFile;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
@@ -92,7 +92,7 @@ pub enum Phase {
 #[derive(Debug)]
 pub struct Staged {
     pub ino: Ino,
-    file: Arc<std::fs::File>,
+    file: Arc<DirectFile>,
     pub state: Mutex<StageState>,
     pub commit: watch::Sender<Commit>,
     /// Bytes of the current upload attempt the server has confirmed.
@@ -101,14 +101,18 @@ pub struct Staged {
     pub hurry: tokio::sync::Notify,
     /// Follows the content's SHA-1 while it is written front to back.
     hasher: Arc<ContentHasher>,
+    /// Held across a change of the content and its report to `hasher`: changes land on disk in
+    /// the order the hasher learns of them (two FUSE threads may write one file at once).
+    changing: Mutex<()>,
 }
 
 impl Staged {
     /// A staged file. One that starts empty has its SHA-1 followed as it is written.
-    pub fn new(ino: Ino, file: std::fs::File, state: StageState) -> Staged {
+    pub fn new(ino: Ino, file: DirectFile, state: StageState) -> Staged {
         let hasher = ContentHasher::new(state.size == 0);
         Staged {
             hasher,
+            changing: Mutex::new(()),
             ino,
             file: Arc::new(file),
             state: Mutex::new(state),
@@ -134,10 +138,11 @@ impl Staged {
 
     /// Writes at `offset`, growing the file as needed.
     pub fn write_at(&self, offset: u64, data: &[u8]) -> VfsResult<u32> {
-        self.file.write_all_at(data, offset)?;
+        let _changing = self.changing.lock().unwrap_or_else(|p| p.into_inner());
+        let copies = self.file.write_all_at(data, offset)?;
         let mut st = self.lock();
         st.size = st.size.max(offset + data.len() as u64);
-        self.hasher.wrote(&self.file, offset, st.size);
+        self.hasher.wrote(&self.file, offset, data.len() as u64, st.size, copies);
         st.changed();
         Ok(data.len() as u32)
     }
@@ -150,7 +155,8 @@ impl Staged {
     }
 
     pub fn truncate(&self, size: u64) -> VfsResult<()> {
-        self.file.set_len(size)?;
+        let _changing = self.changing.lock().unwrap_or_else(|p| p.into_inner());
+        self.file.cached().set_len(size)?;
         let mut st = self.lock();
         self.hasher.resized(size);
         st.size = size;
@@ -163,10 +169,11 @@ impl Staged {
     pub fn allocate(&self, offset: u64, len: u64, keep_size: bool) -> VfsResult<()> {
         use std::os::fd::AsRawFd;
         let mode = if keep_size { libc::FALLOC_FL_KEEP_SIZE } else { 0 };
+        let _changing = self.changing.lock().unwrap_or_else(|p| p.into_inner());
         let (off, n) =
             (offset.try_into().map_err(|_| VfsError::Invalid)?, len.try_into().map_err(|_| VfsError::Invalid)?);
         // SAFETY: fallocate(2) on a descriptor this struct owns.
-        if unsafe { libc::fallocate(self.file.as_raw_fd(), mode, off, n) } != 0 {
+        if unsafe { libc::fallocate(self.file.cached().as_raw_fd(), mode, off, n) } != 0 {
             return Err(std::io::Error::last_os_error().into());
         }
         let mut st = self.lock();
@@ -195,7 +202,7 @@ impl Staged {
             }
             st.generation
         };
-        if let Err(e) = self.file.sync_data() {
+        if let Err(e) = self.file.cached().sync_data() {
             return tracing::warn!(error = %e, "cannot flush a staged file to disk");
         }
         let mut st = self.lock();
@@ -277,13 +284,9 @@ mod tests {
 
     fn staged_empty_file() -> (tempfile::TempDir, Staged) {
         let dir = tempfile::tempdir().unwrap();
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(dir.path().join("d"))
-            .unwrap();
+        let path = dir.path().join("d");
+        let file = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&path).unwrap();
+        let file = DirectFile::new(file, &path, true);
         let record = Record::new("k".into(), "0".into(), "n".into(), 0);
         let state = StageState { writers: 1, ..StageState::new(record, 1, 0, SystemTime::now()) };
         (dir, Staged::new(2, file, state))

@@ -12,6 +12,7 @@ use super::listings::DirEntry;
 use super::staging::{check_name, nanos, StageState, Staged};
 use super::Attr;
 use crate::api::model::Item;
+use crate::direct_io::DirectFile;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -74,8 +75,7 @@ impl Fs {
     }
 
     /// Fills a staging file with a file's current content, through the block cache.
-    async fn copy_remote_content(&self, box_id: &str, version: &str, size: u64, out: &std::fs::File) -> VfsResult<()> {
-        use std::os::unix::fs::FileExt;
+    async fn copy_remote_content(&self, box_id: &str, version: &str, size: u64, out: &DirectFile) -> VfsResult<()> {
         let reader = self.reader_for(box_id, version, size);
         let mut offset = 0u64;
         while offset < size {
