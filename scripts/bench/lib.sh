@@ -4,6 +4,7 @@
 #   bench_setup NAME TOOL...     tools to have (apt-get install when root)
 #   start_emulator [ARGS...]     `boxfs emulator` in $WORK/emu; exports BOX_API_URL etc.
 #   start_mount [ARGS...]        `boxfs mount $MNT --foreground` with $WORK/cache; waits for ready
+#   EXTRA_MNTS / EXTRA_PIDS      further mounts and processes a script started, for the cleanup
 #   now / elapsed T0 T1          wall-clock stamps and their difference (2 decimals)
 set -euo pipefail
 
@@ -22,12 +23,14 @@ bench_setup() {
   BIN=${CARGO_TARGET_DIR:-$PWD/target}/release/boxfs
   WORK=$(mktemp -d "/tmp/boxfs-$name.XXXXXX")
   MNT=$WORK/mnt; mkdir -p "$MNT"
-  EMU_PID=""; MOUNT_PID=""
+  EMU_PID=""; MOUNT_PID=""; EXTRA_MNTS=(); EXTRA_PIDS=()
   trap bench_cleanup EXIT
 }
 
 bench_cleanup() {
-  fusermount3 -uz "$MNT" 2>/dev/null || true
+  local m p
+  for m in "$MNT" "${EXTRA_MNTS[@]}"; do fusermount3 -uz "$m" 2>/dev/null || true; done
+  for p in "${EXTRA_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   [ -n "$MOUNT_PID" ] && kill "$MOUNT_PID" 2>/dev/null || true
   [ -n "$EMU_PID" ] && kill "$EMU_PID" 2>/dev/null || true
   wait 2>/dev/null || true
