@@ -16,9 +16,9 @@ use bytes::Bytes;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, LazyLock, OnceLock};
 
 /// Transfers shorter than this go through the page cache: a small write is cheaper there than
 /// a synchronous trip to the disk, and the flush before its upload is one trip for all of them.
@@ -32,17 +32,21 @@ static BOUNCE_BUFS: LazyLock<Arc<BufPool>> = LazyLock::new(|| BufPool::new(BOUNC
 #[derive(Debug)]
 pub struct DirectFile {
     cached: File,
-    direct: Option<File>,
+    path: PathBuf,
+    writable: bool,
+    /// Opened at the first big transfer (a file that never has one costs one descriptor);
+    /// `None` when the filesystem refuses `O_DIRECT`.
+    direct: OnceLock<Option<File>>,
     /// Set when a direct transfer was refused: the rest go through the page cache.
     refused: AtomicBool,
 }
 
 impl DirectFile {
-    /// `cached`, an open descriptor of `path`, with a direct twin (read-write when `cached`
-    /// may write; the twin is left out if the filesystem refuses it).
+    /// `cached`, an open descriptor of `path`, with a direct twin opened when first needed
+    /// (read-write when `cached` may write).
     pub fn new(cached: File, path: &Path, writable: bool) -> DirectFile {
-        let direct = OpenOptions::new().read(true).write(writable).custom_flags(libc::O_DIRECT).open(path).ok();
-        DirectFile { cached, direct, refused: AtomicBool::new(false) }
+        let (path, direct, refused) = (path.to_path_buf(), OnceLock::new(), AtomicBool::new(false));
+        DirectFile { cached, path, writable, direct, refused }
     }
 
     /// Opens `path` for reading.
@@ -57,8 +61,16 @@ impl DirectFile {
 
     /// The direct descriptor, when a transfer of `len` bytes at `offset` may use it.
     fn may_go_direct(&self, len: usize, offset: u64) -> Option<&File> {
-        let direct = self.direct.as_ref().filter(|_| !self.refused.load(Ordering::Relaxed))?;
-        (len >= MIN_DIRECT && offset % ALIGN as u64 == 0).then_some(direct)
+        if len < MIN_DIRECT || offset % ALIGN as u64 != 0 || self.refused.load(Ordering::Relaxed) {
+            return None;
+        }
+        self.direct.get_or_init(|| self.open_twin()).as_ref()
+    }
+
+    fn open_twin(&self) -> Option<File> {
+        let mut options = OpenOptions::new();
+        options.read(true).write(self.writable).custom_flags(libc::O_DIRECT);
+        options.open(&self.path).ok()
     }
 
     /// For a transfer from or to `ptr`: the descriptor and the length of its head that may go
@@ -181,8 +193,8 @@ mod tests {
     fn a_file_without_a_direct_twin_uses_the_page_cache() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
-        let mut file = open_rw(&path);
-        file.direct = None;
+        let file = open_rw(&path);
+        file.direct.set(None).unwrap();
         let data = pattern(2 * BOUNCE, 9);
         file.write_all_at(&data, 0).unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), data);

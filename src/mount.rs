@@ -106,6 +106,23 @@ pub async fn build_fs(client: Client, cfg: &MountConfig) -> Result<Arc<Fs>, Moun
     })
 }
 
+/// Raises the soft limit on open files to the hard one: every pending upload keeps its staging
+/// file open (two descriptors once it had a big write), and the usual soft limit of 1024 would
+/// fail a copy of a few hundred files with `EMFILE`.
+fn raise_open_file_limit() {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit/setrlimit(2) with a pointer to a local struct of the right type.
+    let raised = unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max && {
+            let wanted = libc::rlimit { rlim_cur: lim.rlim_max, rlim_max: lim.rlim_max };
+            libc::setrlimit(libc::RLIMIT_NOFILE, &wanted) == 0
+        }
+    };
+    if raised {
+        tracing::debug!(from = lim.rlim_cur, to = lim.rlim_max, "raised the open file limit");
+    }
+}
+
 fn fuser_config(cfg: &MountConfig) -> fuser::Config {
     use fuser::MountOption as O;
     let mut config = fuser::Config::default();
@@ -127,6 +144,7 @@ pub async fn serve(
     ready: impl FnOnce(),
     stopping: impl FnOnce(),
 ) -> Result<(), MountError> {
+    raise_open_file_limit();
     let adapter = BoxFuse::new(fs.clone(), tokio::runtime::Handle::current());
     let mut session = fuser::Session::new(adapter, &cfg.mountpoint, &fuser_config(cfg)).map_err(MountError::Fuse)?;
     let mut unmounter = session.unmount_callable();

@@ -183,6 +183,24 @@ fn kill_9_with_pending_uploads_loses_nothing() {
 }
 
 #[test]
+fn more_pending_files_than_the_soft_open_file_limit() {
+    let Some((rt, emu)) = fuse_emulator(|_| {}) else { return };
+    // Each pending file keeps its staging file open (two descriptors: these writes go direct).
+    let mut m = Mounted::new(rt, emu);
+    m.open_file_limit = Some(64);
+    m.respawn(&["--writeback-delay-ms", "60000"]);
+    std::fs::create_dir(m.p("many")).unwrap();
+    for i in 0..150u64 {
+        std::fs::write(m.p(&format!("many/f{i:03}")), bytes(i, 100_000)).unwrap();
+    }
+    for i in (0..150u64).step_by(7) {
+        assert!(std::fs::read(m.p(&format!("many/f{i:03}"))).unwrap() == bytes(i, 100_000), "f{i:03} reads back");
+    }
+    assert_eq!(std::fs::read_dir(m.p("many")).unwrap().count(), 150);
+    m.signal(libc::SIGKILL); // not waiting for 150 uploads at the client's pace
+}
+
+#[test]
 fn a_remote_change_during_a_local_edit_keeps_both_versions() {
     let Some((rt, emu)) = fuse_emulator(|_| {}) else { return };
     let id = rt.block_on(emu.new_file("0", "report.txt", b"original".to_vec()));

@@ -12,6 +12,8 @@ use tempfile::TempDir;
 
 pub struct Mounted {
     child: Option<Child>,
+    /// A soft limit on open files for the daemon (`None`: this process's).
+    pub open_file_limit: Option<u64>,
     pub mnt: TempDir,
     pub cache: TempDir,
     pub emu: TestEmulator,
@@ -38,16 +40,35 @@ pub fn fuse_emulator(
 impl Mounted {
     /// Mounts the emulator's root (plus `extra` CLI arguments) and waits until it is ready.
     pub fn start(rt: tokio::runtime::Runtime, emu: TestEmulator, extra: &[&str]) -> Mounted {
-        let mut mounted =
-            Mounted { child: None, mnt: tempfile::tempdir().unwrap(), cache: tempfile::tempdir().unwrap(), emu, rt };
+        let mut mounted = Mounted::new(rt, emu);
         mounted.respawn(extra);
         mounted
+    }
+
+    /// Not started yet: set fields, then `respawn`.
+    pub fn new(rt: tokio::runtime::Runtime, emu: TestEmulator) -> Mounted {
+        let (mnt, cache) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        Mounted { child: None, open_file_limit: None, mnt, cache, emu, rt }
     }
 
     /// Starts the daemon (again) on the same mountpoint and cache dir.
     pub fn respawn(&mut self, extra: &[&str]) {
         assert!(self.child.is_none(), "the previous daemon is gone");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_boxfs"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_boxfs"));
+        if let Some(soft) = self.open_file_limit {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: only getrlimit/setrlimit(2) on a local struct, between fork and exec.
+            unsafe {
+                command.pre_exec(move || {
+                    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+                    libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+                    lim.rlim_cur = soft;
+                    libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+                    Ok(())
+                })
+            };
+        }
+        let mut child = command
             .arg("mount")
             .arg(self.mnt.path())
             .args(["--foreground", "--api-url", &self.emu.api(""), "--upload-url", &self.emu.upload("")])
