@@ -79,6 +79,14 @@ impl BufPool {
         BlockBuf { raw: Some(raw), len: 0, limit: len, pool: pooled.then(|| self.clone()) }
     }
 
+    /// A pooled full-block buffer limited to `len` bytes (at most a block): for transient
+    /// buffers of any size, which then cost no fresh mapping each time.
+    pub fn take_pooled(self: &Arc<Self>, len: u64) -> BlockBuf {
+        let mut buf = self.take(self.block_size as u64);
+        buf.limit = (len as usize).min(self.block_size);
+        buf
+    }
+
     /// Idle buffers held for reuse.
     #[cfg(test)]
     pub fn idle(&self) -> usize {
@@ -169,6 +177,17 @@ impl AsyncWrite for BlockBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_short_pooled_buffer_is_limited_and_goes_back_to_the_pool() {
+        let pool = BufPool::new(8192, 2);
+        let mut buf = pool.take_pooled(100);
+        assert_eq!(buf.push(&[9; 300]), 100);
+        let bytes = buf.freeze();
+        assert_eq!((bytes.len(), bytes.as_ptr() as usize % ALIGN), (100, 0));
+        drop(bytes);
+        assert_eq!(pool.idle(), 1);
+    }
 
     #[test]
     fn fills_up_to_the_limit_and_freezes_aligned() {

@@ -109,7 +109,7 @@ impl DirectFile {
         let mut done = 0;
         while done < len {
             let n = (len - done).min(BOUNCE as u64);
-            let mut buf = BOUNCE_BUFS.take(n);
+            let mut buf = BOUNCE_BUFS.take_pooled(n);
             buf.fill_with(|space| self.read_exact_at(space, offset + done))?;
             f(buf.as_ref());
             done += n;
@@ -127,7 +127,7 @@ impl DirectFile {
         }
         let mut copies = Vec::with_capacity(data.len().div_ceil(BOUNCE));
         for (i, chunk) in data.chunks(BOUNCE).enumerate() {
-            let mut buf = BOUNCE_BUFS.take(chunk.len() as u64);
+            let mut buf = BOUNCE_BUFS.take_pooled(chunk.len() as u64);
             buf.push(chunk);
             self.write_chunk(buf.as_ref(), offset + (i * BOUNCE) as u64)?;
             copies.push(buf.freeze());
