@@ -1,10 +1,11 @@
 //! Big transfers that bypass the page cache. A [`DirectFile`] is one file opened twice: as
 //! usual, and with `O_DIRECT`, through which the page-aligned stretch of a big read or write
-//! goes straight between our buffers and the disk. Staged uploads use it: their bytes are
-//! written once, read back once to hash and once to send, and are never wanted in the page
-//! cache, where each GiB costs a copy into freshly allocated pages and later their writeback
-//! (measured with `dd` on the 2-core CI VM: 1.5–1.8 s of kernel time per GiB buffered, plus
-//! 0.4 s to flush it; 0.2 s direct, already on disk).
+//! goes straight between our buffers and the disk. Staged uploads use it (their bytes are
+//! written once, read back once to hash and once to send), and so do block cache files (whose
+//! bytes the RAM tier and the kernel's cache of the mounted file already hold): neither is
+//! wanted in the page cache, where each GiB costs a copy into freshly allocated pages and later
+//! their writeback (measured with `dd` on the 2-core CI VM: 1.5–1.8 s of kernel time per GiB
+//! buffered, plus 0.4 s to flush it; 0.2 s direct, already on disk).
 //!
 //! Small or unaligned transfers, and the unaligned tail of a big one, use the page cache. The
 //! kernel keeps the two views coherent: a direct write drops the cached pages of its range and a
@@ -87,7 +88,7 @@ impl DirectFile {
             return Err(e);
         }
         if !self.refused.swap(true, Ordering::Relaxed) {
-            tracing::info!("O_DIRECT refused for a staged file; using the page cache");
+            tracing::debug!(path = %self.path.display(), "O_DIRECT refused; using the page cache");
         }
         Ok(())
     }

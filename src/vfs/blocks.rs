@@ -9,27 +9,25 @@
 //! after a download (a sequential reader consuming what the prefetcher fetched ahead) are served
 //! from memory, never read back from disk.
 //!
-//! Block files are written with `O_DIRECT` when the bytes are page-aligned (downloads land in
-//! [`BlockBuf`](crate::blockbuf::BlockBuf)s) and the filesystem allows it: a buffered write
-//! costs a copy into the page cache plus its writeback, more CPU than the download itself, for
-//! pages that the RAM tier and the kernel's cache of the mounted file already hold. Elsewhere
-//! (tmpfs, unaligned bytes) blocks are written through the page cache as usual.
+//! Block files are written through [`DirectFile`], with `O_DIRECT` where the filesystem allows
+//! it (downloads land in page-aligned [`BlockBuf`](crate::blockbuf::BlockBuf)s): a buffered
+//! write costs a copy into the page cache plus its writeback, more CPU than the download
+//! itself, for pages that the RAM tier and the kernel's cache of the mounted file already hold.
 //!
 //! On disk a block is `b-<block size>-<hex(file id)>-<hex(version)>-<index>`: hex keeps any id
 //! or version safe as a file name, and the block size in the name keeps blocks cut at another size
 //! (an earlier mount with a different setting) from being misread; they are deleted at open.
 //! Temp files are `tmp-<pid>-<random>`; a crash can leave one behind, and `open` deletes it.
 
-use crate::blockbuf::ALIGN;
+use crate::direct_io::DirectFile;
 use crate::vfs::downloads::Downloads;
 use bytes::Bytes;
 use lru::LruCache;
 use std::fs::{self, DirBuilder, File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
 use std::num::NonZeroUsize;
 use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -72,8 +70,6 @@ pub struct BlockCache {
     index: Mutex<Index>,
     /// The RAM tier: most recently downloaded blocks (`None`: disabled).
     ram: Option<Mutex<LruCache<BlockKey, Bytes>>>,
-    /// Whether block files may still be written with `O_DIRECT` (cleared at the first refusal).
-    direct: AtomicBool,
     downloads: Downloads,
 }
 
@@ -128,7 +124,6 @@ impl BlockCache {
             block_size,
             index: Mutex::new(index),
             ram: None,
-            direct: AtomicBool::new(true),
             downloads: Downloads::default(),
         };
         {
@@ -265,21 +260,9 @@ impl BlockCache {
         Ok(())
     }
 
-    /// Writes a new block file: direct when it can, else buffered.
+    /// Writes a new block file (see the module doc).
     fn write_file(&self, path: &Path, data: &[u8]) -> io::Result<()> {
-        let aligned = data.as_ptr() as usize % ALIGN == 0 && data.len() >= ALIGN;
-        if aligned && self.direct.load(Ordering::Relaxed) {
-            match write_direct(path, data) {
-                Ok(()) => return Ok(()),
-                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
-                    tracing::info!(dir = %self.dir.display(), "O_DIRECT refused here; writing blocks buffered");
-                    self.direct.store(false, Ordering::Relaxed);
-                    remove_quietly(path);
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        new_file(path, 0)?.write_all(data)
+        DirectFile::new(new_file(path)?, path, true).write_all_at(data, 0).map(drop)
     }
 
     /// Drops one cached block (e.g. one found to be short).
@@ -391,20 +374,9 @@ fn read_block(path: &Path, size: u64, start: u64, len: u64, touch: bool) -> io::
     Ok(Bytes::from(buf))
 }
 
-/// Creates `path` (0600, which must not exist) with extra open `flags`.
-fn new_file(path: &Path, flags: i32) -> io::Result<File> {
-    OpenOptions::new().write(true).create_new(true).mode(0o600).custom_flags(flags).open(path)
-}
-
-/// Writes `data` (page-aligned in memory) to a new file with `O_DIRECT`: all whole pages, then
-/// any shorter tail through the page cache (direct I/O needs whole pages).
-fn write_direct(path: &Path, data: &[u8]) -> io::Result<()> {
-    let whole = data.len() / ALIGN * ALIGN;
-    new_file(path, libc::O_DIRECT)?.write_all_at(&data[..whole], 0)?;
-    if whole < data.len() {
-        OpenOptions::new().write(true).open(path)?.write_all_at(&data[whole..], whole as u64)?;
-    }
-    Ok(())
+/// Creates `path` (0600, which must not exist).
+fn new_file(path: &Path) -> io::Result<File> {
+    OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)
 }
 
 fn remove_quietly(path: &Path) {
@@ -579,7 +551,7 @@ mod tests {
 
     #[test]
     fn aligned_blocks_are_written_whole_with_or_without_direct_io() {
-        use crate::blockbuf::BufPool;
+        use crate::blockbuf::{BufPool, ALIGN};
         let tmp = tempfile::tempdir().unwrap();
         let bs = 4 * ALIGN as u64;
         let cache = BlockCache::open(tmp.path(), 1 << 20, bs).unwrap();
