@@ -178,20 +178,11 @@ impl Fs {
                 tracing::warn!(folder = %dir.box_id, name = %node.name, "two items show under one name; showing the first");
             }
         }
-        let local: Vec<DirEntry> = self
-            .staged_map()
-            .values()
-            .filter_map(|s| {
-                let st = s.lock();
-                (st.parent == dir.ino && st.record.base_id.is_none()).then(|| DirEntry {
-                    ino: s.ino,
-                    kind: NodeKind::File,
-                    name: st.record.name.clone(),
-                })
-            })
-            .collect();
-        for entry in local {
-            listing.insert(entry);
+        for s in self.staged_map().values() {
+            let st = s.lock();
+            if st.parent == dir.ino && st.record.base_id.is_none() {
+                listing.insert(DirEntry { ino: s.ino, kind: NodeKind::File, name: st.record.name.clone() });
+            }
         }
         Ok(Arc::new(listing))
     }

@@ -62,9 +62,7 @@ impl Record {
             held: false,
         }
     }
-}
 
-impl Record {
     /// The same content as a new file `NAME (conflicted copy DATE TIME).EXT` beside the one it
     /// was based on (after a 412: Box has a newer version).
     pub fn conflicted_copy(&self, at: chrono::DateTime<chrono::Utc>) -> Record {

@@ -185,10 +185,9 @@ impl Fs {
             let key = record.key.clone();
             let record = if self.journal().maybe_torn(&record) { self.hold(record) } else { record };
             let held = record.held;
-            let phase = match &record.failed {
-                Some(why) if held => Phase::Failed(why.clone()),
-                None if held => Phase::Failed("held back after a system crash".into()),
-                _ => Phase::Queued,
+            let phase = match held {
+                true => Phase::Failed(record.failed.clone().unwrap_or_else(|| "held back after a system crash".into())),
+                false => Phase::Queued,
             };
             let entry = Arc::new(Recovering {
                 record: Mutex::new(record),
@@ -234,10 +233,10 @@ impl Fs {
             std::fs::File::open(journal.data_path(&record.key))?.sync_data()?;
             journal.save_durable(&record)
         })
-        .await;
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e)));
         match saved {
-            Ok(Ok(())) => entry.record.lock().unwrap_or_else(|p| p.into_inner()).synced = true,
-            Ok(Err(e)) => tracing::warn!(error = %e, "cannot flush a recovered upload to disk"),
+            Ok(()) => entry.record.lock().unwrap_or_else(|p| p.into_inner()).synced = true,
             Err(e) => tracing::warn!(error = %e, "cannot flush a recovered upload to disk"),
         }
     }

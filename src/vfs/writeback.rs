@@ -231,9 +231,7 @@ impl Fs {
         let ino = staged.ino;
         self.edit_listing(parent, |listing| {
             listing.remove_named(&name, |e| e.ino != ino);
-            if !listing.contains_ino(ino) {
-                listing.insert(DirEntry { ino, kind: NodeKind::File, name });
-            }
+            listing.insert(DirEntry { ino, kind: NodeKind::File, name }); // a no-op if it is there
         })
         .await;
     }
