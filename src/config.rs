@@ -13,6 +13,7 @@
 //! read_only = true
 //! ```
 
+use crate::vfs::FsyncMode;
 use std::path::{Path, PathBuf};
 
 /// Every key the config file (and `-o key=value`) accepts, with what its value must be.
@@ -29,6 +30,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("events", "true/false or \"on\"/\"off\""),
     ("writeback_delay_ms", "a number of milliseconds (whole number)"),
     ("sync_on_close", "true or false"),
+    ("fsync", "\"local\" or \"box\""),
     ("log_file", "an absolute path (or one starting with ~/)"),
 ];
 
@@ -65,6 +67,7 @@ pub struct Settings {
     pub events: Option<bool>,
     pub writeback_delay_ms: Option<u64>,
     pub sync_on_close: Option<bool>,
+    pub fsync: Option<FsyncMode>,
     pub log_file: Option<PathBuf>,
 }
 
@@ -116,6 +119,14 @@ impl Raw<'_> {
         }
     }
 
+    fn fsync(&self) -> Option<FsyncMode> {
+        match self.text()? {
+            "local" => Some(FsyncMode::Local),
+            "box" => Some(FsyncMode::Box),
+            _ => None,
+        }
+    }
+
     fn path(&self) -> Option<PathBuf> {
         let text = self.text()?;
         match text.strip_prefix("~/") {
@@ -142,6 +153,7 @@ impl Settings {
             "events" => raw.switch().map(|v| self.events = Some(v)),
             "writeback_delay_ms" => raw.integer().map(|v| self.writeback_delay_ms = Some(v)),
             "sync_on_close" => raw.boolean().map(|v| self.sync_on_close = Some(v)),
+            "fsync" => raw.fsync().map(|v| self.fsync = Some(v)),
             "log_file" => raw.path().map(|v| self.log_file = Some(v)),
             _ => None,
         };
@@ -173,6 +185,7 @@ impl Settings {
             events: over.events.or(self.events),
             writeback_delay_ms: over.writeback_delay_ms.or(self.writeback_delay_ms),
             sync_on_close: over.sync_on_close.or(self.sync_on_close),
+            fsync: over.fsync.or(self.fsync),
             log_file: over.log_file.or(self.log_file),
         }
     }

@@ -5,7 +5,7 @@
 //! already in memory) answer inline.
 
 use crate::vfs::events::Inval;
-use crate::vfs::{Attr, Fs, NodeKind, VfsError};
+use crate::vfs::{Attr, Fs, FsyncMode, NodeKind, VfsError};
 use fuser::{
     Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, KernelConfig, LockOwner,
     OpenAccMode, OpenFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen,
@@ -199,19 +199,28 @@ impl Filesystem for BoxFuse {
         });
     }
 
+    /// Durable on the local disk (a blocking flush, off the FUSE threads), or under `--fsync
+    /// box` committed in Box.
     fn fsync(&self, _req: &Request, ino: INodeNo, _fh: FileHandle, _datasync: bool, reply: ReplyEmpty) {
         let fs = self.fs.clone();
-        self.rt.spawn(async move {
-            match fs.fsync(ino.0).await {
-                Ok(()) => reply.ok(),
-                Err(e) => reply.error(errno("fsync", e)),
-            }
-        });
+        let answer = |result: Result<(), VfsError>, reply: ReplyEmpty| match result {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno("fsync", e)),
+        };
+        match fs.config().fsync {
+            FsyncMode::Local => drop(self.rt.spawn_blocking(move || answer(fs.fsync_local(ino.0), reply))),
+            FsyncMode::Box => drop(self.rt.spawn(async move { answer(fs.fsync_in_box(ino.0).await, reply) })),
+        }
     }
 
-    /// Directory changes are single Box calls that have completed when they return.
-    fn fsyncdir(&self, _req: &Request, _ino: INodeNo, _fh: FileHandle, _datasync: bool, reply: ReplyEmpty) {
-        reply.ok();
+    /// Directory changes in Box are single calls that have completed when they return; files
+    /// created in the directory and not in Box yet are flushed to the local disk.
+    fn fsyncdir(&self, _req: &Request, ino: INodeNo, _fh: FileHandle, _datasync: bool, reply: ReplyEmpty) {
+        let fs = self.fs.clone();
+        self.rt.spawn_blocking(move || match fs.fsyncdir_local(ino.0) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno("fsyncdir", e)),
+        });
     }
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {

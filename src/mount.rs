@@ -8,7 +8,7 @@ use crate::fuse::BoxFuse;
 use crate::vfs::blocks::BlockCache;
 use crate::vfs::journal::Journal;
 use crate::vfs::prefetch::ReaderConfig;
-use crate::vfs::{AttrPolicy, Fs, FsConfig, VfsError};
+use crate::vfs::{AttrPolicy, Fs, FsConfig, FsyncMode, VfsError};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,8 +32,10 @@ pub struct MountConfig {
     pub events: bool,
     /// Delay between the last close of a file and its upload.
     pub writeback_delay: Duration,
-    /// `close` waits for the commit.
+    /// `close` does what `fsync` does.
     pub sync_on_close: bool,
+    /// What `fsync` waits for.
+    pub fsync: FsyncMode,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +100,7 @@ pub async fn build_fs(client: Client, cfg: &MountConfig) -> Result<Arc<Fs>, Moun
         reader,
         writeback_delay: cfg.writeback_delay,
         sync_on_close: cfg.sync_on_close,
+        fsync: cfg.fsync,
         upload_parallelism: 4,
     };
     Fs::new(client, &root, Arc::new(cache), journal, fs_cfg).await.map_err(|e| match e {
@@ -159,7 +162,7 @@ pub async fn serve(
     tracing::info!(mountpoint = %cfg.mountpoint.display(), "mounted");
     let events = cfg.events.then(|| follow_events(fs.clone(), notifier));
     if !cfg.read_only {
-        tokio::spawn(fs.clone().recover());
+        fs.recover();
     }
     let entry = MountEntry {
         mountpoint: std::path::absolute(&cfg.mountpoint).unwrap_or_else(|_| cfg.mountpoint.clone()),

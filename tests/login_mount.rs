@@ -86,7 +86,7 @@ fn login_mount_files_logout_without_leaking_secrets() {
     let notify = UnixDatagram::bind(&notify_path).unwrap();
     notify.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let mut child = env
-        .cmd(&["mount", "--foreground", "--account", "work", "--log-file", log.to_str().unwrap()])
+        .cmd(&["mount", "--foreground", "--account", "work", "--fsync", "box", "--log-file", log.to_str().unwrap()])
         .arg(mnt.path())
         .env("RUST_LOG", "debug")
         .env("NOTIFY_SOCKET", &notify_path)

@@ -51,13 +51,13 @@ fn status_lists_pending_uploads_and_sync_commits_them() {
         })
         .collect();
     pending.sort();
-    assert_eq!(pending, vec![("a.txt".into(), "queued".into(), 3000), ("b.bin".into(), "queued".into(), 70_000)]);
+    assert_eq!(pending, vec![("a.txt".into(), "waiting".into(), 3000), ("b.bin".into(), "waiting".into(), 70_000)]);
     assert!(m.box_files("0").is_empty(), "held back by the write-back delay");
 
     // The human report says the same.
     let text = boxfs(&["status", m.path().to_str().unwrap()]);
     let text = String::from_utf8_lossy(&text.stdout);
-    assert!(text.contains("2 pending, 0 failed") && text.contains("b.bin"), "{text}");
+    assert!(text.contains("2 pending, 0 failed or held") && text.contains("b.bin"), "{text}");
 
     // `sync` cuts the ten-minute delay short and returns once both are in Box.
     let started = Instant::now();
@@ -179,7 +179,7 @@ fn after_a_system_crash_only_data_flushed_to_disk_is_uploaded() {
     assert!(!m.box_files("0").contains_key("unflushed.txt"), "maybe torn: never uploaded");
     let held = uploads(&status_json(&m));
     assert_eq!(held.len(), 1, "{held:?}");
-    assert_eq!(held[0]["state"], "failed");
+    assert_eq!(held[0]["state"], "held");
     let why = held[0]["error"].as_str().unwrap();
     assert!(why.contains("may be incomplete"), "{why}");
     // The message names the data file, which still holds the bytes, for the user to check.
@@ -190,6 +190,6 @@ fn after_a_system_crash_only_data_flushed_to_disk_is_uploaded() {
     m.unmount();
     m.respawn(&[]);
     let held = uploads(&status_json(&m));
-    assert_eq!((held.len(), held[0]["state"].as_str()), (1, Some("failed")));
+    assert_eq!((held.len(), held[0]["state"].as_str()), (1, Some("held")));
     assert!(!m.box_files("0").contains_key("unflushed.txt"));
 }

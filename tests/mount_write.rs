@@ -31,9 +31,9 @@ fn errno_of(r: std::io::Result<impl Sized>) -> Option<i32> {
 #[test]
 fn file_and_directory_operations() {
     let Some((rt, emu)) = fuse_emulator(|_| {}) else { return };
-    let m = Mounted::start(rt, emu, &["--writeback-delay-ms", "200"]);
+    let m = Mounted::start(rt, emu, &["--writeback-delay-ms", "200", "--fsync", "box"]);
 
-    // Create, read back at once, see the local size; fsync waits for Box.
+    // Create, read back at once, see the local size; fsync waits for Box (--fsync box).
     std::fs::write(m.p("hello.txt"), b"hello world").unwrap();
     assert_eq!(std::fs::read(m.p("hello.txt")).unwrap(), b"hello world");
     assert_eq!(std::fs::metadata(m.p("hello.txt")).unwrap().len(), 11);
@@ -277,7 +277,7 @@ impl Rng {
 fn random_writes_truncates_and_reads_match_a_local_file() {
     use std::os::unix::fs::FileExt;
     let Some((rt, emu)) = fuse_emulator(|_| {}) else { return };
-    let m = Mounted::start(rt, emu, &["--writeback-delay-ms", "300"]);
+    let m = Mounted::start(rt, emu, &["--writeback-delay-ms", "300", "--fsync", "box"]);
     let local = tempfile::tempdir().unwrap();
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     for n in 0..3 {
@@ -327,7 +327,7 @@ fn random_writes_truncates_and_reads_match_a_local_file() {
 fn shared_mmap_writes_reach_box() {
     use std::os::unix::io::AsRawFd;
     let Some((rt, emu)) = fuse_emulator(|_| {}) else { return };
-    let m = Mounted::start(rt, emu, &["--writeback-delay-ms", "100"]);
+    let m = Mounted::start(rt, emu, &["--writeback-delay-ms", "100", "--fsync", "box"]);
     std::fs::write(m.p("mapped.bin"), vec![0u8; 8192]).unwrap();
     let f = std::fs::OpenOptions::new().read(true).write(true).open(m.p("mapped.bin")).unwrap();
     // SAFETY: a fresh shared mapping of an open 8 KiB file, unmapped before the file closes.
@@ -357,7 +357,7 @@ fn shared_mmap_writes_reach_box() {
 fn fallocate_grows_or_reserves_and_refuses_holes() {
     use std::os::fd::AsRawFd;
     let Some((rt, emu)) = fuse_emulator(|_| {}) else { return };
-    let m = Mounted::start(rt, emu, &[]);
+    let m = Mounted::start(rt, emu, &["--fsync", "box"]);
     let mut f =
         std::fs::OpenOptions::new().create(true).truncate(true).read(true).write(true).open(m.p("pre.bin")).unwrap();
     f.write_all(b"head").unwrap();
@@ -386,7 +386,7 @@ fn fallocate_grows_or_reserves_and_refuses_holes() {
 fn sync_on_close_makes_close_wait_for_the_commit() {
     let Some((rt, emu)) = fuse_emulator(|c| c.space_amount = 100_000) else { return };
     // Without --sync-on-close this delay would keep the file local for ten minutes.
-    let m = Mounted::start(rt, emu, &["--sync-on-close", "--writeback-delay-ms", "600000"]);
+    let m = Mounted::start(rt, emu, &["--sync-on-close", "--fsync", "box", "--writeback-delay-ms", "600000"]);
     let data = bytes(77, 5000);
     std::fs::write(m.p("now.txt"), &data).unwrap();
     assert_eq!(m.box_files("0").get("now.txt"), Some(&sha1_hex(&data)), "in Box when close returned");

@@ -23,4 +23,4 @@ pub use counters::{Counters, LastMinute};
 pub use error::{ApiError, ApiResult};
 pub use events::{EventBatch, EventStream, StartAt, StreamState};
 pub use items::{Fetched, STAT_FIELDS};
-pub use upload::{SessionHook, Sha1Source, UploadOptions, UploadTarget};
+pub use upload::{CommitHook, SessionHook, Sha1Source, UploadOptions, UploadTarget};

@@ -37,6 +37,18 @@ pub struct UploadOptions {
     pub progress: Option<Arc<AtomicU64>>,
     /// The file's SHA-1 when the caller can tell it (saves reading the file to hash it).
     pub sha1: Option<Sha1Source>,
+    /// Called once every part of a session is stored, as its commit starts.
+    pub on_commit: Option<CommitHook>,
+}
+
+/// See [`UploadOptions::on_commit`].
+#[derive(Clone)]
+pub struct CommitHook(pub Arc<dyn Fn() + Send + Sync>);
+
+impl std::fmt::Debug for CommitHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CommitHook")
+    }
 }
 
 /// The caller's way to the file's SHA-1, asked while the parts go up: a blocking call that
@@ -125,7 +137,11 @@ impl Client {
 
     /// One multipart request (for files below the cut-off).
     pub async fn upload_direct(&self, target: UploadTarget<'_>, path: &Path, opts: &UploadOptions) -> ApiResult<File> {
-        let data = Bytes::from(tokio::fs::read(path).await?);
+        self.upload_bytes(target, Bytes::from(tokio::fs::read(path).await?), opts).await
+    }
+
+    /// `data` in one multipart request (for content below the cut-off).
+    pub async fn upload_bytes(&self, target: UploadTarget<'_>, data: Bytes, opts: &UploadOptions) -> ApiResult<File> {
         let sha1 = hex::encode(Sha1::digest(&data));
         let (url, attributes, if_match, file_name) = match target {
             UploadTarget::NewFile { parent_id, name } => {
@@ -425,6 +441,9 @@ impl Client {
         };
         let url = session.session_endpoints.commit.clone();
         let call = Call { method: Method::POST, url, upload: false, retry_accepted: true, build: &build };
+        if let Some(CommitHook(hook)) = &opts.on_commit {
+            hook();
+        }
         let mut mismatches = 0;
         loop {
             match self.execute(&call).await {

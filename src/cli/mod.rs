@@ -35,8 +35,12 @@ pub enum Command {
     /// Show what mounts are doing: account, event stream, cache, API use, pending and failed
     /// uploads (from the running daemon, or from the journal when none runs).
     Status(status_cmd::StatusArgs),
-    /// Upload everything pending on a mount now and wait until it is in Box.
+    /// Upload what is pending (on every mount, or under the given paths) now and wait until it
+    /// is in Box.
     Sync(status_cmd::SyncArgs),
+    /// Decide on a file held back after a system crash (its staged data may be incomplete):
+    /// upload it after all, or discard it.
+    Recover(status_cmd::RecoverArgs),
     /// Log in to Box (browser authorization, client credentials or a developer token) and save
     /// the credentials as a named account.
     Login(login_cmd::LoginArgs),
@@ -64,6 +68,7 @@ pub fn main() -> ExitCode {
         Command::Whoami(args) => whoami(args),
         Command::Status(args) => status_cmd::run_status(args),
         Command::Sync(args) => status_cmd::run_sync(args),
+        Command::Recover(args) => status_cmd::run_recover(args),
         Command::Login(args) => login_cmd::run_login(args),
         Command::Logout(args) => login_cmd::run_logout(args),
         Command::Completions(args) => man_cmd::run_completions(args),

@@ -9,6 +9,7 @@ use crate::config::{Raw, Settings};
 use crate::emulator::{Emulator, EmulatorConfig};
 use crate::mount::{self, MountConfig};
 use crate::vfs::blocks::DEFAULT_BLOCK_SIZE;
+use crate::vfs::FsyncMode;
 use clap::Args;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::CommandExt;
@@ -24,7 +25,7 @@ const MOUNT_AFTER_HELP: &str = "\
 Settings come from, lowest first: built-in defaults, the top-level keys of \
 $XDG_CONFIG_HOME/boxfs/config.toml, its [accounts.NAME] table, -o key=value, then flags. \
 Config keys: root, read_only, allow_other, uid, gid, umask, cache_dir, cache_size, metadata_ttl, \
-events, writeback_delay_ms, log_file.
+events, writeback_delay_ms, sync_on_close, fsync, log_file.
 
 Credentials: BOX_ACCESS_TOKEN or --token-file when given, else the account saved by \
 `boxfs login --account NAME` ($XDG_CONFIG_HOME/boxfs/accounts/NAME.json).
@@ -74,8 +75,14 @@ pub struct MountArgs {
     /// Milliseconds between the last close of a file and its upload (coalesces rapid re-opens) [default: 1000].
     #[arg(long, value_name = "MS")]
     pub writeback_delay_ms: Option<u64>,
-    /// Make `close` wait until the file is committed in Box (and fail with EIO if it cannot
-    /// be), instead of returning at once and uploading in the background.
+    /// What fsync (and fdatasync, msync) promise: `local`, the file's bytes and its journal
+    /// record are on the local disk (the upload follows the write-back delay; a crash loses
+    /// nothing); `box`, the file is committed in Box (fsync then waits for the upload and
+    /// returns its error) [default: local].
+    #[arg(long, value_enum, value_name = "local|box")]
+    pub fsync: Option<FsyncArg>,
+    /// Make `close` do what fsync does (see --fsync) and return its error, instead of
+    /// returning at once.
     #[arg(long)]
     pub sync_on_close: bool,
     /// Append logs (filtered by RUST_LOG) to FILE instead of stderr (default without --foreground:
@@ -91,6 +98,21 @@ pub struct MountArgs {
 pub enum Switch {
     On,
     Off,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum FsyncArg {
+    Local,
+    Box,
+}
+
+impl From<FsyncArg> for FsyncMode {
+    fn from(arg: FsyncArg) -> FsyncMode {
+        match arg {
+            FsyncArg::Local => FsyncMode::Local,
+            FsyncArg::Box => FsyncMode::Box,
+        }
+    }
 }
 
 /// `-o` options that fstab and mount(8) pass along and that mean nothing to boxfs (it always
@@ -130,6 +152,7 @@ fn effective_settings(args: &MountArgs) -> Result<Settings, String> {
         events: args.events.map(|s| s == Switch::On),
         writeback_delay_ms: args.writeback_delay_ms,
         sync_on_close: args.sync_on_close.then_some(true),
+        fsync: args.fsync.map(FsyncMode::from),
         log_file: args.log_file.clone(),
         ..Settings::default()
     };
@@ -203,6 +226,7 @@ async fn mount_foreground(args: MountArgs, settings: Settings) -> Result<(), Str
         events: settings.events.unwrap_or(true),
         writeback_delay: Duration::from_millis(settings.writeback_delay_ms.unwrap_or(1000)),
         sync_on_close: settings.sync_on_close.unwrap_or(false),
+        fsync: settings.fsync.unwrap_or_default(),
     };
     let fs = mount::build_fs(client, &cfg).await.map_err(|e| e.to_string())?;
     mount::serve(

@@ -1,10 +1,11 @@
 //! `boxfs status` (what a mount is doing: account, event stream, cache, API use, pending and
-//! failed uploads; `--json` for scripts) and `boxfs sync` (upload everything now and wait,
-//! with a progress bar on a terminal).
+//! failed uploads, or where one file or folder stands; `--json` for scripts), `boxfs sync`
+//! (upload what is pending, everywhere or under some paths, now and wait, with a progress bar
+//! on a terminal) and `boxfs recover` (upload or discard an entry held after a system crash).
 
 use super::human_bytes;
 use crate::control::{self, Status};
-use crate::vfs::uploads::UploadState;
+use crate::vfs::uploads::{UploadInfo, UploadState};
 use clap::Args;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -12,23 +13,47 @@ use std::process::ExitCode;
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// The mount to report on (default: every boxfs mount known on this machine).
+    /// A mountpoint (its whole report), or a file or folder in a mount (where its uploads
+    /// stand) [default: every boxfs mount known on this machine].
+    #[arg(value_name = "PATH")]
     pub mountpoint: Option<PathBuf>,
-    /// Print JSON (one object per mount, in an array when no mountpoint is given).
+    /// Print JSON (one object per mount, in an array when no path is given).
     #[arg(long)]
     pub json: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct SyncArgs {
-    /// The mount whose pending uploads to commit.
-    pub mountpoint: PathBuf,
+    /// Mountpoints, or files and folders in mounts, whose pending uploads to commit (a folder:
+    /// everything under it) [default: everything on every boxfs mount].
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
 }
 
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct RecoverArgs {
+    /// Upload the held content of PATH after all (as a new version of the file, or a new file).
+    #[arg(long)]
+    pub upload: bool,
+    /// Discard the held content of PATH (the file keeps what Box has).
+    #[arg(long)]
+    pub discard: bool,
+    /// Where the held file would be in the mount (`boxfs status` lists held entries).
+    #[arg(value_name = "PATH", required = true)]
+    pub path: PathBuf,
+}
+
 pub fn run_status(args: StatusArgs) -> ExitCode {
+    if let Some(path) = &args.mountpoint {
+        if let Err(e) = std::fs::symlink_metadata(path) {
+            eprintln!("boxfs status: {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+    }
     let result = match &args.mountpoint {
         Some(m) => control::status(m).map(|s| vec![s]),
         None => control::status_all(),
@@ -82,11 +107,22 @@ pub fn render(s: &Status) -> String {
             ),
         );
     }
-    let failed = s.uploads.iter().filter(|u| u.state == UploadState::Failed).count();
-    line("uploads:", format!("{} pending, {failed} failed", s.uploads.len() - failed));
+    if let Some(path) = &s.path {
+        let state = if s.uploads.is_empty() { "in Box (nothing pending)" } else { "pending upload" };
+        line("path:", format!("{}: {state}", path.display()));
+    }
+    let stuck = |u: &&UploadInfo| matches!(u.state, UploadState::Failed | UploadState::Held);
+    let failed = s.uploads.iter().filter(stuck).count();
+    line("uploads:", format!("{} pending, {failed} failed or held", s.uploads.len() - failed));
     for u in &s.uploads {
-        let mut row =
-            format!("    {:<10} {}  {} / {}", u.state, u.name, human_bytes(u.bytes_done), human_bytes(u.bytes_total));
+        let durable = if u.durable { ", durable here" } else { "" };
+        let mut row = format!(
+            "    {:<10} {}  {} / {}{durable}",
+            u.state,
+            u.name,
+            human_bytes(u.bytes_done),
+            human_bytes(u.bytes_total)
+        );
         if let Some(e) = &u.error {
             row.push_str(&format!("  ({e})"));
         }
@@ -97,34 +133,75 @@ pub fn render(s: &Status) -> String {
 }
 
 pub fn run_sync(args: SyncArgs) -> ExitCode {
-    let bar = !args.quiet && std::io::stderr().is_terminal();
-    let result = control::sync(&args.mountpoint, |s| {
-        if bar {
-            draw_bar(s);
+    let targets = match sync_targets(&args.paths) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("boxfs sync: {e}");
+            return ExitCode::from(2);
         }
-    });
-    if bar {
-        eprint!("\r\x1b[2K");
-    }
-    match result {
-        Ok(done) if done.failures.is_empty() => {
-            if !args.quiet {
-                println!("boxfs sync: every pending upload is in Box");
+    };
+    let bar = !args.quiet && std::io::stderr().is_terminal();
+    let mut failures = Vec::new();
+    for (mountpoint, paths) in targets {
+        let result = control::sync(&mountpoint, paths, |s| {
+            if bar {
+                draw_bar(s);
             }
+        });
+        if bar {
+            eprint!("\r\x1b[2K");
+        }
+        match result {
+            Ok(done) => failures.extend(done.failures),
+            Err(e) => {
+                eprintln!("boxfs sync: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    if failures.is_empty() {
+        if !args.quiet {
+            println!("boxfs sync: everything asked for is in Box");
+        }
+        return ExitCode::SUCCESS;
+    }
+    eprintln!("boxfs sync: {} file(s) could not be uploaded (their data stays in the journal):", failures.len());
+    for f in failures {
+        eprintln!("  {f}");
+    }
+    ExitCode::FAILURE
+}
+
+/// Each mount to sync with the paths in it (relative to its root; none: all of it).
+fn sync_targets(paths: &[PathBuf]) -> Result<Vec<(PathBuf, Vec<PathBuf>)>, control::ControlError> {
+    if paths.is_empty() {
+        return Ok(control::all_registered()?.into_iter().map(|m| (m.mountpoint, Vec::new())).collect());
+    }
+    let mut targets: Vec<(PathBuf, Vec<PathBuf>)> = Vec::new();
+    for path in paths {
+        let (entry, inside) = control::locate(path)?;
+        match targets.iter_mut().find(|(m, _)| *m == entry.mountpoint) {
+            Some((_, list)) => list.push(inside),
+            None => targets.push((entry.mountpoint, vec![inside])),
+        }
+    }
+    Ok(targets)
+}
+
+pub fn run_recover(args: RecoverArgs) -> ExitCode {
+    match control::recover(&args.path, args.upload) {
+        Ok(done) if done.error.is_none() && done.decided > 0 => {
+            let what = if args.upload { "will be uploaded" } else { "was discarded" };
+            println!("boxfs recover: the held content of {} {what}", args.path.display());
             ExitCode::SUCCESS
         }
         Ok(done) => {
-            eprintln!(
-                "boxfs sync: {} file(s) could not be uploaded (their data stays in the journal):",
-                done.failures.len()
-            );
-            for f in done.failures {
-                eprintln!("  {f}");
-            }
+            let why = done.error.unwrap_or_else(|| "nothing is held there (boxfs status lists held entries)".into());
+            eprintln!("boxfs recover: {}: {why}", args.path.display());
             ExitCode::FAILURE
         }
         Err(e) => {
-            eprintln!("boxfs sync: {e}");
+            eprintln!("boxfs recover: {e}");
             ExitCode::from(2)
         }
     }

@@ -1,12 +1,15 @@
-//! The command side of the control channel: ask a mount's daemon for its status or to sync;
-//! when no daemon answers, report what its journal holds.
+//! The command side of the control channel: find the mount a path lies in, ask its daemon for
+//! a status, a sync or a recovery decision; when no daemon answers, report what its journal
+//! holds.
 
-use super::{all_registered, paths_for, registered, Cache, ControlError, MountEntry, Request, Status, SyncDone};
+use super::{
+    all_registered, paths_for, registered, Cache, ControlError, MountEntry, RecoverDone, Request, Status, SyncDone,
+};
 use crate::vfs::journal::Journal;
 use crate::vfs::uploads::journal_uploads;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 fn connect(mountpoint: &Path, request: &Request) -> Result<BufReader<UnixStream>, ControlError> {
     let (_, socket) = paths_for(mountpoint)?;
@@ -25,19 +28,46 @@ fn read_line<T: serde::de::DeserializeOwned>(reader: &mut BufReader<UnixStream>)
     Ok(Some(serde_json::from_str(line.trim())?))
 }
 
-/// The status of the mount at `mountpoint`: from its daemon, else from its journal.
-pub fn status(mountpoint: &Path) -> Result<Status, ControlError> {
-    status_of(&registered(mountpoint)?)
+/// The registered mount `path` lies in (the one with the longest mountpoint that is a prefix
+/// of it), and `path` relative to the mount's root (empty for the mountpoint itself).
+pub fn locate(path: &Path) -> Result<(MountEntry, PathBuf), ControlError> {
+    let mounts = all_registered()?;
+    let find = |p: &Path| {
+        mounts
+            .iter()
+            .filter_map(|m| p.strip_prefix(&m.mountpoint).ok().map(|rest| (m.clone(), rest.to_path_buf())))
+            .max_by_key(|(m, _)| m.mountpoint.as_os_str().len())
+    };
+    let absolute = std::path::absolute(path)?;
+    // A path given through a symlink is found by where it leads (the mountpoint itself is
+    // not resolved: its daemon may not answer).
+    find(&absolute)
+        .or_else(|| {
+            absolute.parent().and_then(|d| d.canonicalize().ok()).and_then(|d| find(&d.join(absolute.file_name()?)))
+        })
+        .ok_or_else(|| ControlError::NotMounted(path.into()))
+}
+
+/// The status of the mount at or around `path`: of the whole mount for its mountpoint, else of
+/// the file or folder at `path` (the daemon's view), from its daemon, else from its journal.
+pub fn status(path: &Path) -> Result<Status, ControlError> {
+    let (entry, inside) = match registered(path) {
+        Ok(entry) => (entry, PathBuf::new()),
+        Err(ControlError::NotMounted(_)) => locate(path)?,
+        Err(e) => return Err(e),
+    };
+    let path = (!inside.as_os_str().is_empty()).then_some(inside);
+    status_of(&entry, path)
 }
 
 /// The status of every registered mount.
 pub fn status_all() -> Result<Vec<Status>, ControlError> {
-    all_registered()?.iter().map(status_of).collect()
+    all_registered()?.iter().map(|entry| status_of(entry, None)).collect()
 }
 
-fn status_of(entry: &MountEntry) -> Result<Status, ControlError> {
+fn status_of(entry: &MountEntry, path: Option<PathBuf>) -> Result<Status, ControlError> {
     let mountpoint = &entry.mountpoint;
-    match connect(mountpoint, &Request::Status) {
+    match connect(mountpoint, &Request::Status { path }) {
         Ok(mut reader) => read_line(&mut reader)?.ok_or_else(|| ControlError::NoDaemon(mountpoint.clone())),
         Err(ControlError::NoDaemon(_)) => journal_status(mountpoint, &entry.cache_dir),
         Err(e) => Err(e),
@@ -55,13 +85,19 @@ fn journal_status(mountpoint: &Path, cache_dir: &Path) -> Result<Status, Control
         cache: Cache { dir: cache_dir.into(), used_bytes: None, capacity_bytes: None },
         api: None,
         uploads: journal_uploads(&journal)?,
+        path: None,
     })
 }
 
-/// Asks the daemon to upload everything pending now; `progress` sees a status about four
-/// times a second until the queue is empty.
-pub fn sync(mountpoint: &Path, mut progress: impl FnMut(&Status)) -> Result<SyncDone, ControlError> {
-    let mut reader = connect(mountpoint, &Request::Sync)?;
+/// Asks the daemon of the mount at `mountpoint` to upload what is pending under `paths`
+/// (relative to its root; none: everything) now; `progress` sees a status about four times a
+/// second until that is in Box.
+pub fn sync(
+    mountpoint: &Path,
+    paths: Vec<PathBuf>,
+    mut progress: impl FnMut(&Status),
+) -> Result<SyncDone, ControlError> {
+    let mut reader = connect(mountpoint, &Request::Sync { paths })?;
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line)? == 0 {
@@ -72,4 +108,11 @@ pub fn sync(mountpoint: &Path, mut progress: impl FnMut(&Status)) -> Result<Sync
         }
         progress(&serde_json::from_str::<Status>(line.trim())?);
     }
+}
+
+/// Asks the daemon of the mount `path` lies in to upload (or discard) the entry held for it.
+pub fn recover(path: &Path, upload: bool) -> Result<RecoverDone, ControlError> {
+    let (entry, inside) = locate(path)?;
+    let mut reader = connect(&entry.mountpoint, &Request::Recover { path: inside, upload })?;
+    read_line(&mut reader)?.ok_or(ControlError::NoDaemon(entry.mountpoint))
 }

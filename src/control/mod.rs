@@ -1,17 +1,22 @@
 //! The control channel of a running mount: a unix socket (in a 0700 directory under
 //! `$XDG_RUNTIME_DIR/boxfs/mounts`) plus a registry file naming the mountpoint and cache dir
 //! (under `$XDG_CACHE_HOME/boxfs/mounts`, so it outlives a reboot), both keyed by the
-//! mountpoint. `boxfs status` asks the socket for a report; `boxfs sync` asks it to upload
-//! everything now and streams progress until the queue is empty. When no daemon answers, the
-//! registry still says where the journal is.
+//! mountpoint. `boxfs status` asks the socket for a report (of the whole mount, or of a file or
+//! folder in it); `boxfs sync` asks it to upload what is pending (everywhere, or under some
+//! paths) now and streams progress until that is in Box; `boxfs recover` decides on an entry
+//! held after a system crash. When no daemon answers, the registry still says where the
+//! journal is. Paths inside a mount are found through the registry (the mount whose
+//! mountpoint is the longest prefix) and sent relative to the mount's root.
 //!
-//! Protocol: one JSON request line (`{"op":"status"}` or `{"op":"sync"}`), answered by JSON
-//! lines: a `Status` for `status`; for `sync`, `Status` lines every 250 ms, then a `SyncDone`.
+//! Protocol: one JSON request line (`{"op":"status","path":…}`, `{"op":"sync","paths":[…]}`
+//! or `{"op":"recover","path":…,"upload":true}`), answered by JSON lines: a `Status` for
+//! `status`; for `sync`, `Status` lines every 250 ms, then a `SyncDone`; for `recover`, a
+//! `RecoverDone`.
 
 mod client;
 mod server;
 
-pub use client::{status, status_all, sync};
+pub use client::{locate, recover, status, status_all, sync};
 pub use server::ControlServer;
 
 use crate::vfs::uploads::UploadInfo;
@@ -51,7 +56,11 @@ pub struct Status {
     pub events: String,
     pub cache: Cache,
     pub api: Option<ApiUse>,
+    /// Pending uploads (under `path` when one was asked about).
     pub uploads: Vec<UploadInfo>,
+    /// The file or folder asked about, relative to the mount's root.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -86,11 +95,29 @@ pub struct SyncDone {
     pub failures: Vec<String>,
 }
 
+/// The answer to `recover`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RecoverDone {
+    /// Held entries decided on (0: none at that path).
+    pub decided: usize,
+    pub error: Option<String>,
+}
+
+/// Paths are relative to the mount's root.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(tag = "op", rename_all = "lowercase")]
 pub enum Request {
-    Status,
-    Sync,
+    Status {
+        #[serde(default)]
+        path: Option<PathBuf>,
+    },
+    Sync {
+        /// Nothing: everything pending.
+        #[serde(default)]
+        paths: Vec<PathBuf>,
+    },
+    /// Upload (or discard) the entry held after a system crash for the file at `path`.
+    Recover { path: PathBuf, upload: bool },
 }
 
 /// Creates `dir` (and its parent) with mode 0700.

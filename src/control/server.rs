@@ -2,8 +2,11 @@
 //! runs `sync`, streaming progress. Removes its socket (and, when nothing is left pending,
 //! its registry entry) when dropped at unmount.
 
-use super::{paths_for, private_parent, register, Account, ApiUse, Cache, MountEntry, Request, Status, SyncDone};
+use super::{
+    paths_for, private_parent, register, Account, ApiUse, Cache, MountEntry, RecoverDone, Request, Status, SyncDone,
+};
 use crate::api::StreamState;
+use crate::vfs::uploads::Scope;
 use crate::vfs::Fs;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -74,10 +77,20 @@ async fn serve_one(stream: UnixStream, ctx: &Context) -> Result<(), super::Contr
     let mut line = String::new();
     BufReader::new(read).read_line(&mut line).await?;
     match serde_json::from_str::<Request>(line.trim())? {
-        Request::Status => send(&mut write, &status(ctx).await).await,
-        Request::Sync => {
-            let fs = ctx.fs.clone();
-            let mut sync = tokio::spawn(async move { fs.sync_all().await });
+        Request::Status { path } => {
+            let scope = match &path {
+                Some(p) => scope_of(&ctx.fs, std::slice::from_ref(p)).await.unwrap_or(Scope::Under(Vec::new())),
+                None => Scope::All,
+            };
+            send(&mut write, &Status { path, ..status(ctx, &scope).await }).await
+        }
+        Request::Sync { paths } => {
+            let scope = match scope_of(&ctx.fs, &paths).await {
+                Ok(scope) => scope,
+                Err(failures) => return send(&mut write, &SyncDone { done: true, failures }).await,
+            };
+            let (fs, chosen) = (ctx.fs.clone(), scope.clone());
+            let mut sync = tokio::spawn(async move { fs.sync(&chosen).await });
             let mut tick = tokio::time::interval(PROGRESS_EVERY);
             loop {
                 tokio::select! {
@@ -85,10 +98,46 @@ async fn serve_one(stream: UnixStream, ctx: &Context) -> Result<(), super::Contr
                         let failures = failures.unwrap_or_else(|e| vec![format!("sync task: {e}")]);
                         return send(&mut write, &SyncDone { done: true, failures }).await;
                     }
-                    _ = tick.tick() => send(&mut write, &status(ctx).await).await?,
+                    _ = tick.tick() => send(&mut write, &status(ctx, &scope).await).await?,
                 }
             }
         }
+        Request::Recover { path, upload } => send(&mut write, &recover(&ctx.fs, &path, upload).await).await,
+    }
+}
+
+/// The files at or under `paths` (relative to the mount's root); none: everything. The
+/// error lists the paths not found.
+async fn scope_of(fs: &Fs, paths: &[PathBuf]) -> Result<Scope, Vec<String>> {
+    if paths.iter().all(|p| p.as_os_str().is_empty()) {
+        return Ok(Scope::All);
+    }
+    let mut inos = Vec::new();
+    let mut missing = Vec::new();
+    for path in paths {
+        match fs.resolve(path).await {
+            Ok(ino) => inos.push(ino),
+            Err(e) => missing.push(format!("{}: {e}", path.display())),
+        }
+    }
+    if missing.is_empty() {
+        Ok(Scope::Under(inos))
+    } else {
+        Err(missing)
+    }
+}
+
+async fn recover(fs: &Fs, path: &std::path::Path, upload: bool) -> RecoverDone {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else {
+        return RecoverDone { decided: 0, error: Some(format!("{}: not a file", path.display())) };
+    };
+    let decided = match fs.resolve(dir).await {
+        Ok(dir) => fs.decide_held(dir, name, upload),
+        Err(e) => Err(e),
+    };
+    match decided {
+        Ok(decided) => RecoverDone { decided, error: None },
+        Err(e) => RecoverDone { decided: 0, error: Some(format!("{}: {e}", path.display())) },
     }
 }
 
@@ -102,7 +151,7 @@ async fn send(
     Ok(())
 }
 
-async fn status(ctx: &Context) -> Status {
+async fn status(ctx: &Context, scope: &Scope) -> Status {
     let fs = &ctx.fs;
     let account = match fs.quota().await {
         Ok(me) => Some(Account {
@@ -135,7 +184,8 @@ async fn status(ctx: &Context) -> Status {
             throttled_total: load(&counters.throttled),
             retries_total: load(&counters.retries),
         }),
-        uploads: fs.uploads(),
+        uploads: fs.uploads(scope),
+        path: None,
     }
 }
 

@@ -115,7 +115,7 @@ impl Fs {
     }
 
     fn awaits_first_upload(&self, ino: Ino) -> bool {
-        self.staged_map().get(&ino).is_some_and(|s| s.lock().record.base_id.is_none())
+        self.staged_map().get(&ino).is_some_and(|s| s.lock().only_local())
     }
 
     fn drop_old_blocks(&self, item: &Item, keep_version: &str) {

@@ -11,7 +11,6 @@ use super::journal::Journal;
 use super::listings::{DirEntry, Listing, ListingCache};
 use super::prefetch::{BlockRequest, FetchFn, Reader, ReaderConfig};
 use super::staging::Staged;
-use super::uploads::Recovering;
 use crate::api::model::{Item, User};
 use crate::api::{ApiError, Client, Fetched};
 use crate::blockbuf::BufPool;
@@ -31,8 +30,20 @@ pub struct FsConfig {
     pub writeback_delay: Duration,
     /// Uploads running at once.
     pub upload_parallelism: usize,
-    /// `close` (FUSE flush) of a written file waits until it is committed.
+    /// `close` (FUSE flush) of a written file does what `fsync` does.
     pub sync_on_close: bool,
+    /// What `fsync` waits for.
+    pub fsync: FsyncMode,
+}
+
+/// What `fsync` (and `fdatasync`, `msync(MS_SYNC)`, close with `sync_on_close`) promise.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FsyncMode {
+    /// The file's bytes and journal record are on the local disk; the upload follows.
+    #[default]
+    Local,
+    /// The file's content is committed in Box.
+    Box,
 }
 
 #[derive(Clone)]
@@ -84,8 +95,6 @@ pub struct Fs {
     quota: Mutex<Option<(Instant, User)>>,
     journal: Journal,
     staged: Mutex<HashMap<Ino, Arc<Staged>>>,
-    /// Journal entries of an earlier run being uploaded, by journal key.
-    recovering: Mutex<HashMap<String, Arc<Recovering>>>,
     upload_slots: tokio::sync::Semaphore,
     me: Weak<Fs>,
     /// Background work (uploads) is spawned here, also from FUSE threads.
@@ -119,7 +128,6 @@ impl Fs {
             quota: Mutex::new(None),
             journal,
             staged: Mutex::new(HashMap::new()),
-            recovering: Mutex::new(HashMap::new()),
             me: me.clone(),
             rt: tokio::runtime::Handle::current(),
         }))
@@ -179,9 +187,14 @@ impl Fs {
             }
         }
         for s in self.staged_map().values() {
-            let st = s.lock();
-            if st.parent == dir.ino && st.record.base_id.is_none() {
-                listing.insert(DirEntry { ino: s.ino, kind: NodeKind::File, name: st.record.name.clone() });
+            let mut st = s.lock();
+            if st.parent.is_none() && st.record().parent_id == dir.box_id && !st.upload.is_held() {
+                st.parent = Some(dir.ino); // left by an earlier run: its folder is known now
+            }
+            if st.parent == Some(dir.ino) && st.only_local() {
+                let name = st.record().name.clone();
+                self.inodes.set_location(s.ino, dir.ino, &name);
+                listing.insert(DirEntry { ino: s.ino, kind: NodeKind::File, name });
             }
         }
         Ok(Arc::new(listing))
@@ -194,6 +207,23 @@ impl Fs {
         let node = self.node(entry.ino)?;
         self.inodes.add_lookup(node.ino);
         Ok(self.attr(&node))
+    }
+
+    /// The inode at `path`, relative to the mount's root (`boxfs status`, `sync`, `recover`).
+    /// Unlike `lookup`, it adds no kernel reference.
+    pub async fn resolve(&self, path: &std::path::Path) -> VfsResult<Ino> {
+        let mut ino = ROOT_INO;
+        for part in path.components() {
+            match part {
+                std::path::Component::Normal(name) => {
+                    let name = name.to_str().ok_or(VfsError::Invalid)?;
+                    ino = self.listing(ino).await?.find(name).ok_or(VfsError::NotFound)?.ino;
+                }
+                std::path::Component::CurDir => {}
+                _ => return Err(VfsError::Invalid),
+            }
+        }
+        Ok(ino)
     }
 
     pub fn forget(&self, ino: Ino, n: u64) {
@@ -398,10 +428,6 @@ impl Fs {
     /// This filesystem as an `Arc` (for background uploads), while it is alive.
     pub(super) fn self_arc(&self) -> Option<Arc<Fs>> {
         self.me.upgrade()
-    }
-
-    pub(super) fn recovering_map(&self) -> MutexGuard<'_, HashMap<String, Arc<Recovering>>> {
-        self.recovering.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub(super) fn inodes(&self) -> &InodeTable {

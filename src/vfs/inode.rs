@@ -227,6 +227,32 @@ impl InodeTable {
         node
     }
 
+    /// The inode of Box file `box_id`, made (shown nowhere yet, to be revalidated) when the
+    /// mount has not seen the file: a pending change of it waits for its folder's listing.
+    pub fn reserve_file(&self, box_id: &str, name: &str) -> Ino {
+        let mut t = self.lock();
+        let key = (NodeKind::File, box_id.to_string());
+        if let Some(ino) = t.by_id.get(&key) {
+            return *ino;
+        }
+        let ino = t.next;
+        t.next += 1;
+        t.by_id.insert(key, ino);
+        let meta = Meta::local(SystemTime::UNIX_EPOCH);
+        let node = Node {
+            ino,
+            kind: NodeKind::File,
+            box_id: box_id.into(),
+            parent: ROOT_INO,
+            name: name.into(),
+            meta,
+            fetched: None,
+            mtime_set: None,
+        };
+        t.nodes.insert(ino, node);
+        ino
+    }
+
     /// Gives a locally created file its Box id (the inode number stays).
     pub fn rebind_file(&self, ino: Ino, box_id: &str) {
         let mut t = self.lock();

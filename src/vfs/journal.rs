@@ -121,6 +121,13 @@ impl Journal {
         Ok(DirectFile::new(file, &path, true))
     }
 
+    /// The existing data file of `key`, to read and write.
+    pub fn open_data(&self, key: &str) -> std::io::Result<DirectFile> {
+        let path = self.data_path(key);
+        let file = std::fs::OpenOptions::new().read(true).write(true).open(&path)?;
+        Ok(DirectFile::new(file, &path, true))
+    }
+
     /// Writes a record atomically (temp + rename), stamped with this boot; no fsync.
     pub fn save(&self, record: &Record) -> std::io::Result<()> {
         self.write_record(record, false)

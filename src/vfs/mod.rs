@@ -13,12 +13,13 @@ pub mod journal;
 mod listings;
 pub mod prefetch;
 mod staging;
+mod upload_state;
 pub mod uploads;
 mod write;
 mod writeback;
 
 pub use attr::{Attr, AttrPolicy};
 pub use error::{VfsError, VfsResult};
-pub use fs::{Fs, FsConfig, XATTRS};
+pub use fs::{Fs, FsConfig, FsyncMode, XATTRS};
 pub use inode::{Ino, NodeKind, ROOT_INO};
 pub use listings::{DirEntry, Listing};

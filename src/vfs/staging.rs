@@ -7,86 +7,87 @@ use super::error::{VfsError, VfsResult};
 use super::hasher::ContentHasher;
 use super::inode::Ino;
 use super::journal::{Journal, Record};
+use super::upload_state::Upload;
 use crate::direct_io::DirectFile;
+use bytes::Bytes;
+use std::os::unix::fs::FileExt;
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
-use tokio::sync::watch;
-
-/// The outcome of the latest upload attempt, as `fsync` waiters see it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Commit {
-    /// Nothing committed yet.
-    Nothing,
-    /// Content up to this generation is in Box.
-    Done(u64),
-    /// The upload failed for good; the data stays in the journal.
-    Failed(u64, String),
-}
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Instant, SystemTime};
+use tokio::sync::{watch, Notify};
 
 #[derive(Debug)]
 pub struct StageState {
-    pub record: Record,
-    /// The directory inode the file shows in.
-    pub parent: Ino,
+    /// What the journal says of the entry; changed only through [`StageState::edit_record`].
+    record: Record,
+    /// Bumped by every edit of `record`.
+    record_rev: u64,
+    /// The newest `record_rev` written durably (after its data was flushed).
+    durable_rev: u64,
+    /// The newest content generation flushed to disk with a durable record.
+    flushed_gen: u64,
+    /// The directory the file shows in; `None` while it shows nowhere in this mount (an
+    /// entry an earlier run left whose folder was not listed yet, or one held back).
+    pub parent: Option<Ino>,
     pub size: u64,
     pub mtime: SystemTime,
-    /// Bumped on every change, so an upload knows whether what it sent is still current.
-    pub generation: u64,
-    /// Open handles that may still write.
-    pub writers: u32,
-    /// An upload task exists for this file.
-    pub scheduled: bool,
-    /// Unlinked (or replaced by a rename) before its upload: nothing is to be sent.
-    pub removed: bool,
-    /// Where its upload stands, for `boxfs status`.
-    pub phase: Phase,
-    /// Its journal entry exists (false once committed or given up): nothing may save it again.
+    /// Where its upload stands.
+    pub upload: Upload,
+    /// A task drives its upload (see `writeback.rs`).
+    pub driving: bool,
+    /// Its journal entry exists (false once it left: committed, removed or discarded).
     pub in_journal: bool,
+    /// The entry this one replaced by a rename while that one's upload ran: this one's
+    /// upload waits until that one's has ended (and takes what it landed as its base).
+    pub after: Option<Arc<Staged>>,
+    /// Replaced by a rename while its upload ran: what lands becomes the replacement's base
+    /// instead of being deleted.
+    pub replaced_by: Option<std::sync::Weak<Staged>>,
 }
 
 impl StageState {
-    /// A file just staged: queued for no upload yet, with no writer and its journal entry made.
-    pub fn new(record: Record, parent: Ino, size: u64, mtime: SystemTime) -> StageState {
+    pub fn new(record: Record, parent: Option<Ino>, size: u64, mtime: SystemTime, upload: Upload) -> StageState {
         StageState {
             record,
+            record_rev: 0,
+            durable_rev: 0,
+            flushed_gen: 0,
             parent,
             size,
             mtime,
-            generation: 0,
-            writers: 0,
-            scheduled: false,
-            removed: false,
-            phase: Phase::Queued,
+            upload,
+            driving: false,
             in_journal: true,
+            after: None,
+            replaced_by: None,
         }
     }
 
-    /// Content changed: a new generation, not yet on disk.
+    pub fn record(&self) -> &Record {
+        &self.record
+    }
+
+    /// The record, to change (then save it with [`Staged::save_record`]).
+    pub fn edit_record(&mut self) -> &mut Record {
+        self.record_rev += 1;
+        &mut self.record
+    }
+
+    /// Content changed now.
     fn changed(&mut self) {
         self.mtime = SystemTime::now();
-        self.generation += 1;
-        self.record.synced = false;
+        self.upload.changed(Instant::now());
     }
 
-    /// Removes the journal entry (committed, unlinked or saved as a conflicted copy); no
-    /// later save may bring it back.
-    pub fn leave_journal(&mut self, journal: &Journal) {
-        self.in_journal = false;
-        journal.remove(&self.record.key);
+    /// A file that exists only here so far (its first upload has not landed).
+    pub fn only_local(&self) -> bool {
+        self.record.base_id.is_none()
     }
-}
 
-/// Where a pending upload stands.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Phase {
-    /// Waiting for the last close, the write-back delay or an upload slot.
-    Queued,
-    Uploading,
-    /// The last attempt failed transiently; another follows.
-    Retrying(String),
-    /// Failed for good; the data stays in the journal.
-    Failed(String),
+    /// Its latest content and record are on the local disk (an fsync since the last change).
+    pub fn durable(&self) -> bool {
+        self.flushed_gen == self.upload.generation() && self.durable_rev == self.record_rev && self.record.synced
+    }
 }
 
 #[derive(Debug)]
@@ -94,16 +95,24 @@ pub struct Staged {
     pub ino: Ino,
     file: Arc<DirectFile>,
     pub state: Mutex<StageState>,
-    pub commit: watch::Sender<Commit>,
+    /// Ticks on every upload state change, for those waiting for one (`fsync` under
+    /// `--fsync box`, `boxfs sync`).
+    pub settled: watch::Sender<()>,
+    /// Wakes the driver to look at the state again (a sync, a close, a change).
+    pub wake: Notify,
     /// Bytes of the current upload attempt the server has confirmed.
     pub progress: Arc<AtomicU64>,
-    /// Wakes a scheduled upload out of its write-back delay (`fsync`, `boxfs sync`).
-    pub hurry: tokio::sync::Notify,
     /// Follows the content's SHA-1 while it is written front to back.
     hasher: Arc<ContentHasher>,
-    /// Held across a change of the content and its report to `hasher`: changes land on disk in
-    /// the order the hasher learns of them (two FUSE threads may write one file at once).
+    /// Held across a change of the content and its report to `hasher` (changes land on disk in
+    /// the order the hasher learns of them), and while a direct upload reads its snapshot.
     changing: Mutex<()>,
+    /// Held across taking a record and writing it, so the journal never goes back to an older one.
+    record_io: Mutex<()>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Staged {
@@ -113,17 +122,18 @@ impl Staged {
         Staged {
             hasher,
             changing: Mutex::new(()),
+            record_io: Mutex::new(()),
             ino,
             file: Arc::new(file),
             state: Mutex::new(state),
-            commit: watch::channel(Commit::Nothing).0,
+            settled: watch::channel(()).0,
+            wake: Notify::new(),
             progress: Arc::new(AtomicU64::new(0)),
-            hurry: tokio::sync::Notify::new(),
         }
     }
 
-    pub fn lock(&self) -> std::sync::MutexGuard<'_, StageState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    pub fn lock(&self) -> MutexGuard<'_, StageState> {
+        lock(&self.state)
     }
 
     pub fn key(&self) -> String {
@@ -138,7 +148,7 @@ impl Staged {
 
     /// Writes at `offset`, growing the file as needed.
     pub fn write_at(&self, offset: u64, data: &[u8]) -> VfsResult<u32> {
-        let _changing = self.changing.lock().unwrap_or_else(|p| p.into_inner());
+        let _changing = lock(&self.changing);
         let copies = self.file.write_all_at(data, offset)?;
         let mut st = self.lock();
         st.size = st.size.max(offset + data.len() as u64);
@@ -147,15 +157,49 @@ impl Staged {
         Ok(data.len() as u32)
     }
 
+    /// Up to `size` bytes from `offset`: fewer at the end of the file, also when a truncate
+    /// shortens it meanwhile (what exists at that moment).
     pub fn read_at(&self, offset: u64, size: u32) -> VfsResult<Vec<u8>> {
         let len = self.lock().size.saturating_sub(offset).min(u64::from(size)) as usize;
         let mut buf = vec![0u8; len];
-        self.file.read_exact_at(&mut buf, offset)?;
+        let mut done = 0;
+        while done < len {
+            match self.file.cached().read_at(&mut buf[done..], offset + done as u64) {
+                Ok(0) => break,
+                Ok(n) => done += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        buf.truncate(done);
         Ok(buf)
     }
 
+    /// The whole content as it is now, read while no change can land, so that an upload of
+    /// it sends exactly one version.
+    pub fn snapshot(&self) -> std::io::Result<Bytes> {
+        let _changing = lock(&self.changing);
+        let mut buf = vec![0u8; self.lock().size as usize];
+        self.file.read_exact_at(&mut buf, 0)?;
+        Ok(Bytes::from(buf))
+    }
+
+    /// The SHA-1 (hex) of the whole content as it is now: as followed while it was written,
+    /// else read back. Blocking.
+    pub fn sha1_hex(&self) -> std::io::Result<String> {
+        use sha1::{Digest, Sha1};
+        let _changing = lock(&self.changing);
+        let size = self.lock().size;
+        if let Some(raw) = self.hasher.finish(&self.file, size) {
+            return Ok(hex::encode(raw));
+        }
+        let mut hasher = Sha1::new();
+        self.file.for_each_chunk(0, size, |chunk| hasher.update(chunk))?;
+        Ok(hex::encode(hasher.finalize()))
+    }
+
     pub fn truncate(&self, size: u64) -> VfsResult<()> {
-        let _changing = self.changing.lock().unwrap_or_else(|p| p.into_inner());
+        let _changing = lock(&self.changing);
         self.file.cached().set_len(size)?;
         let mut st = self.lock();
         self.hasher.resized(size);
@@ -169,7 +213,7 @@ impl Staged {
     pub fn allocate(&self, offset: u64, len: u64, keep_size: bool) -> VfsResult<()> {
         use std::os::fd::AsRawFd;
         let mode = if keep_size { libc::FALLOC_FL_KEEP_SIZE } else { 0 };
-        let _changing = self.changing.lock().unwrap_or_else(|p| p.into_inner());
+        let _changing = lock(&self.changing);
         let (off, n) =
             (offset.try_into().map_err(|_| VfsError::Invalid)?, len.try_into().map_err(|_| VfsError::Invalid)?);
         // SAFETY: fallocate(2) on a descriptor this struct owns.
@@ -187,51 +231,75 @@ impl Staged {
 
     pub fn set_mtime(&self, mtime: SystemTime) {
         let mut st = self.lock();
+        st.upload.changed(Instant::now());
         st.mtime = mtime;
-        st.generation += 1;
     }
 
-    /// Flushes the content to disk and marks the journal record so (see the journal's module
-    /// doc), unless it is on disk already, changed meanwhile (a later flush covers that) or
-    /// left the journal.
-    pub fn persist(&self, journal: &Journal) {
-        let generation = {
-            let st = self.lock();
-            if st.record.synced || !st.in_journal {
-                return;
+    /// Writes the current record (with the current mtime) to the journal; `durable` once
+    /// the data was flushed. Nothing once the entry left the journal.
+    pub fn save_record(&self, journal: &Journal, durable: bool) -> std::io::Result<()> {
+        let _io = lock(&self.record_io);
+        let (record, rev) = {
+            let mut st = self.lock();
+            let mtime = nanos(st.mtime);
+            if st.record.mtime_ns != mtime {
+                st.edit_record().mtime_ns = mtime;
             }
-            st.generation
-        };
-        if let Err(e) = self.file.cached().sync_data() {
-            return tracing::warn!(error = %e, "cannot flush a staged file to disk");
-        }
-        let mut st = self.lock();
-        if st.generation != generation || st.record.synced || !st.in_journal {
-            return;
-        }
-        st.record.synced = true;
-        if let Err(e) = journal.save_durable(&st.record) {
-            st.record.synced = false;
-            tracing::warn!(error = %e, "cannot flush a journal record to disk");
-        }
-    }
-
-    /// Waits until content up to `generation` is committed (or its upload failed for good).
-    pub async fn wait_committed(&self, generation: u64) -> VfsResult<()> {
-        let mut rx = self.commit.subscribe();
-        loop {
-            match rx.borrow_and_update().clone() {
-                Commit::Done(g) if g >= generation => return Ok(()),
-                Commit::Failed(g, msg) if g >= generation => {
-                    tracing::error!(error = %msg, "upload failed; the data is kept in the journal");
-                    return Err(VfsError::Io(std::io::Error::other(msg)));
-                }
-                _ => {}
-            }
-            if rx.changed().await.is_err() {
+            if !st.in_journal || (durable && st.durable_rev == st.record_rev && st.record.synced) {
                 return Ok(());
             }
+            if durable && !st.record.synced {
+                st.edit_record().synced = true;
+            }
+            (st.record.clone(), st.record_rev)
+        };
+        match durable {
+            true => journal.save_durable(&record)?,
+            false => journal.save(&record)?,
         }
+        if durable {
+            let mut st = self.lock();
+            st.durable_rev = st.durable_rev.max(rev);
+        }
+        Ok(())
+    }
+
+    /// What `fsync` promises: every write made before it, the file's journal record and its
+    /// directory entry reach the local disk, so that a crash or power loss from here on loses
+    /// none of it (the next mount uploads it).
+    pub fn persist(&self, journal: &Journal) -> std::io::Result<()> {
+        let generation = {
+            let st = self.lock();
+            if !st.in_journal {
+                return Ok(());
+            }
+            st.upload.generation()
+        };
+        self.file.cached().sync_data()?;
+        self.save_record(journal, true)?;
+        let mut st = self.lock();
+        st.flushed_gen = st.flushed_gen.max(generation);
+        Ok(())
+    }
+
+    /// Takes the entry out of the journal (committed, removed or discarded); no later save
+    /// brings it back.
+    pub fn leave_journal(&self, journal: &Journal) {
+        let _io = lock(&self.record_io);
+        let key = {
+            let mut st = self.lock();
+            if !st.in_journal {
+                return;
+            }
+            st.in_journal = false;
+            st.record.key.clone()
+        };
+        journal.remove(&key);
+    }
+
+    /// Tells those waiting for its upload that the state changed.
+    pub fn tell_waiters(&self) {
+        self.settled.send_replace(());
     }
 }
 
@@ -288,8 +356,68 @@ mod tests {
         let file = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&path).unwrap();
         let file = DirectFile::new(file, &path, true);
         let record = Record::new("k".into(), "0".into(), "n".into(), 0);
-        let state = StageState { writers: 1, ..StageState::new(record, 1, 0, SystemTime::now()) };
+        let upload = Upload::staged(super::super::upload_state::Timing::default(), 1, true, Instant::now());
+        let state = StageState::new(record, Some(1), 0, SystemTime::now(), upload);
         (dir, Staged::new(2, file, state))
+    }
+
+    #[test]
+    fn reads_racing_truncates_are_short_never_errors() {
+        let (_dir, s) = staged_empty_file();
+        s.write_at(0, &vec![7u8; 1 << 20]).unwrap();
+        let s = Arc::new(s);
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let truncator = {
+            let (s, stop) = (s.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut n = 1u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    n = n.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    s.truncate((n >> 44) % (1 << 20)).unwrap();
+                    s.write_at((n >> 40) % (1 << 20), &[7u8; 4096]).unwrap();
+                }
+            })
+        };
+        for i in 0..20_000u64 {
+            let data = s.read_at((i * 7919) % (1 << 20), 65536).expect("a read racing a truncate never fails");
+            assert!(data.iter().all(|&b| b == 7 || b == 0));
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        truncator.join().unwrap();
+    }
+
+    #[test]
+    fn persist_flushes_the_record_once_until_it_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::open(dir.path()).unwrap();
+        let file = journal.create_data("k").unwrap();
+        let record = Record::new("k".into(), "0".into(), "n".into(), 0);
+        let upload = Upload::staged(super::super::upload_state::Timing::default(), 1, true, Instant::now());
+        let s = Staged::new(2, file, StageState::new(record, Some(1), 0, SystemTime::now(), upload));
+        s.write_at(0, b"abc").unwrap();
+        s.persist(&journal).unwrap();
+        let on_disk = journal.records().unwrap().remove(0);
+        assert!(on_disk.synced, "the record says its data reached the disk");
+        assert_eq!(on_disk.mtime_ns, nanos(s.lock().mtime), "with the latest mtime");
+        assert!(s.lock().durable());
+        let rev = s.lock().record_rev;
+        s.persist(&journal).unwrap();
+        assert_eq!(s.lock().record_rev, rev, "an fsync with nothing new writes no record");
+        s.lock().edit_record().name = "m".into();
+        s.save_record(&journal, false).unwrap();
+        s.persist(&journal).unwrap();
+        assert_eq!(journal.records().unwrap()[0].name, "m");
+        assert!(s.lock().durable());
+        s.leave_journal(&journal);
+        s.save_record(&journal, false).unwrap();
+        assert!(journal.records().unwrap().is_empty(), "no save brings a removed entry back");
+    }
+
+    #[test]
+    fn a_snapshot_is_one_version() {
+        let (_dir, s) = staged_empty_file();
+        s.write_at(0, b"hello").unwrap();
+        assert_eq!(&s.snapshot().unwrap()[..], b"hello");
     }
 
     #[test]

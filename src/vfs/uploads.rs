@@ -1,24 +1,21 @@
-//! Pending uploads as a whole: resuming what an earlier run left in the journal, waiting for
-//! everything to reach Box (`boxfs sync`, unmount), and the per-file report `boxfs status`
-//! shows (from the running filesystem, or from the journal alone when no daemon runs).
+//! Pending uploads as a whole: what an earlier run left in the journal enters the upload
+//! state machine like any staged file (shown in its folder once that is listed, unless held
+//! after a system crash); waiting until everything, or one file or subtree, is in Box (`boxfs
+//! sync`, unmount); the user's decision on a held entry (`boxfs recover`); and the per-file
+//! report `boxfs status` shows (from the running filesystem, or from the journal alone when
+//! no daemon runs).
 
+use super::error::{VfsError, VfsResult};
 use super::fs::Fs;
+use super::inode::{Ino, Meta, ROOT_INO};
 use super::journal::{Journal, Record};
-use super::staging::{Phase, Staged};
-use super::writeback::{worth_retrying, MAX_UPLOAD_BACKOFF};
+use super::staging::{from_nanos, StageState, Staged};
+use super::upload_state::{State, Upload};
+use super::writeback::wait_in_box;
 use serde::{Deserialize, Serialize};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
-/// A journal entry left by an earlier run, being uploaded by this one.
-#[derive(Debug)]
-pub struct Recovering {
-    record: Mutex<Record>,
-    size: u64,
-    progress: Arc<AtomicU64>,
-    phase: Mutex<Phase>,
-}
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
 
 /// One pending upload, as `boxfs status` shows it.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -27,9 +24,13 @@ pub struct UploadInfo {
     /// Box id of the folder it goes to.
     pub folder_id: String,
     pub state: UploadState,
+    /// Its latest bytes and journal record are on the local disk (fsynced): a crash or power
+    /// loss cannot lose them.
+    #[serde(default)]
+    pub durable: bool,
     pub bytes_done: u64,
     pub bytes_total: u64,
-    /// The last error (retrying or failed).
+    /// The last error (retrying or failed), or why it is held.
     pub error: Option<String>,
 }
 
@@ -39,10 +40,15 @@ pub struct UploadInfo {
 pub enum UploadState {
     /// Still open for writing.
     Writing,
-    Queued,
+    /// Waiting out the write-back delay (or an upload slot).
+    Waiting,
     Uploading,
+    /// Every byte is up; Box is committing them.
+    Committing,
     Retrying,
     Failed,
+    /// Kept out of Box after a system crash until `boxfs recover` decides.
+    Held,
     /// Read from the journal: no daemon runs to say more.
     Pending,
 }
@@ -51,52 +57,40 @@ impl std::fmt::Display for UploadState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let word = match self {
             UploadState::Writing => "writing",
-            UploadState::Queued => "queued",
+            UploadState::Waiting => "waiting",
             UploadState::Uploading => "uploading",
+            UploadState::Committing => "committing",
             UploadState::Retrying => "retrying",
             UploadState::Failed => "failed",
+            UploadState::Held => "held",
             UploadState::Pending => "pending",
         };
         f.pad(word)
     }
 }
 
-fn phase_state(phase: &Phase) -> (UploadState, Option<String>) {
-    match phase {
-        Phase::Queued => (UploadState::Queued, None),
-        Phase::Uploading => (UploadState::Uploading, None),
-        Phase::Retrying(e) => (UploadState::Retrying, Some(e.clone())),
-        Phase::Failed(e) => (UploadState::Failed, Some(e.clone())),
-    }
-}
-
-fn staged_info(s: &Staged) -> UploadInfo {
+/// The report of one staged entry; `None` once it is finished.
+fn staged_info(s: &Staged) -> Option<UploadInfo> {
     let st = s.lock();
-    let (mut state, error) = phase_state(&st.phase);
-    if st.writers > 0 && !matches!(st.phase, Phase::Uploading) {
-        state = UploadState::Writing;
-    }
-    UploadInfo {
-        name: st.record.name.clone(),
-        folder_id: st.record.parent_id.clone(),
+    let (state, error) = match st.upload.state() {
+        State::Open => (UploadState::Writing, None),
+        State::Waiting { .. } => (UploadState::Waiting, None),
+        State::Uploading { .. } => (UploadState::Uploading, None),
+        State::Committing { .. } => (UploadState::Committing, None),
+        State::Retrying { error, .. } => (UploadState::Retrying, Some(error.clone())),
+        State::Failed(why) => (UploadState::Failed, Some(why.clone())),
+        State::Held(why) => (UploadState::Held, Some(why.clone())),
+        State::InBox | State::Removed => return None,
+    };
+    Some(UploadInfo {
+        name: st.record().name.clone(),
+        folder_id: st.record().parent_id.clone(),
         state,
+        durable: st.durable(),
         bytes_done: s.progress.load(Ordering::Relaxed).min(st.size),
         bytes_total: st.size,
         error,
-    }
-}
-
-fn recovering_info(r: &Recovering) -> UploadInfo {
-    let record = r.record.lock().unwrap_or_else(|p| p.into_inner());
-    let (state, error) = phase_state(&r.phase.lock().unwrap_or_else(|p| p.into_inner()));
-    UploadInfo {
-        name: record.name.clone(),
-        folder_id: record.parent_id.clone(),
-        state,
-        bytes_done: r.progress.load(Ordering::Relaxed).min(r.size),
-        bytes_total: r.size,
-        error,
-    }
+    })
 }
 
 /// What the journal alone says is pending (no daemon runs to ask).
@@ -106,73 +100,120 @@ pub fn journal_uploads(journal: &Journal) -> std::io::Result<Vec<UploadInfo>> {
         .into_iter()
         .map(|r| UploadInfo {
             bytes_total: std::fs::metadata(journal.data_path(&r.key)).map(|m| m.len()).unwrap_or(0),
+            durable: r.synced,
             name: r.name,
             folder_id: r.parent_id,
-            state: if r.failed.is_some() { UploadState::Failed } else { UploadState::Pending },
+            state: match (r.held, r.failed.is_some()) {
+                (true, _) => UploadState::Held,
+                (false, true) => UploadState::Failed,
+                (false, false) => UploadState::Pending,
+            },
             bytes_done: 0,
             error: r.failed,
         })
         .collect())
 }
 
+/// Which pending uploads a sync waits for.
+#[derive(Clone, Debug)]
+pub enum Scope {
+    /// Everything this mount has pending.
+    All,
+    /// The files at or under these inodes (a file, or a directory's subtree).
+    Under(Vec<Ino>),
+}
+
 impl Fs {
-    /// Every upload not yet committed: files with local changes, then recovered entries.
-    pub fn uploads(&self) -> Vec<UploadInfo> {
-        let staged: Vec<Arc<Staged>> = self.staged_map().values().cloned().collect();
-        let mut out: Vec<UploadInfo> = staged.iter().map(|s| staged_info(s)).collect();
+    /// Every upload in `scope` not yet in Box, by name.
+    pub fn uploads(&self, scope: &Scope) -> Vec<UploadInfo> {
+        let mut out: Vec<UploadInfo> =
+            self.staged_entries().iter().filter(|s| self.in_scope(s, scope)).filter_map(|s| staged_info(s)).collect();
         out.sort_by(|a, b| a.name.cmp(&b.name));
-        out.extend(self.recovering_map().values().map(|r| recovering_info(r)));
         out
     }
 
-    /// Files with local changes not yet committed (recovered entries included).
+    /// Files with local changes not yet in Box (held and failed ones included).
     pub fn pending_uploads(&self) -> usize {
-        self.staged_map().len() + self.recovering_map().len()
+        let finished = |s: &Arc<Staged>| matches!(s.lock().upload.state(), State::InBox | State::Removed);
+        self.staged_entries().iter().filter(|s| !finished(s)).count()
     }
 
-    /// Uploads everything pending now and waits until it is in Box. Returns the failures
-    /// (file: error), whose data stays in the journal.
-    pub async fn sync_all(&self) -> Vec<String> {
-        let staged: Vec<Arc<Staged>> = self.staged_map().values().cloned().collect();
+    fn staged_entries(&self) -> Vec<Arc<Staged>> {
+        self.staged_map().values().cloned().collect()
+    }
+
+    /// Whether `ino` is `top` or lies under it.
+    fn is_under(&self, ino: Ino, top: Ino) -> bool {
+        let mut at = ino;
+        loop {
+            if at == top {
+                return true;
+            }
+            match self.inodes().get(at) {
+                Some(node) if node.ino != ROOT_INO && node.parent != at => at = node.parent,
+                _ => return false,
+            }
+        }
+    }
+
+    fn in_scope(&self, staged: &Staged, scope: &Scope) -> bool {
+        match scope {
+            Scope::All => true,
+            Scope::Under(tops) => {
+                let at = staged.lock().parent;
+                tops.iter().any(|&top| staged.ino == top || at.is_some_and(|p| self.is_under(p, top)))
+            }
+        }
+    }
+
+    /// Uploads what is pending in `scope` now and waits until it is in Box. Returns the
+    /// failures (file: error), whose data stays in the journal; held entries count as
+    /// failures until `boxfs recover` decides on them.
+    pub async fn sync(&self, scope: &Scope) -> Vec<String> {
+        let chosen: Vec<(Arc<Staged>, u64)> = self
+            .staged_entries()
+            .into_iter()
+            .filter(|s| self.in_scope(s, scope))
+            .map(|s| {
+                let generation = self.hurry(&s);
+                (s, generation)
+            })
+            .collect();
         let mut failures = Vec::new();
-        for s in &staged {
-            let generation = s.lock().generation;
-            self.upload_now(s);
-            if let Err(e) = s.wait_committed(generation).await {
+        for (s, generation) in chosen {
+            if let Err(e) = wait_in_box(&s, generation).await {
                 failures.push(e.to_string());
             }
         }
-        loop {
-            let (busy, failed): (Vec<_>, Vec<_>) = self
-                .recovering_map()
-                .values()
-                .map(|r| recovering_info(r))
-                .partition(|i| i.state != UploadState::Failed);
-            if busy.is_empty() {
-                failures.extend(failed.into_iter().map(|i| format!("{}: {}", i.name, i.error.unwrap_or_default())));
-                return failures;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        failures
     }
 
     /// Uploads everything pending and waits, logging the outcome; used at unmount. What is
     /// staged is first flushed to disk, so that whatever does not make it survives a reboot.
     pub async fn drain(&self) {
-        let staged: Vec<Arc<Staged>> = self.staged_map().values().cloned().collect();
+        let staged = self.staged_entries();
         let journal = self.journal().clone();
-        let _ = tokio::task::spawn_blocking(move || staged.iter().for_each(|s| s.persist(&journal))).await;
+        let _ = tokio::task::spawn_blocking(move || {
+            for s in &staged {
+                if let Err(e) = s.persist(&journal) {
+                    tracing::warn!(error = %e, "cannot flush a staged file to disk");
+                }
+            }
+        })
+        .await;
         let n = self.pending_uploads();
-        let failures = self.sync_all().await;
+        let failures = self.sync(&Scope::All).await;
         for f in &failures {
             tracing::error!(error = %f, "not uploaded; kept in the journal for the next mount");
         }
         tracing::info!("write-back: {}/{n} files committed", n - failures.len().min(n));
     }
 
-    /// Uploads what an earlier run left in the journal (after a crash or `kill -9`),
-    /// continuing journaled upload sessions where they still live.
-    pub async fn recover(self: Arc<Self>) {
+    /// Puts what an earlier run left in the journal (after a crash or `kill -9`) back into the
+    /// upload state machine: due at once (journaled upload sessions continue where they still
+    /// live), shown in its folder once that is listed. An entry that may hold torn data is
+    /// held instead, shown nowhere, until `boxfs recover` decides.
+    pub fn recover(&self) {
         let records = match self.journal().records() {
             Ok(r) => r,
             Err(e) => return tracing::error!(error = %e, "cannot read the write-back journal"),
@@ -181,35 +222,36 @@ impl Fs {
             tracing::info!(count = records.len(), "resuming uploads left by an earlier run");
         }
         for record in records {
-            let size = std::fs::metadata(self.journal().data_path(&record.key)).map(|m| m.len()).unwrap_or(0);
-            let key = record.key.clone();
-            let record = if self.journal().maybe_torn(&record) { self.hold(record) } else { record };
-            let held = record.held;
-            let phase = match held {
-                true => Phase::Failed(record.failed.clone().unwrap_or_else(|| "held back after a system crash".into())),
-                false => Phase::Queued,
-            };
-            let entry = Arc::new(Recovering {
-                record: Mutex::new(record),
-                size,
-                progress: Arc::new(AtomicU64::new(0)),
-                phase: Mutex::new(phase),
-            });
-            self.recovering_map().insert(key, entry.clone());
-            if !held {
-                let fs = self.clone();
-                tokio::spawn(async move { fs.upload_recovered(entry).await });
+            if let Err(e) = self.readmit(record) {
+                tracing::error!(error = %e, "cannot resume a journaled upload; it stays in the journal");
             }
         }
     }
 
-    /// Keeps a journal entry that may hold torn data out of Box for good, saying why and
-    /// where its content is.
+    fn readmit(&self, record: Record) -> std::io::Result<()> {
+        let record = if self.journal().maybe_torn(&record) { self.hold(record) } else { record };
+        let held =
+            record.held.then(|| record.failed.clone().unwrap_or_else(|| "held back after a system crash".into()));
+        let file = self.journal().open_data(&record.key)?;
+        let size = file.cached().metadata()?.len();
+        let mtime = from_nanos(record.mtime_ns);
+        let ino = match (&record.base_id, held.is_some()) {
+            (Some(id), false) => self.inodes().reserve_file(id, &record.name),
+            _ => self.inodes().insert_local(ROOT_INO, &record.name, &record.key, Meta::local(mtime)).ino,
+        };
+        let upload = Upload::recovered(self.timing(), held, Instant::now());
+        let staged = Arc::new(Staged::new(ino, file, StageState::new(record, None, size, mtime, upload)));
+        self.staged_map().insert(ino, staged.clone());
+        self.kick(&staged);
+        Ok(())
+    }
+
+    /// Keeps a journal entry that may hold torn data out of Box, saying why and how to decide.
     fn hold(&self, record: Record) -> Record {
         let data = self.journal().data_path(&record.key);
         let why = format!(
             "staged before a system crash and never flushed to disk, so it may be incomplete; not uploaded. \
-             Its content is in {}: copy what is good into the mount, then delete that file and its .json record",
+             Its content is in {}: check it, then run boxfs recover --upload or --discard on its path",
             data.display()
         );
         tracing::error!(file = %record.name, "{why}");
@@ -220,65 +262,35 @@ impl Fs {
         record
     }
 
-    /// Flushes a recovered entry's data and record to disk before it is sent (this boot's
-    /// page cache may still hold them), as for any upload.
-    async fn persist_recovered(&self, entry: &Recovering) {
-        let mut record = entry.record.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        if record.synced {
-            return;
-        }
-        record.synced = true;
-        let journal = self.journal().clone();
-        let saved = tokio::task::spawn_blocking(move || {
-            std::fs::File::open(journal.data_path(&record.key))?.sync_data()?;
-            journal.save_durable(&record)
-        })
-        .await
-        .unwrap_or_else(|e| Err(std::io::Error::other(e)));
-        match saved {
-            Ok(()) => entry.record.lock().unwrap_or_else(|p| p.into_inner()).synced = true,
-            Err(e) => tracing::warn!(error = %e, "cannot flush a recovered upload to disk"),
-        }
-    }
-
-    async fn upload_recovered(&self, entry: Arc<Recovering>) {
-        self.persist_recovered(&entry).await;
-        let _slot = self.upload_slots().acquire().await;
-        let set_phase = |p: Phase| *entry.phase.lock().unwrap_or_else(|p| p.into_inner()) = p;
-        let remember = |session: Option<&str>| {
-            let mut r = entry.record.lock().unwrap_or_else(|p| p.into_inner());
-            r.session_id = session.map(str::to_string);
-            let _ = self.journal().save(&r);
-        };
-        let mut backoff = Duration::from_millis(500);
-        loop {
-            set_phase(Phase::Uploading);
-            let record = entry.record.lock().unwrap_or_else(|p| p.into_inner()).clone();
-            match self.upload_record(&record, None, &entry.progress, &remember).await {
-                Ok(_) => {
-                    self.journal().remove(&record.key);
-                    self.recovering_map().remove(&record.key);
-                    return;
-                }
-                Err(crate::api::ApiError::PreconditionFailed) => {
-                    let copy = record.conflicted_copy(chrono::Utc::now());
-                    tracing::warn!(file = %record.name, copy = %copy.name, "changed in Box meanwhile; keeping both versions");
-                    let mut r = entry.record.lock().unwrap_or_else(|p| p.into_inner());
-                    *r = copy;
-                    let _ = self.journal().save(&r);
-                }
-                Err(e) if worth_retrying(&e) => {
-                    set_phase(Phase::Retrying(e.to_string()));
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(MAX_UPLOAD_BACKOFF);
-                }
-                Err(e) => {
-                    tracing::error!(file = %record.name, error = %e, "recovered upload failed; kept in the journal");
-                    let _ = self.journal().save(&Record { failed: Some(e.to_string()), ..record });
-                    set_phase(Phase::Failed(e.to_string()));
-                    return;
+    /// The user's decision on the held entry for `name` in folder `dir` (`boxfs recover`):
+    /// upload it after all, or discard it. Returns the number of entries decided on.
+    pub fn decide_held(&self, dir: Ino, name: &str, upload: bool) -> VfsResult<usize> {
+        let folder_id = self.inodes().get(dir).ok_or(VfsError::NotFound)?.box_id;
+        let held: Vec<Arc<Staged>> = self
+            .staged_entries()
+            .into_iter()
+            .filter(|s| {
+                let st = s.lock();
+                st.upload.is_held() && st.record().parent_id == folder_id && st.record().name == name
+            })
+            .collect();
+        for s in &held {
+            {
+                let mut st = s.lock();
+                if upload {
+                    let r = st.edit_record();
+                    (r.held, r.failed) = (false, None);
+                    st.upload.release(Instant::now());
+                } else {
+                    st.upload.remove();
                 }
             }
+            if upload {
+                s.save_record(self.journal(), false)?;
+            }
+            tracing::info!(file = %name, upload, "held entry decided on");
+            self.kick(s);
         }
+        Ok(held.len())
     }
 }

@@ -1,8 +1,13 @@
 //! Writing through the mount: create, open for write (staging the file), write, truncate,
-//! utimens, and closing (which hands the file to the write-back queue, `writeback.rs`).
+//! utimens, and closing (which hands the file to the write-back driver, `writeback.rs`).
 //! Directory operations (mkdir, rmdir, unlink, rename) are single Box calls applied to the
-//! caches; on a file whose upload is pending and that is not in Box yet, they act on the
-//! journal only.
+//! caches; on a file that is not in Box yet they act on the journal only, and a file not in
+//! Box yet renamed over another file becomes that file's next version (write-temp-then-rename
+//! costs one upload, and the Box file keeps its id and history).
+//!
+//! A staged entry takes a new writer only while it is the file's entry in the staged map
+//! (checked under the map's lock, which the driver holds to unstage a finished entry), so
+//! no write ever lands in an entry that already left.
 
 use super::error::{VfsError, VfsResult};
 use super::fs::{Fs, Handle};
@@ -10,11 +15,12 @@ use super::inode::{Ino, Meta, NodeKind};
 use super::journal::Record;
 use super::listings::DirEntry;
 use super::staging::{check_name, nanos, StageState, Staged};
+use super::upload_state::Upload;
 use super::Attr;
 use crate::api::model::Item;
 use crate::direct_io::DirectFile;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 fn random_key() -> String {
     let mut b = [0u8; 12];
@@ -45,12 +51,10 @@ impl Fs {
         }
     }
 
-    /// Stages `ino` (once): a journal record and a data file holding its full content.
+    /// Stages `ino` (once): a journal record and a data file holding its full content (none
+    /// of it when it is to be truncated).
     async fn stage(&self, ino: Ino, truncate: bool) -> VfsResult<Arc<Staged>> {
         if let Some(s) = self.staged(ino) {
-            if truncate {
-                s.truncate(0)?;
-            }
             return Ok(s);
         }
         let node = self.inodes().get(ino).ok_or(VfsError::NotFound)?;
@@ -69,9 +73,26 @@ impl Fs {
             self.copy_remote_content(&node.box_id, &node.content_version(), size, &file).await?;
         }
         self.journal().save(&record)?;
-        let state = StageState::new(record, node.parent, size, node.meta.mtime);
+        let upload = Upload::staged(self.timing(), 0, false, Instant::now());
+        let state = StageState::new(record, Some(node.parent), size, node.meta.mtime, upload);
         let staged = Arc::new(Staged::new(ino, file, state));
-        Ok(self.staged_map().entry(ino).or_insert(staged).clone())
+        let kept = self.staged_map().entry(ino).or_insert(staged.clone()).clone();
+        if !Arc::ptr_eq(&kept, &staged) {
+            staged.leave_journal(self.journal()); // staged twice at once: the other one stays
+        }
+        Ok(kept)
+    }
+
+    /// The file's staged entry (staged now if need be) with one more writer.
+    async fn claim(&self, ino: Ino, truncate: bool) -> VfsResult<Arc<Staged>> {
+        loop {
+            let staged = self.stage(ino, truncate).await?;
+            let map = self.staged_map();
+            if map.get(&ino).is_some_and(|s| Arc::ptr_eq(s, &staged)) {
+                staged.lock().upload.opened();
+                return Ok(staged);
+            }
+        }
     }
 
     /// Fills a staging file with a file's current content, through the block cache.
@@ -98,8 +119,8 @@ impl Fs {
         let record = Record::new(key.clone(), self.box_id_of_dir(parent)?, name.to_string(), nanos(now));
         self.journal().save(&record)?;
         let node = self.inodes().insert_local(parent, name, &key, Meta::local(now));
-        let state = StageState { generation: 1, writers: 1, ..StageState::new(record, parent, 0, now) };
-        let staged = Arc::new(Staged::new(node.ino, file, state));
+        let upload = Upload::staged(self.timing(), 1, true, Instant::now());
+        let staged = Arc::new(Staged::new(node.ino, file, StageState::new(record, Some(parent), 0, now, upload)));
         self.staged_map().insert(node.ino, staged.clone());
         self.edit_listing(parent, |l| {
             l.insert(DirEntry { ino: node.ino, kind: NodeKind::File, name: name.into() });
@@ -112,8 +133,10 @@ impl Fs {
 
     /// Opens for writing: stages the file (fetching its content unless truncated).
     pub async fn open_write(&self, ino: Ino, truncate: bool) -> VfsResult<u64> {
-        let staged = self.stage(ino, truncate).await?;
-        staged.lock().writers += 1;
+        let staged = self.claim(ino, truncate).await?;
+        if truncate && staged.lock().size > 0 {
+            staged.truncate(0)?;
+        }
         Ok(self.add_handle(Handle::Write(staged)))
     }
 
@@ -144,25 +167,31 @@ impl Fs {
             self.inodes().set_mtime(ino, t);
         }
         if node.kind == NodeKind::File && (size.is_some() || mtime.is_some()) {
-            let staged = self.stage(ino, size == Some(0)).await?;
-            if let Some(n) = size {
-                staged.truncate(n)?;
-            }
+            let staged = self.claim(ino, size == Some(0)).await?;
+            let changed = size.map_or(Ok(()), |n| staged.truncate(n));
             if let Some(t) = mtime {
                 staged.set_mtime(t);
             }
-            self.schedule_if_idle(&staged);
+            self.release_write(&staged);
+            changed?;
         }
         self.attr_of(ino)
     }
 
-    /// A write handle closed: the upload is queued (after the coalescing delay).
+    /// A writer let go: when it was the last, the upload is due after the write-back delay
+    /// (and the journal keeps the latest mtime, for a recovery after a crash).
     pub fn release_write(&self, staged: &Arc<Staged>) {
-        {
+        let last = {
             let mut st = staged.lock();
-            st.writers = st.writers.saturating_sub(1);
+            st.upload.closed(Instant::now());
+            st.upload.writers() == 0
+        };
+        if last {
+            if let Err(e) = staged.save_record(self.journal(), false) {
+                tracing::warn!(error = %e, "cannot update the journal record");
+            }
         }
-        self.schedule_if_idle(staged);
+        self.kick(staged);
     }
 
     pub async fn mkdir(&self, parent: Ino, name: &str) -> VfsResult<Attr> {
@@ -202,11 +231,10 @@ impl Fs {
         }
         let node = self.inodes().get(entry.ino).ok_or(VfsError::NotFound)?;
         let staged = self.staged_map().remove(&entry.ino);
-        let only_local = staged.as_ref().is_some_and(|s| s.lock().record.base_id.is_none());
+        let only_local = staged.as_ref().is_some_and(|s| s.lock().only_local());
         if let Some(s) = &staged {
-            let mut st = s.lock();
-            st.removed = true;
-            st.leave_journal(self.journal());
+            s.lock().upload.remove();
+            self.kick(s);
         }
         if !only_local {
             match node.kind {
@@ -222,7 +250,8 @@ impl Fs {
     }
 
     /// Renames within or across folders; an existing file target is replaced (it goes to the
-    /// Box trash); `noreplace` makes an existing target `EEXIST`.
+    /// Box trash), unless the renamed file is not in Box yet: then it becomes the target's
+    /// next version (see [`Fs::take_over`]). `noreplace` makes an existing target `EEXIST`.
     pub async fn rename(
         &self,
         parent: Ino,
@@ -233,6 +262,7 @@ impl Fs {
     ) -> VfsResult<()> {
         let entry = self.listing(parent).await?.find(name).cloned().ok_or(VfsError::NotFound)?;
         check_name(new_name)?;
+        let mut took_over = false;
         if let Some(target) = self.listing(new_parent).await?.find(new_name).cloned() {
             if target.ino == entry.ino {
                 return Ok(());
@@ -244,6 +274,13 @@ impl Fs {
                 (NodeKind::Dir, NodeKind::Dir) => self.rmdir(new_parent, new_name).await?,
                 (NodeKind::Dir, _) => return Err(VfsError::NotDir),
                 (_, NodeKind::Dir) => return Err(VfsError::IsDir),
+                (NodeKind::File, NodeKind::File) if self.take_over(entry.ino, target.ino) => {
+                    took_over = true;
+                    self.edit_listing(new_parent, |l| {
+                        l.remove_named(&target.name, |x| x.ino == target.ino);
+                    })
+                    .await;
+                }
                 _ => self.unlink(new_parent, new_name).await?,
             }
         }
@@ -251,8 +288,8 @@ impl Fs {
         let node = self.inodes().get(entry.ino).ok_or(VfsError::NotFound)?;
         let new_parent_id = self.box_id_of_dir(new_parent)?;
         let staged = self.staged(entry.ino);
-        let local_only = staged.as_ref().is_some_and(|s| s.lock().record.base_id.is_none());
-        if !local_only {
+        let in_box = !took_over && !staged.as_ref().is_some_and(|s| s.lock().only_local());
+        if in_box {
             let name_arg = (new_name != name).then_some(new_name);
             let parent_arg = (new_parent != parent).then_some(new_parent_id.as_str());
             let item = match node.kind {
@@ -264,11 +301,13 @@ impl Fs {
             self.inodes().upsert(new_parent, &item);
         }
         if let Some(s) = &staged {
-            let mut st = s.lock();
-            st.record.name = new_name.to_string();
-            st.record.parent_id = new_parent_id;
-            st.parent = new_parent;
-            self.journal().save(&st.record)?;
+            {
+                let mut st = s.lock();
+                let r = st.edit_record();
+                (r.name, r.parent_id) = (new_name.to_string(), new_parent_id);
+                st.parent = Some(new_parent);
+            }
+            s.save_record(self.journal(), false)?;
         }
         self.inodes().set_location(entry.ino, new_parent, new_name);
         self.edit_listing(parent, |l| {
@@ -280,5 +319,44 @@ impl Fs {
         })
         .await;
         Ok(())
+    }
+
+    /// A file not in Box yet, whose upload has not started, renamed over file `target`
+    /// (write-temp-then-rename: editors, rsync, git, `sed -i`) becomes `target`'s next version
+    /// instead of a new file: no delete, no upload of its own beyond that version, and the Box
+    /// file keeps its id, shared links and history. `target`'s own pending change is dropped
+    /// (or, when its upload runs, this one goes up after it, on what it landed). False when
+    /// the rename must go the plain way (the file is in Box, or its upload runs).
+    fn take_over(&self, ino: Ino, target: Ino) -> bool {
+        let Some(target_node) = self.inodes().get(target) else { return false };
+        let mut map = self.staged_map();
+        let Some(staged) = map.get(&ino).cloned() else { return false };
+        let mut st = staged.lock();
+        if !st.only_local() || st.upload.in_flight() {
+            return false;
+        }
+        let replaced = map.remove(&target);
+        let (base_id, base_etag) = match &replaced {
+            Some(old) => {
+                let mut old_st = old.lock();
+                old_st.upload.remove();
+                if old_st.upload.in_flight() {
+                    old_st.replaced_by = Some(Arc::downgrade(&staged));
+                    st.after = Some(old.clone());
+                }
+                (old_st.record().base_id.clone(), old_st.record().base_etag.clone())
+            }
+            None => (Some(target_node.box_id.clone()), target_node.meta.etag.clone()),
+        };
+        if let Some(id) = &base_id {
+            self.inodes().rebind_file(ino, id);
+        }
+        let r = st.edit_record();
+        (r.base_id, r.base_etag) = (base_id, base_etag);
+        drop((st, map));
+        if let Some(old) = replaced {
+            self.kick(&old);
+        }
+        true
     }
 }

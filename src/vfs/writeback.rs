@@ -1,142 +1,141 @@
-//! The write-back queue: `close` schedules an upload after a short delay that coalesces
-//! re-opens; `fsync` (and `boxfs sync`) cut the delay short and wait for the commit; a file's
-//! upload loop retries transient failures with backoff, resumes its journaled upload session,
-//! follows renames and unlinks made meanwhile, and keeps both versions on a conflict (412).
+//! The write-back driver: while a staged file has an upload due, one task runs its upload
+//! state machine (`upload_state.rs`): it sleeps out the write-back delay, takes an upload slot,
+//! sends the content and feeds the outcome back, until the machine says the file is in Box
+//! (or removed), when it unstages it. What it sends is one version: below the cut-off a
+//! snapshot read while no change can land; above it the staging file through a resumable
+//! upload session, whose commit digest Box checks, so that bytes changed meanwhile are refused
+//! rather than mixed. Around it: `fsync` (durable on the local disk, or in Box under `--fsync
+//! box`), close with `--sync-on-close`, renames and unlinks made while an upload runs, a 412
+//! turning the file into a conflicted copy, and a sync hurrying it.
 
-use super::error::VfsResult;
-use super::fs::Fs;
+use super::error::{VfsError, VfsResult};
+use super::fs::{Fs, FsyncMode, Handle};
 use super::inode::{Ino, Meta, NodeKind};
 use super::journal::Record;
 use super::listings::DirEntry;
-use super::staging::{from_nanos, nanos, rfc3339, Commit, Phase, Staged};
+use super::staging::{from_nanos, rfc3339, Staged};
+use super::upload_state::{Next, Outcome, State, Timing};
 use crate::api::model::{File, Item};
-use crate::api::{ApiError, Sha1Source, UploadOptions, UploadTarget};
-use std::sync::atomic::{AtomicU64, Ordering};
+use crate::api::{ApiError, CommitHook, Fetched, Sha1Source, UploadOptions, UploadTarget};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
-
-/// Longest wait between attempts of an upload that keeps failing transiently.
-pub(super) const MAX_UPLOAD_BACKOFF: Duration = Duration::from_secs(60);
+use std::time::Instant;
 
 /// Failures worth another attempt later (the network, Box being busy or down).
-pub(super) fn worth_retrying(e: &ApiError) -> bool {
+fn worth_retrying(e: &ApiError) -> bool {
     e.root().is_transient() || matches!(e, ApiError::RetriesExhausted { .. })
 }
 
 impl Fs {
-    pub(super) fn schedule_if_idle(&self, staged: &Arc<Staged>) {
-        let start = {
-            let mut st = staged.lock();
-            if st.writers == 0 {
-                // The journal keeps the latest mtime too, for a recovery after a crash.
-                st.record.mtime_ns = nanos(st.mtime);
-                if let Err(e) = self.journal().save(&st.record) {
-                    tracing::warn!(error = %e, "cannot update the journal record");
-                }
-            }
-            let start = st.writers == 0 && !st.scheduled;
-            st.scheduled |= start;
-            start
-        };
+    /// The timing every upload follows.
+    pub(super) fn timing(&self) -> Timing {
+        Timing { delay: self.config().writeback_delay, ..Timing::default() }
+    }
+
+    /// After a change of `staged`'s upload state: makes sure a driver looks at it (starting
+    /// one when none runs) and tells those waiting for it.
+    pub(super) fn kick(&self, staged: &Arc<Staged>) {
+        let start = !std::mem::replace(&mut staged.lock().driving, true);
         if start {
-            self.spawn_upload(staged, self.config().writeback_delay);
-        }
-    }
-
-    fn spawn_upload(&self, staged: &Arc<Staged>, delay: Duration) {
-        let Some(fs) = self.self_arc() else { return };
-        staged.lock().phase = Phase::Queued;
-        let staged = staged.clone();
-        self.runtime().spawn(async move { fs.upload_loop(staged, delay).await });
-    }
-
-    /// `fsync`: returns once the file's content is in Box (or with the error that stops it).
-    pub async fn fsync(&self, ino: Ino) -> VfsResult<()> {
-        let Some(staged) = self.staged_map().get(&ino).cloned() else { return Ok(()) };
-        let generation = staged.lock().generation;
-        self.upload_now(&staged);
-        staged.wait_committed(generation).await
-    }
-
-    /// `close` of a handle (FUSE flush): with `sync_on_close`, a written file is committed
-    /// before it returns; otherwise nothing waits.
-    pub async fn flush(&self, fh: u64) -> VfsResult<()> {
-        match self.handle(fh) {
-            Ok(super::fs::Handle::Write(staged)) if self.config().sync_on_close => {
-                let generation = staged.lock().generation;
-                self.upload_now(&staged);
-                staged.wait_committed(generation).await
+            if let Some(fs) = self.self_arc() {
+                let staged = staged.clone();
+                self.runtime().spawn(async move { fs.drive(staged).await });
+            } else {
+                staged.lock().driving = false;
             }
-            _ => Ok(()),
-        }
-    }
-
-    /// Starts the file's upload now, or cuts a scheduled one's delay short.
-    pub(super) fn upload_now(&self, staged: &Arc<Staged>) {
-        let start = {
-            let mut st = staged.lock();
-            let start = !st.scheduled;
-            st.scheduled = true;
-            start
-        };
-        if start {
-            self.spawn_upload(staged, Duration::ZERO);
         } else {
-            staged.hurry.notify_one();
+            staged.wake.notify_one();
         }
+        staged.tell_waiters();
     }
 
-    /// Uploads until what is in Box is the latest staged content, then unstages.
-    async fn upload_loop(self: Arc<Self>, staged: Arc<Staged>, delay: Duration) {
-        tokio::select! {
-            _ = tokio::time::sleep(delay) => {}
-            _ = staged.hurry.notified() => {}
-        }
-        let _slot = self.upload_slots().acquire().await;
-        let mut backoff = Duration::from_millis(500);
+    /// Runs the file's machine until nothing is due (a writer open, failed, held) or it is
+    /// finished.
+    async fn drive(self: Arc<Self>, staged: Arc<Staged>) {
         loop {
-            let (generation, record, size) = {
-                let mut st = staged.lock();
-                if st.removed {
-                    staged.commit.send_replace(Commit::Done(st.generation));
-                    return;
+            let next = staged.lock().upload.next(Instant::now());
+            match next {
+                Next::Sleep(until) => {
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(until.into()) => {}
+                        _ = staged.wake.notified() => {}
+                    }
                 }
-                st.phase = Phase::Uploading;
-                (st.generation, Record { mtime_ns: nanos(st.mtime), ..st.record.clone() }, st.size)
-            };
-            self.persist_in_background(&staged);
-            let sha1 = self.known_sha1(&staged, size);
-            let remember = |session: Option<&str>| {
-                let mut st = staged.lock();
-                st.record.session_id = session.map(str::to_string);
-                if let Err(e) = self.journal().save(&st.record) {
-                    tracing::warn!(error = %e, "cannot journal the upload session");
-                }
-            };
-            match self.upload_record(&record, sha1, &staged.progress, &remember).await {
-                Ok(file) => {
-                    let Some(file) = self.follow_local_changes(&staged, &record, file).await else { return };
-                    self.keep_listed(&staged).await;
-                    if self.committed(&staged, generation, &file) {
+                Next::Upload => self.attempt(&staged).await,
+                Next::Finished if self.finish(&staged).await => return,
+                Next::Finished => {}
+                Next::Idle | Next::Busy => {
+                    let mut st = staged.lock();
+                    if matches!(st.upload.next(Instant::now()), Next::Idle | Next::Busy) {
+                        st.driving = false;
                         return;
                     }
                 }
-                Err(e) if worth_retrying(&e) => {
-                    tracing::warn!(name = %record.name, error = %e, ?backoff, "upload failed; retrying");
-                    staged.lock().phase = Phase::Retrying(e.to_string());
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(MAX_UPLOAD_BACKOFF);
-                }
-                Err(ApiError::PreconditionFailed) => {
-                    self.keep_both(&staged, generation, &record).await;
-                    return;
-                }
-                // Written to while being sent (a digest mismatch, say): send the new content.
-                Err(e) if staged.lock().generation != generation => {
-                    tracing::info!(name = %record.name, error = %e, "changed during its upload; sending it again");
-                }
-                Err(e) => return self.failed_for_good(&staged, generation, &record.name, &e),
             }
+        }
+    }
+
+    /// One upload attempt of the current content, its outcome fed to the machine.
+    async fn attempt(&self, staged: &Arc<Staged>) {
+        let _slot = self.upload_slots().acquire().await;
+        self.wait_for_replaced(staged).await;
+        let (record, size) = {
+            let mut st = staged.lock();
+            if st.upload.next(Instant::now()) != Next::Upload {
+                return; // changed while it waited for a slot
+            }
+            st.upload.start();
+            let record = Record { mtime_ns: super::staging::nanos(st.mtime), ..st.record().clone() };
+            (record, st.size)
+        };
+        staged.tell_waiters();
+        self.persist_in_background(staged);
+        let outcome = match self.send(staged, &record, size).await {
+            Ok(file) => {
+                self.landed(staged, &record, file).await;
+                Outcome::Committed
+            }
+            Err(e) => self.failed(staged, &record, e).await,
+        };
+        let failed = {
+            let mut st = staged.lock();
+            st.upload.finished(outcome, Instant::now());
+            match st.upload.state().clone() {
+                State::Failed(why) => {
+                    st.edit_record().failed = Some(why.clone());
+                    Some(why)
+                }
+                State::Retrying { error, .. } => {
+                    tracing::warn!(name = %record.name, %error, "upload failed; retrying");
+                    None
+                }
+                _ if st.record().failed.is_some() => {
+                    st.edit_record().failed = None;
+                    None
+                }
+                _ => None,
+            }
+        };
+        if let Some(why) = failed {
+            tracing::error!(name = %record.name, error = %why, "upload failed for good; the data stays in the journal");
+        }
+        if let Err(e) = staged.save_record(self.journal(), false) {
+            tracing::warn!(error = %e, "cannot update the journal record");
+        }
+        staged.tell_waiters();
+    }
+
+    /// This file replaced another by a rename while that one's upload ran: it goes up only
+    /// after that one's has ended (and took what it landed as its base).
+    async fn wait_for_replaced(&self, staged: &Arc<Staged>) {
+        loop {
+            let Some(before) = staged.lock().after.clone() else { return };
+            let mut settled = before.settled.subscribe();
+            if !before.lock().upload.in_flight() {
+                staged.lock().after = None;
+                return;
+            }
+            let _ = settled.changed().await;
         }
     }
 
@@ -144,90 +143,180 @@ impl Fs {
     /// survives a power loss (see the journal's module doc).
     fn persist_in_background(&self, staged: &Arc<Staged>) {
         let (staged, journal) = (staged.clone(), self.journal().clone());
-        tokio::task::spawn_blocking(move || staged.persist(&journal));
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = staged.persist(&journal) {
+                tracing::warn!(error = %e, "cannot flush a staged file to disk");
+            }
+        });
     }
 
-    /// The SHA-1 followed while the file was written, for an upload that goes through a
-    /// session (a direct upload hashes its bytes in memory anyway). Asked for while the parts
-    /// go up, so that the upload does not wait for the hashing thread to catch up.
-    fn known_sha1(&self, staged: &Arc<Staged>, size: u64) -> Option<Sha1Source> {
+    /// Sends `record`'s content: a snapshot in one request below the cut-off, else the staging
+    /// file through its upload session (resumed when the journal names one that still fits).
+    async fn send(&self, staged: &Arc<Staged>, record: &Record, size: u64) -> Result<File, ApiError> {
+        staged.progress.store(0, Ordering::Relaxed);
+        let committing = {
+            let staged = staged.clone();
+            CommitHook(Arc::new(move || {
+                staged.lock().upload.committing();
+                staged.tell_waiters();
+            }))
+        };
+        let opts = UploadOptions {
+            content_modified_at: Some(rfc3339(from_nanos(record.mtime_ns))),
+            content_created_at: None,
+            progress: Some(staged.progress.clone()),
+            sha1: None,
+            on_commit: Some(committing),
+        };
+        let target = match &record.base_id {
+            Some(id) => UploadTarget::NewVersion {
+                file_id: id,
+                name: Some(&record.name),
+                if_match: record.base_etag.as_deref(),
+            },
+            None => UploadTarget::NewFile { parent_id: &record.parent_id, name: &record.name },
+        };
         if size < self.client().config().upload_cutoff {
-            return None;
+            let snapshot = staged.clone();
+            let data = tokio::task::spawn_blocking(move || snapshot.snapshot())
+                .await
+                .map_err(|e| ApiError::Io(std::io::Error::other(e)))??;
+            return self.client().upload_bytes(target, data, &opts).await;
         }
-        let staged = staged.clone();
-        Some(Sha1Source(Arc::new(move || staged.content_sha1(size))))
+        let sha1 = {
+            let staged = staged.clone();
+            Sha1Source(Arc::new(move || staged.content_sha1(size)))
+        };
+        let opts = UploadOptions { sha1: Some(sha1), ..opts };
+        let remember = |session: Option<&str>| {
+            staged.lock().edit_record().session_id = session.map(str::to_string);
+            if let Err(e) = staged.save_record(self.journal(), false) {
+                tracing::warn!(error = %e, "cannot journal the upload session");
+            }
+        };
+        let path = self.journal().data_path(&record.key);
+        self.client().upload_resumable(target, &path, &opts, record.session_id.as_deref(), &remember).await
     }
 
-    fn failed_for_good(&self, staged: &Staged, generation: u64, name: &str, e: &ApiError) {
-        let msg = format!("{name}: {e}");
-        tracing::error!(error = %msg, "upload failed for good; the data stays in the journal");
+    /// What a failed attempt means for the machine. A 412 whose newer version in Box holds
+    /// exactly our bytes is our own earlier upload (a retry after a crash); any other 412, or a
+    /// name taken meanwhile, turns the entry into a conflicted copy; a version of a file
+    /// deleted in Box meanwhile goes up as a new file.
+    async fn failed(&self, staged: &Arc<Staged>, record: &Record, e: ApiError) -> Outcome {
+        match e {
+            e if worth_retrying(&e) => Outcome::Transient(e.to_string()),
+            ApiError::PreconditionFailed => match self.own_version_in_box(staged, record).await {
+                Ok(Some(file)) => {
+                    self.landed(staged, record, file).await;
+                    Outcome::Committed
+                }
+                Ok(None) => self.keep_both(staged, record),
+                Err(e) if worth_retrying(&e) => Outcome::Transient(e.to_string()),
+                Err(e) => Outcome::Refused(e.to_string()),
+            },
+            ApiError::NameConflict { .. } if record.base_id.is_none() => self.keep_both(staged, record),
+            ApiError::NotFound { .. } if record.base_id.is_some() && !staged.lock().upload.is_removed() => {
+                tracing::warn!(name = %record.name, "deleted in Box meanwhile; uploading the local copy as a new file");
+                let mut st = staged.lock();
+                let r = st.edit_record();
+                (r.base_id, r.base_etag, r.session_id) = (None, None, None);
+                Outcome::Retarget
+            }
+            e => Outcome::Refused(e.to_string()),
+        }
+    }
+
+    /// The Box file `record` is a version of, when its current content is exactly ours.
+    async fn own_version_in_box(&self, staged: &Arc<Staged>, record: &Record) -> Result<Option<File>, ApiError> {
+        let Some(id) = &record.base_id else { return Ok(None) };
+        let Fetched::Modified(file) = self.client().get_file(id, None).await? else { return Ok(None) };
+        let size = staged.lock().size;
+        if file.common.size != size {
+            return Ok(None);
+        }
+        let hashed = staged.clone();
+        let ours = tokio::task::spawn_blocking(move || hashed.sha1_hex())
+            .await
+            .map_err(|e| ApiError::Io(std::io::Error::other(e)))??;
+        Ok((file.sha1.as_deref() == Some(ours.as_str())).then_some(file))
+    }
+
+    /// 412 or 409: Box has a newer version (or another file under the name). The local bytes
+    /// go up as `NAME (conflicted copy DATE TIME).EXT` beside it; the remote version stays.
+    fn keep_both(&self, staged: &Arc<Staged>, record: &Record) -> Outcome {
+        let copy = record.conflicted_copy(chrono::Utc::now());
+        tracing::warn!(file = %record.name, copy = %copy.name, "changed in Box meanwhile; keeping both versions");
         let mut st = staged.lock();
-        st.record.failed = Some(e.to_string());
-        st.scheduled = false;
-        st.phase = Phase::Failed(e.to_string());
-        let _ = self.journal().save(&st.record);
-        staged.commit.send_replace(Commit::Failed(generation, msg));
+        let r = st.edit_record();
+        (r.name, r.base_id, r.base_etag, r.session_id) = (copy.name, None, None, None);
+        Outcome::Conflict
     }
 
-    /// The file was unlinked or renamed while its upload ran: apply that to what landed.
-    /// `None` when nothing more is to be done (it was unlinked).
-    async fn follow_local_changes(&self, staged: &Arc<Staged>, sent: &Record, file: File) -> Option<File> {
-        let (removed, name, parent_id) = {
+    /// An upload landed as `file`: applies what happened locally meanwhile (an unlink, a
+    /// replacement by a rename, a rename) and records the file's new identity.
+    async fn landed(&self, staged: &Arc<Staged>, sent: &Record, file: File) {
+        let (removed, replaced_by, name, parent_id) = {
             let st = staged.lock();
-            (st.removed, st.record.name.clone(), st.record.parent_id.clone())
+            let r = st.record();
+            (st.upload.is_removed(), st.replaced_by.clone(), r.name.clone(), r.parent_id.clone())
         };
         if removed {
-            if let Err(e) = self.client().delete_file(&file.common.id, None).await {
-                tracing::warn!(error = %e, "could not delete a file unlinked during its upload");
+            match replaced_by.and_then(|w| w.upgrade()) {
+                Some(next) => self.hand_over(&next, &file),
+                None => {
+                    if let Err(e) = self.client().delete_file(&file.common.id, None).await {
+                        tracing::warn!(error = %e, "could not delete a file unlinked during its upload");
+                    }
+                }
             }
-            return None;
+            return;
         }
-        if name == sent.name && parent_id == sent.parent_id {
-            return Some(file);
-        }
-        let new_name = (name != sent.name).then_some(name.as_str());
-        let new_parent = (parent_id != sent.parent_id).then_some(parent_id.as_str());
-        match self.client().update_file(&file.common.id, new_name, new_parent, None).await {
-            Ok(moved) => Some(moved),
-            Err(e) => {
-                tracing::warn!(error = %e, "could not apply a rename made during the upload");
-                Some(file)
+        let file = if name == sent.name && parent_id == sent.parent_id {
+            file
+        } else {
+            let new_name = (name != sent.name).then_some(name.as_str());
+            let new_parent = (parent_id != sent.parent_id).then_some(parent_id.as_str());
+            match self.client().update_file(&file.common.id, new_name, new_parent, None).await {
+                Ok(moved) => moved,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not apply a rename made during the upload");
+                    file
+                }
             }
+        };
+        self.keep_listed(staged).await;
+        let conflicted = staged.lock().upload.is_conflicted_copy();
+        if !conflicted {
+            self.inodes().rebind_file(staged.ino, &file.common.id);
+            self.inodes().refresh(staged.ino, Meta::from_item(&Item::File(file.clone())));
         }
+        let mut st = staged.lock();
+        let r = st.edit_record();
+        (r.base_id, r.base_etag, r.session_id) = (Some(file.common.id.clone()), file.common.etag.clone(), None);
     }
 
-    /// Sends a journaled file's content: directly, or through its upload session (resumed
-    /// when the journal names one that still matches). `remember` journals session ids.
-    pub(super) async fn upload_record(
-        &self,
-        r: &Record,
-        sha1: Option<Sha1Source>,
-        progress: &Arc<AtomicU64>,
-        remember: &(dyn Fn(Option<&str>) + Send + Sync),
-    ) -> Result<File, ApiError> {
-        progress.store(0, Ordering::Relaxed);
-        let path = self.journal().data_path(&r.key);
-        let opts = UploadOptions {
-            content_modified_at: Some(rfc3339(from_nanos(r.mtime_ns))),
-            content_created_at: None,
-            progress: Some(progress.clone()),
-            sha1,
-        };
-        let target = match &r.base_id {
-            Some(id) => UploadTarget::NewVersion { file_id: id, name: Some(&r.name), if_match: r.base_etag.as_deref() },
-            None => UploadTarget::NewFile { parent_id: &r.parent_id, name: &r.name },
-        };
-        self.client().upload_resumable(target, &path, &opts, r.session_id.as_deref(), remember).await
+    /// A file replaced by a rename landed: the file that replaced it is its next version.
+    fn hand_over(&self, next: &Arc<Staged>, landed: &File) {
+        {
+            let mut st = next.lock();
+            let r = st.edit_record();
+            (r.base_id, r.base_etag) = (Some(landed.common.id.clone()), landed.common.etag.clone());
+        }
+        self.inodes().rebind_file(next.ino, &landed.common.id);
+        if let Err(e) = next.save_record(self.journal(), false) {
+            tracing::warn!(error = %e, "cannot update the journal record");
+        }
     }
 
     /// Makes sure the parent's cached listing shows the file (a listing fetched while the
     /// upload landed may have seen it neither as local nor yet in Box), before the file stops
     /// being local: the event for our own upload is ignored as an echo.
     async fn keep_listed(&self, staged: &Arc<Staged>) {
-        let (parent, name) = {
+        let (parent, name, conflicted) = {
             let st = staged.lock();
-            (st.parent, st.record.name.clone())
+            (st.parent, st.record().name.clone(), st.upload.is_conflicted_copy())
         };
+        let (Some(parent), false) = (parent, conflicted) else { return };
         let ino = staged.ino;
         self.edit_listing(parent, |listing| {
             listing.remove_named(&name, |e| e.ino != ino);
@@ -236,55 +325,123 @@ impl Fs {
         .await;
     }
 
-    /// Records a successful upload. True when nothing changed meanwhile (the file is
-    /// unstaged); false when newer content must go up as the next version.
-    fn committed(&self, staged: &Arc<Staged>, generation: u64, file: &File) -> bool {
-        let item = Item::File(file.clone());
-        self.inodes().rebind_file(staged.ino, &file.common.id);
-        self.inodes().refresh(staged.ino, Meta::from_item(&item));
-        let mut st = staged.lock();
-        st.record.base_id = Some(file.common.id.clone());
-        st.record.base_etag = file.common.etag.clone();
-        st.record.session_id = None;
-        staged.commit.send_replace(Commit::Done(generation));
-        if st.generation != generation || st.writers > 0 {
-            let _ = self.journal().save(&st.record);
-            st.phase = Phase::Queued;
-            if st.writers > 0 {
-                st.scheduled = false; // the last close schedules again
-                return true;
+    /// Unstages a finished entry (in Box, or removed): it leaves the journal and the file
+    /// shows what Box has. False when it is not finished after all (opened again meanwhile).
+    async fn finish(&self, staged: &Arc<Staged>) -> bool {
+        let (conflicted, parent) = {
+            let mut map = self.staged_map();
+            let mut st = staged.lock();
+            if st.upload.next(Instant::now()) != Next::Finished {
+                return false;
             }
-            return false;
+            st.driving = false;
+            if map.get(&staged.ino).is_some_and(|s| Arc::ptr_eq(s, staged)) {
+                map.remove(&staged.ino);
+            }
+            (st.upload.is_conflicted_copy() && st.upload.state() == &State::InBox, st.parent)
+        };
+        staged.leave_journal(self.journal());
+        if conflicted {
+            // The file shows Box's version again; the copy shows once its folder is listed.
+            self.inodes().mark_stale(staged.ino);
+            if let Some(parent) = parent {
+                self.forget_listing(parent).await;
+            }
         }
-        st.leave_journal(self.journal());
-        drop(st);
-        self.staged_map().remove(&staged.ino);
+        staged.tell_waiters();
         true
     }
 
-    /// 412: Box has a newer version than the one we started from. The local bytes go up as
-    /// `NAME (conflicted copy DATE TIME).EXT` beside it; the remote version stays.
-    async fn keep_both(&self, staged: &Arc<Staged>, generation: u64, record: &Record) {
-        let copy = record.conflicted_copy(chrono::Utc::now());
-        let name = copy.name.clone();
-        tracing::warn!(file = %record.name, copy = %name, "changed in Box meanwhile; keeping both versions");
-        match self.upload_record(&copy, None, &staged.progress, &|_| {}).await {
-            Ok(_) => {
-                staged.lock().leave_journal(self.journal());
-                self.staged_map().remove(&staged.ino);
-                self.inodes().mark_stale(staged.ino);
-                let parent = staged.lock().parent;
-                self.forget_listing(parent).await;
-                staged.commit.send_replace(Commit::Done(generation));
+    /// `fsync`, `fdatasync` and `msync(MS_SYNC)`: by default the file's bytes and journal
+    /// record reach the local disk (blocking: call from a blocking thread); under `--fsync
+    /// box`, see [`Fs::fsync_in_box`].
+    pub fn fsync_local(&self, ino: Ino) -> VfsResult<()> {
+        let Some(staged) = self.staged_map().get(&ino).cloned() else { return Ok(()) };
+        Ok(staged.persist(self.journal())?)
+    }
+
+    /// `fsync` under `--fsync box`: returns once the file's content is in Box (or with the
+    /// error that stops it).
+    pub async fn fsync_in_box(&self, ino: Ino) -> VfsResult<()> {
+        let Some(staged) = self.staged_map().get(&ino).cloned() else { return Ok(()) };
+        self.commit_now(&staged).await
+    }
+
+    /// Flushes every local-only file of directory `ino` to disk (`fsyncdir`: the entries
+    /// created in it survive a crash). Blocking.
+    pub fn fsyncdir_local(&self, ino: Ino) -> VfsResult<()> {
+        let files: Vec<Arc<Staged>> = self
+            .staged_map()
+            .values()
+            .filter(|s| {
+                let st = s.lock();
+                st.parent == Some(ino) && st.only_local()
+            })
+            .cloned()
+            .collect();
+        for s in files {
+            s.persist(self.journal())?;
+        }
+        Ok(())
+    }
+
+    /// `close` of a handle (FUSE flush): with `sync_on_close`, what `fsync` does.
+    pub async fn flush(&self, fh: u64) -> VfsResult<()> {
+        let Ok(Handle::Write(staged)) = self.handle(fh) else { return Ok(()) };
+        if !self.config().sync_on_close {
+            return Ok(());
+        }
+        match self.config().fsync {
+            FsyncMode::Local => {
+                let journal = self.journal().clone();
+                tokio::task::spawn_blocking(move || staged.persist(&journal))
+                    .await
+                    .map_err(|e| VfsError::Io(std::io::Error::other(e)))??;
+                Ok(())
             }
-            Err(e) => {
-                let msg = format!("{}: conflicted copy {name}: {e}", record.name);
-                tracing::error!(error = %msg, "could not save the conflicted copy; the data stays in the journal");
-                let mut st = staged.lock();
-                st.scheduled = false;
-                st.phase = Phase::Failed(format!("conflicted copy {name}: {e}"));
-                staged.commit.send_replace(Commit::Failed(generation, msg));
+            FsyncMode::Box => self.commit_now(&staged).await,
+        }
+    }
+
+    /// Starts the file's upload now (skipping the write-back delay) and waits until its
+    /// current content is in Box.
+    pub(super) async fn commit_now(&self, staged: &Arc<Staged>) -> VfsResult<()> {
+        let generation = self.hurry(staged);
+        wait_in_box(staged, generation).await
+    }
+
+    /// Cuts the file's write-back delay short (a sync); returns the generation to wait for.
+    pub(super) fn hurry(&self, staged: &Arc<Staged>) -> u64 {
+        let generation = {
+            let mut st = staged.lock();
+            st.upload.hurry(Instant::now());
+            st.upload.generation()
+        };
+        self.kick(staged);
+        generation
+    }
+}
+
+/// Waits until content up to `generation` is in Box (or the file was removed); the error of
+/// an upload that failed for good or is held.
+pub(super) async fn wait_in_box(staged: &Staged, generation: u64) -> VfsResult<()> {
+    let mut settled = staged.settled.subscribe();
+    loop {
+        {
+            let st = staged.lock();
+            let refused = match st.upload.state() {
+                _ if st.upload.committed() >= generation => return Ok(()),
+                State::InBox | State::Removed => return Ok(()),
+                State::Failed(why) | State::Held(why) => why.clone(),
+                _ => String::new(),
+            };
+            if !refused.is_empty() {
+                let msg = format!("{}: {refused}", st.record().name);
+                return Err(VfsError::Io(std::io::Error::other(msg)));
             }
+        }
+        if settled.changed().await.is_err() {
+            return Ok(());
         }
     }
 }

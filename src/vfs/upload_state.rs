@@ -1,0 +1,542 @@
+//! One staged file's way to Box, as a state machine without I/O. The write-back driver
+//! (`writeback.rs`) tells it what happens (writers open and close, the content changes, a sync
+//! hurries it, it is unlinked, an upload ends) and asks it what to do next
+//! ([`Upload::next`]); a journal record left by an earlier run enters it in the state the
+//! record says ([`Upload::recovered`]). Time comes in as an argument, so every transition is
+//! unit-tested without FUSE, HTTP or sleeping.
+//!
+//! ```text
+//!  open/change ─► Open ──last close──► Waiting{due} ──due passed──► Uploading{gen} ──► Committing{gen}
+//!                  ▲                       ▲   ▲                        │   │                │
+//!                  │ (a writer is open)    │   └── Retrying{due} ◄──────┘   │ transient      │ committed
+//!                  └───────────────────────┴── changed meanwhile: one more upload ◄──────────┤
+//!                                                                                            ▼
+//!                                                                   InBox (leaves the journal)
+//!  exits: Failed (Box refuses for good; data kept), Held (maybe torn after a system crash;
+//!  data kept), Removed (unlinked or replaced before it reached Box: nothing is sent).
+//!  A 412 (Box has a newer version) turns the entry into a conflicted copy that uploads next.
+//! ```
+//!
+//! Invariants:
+//! - An upload starts only from `Waiting`/`Retrying` once the due time passed, and there is at
+//!   most one per file at a time: changes made meanwhile coalesce into exactly one more upload,
+//!   of the latest bytes, after the upload in flight ends.
+//! - Every change pushes the due time to `delay` after it, so a file changed again and again
+//!   before its upload starts is sent once.
+//! - A generation counts as in Box only when an upload of exactly that generation committed.
+//! - `InBox` and `Removed` are final: the entry leaves the journal and the driver stops.
+//! - `Held` entries are never uploaded until released ([`Upload::release`]).
+//! - Transient failures back off exponentially ([`Backoff`], the one retry policy of uploads).
+
+use std::time::{Duration, Instant};
+
+/// Where a staged file's upload stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum State {
+    /// A writer is open: nothing is due until the last one closes (or a sync hurries it).
+    Open,
+    /// Waiting out the write-back delay (or a retry's backoff); may go from `due` on.
+    Waiting { due: Instant },
+    /// The bytes of generation `gen` are going up.
+    Uploading { gen: u64 },
+    /// All bytes of `gen` are up; Box is committing them.
+    Committing { gen: u64 },
+    /// The last attempt failed transiently; the next one may go from `due` on.
+    Retrying { due: Instant, error: String },
+    /// Content of the latest generation is in Box: done.
+    InBox,
+    /// Box refused it for good; the data stays in the journal.
+    Failed(String),
+    /// Staged before a system crash and never flushed to disk: maybe torn, kept out of Box
+    /// until the user decides.
+    Held(String),
+    /// Unlinked or replaced before it reached Box: done, nothing sent.
+    Removed,
+}
+
+/// What the driver should do now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Next {
+    /// Nothing until something happens (a close, a sync, a change, a release).
+    Idle,
+    /// Nothing before this instant (or until something happens).
+    Sleep(Instant),
+    /// Upload the current content (then call [`Upload::start`]).
+    Upload,
+    /// An upload is running.
+    Busy,
+    /// Finished (`InBox` or `Removed`): unstage.
+    Finished,
+}
+
+/// How an upload attempt ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The generation sent is in Box (or Box already had exactly these bytes).
+    Committed,
+    /// 412 on a version whose base changed in Box (or 409: the name was taken meanwhile): the
+    /// driver turned the entry into a conflicted copy (a new file), which goes up at once.
+    Conflict,
+    /// The driver pointed the entry at another target (its Box file was deleted meanwhile: it
+    /// goes up as a new file), which goes up at once.
+    Retarget,
+    /// Worth another attempt later (network, 429, 5xx).
+    Transient(String),
+    /// Box refuses it; another attempt would fail the same way.
+    Refused(String),
+}
+
+/// The one backoff of uploads: exponential from `base`, capped at `max`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Backoff {
+    pub base: Duration,
+    pub max: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Backoff {
+        Backoff { base: Duration::from_millis(500), max: Duration::from_secs(60) }
+    }
+}
+
+impl Backoff {
+    /// The wait before attempt `failures + 1`, after `failures` transient failures in a row.
+    pub fn wait(&self, failures: u32) -> Duration {
+        self.base.saturating_mul(1u32 << failures.saturating_sub(1).min(16)).min(self.max)
+    }
+}
+
+/// The timing an upload follows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timing {
+    /// From the last change (or close) to the upload.
+    pub delay: Duration,
+    pub backoff: Backoff,
+}
+
+impl Default for Timing {
+    fn default() -> Timing {
+        Timing { delay: Duration::from_secs(1), backoff: Backoff::default() }
+    }
+}
+
+/// One staged file's upload state (see the module doc).
+#[derive(Clone, Debug)]
+pub struct Upload {
+    state: State,
+    timing: Timing,
+    /// Bumped by every change of the content (or of its mtime).
+    generation: u64,
+    /// The newest generation known to be in Box (0: none).
+    committed: u64,
+    /// Open handles that may write.
+    writers: u32,
+    /// Transient failures in a row.
+    failures: u32,
+    /// The last change, which the next upload waits `delay` after.
+    changed_at: Instant,
+    /// Unlinked or replaced while an upload ran: whatever lands is not the file any more.
+    removed: bool,
+    /// The entry became a conflicted copy (after a 412).
+    conflicted: bool,
+}
+
+impl Upload {
+    /// A file just staged here, with `writers` handles open on it: `new` when it is not in
+    /// Box yet (so it goes up even unchanged), else a copy of Box's content that goes up only
+    /// once it changes.
+    pub fn staged(timing: Timing, writers: u32, new: bool, now: Instant) -> Upload {
+        let state = match (writers, new) {
+            (0, true) => State::Waiting { due: now + timing.delay },
+            (0, false) => State::InBox,
+            _ => State::Open,
+        };
+        Upload {
+            state,
+            timing,
+            generation: u64::from(new),
+            committed: 0,
+            writers,
+            failures: 0,
+            changed_at: now,
+            removed: false,
+            conflicted: false,
+        }
+    }
+
+    /// An entry an earlier run left in the journal: due at once, unless `held` says why it
+    /// must wait for the user.
+    pub fn recovered(timing: Timing, held: Option<String>, now: Instant) -> Upload {
+        let mut u = Upload::staged(timing, 0, true, now);
+        u.state = match held {
+            Some(why) => State::Held(why),
+            None => State::Waiting { due: now },
+        };
+        u
+    }
+
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    pub fn writers(&self) -> u32 {
+        self.writers
+    }
+
+    /// Content up to this generation is in Box.
+    pub fn committed(&self) -> u64 {
+        self.committed
+    }
+
+    pub fn is_conflicted_copy(&self) -> bool {
+        self.conflicted
+    }
+
+    /// Kept out of Box until the user decides (after a system crash).
+    pub fn is_held(&self) -> bool {
+        matches!(self.state, State::Held(_))
+    }
+
+    /// Unlinked or replaced: whatever an upload in flight lands is not this file any more.
+    pub fn is_removed(&self) -> bool {
+        self.removed
+    }
+
+    /// An upload is running (bytes in flight or a commit pending).
+    pub fn in_flight(&self) -> bool {
+        matches!(self.state, State::Uploading { .. } | State::Committing { .. })
+    }
+
+    /// Finished, or stopped until the user acts: nothing more will happen by itself.
+    pub fn settled(&self) -> bool {
+        matches!(self.state, State::InBox | State::Removed | State::Failed(_) | State::Held(_))
+    }
+
+    /// The content (or its mtime) changed.
+    pub fn changed(&mut self, now: Instant) {
+        self.generation += 1;
+        self.changed_at = now;
+        self.failures = 0;
+        match self.state {
+            State::Waiting { .. } | State::Retrying { .. } | State::Failed(_) | State::InBox => self.wait_or_open(now),
+            State::Open | State::Uploading { .. } | State::Committing { .. } | State::Held(_) | State::Removed => {}
+        }
+    }
+
+    /// A handle that may write was opened.
+    pub fn opened(&mut self) {
+        self.writers += 1;
+        if matches!(self.state, State::Waiting { .. } | State::Retrying { .. } | State::InBox) {
+            self.state = State::Open;
+        }
+    }
+
+    /// A handle that may write was closed.
+    pub fn closed(&mut self, now: Instant) {
+        self.writers = self.writers.saturating_sub(1);
+        if self.writers == 0 && self.state == State::Open {
+            self.wait_or_open(now);
+        }
+    }
+
+    /// A sync wants it in Box now: skip the delay (also with writers open) and try a failed
+    /// upload once more. Held entries wait for [`Upload::release`].
+    pub fn hurry(&mut self, now: Instant) {
+        match self.state {
+            State::Open | State::Waiting { .. } | State::Retrying { .. } | State::Failed(_)
+                if self.generation != self.committed =>
+            {
+                self.state = State::Waiting { due: now };
+            }
+            State::Open | State::Waiting { .. } | State::Retrying { .. } | State::Failed(_) => self.wait_or_open(now),
+            _ => {}
+        }
+    }
+
+    /// Unlinked, or replaced by a rename: nothing more is to be sent. An upload in flight
+    /// ends as `Removed` whatever its outcome.
+    pub fn remove(&mut self) {
+        self.removed = true;
+        if !self.in_flight() {
+            self.state = State::Removed;
+        }
+    }
+
+    /// The user decided to upload a held entry after all.
+    pub fn release(&mut self, now: Instant) {
+        if matches!(self.state, State::Held(_)) {
+            self.state = State::Waiting { due: now };
+        }
+    }
+
+    /// What to do now.
+    pub fn next(&self, now: Instant) -> Next {
+        match &self.state {
+            State::Open | State::Failed(_) | State::Held(_) => Next::Idle,
+            State::Waiting { due } | State::Retrying { due, .. } if *due > now => Next::Sleep(*due),
+            State::Waiting { .. } | State::Retrying { .. } => Next::Upload,
+            State::Uploading { .. } | State::Committing { .. } => Next::Busy,
+            State::InBox | State::Removed => Next::Finished,
+        }
+    }
+
+    /// An upload of the current content starts; returns the generation it sends.
+    pub fn start(&mut self) -> u64 {
+        debug_assert!(matches!(self.state, State::Waiting { .. } | State::Retrying { .. }), "{:?}", self.state);
+        self.state = State::Uploading { gen: self.generation };
+        self.generation
+    }
+
+    /// Every byte is up; the commit runs.
+    pub fn committing(&mut self) {
+        if let State::Uploading { gen } = self.state {
+            self.state = State::Committing { gen };
+        }
+    }
+
+    /// The upload that [`Upload::start`] began ended with `outcome`.
+    pub fn finished(&mut self, outcome: Outcome, now: Instant) {
+        let sent = match self.state {
+            State::Uploading { gen } | State::Committing { gen } => gen,
+            _ => return,
+        };
+        if self.removed {
+            self.state = State::Removed;
+            return;
+        }
+        match outcome {
+            Outcome::Committed => {
+                self.committed = self.committed.max(sent);
+                self.failures = 0;
+                self.wait_or_open(now);
+            }
+            Outcome::Conflict | Outcome::Retarget => {
+                self.conflicted |= outcome == Outcome::Conflict;
+                self.committed = 0;
+                self.state = State::Waiting { due: now };
+            }
+            Outcome::Transient(error) => {
+                self.failures += 1;
+                self.state = State::Retrying { due: now + self.timing.backoff.wait(self.failures), error };
+            }
+            // Changed while it was sent (a digest mismatch, say): send the new content.
+            Outcome::Refused(_) if self.generation != sent => self.wait_or_open(now),
+            Outcome::Refused(error) => self.state = State::Failed(error),
+        }
+    }
+
+    /// After a change, a close or a commit: in Box if nothing newer is staged and nobody
+    /// writes; else open, or waiting `delay` after the last change.
+    fn wait_or_open(&mut self, now: Instant) {
+        self.state = if self.writers > 0 {
+            State::Open
+        } else if self.generation == self.committed {
+            State::InBox
+        } else {
+            State::Waiting { due: (self.changed_at + self.timing.delay).max(now) }
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DELAY: Duration = Duration::from_secs(1);
+
+    fn timing() -> Timing {
+        Timing { delay: DELAY, backoff: Backoff { base: Duration::from_millis(500), max: Duration::from_secs(4) } }
+    }
+
+    fn secs(t0: Instant, s: f64) -> Instant {
+        t0 + Duration::from_secs_f64(s)
+    }
+
+    #[test]
+    fn a_closed_file_uploads_once_after_the_delay_and_is_then_in_box() {
+        let t0 = Instant::now();
+        let mut u = Upload::staged(timing(), 1, true, t0);
+        assert_eq!(u.next(t0), Next::Idle, "nothing is due while a writer is open");
+        u.changed(t0);
+        u.closed(t0);
+        assert_eq!(u.next(t0), Next::Sleep(t0 + DELAY));
+        assert_eq!(u.next(secs(t0, 1.0)), Next::Upload);
+        let gen = u.start();
+        assert_eq!(u.next(secs(t0, 1.0)), Next::Busy);
+        u.committing();
+        assert_eq!(u.state(), &State::Committing { gen });
+        u.finished(Outcome::Committed, secs(t0, 1.2));
+        assert_eq!((u.state(), u.committed()), (&State::InBox, gen));
+        assert_eq!(u.next(secs(t0, 1.2)), Next::Finished);
+    }
+
+    #[test]
+    fn changes_before_the_upload_starts_coalesce_into_one_upload() {
+        let t0 = Instant::now();
+        let mut u = Upload::staged(timing(), 0, true, t0);
+        for i in 1..=10 {
+            u.changed(secs(t0, 0.5 * f64::from(i)));
+        }
+        assert_eq!(u.next(secs(t0, 5.2)), Next::Sleep(secs(t0, 6.0)), "the delay runs from the last change");
+        assert_eq!(u.next(secs(t0, 6.0)), Next::Upload);
+        let gen = u.start();
+        assert_eq!(gen, u.generation(), "the latest content goes up");
+        u.finished(Outcome::Committed, secs(t0, 6.1));
+        assert_eq!(u.state(), &State::InBox);
+    }
+
+    #[test]
+    fn a_change_during_the_upload_gets_exactly_one_more_upload() {
+        let t0 = Instant::now();
+        let mut u = Upload::staged(timing(), 0, true, t0);
+        let first = u.start();
+        for i in 0..50 {
+            u.opened();
+            u.changed(secs(t0, 0.01 * f64::from(i)));
+            u.closed(secs(t0, 0.01 * f64::from(i)));
+            assert_eq!(u.next(secs(t0, 0.5)), Next::Busy, "no second upload while one runs");
+        }
+        u.finished(Outcome::Committed, secs(t0, 2.0));
+        assert_eq!(u.committed(), first);
+        assert_eq!(u.next(secs(t0, 2.0)), Next::Upload, "the delay since the last change has passed");
+        let second = u.start();
+        assert_eq!(second, u.generation());
+        u.finished(Outcome::Committed, secs(t0, 2.5));
+        assert_eq!(u.state(), &State::InBox);
+    }
+
+    #[test]
+    fn committed_while_a_writer_is_open_waits_for_the_last_close() {
+        let t0 = Instant::now();
+        let mut u = Upload::staged(timing(), 1, true, t0);
+        u.hurry(t0);
+        assert_eq!(u.next(t0), Next::Upload, "a sync sends it although a writer is open");
+        u.start();
+        u.finished(Outcome::Committed, t0);
+        assert_eq!(u.state(), &State::Open);
+        u.closed(t0);
+        assert_eq!(u.state(), &State::InBox, "closing with nothing new costs no upload");
+        let mut u = Upload::staged(timing(), 1, true, t0);
+        u.hurry(t0);
+        u.start();
+        u.finished(Outcome::Committed, t0);
+        u.changed(secs(t0, 1.0));
+        u.closed(secs(t0, 1.0));
+        assert_eq!(u.next(secs(t0, 1.5)), Next::Sleep(secs(t0, 2.0)));
+    }
+
+    #[test]
+    fn transient_failures_back_off_and_refusals_settle() {
+        let t0 = Instant::now();
+        let mut u = Upload::recovered(timing(), None, t0);
+        let mut now = t0;
+        for wait in [0.5, 1.0, 2.0, 4.0, 4.0] {
+            assert_eq!(u.next(now), Next::Upload);
+            u.start();
+            u.finished(Outcome::Transient("503".into()), now);
+            assert_eq!(u.next(now), Next::Sleep(secs(now, wait)));
+            now = secs(now, wait);
+        }
+        u.start();
+        u.finished(Outcome::Refused("quota".into()), now);
+        assert_eq!((u.state(), u.next(now)), (&State::Failed("quota".into()), Next::Idle));
+        assert!(u.settled());
+        u.hurry(now);
+        assert_eq!(u.next(now), Next::Upload, "a sync tries a failed upload once more");
+    }
+
+    #[test]
+    fn a_refusal_of_content_changed_meanwhile_sends_the_new_content() {
+        let t0 = Instant::now();
+        let mut u = Upload::staged(timing(), 0, true, t0);
+        u.start();
+        u.changed(t0);
+        u.finished(Outcome::Refused("digest mismatch".into()), secs(t0, 2.0));
+        assert_eq!(u.next(secs(t0, 2.0)), Next::Upload);
+    }
+
+    #[test]
+    fn removal_before_the_upload_costs_nothing_and_during_it_wins() {
+        let t0 = Instant::now();
+        let mut u = Upload::staged(timing(), 1, true, t0);
+        u.changed(t0);
+        u.remove();
+        assert_eq!(u.next(t0), Next::Finished);
+        assert_eq!(u.state(), &State::Removed);
+        let mut u = Upload::staged(timing(), 0, true, t0);
+        u.start();
+        u.remove();
+        assert_eq!(u.next(t0), Next::Busy);
+        u.finished(Outcome::Committed, t0);
+        assert_eq!(u.state(), &State::Removed);
+    }
+
+    #[test]
+    fn a_conflict_uploads_the_copy_at_once() {
+        let t0 = Instant::now();
+        let mut u = Upload::staged(timing(), 0, true, t0);
+        u.start();
+        u.finished(Outcome::Conflict, t0);
+        assert!(u.is_conflicted_copy());
+        assert_eq!(u.next(t0), Next::Upload);
+        u.start();
+        u.finished(Outcome::Committed, t0);
+        assert_eq!(u.state(), &State::InBox);
+    }
+
+    #[test]
+    fn recovery_enters_the_machine_in_the_state_the_record_says() {
+        let t0 = Instant::now();
+        // Waiting, uploading or committing when the daemon died: due at once (a resumed
+        // session or Box's copy decides what is still to send).
+        let mut u = Upload::recovered(timing(), None, t0);
+        assert_eq!(u.next(t0), Next::Upload);
+        u.start();
+        u.finished(Outcome::Committed, t0);
+        assert_eq!(u.state(), &State::InBox);
+        // Held after a system crash: nothing until the user releases it.
+        let mut u = Upload::recovered(timing(), Some("maybe torn".into()), t0);
+        assert_eq!(u.next(secs(t0, 3600.0)), Next::Idle);
+        u.hurry(t0);
+        u.changed(t0);
+        assert_eq!(u.next(t0), Next::Idle, "neither a sync nor a change releases it");
+        u.release(t0);
+        assert_eq!(u.next(t0), Next::Upload);
+        // Held and discarded.
+        let mut u = Upload::recovered(timing(), Some("maybe torn".into()), t0);
+        u.remove();
+        assert_eq!(u.next(t0), Next::Finished);
+    }
+
+    #[test]
+    fn a_copy_of_box_content_goes_up_only_once_changed() {
+        let t0 = Instant::now();
+        let mut u = Upload::staged(timing(), 1, false, t0);
+        u.closed(t0);
+        assert_eq!(u.next(t0), Next::Finished, "opened for writing, closed unchanged: no upload");
+        let mut u = Upload::staged(timing(), 0, false, t0);
+        u.changed(t0);
+        assert_eq!(u.next(t0), Next::Sleep(t0 + DELAY), "a truncate or utimens without a handle");
+    }
+
+    #[test]
+    fn a_change_reopens_a_failed_upload() {
+        let t0 = Instant::now();
+        let mut u = Upload::staged(timing(), 0, true, t0);
+        u.start();
+        u.finished(Outcome::Refused("quota".into()), t0);
+        u.changed(secs(t0, 1.0));
+        assert_eq!(u.next(secs(t0, 1.5)), Next::Sleep(secs(t0, 2.0)));
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_its_cap() {
+        let b = Backoff { base: Duration::from_millis(500), max: Duration::from_secs(60) };
+        let waits: Vec<u64> = (1..=9).map(|n| b.wait(n).as_millis() as u64).collect();
+        assert_eq!(waits, [500, 1000, 2000, 4000, 8000, 16000, 32000, 60000, 60000]);
+    }
+}
