@@ -98,7 +98,8 @@ fn utf8(name: &OsStr) -> Option<String> {
 
 impl Filesystem for BoxFuse {
     /// Asks for 1 MiB requests (fuser derives `max_pages` from these): a quarter as many
-    /// round trips through the kernel as the 128 KiB default, for reads and writes alike.
+    /// round trips through the kernel as the 128 KiB default, for reads and writes alike; and
+    /// for `O_TRUNC` with the open.
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
         const BIG: u32 = 1024 * 1024;
         if let Err(nearest) = config.set_max_readahead(BIG) {
@@ -106,6 +107,11 @@ impl Filesystem for BoxFuse {
         }
         if let Err(nearest) = config.set_max_write(BIG) {
             let _ = config.set_max_write(nearest);
+        }
+        // `O_TRUNC` arrives with the open instead of as a truncate after it: an existing file
+        // opened to be overwritten is staged empty, not downloaded first.
+        if let Err(unsupported) = config.add_capabilities(fuser::InitFlags::FUSE_ATOMIC_O_TRUNC) {
+            tracing::debug!(?unsupported, "the kernel truncates after open");
         }
         Ok(())
     }

@@ -73,7 +73,8 @@ impl Fs {
             self.copy_remote_content(&node.box_id, &node.content_version(), size, &file).await?;
         }
         self.journal().save(&record)?;
-        let upload = Upload::staged(self.timing(), 0, false, Instant::now());
+        // Truncated, it differs from Box's content already.
+        let upload = Upload::staged(self.timing(), 0, truncate && node.meta.size > 0, Instant::now());
         let state = StageState::new(record, Some(node.parent), size, node.meta.mtime, upload);
         let staged = Arc::new(Staged::new(ino, file, state));
         let kept = self.staged_map().entry(ino).or_insert(staged.clone()).clone();

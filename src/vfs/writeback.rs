@@ -84,8 +84,9 @@ impl Fs {
             if st.upload.next(Instant::now()) != Next::Upload {
                 return; // changed while it waited for a slot
             }
-            st.upload.start();
+            let generation = st.upload.start();
             let record = Record { mtime_ns: super::staging::nanos(st.mtime), ..st.record().clone() };
+            tracing::debug!(name = %record.name, generation, size = st.size, "upload starts");
             (record, st.size)
         };
         staged.tell_waiters();
@@ -99,6 +100,7 @@ impl Fs {
         };
         let failed = {
             let mut st = staged.lock();
+            tracing::debug!(name = %record.name, ?outcome, "upload ended");
             st.upload.finished(outcome, Instant::now());
             match st.upload.state().clone() {
                 State::Failed(why) => {
