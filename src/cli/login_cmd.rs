@@ -133,7 +133,7 @@ async fn login(args: LoginArgs) -> Result<String, LoginError> {
         account.kind = Kind::DeveloperToken;
         let token = read_token()?;
         let me = verify(&account, AuthMode::Fixed(token.clone())).await?;
-        accounts::save_tokens(name, &StoredTokens { access_token: token, refresh_token: None, expires_at: 0 })?;
+        accounts::save_tokens(name, &StoredTokens::fixed(token))?;
         me
     } else if args.client_credentials {
         client_pair(&args)?;

@@ -17,7 +17,6 @@ pub use server::ControlServer;
 use crate::vfs::uploads::UploadInfo;
 use serde::{Deserialize, Serialize};
 use sha1::{Digest, Sha1};
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -93,23 +92,9 @@ pub enum Request {
     Sync,
 }
 
-/// Creates `dir` (and its parent) with mode 0700.
-fn private_dir(dir: PathBuf) -> std::io::Result<PathBuf> {
-    for d in [dir.parent().unwrap_or(&dir), &dir] {
-        std::fs::create_dir_all(d)?;
-        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700))?;
-    }
-    Ok(dir)
-}
-
 /// Sockets: `$XDG_RUNTIME_DIR/boxfs/mounts`, else `/tmp/boxfs-UID/mounts`.
 fn socket_dir() -> PathBuf {
-    let base = std::env::var_os("XDG_RUNTIME_DIR")
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute() && p.is_dir())
-        .map(|p| p.join("boxfs"))
-        .unwrap_or_else(|| std::env::temp_dir().join(format!("boxfs-{}", unsafe { libc::geteuid() })));
-    base.join("mounts")
+    crate::runtime_dir::runtime_dir().join("mounts")
 }
 
 /// Registry files: `$XDG_CACHE_HOME/boxfs/mounts`.
@@ -127,7 +112,7 @@ pub fn paths_for(mountpoint: &Path) -> std::io::Result<(PathBuf, PathBuf)> {
 
 /// Creates the directory of `file` (and its parent) with mode 0700.
 pub fn private_parent(file: &Path) -> std::io::Result<()> {
-    private_dir(file.parent().expect("control files live in a dir").to_path_buf()).map(|_| ())
+    crate::runtime_dir::private_dir(file.parent().expect("control files live in a dir").to_path_buf()).map(|_| ())
 }
 
 /// Writes a registry entry atomically (0600).
