@@ -1,7 +1,8 @@
 //! The per-user runtime directory of boxfs: `$XDG_RUNTIME_DIR/boxfs` (an absolute, existing
 //! `XDG_RUNTIME_DIR`), else `/tmp/boxfs-UID`. It holds what lives only while processes run:
 //! the control sockets of mounts and the request budgets shared by the processes of an
-//! account. Its directories are made with mode 0700 by whoever writes into them first.
+//! account. Its directories are made with mode 0700 by whoever writes into them first. What
+//! is registered there by pid is checked with [`process_alive`].
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
@@ -22,4 +23,10 @@ pub fn private_dir(dir: PathBuf) -> std::io::Result<PathBuf> {
         std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700))?;
     }
     Ok(dir)
+}
+
+/// True while process `pid` exists (a pid of a process that has exited is not alive).
+pub fn process_alive(pid: u32) -> bool {
+    let Some(pid) = i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw) else { return false };
+    !matches!(rustix::process::test_kill_process(pid), Err(rustix::io::Errno::SRCH))
 }

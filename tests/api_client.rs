@@ -61,7 +61,8 @@ async fn oauth_login(emu: &TestEmulator) -> StoredTokens {
     StoredTokens {
         access_token: t["access_token"].as_str().unwrap().into(),
         refresh_token: t["refresh_token"].as_str().map(str::to_string),
-        expires_at: chrono::Utc::now().timestamp() + 3600,
+        expires_at: chrono::Utc::now().timestamp() as f64 + 3600.0,
+        lifetime: 3600.0,
     }
 }
 

@@ -120,7 +120,7 @@ impl State {
 
     /// Drops the pids of processes that are gone. (A pid appears once per budget it opened.)
     fn prune(&mut self) {
-        self.pids.retain(|pid| alive(*pid));
+        self.pids.retain(|pid| crate::runtime_dir::process_alive(*pid));
     }
 
     fn usage(&self, cfg: &BudgetConfig) -> BudgetUse {
@@ -141,11 +141,6 @@ impl State {
 
 fn caps(cfg: &BudgetConfig) -> (f64, f64) {
     (f64::from(cfg.requests_per_minute.max(1)), f64::from(cfg.uploads_per_minute.max(1)))
-}
-
-fn alive(pid: u32) -> bool {
-    let Some(pid) = rustix::process::Pid::from_raw(pid as i32) else { return false };
-    !matches!(rustix::process::test_kill_process(pid), Err(rustix::io::Errno::SRCH))
 }
 
 fn monotonic_ns() -> u64 {
@@ -184,12 +179,7 @@ impl Budget {
             s.prune();
             s.pids.push(std::process::id());
         });
-        Budget {
-            cfg: cfg.clone(),
-            store: Mutex::new(store),
-            foreground: Mutex::new(()),
-            background: Mutex::new(()),
-        }
+        Budget { cfg: cfg.clone(), store: Mutex::new(store), foreground: Mutex::new(()), background: Mutex::new(()) }
     }
 
     /// Waits until one request (and one upload when `upload`) may be sent, then takes it.
@@ -391,7 +381,8 @@ mod tests {
         assert_eq!(c.usage().await.pids, vec![std::process::id()]);
         let raw = read_state(&std::fs::File::open(cfg.dir.join(budget_file_name("account a"))).unwrap());
         assert_eq!(raw.pids, vec![std::process::id()], "a and b left it, c joined");
-        let file_mode = |p: &Path| std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(p).unwrap().permissions());
+        let file_mode =
+            |p: &Path| std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(p).unwrap().permissions());
         let files: Vec<_> = std::fs::read_dir(&cfg.dir).unwrap().flatten().map(|e| e.path()).collect();
         assert_eq!(files.len(), 2);
         assert!(files.iter().all(|f| file_mode(f) & 0o777 == 0o600));

@@ -69,9 +69,8 @@ impl TokenFile {
 
     /// Reads the tokens and the stamp of the version read.
     pub fn load(&self) -> ApiResult<(StoredTokens, Stamp)> {
-        let text = |e: std::io::Error| {
-            ApiError::TokenFile(format!("cannot read {}: {e} (log in first)", self.path.display()))
-        };
+        let text =
+            |e: std::io::Error| ApiError::TokenFile(format!("cannot read {}: {e} (log in first)", self.path.display()));
         let mut file = File::open(&self.path).map_err(text)?;
         let stamp = Stamp::of(&file.metadata().map_err(text)?);
         let mut json = String::new();

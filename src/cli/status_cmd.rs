@@ -1,6 +1,7 @@
-//! `boxfs status` (what a mount is doing: account, event stream, cache, API use, pending and
-//! failed uploads; `--json` for scripts) and `boxfs sync` (upload everything now and wait,
-//! with a progress bar on a terminal).
+//! `boxfs status` (what a mount is doing: account, event stream, cache, API use, the request
+//! budget shared with the other processes of its login, pending and failed uploads; `--json`
+//! for scripts) and `boxfs sync` (upload everything now and wait, with a progress bar on a
+//! terminal).
 
 use super::human_bytes;
 use crate::control::{self, Status};
@@ -79,6 +80,21 @@ pub fn render(s: &Status) -> String {
             format!(
                 "{} requests, {} throttled (429) in the last minute; {} requests, {} retries since mount",
                 api.requests_last_minute, api.throttled_last_minute, api.requests_total, api.retries_total
+            ),
+        );
+    }
+    if let Some(b) = &s.budget {
+        let pids: Vec<String> = b.pids.iter().map(u32::to_string).collect();
+        line(
+            "budget:",
+            format!(
+                "{} of {} requests, {} of {} uploads in the last minute, shared by {} process(es) of this login: pid {}",
+                b.requests_last_minute,
+                b.requests_per_minute,
+                b.uploads_last_minute,
+                b.uploads_per_minute,
+                pids.len(),
+                pids.join(", ")
             ),
         );
     }

@@ -55,6 +55,7 @@ fn journal_status(mountpoint: &Path, cache_dir: &Path) -> Result<Status, Control
         cache: Cache { dir: cache_dir.into(), used_bytes: None, capacity_bytes: None },
         api: None,
         uploads: journal_uploads(&journal)?,
+        budget: None,
     })
 }
 

@@ -36,6 +36,12 @@ pub enum ControlError {
 pub struct MountEntry {
     pub mountpoint: PathBuf,
     pub cache_dir: PathBuf,
+    /// The saved account it was mounted with (`None`: credentials given outright).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    /// The daemon's pid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
 }
 
 /// `boxfs status` of one mount.
@@ -51,6 +57,9 @@ pub struct Status {
     pub cache: Cache,
     pub api: Option<ApiUse>,
     pub uploads: Vec<UploadInfo>,
+    /// The request budget this mount shares with the other processes of its login.
+    #[serde(default)]
+    pub budget: Option<SharedBudget>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -76,6 +85,17 @@ pub struct ApiUse {
     pub requests_total: u64,
     pub throttled_total: u64,
     pub retries_total: u64,
+}
+
+/// Use of a request budget by every process sharing it, over the last minute.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SharedBudget {
+    pub requests_last_minute: u64,
+    pub uploads_last_minute: u64,
+    pub requests_per_minute: u32,
+    pub uploads_per_minute: u32,
+    /// The processes sharing it.
+    pub pids: Vec<u32>,
 }
 
 /// The last line of a `sync`: what could not be uploaded (its data stays in the journal).
@@ -160,4 +180,14 @@ pub fn all_registered() -> std::io::Result<Vec<MountEntry>> {
     }
     out.sort_by(|a: &MountEntry, b| a.mountpoint.cmp(&b.mountpoint));
     Ok(out)
+}
+
+/// The mountpoints of the running mounts of saved account `account`.
+pub fn running_mounts_of(account: &str) -> Vec<PathBuf> {
+    all_registered()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|m| m.account.as_deref() == Some(account) && m.pid.is_some_and(crate::runtime_dir::process_alive))
+        .map(|m| m.mountpoint)
+        .collect()
 }

@@ -2,7 +2,9 @@
 //! runs `sync`, streaming progress. Removes its socket (and, when nothing is left pending,
 //! its registry entry) when dropped at unmount.
 
-use super::{paths_for, private_parent, register, Account, ApiUse, Cache, MountEntry, Request, Status, SyncDone};
+use super::{
+    paths_for, private_parent, register, Account, ApiUse, Cache, MountEntry, Request, SharedBudget, Status, SyncDone,
+};
 use crate::api::StreamState;
 use crate::vfs::Fs;
 use std::path::PathBuf;
@@ -121,6 +123,7 @@ async fn status(ctx: &Context) -> Status {
     let minute = counters.last_minute();
     let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
     let (used, capacity) = fs.cache_usage();
+    let budget = fs.client().budget_use().await;
     Status {
         mountpoint: ctx.entry.mountpoint.clone(),
         source: "daemon".into(),
@@ -136,6 +139,13 @@ async fn status(ctx: &Context) -> Status {
             retries_total: load(&counters.retries),
         }),
         uploads: fs.uploads(),
+        budget: Some(SharedBudget {
+            requests_last_minute: budget.requests_last_minute,
+            uploads_last_minute: budget.uploads_last_minute,
+            requests_per_minute: budget.requests_per_minute,
+            uploads_per_minute: budget.uploads_per_minute,
+            pids: budget.pids,
+        }),
     }
 }
 

@@ -217,7 +217,7 @@ impl Fs {
             Some(id) => UploadTarget::NewVersion { file_id: id, name: Some(&r.name), if_match: r.base_etag.as_deref() },
             None => UploadTarget::NewFile { parent_id: &r.parent_id, name: &r.name },
         };
-        self.client().upload_resumable(target, &path, &opts, r.session_id.as_deref(), remember).await
+        self.client().background().upload_resumable(target, &path, &opts, r.session_id.as_deref(), remember).await
     }
 
     /// Makes sure the parent's cached listing shows the file (a listing fetched while the
