@@ -233,12 +233,13 @@ fn open_browser(url: &str) -> bool {
 
 async fn logout(name: &str) -> Result<String, LoginError> {
     let account = Account::load(name)?;
+    // Asked first: once the tokens are revoked, the mounts cannot even answer a stat.
+    let mounts = crate::control::running_mounts_of(name);
     // Under the token lock: a mount refreshing right now cannot write the tokens back.
     let held = accounts::lock_tokens(name).await?;
     let revoked = revoke(name, &account).await;
     accounts::delete(name, &held)?;
     drop(held);
-    let mounts = crate::control::running_mounts_of(name);
     let stopping = if mounts.is_empty() {
         String::new()
     } else {
