@@ -376,3 +376,25 @@ pub async fn request_tokens(
     }
     Err(last)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_margin_follows_the_lifetime_and_older_files_still_read() {
+        let t = |expires_at: f64, lifetime: f64| StoredTokens {
+            access_token: "a".into(),
+            refresh_token: None,
+            expires_at,
+            lifetime,
+        };
+        assert!(t(1000.0, 3.0).fresh(999.8) && !t(1000.0, 3.0).fresh(999.95), "a 3 s token: 0.1 s ahead");
+        assert!(t(10_000.0, 3600.0).fresh(9_939.0) && !t(10_000.0, 3600.0).fresh(9_941.0), "an hour: 60 s ahead");
+        assert!(t(0.0, 0.0).fresh(1e12), "no known expiry");
+        let old: StoredTokens =
+            serde_json::from_str(r#"{"access_token":"a","refresh_token":"r","expires_at":10000}"#).unwrap();
+        assert_eq!((old.expires_at, old.lifetime), (10_000.0, 0.0));
+        assert!(old.fresh(9_939.0) && !old.fresh(9_941.0), "unknown lifetime: 60 s ahead");
+    }
+}
