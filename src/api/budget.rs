@@ -29,7 +29,7 @@ use std::time::Duration;
 use tokio::sync::Mutex;
 
 /// The share of each bucket that only foreground requests may take.
-pub const BACKGROUND_RESERVE: f64 = 0.1;
+const BACKGROUND_RESERVE: f64 = 0.1;
 
 /// How long a take waits between tries while another process holds the file's lock.
 const LOCK_RETRY: Duration = Duration::from_millis(1);
@@ -167,14 +167,13 @@ pub struct Budget {
 impl Budget {
     /// The budget of `identity` (see `AuthMode::identity`) in `cfg.dir`, joined by this process.
     pub fn open(cfg: &BudgetConfig, identity: &str) -> Budget {
-        let store = match open_shared(&cfg.dir, &budget_file_name(identity)) {
+        let mut store = match open_shared(&cfg.dir, &budget_file_name(identity)) {
             Ok((path, file)) => Store::File { path, file },
             Err(e) => {
                 tracing::warn!(dir = %cfg.dir.display(), error = %e, "cannot share the request budget with other boxfs processes; this process keeps its own");
                 Store::Memory(State::default())
             }
         };
-        let mut store = store;
         update_sync(&mut store, |s| {
             s.prune();
             s.pids.push(std::process::id());

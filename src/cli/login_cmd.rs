@@ -24,7 +24,9 @@ Register exactly that redirect URI in the Box app (default http://127.0.0.1:5368
 
 The account is saved 0600 under $XDG_CONFIG_HOME/boxfs/accounts/: NAME.json (kind of \
 credential, client id/secret, API and upload URLs) and NAME.tokens.json (tokens, refreshed in \
-place by mounts).";
+place by mounts). Every boxfs process of the account shares these tokens (one refresh at a time, \
+under a lock on NAME.tokens.lock) and one request budget; logging in again while mounts of the \
+account run switches them to the new tokens.";
 
 #[derive(Debug, Args)]
 #[command(after_long_help = LOGIN_AFTER_HELP)]
@@ -71,7 +73,13 @@ pub struct LoginArgs {
     pub token: bool,
 }
 
+/// Shown after `boxfs logout --help` and in boxfs-logout(1).
+const LOGOUT_AFTER_HELP: &str = "\
+Revokes the account's tokens at Box and deletes its files. Running mounts of the account are \
+listed: they stop working until the next boxfs login of the account.";
+
 #[derive(Debug, Args)]
+#[command(after_long_help = LOGOUT_AFTER_HELP)]
 pub struct LogoutArgs {
     /// The account to log out of.
     #[arg(long, value_name = "NAME", default_value = DEFAULT_ACCOUNT)]

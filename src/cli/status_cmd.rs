@@ -88,7 +88,7 @@ pub fn render(s: &Status) -> String {
         line(
             "budget:",
             format!(
-                "{} of {} requests, {} of {} uploads in the last minute, shared by {} process(es) of this login: pid {}",
+                "{} of {} requests, {} of {} uploads in the last minute, by the {} process(es) sharing it: pid {}",
                 b.requests_last_minute,
                 b.requests_per_minute,
                 b.uploads_last_minute,
