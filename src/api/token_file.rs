@@ -22,6 +22,9 @@ use std::time::Duration;
 /// How long a taker sleeps between tries while another process holds the lock.
 const LOCK_RETRY: Duration = Duration::from_millis(20);
 
+/// A wait for the lock this long is worth a line in the log.
+const LONG_WAIT: Duration = Duration::from_secs(5);
+
 /// Which version of the token file a process has read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Stamp {
@@ -89,9 +92,15 @@ impl TokenFile {
 
     /// Waits for the account's lock (another process may hold it while it refreshes).
     pub async fn lock(&self) -> ApiResult<TokenLock> {
+        let started = std::time::Instant::now();
+        let mut said = false;
         loop {
             if let Some(lock) = self.try_lock()? {
                 return Ok(lock);
+            }
+            if !said && started.elapsed() > LONG_WAIT {
+                said = true;
+                tracing::info!(lock = %self.lock_path.display(), "waiting for another boxfs process to finish renewing the tokens");
             }
             tokio::time::sleep(LOCK_RETRY).await;
         }
