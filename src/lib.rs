@@ -11,4 +11,5 @@ pub mod direct_io;
 pub mod emulator;
 pub mod fuse;
 pub mod mount;
+pub mod runtime_dir;
 pub mod vfs;

@@ -17,6 +17,8 @@ use tokio::sync::watch;
 #[derive(Clone, Debug)]
 pub struct MountConfig {
     pub mountpoint: PathBuf,
+    /// The saved account whose credentials the mount uses (`None`: given outright).
+    pub account: Option<String>,
     /// A folder id, or a path from the account root (`/Documents/Reports`).
     pub root: Option<String>,
     pub read_only: bool,
@@ -167,6 +169,8 @@ pub async fn serve(
     let entry = MountEntry {
         mountpoint: std::path::absolute(&cfg.mountpoint).unwrap_or_else(|_| cfg.mountpoint.clone()),
         cache_dir: cfg.cache_dir.clone(),
+        account: cfg.account.clone(),
+        pid: Some(std::process::id()),
     };
     // Without it the mount still works; `boxfs status` then reads the journal.
     let _control = match ControlServer::start(fs.clone(), entry, events.as_ref().map(|e| e.1.clone())) {

@@ -16,9 +16,11 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// Fast retries for tests (the emulator's injected 429s say `Retry-After: 0`).
+/// Fast retries for tests (the emulator's injected 429s say `Retry-After: 0`); request budgets
+/// in the emulator's temp dir.
 fn test_config(emu: &TestEmulator) -> ApiConfig {
     let mut cfg = ApiConfig::with_urls(&emu.api(""), &emu.upload(""));
+    cfg.budget.dir = emu.dir.path().join("budgets");
     cfg.retry = RetryPolicy {
         max_attempts: 40,
         max_total: Duration::from_secs(120),
@@ -61,7 +63,8 @@ async fn oauth_login(emu: &TestEmulator) -> StoredTokens {
     StoredTokens {
         access_token: t["access_token"].as_str().unwrap().into(),
         refresh_token: t["refresh_token"].as_str().map(str::to_string),
-        expires_at: chrono::Utc::now().timestamp() + 3600,
+        expires_at: chrono::Utc::now().timestamp() as f64 + 3600.0,
+        lifetime: 3600.0,
     }
 }
 
@@ -223,6 +226,52 @@ async fn hundred_concurrent_expired_calls_cause_one_refresh() {
     let stale = oauth_client(&emu, &stale_file);
     let err = stale.me().await.unwrap_err();
     assert!(matches!(err, ApiError::LoginRequired), "{err:?}");
+    // ... and the refused refresh token is not sent again.
+    assert!(matches!(stale.me().await.unwrap_err(), ApiError::LoginRequired));
+    let stats = emu.stats().await;
+    assert_eq!(stats["token_grants"]["refresh_token"], 2, "{stats}");
+    assert_eq!(stats["token_errors"]["invalid_grant"], 1, "{stats}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_of_one_token_file_refresh_once_and_follow_each_other() {
+    let emu = TestEmulator::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("tokens.json");
+    oauth_login(&emu).await.save_atomic(&token_file).unwrap();
+    // Two token sources on one file behave as two processes: each has its own lock file handle.
+    let (a, b) = (oauth_client(&emu, &token_file), oauth_client(&emu, &token_file));
+    emu.http.post(format!("{}/_emulator/expire-tokens", emu.base())).send().await.unwrap();
+    let calls: Vec<_> = (0..40)
+        .map(|i| {
+            let c = if i % 2 == 0 { a.clone() } else { b.clone() };
+            tokio::spawn(async move { c.me().await })
+        })
+        .collect();
+    for call in calls {
+        call.await.unwrap().expect("every call succeeds");
+    }
+    assert_eq!(emu.stats().await["token_grants"]["refresh_token"], 1, "one refresh for both");
+    assert!(!dir.path().read_dir().unwrap().flatten().any(|e| e.file_name().to_string_lossy().contains(".tmp")));
+
+    // A pair written by someone else (a new login) is used at once, without a refresh.
+    let renewed = StoredTokens::load(&token_file).unwrap();
+    let fresh = oauth_login(&emu).await;
+    fresh.save_atomic(&token_file).unwrap();
+    for token in [&renewed.access_token, renewed.refresh_token.as_ref().unwrap()] {
+        let form = [("client_id", DEFAULT_CLIENT_ID), ("client_secret", DEFAULT_CLIENT_SECRET), ("token", token)];
+        emu.http.post(format!("{}/oauth2/revoke", emu.base())).form(&form).send().await.unwrap();
+    }
+    emu.http.delete(format!("{}/_emulator/stats", emu.base())).send().await.unwrap();
+    a.me().await.unwrap();
+    b.me().await.unwrap();
+    let stats = emu.stats().await;
+    assert!(stats["statuses"].get("401").is_none() && stats["token_grants"].get("refresh_token").is_none(), "{stats}");
+
+    // Both clients count against one budget.
+    let used = a.budget_use().await;
+    assert!(used.requests_last_minute >= 42, "{used:?}");
+    assert_eq!(used, b.budget_use().await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -335,7 +384,8 @@ async fn event_stream_delivers_a_remote_change_within_a_second() {
 async fn fifteen_hundred_calls_stay_under_box_rate_limits() {
     let emu = TestEmulator::start_with(|c| c.rate_limits = true).await;
     // The default budget: Box's documented 1000 requests/min.
-    let cfg = ApiConfig::with_urls(&emu.api(""), &emu.upload(""));
+    let mut cfg = ApiConfig::with_urls(&emu.api(""), &emu.upload(""));
+    cfg.budget.dir = emu.dir.path().join("budgets");
     let client = Client::new(cfg, TokenSource::new(AuthMode::Fixed(emu.token.clone())).unwrap()).unwrap();
     let calls: Vec<_> = (0..1500)
         .map(|_| {
@@ -399,11 +449,17 @@ async fn client_credentials_are_requested_and_renewed() {
         subject_type: boxfs::api::SubjectType::Enterprise,
         subject_id: "12345".into(),
     };
-    let client = Client::new(test_config(&emu), TokenSource::new(mode).unwrap()).unwrap();
+    let client = Client::new(test_config(&emu), TokenSource::new(mode.clone()).unwrap()).unwrap();
     client.me().await.expect("a token is granted on first use");
     emu.http.post(format!("{}/_emulator/expire-tokens", emu.base())).send().await.unwrap();
     client.me().await.expect("a new token is granted after expiry");
     assert_eq!(emu.stats().await["token_grants"]["client_credentials"], 2);
+    // Another process of the same subject has a token of its own and shares the budget.
+    let other = Client::new(test_config(&emu), TokenSource::new(mode).unwrap()).unwrap();
+    other.me().await.unwrap();
+    assert_eq!(emu.stats().await["token_grants"]["client_credentials"], 3);
+    let sent = |c: &Client| c.counters().requests.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(client.budget_use().await.requests_last_minute, sent(&client) + sent(&other));
     let bad = AuthMode::ClientCredentials {
         client_id: DEFAULT_CLIENT_ID.into(),
         client_secret: "wrong".into(),

@@ -9,7 +9,7 @@
 mod common;
 
 use common::emu::{bytes, sha1_hex};
-use common::mount::{fuse_emulator, wait_for, Mounted};
+use common::mount::{fuse_emulator, Mounted};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::Write;

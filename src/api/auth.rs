@@ -1,34 +1,56 @@
 //! Where access tokens come from: a fixed (developer) token, OAuth 2.0 tokens with refresh, or
-//! the client-credentials grant. Box refresh tokens are single-use, so one refresh at a time
-//! runs for the whole process, and the rotated pair reaches the token file (temp + fsync +
-//! rename, mode 0600) before any request uses it.
+//! the client-credentials grant.
+//!
+//! OAuth tokens live in a token file shared by every process of the account (see
+//! [`super::token_file`]). Box refresh tokens are single-use, so a refresh happens under the
+//! account's cross-process lock, one at a time per process and per account: under the lock
+//! the file is read again, and a pair another process rotated meanwhile is adopted instead of
+//! refreshed. The rotated pair reaches the file (atomically, 0600) before any request uses
+//! it. Every use of a token first `stat`s the file, so a pair rotated by another process or
+//! a new `boxfs login` is picked up at once; a request answered 401 re-reads the file before
+//! it refreshes. A refresh token Box refuses (`invalid_grant`: revoked, or already rotated by
+//! a refresh whose response was lost) is never sent again: the log says once that the user
+//! must log in again, and requests fail with `LoginRequired` until the file changes.
+//!
+//! Tokens are renewed ahead of their expiry by a margin that follows their lifetime (a 30th
+//! of it, at most 60 s). Client-credentials and developer tokens belong to the process.
 
 use super::error::{ApiError, ApiResult};
 use super::model::{OAuthErrorBody, TokenResponse};
+use super::token_file::{Stamp, TokenFile};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-/// Refresh this long before the access token expires.
-const EXPIRY_MARGIN_SECS: i64 = 60;
+/// Renew at most this long before the access token expires.
+const MAX_EXPIRY_MARGIN_SECS: f64 = 60.0;
+
+/// Test hook: a process that takes the refresh lock waits this many milliseconds before it
+/// refreshes (so that a test can kill it while it holds the lock).
+const PAUSE_IN_LOCK_ENV: &str = "BOXFS_TEST_REFRESH_PAUSE_MS";
 
 /// The token file's content.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct StoredTokens {
     pub access_token: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,
-    /// Unix seconds; 0 when unknown.
+    /// Unix seconds (fractional; whole in files of older versions); 0 when unknown.
     #[serde(default)]
-    pub expires_at: i64,
+    pub expires_at: f64,
+    /// Seconds the access token was granted for; 0 when unknown (files of older versions).
+    #[serde(default)]
+    pub lifetime: f64,
 }
 
 impl StoredTokens {
+    /// A token that is used as it is (developer tokens): no refresh, no known expiry.
+    pub fn fixed(access_token: String) -> StoredTokens {
+        StoredTokens { access_token, refresh_token: None, expires_at: 0.0, lifetime: 0.0 }
+    }
+
     pub fn load(path: &Path) -> ApiResult<StoredTokens> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ApiError::TokenFile(format!("cannot read {}: {e} (log in first)", path.display())))?;
-        serde_json::from_str(&text)
-            .map_err(|e| ApiError::TokenFile(format!("{} is not a token file: {e}", path.display())))
+        TokenFile::new(path).load().map(|(tokens, _)| tokens)
     }
 
     /// Writes the file atomically: a 0600 temp file in the same dir, fsync, rename, fsync dir.
@@ -39,8 +61,18 @@ impl StoredTokens {
         Ok(crate::atomic_file::write_atomic(path, json.as_bytes())?)
     }
 
-    fn fresh(&self, now: i64) -> bool {
-        self.expires_at == 0 || self.expires_at - EXPIRY_MARGIN_SECS > now
+    /// How long before `expires_at` the token is renewed: a 30th of its lifetime, at most 60 s
+    /// (60 s when the lifetime is unknown).
+    fn margin(&self) -> f64 {
+        if self.lifetime > 0.0 {
+            (self.lifetime / 30.0).min(MAX_EXPIRY_MARGIN_SECS)
+        } else {
+            MAX_EXPIRY_MARGIN_SECS
+        }
+    }
+
+    fn fresh(&self, now: f64) -> bool {
+        self.expires_at == 0.0 || self.expires_at - self.margin() > now
     }
 }
 
@@ -69,46 +101,123 @@ impl std::fmt::Debug for AuthMode {
     }
 }
 
+impl AuthMode {
+    /// Who the requests are made as, for sharing a request budget: the token file of an
+    /// OAuth login (every process of the account), the subject of client credentials, the
+    /// developer token itself. Contains secrets: only ever used hashed.
+    pub(crate) fn identity(&self, api_url: &str) -> String {
+        match self {
+            AuthMode::Fixed(token) => format!("fixed\n{api_url}\n{token}"),
+            AuthMode::OAuth { token_file, .. } => {
+                let file = std::fs::canonicalize(token_file)
+                    .or_else(|_| std::path::absolute(token_file))
+                    .unwrap_or_else(|_| token_file.clone());
+                format!("oauth\n{api_url}\n{}", file.display())
+            }
+            AuthMode::ClientCredentials { client_id, subject_type, subject_id, .. } => {
+                format!("client_credentials\n{api_url}\n{client_id}\n{subject_type:?}\n{subject_id}")
+            }
+        }
+    }
+}
+
 pub struct TokenSource {
     mode: AuthMode,
-    current: Mutex<Option<StoredTokens>>,
+    /// OAuth only: the token file shared with the account's other processes.
+    file: Option<TokenFile>,
+    current: Mutex<Current>,
     /// Held while a refresh/grant is in flight: exactly one at a time per process.
     refreshing: tokio::sync::Mutex<()>,
+}
+
+/// The tokens in use and where they came from.
+#[derive(Default)]
+struct Current {
+    tokens: Option<StoredTokens>,
+    /// The version of the token file `tokens` were read from or written as.
+    stamp: Option<Stamp>,
+    /// A refresh token Box refused: it is never sent again.
+    refused: Option<String>,
 }
 
 impl From<TokenResponse> for StoredTokens {
     /// Tokens as granted, with their lifetime turned into an expiry time.
     fn from(granted: TokenResponse) -> StoredTokens {
+        let lifetime = granted.expires_in.unwrap_or(0) as f64;
         StoredTokens {
             access_token: granted.access_token,
             refresh_token: granted.refresh_token,
-            expires_at: granted.expires_in.map(|s| unix_now() + s as i64).unwrap_or(0),
+            expires_at: if lifetime > 0.0 { unix_now() + lifetime } else { 0.0 },
+            lifetime,
         }
     }
 }
 
-fn unix_now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+/// Unix time in seconds, with the fraction.
+fn unix_now() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
 }
 
 impl TokenSource {
     pub fn new(mode: AuthMode) -> ApiResult<TokenSource> {
-        let current = match &mode {
-            AuthMode::Fixed(token) => {
-                Some(StoredTokens { access_token: token.clone(), refresh_token: None, expires_at: 0 })
+        let mut current = Current::default();
+        let mut file = None;
+        match &mode {
+            AuthMode::Fixed(token) => current.tokens = Some(StoredTokens::fixed(token.clone())),
+            AuthMode::OAuth { token_file, .. } => {
+                let shared = TokenFile::new(token_file);
+                let (tokens, stamp) = shared.load()?;
+                (current.tokens, current.stamp) = (Some(tokens), Some(stamp));
+                file = Some(shared);
             }
-            AuthMode::OAuth { token_file, .. } => Some(StoredTokens::load(token_file)?),
-            AuthMode::ClientCredentials { .. } => None,
-        };
-        Ok(TokenSource { mode, current: Mutex::new(current), refreshing: tokio::sync::Mutex::new(()) })
+            AuthMode::ClientCredentials { .. } => {}
+        }
+        Ok(TokenSource { mode, file, current: Mutex::new(current), refreshing: tokio::sync::Mutex::new(()) })
+    }
+
+    pub(crate) fn mode(&self) -> &AuthMode {
+        &self.mode
+    }
+
+    fn current(&self) -> std::sync::MutexGuard<'_, Current> {
+        self.current.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn snapshot(&self) -> Option<StoredTokens> {
-        self.current.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.current().tokens.clone()
+    }
+
+    fn adopt(&self, tokens: StoredTokens, stamp: Stamp) {
+        let mut current = self.current();
+        current.tokens = Some(tokens);
+        current.stamp = Some(stamp);
+    }
+
+    /// Adopts the token file when another process (a refresh, a new login) replaced it.
+    fn follow_file(&self) {
+        let Some(file) = &self.file else { return };
+        let Some(stamp) = file.stamp() else { return };
+        if self.current().stamp == Some(stamp) {
+            return;
+        }
+        match file.load() {
+            Ok((tokens, stamp)) => {
+                tracing::debug!("adopting the tokens another boxfs process wrote");
+                self.adopt(tokens, stamp);
+            }
+            Err(e) => tracing::debug!(error = %e, "token file changed but cannot be read (yet)"),
+        }
+    }
+
+    /// The current access token unless it is `rejected` or about to expire.
+    fn usable(&self, rejected: Option<&str>) -> Option<String> {
+        let t = self.snapshot()?;
+        (Some(t.access_token.as_str()) != rejected && t.fresh(unix_now())).then_some(t.access_token)
     }
 
     /// A token to use now; renews it first when it is about to expire.
     pub async fn token(&self, http: &reqwest::Client, token_url: &str) -> ApiResult<String> {
+        self.follow_file();
         match self.snapshot() {
             Some(t) if t.fresh(unix_now()) || matches!(self.mode, AuthMode::Fixed(_)) => Ok(t.access_token),
             stale => self.renew(http, token_url, stale.map(|t| t.access_token).as_deref()).await,
@@ -118,42 +227,102 @@ impl TokenSource {
     /// Called after a 401 with `rejected`: renews once, however many requests ask at once.
     pub async fn renew(&self, http: &reqwest::Client, token_url: &str, rejected: Option<&str>) -> ApiResult<String> {
         let _one_at_a_time = self.refreshing.lock().await;
-        let current = self.snapshot();
-        if let Some(t) = &current {
-            if Some(t.access_token.as_str()) != rejected && t.fresh(unix_now()) {
-                return Ok(t.access_token.clone()); // another request renewed it meanwhile
-            }
+        self.follow_file();
+        if let Some(access) = self.usable(rejected) {
+            return Ok(access); // renewed meanwhile, by another request or another process
         }
-        let form: Vec<(&str, String)> = match &self.mode {
-            AuthMode::Fixed(_) => return Err(ApiError::Unauthorized),
+        match &self.mode {
+            AuthMode::Fixed(_) => Err(ApiError::Unauthorized),
             AuthMode::OAuth { client_id, client_secret, .. } => {
-                let refresh = current.and_then(|t| t.refresh_token).ok_or(ApiError::LoginRequired)?;
-                vec![
-                    ("grant_type", "refresh_token".into()),
-                    ("refresh_token", refresh),
+                self.refresh_shared(http, token_url, (client_id, client_secret), rejected).await
+            }
+            AuthMode::ClientCredentials { client_id, client_secret, subject_type, subject_id } => {
+                let form = vec![
+                    ("grant_type", "client_credentials".into()),
                     ("client_id", client_id.clone()),
                     ("client_secret", client_secret.clone()),
-                ]
+                    (
+                        "box_subject_type",
+                        if *subject_type == SubjectType::Enterprise { "enterprise" } else { "user" }.into(),
+                    ),
+                    ("box_subject_id", subject_id.clone()),
+                ];
+                let tokens = StoredTokens::from(request_tokens(http, token_url, &form).await?);
+                let access = tokens.access_token.clone();
+                self.current().tokens = Some(tokens);
+                tracing::info!("access token granted");
+                Ok(access)
             }
-            AuthMode::ClientCredentials { client_id, client_secret, subject_type, subject_id } => vec![
-                ("grant_type", "client_credentials".into()),
-                ("client_id", client_id.clone()),
-                ("client_secret", client_secret.clone()),
-                (
-                    "box_subject_type",
-                    if *subject_type == SubjectType::Enterprise { "enterprise" } else { "user" }.into(),
-                ),
-                ("box_subject_id", subject_id.clone()),
-            ],
-        };
-        let tokens = StoredTokens::from(request_tokens(http, token_url, &form).await?);
-        if let AuthMode::OAuth { token_file, .. } = &self.mode {
-            tokens.save_atomic(token_file)?;
         }
+    }
+
+    /// The OAuth refresh, under the account's lock: adopts what another process rotated,
+    /// else refreshes and writes the new pair to the token file before using it.
+    async fn refresh_shared(
+        &self,
+        http: &reqwest::Client,
+        token_url: &str,
+        (client_id, client_secret): (&String, &String),
+        rejected: Option<&str>,
+    ) -> ApiResult<String> {
+        let file = self.file.as_ref().expect("an OAuth token source has a token file");
+        let _lock = file.lock().await?;
+        let (on_disk, stamp) = match file.load() {
+            Ok(read) => read,
+            Err(_) if file.stamp().is_none() => return Err(ApiError::LoginRequired), // logged out
+            Err(e) => return Err(e),
+        };
+        self.adopt(on_disk.clone(), stamp);
+        if let Some(access) = self.usable(rejected) {
+            tracing::debug!("another boxfs process renewed the tokens; adopted them");
+            return Ok(access);
+        }
+        let refresh = on_disk.refresh_token.ok_or(ApiError::LoginRequired)?;
+        if self.current().refused.as_ref() == Some(&refresh) {
+            return Err(ApiError::LoginRequired);
+        }
+        pause_in_lock_for_tests().await;
+        let form = vec![
+            ("grant_type", "refresh_token".into()),
+            ("refresh_token", refresh.clone()),
+            ("client_id", client_id.clone()),
+            ("client_secret", client_secret.clone()),
+        ];
+        let tokens = match request_tokens(http, token_url, &form).await {
+            Ok(granted) => StoredTokens::from(granted),
+            Err(ApiError::LoginRequired) => {
+                tracing::error!(
+                    token_file = %file.path().display(),
+                    "Box refused the saved refresh token: the login was revoked, or the token was \
+                     already used by a refresh whose answer was lost on the way. Box requests fail \
+                     until you log in again (boxfs login)"
+                );
+                self.current().refused = Some(refresh);
+                return Err(ApiError::LoginRequired);
+            }
+            Err(e) => return Err(e),
+        };
         let access = tokens.access_token.clone();
-        *self.current.lock().unwrap_or_else(|p| p.into_inner()) = Some(tokens);
+        match file.save(&tokens) {
+            Ok(saved) => self.adopt(tokens, saved),
+            Err(e) => {
+                // Box has burned the old pair: the new one is only in memory now. Keep using it
+                // (keeping the stamp read, so the burned pair on disk is not adopted back).
+                tracing::error!(error = %e, "the renewed tokens could not be saved; other processes of this login will need a new login");
+                self.adopt(tokens, stamp);
+            }
+        }
         tracing::info!("access token renewed");
         Ok(access)
+    }
+}
+
+/// The test hook of [`PAUSE_IN_LOCK_ENV`].
+async fn pause_in_lock_for_tests() {
+    let pause = std::env::var(PAUSE_IN_LOCK_ENV).ok().and_then(|v| v.parse::<u64>().ok());
+    if let Some(ms) = pause.filter(|ms| *ms > 0) {
+        tracing::warn!(ms, "{PAUSE_IN_LOCK_ENV}: pausing while holding the refresh lock");
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
     }
 }
 
@@ -206,4 +375,26 @@ pub async fn request_tokens(
         });
     }
     Err(last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_margin_follows_the_lifetime_and_older_files_still_read() {
+        let t = |expires_at: f64, lifetime: f64| StoredTokens {
+            access_token: "a".into(),
+            refresh_token: None,
+            expires_at,
+            lifetime,
+        };
+        assert!(t(1000.0, 3.0).fresh(999.8) && !t(1000.0, 3.0).fresh(999.95), "a 3 s token: 0.1 s ahead");
+        assert!(t(10_000.0, 3600.0).fresh(9_939.0) && !t(10_000.0, 3600.0).fresh(9_941.0), "an hour: 60 s ahead");
+        assert!(t(0.0, 0.0).fresh(1e12), "no known expiry");
+        let old: StoredTokens =
+            serde_json::from_str(r#"{"access_token":"a","refresh_token":"r","expires_at":10000}"#).unwrap();
+        assert_eq!((old.expires_at, old.lifetime), (10_000.0, 0.0));
+        assert!(old.fresh(9_939.0) && !old.fresh(9_941.0), "unknown lifetime: 60 s ahead");
+    }
 }

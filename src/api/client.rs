@@ -1,10 +1,11 @@
 //! The request executor: budget, authentication and the one retry policy every call goes
-//! through. 429 waits `Retry-After`; 5xx, resets and timeouts back off exponentially with
+//! through. A client is foreground by default; [`Client::background`] is the same client
+//! whose calls yield the budget's reserve to foreground ones (prefetch, uploads). 429 waits `Retry-After`; 5xx, resets and timeouts back off exponentially with
 //! jitter; 401 renews the token once; 202 with `Retry-After` is waited out where the caller
 //! says it means "not ready yet". Attempts and total time are bounded.
 
 use super::auth::TokenSource;
-use super::budget::Budget;
+use super::budget::{Budget, BudgetUse, Priority};
 use super::config::ApiConfig;
 use super::counters::Counters;
 use super::error::{ApiError, ApiResult};
@@ -20,6 +21,7 @@ use std::time::{Duration, Instant};
 #[derive(Clone)]
 pub struct Client {
     pub(crate) inner: Arc<Inner>,
+    priority: Priority,
 }
 
 pub(crate) struct Inner {
@@ -87,8 +89,9 @@ impl Client {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| ApiError::Config(format!("HTTP client: {e}")))?;
-        let budget = Budget::new(&cfg.budget);
+        let budget = Budget::open(&cfg.budget, &auth.mode().identity(&cfg.api_url));
         Ok(Client {
+            priority: Priority::Foreground,
             inner: Arc::new(Inner {
                 http,
                 longpoll_http,
@@ -107,6 +110,17 @@ impl Client {
 
     pub fn counters(&self) -> &Counters {
         &self.inner.counters
+    }
+
+    /// This client for work nobody waits on right now (prefetch, uploads): its requests leave
+    /// the last part of the shared budget to foreground ones.
+    pub fn background(&self) -> Client {
+        Client { inner: self.inner.clone(), priority: Priority::Background }
+    }
+
+    /// The request budget's use by every process sharing it.
+    pub async fn budget_use(&self) -> BudgetUse {
+        self.inner.budget.usage().await
     }
 
     pub(crate) fn api(&self, path: &str) -> String {
@@ -136,7 +150,7 @@ impl Client {
         let mut ambiguous = false;
         let mut rejected: Option<String> = None;
         loop {
-            self.inner.budget.acquire(call.upload).await;
+            self.inner.budget.acquire(call.upload, self.priority).await;
             let token = match rejected.take() {
                 Some(old) => self.inner.auth.renew(&self.inner.http, &self.inner.cfg.token_url, Some(&old)).await?,
                 None => self.inner.auth.token(&self.inner.http, &self.inner.cfg.token_url).await?,

@@ -40,16 +40,23 @@ impl RetryPolicy {
     }
 }
 
-/// Client-side request budget, per minute.
+/// Client-side request budget, per minute, shared by the processes of one identity.
 #[derive(Clone, Debug)]
 pub struct BudgetConfig {
     pub requests_per_minute: u32,
     pub uploads_per_minute: u32,
+    /// Where the shared budget files live (default: `RUNTIME_DIR/budgets`, see
+    /// [`crate::runtime_dir`]).
+    pub dir: std::path::PathBuf,
 }
 
 impl Default for BudgetConfig {
     fn default() -> Self {
-        BudgetConfig { requests_per_minute: 1000, uploads_per_minute: 240 }
+        BudgetConfig {
+            requests_per_minute: 1000,
+            uploads_per_minute: 240,
+            dir: crate::runtime_dir::runtime_dir().join("budgets"),
+        }
     }
 }
 

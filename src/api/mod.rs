@@ -1,7 +1,8 @@
-//! The Box API client: configuration, authentication (fixed token, OAuth with single-flight
-//! refresh, client credentials), one retry policy, a client-side request budget, typed
-//! models, listings, item operations, ranged downloads, uploads (direct and sessions) and the
-//! event stream. It knows HTTP and JSON, nothing of FUSE.
+//! The Box API client: configuration, authentication (fixed token, OAuth tokens in a token
+//! file shared by the account's processes with one refresh at a time across them, client
+//! credentials), one retry policy, a request budget shared by the processes of an identity,
+//! typed models, listings, item operations, ranged downloads, uploads (direct and sessions)
+//! and the event stream. It knows HTTP and JSON, nothing of FUSE.
 
 pub mod auth;
 mod budget;
@@ -14,9 +15,11 @@ pub mod events;
 mod items;
 pub mod model;
 pub mod oauth;
+pub mod token_file;
 mod upload;
 
 pub use auth::{AuthMode, StoredTokens, SubjectType, TokenSource};
+pub use budget::{BudgetUse, Priority};
 pub use client::Client;
 pub use config::{ApiConfig, BudgetConfig, RetryPolicy};
 pub use counters::{Counters, LastMinute};

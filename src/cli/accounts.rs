@@ -2,8 +2,11 @@
 //! `$XDG_CONFIG_HOME/boxfs/accounts/`. `NAME.json` records how the account authenticates (the
 //! kind of credential, client id/secret, client-credentials subject) and the API/upload URLs
 //! used at login; `NAME.tokens.json` holds its tokens in the API client's token-file format,
-//! so that a mount refreshes and rewrites them in place. Both are 0600 and written atomically.
+//! so that every process of the account refreshes and rewrites them in place. Both are 0600
+//! and written atomically. Tokens are written and deleted only under the account's token lock
+//! (`NAME.tokens.lock`, see `api::token_file`), so a login or logout never races a refresh.
 
+use crate::api::token_file::{TokenFile, TokenLock};
 use crate::api::{ApiConfig, ApiError, AuthMode, StoredTokens, SubjectType};
 use serde::{Deserialize, Serialize};
 use std::os::unix::fs::PermissionsExt;
@@ -146,22 +149,34 @@ impl Account {
     }
 }
 
-/// Removes the account's files; true when there was anything to remove.
-pub fn delete(name: &str) -> Result<bool, AccountError> {
+/// Waits for the token lock of account `name` (a running mount may be refreshing).
+pub async fn lock_tokens(name: &str) -> Result<TokenLock, AccountError> {
     check_name(name)?;
-    let tokens = remove_if_present(tokens_file(name))?;
+    private_accounts_dir()?;
+    Ok(TokenFile::new(tokens_file(name)).lock().await?)
+}
+
+/// Removes the account's files (tokens under `held`, its token lock); true when there was
+/// anything to remove.
+pub fn delete(name: &str, held: &TokenLock) -> Result<bool, AccountError> {
+    let path = tokens_file(name);
+    let tokens = TokenFile::new(&path).remove(held).map_err(|source| AccountError::Io { path, source })?;
     Ok(remove_if_present(account_file(name))? || tokens)
 }
 
-/// Writes the tokens of account `name` (0600, atomically) in the 0700 accounts dir.
-pub fn save_tokens(name: &str, tokens: &StoredTokens) -> Result<(), AccountError> {
-    private_accounts_dir()?;
-    Ok(tokens.save_atomic(&tokens_file(name))?)
+/// Writes the tokens of account `name` (0600, atomically) in the 0700 accounts dir, under its
+/// token lock; running mounts of the account switch to them.
+pub async fn save_tokens(name: &str, tokens: &StoredTokens) -> Result<(), AccountError> {
+    let _held = lock_tokens(name).await?;
+    TokenFile::new(tokens_file(name)).save(tokens)?;
+    Ok(())
 }
 
 /// Forgets stored tokens of account `name` (client credentials store none).
-pub fn remove_tokens(name: &str) -> Result<(), AccountError> {
-    remove_if_present(tokens_file(name)).map(|_| ())
+pub async fn remove_tokens(name: &str) -> Result<(), AccountError> {
+    let held = lock_tokens(name).await?;
+    let path = tokens_file(name);
+    TokenFile::new(&path).remove(&held).map(|_| ()).map_err(|source| AccountError::Io { path, source })
 }
 
 /// The accounts dir, created 0700 if needed.

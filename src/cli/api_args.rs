@@ -60,12 +60,16 @@ impl ApiArgs {
         }
     }
 
+    /// The saved account whose credentials these options use (`None`: given outright).
+    pub fn saved_account(&self) -> Option<&str> {
+        self.explicit_mode().is_none().then_some(self.account.as_str())
+    }
+
     /// A Box error for the user: with a saved account, an expired login names the fix.
     pub fn explain(&self, err: &crate::api::ApiError) -> String {
-        if self.explicit_mode().is_none() {
-            accounts::explain(err, &self.account)
-        } else {
-            err.to_string()
+        match self.saved_account() {
+            Some(account) => accounts::explain(err, account),
+            None => err.to_string(),
         }
     }
 }

@@ -1,6 +1,8 @@
 //! `boxfs login` and `boxfs logout`: the authorization-code flow (browser + one-shot callback
 //! server on 127.0.0.1), the client-credentials grant and developer tokens from stdin, each
-//! checked against `/users/me` and saved as a named account; logout revokes and deletes.
+//! checked against `/users/me` and saved as a named account (running mounts of the account
+//! switch to the new tokens); logout revokes and deletes, and names the running mounts of the
+//! account that stop working.
 
 use super::accounts::{self, Account, AccountError, Kind, DEFAULT_ACCOUNT};
 use super::callback::{CallbackError, CallbackServer};
@@ -22,7 +24,9 @@ Register exactly that redirect URI in the Box app (default http://127.0.0.1:5368
 
 The account is saved 0600 under $XDG_CONFIG_HOME/boxfs/accounts/: NAME.json (kind of \
 credential, client id/secret, API and upload URLs) and NAME.tokens.json (tokens, refreshed in \
-place by mounts).";
+place by mounts). Every boxfs process of the account shares these tokens (one refresh at a time, \
+under a lock on NAME.tokens.lock) and one request budget; logging in again while mounts of the \
+account run switches them to the new tokens.";
 
 #[derive(Debug, Args)]
 #[command(after_long_help = LOGIN_AFTER_HELP)]
@@ -69,7 +73,13 @@ pub struct LoginArgs {
     pub token: bool,
 }
 
+/// Shown after `boxfs logout --help` and in boxfs-logout(1).
+const LOGOUT_AFTER_HELP: &str = "\
+Revokes the account's tokens at Box and deletes its files. Running mounts of the account are \
+listed: they stop working until the next boxfs login of the account.";
+
 #[derive(Debug, Args)]
+#[command(after_long_help = LOGOUT_AFTER_HELP)]
 pub struct LogoutArgs {
     /// The account to log out of.
     #[arg(long, value_name = "NAME", default_value = DEFAULT_ACCOUNT)]
@@ -133,7 +143,7 @@ async fn login(args: LoginArgs) -> Result<String, LoginError> {
         account.kind = Kind::DeveloperToken;
         let token = read_token()?;
         let me = verify(&account, AuthMode::Fixed(token.clone())).await?;
-        accounts::save_tokens(name, &StoredTokens { access_token: token, refresh_token: None, expires_at: 0 })?;
+        accounts::save_tokens(name, &StoredTokens::fixed(token)).await?;
         me
     } else if args.client_credentials {
         client_pair(&args)?;
@@ -141,13 +151,13 @@ async fn login(args: LoginArgs) -> Result<String, LoginError> {
         account.subject_type = Some(if args.user.is_some() { "user" } else { "enterprise" }.into());
         account.subject_id = args.user.clone().or(args.enterprise.clone());
         let me = verify(&account, account.auth_mode(name)?).await?;
-        accounts::remove_tokens(name)?;
+        accounts::remove_tokens(name).await?;
         me
     } else {
         let (id, secret) = client_pair(&args)?;
         let tokens = authorization_code(&args, &cfg, &id, &secret).await?;
         let me = verify(&account, AuthMode::Fixed(tokens.access_token.clone())).await?;
-        accounts::save_tokens(name, &tokens)?;
+        accounts::save_tokens(name, &tokens).await?;
         me
     };
     account.save(name)?;
@@ -231,12 +241,27 @@ fn open_browser(url: &str) -> bool {
 
 async fn logout(name: &str) -> Result<String, LoginError> {
     let account = Account::load(name)?;
+    // Asked first: once the tokens are revoked, the mounts cannot even answer a stat.
+    let mounts = crate::control::running_mounts_of(name);
+    // Under the token lock: a mount refreshing right now cannot write the tokens back.
+    let held = accounts::lock_tokens(name).await?;
     let revoked = revoke(name, &account).await;
-    accounts::delete(name)?;
+    accounts::delete(name, &held)?;
+    drop(held);
+    let stopping = if mounts.is_empty() {
+        String::new()
+    } else {
+        let list: Vec<String> = mounts.iter().map(|m| format!("\n  {}", m.display())).collect();
+        format!(
+            "\nThese running mounts of account '{name}' stop working until you log in again \
+             (boxfs login --account {name}) or unmount them:{}",
+            list.concat()
+        )
+    };
     match revoked {
-        Ok(what) => Ok(format!("Logged out of account '{name}': {what}; its credentials are deleted.")),
+        Ok(what) => Ok(format!("Logged out of account '{name}': {what}; its credentials are deleted.{stopping}")),
         Err(e) => Err(LoginError::Api(ApiError::Config(format!(
-            "the credentials of account '{name}' are deleted, but revoking them failed: {e}"
+            "the credentials of account '{name}' are deleted, but revoking them failed: {e}{stopping}"
         )))),
     }
 }

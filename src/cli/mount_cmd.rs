@@ -213,6 +213,7 @@ async fn mount_foreground(args: MountArgs, settings: Settings) -> Result<(), Str
     };
     let cfg = MountConfig {
         mountpoint: args.mountpoint.clone(),
+        account: args.emulator.is_none().then(|| args.api.saved_account()).flatten().map(str::to_string),
         root: settings.root.clone(),
         read_only: settings.read_only.unwrap_or(false),
         allow_other: settings.allow_other.unwrap_or(false),

@@ -1,7 +1,8 @@
-//! `boxfs status` (what a mount is doing: account, event stream, cache, API use, pending and
-//! failed uploads, or where one file or folder stands; `--json` for scripts), `boxfs sync`
-//! (upload what is pending, everywhere or under some paths, now and wait, with a progress bar
-//! on a terminal) and `boxfs recover` (upload or discard an entry held after a system crash).
+//! `boxfs status` (what a mount is doing: account, event stream, cache, API use, the request
+//! budget shared with the other processes of its login, pending and failed uploads, or where
+//! one file or folder stands; `--json` for scripts), `boxfs sync` (upload what is pending,
+//! everywhere or under some paths, now and wait, with a progress bar on a terminal) and `boxfs
+//! recover` (upload or discard an entry held after a system crash).
 
 use super::human_bytes;
 use crate::control::{self, Status};
@@ -104,6 +105,21 @@ pub fn render(s: &Status) -> String {
             format!(
                 "{} requests, {} throttled (429) in the last minute; {} requests, {} retries since mount",
                 api.requests_last_minute, api.throttled_last_minute, api.requests_total, api.retries_total
+            ),
+        );
+    }
+    if let Some(b) = &s.budget {
+        let pids: Vec<String> = b.pids.iter().map(u32::to_string).collect();
+        line(
+            "budget:",
+            format!(
+                "{} of {} requests, {} of {} uploads in the last minute, by the {} process(es) sharing it: pid {}",
+                b.requests_last_minute,
+                b.requests_per_minute,
+                b.uploads_last_minute,
+                b.uploads_per_minute,
+                pids.len(),
+                pids.join(", ")
             ),
         );
     }

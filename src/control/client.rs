@@ -86,6 +86,7 @@ fn journal_status(mountpoint: &Path, cache_dir: &Path) -> Result<Status, Control
         api: None,
         uploads: journal_uploads(&journal)?,
         path: None,
+        budget: None,
     })
 }
 

@@ -22,7 +22,6 @@ pub use server::ControlServer;
 use crate::vfs::uploads::UploadInfo;
 use serde::{Deserialize, Serialize};
 use sha1::{Digest, Sha1};
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +41,12 @@ pub enum ControlError {
 pub struct MountEntry {
     pub mountpoint: PathBuf,
     pub cache_dir: PathBuf,
+    /// The saved account it was mounted with (`None`: credentials given outright).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    /// The daemon's pid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
 }
 
 /// `boxfs status` of one mount.
@@ -61,6 +66,9 @@ pub struct Status {
     /// The file or folder asked about, relative to the mount's root.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<PathBuf>,
+    /// The request budget this mount shares with the other processes of its login.
+    #[serde(default)]
+    pub budget: Option<SharedBudget>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -86,6 +94,17 @@ pub struct ApiUse {
     pub requests_total: u64,
     pub throttled_total: u64,
     pub retries_total: u64,
+}
+
+/// Use of a request budget by every process sharing it, over the last minute.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SharedBudget {
+    pub requests_last_minute: u64,
+    pub uploads_last_minute: u64,
+    pub requests_per_minute: u32,
+    pub uploads_per_minute: u32,
+    /// The processes sharing it.
+    pub pids: Vec<u32>,
 }
 
 /// The last line of a `sync`: what could not be uploaded (its data stays in the journal).
@@ -120,23 +139,9 @@ pub enum Request {
     Recover { path: PathBuf, upload: bool },
 }
 
-/// Creates `dir` (and its parent) with mode 0700.
-fn private_dir(dir: PathBuf) -> std::io::Result<PathBuf> {
-    for d in [dir.parent().unwrap_or(&dir), &dir] {
-        std::fs::create_dir_all(d)?;
-        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700))?;
-    }
-    Ok(dir)
-}
-
 /// Sockets: `$XDG_RUNTIME_DIR/boxfs/mounts`, else `/tmp/boxfs-UID/mounts`.
 fn socket_dir() -> PathBuf {
-    let base = std::env::var_os("XDG_RUNTIME_DIR")
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute() && p.is_dir())
-        .map(|p| p.join("boxfs"))
-        .unwrap_or_else(|| std::env::temp_dir().join(format!("boxfs-{}", unsafe { libc::geteuid() })));
-    base.join("mounts")
+    crate::runtime_dir::runtime_dir().join("mounts")
 }
 
 /// Registry files: `$XDG_CACHE_HOME/boxfs/mounts`.
@@ -154,7 +159,7 @@ pub fn paths_for(mountpoint: &Path) -> std::io::Result<(PathBuf, PathBuf)> {
 
 /// Creates the directory of `file` (and its parent) with mode 0700.
 pub fn private_parent(file: &Path) -> std::io::Result<()> {
-    private_dir(file.parent().expect("control files live in a dir").to_path_buf()).map(|_| ())
+    crate::runtime_dir::private_dir(file.parent().expect("control files live in a dir").to_path_buf()).map(|_| ())
 }
 
 /// Writes a registry entry atomically (0600).
@@ -202,4 +207,14 @@ pub fn all_registered() -> std::io::Result<Vec<MountEntry>> {
     }
     out.sort_by(|a: &MountEntry, b| a.mountpoint.cmp(&b.mountpoint));
     Ok(out)
+}
+
+/// The mountpoints of the running mounts of saved account `account`.
+pub fn running_mounts_of(account: &str) -> Vec<PathBuf> {
+    all_registered()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|m| m.account.as_deref() == Some(account) && m.pid.is_some_and(crate::runtime_dir::process_alive))
+        .map(|m| m.mountpoint)
+        .collect()
 }

@@ -3,7 +3,8 @@
 //! its registry entry) when dropped at unmount.
 
 use super::{
-    paths_for, private_parent, register, Account, ApiUse, Cache, MountEntry, RecoverDone, Request, Status, SyncDone,
+    paths_for, private_parent, register, Account, ApiUse, Cache, MountEntry, RecoverDone, Request, SharedBudget,
+    Status, SyncDone,
 };
 use crate::api::StreamState;
 use crate::vfs::uploads::Scope;
@@ -170,6 +171,7 @@ async fn status(ctx: &Context, scope: &Scope) -> Status {
     let minute = counters.last_minute();
     let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
     let (used, capacity) = fs.cache_usage();
+    let budget = fs.client().budget_use().await;
     Status {
         mountpoint: ctx.entry.mountpoint.clone(),
         source: "daemon".into(),
@@ -186,6 +188,13 @@ async fn status(ctx: &Context, scope: &Scope) -> Status {
         }),
         uploads: fs.uploads(scope),
         path: None,
+        budget: Some(SharedBudget {
+            requests_last_minute: budget.requests_last_minute,
+            uploads_last_minute: budget.uploads_last_minute,
+            requests_per_minute: budget.requests_per_minute,
+            uploads_per_minute: budget.uploads_per_minute,
+            pids: budget.pids,
+        }),
     }
 }
 

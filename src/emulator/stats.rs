@@ -1,5 +1,6 @@
 //! Request counters served at `GET /_emulator/stats` (reset with `DELETE`): requests per
-//! `METHOD route`, statuses, injected faults, rate-limited requests, OAuth grants and bytes.
+//! `METHOD route`, statuses, injected faults, rate-limited requests, OAuth grants (asked for,
+//! and refused per OAuth error) and bytes.
 
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -12,6 +13,7 @@ pub struct Stats {
     statuses: Mutex<BTreeMap<u16, u64>>,
     faults: Mutex<BTreeMap<String, u64>>,
     grants: Mutex<BTreeMap<String, u64>>,
+    grant_errors: Mutex<BTreeMap<String, u64>>,
     rate_limited: AtomicU64,
     bytes_served: AtomicU64,
     bytes_received: AtomicU64,
@@ -36,6 +38,11 @@ impl Stats {
         bump(&self.grants, grant_type.to_string());
     }
 
+    /// A token request refused with OAuth error `error` (e.g. `invalid_grant`).
+    pub fn token_error(&self, error: &str) {
+        bump(&self.grant_errors, error.to_string());
+    }
+
     pub fn rate_limited(&self) {
         self.rate_limited.fetch_add(1, Ordering::Relaxed);
     }
@@ -58,6 +65,7 @@ impl Stats {
             "statuses": statuses,
             "faults_injected": *self.faults.lock().unwrap_or_else(|p| p.into_inner()),
             "token_grants": *self.grants.lock().unwrap_or_else(|p| p.into_inner()),
+            "token_errors": *self.grant_errors.lock().unwrap_or_else(|p| p.into_inner()),
             "rate_limited": self.rate_limited.load(Ordering::Relaxed),
             "bytes_served": self.bytes_served.load(Ordering::Relaxed),
             "bytes_received": self.bytes_received.load(Ordering::Relaxed),
@@ -69,6 +77,7 @@ impl Stats {
         self.statuses.lock().unwrap_or_else(|p| p.into_inner()).clear();
         self.faults.lock().unwrap_or_else(|p| p.into_inner()).clear();
         self.grants.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.grant_errors.lock().unwrap_or_else(|p| p.into_inner()).clear();
         self.rate_limited.store(0, Ordering::Relaxed);
         self.bytes_served.store(0, Ordering::Relaxed);
         self.bytes_received.store(0, Ordering::Relaxed);

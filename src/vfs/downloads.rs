@@ -27,6 +27,8 @@ pub struct BlockRequest {
     pub version: String,
     pub offset: u64,
     pub len: u64,
+    /// Fetched ahead of a reader: nobody waits for it yet.
+    pub prefetch: bool,
 }
 
 /// What waiters of one download see: `None` until it is done.
@@ -98,6 +100,7 @@ impl Downloads {
             version: key.version.clone(),
             offset: key.index * cache.block_size(),
             len,
+            prefetch,
         };
         let guard = Unregister { cache: cache.clone(), key: key.clone(), rx: rx.clone() };
         let download = fetch(req);

@@ -68,7 +68,7 @@ const IDLE_BLOCK_BUFFERS: usize = 4;
 fn block_fetcher(client: Client, blocks: &BlockCache) -> FetchFn {
     let pool = BufPool::new(blocks.block_size(), IDLE_BLOCK_BUFFERS);
     Arc::new(move |req: BlockRequest| {
-        let (c, pool) = (client.clone(), pool.clone());
+        let (c, pool) = (if req.prefetch { client.background() } else { client.clone() }, pool.clone());
         Box::pin(async move {
             let mut buf = pool.take(req.len);
             let version = super::inode::version_param(&req.version);

@@ -183,7 +183,7 @@ impl Fs {
             let data = tokio::task::spawn_blocking(move || snapshot.snapshot())
                 .await
                 .map_err(|e| ApiError::Io(std::io::Error::other(e)))??;
-            return self.client().upload_bytes(target, data, &opts).await;
+            return self.client().background().upload_bytes(target, data, &opts).await;
         }
         let sha1 = {
             let staged = staged.clone();
@@ -197,7 +197,7 @@ impl Fs {
             }
         };
         let path = self.journal().data_path(&record.key);
-        self.client().upload_resumable(target, &path, &opts, record.session_id.as_deref(), &remember).await
+        self.client().background().upload_resumable(target, &path, &opts, record.session_id.as_deref(), &remember).await
     }
 
     /// What a failed attempt means for the machine. A 412 whose newer version in Box holds

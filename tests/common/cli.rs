@@ -1,5 +1,6 @@
 //! CLI harness: runs the `boxfs` binary with its own temp HOME and XDG config/cache/runtime
-//! dirs (none of the `BOX_*` variables, no display), and plays the browser of `boxfs login`.
+//! dirs (none of the `BOX_*` variables, no display), plays the browser of `boxfs login`, and
+//! mounts saved accounts ([`AccountMount`], unmounted and stopped on drop).
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -100,6 +101,68 @@ impl CliEnv {
         });
         let url = rx.recv_timeout(Duration::from_secs(20)).expect("login prints the authorization URL");
         Login { child, url, reader: Some(reader) }
+    }
+}
+
+/// A `boxfs mount --foreground --account NAME` daemon of a [`CliEnv`] on a temp mountpoint,
+/// with its own cache dir and log file. Drop unmounts and stops it, also when a test fails.
+pub struct AccountMount {
+    child: Option<Child>,
+    pub pid: u32,
+    pub log: PathBuf,
+    pub mnt: TempDir,
+    pub cache: TempDir,
+}
+
+impl CliEnv {
+    /// Mounts saved account `account` (plus `extra` arguments and `envs`) and waits until ready.
+    pub fn mount_account(&self, account: &str, extra: &[&str], envs: &[(&str, &str)]) -> AccountMount {
+        let (mnt, cache) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let log = cache.path().join("mount.log");
+        let mut cmd = self.cmd(&["mount", "--foreground", "--account", account]);
+        cmd.arg("--cache-dir").arg(cache.path()).arg("--log-file").arg(&log).args(extra).arg(mnt.path());
+        cmd.env("BOXFS_NOTIFY_READY", "1").env("RUST_LOG", "info,fuser::session=error");
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).spawn().expect("boxfs mount starts");
+        let mut mounted = AccountMount { pid: child.id(), child: Some(child), log, mnt, cache };
+        super::mount::wait_ready(mounted.child.as_mut().unwrap());
+        mounted
+    }
+}
+
+impl AccountMount {
+    pub fn path(&self) -> &Path {
+        self.mnt.path()
+    }
+
+    pub fn p(&self, rel: &str) -> PathBuf {
+        self.mnt.path().join(rel)
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// `kill -9` of the daemon (the mountpoint stays until the drop's lazy unmount).
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Unmounts and waits for the daemon to exit; returns its status.
+    pub fn unmount(&mut self) -> Option<std::process::ExitStatus> {
+        super::mount::stop_daemon(self.mnt.path(), self.child.take()?)
+    }
+}
+
+impl Drop for AccountMount {
+    fn drop(&mut self) {
+        self.unmount();
+        let _ = Command::new("fusermount3").arg("-uz").arg(self.mnt.path()).stderr(Stdio::null()).status();
     }
 }
 

@@ -68,7 +68,7 @@ impl Mounted {
                 })
             };
         }
-        let mut child = command
+        let child = command
             .arg("mount")
             .arg(self.mnt.path())
             .args(["--foreground", "--api-url", &self.emu.api(""), "--upload-url", &self.emu.upload("")])
@@ -82,16 +82,7 @@ impl Mounted {
             .stdout(Stdio::piped())
             .spawn()
             .expect("boxfs mount starts");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        self.child = Some(child);
-        let line = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_default();
-        assert_eq!(line.trim(), "ready", "the mount came up");
+        wait_ready(self.child.insert(child));
     }
 
     pub fn path(&self) -> &Path {
@@ -130,30 +121,7 @@ impl Mounted {
 
     /// Unmounts with `fusermount3 -u` and waits for the daemon to exit; returns its status.
     pub fn unmount(&mut self) -> Option<std::process::ExitStatus> {
-        let mut child = self.child.take()?;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let out = Command::new("fusermount3").arg("-u").arg(self.mnt.path()).output();
-            if out.as_ref().is_ok_and(|o| o.status.success()) {
-                break;
-            }
-            if Instant::now() > deadline {
-                let why = out.map(|o| String::from_utf8_lossy(&o.stderr).into_owned()).unwrap_or_default();
-                eprintln!("fusermount3 -u kept failing ({}); unmounting lazily", why.trim());
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = Command::new("fusermount3").arg("-uz").arg(self.mnt.path()).stderr(Stdio::null()).status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = child.try_wait() {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = child.kill();
-        child.wait().ok()
+        stop_daemon(self.mnt.path(), self.child.take()?)
     }
 
     /// Sends a signal to the daemon (e.g. SIGTERM) and waits for it to exit.
@@ -171,6 +139,47 @@ impl Drop for Mounted {
     fn drop(&mut self) {
         self.unmount();
     }
+}
+
+/// Unmounts `mnt` with `fusermount3 -u` (lazily if it stays busy) and waits for its daemon
+/// `child` to exit (killing it after 10 s); returns its status.
+pub fn stop_daemon(mnt: &Path, mut child: Child) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = Command::new("fusermount3").arg("-u").arg(mnt).output();
+        if out.as_ref().is_ok_and(|o| o.status.success()) {
+            break;
+        }
+        if Instant::now() > deadline {
+            let why = out.map(|o| String::from_utf8_lossy(&o.stderr).into_owned()).unwrap_or_default();
+            eprintln!("fusermount3 -u kept failing ({}); unmounting lazily", why.trim());
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = Command::new("fusermount3").arg("-uz").arg(mnt).stderr(Stdio::null()).status();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    child.wait().ok()
+}
+
+/// Reads the daemon's first stdout line and checks it is `ready` (within 30 s).
+pub fn wait_ready(child: &mut Child) {
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_default();
+    assert_eq!(line.trim(), "ready", "the mount came up");
 }
 
 /// Polls `cond` every 50 ms; fails the test after `secs` seconds.

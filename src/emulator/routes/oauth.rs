@@ -16,6 +16,12 @@ fn oauth_error(error: &str, description: &str) -> Response {
     (StatusCode::BAD_REQUEST, Json(json!({"error": error, "error_description": description}))).into_response()
 }
 
+/// A refused token request, counted per error in `/_emulator/stats` (`token_errors`).
+fn refuse_grant(s: &AppState, error: &str, description: &str) -> Response {
+    s.stats.token_error(error);
+    oauth_error(error, description)
+}
+
 fn token_response(pair: TokenPair) -> Response {
     let mut body = json!({
         "access_token": pair.access_token, "expires_in": pair.expires_in, "token_type": "bearer",
@@ -55,7 +61,7 @@ pub async fn token(State(s): State<AppState>, Form(form): Form<HashMap<String, S
     let client_ok = form.get("client_id") == Some(&s.config.client_id)
         && form.get("client_secret") == Some(&s.config.client_secret);
     if !client_ok {
-        return oauth_error("invalid_client", "The client credentials are invalid");
+        return refuse_grant(&s, "invalid_client", "The client credentials are invalid");
     }
     let lifetime = s.config.token_lifetime_secs;
     let issued = match grant {
@@ -63,7 +69,9 @@ pub async fn token(State(s): State<AppState>, Form(form): Form<HashMap<String, S
             let code = form.get("code").map(String::as_str).unwrap_or("");
             match s.store.redeem_auth_code(code, &s.config.client_id) {
                 Ok(true) => s.store.issue_tokens(&s.config.client_id, lifetime, true).map(Some),
-                Ok(false) => return oauth_error("invalid_grant", "The authorization code is invalid or has expired"),
+                Ok(false) => {
+                    return refuse_grant(&s, "invalid_grant", "The authorization code is invalid or has expired")
+                }
                 Err(e) => Err(e),
             }
         }
@@ -75,18 +83,19 @@ pub async fn token(State(s): State<AppState>, Form(form): Form<HashMap<String, S
             let subject_ok = matches!(form.get("box_subject_type").map(String::as_str), Some("enterprise" | "user"))
                 && form.get("box_subject_id").is_some_and(|id| !id.is_empty());
             if !subject_ok {
-                return oauth_error(
+                return refuse_grant(
+                    &s,
                     "invalid_request",
                     "box_subject_type (enterprise|user) and box_subject_id are required",
                 );
             }
             s.store.issue_tokens(&s.config.client_id, lifetime, false).map(Some)
         }
-        _ => return oauth_error("unsupported_grant_type", "Grant type is not supported"),
+        _ => return refuse_grant(&s, "unsupported_grant_type", "Grant type is not supported"),
     };
     match issued {
         Ok(Some(pair)) => token_response(pair),
-        Ok(None) => oauth_error("invalid_grant", "Invalid refresh token"),
+        Ok(None) => refuse_grant(&s, "invalid_grant", "Invalid refresh token"),
         Err(e) => crate::emulator::error::ApiError::from(e).into_response(),
     }
 }

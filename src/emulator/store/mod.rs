@@ -132,7 +132,7 @@ CREATE TABLE IF NOT EXISTS tokens(
     token TEXT PRIMARY KEY,
     kind TEXT NOT NULL,
     client_id TEXT NOT NULL,
-    expires_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL, -- unix seconds; fractional for access tokens
     used INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS auth_codes(

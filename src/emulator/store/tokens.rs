@@ -1,5 +1,6 @@
-//! OAuth state: access tokens with an expiry, single-use refresh tokens (each refresh rotates
-//! the pair and burns the old refresh token), and 30-second authorization codes.
+//! OAuth state: access tokens with an expiry (to the millisecond: fractional unix seconds, so
+//! that a token of a few seconds lasts exactly its lifetime), single-use refresh tokens (each
+//! refresh rotates the pair and burns the old refresh token), and 30-second authorization codes.
 
 use super::{unix_now, Store, StoreResult};
 use rusqlite::OptionalExtension;
@@ -22,6 +23,11 @@ pub enum TokenGrant {
 const AUTH_CODE_LIFETIME_SECS: i64 = 30;
 const REFRESH_LIFETIME_SECS: i64 = 60 * 24 * 3600;
 
+/// Unix time in seconds, with the fraction.
+fn unix_now_precise() -> f64 {
+    chrono::Utc::now().timestamp_micros() as f64 / 1e6
+}
+
 /// A random token of Box's shape: 32 alphanumeric characters.
 fn new_token() -> String {
     use rand::distr::{Alphanumeric, SampleString};
@@ -40,7 +46,7 @@ impl Store {
             let now = unix_now();
             tx.execute(
                 "INSERT INTO tokens(token, kind, client_id, expires_at) VALUES (?1, 'access', ?2, ?3)",
-                (&pair.access_token, client_id, now + lifetime_secs),
+                (&pair.access_token, client_id, unix_now_precise() + lifetime_secs as f64),
             )?;
             if let Some(refresh) = &pair.refresh_token {
                 tx.execute(
@@ -55,12 +61,12 @@ impl Store {
 
     pub fn check_access_token(&self, token: &str) -> StoreResult<TokenGrant> {
         self.read(|c| {
-            let expires: Option<i64> = c
+            let expires: Option<f64> = c
                 .query_row("SELECT expires_at FROM tokens WHERE token = ?1 AND kind = 'access'", [token], |r| r.get(0))
                 .optional()?;
             Ok(match expires {
                 None => TokenGrant::Unknown,
-                Some(t) if t <= unix_now() => TokenGrant::Expired,
+                Some(t) if t <= unix_now_precise() => TokenGrant::Expired,
                 Some(_) => TokenGrant::Valid,
             })
         })
@@ -119,6 +125,8 @@ impl Store {
 
     /// Test knob: every access token expires now.
     pub fn expire_access_tokens(&self) -> StoreResult<usize> {
-        self.write(|tx| Ok(tx.execute("UPDATE tokens SET expires_at = ?1 WHERE kind = 'access'", [unix_now()])?))
+        self.write(
+            |tx| Ok(tx.execute("UPDATE tokens SET expires_at = ?1 WHERE kind = 'access'", [unix_now_precise()])?),
+        )
     }
 }
