@@ -247,6 +247,35 @@ pub fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()
     })
 }
 
+/// One mount's exclusive use of a cache dir (its block cache and write-back journal): an
+/// `flock` on `DIR/lock`, which the kernel drops when the process exits however it exits, so
+/// a dir left by a killed mount is free at once (and its journal is taken up by the next
+/// mount that uses it: journal records are complete in themselves).
+pub struct CacheDirLock {
+    _file: std::fs::File,
+}
+
+impl CacheDirLock {
+    /// The lock of `dir` (made 0700 if need be), or `None` while another process holds it.
+    pub fn try_take(dir: &std::path::Path) -> std::io::Result<Option<CacheDirLock>> {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        std::fs::create_dir_all(dir)?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(dir.join("lock"))?;
+        match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => Ok(Some(CacheDirLock { _file: file })),
+            Err(rustix::io::Errno::WOULDBLOCK) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
 /// `$XDG_CACHE_HOME/boxfs` (or `~/.cache/boxfs`).
 pub fn default_cache_root() -> PathBuf {
     crate::config::xdg_dir("XDG_CACHE_HOME", ".cache")

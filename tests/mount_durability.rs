@@ -315,3 +315,84 @@ fn sync_and_status_of_one_path() {
     let missing = boxfs(&["sync", m.p("nowhere").to_str().unwrap()]);
     assert!(!missing.status.success());
 }
+
+#[test]
+fn a_cache_dir_serves_one_mount_at_a_time() {
+    let Some((rt, emu)) = fuse_emulator(|_| {}) else { return };
+    let m = Mounted::start(rt, emu, &[]);
+    let other = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_boxfs"))
+        .args(["mount", "--foreground", "--api-url", &m.emu.api(""), "--upload-url", &m.emu.upload("")])
+        .arg("--cache-dir")
+        .arg(m.cache.path())
+        .arg(other.path())
+        .env("BOX_ACCESS_TOKEN", &m.emu.token)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is in use by another boxfs mount"), "{err}");
+}
+
+/// The journal entries (record path, record) under a cache dir.
+fn journal(cache: &std::path::Path) -> Vec<(std::path::PathBuf, Value)> {
+    let dir = cache.join("journal");
+    let mut out: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.extension().is_some_and(|e| e == "json") && !p.file_name().unwrap().to_string_lossy().starts_with('.')
+        })
+        .map(|p| {
+            let record = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+            (p, record)
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+#[test]
+fn an_upload_that_committed_just_before_a_crash_is_not_sent_again() {
+    let Some((rt, emu)) = fuse_emulator(|_| {}) else { return };
+    let id = rt.block_on(emu.new_file("0", "old.txt", b"old".to_vec()));
+    let mut m = Mounted::start(rt, emu, &["--writeback-delay-ms", "600000"]);
+    std::fs::write(m.p("new.txt"), b"brand new").unwrap();
+    std::fs::write(m.p("old.txt"), b"changed").unwrap();
+    let saved = tempfile::tempdir().unwrap();
+    let entries = journal(m.cache.path());
+    assert_eq!(entries.len(), 2);
+    for (record, _) in &entries {
+        for file in [record.clone(), record.with_extension("data")] {
+            std::fs::copy(&file, saved.path().join(file.file_name().unwrap())).unwrap();
+        }
+    }
+    sync(m.path());
+    let etag = m.rt.block_on(m.emu.get(&m.emu.api(&format!("/files/{id}")))).body["etag"].clone();
+    // The daemon dies after both commits landed but before their journal entries went: put
+    // them back as they were, the version's record already naming the etag it landed as.
+    assert!(!m.signal(libc::SIGKILL).unwrap().success());
+    for file in std::fs::read_dir(saved.path()).unwrap().flatten() {
+        std::fs::copy(file.path(), m.cache.path().join("journal").join(file.file_name())).unwrap();
+    }
+    for (path, mut record) in journal(m.cache.path()) {
+        if record["base_id"] == id.as_str() {
+            record["base_etag"] = etag.clone();
+            std::fs::write(path, serde_json::to_vec(&record).unwrap()).unwrap();
+        }
+    }
+    m.reset_stats();
+    m.respawn(&[]);
+    sync(m.path());
+    let files = m.box_files("0");
+    assert_eq!(files.len(), 2, "no conflicted copy: {files:?}");
+    assert_eq!(
+        (files["new.txt"].as_str(), files["old.txt"].as_str()),
+        (sha1_hex(b"brand new").as_str(), sha1_hex(b"changed").as_str())
+    );
+    assert_eq!(versions(&m, &id), 1, "old.txt: the original and one new version, not two");
+    let stats = m.stats();
+    assert_eq!(stats["requests"]["POST /api/2.0/files/{id}/content"].as_u64().unwrap_or(0), 0, "{stats}");
+    assert!(journal(m.cache.path()).is_empty(), "both entries done");
+}

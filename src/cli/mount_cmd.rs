@@ -211,6 +211,7 @@ async fn mount_foreground(args: MountArgs, settings: Settings) -> Result<(), Str
             (client, cache)
         }
     };
+    let (cache_dir, _cache_lock) = own_cache_dir(settings.cache_dir.clone(), default_cache)?;
     let cfg = MountConfig {
         mountpoint: args.mountpoint.clone(),
         account: args.emulator.is_none().then(|| args.api.saved_account()).flatten().map(str::to_string),
@@ -220,7 +221,7 @@ async fn mount_foreground(args: MountArgs, settings: Settings) -> Result<(), Str
         uid: settings.uid.unwrap_or_else(|| unsafe { libc::geteuid() }),
         gid: settings.gid.unwrap_or_else(|| unsafe { libc::getegid() }),
         umask: settings.umask.unwrap_or(0o022),
-        cache_dir: settings.cache_dir.clone().unwrap_or(default_cache),
+        cache_dir,
         cache_size: settings.cache_size.unwrap_or(2 * 1024 * 1024 * 1024),
         block_size: DEFAULT_BLOCK_SIZE,
         metadata_ttl: Duration::from_secs(settings.metadata_ttl.unwrap_or(60)),
@@ -245,6 +246,30 @@ async fn mount_foreground(args: MountArgs, settings: Settings) -> Result<(), Str
     )
     .await
     .map_err(|e| e.to_string())
+}
+
+/// The cache dir this mount uses, locked for it: the one asked for, which must be free; else
+/// the account's default, or (while other mounts of the account hold that) `DEFAULT-2`,
+/// `DEFAULT-3`, ...: two mounts never share a journal.
+fn own_cache_dir(asked: Option<PathBuf>, default: PathBuf) -> Result<(PathBuf, mount::CacheDirLock), String> {
+    let take =
+        |dir: &PathBuf| mount::CacheDirLock::try_take(dir).map_err(|e| format!("cache dir {}: {e}", dir.display()));
+    if let Some(dir) = asked {
+        return match take(&dir)? {
+            Some(lock) => Ok((dir, lock)),
+            None => Err(format!(
+                "cache dir {} is in use by another boxfs mount: give this mount a --cache-dir of its own",
+                dir.display()
+            )),
+        };
+    }
+    for n in 1..=64 {
+        let dir = if n == 1 { default.clone() } else { PathBuf::from(format!("{}-{n}", default.display())) };
+        if let Some(lock) = take(&dir)? {
+            return Ok((dir, lock));
+        }
+    }
+    Err(format!("every cache dir beside {} is in use: give this mount a --cache-dir", default.display()))
 }
 
 /// The cache subdirectory of an account: the user id, qualified by the API host when it is

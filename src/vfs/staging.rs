@@ -43,6 +43,9 @@ pub struct StageState {
     /// Replaced by a rename while its upload ran: what lands becomes the replacement's base
     /// instead of being deleted.
     pub replaced_by: Option<std::sync::Weak<Staged>>,
+    /// Left by an earlier run, whose upload may have committed before it died: Box's copy is
+    /// checked before anything is sent.
+    pub check_box_first: bool,
 }
 
 impl StageState {
@@ -60,6 +63,7 @@ impl StageState {
             in_journal: true,
             after: None,
             replaced_by: None,
+            check_box_first: false,
         }
     }
 

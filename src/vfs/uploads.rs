@@ -240,7 +240,9 @@ impl Fs {
             _ => self.inodes().insert_local(ROOT_INO, &record.name, &record.key, Meta::local(mtime)).ino,
         };
         let upload = Upload::recovered(self.timing(), held, Instant::now());
-        let staged = Arc::new(Staged::new(ino, file, StageState::new(record, None, size, mtime, upload)));
+        let mut state = StageState::new(record, None, size, mtime, upload);
+        state.check_box_first = true;
+        let staged = Arc::new(Staged::new(ino, file, state));
         self.staged_map().insert(ino, staged.clone());
         self.kick(&staged);
         Ok(())

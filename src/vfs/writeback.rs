@@ -91,7 +91,11 @@ impl Fs {
         };
         staged.tell_waiters();
         self.persist_in_background(staged);
-        let outcome = match self.send(staged, &record, size).await {
+        let landed = match self.committed_before_a_crash(staged, &record).await {
+            Some(file) => Ok(file),
+            None => self.send(staged, &record, size).await,
+        };
+        let outcome = match landed {
             Ok(file) => {
                 self.landed(staged, &record, file).await;
                 Outcome::Committed
@@ -225,6 +229,21 @@ impl Fs {
                 Outcome::Retarget
             }
             e => Outcome::Refused(e.to_string()),
+        }
+    }
+
+    /// For an entry an earlier run left: the Box file, when that run's upload of exactly these
+    /// bytes committed before it died (so they are not sent twice).
+    async fn committed_before_a_crash(&self, staged: &Arc<Staged>, record: &Record) -> Option<File> {
+        if !std::mem::take(&mut staged.lock().check_box_first) {
+            return None;
+        }
+        match self.own_version_in_box(staged, record).await {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::debug!(name = %record.name, error = %e, "cannot compare with Box's copy; uploading");
+                None
+            }
         }
     }
 
