@@ -31,15 +31,20 @@ print(sum(s.values()), ups)'
 git -C "$REPO" archive --format=tar HEAD > "$WORK/tree.tar"
 FILES=$(tar tf "$WORK/tree.tar" | grep -vc '/$')
 
-sqlite_autocommit() {
-  python3 -c 'print("CREATE TABLE t(i INTEGER PRIMARY KEY, s TEXT);")
-for i in range(200): print(f"INSERT INTO t(s) VALUES (\"row {i} {\"x\" * 100}\");")' | sqlite3 "$1/auto.db"
+# SQL for a table and N inserts of 100-byte rows, each its own transaction or all in one.
+inserts_sql() {
+  python3 - "$1" "$2" <<'PY'
+import sys
+n, one_transaction = int(sys.argv[1]), sys.argv[2] == "tx"
+print("CREATE TABLE t(i INTEGER PRIMARY KEY, s TEXT);")
+print("BEGIN;" if one_transaction else "")
+for i in range(n):
+    print(f"INSERT INTO t(s) VALUES ('row {i} {'x' * 100}');")
+print("COMMIT;" if one_transaction else "")
+PY
 }
-sqlite_transaction() {
-  python3 -c 'print("CREATE TABLE t(i INTEGER PRIMARY KEY, s TEXT); BEGIN;")
-for i in range(10000): print(f"INSERT INTO t(s) VALUES (\"row {i} {\"x\" * 100}\");")
-print("COMMIT;")' | sqlite3 "$1/tx.db"
-}
+sqlite_autocommit() { inserts_sql 200 auto | sqlite3 "$1/auto.db"; }
+sqlite_transaction() { inserts_sql 10000 tx | sqlite3 "$1/tx.db"; }
 git_work() {
   git clone -q --no-hardlinks "$REPO" "$1/clone"
   for i in $(seq 1 20); do
@@ -92,14 +97,21 @@ fusermount3 -u "$MNT"; wait "$MOUNT_PID" 2>/dev/null || true; MOUNT_PID=""
 rm -rf "$WORK/cache"
 start_mount
 fail=0
-check() { if "$@" >/dev/null 2>&1; then echo "- ok: $*" | sed "s|$WORK|\$WORK|g"; else echo "- FAILED: $*" | sed "s|$WORK|\$WORK|g"; fail=1; fi; }
+# check LABEL COMMAND...: one line saying whether COMMAND succeeded.
+check() {
+  local label=$1; shift
+  if "$@" >/dev/null 2>&1; then echo "- ok: $label"; else echo "- FAILED: $label"; fail=1; fi
+}
 echo
 echo "After boxfs sync and a remount with an empty cache:"
-check git -C "$MNT/clone" fsck --strict
-check test "$(sqlite3 "$MNT/auto.db" 'pragma integrity_check; select count(*) from t')" = "$(printf 'ok\n200')"
-check test "$(sqlite3 "$MNT/tx.db" 'pragma integrity_check; select count(*) from t')" = "$(printf 'ok\n10000')"
-check diff -r "$LOCAL/tree" "$MNT/tree"
-check diff -r "$LOCAL/rsync" "$MNT/rsync"
-check diff "$LOCAL/notes.txt" "$MNT/notes.txt"
-check test "$(git -C "$MNT/clone" rev-parse "HEAD^{tree}")" = "$(git -C "$LOCAL/clone" rev-parse "HEAD^{tree}")"
+check "git fsck --strict of the clone" git -C "$MNT/clone" fsck --strict
+check "the clone's last commit has the local clone's tree" \
+  test "$(git -C "$MNT/clone" rev-parse "HEAD^{tree}")" = "$(git -C "$LOCAL/clone" rev-parse "HEAD^{tree}")"
+check "sqlite integrity_check, 200 rows" \
+  test "$(sqlite3 "$MNT/auto.db" 'pragma integrity_check; select count(*) from t')" = "$(printf 'ok\n200')"
+check "sqlite integrity_check, 10,000 rows" \
+  test "$(sqlite3 "$MNT/tx.db" 'pragma integrity_check; select count(*) from t')" = "$(printf 'ok\n10000')"
+check "the tar tree equals the local one byte for byte" diff -r "$LOCAL/tree" "$MNT/tree"
+check "the rsync tree equals the local one byte for byte" diff -r "$LOCAL/rsync" "$MNT/rsync"
+check "the saved file equals the local one" diff "$LOCAL/notes.txt" "$MNT/notes.txt"
 exit $fail

@@ -177,6 +177,11 @@ impl Fs {
         self.listings.edit(ino, edit).await;
     }
 
+    /// A folder just created here: its listing is known (empty) without asking Box.
+    pub(super) async fn known_empty(&self, ino: Ino) {
+        self.listings.seed(ino, Listing::default()).await;
+    }
+
     async fn fetch_listing(&self, dir: Node) -> VfsResult<Arc<Listing>> {
         let items = self.client.list_folder(&dir.box_id).await?;
         let mut listing = Listing::default();

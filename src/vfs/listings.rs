@@ -145,6 +145,15 @@ impl ListingCache {
         }
     }
 
+    /// Caches `listing` as the folder's, unless one is cached already.
+    pub async fn seed(&self, ino: Ino, listing: Listing) {
+        let slot = self.slot(ino);
+        let mut guard = slot.lock().await;
+        if guard.cached.is_none() {
+            guard.cached = Some((Arc::new(listing), Instant::now()));
+        }
+    }
+
     /// Forgets a folder's listing: the next access lists it again.
     pub async fn forget(&self, ino: Ino) {
         let slot = self.slot(ino);

@@ -179,19 +179,11 @@ impl Fs {
         self.attr_of(ino)
     }
 
-    /// A writer let go: when it was the last, the upload is due after the write-back delay
-    /// (and the journal keeps the latest mtime, for a recovery after a crash).
+    /// A writer let go: when it was the last, the upload is due after the write-back delay.
+    /// (The journal record learns the latest mtime at the next `fsync` or when the upload
+    /// starts, not at every close.)
     pub fn release_write(&self, staged: &Arc<Staged>) {
-        let last = {
-            let mut st = staged.lock();
-            st.upload.closed(Instant::now());
-            st.upload.writers() == 0
-        };
-        if last {
-            if let Err(e) = staged.save_record(self.journal(), false) {
-                tracing::warn!(error = %e, "cannot update the journal record");
-            }
-        }
+        staged.lock().upload.closed(Instant::now());
         self.kick(staged);
     }
 
@@ -199,6 +191,7 @@ impl Fs {
         self.check_free(parent, name, None).await?;
         let folder = self.client().create_folder(&self.box_id_of_dir(parent)?, name).await?;
         let node = self.inodes().upsert(parent, &Item::Folder(folder));
+        self.known_empty(node.ino).await; // its first create needs no listing call
         self.edit_listing(parent, |l| {
             l.insert(DirEntry { ino: node.ino, kind: NodeKind::Dir, name: name.into() });
         })
