@@ -192,4 +192,38 @@ fn after_a_system_crash_only_data_flushed_to_disk_is_uploaded() {
     let held = uploads(&status_json(&m));
     assert_eq!((held.len(), held[0]["state"].as_str()), (1, Some("held")));
     assert!(!m.box_files("0").contains_key("unflushed.txt"));
+    assert!(std::fs::metadata(m.p("unflushed.txt")).is_err(), "a held entry shows nowhere in the mount");
+
+    // The user decides: nothing is held at a wrong path; uploading it sends it after all.
+    let wrong = boxfs(&["recover", "--upload", m.p("other.txt").to_str().unwrap()]);
+    assert!(!wrong.status.success() && String::from_utf8_lossy(&wrong.stderr).contains("nothing is held"));
+    let out = boxfs(&["recover", "--upload", m.p("unflushed.txt").to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = boxfs(&["sync", m.path().to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(m.box_files("0")["unflushed.txt"], sha1_hex(&unflushed));
+    assert!(uploads(&status_json(&m)).is_empty());
+    assert!(journal_records(m.cache.path()).is_empty());
+}
+
+#[test]
+fn a_held_entry_can_be_discarded() {
+    let Some((rt, emu)) = fuse_emulator(|_| {}) else { return };
+    let id = rt.block_on(emu.new_file("0", "report.txt", b"good version in Box".to_vec()));
+    let mut m = Mounted::start(rt, emu, &["--writeback-delay-ms", "600000"]);
+    std::fs::write(m.p("report.txt"), b"half-writ").unwrap();
+    m.signal(libc::SIGKILL);
+    for (path, mut record) in journal_records(m.cache.path()) {
+        record["boot_id"] = "an-earlier-boot".into();
+        std::fs::write(path, serde_json::to_vec(&record).unwrap()).unwrap();
+    }
+    m.respawn(&[]);
+    assert_eq!(std::fs::read(m.p("report.txt")).unwrap(), b"good version in Box", "the mount shows Box's version");
+    assert_eq!(uploads(&status_json(&m))[0]["state"], "held");
+    let out = boxfs(&["recover", "--discard", m.p("report.txt").to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    wait_for("the discarded entry to leave the journal", 10, || journal_records(m.cache.path()).is_empty());
+    assert!(uploads(&status_json(&m)).is_empty());
+    let box_sha1 = m.rt.block_on(m.emu.get(&m.emu.api(&format!("/files/{id}")))).body["sha1"].clone();
+    assert_eq!(box_sha1, sha1_hex(b"good version in Box").as_str());
 }

@@ -35,7 +35,7 @@ pub struct SyncArgs {
 }
 
 #[derive(Debug, Args)]
-#[group(required = true, multiple = false)]
+#[command(group(clap::ArgGroup::new("decision").required(true).args(["upload", "discard"])))]
 pub struct RecoverArgs {
     /// Upload the held content of PATH after all (as a new version of the file, or a new file).
     #[arg(long)]
@@ -44,7 +44,7 @@ pub struct RecoverArgs {
     #[arg(long)]
     pub discard: bool,
     /// Where the held file would be in the mount (`boxfs status` lists held entries).
-    #[arg(value_name = "PATH", required = true)]
+    #[arg(value_name = "PATH")]
     pub path: PathBuf,
 }
 

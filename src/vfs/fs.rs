@@ -48,7 +48,11 @@ pub enum FsyncMode {
 
 #[derive(Clone)]
 pub(super) enum Handle {
-    File(Arc<Reader>),
+    /// A file read from Box (unless it is staged meanwhile: then its staged copy is read).
+    File {
+        ino: Ino,
+        reader: Arc<Reader>,
+    },
     Link(Bytes),
     Dir {
         ino: Ino,
@@ -318,7 +322,8 @@ impl Fs {
             NodeKind::Dir => return Err(VfsError::IsDir),
             NodeKind::Link => Handle::Link(Bytes::from(link_body(node.meta.url.as_deref().unwrap_or_default()))),
             NodeKind::File => {
-                Handle::File(Arc::new(self.reader_for(&node.box_id, &node.content_version(), node.meta.size)))
+                let reader = Arc::new(self.reader_for(&node.box_id, &node.content_version(), node.meta.size));
+                Handle::File { ino, reader }
             }
         };
         Ok(self.add_handle(handle))
@@ -340,7 +345,8 @@ impl Fs {
     /// cache's RAM tier holds), else `None`: then call [`Fs::read`]. Never blocks.
     pub fn read_ready(&self, fh: u64, offset: u64, size: u32) -> Option<Bytes> {
         match self.handles.lock().unwrap_or_else(|p| p.into_inner()).get(&fh)? {
-            Handle::File(r) => r.read_ready(offset, size),
+            Handle::File { ino, .. } if self.staged_map().contains_key(ino) => None,
+            Handle::File { reader, .. } => reader.read_ready(offset, size),
             Handle::Link(body) => {
                 let start = (offset as usize).min(body.len());
                 let end = (start + size as usize).min(body.len());
@@ -354,7 +360,10 @@ impl Fs {
         let reader = {
             let handles = self.handles.lock().unwrap_or_else(|p| p.into_inner());
             match handles.get(&fh) {
-                Some(Handle::File(r)) => r.clone(),
+                Some(Handle::File { ino, reader }) => match self.staged_map().get(ino) {
+                    Some(staged) => return Ok(Bytes::from(staged.read_at(offset, size)?)),
+                    None => reader.clone(),
+                },
                 Some(Handle::Link(body)) => {
                     let start = (offset as usize).min(body.len());
                     let end = (start + size as usize).min(body.len());

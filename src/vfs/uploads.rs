@@ -114,6 +114,14 @@ pub fn journal_uploads(journal: &Journal) -> std::io::Result<Vec<UploadInfo>> {
         .collect())
 }
 
+/// Why an entry an earlier run left waits for the user (`boxfs recover`): it was held, or its
+/// data may be torn (`torn`: never flushed, from an earlier boot). `None`: it goes up at once,
+/// whatever state its upload was in when that run ended (a session it names is resumed; Box's
+/// copy is checked first, so a commit that landed is not sent again; a failure is tried anew).
+fn held_back(record: &Record, torn: bool) -> Option<String> {
+    (record.held || torn).then(|| record.failed.clone().unwrap_or_else(|| "held back after a system crash".into()))
+}
+
 /// Which pending uploads a sync waits for.
 #[derive(Clone, Debug)]
 pub enum Scope {
@@ -229,9 +237,9 @@ impl Fs {
     }
 
     fn readmit(&self, record: Record) -> std::io::Result<()> {
-        let record = if self.journal().maybe_torn(&record) { self.hold(record) } else { record };
-        let held =
-            record.held.then(|| record.failed.clone().unwrap_or_else(|| "held back after a system crash".into()));
+        let torn = self.journal().maybe_torn(&record);
+        let record = if torn && !record.held { self.hold(record) } else { record };
+        let held = held_back(&record, torn);
         let file = self.journal().open_data(&record.key)?;
         let size = file.cached().metadata()?.len();
         let mtime = from_nanos(record.mtime_ns);
@@ -294,5 +302,30 @@ impl Fs {
             self.kick(s);
         }
         Ok(held.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_entry_resumes_at_once_from_any_state_unless_held_or_maybe_torn() {
+        let base = Record::new("k".into(), "0".into(), "a.txt".into(), 0);
+        let flushed = Record { synced: true, ..base.clone() };
+        let journaled = [
+            ("waiting", base.clone(), false, false),
+            ("uploading directly", flushed.clone(), false, false),
+            ("uploading through a session", Record { session_id: Some("S".into()), ..flushed.clone() }, false, false),
+            ("committing a new version", Record { base_id: Some("7".into()), ..flushed.clone() }, false, false),
+            ("failed", Record { failed: Some("quota".into()), ..flushed }, false, false),
+            ("held", Record { held: true, failed: Some("why".into()), ..base.clone() }, false, true),
+            ("never flushed, earlier boot", base.clone(), true, true),
+        ];
+        for (state, record, torn, held) in journaled {
+            assert_eq!(held_back(&record, torn).is_some(), held, "crash while {state}");
+        }
+        let held = Record { held: true, failed: Some("why".into()), ..base };
+        assert_eq!(held_back(&held, false).as_deref(), Some("why"));
     }
 }
