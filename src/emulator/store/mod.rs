@@ -11,6 +11,7 @@ mod events;
 mod item;
 mod listing;
 mod mutate;
+pub mod names;
 mod sessions;
 mod tokens;
 mod trash;

@@ -5,6 +5,7 @@
 use super::blobs::BlobInfo;
 use super::events::record;
 use super::item::{ancestors, find_child, item_from_row, load_active, load_version, Item, Kind, ITEM_COLUMNS};
+use super::names::validate_name;
 use super::{adjust_space, now_rfc3339, space_used, Store, StoreError, StoreResult, UserInfo};
 use crate::emulator::render;
 use rusqlite::Transaction;
@@ -22,15 +23,6 @@ pub struct Update {
     pub name: Option<String>,
     pub parent_id: Option<i64>,
     pub description: Option<String>,
-}
-
-/// Box's naming rules as store errors (the rules themselves live in `api::model`).
-pub fn validate_name(name: &str) -> StoreResult<()> {
-    match crate::api::model::name_problem(name) {
-        None => Ok(()),
-        Some(crate::api::model::NameProblem::TooLong) => Err(StoreError::NameTooLong),
-        Some(crate::api::model::NameProblem::Invalid) => Err(StoreError::NameInvalid),
-    }
 }
 
 /// Fails with 409 `item_name_in_use` when an active sibling other than `except` holds the name.

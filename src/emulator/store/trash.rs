@@ -3,7 +3,8 @@
 
 use super::events::record;
 use super::item::{load_kind, Item, Kind, Status};
-use super::mutate::{active_folder, adjust_sizes, bump, check_if_match, ensure_unique, reload, validate_name};
+use super::mutate::{active_folder, adjust_sizes, bump, check_if_match, ensure_unique, reload};
+use super::names::validate_name;
 use super::{adjust_space, now_rfc3339, Store, StoreError, StoreResult};
 
 impl Store {
