@@ -7,6 +7,7 @@
 mod error;
 mod faults;
 mod limits;
+pub mod network;
 pub mod render;
 mod routes;
 pub mod seed;
@@ -15,6 +16,7 @@ mod stats;
 pub mod store;
 
 pub use faults::{FaultSpec, FaultSpecError};
+pub use network::{NetworkSpec, NetworkSpecError};
 pub use store::{Store, StoreError, UserInfo};
 
 use std::net::SocketAddr;
@@ -34,6 +36,8 @@ pub struct EmulatorConfig {
     pub seed: Option<seed::SeedKind>,
     pub token_lifetime_secs: i64,
     pub faults: FaultSpec,
+    /// Latency and per-connection bandwidth (`--latency`, `--bandwidth`).
+    pub network: NetworkSpec,
     pub rate_limits: bool,
     /// Upload-session part size; when set, sessions are allowed from this size up (tests).
     pub part_size: Option<i64>,
@@ -53,6 +57,7 @@ impl EmulatorConfig {
             seed: None,
             token_lifetime_secs: 3600,
             faults: FaultSpec::default(),
+            network: NetworkSpec::default(),
             rate_limits: false,
             part_size: None,
             longpoll_timeout: Duration::from_secs(60),
@@ -85,6 +90,7 @@ pub struct Shared {
     pub base_url: String,
     stats: stats::Stats,
     faults: faults::Faults,
+    network: network::Network,
     limiter: Option<limits::RateLimiter>,
     downloads: routes::DownloadTickets,
     channel: String,
@@ -116,6 +122,7 @@ impl Emulator {
             base_url: format!("http://{addr}"),
             stats: stats::Stats::default(),
             faults: faults::Faults::new(config.faults.clone()),
+            network: network::Network::new(config.network),
             limiter: config.rate_limits.then(limits::RateLimiter::box_limits),
             downloads: routes::DownloadTickets::default(),
             channel: store::random_hex(10).to_lowercase(),
@@ -168,6 +175,10 @@ impl Shared {
 
     pub fn set_faults(&self, spec: FaultSpec) {
         self.faults.set(spec)
+    }
+
+    pub fn set_network(&self, spec: NetworkSpec) {
+        self.network.set(spec)
     }
 
     pub fn stats_snapshot(&self) -> serde_json::Value {

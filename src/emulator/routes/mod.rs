@@ -78,6 +78,7 @@ pub fn router(state: AppState) -> Router {
     let admin = Router::new()
         .route("/_emulator/stats", get(admin::stats).delete(admin::reset_stats))
         .route("/_emulator/faults", put(admin::set_faults))
+        .route("/_emulator/network", get(admin::network).put(admin::set_network))
         .route("/_emulator/expire-tokens", post(admin::expire_tokens));
     api.merge(open)
         .layer(middleware::from_fn_with_state(state.clone(), count))
