@@ -118,6 +118,7 @@ impl Emulator {
             .await
             .map_err(|source| EmulatorError::Bind { addr: config.listen, source })?;
         let addr = listener.local_addr().map_err(|source| EmulatorError::Bind { addr: config.listen, source })?;
+        store.set_base_url(&format!("http://{addr}"));
         let state = Arc::new(Shared {
             base_url: format!("http://{addr}"),
             stats: stats::Stats::default(),

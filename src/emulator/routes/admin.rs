@@ -1,16 +1,17 @@
 //! `GET /2.0/users/me` and the emulator's own test endpoints under `/_emulator/`: counters,
 //! runtime changes of faults and network conditions, and forced token expiry.
 
+use super::{repr, Params};
 use crate::emulator::error::{ApiError, ApiResult};
-use crate::emulator::render;
+use crate::emulator::render::{self, Repr};
 use crate::emulator::{AppState, FaultSpec, NetworkSpec};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde_json::{json, Value};
 
-pub async fn users_me(State(s): State<AppState>) -> ApiResult<Json<Value>> {
-    Ok(Json(render::user_full(s.store.user(), s.store.space_used()?)))
+pub async fn users_me(State(s): State<AppState>, q: Params) -> ApiResult<Json<Value>> {
+    Ok(Json(render::user(s.store.user(), s.store.space_used()?, &repr(&q, Repr::Full))))
 }
 
 pub async fn stats(State(s): State<AppState>) -> Json<Value> {

@@ -8,26 +8,36 @@
 mod blobs;
 mod error;
 mod events;
+mod extras;
 mod item;
 mod listing;
+mod locks;
+mod metadata;
 mod mutate;
 pub mod names;
+mod search;
 mod sessions;
+mod shares;
 mod tokens;
 mod trash;
 
 pub use blobs::{BlobInfo, Blobs, HashingWriter};
 pub use error::StoreError;
 pub use events::EventRow;
+pub use extras::{Extras, Lock, MetadataInstance, SharedLink, Wanted};
 pub use item::{Ancestor, Item, Kind, Status, Version};
 pub use listing::{ListOrder, Page, PageRequest, Scope};
+pub use locks::LockChange;
+pub use metadata::{PatchOp, ENTERPRISE_ID};
 pub use mutate::{NewFile, Update};
+pub use search::{Fields, MetadataFilter, Query, Range, SearchOrder, SearchPage, SearchRequest, TrashFilter};
 pub use sessions::{Part, SessionRow, SessionTarget};
+pub use shares::{LinkUse, SharedLinkChange};
 pub use tokens::{TokenGrant, TokenPair};
 
 use rusqlite::{Connection, OptionalExtension, Transaction};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 use tokio::sync::watch;
 
 /// The one user the emulator serves.
@@ -59,6 +69,9 @@ pub struct Store {
     blobs: Blobs,
     dir: PathBuf,
     user: UserInfo,
+    /// The origin the emulator serves on, for the URLs in rendered items (shared links); set
+    /// once the port is bound.
+    base_url: OnceLock<String>,
     position_tx: watch::Sender<i64>,
 }
 
@@ -136,6 +149,35 @@ CREATE TABLE IF NOT EXISTS tokens(
     expires_at INTEGER NOT NULL,
     used INTEGER NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS shared_links(
+    item_id INTEGER PRIMARY KEY,
+    token TEXT NOT NULL UNIQUE,
+    access TEXT NOT NULL,
+    password TEXT,
+    vanity_name TEXT UNIQUE,
+    can_download INTEGER NOT NULL,
+    can_edit INTEGER NOT NULL,
+    unshared_at TEXT,
+    download_count INTEGER NOT NULL DEFAULT 0,
+    preview_count INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS locks(
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    item_id INTEGER NOT NULL UNIQUE,
+    holder_id TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    expires_at TEXT,
+    is_download_prevented INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS metadata_instances(
+    item_id INTEGER NOT NULL,
+    scope TEXT NOT NULL,
+    template TEXT NOT NULL,
+    instance_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY(item_id, scope, template)
+);
 CREATE TABLE IF NOT EXISTS auth_codes(
     code TEXT PRIMARY KEY,
     client_id TEXT NOT NULL,
@@ -168,6 +210,7 @@ impl Store {
             blobs: Blobs::new(dir.join("blobs"))?,
             dir: dir.to_path_buf(),
             user,
+            base_url: OnceLock::new(),
             position_tx,
         })
     }
@@ -178,6 +221,16 @@ impl Store {
 
     pub fn user(&self) -> &UserInfo {
         &self.user
+    }
+
+    /// Records the origin the emulator serves on (once; later calls change nothing).
+    pub fn set_base_url(&self, url: &str) {
+        let _ = self.base_url.set(url.to_string());
+    }
+
+    /// What rendering an item needs.
+    pub fn render_ctx(&self) -> crate::emulator::render::Ctx<'_> {
+        crate::emulator::render::Ctx { user: &self.user, base_url: self.base_url.get().map_or("", String::as_str) }
     }
 
     pub fn blobs(&self) -> &Blobs {
