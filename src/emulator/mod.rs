@@ -46,6 +46,30 @@ pub struct EmulatorConfig {
     pub space_amount: i64,
     pub client_id: String,
     pub client_secret: String,
+    /// Sees every API response (tests validate them against Box's spec); never set by the CLI.
+    pub observer: Option<ResponseObserver>,
+}
+
+/// One API response as a client received it, for [`ResponseObserver`].
+#[derive(Clone, Debug)]
+pub struct ObservedResponse {
+    pub method: String,
+    /// The route template, e.g. `/2.0/files/{id}`.
+    pub route: String,
+    pub status: u16,
+    pub content_type: Option<String>,
+    /// The body when it is JSON (other bodies, such as file contents, are not kept).
+    pub json_body: Option<bytes::Bytes>,
+}
+
+/// A test hook called with every response the emulator's routes give (not `/_emulator`).
+#[derive(Clone)]
+pub struct ResponseObserver(pub std::sync::Arc<dyn Fn(ObservedResponse) + Send + Sync>);
+
+impl std::fmt::Debug for ResponseObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ResponseObserver")
+    }
 }
 
 impl EmulatorConfig {
@@ -65,6 +89,7 @@ impl EmulatorConfig {
             space_amount: UserInfo::default().space_amount,
             client_id: DEFAULT_CLIENT_ID.into(),
             client_secret: DEFAULT_CLIENT_SECRET.into(),
+            observer: None,
         }
     }
 }

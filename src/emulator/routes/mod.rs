@@ -22,6 +22,7 @@ use super::store::{Ancestor, Item, TokenGrant};
 use super::AppState;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -119,12 +120,37 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Counts every routed request under `METHOD /route/{template}` with its final status.
+/// Counts every routed request under `METHOD /route/{template}` with its final status, and
+/// shows the response to the test observer when there is one.
 async fn count(State(state): State<AppState>, matched: Option<MatchedPath>, req: Request, next: Next) -> Response {
-    let route = format!("{} {}", req.method(), matched.as_ref().map(|m| m.as_str()).unwrap_or("?"));
+    let method = req.method().to_string();
+    let template = matched.as_ref().map_or("?", |m| m.as_str()).to_string();
     let resp = next.run(req).await;
-    state.stats.request(route, resp.status().as_u16());
-    resp
+    state.stats.request(format!("{method} {template}"), resp.status().as_u16());
+    match &state.config.observer {
+        Some(observer) => observe(observer, method, template, resp).await,
+        None => resp,
+    }
+}
+
+async fn observe(observer: &super::ResponseObserver, method: String, route: String, resp: Response) -> Response {
+    let content_type = resp.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let is_json = content_type.as_deref().is_some_and(|t| t.starts_with("application/json"));
+    let (parts, body) = resp.into_parts();
+    let (json_body, body) = if is_json {
+        match axum::body::to_bytes(body, usize::MAX).await {
+            Ok(bytes) => (Some(bytes.clone()), axum::body::Body::from(bytes)),
+            Err(e) => {
+                return ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_server_error", e.to_string())
+                    .into_response()
+            }
+        }
+    } else {
+        (None, body)
+    };
+    let status = parts.status.as_u16();
+    (observer.0)(super::ObservedResponse { method, route, status, content_type, json_body });
+    Response::from_parts(parts, body)
 }
 
 /// Checks the bearer token (Box answers 401 with `WWW-Authenticate` and an empty body), then
