@@ -74,7 +74,8 @@ fn request(q: &Params) -> ApiResult<SearchRequest> {
     }
     let content_types = list(q, "content_types");
     for t in &content_types {
-        if !["name", "description", "file_content", "comments", "tags"].contains(t) {
+        // The official SDK sends `tag` where the spec says `tags`; both are taken.
+        if !["name", "description", "file_content", "comments", "tags", "tag"].contains(t) {
             return Err(invalid("content_types"));
         }
     }
