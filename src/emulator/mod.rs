@@ -57,7 +57,6 @@ pub struct ObservedResponse {
     /// The route template, e.g. `/2.0/files/{id}`.
     pub route: String,
     pub status: u16,
-    pub content_type: Option<String>,
     /// The body when it is JSON (other bodies, such as file contents, are not kept).
     pub json_body: Option<bytes::Bytes>,
 }
@@ -112,7 +111,6 @@ pub enum EmulatorError {
 pub struct Shared {
     pub store: Store,
     pub config: EmulatorConfig,
-    pub base_url: String,
     stats: stats::Stats,
     faults: faults::Faults,
     network: network::Network,
@@ -129,23 +127,21 @@ pub struct Emulator {
 }
 
 impl Emulator {
-    /// Opens the data dir (seeding it when asked and new) and binds the listen address.
+    /// Binds the listen address, then opens the data dir (seeding it when asked and new).
     pub async fn bind(config: EmulatorConfig, allow_remote: bool) -> Result<Emulator, EmulatorError> {
         if !allow_remote && !config.listen.ip().is_loopback() {
             return Err(EmulatorError::NotLoopback(config.listen));
-        }
-        let user = UserInfo { space_amount: config.space_amount, ..UserInfo::default() };
-        let store = Store::open(&config.data_dir, user)?;
-        if let (Some(kind), true) = (config.seed, store.is_empty()?) {
-            seed::seed(&store, kind)?;
         }
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|source| EmulatorError::Bind { addr: config.listen, source })?;
         let addr = listener.local_addr().map_err(|source| EmulatorError::Bind { addr: config.listen, source })?;
-        store.set_base_url(&format!("http://{addr}"));
+        let user = UserInfo { space_amount: config.space_amount, ..UserInfo::default() };
+        let store = Store::open(&config.data_dir, user, &format!("http://{addr}"))?;
+        if let (Some(kind), true) = (config.seed, store.is_empty()?) {
+            seed::seed(&store, kind)?;
+        }
         let state = Arc::new(Shared {
-            base_url: format!("http://{addr}"),
             stats: stats::Stats::default(),
             faults: faults::Faults::new(config.faults.clone()),
             network: network::Network::new(config.network),
@@ -181,12 +177,17 @@ impl Emulator {
 }
 
 impl Shared {
+    /// `http://127.0.0.1:PORT`: the one origin of every host the emulator serves.
+    pub fn base_url(&self) -> &str {
+        self.store.base_url()
+    }
+
     pub fn api_url(&self) -> String {
-        format!("{}/2.0", self.base_url)
+        format!("{}/2.0", self.base_url())
     }
 
     pub fn upload_url(&self) -> String {
-        format!("{}/api/2.0", self.base_url)
+        format!("{}/api/2.0", self.base_url())
     }
 
     /// Issues a developer token (no refresh token) with the configured lifetime.
@@ -229,7 +230,7 @@ pub struct RunningEmulator {
 
 impl RunningEmulator {
     pub fn base_url(&self) -> &str {
-        &self.state.base_url
+        self.state.base_url()
     }
 }
 

@@ -4,7 +4,7 @@ event stream, which wakes on a change made after it started."""
 import threading
 import time
 
-from box_sdk_gen import CreateFolderParent, GetEventsStreamType, UpdateFileByIdParent
+from box_sdk_gen import CreateFolderParent, GetEventsStreamType, GetEventStreamQueryParams, UpdateFileByIdParent
 from conftest import data, upload
 
 
@@ -43,12 +43,12 @@ def test_long_poll_and_event_stream(client, folder):
     server = servers.entries[0]
     assert server.type == "realtime_server" and server.url.startswith("http")
 
-    stream = client.events.get_event_stream()
+    # From a position taken before the change, so that the change is seen whether it lands
+    # before the stream's first read or during its long poll.
+    stream = client.events.get_event_stream(query_params=GetEventStreamQueryParams(stream_position=str(now_position(client))))
     got = []
-    started = threading.Event()
 
     def consume():
-        started.set()
         for event in stream:
             got.append(event)
             if getattr(event.source, "name", None) == "made while streaming":
@@ -57,8 +57,7 @@ def test_long_poll_and_event_stream(client, folder):
 
     worker = threading.Thread(target=consume, daemon=True)
     worker.start()
-    started.wait(5)
-    time.sleep(1)  # the stream has read `now` and is waiting on the long poll
+    time.sleep(1)  # most likely waiting on the long poll by now, which the change must wake
     client.folders.create_folder("made while streaming", CreateFolderParent(id=folder.id))
     worker.join(30)
     stream.stop()

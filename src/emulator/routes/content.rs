@@ -68,7 +68,7 @@ pub async fn download(State(s): State<AppState>, Path(id): Path<String>, q: Para
 pub(super) fn redirect_to_bytes(state: &AppState, sha1: String, size: i64, name: &str) -> Response {
     let ticket =
         state.downloads.issue(Ticket { sha1, size, name: name.to_string(), expires: Instant::now() + TICKET_LIFETIME });
-    let location = format!("{}/d/1/{ticket}/download", state.base_url);
+    let location = format!("{}/d/1/{ticket}/download", state.base_url());
     (StatusCode::FOUND, [(header::LOCATION, location)]).into_response()
 }
 

@@ -134,8 +134,8 @@ async fn count(State(state): State<AppState>, matched: Option<MatchedPath>, req:
 }
 
 async fn observe(observer: &super::ResponseObserver, method: String, route: String, resp: Response) -> Response {
-    let content_type = resp.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
-    let is_json = content_type.as_deref().is_some_and(|t| t.starts_with("application/json"));
+    let content_type = resp.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let is_json = content_type.is_some_and(|t| t.starts_with("application/json"));
     let (parts, body) = resp.into_parts();
     let (json_body, body) = if is_json {
         match axum::body::to_bytes(body, usize::MAX).await {
@@ -149,7 +149,7 @@ async fn observe(observer: &super::ResponseObserver, method: String, route: Stri
         (None, body)
     };
     let status = parts.status.as_u16();
-    (observer.0)(super::ObservedResponse { method, route, status, content_type, json_body });
+    (observer.0)(super::ObservedResponse { method, route, status, json_body });
     Response::from_parts(parts, body)
 }
 

@@ -47,7 +47,7 @@ fn escape(s: &str) -> String {
 
 /// The page a shared link opens: what the item is and, for a downloadable file, its link.
 pub async fn link_page(State(s): State<AppState>, OriginalUri(uri): OriginalUri) -> ApiResult<Response> {
-    let url = format!("{}{}", s.base_url, uri.path());
+    let url = format!("{}{}", s.base_url(), uri.path());
     let (item, link) = s.store.resolve_shared_link(&url, None).map_err(|e| match e {
         crate::emulator::store::StoreError::SharedLinkPassword => ApiError::new(
             StatusCode::FORBIDDEN,
@@ -76,7 +76,7 @@ pub async fn link_page(State(s): State<AppState>, OriginalUri(uri): OriginalUri)
 /// A shared file's download URL: the bytes (through the download host) for an open link that
 /// allows downloads and has no password.
 pub async fn static_download(State(s): State<AppState>, Path(file): Path<String>) -> ApiResult<Response> {
-    let url = format!("{}/shared/static/{file}", s.base_url);
+    let url = format!("{}/shared/static/{file}", s.base_url());
     let forbidden = || {
         ApiError::new(
             StatusCode::FORBIDDEN,

@@ -37,7 +37,7 @@ pub use tokens::{TokenGrant, TokenPair};
 
 use rusqlite::{Connection, OptionalExtension, Transaction};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::{Mutex, MutexGuard};
 use tokio::sync::watch;
 
 /// The one user the emulator serves.
@@ -69,9 +69,8 @@ pub struct Store {
     blobs: Blobs,
     dir: PathBuf,
     user: UserInfo,
-    /// The origin the emulator serves on, for the URLs in rendered items (shared links); set
-    /// once the port is bound.
-    base_url: OnceLock<String>,
+    /// The origin the emulator serves on, for the URLs in rendered items (shared links).
+    base_url: String,
     position_tx: watch::Sender<i64>,
 }
 
@@ -193,8 +192,8 @@ const FIRST_VERSION_ID: i64 = 500_000;
 const FIRST_STREAM_POSITION: i64 = 1_000_000;
 
 impl Store {
-    /// Opens (creating when new) the store in `dir`.
-    pub fn open(dir: &Path, user: UserInfo) -> StoreResult<Store> {
+    /// Opens (creating when new) the store in `dir`, for an emulator serving on `base_url`.
+    pub fn open(dir: &Path, user: UserInfo, base_url: &str) -> StoreResult<Store> {
         std::fs::create_dir_all(dir)?;
         let conn = Connection::open(dir.join("emulator.sqlite3"))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -210,7 +209,7 @@ impl Store {
             blobs: Blobs::new(dir.join("blobs"))?,
             dir: dir.to_path_buf(),
             user,
-            base_url: OnceLock::new(),
+            base_url: base_url.to_string(),
             position_tx,
         })
     }
@@ -223,14 +222,13 @@ impl Store {
         &self.user
     }
 
-    /// Records the origin the emulator serves on (once; later calls change nothing).
-    pub fn set_base_url(&self, url: &str) {
-        let _ = self.base_url.set(url.to_string());
+    pub fn base_url(&self) -> &str {
+        &self.base_url
     }
 
     /// What rendering an item needs.
     pub fn render_ctx(&self) -> crate::emulator::render::Ctx<'_> {
-        crate::emulator::render::Ctx { user: &self.user, base_url: self.base_url.get().map_or("", String::as_str) }
+        crate::emulator::render::Ctx { user: &self.user, base_url: &self.base_url }
     }
 
     pub fn blobs(&self) -> &Blobs {
