@@ -149,19 +149,8 @@ async fn official_sdk_passes_and_every_response_matches_the_spec() {
         ("BOXFS_SDK_CLIENT_SECRET", boxfs::emulator::DEFAULT_CLIENT_SECRET.to_string()),
     ];
     let suite = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk");
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(python)
-            .args(["-m", "pytest", "-x"])
-            .current_dir(suite)
-            .envs(env)
-            .env("PYTHONDONTWRITEBYTECODE", "1")
-            .output()
-            .expect("pytest runs")
-    })
-    .await
-    .unwrap();
-    let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "the SDK suite failed:\n{report}");
+    let (success, report) = tokio::task::spawn_blocking(move || run_pytest(&python, &suite, &env)).await.unwrap();
+    assert!(success, "the SDK suite failed:\n{report}");
     println!("{report}");
 
     let seen = std::mem::take(&mut *seen.lock().unwrap());
@@ -178,6 +167,43 @@ async fn official_sdk_passes_and_every_response_matches_the_spec() {
     let missing: Vec<&&str> = MUST_SUCCEED.iter().filter(|r| !succeeded.contains(**r)).collect();
     assert!(missing.is_empty(), "the suite never called these successfully: {missing:?}");
     println!("{} responses validated", seen.len());
+}
+
+/// How long the suite may take before it is stopped as hung (it takes about 15 s).
+const SUITE_DEADLINE: Duration = Duration::from_secs(300);
+
+/// Runs pytest on `suite` with `env`; returns whether it passed and what it printed. A suite
+/// that outlives [`SUITE_DEADLINE`] is killed and fails.
+fn run_pytest(python: &Path, suite: &Path, env: &[(&str, String)]) -> (bool, String) {
+    let log = tempfile::NamedTempFile::new().expect("log file");
+    let out = log.reopen().expect("log for output");
+    let mut child = std::process::Command::new(python)
+        .args(["-m", "pytest", "-x"])
+        .current_dir(suite)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(out.try_clone().expect("log for stdout"))
+        .stderr(out)
+        .spawn()
+        .expect("pytest starts");
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("pytest status") {
+            break Some(status);
+        }
+        if started.elapsed() > SUITE_DEADLINE {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut report = std::fs::read_to_string(log.path()).unwrap_or_default();
+    if status.is_none() {
+        report.push_str(&format!("\nkilled after {SUITE_DEADLINE:?}"));
+    }
+    (status.is_some_and(|s| s.success()), report)
 }
 
 /// The spec path, the status it declares and the violations to accept for one response.

@@ -5,7 +5,9 @@
 //! `PUT /_emulator/network`.
 //!
 //! Pacing never lets a body through faster than the rate: a body of `n` bytes on a connection
-//! takes at least `n / rate` seconds, and idle time on the connection earns no credit.
+//! takes at least `n / rate` seconds. Idle time on the connection earns no credit beyond
+//! [`GRACE`], which only absorbs the timer's overshoot (tokio sleeps in whole milliseconds) so
+//! that the rate is kept on average instead of losing a millisecond per piece.
 
 use axum::body::Bytes;
 use hyper::body::{Body, Frame, SizeHint};
@@ -105,16 +107,24 @@ impl Network {
     }
 }
 
+/// How far behind now a connection's clock may be and still go on from where it was (see the
+/// module docs).
+const GRACE: Duration = Duration::from_millis(5);
+
 /// One connection's clock: the instant its bytes so far have finished "transmitting".
 #[derive(Default)]
 pub struct Pacer(Mutex<Option<Instant>>);
 
 impl Pacer {
-    /// Books `bytes` at `rate` after what is already booked (never before now) and returns the
-    /// instant at which they have gone through.
+    /// Books `bytes` at `rate` after what is already booked (from now when the connection has
+    /// been idle longer than [`GRACE`]) and returns the instant at which they have gone through.
     fn book(&self, bytes: usize, rate: u64) -> Instant {
         let mut ready_at = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let start = ready_at.map_or_else(Instant::now, |t| t.max(Instant::now()));
+        let now = Instant::now();
+        let start = match *ready_at {
+            Some(t) if t + GRACE >= now => t,
+            _ => now,
+        };
         let done = start + Duration::from_secs_f64(bytes as f64 / rate as f64);
         *ready_at = Some(done);
         done
@@ -234,5 +244,19 @@ mod tests {
         tokio::time::advance(Duration::from_secs(10)).await;
         let t1 = Instant::now();
         assert_eq!(pacer.book(1000, 1000) - t1, Duration::from_secs(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_timer_that_overshoots_does_not_slow_the_rate() {
+        // 1 MB/s in 1000-byte pieces is a millisecond each; every wait overshoots by 0.9 ms.
+        let pacer = Pacer::default();
+        let t0 = Instant::now();
+        let mut until = t0;
+        for _ in 0..1000 {
+            until = pacer.book(1000, 1_000_000);
+            tokio::time::sleep_until(until.max(Instant::now()) + Duration::from_micros(900)).await;
+        }
+        assert_eq!(until - t0, Duration::from_secs(1), "the clock books exactly the rate");
+        assert!(Instant::now() - t0 < Duration::from_millis(1010), "overshoot is not added up");
     }
 }
