@@ -54,6 +54,7 @@ async fn another_users_lock_refuses_changes_until_it_expires() {
         emu.json(Method::PUT, &file_url, json!({"name": "mine.docx"})).await,
         emu.json(Method::PUT, &file_url, json!({"parent": {"id": "0"}})).await,
         emu.json(Method::PUT, &file_url, json!({"lock": null})).await,
+        emu.json(Method::PUT, &file_url, json!({"shared_link": {"access": "open"}})).await,
         emu.json(Method::POST, &emu.api(&format!("/files/{id}/metadata/global/properties")), json!({"a": "b"})).await,
         emu.delete(&file_url).await,
         emu.get(&emu.api(&format!("/files/{id}/content"))).await,

@@ -204,10 +204,6 @@ impl Shared {
         self.faults.set(spec)
     }
 
-    pub fn set_network(&self, spec: NetworkSpec) {
-        self.network.set(spec)
-    }
-
     pub fn stats_snapshot(&self) -> serde_json::Value {
         self.stats.snapshot()
     }

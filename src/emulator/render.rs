@@ -300,7 +300,8 @@ pub fn conflict_entry(it: &Item) -> Value {
 fn item_metadata(item: &Item, templates: &[(&str, &str)], instances: &[MetadataInstance]) -> Value {
     let mut by_scope = Map::new();
     for m in instances {
-        if templates.iter().any(|(s, t)| (*s == m.scope || m.scope.starts_with(*s)) && *t == m.template) {
+        let scope_matches = |s: &str| s == m.scope || (s == "enterprise" && m.scope.starts_with("enterprise_"));
+        if templates.iter().any(|(s, t)| scope_matches(s) && *t == m.template) {
             let scope = by_scope.entry(m.scope.clone()).or_insert_with(|| json!({}));
             scope[&m.template] = metadata_instance(item, m);
         }

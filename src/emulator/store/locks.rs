@@ -1,7 +1,8 @@
 //! File locks (`PUT /files/{id}` with `lock`, or `null` to unlock). A live lock belongs to the
-//! user who set it: anyone else is refused new versions, renames, moves, description changes
-//! and deletion with Box's 403 `access_denied_item_locked`, and downloads too when the lock
-//! prevents them. A lock whose `expires_at` has passed no longer holds.
+//! user who set it: anyone else is refused new versions, renames, moves, description, shared
+//! link and metadata changes, unlocking and deletion with Box's 403 `access_denied_item_locked`,
+//! and downloads too when the lock prevents them. A lock whose `expires_at` has passed no
+//! longer holds.
 
 use super::extras::Lock;
 use super::item::{Item, Kind};

@@ -265,7 +265,8 @@ impl Store {
             let new_name = upd.name.clone().filter(|n| *n != item.name);
             let new_description = upd.description.clone().filter(|d| *d != item.description);
             let new_url = upd.url.clone().filter(|u| Some(u) != item.url.as_ref());
-            if new_parent.is_some() || new_name.is_some() || new_description.is_some() || new_url.is_some() {
+            let changes_item = new_parent.is_some() || new_name.is_some() || new_description.is_some();
+            if changes_item || new_url.is_some() || upd.shared_link.is_some() {
                 refuse_if_locked(tx, &item, &self.user.id)?;
             }
             let target_parent = new_parent.or(item.parent_id).unwrap_or(0);
