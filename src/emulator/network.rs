@@ -4,10 +4,11 @@
 //! (downloads) alike, as one TCP connection to Box is paced. Both change at run time through
 //! `PUT /_emulator/network`.
 //!
-//! Pacing never lets a body through faster than the rate: a body of `n` bytes on a connection
-//! takes at least `n / rate` seconds. Idle time on the connection earns no credit beyond
-//! [`GRACE`], which only absorbs the timer's overshoot (tokio sleeps in whole milliseconds) so
-//! that the rate is kept on average instead of losing a millisecond per piece.
+//! Pacing never lets a connection run ahead of its rate: its bytes are booked back to back on a
+//! clock that restarts from now only when the connection has been idle for more than [`GRACE`]
+//! (which absorbs the timer's overshoot, as tokio sleeps in whole milliseconds, so that the rate
+//! is kept on average instead of losing a millisecond per piece). A body of `n` bytes on a fresh
+//! or rested connection therefore takes at least `n / rate` seconds.
 
 use axum::body::Bytes;
 use hyper::body::{Body, Frame, SizeHint};

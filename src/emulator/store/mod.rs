@@ -1,5 +1,7 @@
-//! The emulator's durable state: an SQLite database (WAL) for metadata, tokens, events and
-//! upload sessions, and a content-addressed blob directory for file bytes.
+//! The emulator's durable state: an SQLite database (WAL) for items, their shared links, locks
+//! and metadata instances, tokens, events and upload sessions, and a content-addressed blob
+//! directory for file bytes. Tables only ever get added (`CREATE TABLE IF NOT EXISTS`), so a
+//! data dir from an older emulator opens as it was.
 //!
 //! Every mutation runs in one SQLite transaction that also records its event, so a crash
 //! leaves either the whole change or none of it. Blobs are written (temp file + rename) before
