@@ -8,7 +8,7 @@ use super::{bool_param, render_items, repr, Params};
 use crate::emulator::error::{ApiError, ApiResult};
 use crate::emulator::render::Repr;
 use crate::emulator::store::{
-    normalize_time, Fields, Kind, MetadataFilter, Query, Range, SearchOrder, SearchRequest, TrashFilter,
+    normalize_time, Kind, MetadataFilter, Query, Range, SearchOrder, SearchRequest, Searched, TrashFilter,
 };
 use crate::emulator::AppState;
 use axum::extract::State;
@@ -112,7 +112,7 @@ fn request(q: &Params) -> ApiResult<SearchRequest> {
     }
     Ok(SearchRequest {
         query,
-        fields: Fields { name: searched("name"), description: searched("description") },
+        searched: Searched { name: searched("name"), description: searched("description") },
         kind,
         extensions: list(q, "file_extensions").into_iter().map(|e| e.trim_start_matches('.').to_lowercase()).collect(),
         ancestors,

@@ -32,7 +32,7 @@ pub use listing::{ListOrder, Page, PageRequest, Scope};
 pub use locks::LockChange;
 pub use metadata::{PatchOp, ENTERPRISE_ID};
 pub use mutate::{NewFile, Update};
-pub use search::{Fields, MetadataFilter, Query, Range, SearchOrder, SearchPage, SearchRequest, TrashFilter};
+pub use search::{MetadataFilter, Query, Range, SearchOrder, SearchPage, SearchRequest, Searched, TrashFilter};
 pub use sessions::{Part, SessionRow, SessionTarget};
 pub use shares::{LinkUse, SharedLinkChange};
 pub use tokens::{TokenGrant, TokenPair};

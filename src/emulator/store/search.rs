@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 
 /// Which parts of an item a query is matched against (`content_types`).
 #[derive(Clone, Copy, Debug, Default)]
-pub struct Fields {
+pub struct Searched {
     pub name: bool,
     pub description: bool,
 }
@@ -130,7 +130,7 @@ pub enum SearchOrder {
 #[derive(Clone, Debug, Default)]
 pub struct SearchRequest {
     pub query: Option<Query>,
-    pub fields: Fields,
+    pub searched: Searched,
     pub kind: Option<Kind>,
     /// Lowercase, without the dot.
     pub extensions: Vec<String>,
@@ -249,9 +249,9 @@ impl Store {
                 let score = match &req.query {
                     None => 0,
                     Some(q) => {
-                        let name = if req.fields.name { item.name.to_lowercase() } else { String::new() };
+                        let name = if req.searched.name { item.name.to_lowercase() } else { String::new() };
                         let description =
-                            if req.fields.description { item.description.to_lowercase() } else { String::new() };
+                            if req.searched.description { item.description.to_lowercase() } else { String::new() };
                         match q.score(&name, &description) {
                             Some(s) => s,
                             None => continue,
