@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The one test command (README.md, .ci/run): installs what a fresh Debian machine lacks, then
-# builds with the committed Cargo.lock and runs the whole suite (unit, emulator conformance and
-# behaviour, CLI, and FUSE mount tests).
+# The one test command (README.md, .ci/run): installs what a fresh Debian machine lacks (and
+# Box's official Python SDK into a virtualenv under target/), then builds with the committed
+# Cargo.lock and runs the whole suite (unit, emulator conformance and behaviour, the SDK suite,
+# CLI, and FUSE mount tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +13,8 @@ command -v getfattr >/dev/null 2>&1 || missing+=(attr)
 command -v rsync >/dev/null 2>&1 || missing+=(rsync)
 command -v sqlite3 >/dev/null 2>&1 || missing+=(sqlite3)
 command -v git >/dev/null 2>&1 || missing+=(git)
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
+python3 -c 'import ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "scripts/test.sh: installing ${missing[*]}" >&2
@@ -26,6 +29,18 @@ fi
 if [ ! -f ../shared/spec/box-openapi.json ]; then
   echo "scripts/test.sh: note: ../shared/spec/box-openapi.json not found; conformance tests skip (they fail when CI is set)" >&2
 fi
+
+# tests/sdk (run by tests/sdk_conformance.rs) needs the pinned SDK in a virtualenv; it is
+# (re)made only when tests/sdk/requirements.txt changed since the last install.
+venv=$(realpath -m "${CARGO_TARGET_DIR:-target}")/sdk-venv
+if ! cmp -s tests/sdk/requirements.txt "$venv/installed-requirements.txt"; then
+  echo "scripts/test.sh: installing tests/sdk/requirements.txt into $venv" >&2
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check -r tests/sdk/requirements.txt
+  cp tests/sdk/requirements.txt "$venv/installed-requirements.txt"
+fi
+export BOXFS_SDK_VENV=$venv
 
 cargo build --locked --all-targets
 cargo test --locked --all-targets "$@"

@@ -657,6 +657,75 @@ async fn box_rate_limits_answer_429_with_retry_after() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latency_holds_every_response() {
+    let emu = TestEmulator::start_with(|cfg| cfg.network.latency = Duration::from_millis(100)).await;
+    let folder = emu.new_folder("0", "slow").await;
+    for _ in 0..3 {
+        let t0 = Instant::now();
+        let r = emu.get(&emu.api(&format!("/folders/{folder}/items"))).await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert!(t0.elapsed() >= Duration::from_millis(100), "a listing took {:?}", t0.elapsed());
+    }
+    // The download costs two round trips, as on Box (the API's 302, then the download host).
+    let file = emu.new_file("0", "f.bin", bytes(1, 10)).await;
+    let t0 = Instant::now();
+    emu.download(&file, None).await;
+    assert!(t0.elapsed() >= Duration::from_millis(200), "a download took {:?}", t0.elapsed());
+
+    // Changed at run time; /_emulator itself is never held.
+    let network = format!("{}/_emulator/network", emu.base());
+    let r = emu.http.put(&network).body("latency=300:50").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let t0 = Instant::now();
+    let now: Value = emu.http.get(&network).send().await.unwrap().json().await.unwrap();
+    assert!(t0.elapsed() < Duration::from_millis(250), "GET /_emulator/network took {:?}", t0.elapsed());
+    assert_eq!(now, json!({"latency_ms": 300, "jitter_ms": 50, "bandwidth": null}));
+    let t0 = Instant::now();
+    emu.get(&emu.api("/users/me")).await;
+    assert!(t0.elapsed() >= Duration::from_millis(250), "held {:?}", t0.elapsed());
+    let r = emu.http.put(&network).body("latency=fast").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bandwidth_paces_each_connection_both_ways() {
+    const SIZE: usize = 10_000_000;
+    let emu = TestEmulator::start().await;
+    let data = bytes(3, SIZE);
+    let blob = emu.store().blobs().put_bytes(&data).unwrap();
+    let file = emu
+        .store()
+        .create_file(boxfs::emulator::store::NewFile {
+            parent_id: 0,
+            name: "ten.bin".into(),
+            blob,
+            content_created_at: None,
+            content_modified_at: None,
+        })
+        .unwrap()
+        .id
+        .to_string();
+    let network = format!("{}/_emulator/network", emu.base());
+    let r = emu.http.put(&network).body("bandwidth=10000000").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+
+    // 10 MB at 10 MB/s on one connection: at least a second, and every byte intact.
+    let t0 = Instant::now();
+    let (status, _, got) = emu.download(&file, None).await;
+    let took = t0.elapsed();
+    assert_eq!(status, StatusCode::OK);
+    assert!(got == data, "the paced download is byte-exact");
+    assert!(took >= Duration::from_secs(1), "10 MB at 10 MB/s took {took:?}");
+
+    // Uploads are paced as well: 4 MB at 4 MB/s.
+    emu.http.put(&network).body("bandwidth=4000000").send().await.unwrap();
+    let t0 = Instant::now();
+    let id = emu.new_file("0", "up.bin", bytes(4, 4_000_000)).await;
+    assert!(t0.elapsed() >= Duration::from_secs(1), "4 MB up at 4 MB/s took {:?}", t0.elapsed());
+    assert_eq!(emu.get(&emu.api(&format!("/files/{id}"))).await.body["sha1"], sha1_hex(&bytes(4, 4_000_000)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn counters_count_requests_per_route() {
     let emu = TestEmulator::start().await;
     emu.http.delete(format!("{}/_emulator/stats", emu.base())).send().await.unwrap();

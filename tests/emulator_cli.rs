@@ -130,6 +130,30 @@ fn refuses_non_loopback_listen_and_bad_options() {
 }
 
 #[test]
+fn network_conditions_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    let emu =
+        EmulatorProcess::start(&["--data", data.to_str().unwrap(), "--latency", "120:10", "--bandwidth", "5000000"]);
+    let t0 = std::time::Instant::now();
+    emu.get("/folders/0/items");
+    assert!(t0.elapsed() >= std::time::Duration::from_millis(110), "held {:?}", t0.elapsed());
+    let base = emu.env["BOX_API_URL"].trim_end_matches("/2.0").to_string();
+    let conditions: serde_json::Value =
+        serde_json::from_str(&http::get(&format!("{base}/_emulator/network"), "")).unwrap();
+    assert_eq!(conditions, serde_json::json!({"latency_ms": 120, "jitter_ms": 10, "bandwidth": 5_000_000}));
+    for bad in [["--latency", "fast"], ["--latency", "10:20"], ["--bandwidth", "0"]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_boxfs"))
+            .args(["emulator", "--data", data.to_str().unwrap()])
+            .args(bad)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{bad:?} accepted");
+        assert!(String::from_utf8_lossy(&out.stderr).contains(bad[1]), "{bad:?}: the error names the value");
+    }
+}
+
+#[test]
 fn help_documents_every_emulator_option() {
     let out = Command::new(env!("CARGO_BIN_EXE_boxfs")).args(["emulator", "--help"]).output().unwrap();
     assert!(out.status.success());
@@ -146,6 +170,8 @@ fn help_documents_every_emulator_option() {
         "--longpoll-timeout",
         "--session-lifetime",
         "--space-amount",
+        "--latency",
+        "--bandwidth",
     ] {
         assert!(help.contains(flag), "--help mentions {flag}");
     }

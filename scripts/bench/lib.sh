@@ -3,7 +3,9 @@
 # mount the script started, and starts the emulator and the mount.
 #   bench_setup NAME TOOL...     tools to have (apt-get install when root)
 #   start_emulator [ARGS...]     `boxfs emulator` in $WORK/emu; exports BOX_API_URL etc.
-#   start_mount [ARGS...]        `boxfs mount $MNT --foreground` with $WORK/cache; waits for ready
+#   start_mount [ARGS...]        `boxfs mount $MNT --foreground` with ${CACHE_DIR:-$WORK/cache};
+#                                waits for ready
+#   stop_mount                   unmounts $MNT and waits for the daemon to exit
 #   EXTRA_MNTS / EXTRA_PIDS      further mounts and processes a script started, for the cleanup
 #   now / elapsed T0 T1          wall-clock stamps and their difference (2 decimals)
 set -euo pipefail
@@ -48,11 +50,17 @@ start_emulator() {
 }
 
 start_mount() {
-  BOXFS_NOTIFY_READY=1 "$BIN" mount "$MNT" --foreground --cache-dir "$WORK/cache" "$@" \
+  BOXFS_NOTIFY_READY=1 "$BIN" mount "$MNT" --foreground --cache-dir "${CACHE_DIR:-$WORK/cache}" "$@" \
     > "$WORK/ready" 2> "$WORK/mount.log" &
   MOUNT_PID=$!
   for _ in $(seq 1 200); do grep -q ready "$WORK/ready" 2>/dev/null && break; sleep 0.1; done
   grep -q ready "$WORK/ready" || { echo "mount failed:" >&2; cat "$WORK/mount.log" >&2; exit 1; }
+}
+
+stop_mount() {
+  fusermount3 -u "$MNT"
+  wait "$MOUNT_PID" 2>/dev/null || true
+  MOUNT_PID=""
 }
 
 now() { date +%s.%N; }

@@ -1,7 +1,7 @@
 //! `boxfs emulator`: runs the local Box API emulator until SIGINT/SIGTERM. Prints the three
 //! `BOX_*` lines on stdout first so that a script can source them.
 
-use crate::emulator::{Emulator, EmulatorConfig, FaultSpec};
+use crate::emulator::{Emulator, EmulatorConfig, FaultSpec, NetworkSpec};
 use clap::{Args, ValueEnum};
 use std::io::Write;
 use std::net::SocketAddr;
@@ -33,6 +33,15 @@ pub struct EmulatorArgs {
     /// slow_ms.
     #[arg(long, value_name = "SPEC", value_parser = parse_faults)]
     pub faults: Option<FaultSpec>,
+    /// Hold every response this long before its first byte, as Box's round trips do; MS:JITTER
+    /// varies it uniformly by up to ±JITTER ms (e.g. 100 or 100:20). Changed at run time with
+    /// PUT /_emulator/network.
+    #[arg(long, value_name = "MS[:JITTER]", value_parser = parse_latency)]
+    pub latency: Option<(Duration, Duration)>,
+    /// Pace each connection to this many bytes per second, uploads and downloads alike (one
+    /// connection to Box carries tens of MB/s). Changed at run time with PUT /_emulator/network.
+    #[arg(long, value_name = "BYTES_PER_SEC", value_parser = parse_bandwidth)]
+    pub bandwidth: Option<u64>,
     /// Enforce Box's per-user rate limits (1000 requests/min, 240 uploads/min) with 429 + Retry-After.
     #[arg(long, value_enum, value_name = "PROFILE")]
     pub rate_limits: Option<RateLimitProfile>,
@@ -61,6 +70,14 @@ fn parse_faults(s: &str) -> Result<FaultSpec, String> {
     FaultSpec::parse(s).map_err(|e| e.to_string())
 }
 
+fn parse_latency(s: &str) -> Result<(Duration, Duration), String> {
+    NetworkSpec::parse_latency(s).map_err(|e| e.to_string())
+}
+
+fn parse_bandwidth(s: &str) -> Result<u64, String> {
+    NetworkSpec::parse_bandwidth(s).map_err(|e| e.to_string())
+}
+
 impl EmulatorArgs {
     fn config(&self) -> EmulatorConfig {
         EmulatorConfig {
@@ -68,6 +85,11 @@ impl EmulatorArgs {
             seed: self.seed,
             token_lifetime_secs: self.token_lifetime,
             faults: self.faults.clone().unwrap_or_default(),
+            network: NetworkSpec {
+                latency: self.latency.map(|l| l.0).unwrap_or_default(),
+                jitter: self.latency.map(|l| l.1).unwrap_or_default(),
+                bandwidth: self.bandwidth,
+            },
             rate_limits: self.rate_limits.is_some(),
             part_size: self.part_size,
             longpoll_timeout: Duration::from_secs(self.longpoll_timeout),

@@ -295,7 +295,7 @@ async fn embedded_emulator(dir: &std::path::Path) -> Result<(Client, crate::emul
     let cfg = ApiConfig::with_urls(&emulator.state().api_url(), &emulator.state().upload_url());
     let client = Client::new(cfg, TokenSource::new(AuthMode::Fixed(token)).map_err(|e| e.to_string())?)
         .map_err(|e| e.to_string())?;
-    tracing::info!(url = %emulator.state().base_url, "embedded emulator serving");
+    tracing::info!(url = %emulator.state().base_url(), "embedded emulator serving");
     Ok((client, emulator.spawn()))
 }
 

@@ -98,6 +98,15 @@ impl From<StoreError> for ApiError {
             StoreError::Gone { code, .. } => ApiError::new(S::GONE, code, msg),
             StoreError::RangeNotSatisfiable { code, .. } => ApiError::new(S::RANGE_NOT_SATISFIABLE, code, msg),
             StoreError::Conflict { code, .. } => ApiError::new(S::CONFLICT, code, msg),
+            StoreError::Missing { code, .. } => ApiError::new(S::NOT_FOUND, code, msg),
+            StoreError::ItemLocked => {
+                ApiError::new(S::FORBIDDEN, "access_denied_item_locked", "Access denied – item locked")
+            }
+            StoreError::SharedLinkPassword => ApiError::new(
+                S::FORBIDDEN,
+                "incorrect_shared_item_password",
+                "The password for the shared link is missing or incorrect",
+            ),
             StoreError::Sqlite(_) | StoreError::Io(_) => {
                 tracing::error!(error = %msg, "emulator store failure");
                 ApiError::new(S::INTERNAL_SERVER_ERROR, "internal_server_error", "Internal Server Error")

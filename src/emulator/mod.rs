@@ -7,6 +7,7 @@
 mod error;
 mod faults;
 mod limits;
+pub mod network;
 pub mod render;
 mod routes;
 pub mod seed;
@@ -15,6 +16,7 @@ mod stats;
 pub mod store;
 
 pub use faults::{FaultSpec, FaultSpecError};
+pub use network::{NetworkSpec, NetworkSpecError};
 pub use store::{Store, StoreError, UserInfo};
 
 use std::net::SocketAddr;
@@ -34,6 +36,8 @@ pub struct EmulatorConfig {
     pub seed: Option<seed::SeedKind>,
     pub token_lifetime_secs: i64,
     pub faults: FaultSpec,
+    /// Latency and per-connection bandwidth (`--latency`, `--bandwidth`).
+    pub network: NetworkSpec,
     pub rate_limits: bool,
     /// Upload-session part size; when set, sessions are allowed from this size up (tests).
     pub part_size: Option<i64>,
@@ -42,6 +46,29 @@ pub struct EmulatorConfig {
     pub space_amount: i64,
     pub client_id: String,
     pub client_secret: String,
+    /// Sees every API response (tests validate them against Box's spec); never set by the CLI.
+    pub observer: Option<ResponseObserver>,
+}
+
+/// One API response as a client received it, for [`ResponseObserver`].
+#[derive(Clone, Debug)]
+pub struct ObservedResponse {
+    pub method: String,
+    /// The route template, e.g. `/2.0/files/{id}`.
+    pub route: String,
+    pub status: u16,
+    /// The body when it is JSON (other bodies, such as file contents, are not kept).
+    pub json_body: Option<bytes::Bytes>,
+}
+
+/// A test hook called with every response the emulator's routes give (not `/_emulator`).
+#[derive(Clone)]
+pub struct ResponseObserver(pub std::sync::Arc<dyn Fn(ObservedResponse) + Send + Sync>);
+
+impl std::fmt::Debug for ResponseObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ResponseObserver")
+    }
 }
 
 impl EmulatorConfig {
@@ -53,6 +80,7 @@ impl EmulatorConfig {
             seed: None,
             token_lifetime_secs: 3600,
             faults: FaultSpec::default(),
+            network: NetworkSpec::default(),
             rate_limits: false,
             part_size: None,
             longpoll_timeout: Duration::from_secs(60),
@@ -60,6 +88,7 @@ impl EmulatorConfig {
             space_amount: UserInfo::default().space_amount,
             client_id: DEFAULT_CLIENT_ID.into(),
             client_secret: DEFAULT_CLIENT_SECRET.into(),
+            observer: None,
         }
     }
 }
@@ -82,9 +111,9 @@ pub enum EmulatorError {
 pub struct Shared {
     pub store: Store,
     pub config: EmulatorConfig,
-    pub base_url: String,
     stats: stats::Stats,
     faults: faults::Faults,
+    network: network::Network,
     limiter: Option<limits::RateLimiter>,
     downloads: routes::DownloadTickets,
     channel: String,
@@ -98,24 +127,24 @@ pub struct Emulator {
 }
 
 impl Emulator {
-    /// Opens the data dir (seeding it when asked and new) and binds the listen address.
+    /// Binds the listen address, then opens the data dir (seeding it when asked and new).
     pub async fn bind(config: EmulatorConfig, allow_remote: bool) -> Result<Emulator, EmulatorError> {
         if !allow_remote && !config.listen.ip().is_loopback() {
             return Err(EmulatorError::NotLoopback(config.listen));
-        }
-        let user = UserInfo { space_amount: config.space_amount, ..UserInfo::default() };
-        let store = Store::open(&config.data_dir, user)?;
-        if let (Some(kind), true) = (config.seed, store.is_empty()?) {
-            seed::seed(&store, kind)?;
         }
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|source| EmulatorError::Bind { addr: config.listen, source })?;
         let addr = listener.local_addr().map_err(|source| EmulatorError::Bind { addr: config.listen, source })?;
+        let user = UserInfo { space_amount: config.space_amount, ..UserInfo::default() };
+        let store = Store::open(&config.data_dir, user, &format!("http://{addr}"))?;
+        if let (Some(kind), true) = (config.seed, store.is_empty()?) {
+            seed::seed(&store, kind)?;
+        }
         let state = Arc::new(Shared {
-            base_url: format!("http://{addr}"),
             stats: stats::Stats::default(),
             faults: faults::Faults::new(config.faults.clone()),
+            network: network::Network::new(config.network),
             limiter: config.rate_limits.then(limits::RateLimiter::box_limits),
             downloads: routes::DownloadTickets::default(),
             channel: store::random_hex(10).to_lowercase(),
@@ -148,12 +177,17 @@ impl Emulator {
 }
 
 impl Shared {
+    /// `http://127.0.0.1:PORT`: the one origin of every host the emulator serves.
+    pub fn base_url(&self) -> &str {
+        self.store.base_url()
+    }
+
     pub fn api_url(&self) -> String {
-        format!("{}/2.0", self.base_url)
+        format!("{}/2.0", self.base_url())
     }
 
     pub fn upload_url(&self) -> String {
-        format!("{}/api/2.0", self.base_url)
+        format!("{}/api/2.0", self.base_url())
     }
 
     /// Issues a developer token (no refresh token) with the configured lifetime.
@@ -192,7 +226,7 @@ pub struct RunningEmulator {
 
 impl RunningEmulator {
     pub fn base_url(&self) -> &str {
-        &self.state.base_url
+        self.state.base_url()
     }
 }
 

@@ -1,8 +1,19 @@
 //! Renders store rows as Box JSON: the mini, standard and `fields=` representations of files,
-//! folders and web links, file versions, users and upload sessions.
+//! folders and web links (with their shared link, lock and `metadata.<scope>.<template>`
+//! instances), metadata instances, file versions and users.
 
-use super::store::{Ancestor, Item, Kind, Status, UserInfo, Version};
+use super::store::{
+    Ancestor, Extras, Item, Kind, Lock, MetadataInstance, SharedLink, Status, UserInfo, Version, Wanted,
+};
 use serde_json::{json, Map, Value};
+
+/// What rendering needs besides the rows: the user the emulator serves and the origin that
+/// shared-link URLs point at.
+#[derive(Clone, Copy, Debug)]
+pub struct Ctx<'a> {
+    pub user: &'a UserInfo,
+    pub base_url: &'a str,
+}
 
 /// Which representation of an item to return.
 #[derive(Clone, Debug)]
@@ -34,6 +45,26 @@ impl Repr {
             Repr::Standard | Repr::Full => true,
             Repr::Mini => false,
         }
+    }
+
+    /// The extras this representation shows.
+    pub fn wanted(&self) -> Wanted {
+        match self {
+            Repr::Mini => Wanted::default(),
+            Repr::Standard => Wanted { shared_link: true, ..Wanted::default() },
+            Repr::Full => Wanted { shared_link: true, lock: true, metadata: false },
+            Repr::Fields(list) => Wanted {
+                shared_link: list.iter().any(|f| f == "shared_link"),
+                lock: list.iter().any(|f| f == "lock"),
+                metadata: !self.metadata_templates().is_empty(),
+            },
+        }
+    }
+
+    /// The `(scope, template)` pairs asked for as `fields=metadata.<scope>.<template>`.
+    pub fn metadata_templates(&self) -> Vec<(&str, &str)> {
+        let Repr::Fields(list) = self else { return Vec::new() };
+        list.iter().filter_map(|f| f.strip_prefix("metadata.")?.split_once('.')).collect()
     }
 }
 
@@ -162,7 +193,8 @@ fn permissions(kind: Kind) -> Value {
 }
 
 /// Every field the emulator knows for this item.
-fn all_fields(item: &Item, path: &[Ancestor], user: &UserInfo) -> Map<String, Value> {
+fn all_fields(item: &Item, path: &[Ancestor], ctx: &Ctx<'_>, extras: &Extras) -> Map<String, Value> {
+    let user = ctx.user;
     let root = item.is_root();
     let seq = item.etag();
     let owner = user_mini(user);
@@ -187,7 +219,7 @@ fn all_fields(item: &Item, path: &[Ancestor], user: &UserInfo) -> Map<String, Va
     put("created_by", if root { json!({"type": "user", "id": "", "name": "", "login": ""}) } else { owner.clone() });
     put("modified_by", owner.clone());
     put("owned_by", owner);
-    put("shared_link", Value::Null);
+    put("shared_link", extras.shared_link.as_ref().map_or(Value::Null, |l| shared_link(item, l, ctx)));
     put("parent", path.last().filter(|_| !root).map(folder_mini).unwrap_or(Value::Null));
     put("item_status", json!(item.status.as_str()));
     put("permissions", permissions(item.kind));
@@ -200,7 +232,7 @@ fn all_fields(item: &Item, path: &[Ancestor], user: &UserInfo) -> Map<String, Va
             put("file_version", file_version_mini(item));
             put("version_number", json!(item.version_number.to_string()));
             put("extension", json!(extension(&item.name)));
-            put("lock", Value::Null);
+            put("lock", extras.lock.as_ref().map_or(Value::Null, |l| lock(l, ctx)));
             put("is_package", json!(false));
             put("comment_count", json!(0));
         }
@@ -223,9 +255,10 @@ fn extension(name: &str) -> &str {
     }
 }
 
-/// Renders `item` (whose ancestors, root first, are `path`) in representation `repr`.
-pub fn item(item: &Item, path: &[Ancestor], user: &UserInfo, repr: &Repr) -> Value {
-    let mut all = all_fields(item, path, user);
+/// Renders `item` (whose ancestors, root first, are `path`) in representation `repr`, with
+/// the `extras` that `repr.wanted()` asked for.
+pub fn item(item: &Item, path: &[Ancestor], ctx: &Ctx<'_>, repr: &Repr, extras: &Extras) -> Value {
+    let mut all = all_fields(item, path, ctx, extras);
     let keys: Vec<&str> = match repr {
         Repr::Mini => match item.kind {
             Kind::Folder => MINI_FOLDER.to_vec(),
@@ -250,19 +283,115 @@ pub fn item(item: &Item, path: &[Ancestor], user: &UserInfo, repr: &Repr) -> Val
             out.insert(k.to_string(), v);
         }
     }
+    let templates = repr.metadata_templates();
+    if !templates.is_empty() && item.kind != Kind::WebLink {
+        out.insert("metadata".into(), item_metadata(item, &templates, &extras.metadata));
+    }
     Value::Object(out)
-}
-
-pub fn item_standard(it: &Item, path: &[Ancestor], user: &UserInfo) -> Value {
-    item(it, path, user, &Repr::Standard)
 }
 
 /// The mini item Box puts in `context_info.conflicts` of a 409.
 pub fn conflict_entry(it: &Item) -> Value {
-    item(it, &[], &UserInfo::default(), &Repr::Mini)
+    let ctx = Ctx { user: &UserInfo::default(), base_url: "" };
+    item(it, &[], &ctx, &Repr::Mini, &Extras::default())
 }
 
-pub fn version_full(v: &Version, user: &UserInfo) -> Value {
+/// `metadata: {scope: {template: instance}}` for the templates asked for that the item has.
+fn item_metadata(item: &Item, templates: &[(&str, &str)], instances: &[MetadataInstance]) -> Value {
+    let mut by_scope = Map::new();
+    for m in instances {
+        let scope_matches = |s: &str| s == m.scope || (s == "enterprise" && m.scope.starts_with("enterprise_"));
+        if templates.iter().any(|(s, t)| scope_matches(s) && *t == m.template) {
+            let scope = by_scope.entry(m.scope.clone()).or_insert_with(|| json!({}));
+            scope[&m.template] = metadata_instance(item, m);
+        }
+    }
+    Value::Object(by_scope)
+}
+
+/// A metadata instance as Box returns it (`Metadata--Full`): the `$` fields, then the user's.
+pub fn metadata_instance(item: &Item, m: &MetadataInstance) -> Value {
+    let mut out = Map::new();
+    out.insert("$id".into(), json!(m.instance_id));
+    out.insert("$type".into(), json!(format!("{}-{PROPERTIES_TYPE_ID}", m.template)));
+    out.insert("$parent".into(), json!(format!("{}_{}", item.kind.as_str(), item.id)));
+    out.insert("$scope".into(), json!(m.scope));
+    out.insert("$template".into(), json!(m.template));
+    out.insert("$version".into(), json!(m.version));
+    out.insert("$typeVersion".into(), json!(0));
+    out.insert("$canEdit".into(), json!(true));
+    out.extend(m.data.clone());
+    Value::Object(out)
+}
+
+/// The id part of the `$type` of `global.properties` instances.
+const PROPERTIES_TYPE_ID: &str = "6bcba49f-ca6d-4d2a-a758-57fe6edf44d0";
+
+/// A shared link object; its URLs are served by the emulator (`/s/`, `/v/`, `/shared/static/`).
+fn shared_link(item: &Item, l: &SharedLink, ctx: &Ctx<'_>) -> Value {
+    let download_url = (item.kind == Kind::File).then(|| {
+        let ext = extension(&item.name);
+        let dot = if ext.is_empty() { String::new() } else { format!(".{ext}") };
+        format!("{}/shared/static/{}{dot}", ctx.base_url, l.token)
+    });
+    let permission = if l.can_edit {
+        "can_edit"
+    } else if l.can_download {
+        "can_download"
+    } else {
+        "can_preview"
+    };
+    json!({
+        "url": format!("{}/s/{}", ctx.base_url, l.token),
+        "download_url": download_url,
+        "vanity_url": l.vanity_name.as_ref().map(|v| format!("{}/v/{v}", ctx.base_url)),
+        "vanity_name": l.vanity_name,
+        "access": l.access,
+        "effective_access": l.access,
+        "effective_permission": permission,
+        "unshared_at": l.unshared_at,
+        "is_password_enabled": l.password.is_some(),
+        "permissions": {"can_download": l.can_download, "can_preview": true, "can_edit": l.can_edit},
+        "download_count": l.download_count,
+        "preview_count": l.preview_count,
+    })
+}
+
+/// A lock object; `expired_at` only when the lock expires.
+fn lock(l: &Lock, ctx: &Ctx<'_>) -> Value {
+    let holder = if l.holder_id == ctx.user.id {
+        user_mini(ctx.user)
+    } else {
+        json!({"type": "user", "id": l.holder_id, "name": "", "login": ""})
+    };
+    let mut out = json!({
+        "type": "lock", "id": l.id.to_string(), "created_by": holder, "created_at": l.created_at,
+        "is_download_prevented": l.is_download_prevented, "app_type": null,
+    });
+    if let Some(t) = &l.expires_at {
+        out["expired_at"] = json!(t);
+    }
+    out
+}
+
+/// `full` cut down to `base` and the asked fields when `repr` is `fields=`, else whole.
+fn pick(full: Value, repr: &Repr, base: &[&str]) -> Value {
+    let (Repr::Fields(list), Value::Object(mut all)) = (repr, full.clone()) else { return full };
+    let keys = base.iter().copied().chain(list.iter().map(String::as_str));
+    Value::Object(keys.filter_map(|k| Some((k.to_string(), all.remove(k)?))).collect())
+}
+
+/// A file version (`FileVersion--Full`, or `fields=`).
+pub fn version(v: &Version, user: &UserInfo, repr: &Repr) -> Value {
+    pick(version_full(v, user), repr, &["type", "id"])
+}
+
+/// The user (`User--Full`, or `fields=`).
+pub fn user(user: &UserInfo, space_used: i64, repr: &Repr) -> Value {
+    pick(user_full(user, space_used), repr, &["type", "id"])
+}
+
+fn version_full(v: &Version, user: &UserInfo) -> Value {
     json!({
         "type": "file_version", "id": v.id.to_string(), "sha1": v.sha1, "name": v.name, "size": v.size,
         "created_at": v.created_at, "modified_at": v.modified_at, "modified_by": user_mini(user),
@@ -271,7 +400,7 @@ pub fn version_full(v: &Version, user: &UserInfo) -> Value {
     })
 }
 
-pub fn user_full(user: &UserInfo, space_used: i64) -> Value {
+fn user_full(user: &UserInfo, space_used: i64) -> Value {
     json!({
         "type": "user", "id": user.id, "name": user.name, "login": user.login,
         "created_at": "2024-01-01T00:00:00+00:00", "modified_at": "2024-01-01T00:00:00+00:00",

@@ -35,6 +35,8 @@ use std::sync::OnceLock;
 /// A parsed OpenAPI document.
 pub struct Spec {
     root: Value,
+    /// Every `` `word` `` the spec's texts mention, for [`Spec::documents_code`].
+    quoted_words: OnceLock<HashSet<String>>,
 }
 
 fn spec_path() -> PathBuf {
@@ -54,12 +56,51 @@ impl Spec {
             Err(_) => return None,
         };
         let root = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not valid JSON: {e}", path.display()));
-        Some(Spec { root })
+        Some(Spec::from_value(root))
     }
 
     /// Wraps an already parsed document (used to test the validator on small synthetic specs).
     pub fn from_value(root: Value) -> Spec {
-        Spec { root }
+        Spec { root, quoted_words: OnceLock::new() }
+    }
+
+    /// The spec path (a key of `paths`) that serves `method` on a route template such as
+    /// `/files/{id}/metadata/{scope}/{template}`: placeholders match whatever their names, and
+    /// keys that carry a `#variant` are left out.
+    pub fn path_for(&self, method: &str, template: &str) -> Option<&str> {
+        let shape = |p: &str| {
+            let mut out = String::new();
+            let mut in_param = false;
+            for c in p.chars() {
+                match c {
+                    '{' => {
+                        in_param = true;
+                        out.push_str("{}");
+                    }
+                    '}' => in_param = false,
+                    c if !in_param => out.push(c),
+                    _ => {}
+                }
+            }
+            out
+        };
+        let wanted = shape(template);
+        let method = method.to_ascii_lowercase();
+        self.root.get("paths")?.as_object()?.iter().find_map(|(path, ops)| {
+            (!path.contains('#') && shape(path) == wanted && ops.get(&method).is_some()).then_some(path.as_str())
+        })
+    }
+
+    /// Whether the spec's texts name `code` (written `` `code` ``), as its operations do for
+    /// the specific error codes they answer with.
+    pub fn documents_code(&self, code: &str) -> bool {
+        self.quoted_words
+            .get_or_init(|| {
+                let mut words = HashSet::new();
+                collect_quoted(&self.root, &mut words);
+                words
+            })
+            .contains(code)
     }
 
     /// `load()`, cached for the whole process: the spec is 1.7 MB, so it is parsed only once.
@@ -337,6 +378,22 @@ fn type_name(v: &Value) -> &'static str {
         Value::String(_) => "string",
         Value::Array(_) => "array",
         Value::Object(_) => "object",
+    }
+}
+
+/// Every `` `word` `` in the string values under `v`.
+fn collect_quoted(v: &Value, out: &mut HashSet<String>) {
+    match v {
+        Value::String(s) => {
+            for (i, part) in s.split('`').enumerate() {
+                if i % 2 == 1 && !part.is_empty() && part.len() < 80 {
+                    out.insert(part.to_string());
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|x| collect_quoted(x, out)),
+        Value::Object(map) => map.values().for_each(|x| collect_quoted(x, out)),
+        _ => {}
     }
 }
 

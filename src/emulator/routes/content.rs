@@ -48,6 +48,7 @@ impl DownloadTickets {
 
 pub async fn download(State(s): State<AppState>, Path(id): Path<String>, q: Params) -> ApiResult<Response> {
     let file = s.store.get_active(Kind::File, parse_id(&id)?)?;
+    s.store.check_download_allowed(&file)?;
     if let Some(retry) = s.faults.accepted_202(true) {
         s.stats.fault("download202");
         return Ok((StatusCode::ACCEPTED, [(header::RETRY_AFTER, retry.to_string())]).into_response());
@@ -60,10 +61,15 @@ pub async fn download(State(s): State<AppState>, Path(id): Path<String>, q: Para
         }
         None => (file.sha1.clone().unwrap_or_default(), file.size),
     };
+    Ok(redirect_to_bytes(&s, sha1, size, &file.name))
+}
+
+/// A 302 to a short-lived URL on the download host that serves these bytes.
+pub(super) fn redirect_to_bytes(state: &AppState, sha1: String, size: i64, name: &str) -> Response {
     let ticket =
-        s.downloads.issue(Ticket { sha1, size, name: file.name.clone(), expires: Instant::now() + TICKET_LIFETIME });
-    let location = format!("{}/d/1/{ticket}/download", s.base_url);
-    Ok((StatusCode::FOUND, [(header::LOCATION, location)]).into_response())
+        state.downloads.issue(Ticket { sha1, size, name: name.to_string(), expires: Instant::now() + TICKET_LIFETIME });
+    let location = format!("{}/d/1/{ticket}/download", state.base_url());
+    (StatusCode::FOUND, [(header::LOCATION, location)]).into_response()
 }
 
 /// A parsed single `Range: bytes=…` header: `(first, last)` inclusive, or unsatisfiable.

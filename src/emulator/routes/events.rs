@@ -67,7 +67,7 @@ pub async fn list(State(s): State<AppState>, q: Params) -> ApiResult<Json<Value>
 }
 
 pub async fn realtime_servers(State(s): State<AppState>) -> Json<Value> {
-    let url = format!("{}/subscribe?channel={}&stream_type=all", s.base_url, s.channel);
+    let url = format!("{}/subscribe?channel={}&stream_type=all", s.base_url(), s.channel);
     Json(json!({
         "chunk_size": 1,
         "entries": [{

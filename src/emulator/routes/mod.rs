@@ -1,22 +1,28 @@
 //! The emulator's routes and the middleware around them: bearer-token authentication with
-//! Box's 401 shape, `--rate-limits box`, and per-route request counters.
+//! Box's 401 shape, `--rate-limits box`, per-route request counters and the test-only response
+//! observer; and what every route shares: lenient parameters (booleans in any case), `fields`,
+//! and rendering items with their extras.
 
 mod admin;
 mod content;
 mod events;
 mod items;
+mod metadata;
 mod oauth;
+mod search;
 mod sessions;
+mod shared;
 mod upload;
 
 pub use content::DownloadTickets;
 
 use super::error::{ApiError, ApiResult};
 use super::render::{self, Repr};
-use super::store::{Item, TokenGrant};
+use super::store::{Ancestor, Item, TokenGrant};
 use super::AppState;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -47,6 +53,28 @@ pub fn router(state: AppState) -> Router {
         .route("/2.0/files/{id}/trash", get(items::get_trashed_file).delete(items::purge_file))
         .route("/2.0/files/{id}/versions", get(items::file_versions))
         .route("/2.0/files/{id}/versions/current", post(items::promote_version))
+        .route(
+            "/2.0/files/{id}/versions/{version}",
+            get(items::get_version).delete(items::delete_version).put(items::restore_version),
+        )
+        .route("/2.0/files/{id}/metadata", get(metadata::list_file))
+        .route(
+            "/2.0/files/{id}/metadata/{scope}/{template}",
+            get(metadata::get_file)
+                .post(metadata::create_file)
+                .put(metadata::update_file)
+                .delete(metadata::delete_file),
+        )
+        .route("/2.0/folders/{id}/metadata", get(metadata::list_folder))
+        .route(
+            "/2.0/folders/{id}/metadata/{scope}/{template}",
+            get(metadata::get_folder)
+                .post(metadata::create_folder)
+                .put(metadata::update_folder)
+                .delete(metadata::delete_folder),
+        )
+        .route("/2.0/search", get(search::search))
+        .route("/2.0/shared_items", get(shared::shared_item))
         .route("/2.0/files/{id}/content", get(content::download).options(upload::preflight_version))
         .route("/2.0/files/content", axum::routing::options(upload::preflight))
         .route("/2.0/web_links", post(items::create_web_link))
@@ -57,6 +85,7 @@ pub fn router(state: AppState) -> Router {
                 .delete(items::delete_web_link)
                 .post(items::restore_web_link),
         )
+        .route("/2.0/web_links/{id}/trash", get(items::get_trashed_web_link).delete(items::purge_web_link))
         .route("/2.0/events", get(events::list).options(events::realtime_servers))
         .route("/api/2.0/files/content", post(upload::upload_new))
         .route("/api/2.0/files/{id}/content", post(upload::upload_version))
@@ -74,10 +103,14 @@ pub fn router(state: AppState) -> Router {
         .route("/oauth2/token", post(oauth::token))
         .route("/oauth2/revoke", post(oauth::revoke))
         .route("/d/1/{ticket}/download", get(content::serve_download))
-        .route("/subscribe", get(events::long_poll));
+        .route("/subscribe", get(events::long_poll))
+        .route("/s/{token}", get(shared::link_page))
+        .route("/v/{vanity}", get(shared::link_page))
+        .route("/shared/static/{file}", get(shared::static_download));
     let admin = Router::new()
         .route("/_emulator/stats", get(admin::stats).delete(admin::reset_stats))
         .route("/_emulator/faults", put(admin::set_faults))
+        .route("/_emulator/network", get(admin::network).put(admin::set_network))
         .route("/_emulator/expire-tokens", post(admin::expire_tokens));
     api.merge(open)
         .layer(middleware::from_fn_with_state(state.clone(), count))
@@ -87,12 +120,37 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Counts every routed request under `METHOD /route/{template}` with its final status.
+/// Counts every routed request under `METHOD /route/{template}` with its final status, and
+/// shows the response to the test observer when there is one.
 async fn count(State(state): State<AppState>, matched: Option<MatchedPath>, req: Request, next: Next) -> Response {
-    let route = format!("{} {}", req.method(), matched.as_ref().map(|m| m.as_str()).unwrap_or("?"));
+    let method = req.method().to_string();
+    let template = matched.as_ref().map_or("?", |m| m.as_str()).to_string();
     let resp = next.run(req).await;
-    state.stats.request(route, resp.status().as_u16());
-    resp
+    state.stats.request(format!("{method} {template}"), resp.status().as_u16());
+    match &state.config.observer {
+        Some(observer) => observe(observer, method, template, resp).await,
+        None => resp,
+    }
+}
+
+async fn observe(observer: &super::ResponseObserver, method: String, route: String, resp: Response) -> Response {
+    let content_type = resp.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let is_json = content_type.is_some_and(|t| t.starts_with("application/json"));
+    let (parts, body) = resp.into_parts();
+    let (json_body, body) = if is_json {
+        match axum::body::to_bytes(body, usize::MAX).await {
+            Ok(bytes) => (Some(bytes.clone()), axum::body::Body::from(bytes)),
+            Err(e) => {
+                return ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_server_error", e.to_string())
+                    .into_response()
+            }
+        }
+    } else {
+        (None, body)
+    };
+    let status = parts.status.as_u16();
+    (observer.0)(super::ObservedResponse { method, route, status, json_body });
+    Response::from_parts(parts, body)
 }
 
 /// Checks the bearer token (Box answers 401 with `WWW-Authenticate` and an empty body), then
@@ -201,14 +259,57 @@ fn str_field<'a>(body: &'a Value, name: &str) -> ApiResult<Option<&'a str>> {
     }
 }
 
-/// Renders an item with its `path_collection`.
-fn render_item(state: &AppState, item: &Item, repr: &Repr) -> ApiResult<Value> {
-    let path = state.store.ancestors(item)?;
-    Ok(render::item(item, &path, state.store.user(), repr))
+/// The representation `fields=` asks for, else `default`.
+fn repr(q: &Params, default: Repr) -> Repr {
+    Repr::from_query(q.get("fields").map(String::as_str), default)
 }
 
-/// `{total_count, entries}` (Box's `Files` shape) with one full file.
-fn files_body(state: &AppState, item: &Item) -> ApiResult<Value> {
-    let entry = render_item(state, item, &Repr::Full)?;
+/// A boolean query parameter; Box takes `true`/`false` in any case (`recursive=True`).
+fn bool_param(q: &Params, name: &str) -> ApiResult<Option<bool>> {
+    match q.get(name).map(|v| v.trim()) {
+        None | Some("") => Ok(None),
+        Some(v) if v.eq_ignore_ascii_case("true") => Ok(Some(true)),
+        Some(v) if v.eq_ignore_ascii_case("false") => Ok(Some(false)),
+        Some(_) => Err(ApiError::invalid_param(name)),
+    }
+}
+
+/// Refuses body fields Box documents for this call that the emulator does not model, so that
+/// a client never believes they were applied.
+fn refuse_unmodelled(body: &Value, fields: &[&str]) -> ApiResult<()> {
+    match fields.iter().find(|f| body.get(**f).is_some()) {
+        Some(f) => Err(ApiError::bad_request("bad_request", format!("'{f}' is not supported by the boxfs emulator"))),
+        None => Ok(()),
+    }
+}
+
+/// Renders an item with its `path_collection` and the extras `repr` shows.
+fn render_item(state: &AppState, item: &Item, repr: &Repr) -> ApiResult<Value> {
+    let path = state.store.ancestors(item)?;
+    let extras = state.store.extras_of(item, repr.wanted())?;
+    Ok(render::item(item, &path, &state.store.render_ctx(), repr, &extras))
+}
+
+/// Renders a page of items; `path` is their common ancestry (children of one folder), or
+/// `None` to look up each item's own.
+fn render_items(state: &AppState, items: &[Item], path: Option<&[Ancestor]>, repr: &Repr) -> ApiResult<Vec<Value>> {
+    let refs: Vec<&Item> = items.iter().collect();
+    let mut extras = state.store.extras(&refs, repr.wanted())?;
+    let ctx = state.store.render_ctx();
+    items
+        .iter()
+        .map(|it| {
+            let extras = extras.remove(&it.id).unwrap_or_default();
+            Ok(match path {
+                Some(p) => render::item(it, p, &ctx, repr, &extras),
+                None => render::item(it, &state.store.ancestors(it)?, &ctx, repr, &extras),
+            })
+        })
+        .collect()
+}
+
+/// `{total_count, entries}` (Box's `Files` shape) with one file, full unless `fields=`.
+fn files_body(state: &AppState, item: &Item, q: &Params) -> ApiResult<Value> {
+    let entry = render_item(state, item, &repr(q, Repr::Full))?;
     Ok(serde_json::json!({"total_count": 1, "entries": [entry]}))
 }

@@ -228,13 +228,14 @@ fn check_commit_parts(row: &SessionRow, uploaded: &[Part], body: &Value) -> ApiR
 pub async fn commit(
     State(s): State<AppState>,
     Path(sid): Path<String>,
+    q: super::Params,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
     let row = s.store.session(&sid)?;
     if let Some(file_id) = row.result_file_id {
         let file = s.store.get_any(file_id)?.ok_or_else(ApiError::not_found)?;
-        return Ok((StatusCode::CREATED, Json(files_body(&s, &file)?)).into_response());
+        return Ok((StatusCode::CREATED, Json(files_body(&s, &file, &q)?)).into_response());
     }
     let body = json_body(&body)?;
     let digest = sha_digest(&headers).ok_or_else(|| ApiError::invalid_param("digest"))?;
@@ -278,5 +279,5 @@ pub async fn commit(
         )?,
     };
     s.store.finish_session(&sid, file.id)?;
-    Ok((StatusCode::CREATED, Json(files_body(&s, &file)?)).into_response())
+    Ok((StatusCode::CREATED, Json(files_body(&s, &file, &q)?)).into_response())
 }

@@ -2,7 +2,7 @@
 //! multipart with the `attributes` part first, the file streamed to disk while hashed,
 //! `content-md5` (a SHA-1) checked; and the preflight checks (`OPTIONS /2.0/files/content`).
 
-use super::{files_body, header, json_body, json_id, parent_id, parse_id, str_field};
+use super::{files_body, header, json_body, json_id, parent_id, parse_id, str_field, Params};
 use crate::emulator::error::{ApiError, ApiResult};
 use crate::emulator::store::{normalize_time, BlobInfo, HashingWriter, NewFile};
 use crate::emulator::AppState;
@@ -97,7 +97,12 @@ async fn receive_parts(
     Err(ApiError::bad_request("bad_request", "The multipart body has no file part"))
 }
 
-pub async fn upload_new(State(s): State<AppState>, headers: HeaderMap, multipart: Multipart) -> ApiResult<Response> {
+pub async fn upload_new(
+    State(s): State<AppState>,
+    q: Params,
+    headers: HeaderMap,
+    multipart: Multipart,
+) -> ApiResult<Response> {
     let precheck = |attrs: &Value| -> ApiResult<()> {
         let name = str_field(attrs, "name")?.ok_or_else(|| ApiError::invalid_param("name"))?;
         let parent = parent_id(attrs)?.ok_or_else(|| ApiError::invalid_param("parent"))?;
@@ -112,12 +117,13 @@ pub async fn upload_new(State(s): State<AppState>, headers: HeaderMap, multipart
         content_created_at: time_attr(a, "content_created_at")?,
         content_modified_at: time_attr(a, "content_modified_at")?,
     })?;
-    Ok((StatusCode::CREATED, Json(files_body(&s, &file)?)).into_response())
+    Ok((StatusCode::CREATED, Json(files_body(&s, &file, &q)?)).into_response())
 }
 
 pub async fn upload_version(
     State(s): State<AppState>,
     Path(id): Path<String>,
+    q: Params,
     headers: HeaderMap,
     multipart: Multipart,
 ) -> ApiResult<Response> {
@@ -136,7 +142,7 @@ pub async fn upload_version(
         got.blob,
         time_attr(a, "content_modified_at")?,
     )?;
-    Ok((StatusCode::OK, Json(files_body(&s, &file)?)).into_response())
+    Ok((StatusCode::OK, Json(files_body(&s, &file, &q)?)).into_response())
 }
 
 fn size_field(body: &Value) -> ApiResult<i64> {

@@ -34,6 +34,13 @@ pub enum StoreError {
     RangeNotSatisfiable { code: &'static str, message: String },
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    /// A 404 with a code more specific than `not_found`.
+    #[error("{message}")]
+    Missing { code: &'static str, message: String },
+    #[error("the item is locked by another user")]
+    ItemLocked,
+    #[error("the shared link password is missing or wrong")]
+    SharedLinkPassword,
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("I/O error: {0}")]

@@ -1,9 +1,10 @@
 //! The event log: every mutation appends an event (in the mutation's transaction) whose
 //! `source` is a snapshot of the item as it was right after the change.
 
+use super::extras::load_extras;
 use super::item::{ancestors, load_item};
-use super::StoreResult;
-use crate::emulator::render;
+use super::{Store, StoreResult};
+use crate::emulator::render::{self, Repr};
 use rusqlite::{Connection, Transaction};
 use serde_json::Value;
 
@@ -16,13 +17,16 @@ pub struct EventRow {
     pub source: Value,
 }
 
-/// Appends an event about item `id` (rendered as it is now inside `tx`).
-pub(super) fn record(tx: &Transaction<'_>, user: &super::UserInfo, event_type: &str, id: i64) -> StoreResult<()> {
+/// Appends an event about item `id` (rendered as it is now inside `tx`, in its standard
+/// representation).
+pub(super) fn record(tx: &Transaction<'_>, store: &Store, event_type: &str, id: i64) -> StoreResult<()> {
     let Some(item) = load_item(tx, id)? else {
         return Ok(());
     };
     let path = ancestors(tx, &item)?;
-    let source = render::item_standard(&item, &path, user);
+    let repr = Repr::Standard;
+    let extras = load_extras(tx, &[&item], repr.wanted())?.remove(&item.id).unwrap_or_default();
+    let source = render::item(&item, &path, &store.render_ctx(), &repr, &extras);
     tx.execute(
         "INSERT INTO events(event_id, event_type, created_at, source) VALUES (?1, ?2, ?3, ?4)",
         (new_event_id(), event_type, super::now_rfc3339(), source.to_string()),

@@ -1,5 +1,7 @@
-//! The emulator's durable state: an SQLite database (WAL) for metadata, tokens, events and
-//! upload sessions, and a content-addressed blob directory for file bytes.
+//! The emulator's durable state: an SQLite database (WAL) for items, their shared links, locks
+//! and metadata instances, tokens, events and upload sessions, and a content-addressed blob
+//! directory for file bytes. Tables only ever get added (`CREATE TABLE IF NOT EXISTS`), so a
+//! data dir from an older emulator opens as it was.
 //!
 //! Every mutation runs in one SQLite transaction that also records its event, so a crash
 //! leaves either the whole change or none of it. Blobs are written (temp file + rename) before
@@ -8,20 +10,31 @@
 mod blobs;
 mod error;
 mod events;
+mod extras;
 mod item;
 mod listing;
+mod locks;
+mod metadata;
 mod mutate;
+pub mod names;
+mod search;
 mod sessions;
+mod shares;
 mod tokens;
 mod trash;
 
 pub use blobs::{BlobInfo, Blobs, HashingWriter};
 pub use error::StoreError;
 pub use events::EventRow;
+pub use extras::{Extras, Lock, MetadataInstance, SharedLink, Wanted};
 pub use item::{Ancestor, Item, Kind, Status, Version};
 pub use listing::{ListOrder, Page, PageRequest, Scope};
+pub use locks::LockChange;
+pub use metadata::{PatchOp, ENTERPRISE_ID};
 pub use mutate::{NewFile, Update};
+pub use search::{MetadataFilter, Query, Range, SearchOrder, SearchPage, SearchRequest, Searched, TrashFilter};
 pub use sessions::{Part, SessionRow, SessionTarget};
+pub use shares::{LinkUse, SharedLinkChange};
 pub use tokens::{TokenGrant, TokenPair};
 
 use rusqlite::{Connection, OptionalExtension, Transaction};
@@ -58,6 +71,8 @@ pub struct Store {
     blobs: Blobs,
     dir: PathBuf,
     user: UserInfo,
+    /// The origin the emulator serves on, for the URLs in rendered items (shared links).
+    base_url: String,
     position_tx: watch::Sender<i64>,
 }
 
@@ -135,6 +150,35 @@ CREATE TABLE IF NOT EXISTS tokens(
     expires_at INTEGER NOT NULL, -- unix seconds; fractional for access tokens
     used INTEGER NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS shared_links(
+    item_id INTEGER PRIMARY KEY,
+    token TEXT NOT NULL UNIQUE,
+    access TEXT NOT NULL,
+    password TEXT,
+    vanity_name TEXT UNIQUE,
+    can_download INTEGER NOT NULL,
+    can_edit INTEGER NOT NULL,
+    unshared_at TEXT,
+    download_count INTEGER NOT NULL DEFAULT 0,
+    preview_count INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS locks(
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    item_id INTEGER NOT NULL UNIQUE,
+    holder_id TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    expires_at TEXT,
+    is_download_prevented INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS metadata_instances(
+    item_id INTEGER NOT NULL,
+    scope TEXT NOT NULL,
+    template TEXT NOT NULL,
+    instance_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY(item_id, scope, template)
+);
 CREATE TABLE IF NOT EXISTS auth_codes(
     code TEXT PRIMARY KEY,
     client_id TEXT NOT NULL,
@@ -150,8 +194,8 @@ const FIRST_VERSION_ID: i64 = 500_000;
 const FIRST_STREAM_POSITION: i64 = 1_000_000;
 
 impl Store {
-    /// Opens (creating when new) the store in `dir`.
-    pub fn open(dir: &Path, user: UserInfo) -> StoreResult<Store> {
+    /// Opens (creating when new) the store in `dir`, for an emulator serving on `base_url`.
+    pub fn open(dir: &Path, user: UserInfo, base_url: &str) -> StoreResult<Store> {
         std::fs::create_dir_all(dir)?;
         let conn = Connection::open(dir.join("emulator.sqlite3"))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -167,6 +211,7 @@ impl Store {
             blobs: Blobs::new(dir.join("blobs"))?,
             dir: dir.to_path_buf(),
             user,
+            base_url: base_url.to_string(),
             position_tx,
         })
     }
@@ -177,6 +222,15 @@ impl Store {
 
     pub fn user(&self) -> &UserInfo {
         &self.user
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// What rendering an item needs.
+    pub fn render_ctx(&self) -> crate::emulator::render::Ctx<'_> {
+        crate::emulator::render::Ctx { user: &self.user, base_url: &self.base_url }
     }
 
     pub fn blobs(&self) -> &Blobs {

@@ -1,10 +1,14 @@
 //! Mutations that create or change items: folders, web links, file uploads and new versions,
-//! rename/move/description updates, copies and version promotion. Each checks Box's rules
-//! (names, case-insensitive uniqueness, `If-Match`, quota, cycles) and records its events.
+//! updates (rename, move, description, web link URL, shared link, lock), copies and version
+//! promotion. Each checks Box's rules (names, case-insensitive uniqueness, `If-Match`, quota,
+//! cycles, other users' locks) and records its events.
 
 use super::blobs::BlobInfo;
 use super::events::record;
-use super::item::{ancestors, find_child, item_from_row, load_active, load_version, Item, Kind, ITEM_COLUMNS};
+use super::item::{ancestors, find_child, item_from_row, load_active, load_version, Item, Kind, Version, ITEM_COLUMNS};
+use super::locks::{self, refuse_if_locked, LockChange};
+use super::names::validate_name;
+use super::shares::{self, SharedLinkChange};
 use super::{adjust_space, now_rfc3339, space_used, Store, StoreError, StoreResult, UserInfo};
 use crate::emulator::render;
 use rusqlite::Transaction;
@@ -17,20 +21,18 @@ pub struct NewFile {
     pub content_modified_at: Option<String>,
 }
 
+/// What a `PUT /files|folders|web_links/{id}` changes; `None` leaves a part as it is. For the
+/// shared link and the lock, `Some(None)` removes them.
 #[derive(Default, Debug)]
 pub struct Update {
     pub name: Option<String>,
     pub parent_id: Option<i64>,
     pub description: Option<String>,
-}
-
-/// Box's naming rules as store errors (the rules themselves live in `api::model`).
-pub fn validate_name(name: &str) -> StoreResult<()> {
-    match crate::api::model::name_problem(name) {
-        None => Ok(()),
-        Some(crate::api::model::NameProblem::TooLong) => Err(StoreError::NameTooLong),
-        Some(crate::api::model::NameProblem::Invalid) => Err(StoreError::NameInvalid),
-    }
+    /// Web links only.
+    pub url: Option<String>,
+    pub shared_link: Option<Option<SharedLinkChange>>,
+    /// Files only.
+    pub lock: Option<Option<LockChange>>,
 }
 
 /// Fails with 409 `item_name_in_use` when an active sibling other than `except` holds the name.
@@ -164,7 +166,7 @@ impl Store {
             active_folder(tx, parent)?;
             ensure_unique(tx, parent, name, None, true)?;
             let id = insert_item(tx, Insert::named(Kind::Folder, parent, name))?;
-            record(tx, &self.user, "ITEM_CREATE", id)?;
+            record(tx, self, "ITEM_CREATE", id)?;
             reload(tx, id)
         })
     }
@@ -176,7 +178,7 @@ impl Store {
             ensure_unique(tx, parent, name, None, true)?;
             let id =
                 insert_item(tx, Insert { description, url: Some(url), ..Insert::named(Kind::WebLink, parent, name) })?;
-            record(tx, &self.user, "ITEM_CREATE", id)?;
+            record(tx, self, "ITEM_CREATE", id)?;
             reload(tx, id)
         })
     }
@@ -207,7 +209,7 @@ impl Store {
                     ..Insert::named(Kind::File, nf.parent_id, &nf.name)
                 },
             )?;
-            record(tx, &self.user, "ITEM_UPLOAD", id)?;
+            record(tx, self, "ITEM_UPLOAD", id)?;
             reload(tx, id)
         })
     }
@@ -242,12 +244,13 @@ impl Store {
             )?;
             adjust_sizes(tx, file.parent_id, blob.size - file.size)?;
             bump(tx, file.id)?;
-            record(tx, &self.user, "ITEM_UPLOAD", file.id)?;
+            record(tx, self, "ITEM_UPLOAD", file.id)?;
             reload(tx, file.id)
         })
     }
 
-    /// Rename, move and/or set the description of an item (`PUT /files|folders|web_links/{id}`).
+    /// `PUT /files|folders|web_links/{id}`: rename, move, description, URL, shared link and
+    /// lock, all or nothing, with one new etag and Box's event for each kind of change.
     pub fn update_item(&self, kind: Kind, id: i64, if_match: Option<&str>, upd: Update) -> StoreResult<Item> {
         if let Some(name) = &upd.name {
             validate_name(name)?;
@@ -260,6 +263,12 @@ impl Store {
             check_if_match(&item, if_match)?;
             let new_parent = upd.parent_id.filter(|p| Some(*p) != item.parent_id);
             let new_name = upd.name.clone().filter(|n| *n != item.name);
+            let new_description = upd.description.clone().filter(|d| *d != item.description);
+            let new_url = upd.url.clone().filter(|u| Some(u) != item.url.as_ref());
+            let changes_item = new_parent.is_some() || new_name.is_some() || new_description.is_some();
+            if changes_item || new_url.is_some() || upd.shared_link.is_some() {
+                refuse_if_locked(tx, &item, &self.user.id)?;
+            }
             let target_parent = new_parent.or(item.parent_id).unwrap_or(0);
             if let Some(parent) = new_parent {
                 let dest = active_folder(tx, parent)?;
@@ -272,6 +281,7 @@ impl Store {
                 let name = new_name.as_deref().unwrap_or(&item.name);
                 ensure_unique(tx, target_parent, name, Some(item.id), true)?;
             }
+            let mut events = Vec::new();
             if let Some(name) = &new_name {
                 tx.execute(
                     "UPDATE items SET name = ?2, name_key = ?3 WHERE id = ?1",
@@ -282,22 +292,31 @@ impl Store {
                 adjust_sizes(tx, item.parent_id, -item.size)?;
                 tx.execute("UPDATE items SET parent_id = ?2 WHERE id = ?1", (id, parent))?;
                 adjust_sizes(tx, Some(parent), item.size)?;
-            }
-            let description_changed = upd.description.as_ref().is_some_and(|d| *d != item.description);
-            if let Some(d) = upd.description.as_ref().filter(|_| description_changed) {
-                tx.execute("UPDATE items SET description = ?2 WHERE id = ?1", (id, d))?;
-            }
-            if new_parent.is_some() || new_name.is_some() || description_changed {
-                bump(tx, id)?;
-            }
-            if new_parent.is_some() {
-                record(tx, &self.user, "ITEM_MOVE", id)?;
+                events.push("ITEM_MOVE");
             }
             if new_name.is_some() {
-                record(tx, &self.user, "ITEM_RENAME", id)?;
+                events.push("ITEM_RENAME");
             }
-            if description_changed {
-                record(tx, &self.user, "ITEM_MODIFY", id)?;
+            if let Some(d) = &new_description {
+                tx.execute("UPDATE items SET description = ?2 WHERE id = ?1", (id, d))?;
+            }
+            if let Some(u) = &new_url {
+                tx.execute("UPDATE items SET url = ?2 WHERE id = ?1", (id, u))?;
+            }
+            if new_description.is_some() || new_url.is_some() {
+                events.push("ITEM_MODIFY");
+            }
+            if let Some(change) = &upd.shared_link {
+                events.extend(shares::apply(tx, &item, change.as_ref())?);
+            }
+            if let Some(change) = &upd.lock {
+                events.extend(locks::apply(tx, &item, &self.user.id, change.as_ref())?);
+            }
+            if !events.is_empty() {
+                bump(tx, id)?;
+            }
+            for event in events {
+                record(tx, self, event, id)?;
             }
             reload(tx, id)
         })
@@ -326,16 +345,45 @@ impl Store {
             check_quota(tx, &self.user, if kind == Kind::File { item.size } else { 0 })?;
             let source = match (kind, version) {
                 (Kind::File, Some(v)) => {
-                    let ver = load_version(tx, v)?
-                        .filter(|ver| ver.file_id == item.id)
-                        .ok_or(StoreError::NotFound { what: "file_version" })?;
+                    let ver = owned_version(tx, &item, v)?;
                     Item { sha1: Some(ver.sha1), size: ver.size, ..item }
                 }
                 _ => item,
             };
             let new_id = copy_tree(tx, &source, parent, &name)?;
-            record(tx, &self.user, "ITEM_COPY", new_id)?;
+            record(tx, self, "ITEM_COPY", new_id)?;
             reload(tx, new_id)
+        })
+    }
+
+    /// A version of `file_id` (the current one included).
+    pub fn file_version(&self, file_id: i64, version_id: i64) -> StoreResult<Version> {
+        self.read(|c| {
+            let file = load_active(c, Kind::File, file_id)?;
+            owned_version(c, &file, version_id)
+        })
+    }
+
+    /// `DELETE /files/{id}/versions/{version}` (trash an old version) and `PUT` with
+    /// `trashed_at: null` (bring it back). The current version cannot be trashed.
+    pub fn set_version_trashed(
+        &self,
+        file_id: i64,
+        version_id: i64,
+        if_match: Option<&str>,
+        trashed: bool,
+    ) -> StoreResult<Version> {
+        self.write(|tx| {
+            let file = load_active(tx, Kind::File, file_id)?;
+            check_if_match(&file, if_match)?;
+            refuse_if_locked(tx, &file, &self.user.id)?;
+            let ver = owned_version(tx, &file, version_id)?;
+            if trashed && file.version_id == Some(ver.id) {
+                return Err(StoreError::bad_request("bad_request", "The current version of a file cannot be deleted"));
+            }
+            let at = trashed.then(now_rfc3339);
+            tx.execute("UPDATE versions SET trashed_at = ?2 WHERE id = ?1", (ver.id, at))?;
+            Ok(load_version(tx, ver.id)?.unwrap_or(ver))
         })
     }
 
@@ -343,17 +391,23 @@ impl Store {
     pub fn promote_version(&self, file_id: i64, version_id: i64) -> StoreResult<Item> {
         self.write(|tx| {
             let file = load_active(tx, Kind::File, file_id)?;
-            let ver = load_version(tx, version_id)?
-                .filter(|v| v.file_id == file.id)
-                .ok_or(StoreError::NotFound { what: "file_version" })?;
+            refuse_if_locked(tx, &file, &self.user.id)?;
+            let ver = owned_version(tx, &file, version_id)?;
             let blob = BlobInfo { sha1: ver.sha1, size: ver.size };
             add_version(tx, file.id, &file.name, &blob, file.version_number + 1)?;
             adjust_sizes(tx, file.parent_id, blob.size - file.size)?;
             bump(tx, file.id)?;
-            record(tx, &self.user, "ITEM_MAKE_CURRENT_VERSION", file.id)?;
+            record(tx, self, "ITEM_MAKE_CURRENT_VERSION", file.id)?;
             reload(tx, file.id)
         })
     }
+}
+
+/// Version `version_id` of `file`; another file's version is not found.
+fn owned_version(conn: &rusqlite::Connection, file: &Item, version_id: i64) -> StoreResult<Version> {
+    load_version(conn, version_id)?
+        .filter(|v| v.file_id == file.id)
+        .ok_or(StoreError::NotFound { what: "file_version" })
 }
 
 fn version_checks(
@@ -369,6 +423,7 @@ fn version_checks(
     }
     let file = load_active(tx, Kind::File, file_id)?;
     check_if_match(&file, if_match)?;
+    refuse_if_locked(tx, &file, &user.id)?;
     if let (Some(n), Some(parent)) = (name, file.parent_id) {
         ensure_unique(tx, parent, n, Some(file.id), false)?;
     }
@@ -406,6 +461,7 @@ fn copy_tree(tx: &Transaction<'_>, source: &Item, parent: i64, name: &str) -> St
             ..Insert::named(source.kind, parent, name)
         },
     )?;
+    super::metadata::copy_instances(tx, source.id, new_id)?;
     if source.kind == Kind::Folder {
         let sql = format!("SELECT {ITEM_COLUMNS} FROM items WHERE parent_id = ?1 AND status = 'active' ORDER BY id");
         let children: Vec<Item> = {

@@ -3,7 +3,8 @@
 
 use super::events::record;
 use super::item::{load_kind, Item, Kind, Status};
-use super::mutate::{active_folder, adjust_sizes, bump, check_if_match, ensure_unique, reload, validate_name};
+use super::mutate::{active_folder, adjust_sizes, bump, check_if_match, ensure_unique, reload};
+use super::names::validate_name;
 use super::{adjust_space, now_rfc3339, Store, StoreError, StoreResult};
 
 impl Store {
@@ -19,6 +20,7 @@ impl Store {
                 return Err(StoreError::bad_request("bad_request", "The root folder cannot be deleted"));
             }
             check_if_match(&item, if_match)?;
+            super::locks::refuse_if_locked(tx, &item, &self.user.id)?;
             if kind == Kind::Folder && !recursive {
                 let children: i64 =
                     tx.query_row("SELECT COUNT(*) FROM items WHERE parent_id = ?1 AND status = 'active'", [id], |r| {
@@ -38,7 +40,7 @@ impl Store {
             tx.execute("UPDATE items SET trashed_root = 1 WHERE id = ?1", [id])?;
             adjust_sizes(tx, item.parent_id, -item.size)?;
             bump(tx, id)?;
-            record(tx, &self.user, "ITEM_TRASH", id)?;
+            record(tx, self, "ITEM_TRASH", id)?;
             Ok(())
         })
     }
@@ -76,7 +78,7 @@ impl Store {
             )?;
             adjust_sizes(tx, Some(parent), item.size)?;
             bump(tx, id)?;
-            record(tx, &self.user, "ITEM_UNDELETE_VIA_TRASH", id)?;
+            record(tx, self, "ITEM_UNDELETE_VIA_TRASH", id)?;
             reload(tx, id)
         })
     }
@@ -95,6 +97,9 @@ impl Store {
                 [id],
                 |r| r.get(0),
             )?;
+            for table in ["shared_links", "locks", "metadata_instances"] {
+                tx.execute(&format!("{SUBTREE} DELETE FROM {table} WHERE item_id IN sub"), [id])?;
+            }
             tx.execute(
                 &format!("{SUBTREE} UPDATE items SET status = 'deleted', purged_at = ?2 WHERE id IN sub"),
                 (id, now_rfc3339()),
