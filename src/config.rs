@@ -293,6 +293,7 @@ mod tests {
         let work = c.for_account("work");
         assert_eq!((work.metadata_ttl, work.events, work.umask), (Some(5), Some(false), Some(0o027)));
         assert_eq!(c.for_account("default").metadata_ttl, Some(30));
+        assert_eq!(parse("fsync = \"box\"\n").unwrap().for_account("x").fsync, Some(FsyncMode::Box));
     }
 
     #[test]

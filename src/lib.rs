@@ -10,6 +10,7 @@ pub mod control;
 pub mod direct_io;
 pub mod emulator;
 pub mod fuse;
+pub mod lock_file;
 pub mod mount;
 pub mod runtime_dir;
 pub mod vfs;

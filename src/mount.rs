@@ -258,21 +258,10 @@ pub struct CacheDirLock {
 impl CacheDirLock {
     /// The lock of `dir` (made 0700 if need be), or `None` while another process holds it.
     pub fn try_take(dir: &std::path::Path) -> std::io::Result<Option<CacheDirLock>> {
-        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        use std::os::unix::fs::PermissionsExt;
         std::fs::create_dir_all(dir)?;
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(dir.join("lock"))?;
-        match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
-            Ok(()) => Ok(Some(CacheDirLock { _file: file })),
-            Err(rustix::io::Errno::WOULDBLOCK) => Ok(None),
-            Err(e) => Err(e.into()),
-        }
+        Ok(crate::lock_file::try_lock(&dir.join("lock"))?.map(|file| CacheDirLock { _file: file }))
     }
 }
 

@@ -334,25 +334,6 @@ fn a_cache_dir_serves_one_mount_at_a_time() {
     assert!(err.contains("is in use by another boxfs mount"), "{err}");
 }
 
-/// The journal entries (record path, record) under a cache dir.
-fn journal(cache: &std::path::Path) -> Vec<(std::path::PathBuf, Value)> {
-    let dir = cache.join("journal");
-    let mut out: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            p.extension().is_some_and(|e| e == "json") && !p.file_name().unwrap().to_string_lossy().starts_with('.')
-        })
-        .map(|p| {
-            let record = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
-            (p, record)
-        })
-        .collect();
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    out
-}
-
 #[test]
 fn an_upload_that_committed_just_before_a_crash_is_not_sent_again() {
     let Some((rt, emu)) = fuse_emulator(|_| {}) else { return };
@@ -361,7 +342,7 @@ fn an_upload_that_committed_just_before_a_crash_is_not_sent_again() {
     std::fs::write(m.p("new.txt"), b"brand new").unwrap();
     std::fs::write(m.p("old.txt"), b"changed").unwrap();
     let saved = tempfile::tempdir().unwrap();
-    let entries = journal(m.cache.path());
+    let entries = m.journal_records();
     assert_eq!(entries.len(), 2);
     for (record, _) in &entries {
         for file in [record.clone(), record.with_extension("data")] {
@@ -376,7 +357,7 @@ fn an_upload_that_committed_just_before_a_crash_is_not_sent_again() {
     for file in std::fs::read_dir(saved.path()).unwrap().flatten() {
         std::fs::copy(file.path(), m.cache.path().join("journal").join(file.file_name())).unwrap();
     }
-    for (path, mut record) in journal(m.cache.path()) {
+    for (path, mut record) in m.journal_records() {
         if record["base_id"] == id.as_str() {
             record["base_etag"] = etag.clone();
             std::fs::write(path, serde_json::to_vec(&record).unwrap()).unwrap();
@@ -394,5 +375,5 @@ fn an_upload_that_committed_just_before_a_crash_is_not_sent_again() {
     assert_eq!(versions(&m, &id), 1, "old.txt: the original and one new version, not two");
     let stats = m.stats();
     assert_eq!(stats["requests"]["POST /api/2.0/files/{id}/content"].as_u64().unwrap_or(0), 0, "{stats}");
-    assert!(journal(m.cache.path()).is_empty(), "both entries done");
+    assert!(m.journal_records().is_empty(), "both entries done");
 }

@@ -119,7 +119,7 @@ fn a_half_sent_upload_session_resumes_after_kill_9() {
     m.signal(libc::SIGKILL);
     let stored_before = m.stats()["requests"]["PUT /api/2.0/files/upload_sessions/{sid}"].as_u64().unwrap();
     assert!(stored_before < 24, "killed mid-upload");
-    let records = journal_records(m.cache.path());
+    let records = m.journal_records();
     assert_eq!(records[0].1["synced"], true, "flushed to disk once its upload started: {records:?}");
 
     m.rt.block_on(m.emu.set_faults(""));
@@ -134,23 +134,6 @@ fn a_half_sent_upload_session_resumes_after_kill_9() {
     assert!(resent <= 24 - 4, "only the missing parts were sent ({resent} of 24): {stats}");
 }
 
-/// The journal records of a cache dir, by file name, with their paths.
-fn journal_records(cache: &std::path::Path) -> Vec<(std::path::PathBuf, Value)> {
-    let mut out = Vec::new();
-    let mut dirs = vec![cache.to_path_buf()];
-    while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else if dir.ends_with("journal") && path.extension().is_some_and(|e| e == "json") {
-                out.push((path.clone(), serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap()));
-            }
-        }
-    }
-    out
-}
-
 #[test]
 fn after_a_system_crash_only_data_flushed_to_disk_is_uploaded() {
     let Some((rt, emu)) = fuse_emulator(|_| {}) else { return };
@@ -162,7 +145,7 @@ fn after_a_system_crash_only_data_flushed_to_disk_is_uploaded() {
 
     // Pretend the machine went down since: both records come from an earlier boot, and only
     // one of them had been flushed to disk.
-    let records = journal_records(m.cache.path());
+    let records = m.journal_records();
     assert_eq!(records.len(), 2, "{records:?}");
     for (path, mut record) in records {
         assert_eq!(record["synced"], false, "a record is flushed when its upload starts, not before");
@@ -203,7 +186,7 @@ fn after_a_system_crash_only_data_flushed_to_disk_is_uploaded() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(m.box_files("0")["unflushed.txt"], sha1_hex(&unflushed));
     assert!(uploads(&status_json(&m)).is_empty());
-    assert!(journal_records(m.cache.path()).is_empty());
+    assert!(m.journal_records().is_empty());
 }
 
 #[test]
@@ -213,7 +196,7 @@ fn a_held_entry_can_be_discarded() {
     let mut m = Mounted::start(rt, emu, &["--writeback-delay-ms", "600000"]);
     std::fs::write(m.p("report.txt"), b"half-writ").unwrap();
     m.signal(libc::SIGKILL);
-    for (path, mut record) in journal_records(m.cache.path()) {
+    for (path, mut record) in m.journal_records() {
         record["boot_id"] = "an-earlier-boot".into();
         std::fs::write(path, serde_json::to_vec(&record).unwrap()).unwrap();
     }
@@ -222,7 +205,7 @@ fn a_held_entry_can_be_discarded() {
     assert_eq!(uploads(&status_json(&m))[0]["state"], "held");
     let out = boxfs(&["recover", "--discard", m.p("report.txt").to_str().unwrap()]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    wait_for("the discarded entry to leave the journal", 10, || journal_records(m.cache.path()).is_empty());
+    wait_for("the discarded entry to leave the journal", 10, || m.journal_records().is_empty());
     assert!(uploads(&status_json(&m)).is_empty());
     let box_sha1 = m.rt.block_on(m.emu.get(&m.emu.api(&format!("/files/{id}")))).body["sha1"].clone();
     assert_eq!(box_sha1, sha1_hex(b"good version in Box").as_str());

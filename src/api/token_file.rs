@@ -15,7 +15,7 @@
 use super::auth::StoredTokens;
 use super::error::{ApiError, ApiResult};
 use std::fs::File;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -108,19 +108,11 @@ impl TokenFile {
 
     /// The lock if it is free now.
     fn try_lock(&self) -> ApiResult<Option<TokenLock>> {
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&self.lock_path)
-            .map_err(|e| ApiError::TokenFile(format!("cannot open {}: {e}", self.lock_path.display())))?;
-        match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
-            Ok(()) => {}
-            Err(rustix::io::Errno::WOULDBLOCK) => return Ok(None),
-            Err(e) => return Err(ApiError::TokenFile(format!("cannot lock {}: {e}", self.lock_path.display()))),
-        }
+        let Some(file) = crate::lock_file::try_lock(&self.lock_path)
+            .map_err(|e| ApiError::TokenFile(format!("cannot lock {}: {e}", self.lock_path.display())))?
+        else {
+            return Ok(None);
+        };
         // Locked, but the file may have been deleted (and maybe made anew) since we opened it.
         let locked = file.metadata()?;
         let current = std::fs::metadata(&self.lock_path).ok();

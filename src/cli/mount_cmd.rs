@@ -369,5 +369,8 @@ mod tests {
         assert!(parse_mount_options(&["bogus".into()]).unwrap_err().contains("bogus"));
         let o = parse_mount_options(&["cache_dir=/x,metadata_ttl=30,events=off,x-systemd.automount".into()]).unwrap();
         assert_eq!((o.cache_dir, o.metadata_ttl, o.events), (Some(PathBuf::from("/x")), Some(30), Some(false)));
+        let o = parse_mount_options(&["fsync=box,sync_on_close".into()]).unwrap();
+        assert_eq!((o.fsync, o.sync_on_close), (Some(FsyncMode::Box), Some(true)));
+        assert!(parse_mount_options(&["fsync=later".into()]).unwrap_err().contains("\"local\" or \"box\""));
     }
 }

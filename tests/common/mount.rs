@@ -108,6 +108,24 @@ impl Mounted {
         })
     }
 
+    /// The write-back journal's records (path, record) in the cache dir, by path.
+    pub fn journal_records(&self) -> Vec<(PathBuf, serde_json::Value)> {
+        let dir = self.cache.path().join("journal");
+        let mut out: Vec<_> = std::fs::read_dir(&dir)
+            .map(|entries| entries.flatten().map(|e| e.path()).collect::<Vec<_>>())
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .filter(|p| !p.file_name().unwrap_or_default().to_string_lossy().starts_with('.'))
+            .map(|p| {
+                let record = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+                (p, record)
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
     /// Emulator counters (blocking).
     pub fn stats(&self) -> serde_json::Value {
         self.rt.block_on(self.emu.stats())
