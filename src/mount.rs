@@ -141,6 +141,10 @@ fn fuser_config(cfg: &MountConfig) -> fuser::Config {
     config
 }
 
+/// How long unmount waits for pending uploads that make no progress before it leaves them in
+/// the journal for the next mount.
+const DRAIN_PATIENCE: Duration = Duration::from_secs(60);
+
 /// Mounts `fs` and serves until unmounted or signalled. `ready` runs once the mount is live,
 /// `stopping` once it is going away (before pending uploads drain).
 pub async fn serve(
@@ -202,7 +206,7 @@ pub async fn serve(
         );
         let again = shutdown_signal().map_err(MountError::Fuse)?;
         tokio::select! {
-            _ = fs.drain() => {}
+            _ = fs.drain(DRAIN_PATIENCE) => {}
             _ = again => {
                 let left = fs.pending_uploads();
                 tracing::warn!(left, "exiting with uploads pending; they stay in the journal and resume at the next mount");

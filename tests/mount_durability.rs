@@ -377,3 +377,21 @@ fn an_upload_that_committed_just_before_a_crash_is_not_sent_again() {
     assert_eq!(stats["requests"]["POST /api/2.0/files/{id}/content"].as_u64().unwrap_or(0), 0, "{stats}");
     assert!(m.journal_records().is_empty(), "both entries done");
 }
+
+#[test]
+fn unmount_with_box_failing_gives_up_waiting_and_keeps_the_uploads() {
+    let Some((rt, emu)) = fuse_emulator(|_| {}) else { return };
+    let mut m = Mounted::start(rt, emu, &["--writeback-delay-ms", "600000"]);
+    std::fs::write(m.p("late.txt"), b"written while Box fails").unwrap();
+    m.rt.block_on(m.emu.set_faults("503=1"));
+    let started = Instant::now();
+    let status = m.signal(libc::SIGTERM).expect("the daemon exits");
+    assert!(status.success(), "{status:?}");
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_secs(60), "it waited for progress first: {waited:?}");
+    let records = m.journal_records();
+    assert_eq!(records.len(), 1, "left in the journal for the next mount");
+    let data = records[0].0.with_extension("data");
+    assert_eq!(std::fs::read(data).unwrap(), b"written while Box fails");
+    assert_eq!(records[0].1["synced"], true, "flushed to disk before the daemon left");
+}

@@ -33,7 +33,8 @@ bench_cleanup() {
   local m p
   for m in "$MNT" "${EXTRA_MNTS[@]}"; do fusermount3 -uz "$m" 2>/dev/null || true; done
   for p in "${EXTRA_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  [ -n "$MOUNT_PID" ] && kill "$MOUNT_PID" 2>/dev/null || true
+  # A bench's pending uploads are not wanted: the daemon is not asked to drain them.
+  [ -n "$MOUNT_PID" ] && kill -9 "$MOUNT_PID" 2>/dev/null || true
   [ -n "$EMU_PID" ] && kill "$EMU_PID" 2>/dev/null || true
   wait 2>/dev/null || true
   rm -rf "$WORK"

@@ -15,7 +15,7 @@ use super::writeback::wait_in_box;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// One pending upload, as `boxfs status` shows it.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -198,7 +198,9 @@ impl Fs {
 
     /// Uploads everything pending and waits, logging the outcome; used at unmount. What is
     /// staged is first flushed to disk, so that whatever does not make it survives a reboot.
-    pub async fn drain(&self) {
+    /// When no upload makes progress for `patience` (Box unreachable, say), it stops waiting:
+    /// what is left stays in the journal for the next mount.
+    pub async fn drain(&self, patience: Duration) {
         let staged = self.staged_entries();
         let journal = self.journal().clone();
         let _ = tokio::task::spawn_blocking(move || {
@@ -210,11 +212,36 @@ impl Fs {
         })
         .await;
         let n = self.pending_uploads();
-        let failures = self.sync(&Scope::All).await;
-        for f in &failures {
-            tracing::error!(error = %f, "not uploaded; kept in the journal for the next mount");
+        let sync = self.sync(&Scope::All);
+        tokio::pin!(sync);
+        let (mut mark, mut since) = (self.progress_mark(), Instant::now());
+        loop {
+            tokio::select! {
+                failures = &mut sync => {
+                    for f in &failures {
+                        tracing::error!(error = %f, "not uploaded; kept in the journal for the next mount");
+                    }
+                    return tracing::info!("write-back: {}/{n} files committed", n - failures.len().min(n));
+                }
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+            let now = self.progress_mark();
+            if now != mark {
+                (mark, since) = (now, Instant::now());
+            } else if since.elapsed() >= patience {
+                let left = self.pending_uploads();
+                return tracing::warn!(
+                    left,
+                    "no upload made progress for {patience:?} (is Box reachable?); what is left stays in the journal for the next mount"
+                );
+            }
         }
-        tracing::info!("write-back: {}/{n} files committed", n - failures.len().min(n));
+    }
+
+    /// Changes whenever an upload makes progress: entries pending, bytes confirmed.
+    fn progress_mark(&self) -> (usize, u64) {
+        let entries = self.staged_entries();
+        (self.pending_uploads(), entries.iter().map(|s| s.progress.load(Ordering::Relaxed)).sum())
     }
 
     /// Puts what an earlier run left in the journal (after a crash or `kill -9`) back into the
