@@ -42,5 +42,5 @@ if ! cmp -s tests/sdk/requirements.txt "$venv/installed-requirements.txt"; then
 fi
 export BOXFS_SDK_VENV=$venv
 
-cargo build --locked --all-targets
-cargo test --locked --all-targets "$@"
+cargo build --locked --workspace --all-targets
+cargo test --locked --workspace --all-targets "$@"

@@ -273,6 +273,11 @@ pub fn config_dir() -> PathBuf {
     xdg_dir("XDG_CONFIG_HOME", ".config")
 }
 
+/// `$XDG_CACHE_HOME/boxfs` (or `~/.cache/boxfs`): cache dirs, the mount registry, the daemon's log.
+pub fn cache_root() -> PathBuf {
+    xdg_dir("XDG_CACHE_HOME", ".cache")
+}
+
 /// `config_dir()/config.toml`.
 pub fn config_file() -> PathBuf {
     config_dir().join("config.toml")

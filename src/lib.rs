@@ -1,16 +1,11 @@
-//! boxfs: mount a Box.com account as a local directory on Linux, and the local Box API
-//! emulator it is developed and tested against.
+//! boxfs: the filesystem (the vfs, its FUSE adapter and the mount), the control channel of a
+//! running mount, and the command line. The Box client is the `boxfs-api` crate, the emulator
+//! `boxfs-emulator` (which the binary ships as `boxfs emulator`), local I/O primitives
+//! `boxfs-io`.
 
-pub mod api;
-pub mod atomic_file;
-pub mod blockbuf;
 pub mod cli;
 pub mod config;
 pub mod control;
-pub mod direct_io;
-pub mod emulator;
 pub mod fuse;
-pub mod lock_file;
 pub mod mount;
-pub mod runtime_dir;
 pub mod vfs;

@@ -1,14 +1,14 @@
 //! Mounting: resolves the root folder, opens the block cache, builds the vfs, mounts it with
 //! fuser, reports readiness, and serves until `fusermount3 -u` or SIGINT/SIGTERM (both clean).
 
-use crate::api::model::Item;
-use crate::api::{ApiError, Client, StartAt, StreamState};
 use crate::control::{ControlServer, MountEntry};
 use crate::fuse::BoxFuse;
 use crate::vfs::blocks::BlockCache;
 use crate::vfs::journal::Journal;
 use crate::vfs::prefetch::ReaderConfig;
 use crate::vfs::{AttrPolicy, Fs, FsConfig, FsyncMode, VfsError};
+use boxfs_api::model::Item;
+use boxfs_api::{ApiError, Client, StartAt, StreamState};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -265,11 +265,6 @@ impl CacheDirLock {
         use std::os::unix::fs::PermissionsExt;
         std::fs::create_dir_all(dir)?;
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
-        Ok(crate::lock_file::try_lock(&dir.join("lock"))?.map(|file| CacheDirLock { _file: file }))
+        Ok(boxfs_io::lock_file::try_lock(&dir.join("lock"))?.map(|file| CacheDirLock { _file: file }))
     }
-}
-
-/// `$XDG_CACHE_HOME/boxfs` (or `~/.cache/boxfs`).
-pub fn default_cache_root() -> PathBuf {
-    crate::config::xdg_dir("XDG_CACHE_HOME", ".cache")
 }

@@ -4,11 +4,11 @@
 
 mod common;
 
-use boxfs::api::{
+use boxfs_api::{
     ApiConfig, ApiError, AuthMode, Client, Fetched, RetryPolicy, StartAt, StoredTokens, StreamState, TokenSource,
     UploadOptions, UploadTarget,
 };
-use boxfs::emulator::{DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET};
+use boxfs_emulator::{DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET};
 use common::emu::{bytes, sha1_hex, TestEmulator};
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -81,7 +81,7 @@ async fn everything_succeeds_byte_exact_under_faults_without_duplicates() {
     let big = store.create_folder(0, "listing").unwrap().id;
     let blob = store.blobs().put_bytes(b"x").unwrap();
     for i in 0..2500 {
-        let nf = boxfs::emulator::store::NewFile {
+        let nf = boxfs_emulator::store::NewFile {
             parent_id: big,
             name: format!("item {i:04}"),
             blob: blob.clone(),
@@ -160,7 +160,7 @@ async fn everything_succeeds_byte_exact_under_faults_without_duplicates() {
     let got: Vec<(String, String)> = entries
         .iter()
         .map(|i| match i {
-            boxfs::api::model::Item::File(f) => (f.common.name.clone(), f.sha1.clone().unwrap()),
+            boxfs_api::model::Item::File(f) => (f.common.name.clone(), f.sha1.clone().unwrap()),
             other => panic!("unexpected {other:?}"),
         })
         .collect();
@@ -446,7 +446,7 @@ async fn client_credentials_are_requested_and_renewed() {
     let mode = AuthMode::ClientCredentials {
         client_id: DEFAULT_CLIENT_ID.into(),
         client_secret: DEFAULT_CLIENT_SECRET.into(),
-        subject_type: boxfs::api::SubjectType::Enterprise,
+        subject_type: boxfs_api::SubjectType::Enterprise,
         subject_id: "12345".into(),
     };
     let client = Client::new(test_config(&emu), TokenSource::new(mode.clone()).unwrap()).unwrap();
@@ -463,7 +463,7 @@ async fn client_credentials_are_requested_and_renewed() {
     let bad = AuthMode::ClientCredentials {
         client_id: DEFAULT_CLIENT_ID.into(),
         client_secret: "wrong".into(),
-        subject_type: boxfs::api::SubjectType::User,
+        subject_type: boxfs_api::SubjectType::User,
         subject_id: "1".into(),
     };
     let client = Client::new(test_config(&emu), TokenSource::new(bad).unwrap()).unwrap();

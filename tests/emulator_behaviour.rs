@@ -25,7 +25,7 @@ async fn paging_both_ways_across_2500_items() {
     for i in 0..2000 {
         let blob = store.blobs().put_bytes(format!("file {i}").as_bytes()).unwrap();
         store
-            .create_file(boxfs::emulator::store::NewFile {
+            .create_file(boxfs_emulator::store::NewFile {
                 parent_id: folder,
                 name: format!("File {i:04}.txt"),
                 blob,
@@ -473,7 +473,7 @@ async fn sessions_expire_and_abort() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oauth_refresh_tokens_rotate_and_are_single_use() {
-    use boxfs::emulator::{DEFAULT_CLIENT_ID as ID, DEFAULT_CLIENT_SECRET as SECRET};
+    use boxfs_emulator::{DEFAULT_CLIENT_ID as ID, DEFAULT_CLIENT_SECRET as SECRET};
     let emu = TestEmulator::start().await;
     let authorize = format!(
         "{}/oauth2/authorize?response_type=code&client_id={ID}&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcb&state=s123",
@@ -620,7 +620,7 @@ async fn fault_trace(emu: &TestEmulator, n: usize) -> Vec<u16> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn faults_are_deterministic_for_a_seed() {
-    let spec = boxfs::emulator::FaultSpec::parse("429=0.15,500=0.1,503=0.05,reset=0.1,seed=7,retry_after=0").unwrap();
+    let spec = boxfs_emulator::FaultSpec::parse("429=0.15,500=0.1,503=0.05,reset=0.1,seed=7,retry_after=0").unwrap();
     let emu = TestEmulator::start_with(|c| c.faults = spec.clone()).await;
     let first = fault_trace(&emu, 80).await;
     drop(emu);
@@ -695,7 +695,7 @@ async fn bandwidth_paces_each_connection_both_ways() {
     let blob = emu.store().blobs().put_bytes(&data).unwrap();
     let file = emu
         .store()
-        .create_file(boxfs::emulator::store::NewFile {
+        .create_file(boxfs_emulator::store::NewFile {
             parent_id: 0,
             name: "ten.bin".into(),
             blob,
@@ -750,7 +750,7 @@ async fn listings_stay_indexed_at_100k_items() {
     let blob = store.blobs().put_bytes(b"x").unwrap();
     for i in 0..100_000 {
         store
-            .create_file(boxfs::emulator::store::NewFile {
+            .create_file(boxfs_emulator::store::NewFile {
                 parent_id: folder,
                 name: format!("f{i:06}"),
                 blob: blob.clone(),

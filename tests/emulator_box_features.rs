@@ -5,7 +5,7 @@
 
 mod common;
 
-use boxfs::emulator::store::LockChange;
+use boxfs_emulator::store::LockChange;
 use common::emu::{bytes, TestEmulator};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};

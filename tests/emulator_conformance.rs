@@ -503,7 +503,7 @@ async fn events_and_oauth() {
     check(spec, "options", "/events", &r, 200);
 
     // OAuth: authorize (302 with a code), then both grants, then a reused refresh token.
-    use boxfs::emulator::{DEFAULT_CLIENT_ID as ID, DEFAULT_CLIENT_SECRET as SECRET};
+    use boxfs_emulator::{DEFAULT_CLIENT_ID as ID, DEFAULT_CLIENT_SECRET as SECRET};
     let authorize = format!(
         "{}/oauth2/authorize?response_type=code&client_id={ID}&redirect_uri=http://127.0.0.1:1/cb&state=xyz",
         emu.base()

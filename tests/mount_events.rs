@@ -115,7 +115,7 @@ fn an_idle_mount_costs_only_the_long_poll() {
 fn duplicate_and_out_of_order_events_leave_the_cache_correct() {
     let Some((rt, emu)) = fuse_emulator(|c| {
         c.longpoll_timeout = Duration::from_secs(5);
-        c.faults = boxfs::emulator::FaultSpec::parse("event_chaos=0.5,seed=3").unwrap();
+        c.faults = boxfs_emulator::FaultSpec::parse("event_chaos=0.5,seed=3").unwrap();
     }) else {
         return;
     };

@@ -4,7 +4,7 @@
 
 mod common;
 
-use boxfs::emulator::store::{NewFile, Store};
+use boxfs_emulator::store::{NewFile, Store};
 use common::emu::{bytes, sha1_hex};
 use common::mount::{emulator, fuse_available, fuse_emulator, Mounted};
 use std::collections::BTreeMap;

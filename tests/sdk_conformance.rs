@@ -24,7 +24,7 @@
 
 mod common;
 
-use boxfs::emulator::{ObservedResponse, ResponseObserver};
+use boxfs_emulator::{ObservedResponse, ResponseObserver};
 use common::emu::TestEmulator;
 use common::openapi::Spec;
 use serde_json::Value;
@@ -145,8 +145,8 @@ async fn official_sdk_passes_and_every_response_matches_the_spec() {
     let env = [
         ("BOXFS_SDK_ORIGIN", emu.base().to_string()),
         ("BOXFS_SDK_TOKEN", emu.token.clone()),
-        ("BOXFS_SDK_CLIENT_ID", boxfs::emulator::DEFAULT_CLIENT_ID.to_string()),
-        ("BOXFS_SDK_CLIENT_SECRET", boxfs::emulator::DEFAULT_CLIENT_SECRET.to_string()),
+        ("BOXFS_SDK_CLIENT_ID", boxfs_emulator::DEFAULT_CLIENT_ID.to_string()),
+        ("BOXFS_SDK_CLIENT_SECRET", boxfs_emulator::DEFAULT_CLIENT_SECRET.to_string()),
     ];
     let suite = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk");
     let (success, report) = tokio::task::spawn_blocking(move || run_pytest(&python, &suite, &env)).await.unwrap();

@@ -6,8 +6,8 @@
 //! and written atomically. Tokens are written and deleted only under the account's token lock
 //! (`NAME.tokens.lock`, see `api::token_file`), so a login or logout never races a refresh.
 
-use crate::api::token_file::{TokenFile, TokenLock};
-use crate::api::{ApiConfig, ApiError, AuthMode, StoredTokens, SubjectType};
+use boxfs_api::token_file::{TokenFile, TokenLock};
+use boxfs_api::{ApiConfig, ApiError, AuthMode, StoredTokens, SubjectType};
 use serde::{Deserialize, Serialize};
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
@@ -109,7 +109,7 @@ impl Account {
         private_accounts_dir()?;
         let path = account_file(name);
         let json = serde_json::to_string_pretty(self).expect("account serializes");
-        crate::atomic_file::write_atomic(&path, json.as_bytes()).map_err(|source| AccountError::Io { path, source })
+        boxfs_io::atomic_file::write_atomic(&path, json.as_bytes()).map_err(|source| AccountError::Io { path, source })
     }
 
     pub fn api_config(&self) -> ApiConfig {

@@ -3,7 +3,7 @@
 //! otherwise the named account saved by `boxfs login` supplies URLs and credentials.
 
 use super::accounts::{self, Account, DEFAULT_ACCOUNT};
-use crate::api::{ApiConfig, AuthMode, Client, TokenSource};
+use boxfs_api::{ApiConfig, AuthMode, Client, TokenSource};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -66,7 +66,7 @@ impl ApiArgs {
     }
 
     /// A Box error for the user: with a saved account, an expired login names the fix.
-    pub fn explain(&self, err: &crate::api::ApiError) -> String {
+    pub fn explain(&self, err: &boxfs_api::ApiError) -> String {
         match self.saved_account() {
             Some(account) => accounts::explain(err, account),
             None => err.to_string(),

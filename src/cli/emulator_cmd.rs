@@ -1,7 +1,7 @@
 //! `boxfs emulator`: runs the local Box API emulator until SIGINT/SIGTERM. Prints the three
 //! `BOX_*` lines on stdout first so that a script can source them.
 
-use crate::emulator::{Emulator, EmulatorConfig, FaultSpec, NetworkSpec};
+use boxfs_emulator::{Emulator, EmulatorConfig, FaultSpec, NetworkSpec};
 use clap::{Args, ValueEnum};
 use std::io::Write;
 use std::net::SocketAddr;
@@ -22,7 +22,7 @@ pub struct EmulatorArgs {
     pub allow_remote: bool,
     /// Fill a fresh (empty) data directory with sample content.
     #[arg(long, value_enum, value_name = "NAME")]
-    pub seed: Option<crate::emulator::seed::SeedKind>,
+    pub seed: Option<boxfs_emulator::seed::SeedKind>,
     /// Lifetime of issued access tokens, in seconds (Box: 3600).
     #[arg(long, value_name = "SECS", default_value_t = 3600, value_parser = clap::value_parser!(i64).range(1..))]
     pub token_lifetime: i64,

@@ -6,7 +6,7 @@
 
 use super::accounts::{self, Account, AccountError, Kind, DEFAULT_ACCOUNT};
 use super::callback::{CallbackError, CallbackServer};
-use crate::api::{oauth, ApiConfig, ApiError, AuthMode, Client, StoredTokens, TokenSource};
+use boxfs_api::{oauth, ApiConfig, ApiError, AuthMode, Client, StoredTokens, TokenSource};
 use clap::Args;
 use std::io::{BufRead, IsTerminal};
 use std::process::{ExitCode, Stdio};
@@ -199,7 +199,7 @@ async fn authorization_code(
 }
 
 /// Checks the credential by asking who it belongs to.
-async fn verify(account: &Account, mode: AuthMode) -> Result<crate::api::model::User, LoginError> {
+async fn verify(account: &Account, mode: AuthMode) -> Result<boxfs_api::model::User, LoginError> {
     let client = Client::new(account.api_config(), TokenSource::new(mode)?)?;
     Ok(client.me().await?)
 }

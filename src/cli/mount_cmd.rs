@@ -4,12 +4,12 @@
 
 use super::api_args::ApiArgs;
 use super::{log_file, preflight, sd_notify};
-use crate::api::{ApiConfig, AuthMode, Client, TokenSource};
 use crate::config::{Raw, Settings};
-use crate::emulator::{Emulator, EmulatorConfig};
 use crate::mount::{self, MountConfig};
 use crate::vfs::blocks::DEFAULT_BLOCK_SIZE;
 use crate::vfs::FsyncMode;
+use boxfs_api::{ApiConfig, AuthMode, Client, TokenSource};
+use boxfs_emulator::{Emulator, EmulatorConfig};
 use clap::Args;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::CommandExt;
@@ -207,7 +207,7 @@ async fn mount_foreground(args: MountArgs, settings: Settings) -> Result<(), Str
         None => {
             let client = args.api.client()?;
             let me = client.me().await.map_err(|e| args.api.explain(&e))?;
-            let cache = mount::default_cache_root().join(account_key(client.config(), &me.id));
+            let cache = crate::config::cache_root().join(account_key(client.config(), &me.id));
             (client, cache)
         }
     };
@@ -275,7 +275,7 @@ fn own_cache_dir(asked: Option<PathBuf>, default: PathBuf) -> Result<(PathBuf, m
 /// The cache subdirectory of an account: the user id, qualified by the API host when it is
 /// not Box's own (so that two servers never share blocks).
 fn account_key(cfg: &ApiConfig, user_id: &str) -> String {
-    if cfg.api_url == crate::api::config::BOX_API_URL {
+    if cfg.api_url == boxfs_api::config::BOX_API_URL {
         return user_id.to_string();
     }
     let host: String = cfg.api_url.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
@@ -283,9 +283,9 @@ fn account_key(cfg: &ApiConfig, user_id: &str) -> String {
 }
 
 /// Starts the emulator on `dir` in this process (demo tree when new) and a client for it.
-async fn embedded_emulator(dir: &std::path::Path) -> Result<(Client, crate::emulator::RunningEmulator), String> {
+async fn embedded_emulator(dir: &std::path::Path) -> Result<(Client, boxfs_emulator::RunningEmulator), String> {
     let config = EmulatorConfig {
-        seed: Some(crate::emulator::seed::SeedKind::Demo),
+        seed: Some(boxfs_emulator::seed::SeedKind::Demo),
         // The embedded emulator's token must outlive the mount.
         token_lifetime_secs: 10 * 365 * 24 * 3600,
         ..EmulatorConfig::new(dir.join("emulator"))
@@ -302,7 +302,7 @@ async fn embedded_emulator(dir: &std::path::Path) -> Result<(Client, crate::emul
 /// Re-runs this command in the foreground as a detached child, returns when it is mounted
 /// (exit 0) or has failed (its error is shown).
 fn daemonize(log_file: Option<&std::path::Path>) -> ExitCode {
-    let log = log_file.map(PathBuf::from).unwrap_or_else(|| mount::default_cache_root().join("mount.log"));
+    let log = log_file.map(PathBuf::from).unwrap_or_else(|| crate::config::cache_root().join("mount.log"));
     let log_file = match log_file::open_append(&log) {
         Ok(f) => f,
         Err(e) => {

@@ -141,12 +141,12 @@ pub enum Request {
 
 /// Sockets: `$XDG_RUNTIME_DIR/boxfs/mounts`, else `/tmp/boxfs-UID/mounts`.
 fn socket_dir() -> PathBuf {
-    crate::runtime_dir::runtime_dir().join("mounts")
+    boxfs_io::runtime_dir::runtime_dir().join("mounts")
 }
 
 /// Registry files: `$XDG_CACHE_HOME/boxfs/mounts`.
 fn registry_dir() -> PathBuf {
-    crate::mount::default_cache_root().join("mounts")
+    crate::config::cache_root().join("mounts")
 }
 
 /// The registry file and socket of a mountpoint (keyed by its absolute path). Their
@@ -159,14 +159,14 @@ pub fn paths_for(mountpoint: &Path) -> std::io::Result<(PathBuf, PathBuf)> {
 
 /// Creates the directory of `file` (and its parent) with mode 0700.
 pub fn private_parent(file: &Path) -> std::io::Result<()> {
-    crate::runtime_dir::private_dir(file.parent().expect("control files live in a dir").to_path_buf()).map(|_| ())
+    boxfs_io::runtime_dir::private_dir(file.parent().expect("control files live in a dir").to_path_buf()).map(|_| ())
 }
 
 /// Writes a registry entry atomically (0600).
 pub fn register(entry: &MountEntry) -> std::io::Result<()> {
     let (json, _) = paths_for(&entry.mountpoint)?;
     private_parent(&json)?;
-    crate::atomic_file::write_atomic(&json, &serde_json::to_vec_pretty(entry).expect("entry serializes"))
+    boxfs_io::atomic_file::write_atomic(&json, &serde_json::to_vec_pretty(entry).expect("entry serializes"))
 }
 
 /// The registry entry of a mountpoint, if one was written.
@@ -214,7 +214,7 @@ pub fn running_mounts_of(account: &str) -> Vec<PathBuf> {
     all_registered()
         .unwrap_or_default()
         .into_iter()
-        .filter(|m| m.account.as_deref() == Some(account) && m.pid.is_some_and(crate::runtime_dir::process_alive))
+        .filter(|m| m.account.as_deref() == Some(account) && m.pid.is_some_and(boxfs_io::runtime_dir::process_alive))
         .map(|m| m.mountpoint)
         .collect()
 }

@@ -6,9 +6,9 @@ use super::{
     paths_for, private_parent, register, Account, ApiUse, Cache, MountEntry, RecoverDone, Request, SharedBudget,
     Status, SyncDone,
 };
-use crate::api::StreamState;
 use crate::vfs::uploads::Scope;
 use crate::vfs::Fs;
+use boxfs_api::StreamState;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;

@@ -10,7 +10,7 @@
 //! from memory, never read back from disk.
 //!
 //! Block files are written through [`DirectFile`], with `O_DIRECT` where the filesystem allows
-//! it (downloads land in page-aligned [`BlockBuf`](crate::blockbuf::BlockBuf)s): a buffered
+//! it (downloads land in page-aligned [`BlockBuf`](boxfs_io::blockbuf::BlockBuf)s): a buffered
 //! write costs a copy into the page cache plus its writeback, more CPU than the download
 //! itself, for pages that the RAM tier and the kernel's cache of the mounted file already hold.
 //!
@@ -19,8 +19,8 @@
 //! (an earlier mount with a different setting) from being misread; they are deleted at open.
 //! Temp files are `tmp-<pid>-<random>`; a crash can leave one behind, and `open` deletes it.
 
-use crate::direct_io::DirectFile;
 use crate::vfs::downloads::Downloads;
+use boxfs_io::direct_io::DirectFile;
 use bytes::Bytes;
 use lru::LruCache;
 use std::fs::{self, DirBuilder, File, OpenOptions};
@@ -551,7 +551,7 @@ mod tests {
 
     #[test]
     fn aligned_blocks_are_written_whole_with_or_without_direct_io() {
-        use crate::blockbuf::{BufPool, ALIGN};
+        use boxfs_io::blockbuf::{BufPool, ALIGN};
         let tmp = tempfile::tempdir().unwrap();
         let bs = 4 * ALIGN as u64;
         let cache = BlockCache::open(tmp.path(), 1 << 20, bs).unwrap();

@@ -5,8 +5,8 @@
 //! the block to disk, then leaves the registry; so anyone looking finds a block in the registry
 //! or in the cache, never in neither.
 
-use crate::api::ApiError;
 use crate::vfs::blocks::{BlockCache, BlockKey};
+use boxfs_api::ApiError;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use std::collections::HashMap;

@@ -1,7 +1,7 @@
 //! Filesystem errors and the one place where every error (the vfs's own and the API
 //! client's) becomes an errno.
 
-use crate::api::ApiError;
+use boxfs_api::ApiError;
 use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]

@@ -7,8 +7,8 @@
 use super::fs::Fs;
 use super::inode::{display_name, kind_of, Ino, NodeKind};
 use super::listings::DirEntry;
-use crate::api::model::{Event, Item};
-use crate::api::{EventStream, StreamState};
+use boxfs_api::model::{Event, Item};
+use boxfs_api::{EventStream, StreamState};
 use std::sync::Arc;
 
 /// What the kernel must forget.

@@ -6,8 +6,8 @@
 //! write into bytes already hashed (or being hashed) makes the digest unknown; truncating to
 //! zero starts over.
 
-use crate::blockbuf::BufPool;
-use crate::direct_io::DirectFile;
+use boxfs_io::blockbuf::BufPool;
+use boxfs_io::direct_io::DirectFile;
 use bytes::Bytes;
 use sha1::{Digest, Sha1};
 use std::collections::VecDeque;

@@ -2,7 +2,7 @@
 //! separate id spaces) for the life of the mount, with what the filesystem knows of each item
 //! and the kernel's lookup count.
 
-use crate::api::model::{Item, ItemCommon};
+use boxfs_api::model::{Item, ItemCommon};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Instant, SystemTime};

@@ -11,7 +11,7 @@
 //! comes from an earlier boot (a power loss or kernel crash since) is known to maybe hold
 //! torn data: recovery holds it back for the user instead of uploading it over a good version.
 
-use crate::direct_io::DirectFile;
+use boxfs_io::direct_io::DirectFile;
 use serde::{Deserialize, Serialize};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -142,7 +142,7 @@ impl Journal {
     fn write_record(&self, record: &Record, durable: bool) -> std::io::Result<()> {
         let record = Record { boot_id: self.boot_id.clone(), ..record.clone() };
         let json = serde_json::to_vec_pretty(&record).expect("record serializes");
-        crate::atomic_file::replace(&self.record_path(&record.key), &json, durable)
+        boxfs_io::atomic_file::replace(&self.record_path(&record.key), &json, durable)
     }
 
     /// Forgets a committed (or abandoned) entry: record first, then data.

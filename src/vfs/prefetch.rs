@@ -17,10 +17,10 @@
 //! caller. Dropping a reader stops its prefetcher; downloads already under way finish (at most
 //! `max_parallel` blocks) into the cache.
 
-use crate::api::ApiError;
 use crate::vfs::blocks::{BlockCache, BlockKey};
 use crate::vfs::downloads::{settled, wait, Downloads, Slot};
 pub use crate::vfs::downloads::{BlockRequest, FetchError, FetchFn};
+use boxfs_api::ApiError;
 use bytes::{Bytes, BytesMut};
 use futures_util::stream::{self, FuturesUnordered, StreamExt, TryStreamExt};
 use std::ops::Range;

@@ -8,7 +8,7 @@ use super::hasher::ContentHasher;
 use super::inode::Ino;
 use super::journal::{Journal, Record};
 use super::upload_state::Upload;
-use crate::direct_io::DirectFile;
+use boxfs_io::direct_io::DirectFile;
 use bytes::Bytes;
 use std::os::unix::fs::FileExt;
 use std::sync::atomic::AtomicU64;
@@ -331,7 +331,7 @@ pub fn from_nanos(n: i128) -> SystemTime {
 /// Box's naming rules as errnos: `EINVAL` for names Box refuses, `ENAMETOOLONG` past 255
 /// characters or (Linux's limit) 255 bytes.
 pub fn check_name(name: &str) -> VfsResult<()> {
-    use crate::api::model::{name_problem, NameProblem};
+    use boxfs_api::model::{name_problem, NameProblem};
     match name_problem(name) {
         _ if name.len() > 255 => Err(VfsError::NameTooLong),
         Some(NameProblem::TooLong) => Err(VfsError::NameTooLong),

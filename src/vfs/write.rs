@@ -17,8 +17,8 @@ use super::listings::DirEntry;
 use super::staging::{check_name, nanos, StageState, Staged};
 use super::upload_state::Upload;
 use super::Attr;
-use crate::api::model::Item;
-use crate::direct_io::DirectFile;
+use boxfs_api::model::Item;
+use boxfs_io::direct_io::DirectFile;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 

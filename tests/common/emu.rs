@@ -1,7 +1,7 @@
 //! Test harness: an in-process emulator on 127.0.0.1:0 with its own temp data dir, and a thin
 //! HTTP helper around reqwest. Everything stops when the value is dropped.
 
-use boxfs::emulator::{Emulator, EmulatorConfig, RunningEmulator};
+use boxfs_emulator::{Emulator, EmulatorConfig, RunningEmulator};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use tempfile::TempDir;
@@ -61,7 +61,7 @@ impl TestEmulator {
         format!("{}/api/2.0{path}", self.base())
     }
 
-    pub fn store(&self) -> &boxfs::emulator::Store {
+    pub fn store(&self) -> &boxfs_emulator::Store {
         &self.running.state.store
     }
 
@@ -159,5 +159,5 @@ pub fn sha_digest(data: &[u8]) -> String {
 
 /// Deterministic test bytes.
 pub fn bytes(seed: u64, len: usize) -> Vec<u8> {
-    boxfs::emulator::seed::pattern_bytes(seed, len)
+    boxfs_emulator::seed::pattern_bytes(seed, len)
 }

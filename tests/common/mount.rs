@@ -22,7 +22,7 @@ pub struct Mounted {
 
 /// Starts an emulator (configured by `configure`) on a dedicated runtime.
 pub fn emulator(
-    configure: impl FnOnce(&mut boxfs::emulator::EmulatorConfig),
+    configure: impl FnOnce(&mut boxfs_emulator::EmulatorConfig),
 ) -> (tokio::runtime::Runtime, TestEmulator) {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let emu = rt.block_on(TestEmulator::start_with(configure));
@@ -32,7 +32,7 @@ pub fn emulator(
 /// The emulator for a mount test, or `None` (the test then returns, skipped) when this
 /// machine cannot mount FUSE filesystems (see `fuse_available`).
 pub fn fuse_emulator(
-    configure: impl FnOnce(&mut boxfs::emulator::EmulatorConfig),
+    configure: impl FnOnce(&mut boxfs_emulator::EmulatorConfig),
 ) -> Option<(tokio::runtime::Runtime, TestEmulator)> {
     fuse_available().then(|| emulator(configure))
 }

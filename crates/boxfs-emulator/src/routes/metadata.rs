@@ -3,10 +3,10 @@
 //! a JSON Patch). The store holds Box's rules (`store::metadata`).
 
 use super::{json_body, parse_id};
-use crate::emulator::error::{ApiError, ApiResult};
-use crate::emulator::render;
-use crate::emulator::store::{Kind, MetadataInstance, PatchOp};
-use crate::emulator::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::render;
+use crate::store::{Kind, MetadataInstance, PatchOp};
+use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;

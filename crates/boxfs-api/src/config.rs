@@ -46,7 +46,7 @@ pub struct BudgetConfig {
     pub requests_per_minute: u32,
     pub uploads_per_minute: u32,
     /// Where the shared budget files live (default: `RUNTIME_DIR/budgets`, see
-    /// [`crate::runtime_dir`]).
+    /// [`boxfs_io::runtime_dir`]).
     pub dir: std::path::PathBuf,
 }
 
@@ -55,7 +55,7 @@ impl Default for BudgetConfig {
         BudgetConfig {
             requests_per_minute: 1000,
             uploads_per_minute: 240,
-            dir: crate::runtime_dir::runtime_dir().join("budgets"),
+            dir: boxfs_io::runtime_dir::runtime_dir().join("budgets"),
         }
     }
 }

@@ -229,8 +229,8 @@ impl Store {
     }
 
     /// What rendering an item needs.
-    pub fn render_ctx(&self) -> crate::emulator::render::Ctx<'_> {
-        crate::emulator::render::Ctx { user: &self.user, base_url: &self.base_url }
+    pub fn render_ctx(&self) -> crate::render::Ctx<'_> {
+        crate::render::Ctx { user: &self.user, base_url: &self.base_url }
     }
 
     pub fn blobs(&self) -> &Blobs {

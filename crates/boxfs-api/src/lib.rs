@@ -10,6 +10,7 @@ mod client;
 pub mod config;
 mod counters;
 mod download;
+mod download_urls;
 pub mod error;
 pub mod events;
 mod items;

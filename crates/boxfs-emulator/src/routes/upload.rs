@@ -3,9 +3,9 @@
 //! `content-md5` (a SHA-1) checked; and the preflight checks (`OPTIONS /2.0/files/content`).
 
 use super::{files_body, header, json_body, json_id, parent_id, parse_id, str_field, Params};
-use crate::emulator::error::{ApiError, ApiResult};
-use crate::emulator::store::{normalize_time, BlobInfo, HashingWriter, NewFile};
-use crate::emulator::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::store::{normalize_time, BlobInfo, HashingWriter, NewFile};
+use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{Multipart, Path, State};
 use axum::http::{HeaderMap, StatusCode};

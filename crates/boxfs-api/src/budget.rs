@@ -120,7 +120,7 @@ impl State {
 
     /// Drops the pids of processes that are gone. (A pid appears once per budget it opened.)
     fn prune(&mut self) {
-        self.pids.retain(|pid| crate::runtime_dir::process_alive(*pid));
+        self.pids.retain(|pid| boxfs_io::runtime_dir::process_alive(*pid));
     }
 
     fn usage(&self, cfg: &BudgetConfig) -> BudgetUse {
@@ -236,7 +236,7 @@ fn budget_file_name(identity: &str) -> String {
 
 /// Opens (creating, 0600) the budget file `name` in `dir` (made 0700).
 fn open_shared(dir: &Path, name: &str) -> std::io::Result<(PathBuf, File)> {
-    let dir = crate::runtime_dir::private_dir(dir.to_path_buf())?;
+    let dir = boxfs_io::runtime_dir::private_dir(dir.to_path_buf())?;
     let path = dir.join(name);
     let file =
         std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).mode(0o600).open(&path)?;

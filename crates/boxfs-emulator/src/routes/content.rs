@@ -3,9 +3,9 @@
 //! blob with single `Range` support (206 + `Content-Range`, 416 out of range).
 
 use super::{parse_id, Params};
-use crate::emulator::error::{ApiError, ApiResult};
-use crate::emulator::store::Kind;
-use crate::emulator::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::store::Kind;
+use crate::AppState;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -32,7 +32,7 @@ pub struct DownloadTickets(Mutex<HashMap<String, Ticket>>);
 
 impl DownloadTickets {
     fn issue(&self, ticket: Ticket) -> String {
-        let key = crate::emulator::store::random_hex(20).to_lowercase();
+        let key = crate::store::random_hex(20).to_lowercase();
         let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
         map.retain(|_, t| t.expires > now);

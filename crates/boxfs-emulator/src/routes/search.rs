@@ -5,12 +5,12 @@
 
 use super::items::int_param;
 use super::{bool_param, render_items, repr, Params};
-use crate::emulator::error::{ApiError, ApiResult};
-use crate::emulator::render::Repr;
-use crate::emulator::store::{
+use crate::error::{ApiError, ApiResult};
+use crate::render::Repr;
+use crate::store::{
     normalize_time, Kind, MetadataFilter, Query, Range, SearchOrder, SearchRequest, Searched, TrashFilter,
 };
-use crate::emulator::AppState;
+use crate::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;

@@ -3,8 +3,8 @@
 //! `POST /oauth2/revoke`.
 
 use super::Params;
-use crate::emulator::store::TokenPair;
-use crate::emulator::AppState;
+use crate::store::TokenPair;
+use crate::AppState;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -45,7 +45,7 @@ pub async fn authorize(State(s): State<AppState>, q: Params) -> Response {
     };
     let code = match s.store.create_auth_code(&s.config.client_id, redirect.as_str()) {
         Ok(code) => code,
-        Err(e) => return crate::emulator::error::ApiError::from(e).into_response(),
+        Err(e) => return crate::error::ApiError::from(e).into_response(),
     };
     let mut target = redirect;
     target.query_pairs_mut().append_pair("code", &code);
@@ -96,7 +96,7 @@ pub async fn token(State(s): State<AppState>, Form(form): Form<HashMap<String, S
     match issued {
         Ok(Some(pair)) => token_response(pair),
         Ok(None) => refuse_grant(&s, "invalid_grant", "Invalid refresh token"),
-        Err(e) => crate::emulator::error::ApiError::from(e).into_response(),
+        Err(e) => crate::error::ApiError::from(e).into_response(),
     }
 }
 
@@ -107,7 +107,7 @@ pub async fn revoke(State(s): State<AppState>, Form(form): Form<HashMap<String, 
     }
     if let Some(token) = form.get("token") {
         if let Err(e) = s.store.revoke_token(token) {
-            return crate::emulator::error::ApiError::from(e).into_response();
+            return crate::error::ApiError::from(e).into_response();
         }
     }
     StatusCode::OK.into_response()

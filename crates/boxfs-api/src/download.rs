@@ -8,44 +8,10 @@ use super::error::{ApiError, ApiResult};
 use futures_util::StreamExt;
 use reqwest::{Method, StatusCode};
 use sha1::Digest;
-use std::collections::HashMap;
 use std::pin::Pin;
-use std::sync::Mutex;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
-
-/// Box says download URLs live about 15 minutes; reuse them for less than that.
-const URL_REUSE: Duration = Duration::from_secs(5 * 60);
-const URL_CACHE_MAX: usize = 4096;
-
-/// (file id, version) → (download URL, when it was issued).
-type UrlKey = (String, Option<String>);
-
-#[derive(Default)]
-pub struct DownloadUrls(Mutex<HashMap<UrlKey, (String, Instant)>>);
-
-impl DownloadUrls {
-    fn get(&self, key: &UrlKey) -> Option<String> {
-        let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(key).filter(|(_, at)| at.elapsed() < URL_REUSE).map(|(u, _)| u.clone())
-    }
-
-    fn put(&self, key: UrlKey, url: String) {
-        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() >= URL_CACHE_MAX {
-            map.retain(|_, (_, at)| at.elapsed() < URL_REUSE);
-            if map.len() >= URL_CACHE_MAX {
-                map.clear();
-            }
-        }
-        map.insert(key, (url, Instant::now()));
-    }
-
-    fn forget(&self, key: &UrlKey) {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
-    }
-}
 
 impl Client {
     /// The download URL of a file (a version of it when given), waiting out 202.

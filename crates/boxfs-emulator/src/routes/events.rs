@@ -4,9 +4,9 @@
 //! the configured timeout.
 
 use super::Params;
-use crate::emulator::error::{ApiError, ApiResult};
-use crate::emulator::render;
-use crate::emulator::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::render;
+use crate::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;

@@ -3,9 +3,9 @@
 //! (parts list and whole-file digest checked; 202 + `Retry-After` when the fault knob says so).
 
 use super::{files_body, header, json_body, json_id, parse_id, str_field};
-use crate::emulator::error::{ApiError, ApiResult};
-use crate::emulator::store::{normalize_time, HashingWriter, NewFile, Part, SessionRow, SessionTarget, StoreError};
-use crate::emulator::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::store::{normalize_time, HashingWriter, NewFile, Part, SessionRow, SessionTarget, StoreError};
+use crate::AppState;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{header as h, HeaderMap, StatusCode};
@@ -21,7 +21,7 @@ fn session_json(state: &AppState, row: &SessionRow) -> Value {
     json!({
         "id": row.id,
         "type": "upload_session",
-        "session_expires_at": crate::emulator::store::format_time(expires),
+        "session_expires_at": crate::store::format_time(expires),
         "part_size": row.part_size,
         "total_parts": row.total_parts,
         "num_parts_processed": row.parts_uploaded,
@@ -145,7 +145,7 @@ async fn store_part(
     let (a, b, total) = content_range(headers).ok_or_else(|| ApiError::invalid_param("content-range"))?;
     check_part_range(&row, a, b, total)?;
     let digest = sha_digest(headers).ok_or_else(|| ApiError::invalid_param("digest"))?;
-    let tmp = s.store.session_dir(sid).join(format!("{}.tmp", crate::emulator::store::random_hex(8)));
+    let tmp = s.store.session_dir(sid).join(format!("{}.tmp", crate::store::random_hex(8)));
     let mut writer = HashingWriter::create(tmp).await?;
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| ApiError::bad_request("bad_request", format!("Body read failed: {e}")))?;
@@ -171,7 +171,7 @@ async fn store_part(
         ))
         .await;
     }
-    let part = Part { part_id: crate::emulator::store::random_hex(4), offset: a, size: blob.size, sha1: blob.sha1 };
+    let part = Part { part_id: crate::store::random_hex(4), offset: a, size: blob.size, sha1: blob.sha1 };
     let stored = match s.store.add_part(sid, part) {
         Ok(p) => p,
         Err(e) => return fail(e.into()).await,

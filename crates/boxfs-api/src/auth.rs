@@ -58,7 +58,7 @@ impl StoredTokens {
         let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir)?;
         let json = serde_json::to_string_pretty(self).expect("tokens serialize");
-        Ok(crate::atomic_file::write_atomic(path, json.as_bytes())?)
+        Ok(boxfs_io::atomic_file::write_atomic(path, json.as_bytes())?)
     }
 
     /// How long before `expires_at` the token is renewed: a 30th of its lifetime, at most 60 s

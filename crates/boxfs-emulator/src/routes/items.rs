@@ -7,12 +7,10 @@ use super::{
     bool_param, header, json_body, json_id, parent_id, parse_id, refuse_unmodelled, render_item, render_items, repr,
     str_field, Params,
 };
-use crate::emulator::error::{ApiError, ApiResult};
-use crate::emulator::render::{self, Repr};
-use crate::emulator::store::{
-    Ancestor, Item, Kind, ListOrder, LockChange, PageRequest, Scope, SharedLinkChange, Update,
-};
-use crate::emulator::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::render::{self, Repr};
+use crate::store::{Ancestor, Item, Kind, ListOrder, LockChange, PageRequest, Scope, SharedLinkChange, Update};
+use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};

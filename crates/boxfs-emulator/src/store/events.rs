@@ -4,7 +4,7 @@
 use super::extras::load_extras;
 use super::item::{ancestors, load_item};
 use super::{Store, StoreResult};
-use crate::emulator::render::{self, Repr};
+use crate::render::{self, Repr};
 use rusqlite::{Connection, Transaction};
 use serde_json::Value;
 

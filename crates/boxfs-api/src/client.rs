@@ -33,7 +33,7 @@ pub(crate) struct Inner {
     pub auth: TokenSource,
     budget: Budget,
     pub counters: Counters,
-    pub download_urls: super::download::DownloadUrls,
+    pub download_urls: super::download_urls::DownloadUrls,
 }
 
 /// One logical call: how to build the request (again for each attempt) and how to treat it.

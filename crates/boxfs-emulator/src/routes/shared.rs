@@ -6,10 +6,10 @@
 
 use super::items::not_modified;
 use super::{header, render_item, repr, Params};
-use crate::emulator::error::{ApiError, ApiResult};
-use crate::emulator::render::Repr;
-use crate::emulator::store::{Kind, LinkUse};
-use crate::emulator::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::render::Repr;
+use crate::store::{Kind, LinkUse};
+use crate::AppState;
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::{header as h, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
@@ -49,7 +49,7 @@ fn escape(s: &str) -> String {
 pub async fn link_page(State(s): State<AppState>, OriginalUri(uri): OriginalUri) -> ApiResult<Response> {
     let url = format!("{}{}", s.base_url(), uri.path());
     let (item, link) = s.store.resolve_shared_link(&url, None).map_err(|e| match e {
-        crate::emulator::store::StoreError::SharedLinkPassword => ApiError::new(
+        crate::store::StoreError::SharedLinkPassword => ApiError::new(
             StatusCode::FORBIDDEN,
             "incorrect_shared_item_password",
             "This shared link needs a password: ask for the item through GET /2.0/shared_items",
@@ -85,7 +85,7 @@ pub async fn static_download(State(s): State<AppState>, Path(file): Path<String>
         )
     };
     let (item, link) = s.store.resolve_shared_link(&url, None).map_err(|e| match e {
-        crate::emulator::store::StoreError::SharedLinkPassword => forbidden(),
+        crate::store::StoreError::SharedLinkPassword => forbidden(),
         other => other.into(),
     })?;
     if item.kind != Kind::File {

@@ -108,7 +108,7 @@ impl TokenFile {
 
     /// The lock if it is free now.
     fn try_lock(&self) -> ApiResult<Option<TokenLock>> {
-        let Some(file) = crate::lock_file::try_lock(&self.lock_path)
+        let Some(file) = boxfs_io::lock_file::try_lock(&self.lock_path)
             .map_err(|e| ApiError::TokenFile(format!("cannot lock {}: {e}", self.lock_path.display())))?
         else {
             return Ok(None);

@@ -2,9 +2,9 @@
 //! runtime changes of faults and network conditions, and forced token expiry.
 
 use super::{repr, Params};
-use crate::emulator::error::{ApiError, ApiResult};
-use crate::emulator::render::{self, Repr};
-use crate::emulator::{AppState, FaultSpec, NetworkSpec};
+use crate::error::{ApiError, ApiResult};
+use crate::render::{self, Repr};
+use crate::{AppState, FaultSpec, NetworkSpec};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;

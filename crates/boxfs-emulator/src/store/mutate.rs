@@ -10,7 +10,7 @@ use super::locks::{self, refuse_if_locked, LockChange};
 use super::names::validate_name;
 use super::shares::{self, SharedLinkChange};
 use super::{adjust_space, now_rfc3339, space_used, Store, StoreError, StoreResult, UserInfo};
-use crate::emulator::render;
+use crate::render;
 use rusqlite::Transaction;
 
 pub struct NewFile {
