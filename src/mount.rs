@@ -94,7 +94,7 @@ pub async fn build_fs(client: Client, cfg: &MountConfig) -> Result<Arc<Fs>, Moun
     let cache = BlockCache::open(&blocks_dir, cfg.cache_size, cfg.block_size)
         .map_err(|source| MountError::Cache { dir: blocks_dir.clone(), source })?
         .with_ram_blocks(reader.ram_blocks());
-    let journal_dir = cfg.cache_dir.join("journal");
+    let journal_dir = Journal::dir_in(&cfg.cache_dir);
     let journal = Journal::open(&journal_dir).map_err(|source| MountError::Cache { dir: journal_dir, source })?;
     let fs_cfg = FsConfig {
         metadata_ttl: cfg.metadata_ttl,

@@ -6,7 +6,7 @@
 
 use super::human_bytes;
 use crate::control::{self, Status};
-use crate::vfs::uploads::{UploadInfo, UploadState};
+use crate::control::{Upload, UploadStage};
 use clap::Args;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -127,7 +127,7 @@ pub fn render(s: &Status) -> String {
         let state = if s.uploads.is_empty() { "in Box (nothing pending)" } else { "pending upload" };
         line("path:", format!("{}: {state}", path.display()));
     }
-    let stuck = |u: &&UploadInfo| matches!(u.state, UploadState::Failed | UploadState::Held);
+    let stuck = |u: &&Upload| matches!(u.state, UploadStage::Failed | UploadStage::Held);
     let failed = s.uploads.iter().filter(stuck).count();
     line("uploads:", format!("{} pending, {failed} failed or held", s.uploads.len() - failed));
     for u in &s.uploads {

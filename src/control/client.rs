@@ -5,8 +5,6 @@
 use super::{
     all_registered, paths_for, registered, Cache, ControlError, MountEntry, RecoverDone, Request, Status, SyncDone,
 };
-use crate::vfs::journal::Journal;
-use crate::vfs::uploads::journal_uploads;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -75,7 +73,6 @@ fn status_of(entry: &MountEntry, path: Option<PathBuf>) -> Result<Status, Contro
 }
 
 fn journal_status(mountpoint: &Path, cache_dir: &Path) -> Result<Status, ControlError> {
-    let journal = Journal::open(&cache_dir.join("journal"))?;
     Ok(Status {
         mountpoint: mountpoint.into(),
         source: "journal".into(),
@@ -84,7 +81,7 @@ fn journal_status(mountpoint: &Path, cache_dir: &Path) -> Result<Status, Control
         events: "unknown".into(),
         cache: Cache { dir: cache_dir.into(), used_bytes: None, capacity_bytes: None },
         api: None,
-        uploads: journal_uploads(&journal)?,
+        uploads: crate::vfs::uploads::in_journal(cache_dir)?.into_iter().map(super::Upload::from).collect(),
         path: None,
         budget: None,
     })

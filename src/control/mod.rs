@@ -19,7 +19,7 @@ mod server;
 pub use client::{locate, recover, status, status_all, sync};
 pub use server::ControlServer;
 
-use crate::vfs::uploads::UploadInfo;
+use crate::vfs::uploads::{UploadInfo, UploadState};
 use serde::{Deserialize, Serialize};
 use sha1::{Digest, Sha1};
 use std::path::{Path, PathBuf};
@@ -62,7 +62,7 @@ pub struct Status {
     pub cache: Cache,
     pub api: Option<ApiUse>,
     /// Pending uploads (under `path` when one was asked about).
-    pub uploads: Vec<UploadInfo>,
+    pub uploads: Vec<Upload>,
     /// The file or folder asked about, relative to the mount's root.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<PathBuf>,
@@ -112,6 +112,82 @@ pub struct SharedBudget {
 pub struct SyncDone {
     pub done: bool,
     pub failures: Vec<String>,
+}
+
+/// One pending upload, as the control channel reports it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Upload {
+    pub name: String,
+    /// Box id of the folder it goes to.
+    pub folder_id: String,
+    pub state: UploadStage,
+    /// Its latest bytes and journal record are on the local disk (fsynced): a crash or power
+    /// loss cannot lose them.
+    #[serde(default)]
+    pub durable: bool,
+    pub bytes_done: u64,
+    pub bytes_total: u64,
+    /// The last error (retrying or failed), or why it is held.
+    pub error: Option<String>,
+}
+
+/// Where a pending upload stands, as the control channel reports it.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum UploadStage {
+    /// Still open for writing.
+    Writing,
+    /// Waiting out the write-back delay (or an upload slot).
+    Waiting,
+    Uploading,
+    /// Every byte is up; Box is committing them.
+    Committing,
+    Retrying,
+    Failed,
+    /// Kept out of Box after a system crash until `boxfs recover` decides.
+    Held,
+    /// Read from the journal: no daemon runs to say more.
+    Pending,
+}
+
+impl std::fmt::Display for UploadStage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let word = match self {
+            UploadStage::Writing => "writing",
+            UploadStage::Waiting => "waiting",
+            UploadStage::Uploading => "uploading",
+            UploadStage::Committing => "committing",
+            UploadStage::Retrying => "retrying",
+            UploadStage::Failed => "failed",
+            UploadStage::Held => "held",
+            UploadStage::Pending => "pending",
+        };
+        f.pad(word)
+    }
+}
+
+impl From<UploadInfo> for Upload {
+    fn from(u: UploadInfo) -> Upload {
+        let state = match u.state {
+            UploadState::Writing => UploadStage::Writing,
+            UploadState::Waiting => UploadStage::Waiting,
+            UploadState::Uploading => UploadStage::Uploading,
+            UploadState::Committing => UploadStage::Committing,
+            UploadState::Retrying => UploadStage::Retrying,
+            UploadState::Failed => UploadStage::Failed,
+            UploadState::Held => UploadStage::Held,
+            UploadState::Pending => UploadStage::Pending,
+        };
+        Upload {
+            name: u.name,
+            folder_id: u.folder_id,
+            state,
+            durable: u.durable,
+            bytes_done: u.bytes_done,
+            bytes_total: u.bytes_total,
+            error: u.error,
+        }
+    }
 }
 
 /// The answer to `recover`.

@@ -4,7 +4,7 @@
 
 use super::{
     paths_for, private_parent, register, Account, ApiUse, Cache, MountEntry, RecoverDone, Request, SharedBudget,
-    Status, SyncDone,
+    Status, SyncDone, Upload,
 };
 use crate::vfs::uploads::Scope;
 use crate::vfs::Fs;
@@ -186,7 +186,7 @@ async fn status(ctx: &Context, scope: &Scope) -> Status {
             throttled_total: load(&counters.throttled),
             retries_total: load(&counters.retries),
         }),
-        uploads: fs.uploads(scope),
+        uploads: fs.uploads(scope).into_iter().map(Upload::from).collect(),
         path: None,
         budget: Some(SharedBudget {
             requests_last_minute: budget.requests_last_minute,

@@ -87,6 +87,11 @@ pub struct Journal {
 }
 
 impl Journal {
+    /// Where the journal of a mount's cache dir lives.
+    pub fn dir_in(cache_dir: &Path) -> PathBuf {
+        cache_dir.join("journal")
+    }
+
     /// Opens (creating, mode 0700) the journal directory.
     pub fn open(dir: &Path) -> std::io::Result<Journal> {
         std::fs::create_dir_all(dir)?;

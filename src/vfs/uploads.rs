@@ -93,8 +93,9 @@ fn staged_info(s: &Staged) -> Option<UploadInfo> {
     })
 }
 
-/// What the journal alone says is pending (no daemon runs to ask).
-pub fn journal_uploads(journal: &Journal) -> std::io::Result<Vec<UploadInfo>> {
+/// What the journal of the cache dir `cache_dir` says is pending (no daemon runs to ask).
+pub fn in_journal(cache_dir: &std::path::Path) -> std::io::Result<Vec<UploadInfo>> {
+    let journal = Journal::open(&Journal::dir_in(cache_dir))?;
     Ok(journal
         .records()?
         .into_iter()
