@@ -125,8 +125,12 @@ impl Fs {
         if let Some(why) = failed {
             tracing::error!(name = %record.name, error = %why, "upload failed for good; the data stays in the journal");
         }
-        if let Err(e) = staged.save_record(self.journal(), false) {
-            tracing::warn!(error = %e, "cannot update the journal record");
+        // A finished entry leaves the journal next: its record is not worth writing.
+        let finished = staged.lock().upload.next(Instant::now()) == Next::Finished;
+        if !finished {
+            if let Err(e) = staged.save_record(self.journal(), false) {
+                tracing::warn!(error = %e, "cannot update the journal record");
+            }
         }
         staged.tell_waiters();
     }
