@@ -9,9 +9,10 @@ use futures_util::Stream;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-/// The fields a `stat` needs, asked for explicitly so that one listing call is enough.
+/// The fields a `stat` needs, asked for explicitly so that one listing call is enough: with
+/// the `global.properties` metadata instance, where boxfs keeps POSIX attributes.
 pub const STAT_FIELDS: &str = "type,id,sequence_id,etag,name,size,sha1,file_version,created_at,modified_at,\
-content_created_at,content_modified_at,parent,item_status,permissions,url";
+content_created_at,content_modified_at,parent,item_status,permissions,url,metadata.global.properties";
 
 const PAGE_LIMIT: u32 = 1000;
 

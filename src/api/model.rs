@@ -3,7 +3,7 @@
 //! 409's `conflicts` may be one object or an array.
 
 use serde::{Deserialize, Deserializer, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 /// Why Box refuses a name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -128,6 +128,33 @@ pub struct ItemCommon {
     pub item_status: Option<String>,
     #[serde(default)]
     pub permissions: Option<Permissions>,
+    /// The metadata instances asked for with `fields=metadata.<scope>.<template>`; `None` when
+    /// the response does not carry them (not asked for, or an event's source).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<ItemMetadata>,
+}
+
+/// An item's `metadata` field: the instances asked for, by scope and template. Only the
+/// `global.properties` instance is read (free-form key-value pairs, Box's own template).
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+pub struct ItemMetadata {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub global: Option<GlobalMetadata>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+pub struct GlobalMetadata {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub properties: Option<Map<String, Value>>,
+}
+
+impl ItemCommon {
+    /// The item's `global.properties` instance: `None` when the response does not say,
+    /// `Some(None)` when the item has none.
+    pub fn properties(&self) -> Option<Option<&Map<String, Value>>> {
+        let m = self.metadata.as_ref()?;
+        Some(m.global.as_ref().and_then(|g| g.properties.as_ref()))
+    }
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
