@@ -135,6 +135,13 @@ impl Default for Timing {
     }
 }
 
+/// How far an entry's changes went at some moment: content and attribute generations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mark {
+    content: u64,
+    attrs: u64,
+}
+
 /// One staged entry's state (see the module doc).
 #[derive(Clone, Debug)]
 pub struct Upload {
@@ -223,6 +230,16 @@ impl Upload {
     /// Attributes up to this generation are in Box.
     pub fn attrs_stored(&self) -> u64 {
         self.attrs_stored
+    }
+
+    /// The changes made so far, to wait for ([`Upload::reached`]).
+    pub fn mark(&self) -> Mark {
+        Mark { content: self.generation, attrs: self.attrs }
+    }
+
+    /// The changes up to `mark` are in Box.
+    pub fn reached(&self, mark: Mark) -> bool {
+        self.committed >= mark.content && self.attrs_stored >= mark.attrs
     }
 
     /// Content or attributes not yet in Box.
@@ -632,12 +649,15 @@ mod tests {
         u.start();
         u.attrs_changed(secs(t0, 1.1)); // a chmod while the bytes go up
         assert_eq!(u.next(secs(t0, 1.1)), Next::Busy);
+        let mark = u.mark();
         u.finished(Outcome::Committed, secs(t0, 1.2));
+        assert!(!u.reached(mark), "a sync waits for the attributes too");
         assert_eq!(u.next(secs(t0, 1.2)), Next::StoreAttrs, "right after the content, not a delay later");
         let gen = u.start_attrs();
         assert_eq!(gen, u.attrs_generation(), "the latest attributes, once");
         u.finished(Outcome::Committed, secs(t0, 1.3));
         assert_eq!(u.state(), &State::InBox);
+        assert!(u.reached(mark));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use super::fs::Fs;
 use super::inode::{Ino, Meta, NodeKind, ROOT_INO};
 use super::journal::{Entry, Journal, Record};
 use super::staging::{from_nanos, StageState, Staged};
-use super::upload_state::{State, Upload};
+use super::upload_state::{Mark, State, Upload};
 use super::writeback::wait_in_box;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::Ordering;
@@ -182,18 +182,18 @@ impl Fs {
     /// failures (file: error), whose data stays in the journal; held entries count as
     /// failures until `boxfs recover` decides on them.
     pub async fn sync(&self, scope: &Scope) -> Vec<String> {
-        let chosen: Vec<(Arc<Staged>, u64)> = self
+        let chosen: Vec<(Arc<Staged>, Mark)> = self
             .staged_entries()
             .into_iter()
             .filter(|s| self.in_scope(s, scope))
             .map(|s| {
-                let generation = self.hurry(&s);
-                (s, generation)
+                let mark = self.hurry(&s);
+                (s, mark)
             })
             .collect();
         let mut failures = Vec::new();
-        for (s, generation) in chosen {
-            if let Err(e) = wait_in_box(&s, generation).await {
+        for (s, mark) in chosen {
+            if let Err(e) = wait_in_box(&s, mark).await {
                 failures.push(e.to_string());
             }
         }

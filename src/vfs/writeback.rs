@@ -16,7 +16,7 @@ use super::journal::{Entry, Record};
 use super::listings::DirEntry;
 use super::posix::{plan, Call, PendingAttrs, Stored};
 use super::staging::{from_nanos, rfc3339, Staged};
-use super::upload_state::{Next, Outcome, State, Timing};
+use super::upload_state::{Mark, Next, Outcome, State, Timing};
 use crate::api::metadata::ItemKind;
 use crate::api::model::{File, Item};
 use crate::api::{ApiError, CommitHook, Fetched, Sha1Source, UploadOptions, UploadTarget};
@@ -520,33 +520,33 @@ impl Fs {
     }
 
     /// Starts the file's upload now (skipping the write-back delay) and waits until its
-    /// current content is in Box.
+    /// current content and attributes are in Box.
     pub(super) async fn commit_now(&self, staged: &Arc<Staged>) -> VfsResult<()> {
-        let generation = self.hurry(staged);
-        wait_in_box(staged, generation).await
+        let mark = self.hurry(staged);
+        wait_in_box(staged, mark).await
     }
 
-    /// Cuts the file's write-back delay short (a sync); returns the generation to wait for.
-    pub(super) fn hurry(&self, staged: &Arc<Staged>) -> u64 {
-        let generation = {
+    /// Cuts the entry's write-back delay short (a sync); returns the changes to wait for.
+    pub(super) fn hurry(&self, staged: &Arc<Staged>) -> Mark {
+        let mark = {
             let mut st = staged.lock();
             st.upload.hurry(Instant::now());
-            st.upload.generation()
+            st.upload.mark()
         };
         self.kick(staged);
-        generation
+        mark
     }
 }
 
-/// Waits until content up to `generation` is in Box (or the file was removed); the error of
-/// an upload that failed for good or is held.
-pub(super) async fn wait_in_box(staged: &Staged, generation: u64) -> VfsResult<()> {
+/// Waits until the changes up to `mark` are in Box (or the entry was removed); the error of
+/// a send that failed for good or is held.
+pub(super) async fn wait_in_box(staged: &Staged, mark: Mark) -> VfsResult<()> {
     let mut settled = staged.settled.subscribe();
     loop {
         {
             let st = staged.lock();
             let refused = match st.upload.state() {
-                _ if st.upload.committed() >= generation => return Ok(()),
+                _ if st.upload.reached(mark) => return Ok(()),
                 State::InBox | State::Removed => return Ok(()),
                 State::Failed(why) | State::Held(why) => why.clone(),
                 _ => String::new(),
