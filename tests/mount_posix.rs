@@ -288,3 +288,54 @@ fn another_user_meets_the_stored_modes_with_allow_other() {
     let a = std::fs::metadata(m.p("open/a")).unwrap();
     assert_eq!((a.uid(), a.gid()), (NOBODY, NOBODY));
 }
+
+/// The `global.properties` instance of an item through the API (`Null` when it has none).
+fn properties(m: &Mounted, kind: &str, id: i64) -> Value {
+    let r = m.rt.block_on(m.emu.get(&m.emu.api(&format!("/{kind}/{id}/metadata/global/properties"))));
+    if r.status == 404 {
+        Value::Null
+    } else {
+        r.body
+    }
+}
+
+#[test]
+fn attribute_changes_pending_at_a_kill_9_reach_box_after_the_remount() {
+    let Some((rt, emu)) = fuse_emulator(|_| {}) else { return };
+    let store = emu.store();
+    let folder = store.create_folder(0, "d").unwrap().id;
+    let blob = store.blobs().put_bytes(b"#!/bin/sh\n").unwrap();
+    let new = boxfs::emulator::store::NewFile {
+        parent_id: folder,
+        name: "tool".into(),
+        blob,
+        content_created_at: None,
+        content_modified_at: None,
+    };
+    let tool = store.create_file(new).unwrap().id;
+    // Changes wait a minute: all are pending (journaled) when the daemon dies.
+    let mut m = Mounted::start(rt, emu, &["--writeback-delay-ms", "60000"]);
+    chmod(&m.p("d/tool"), 0o755);
+    chmod(&m.p("d"), 0o700);
+    std::os::unix::fs::symlink("tool", m.p("d/link")).unwrap();
+    assert_eq!(properties(&m, "files", tool), Value::Null, "nothing stored yet");
+    assert!(!m.signal(libc::SIGKILL).unwrap().success());
+    m.reset_stats();
+    m.respawn(&[]);
+    common::mount::wait_for("recovered attributes", 30, || {
+        properties(&m, "folders", folder)["boxfs_mode"] == "0700"
+            && properties(&m, "files", tool)["boxfs_mode"] == "0755"
+    });
+    assert_eq!(std::fs::read_link(m.p("d/link")).unwrap(), Path::new("tool"));
+    boxfs_sync(m.path());
+    let stats = m.stats();
+    assert_eq!(
+        count(&stats, |r| r.contains("/files/{id}/content")),
+        0,
+        "tool is neither downloaded nor uploaded: {stats}"
+    );
+    assert_eq!(count(&stats, |r| r == "POST /api/2.0/files/content"), 1, "the link's one upload: {stats}");
+    let stored = count(&stats, |r| r.contains("/metadata") && !r.starts_with("GET "));
+    assert_eq!(stored, 3, "one call per changed item (the GETs are this test's): {stats}");
+    assert_eq!(std::fs::symlink_metadata(m.p("d")).unwrap().mode() & 0o7777, 0o700);
+}
