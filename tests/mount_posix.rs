@@ -253,6 +253,20 @@ fn attributes_cost_no_listing_call_and_chmod_one_metadata_call_per_changed_file(
     boxfs_sync(&plain);
     assert_eq!(metadata_calls(&m.stats()), 0);
     assert!(modes_and_owners(&plain).iter().all(|s| s.0 == 0o644));
+    if !root() {
+        return;
+    }
+    // Back to the defaults, mode and owner: the instance (seeded, listed) goes, one call each.
+    m.reset_stats();
+    for i in 0..10 {
+        let f = with.join(format!("f{i:04}"));
+        chmod(&f, 0o644);
+        std::os::unix::fs::chown(&f, Some(me), None).unwrap();
+    }
+    boxfs_sync(&with);
+    let stats = m.stats();
+    assert_eq!(count(&stats, |r| r.starts_with("DELETE ") && r.contains("/metadata")), 10, "{stats}");
+    assert_eq!(metadata_calls(&stats), 10, "{stats}");
 }
 
 #[test]

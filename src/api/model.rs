@@ -190,6 +190,33 @@ pub enum Item {
     WebLink(WebLink),
 }
 
+/// A representation of an item (a file, folder or web link, or any of them).
+pub trait HasCommon {
+    fn common_mut(&mut self) -> &mut ItemCommon;
+}
+
+impl HasCommon for File {
+    fn common_mut(&mut self) -> &mut ItemCommon {
+        &mut self.common
+    }
+}
+
+impl HasCommon for Folder {
+    fn common_mut(&mut self) -> &mut ItemCommon {
+        &mut self.common
+    }
+}
+
+impl HasCommon for Item {
+    fn common_mut(&mut self) -> &mut ItemCommon {
+        match self {
+            Item::File(f) => &mut f.common,
+            Item::Folder(f) => &mut f.common,
+            Item::WebLink(w) => &mut w.common,
+        }
+    }
+}
+
 impl Item {
     pub fn common(&self) -> &ItemCommon {
         match self {
@@ -393,5 +420,17 @@ mod tests {
             serde_json::from_str(r#"{"type":"folder","id":"0","sequence_id":null,"etag":null,"name":"All Files"}"#)
                 .unwrap();
         assert!(matches!(root, Item::Folder(_)));
+    }
+
+    #[test]
+    fn the_properties_instance_is_known_only_when_the_response_carries_metadata() {
+        let parse = |v: Value| serde_json::from_value::<Item>(v).unwrap();
+        let event_source = parse(serde_json::json!({"type": "file", "id": "1"}));
+        assert_eq!(event_source.common().properties(), None, "not asked for: unknown");
+        let without = parse(serde_json::json!({"type": "file", "id": "1", "metadata": {}}));
+        assert_eq!(without.common().properties(), Some(None), "asked for: it has none");
+        let with = parse(serde_json::json!({"type": "folder", "id": "2", "metadata": {"global": {"properties":
+            {"$id": "x", "boxfs_mode": "0700"}}}}));
+        assert_eq!(with.common().properties().unwrap().unwrap()["boxfs_mode"], "0700");
     }
 }

@@ -241,17 +241,44 @@ mod tests {
     }
 
     #[test]
+    fn an_entry_of_attributes_alone_needs_no_data_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::open(dir.path()).unwrap();
+        let attrs =
+            PendingAttrs { want: [("boxfs_mode".to_string(), "0700".to_string())].into(), base: Default::default() };
+        let r = Record {
+            entry: Entry::FolderAttrs,
+            attrs: Some(attrs),
+            ..Record::new("k".into(), "0".into(), "d".into(), 0)
+        };
+        j.save(&r).unwrap();
+        let read = j.records().unwrap();
+        assert_eq!((read.len(), read[0].entry, read[0].attrs.clone()), (1, Entry::FolderAttrs, r.attrs.clone()));
+        let content = Record { key: "c".into(), ..Record::new("c".into(), "0".into(), "f".into(), 0) };
+        j.save(&content).unwrap();
+        assert_eq!(j.records().unwrap().len(), 1, "a content record without its data is dropped");
+    }
+
+    #[test]
     fn conflicted_copy_names() {
         let at = chrono::DateTime::parse_from_rfc3339("2026-11-22T10:15:00Z").unwrap().with_timezone(&chrono::Utc);
         assert_eq!(conflicted_name("report.pdf", at), "report (conflicted copy 2026-11-22 101500).pdf");
         assert_eq!(conflicted_name("Makefile", at), "Makefile (conflicted copy 2026-11-22 101500)");
         assert_eq!(conflicted_name(".bashrc", at), ".bashrc (conflicted copy 2026-11-22 101500)");
-        let r = Record { base_id: Some("7".into()), ..Record::new("k".into(), "0".into(), "a.txt".into(), 0) };
+        let stored = crate::vfs::posix::Stored { instance: true, ..Default::default() };
+        let attrs = PendingAttrs { want: [("boxfs_mode".into(), "0755".into())].into(), base: stored };
+        let r = Record {
+            base_id: Some("7".into()),
+            attrs: Some(attrs.clone()),
+            ..Record::new("k".into(), "0".into(), "a.txt".into(), 0)
+        };
         let copy = r.conflicted_copy(at);
         assert_eq!(
             (copy.name.as_str(), copy.base_id, copy.key),
             ("a (conflicted copy 2026-11-22 101500).txt", None, r.key)
         );
+        let fresh = PendingAttrs { base: Default::default(), ..attrs };
+        assert_eq!(copy.attrs, Some(fresh), "the copy is a new file: no metadata on it yet");
     }
 
     #[test]

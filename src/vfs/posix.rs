@@ -49,11 +49,12 @@ pub struct Stored {
 }
 
 impl Stored {
-    /// From an instance's keys (`None`: the item has no instance).
+    /// From an instance as Box returns it (`None`: the item has no instance); Box's own
+    /// `$` fields are not keys.
     pub fn from_properties(properties: Option<&Map<String, Value>>) -> Stored {
         let Some(props) = properties else { return Stored::default() };
         let mut stored = Stored { instance: true, ..Stored::default() };
-        for (k, v) in props {
+        for (k, v) in props.iter().filter(|(k, _)| !k.starts_with('$')) {
             match (k.starts_with(PREFIX), v) {
                 (true, Value::String(s)) => {
                     stored.keys.insert(k.clone(), s.clone());
@@ -123,7 +124,17 @@ fn parse_time(s: &str) -> Option<i128> {
     Some(i128::from(t.timestamp()) * 1_000_000_000 + i128::from(t.timestamp_subsec_nanos()))
 }
 
+/// The permission bits of a mode (`chmod`'s, or what a file is created with).
+pub fn permission_bits(mode: u32) -> u16 {
+    (mode & 0o7777) as u16
+}
+
 impl Posix {
+    /// Attributes with `mode`'s permission bits.
+    pub fn with_mode(mode: u32) -> Posix {
+        Posix { mode: Some(permission_bits(mode)), ..Posix::default() }
+    }
+
     /// From stored keys; values that do not parse (written by hand, say) count as absent.
     pub fn from_keys(keys: &Keys) -> Posix {
         let get = |k: &str| keys.get(k).map(String::as_str);
@@ -339,9 +350,11 @@ mod tests {
 
     #[test]
     fn only_boxfs_keys_are_ours_and_others_are_noticed() {
-        let props = json!({"boxfs_mode": "0700", "boxfs_uid": 5, "project": "x"});
+        let props = json!({"$id": "i", "$version": 2, "boxfs_mode": "0700", "boxfs_uid": 5, "project": "x"});
         let stored = Stored::from_properties(props.as_object());
         assert_eq!(stored, Stored { instance: true, keys: keys(&[(MODE, "0700"), (UID, "5")]), foreign: true });
+        let ours = json!({"$id": "i", "$template": "properties", "boxfs_mode": "0700"});
+        assert!(!Stored::from_properties(ours.as_object()).foreign, "Box's $ fields are not another app's keys");
         assert_eq!(Stored::from_properties(None), Stored::default());
     }
 

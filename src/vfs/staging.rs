@@ -479,6 +479,29 @@ mod tests {
     }
 
     #[test]
+    fn an_entry_of_attributes_alone_gets_its_content_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::open(dir.path()).unwrap();
+        let record = Record::new("k".into(), "0".into(), "n".into(), 0);
+        let upload = Upload::staged(super::super::upload_state::Timing::default(), 0, false, Instant::now());
+        let s = Staged::new(2, None, StageState::new(record, Some(1), 7, SystemTime::now(), upload));
+        assert!(!s.has_content());
+        assert!(s.read_at(0, 10).is_err() && s.snapshot().is_err(), "nothing staged to read");
+        s.persist(&journal).unwrap();
+        assert!(!journal.data_path("k").exists(), "a record, no data file");
+        let fill = |bytes: &'static [u8]| {
+            let file = journal.create_data("k").unwrap();
+            file.write_all_at(bytes, 0).unwrap();
+            async move { Ok((file, bytes.len() as u64)) }
+        };
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        rt.block_on(s.attach_content(|| fill(b"box bytes"))).unwrap();
+        rt.block_on(s.attach_content(|| fill(b"again"))).unwrap();
+        assert!(s.has_content());
+        assert_eq!((s.read_at(0, 100).unwrap(), s.lock().size), (b"box bytes".to_vec(), 9), "the first fill stays");
+    }
+
+    #[test]
     fn a_snapshot_is_one_version() {
         let (_dir, s) = staged_empty_file();
         s.write_at(0, b"hello").unwrap();

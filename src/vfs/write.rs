@@ -20,7 +20,7 @@ use super::fs::{Fs, Handle};
 use super::inode::{Ino, Meta, Node, NodeKind};
 use super::journal::{Entry, Record};
 use super::listings::DirEntry;
-use super::posix::{Keys, PendingAttrs, Posix, Special, Stored};
+use super::posix::{permission_bits, Keys, PendingAttrs, Posix, Special, Stored};
 use super::staging::{check_name, nanos, StageState, Staged};
 use super::upload_state::Upload;
 use super::Attr;
@@ -184,10 +184,9 @@ impl Fs {
         let file = self.journal().create_data(&key)?;
         let now = SystemTime::now();
         let node = self.inodes().insert_local(parent, name, &key, Meta::local(now));
-        let record = Record {
-            attrs: self.attrs_made(&node, made, caller),
-            ..Record::new(key, parent_id, name.into(), nanos(now))
-        };
+        let want = self.keys_made(&node, made, caller);
+        let attrs = (!want.is_empty()).then(|| PendingAttrs { want, base: Stored::default() });
+        let record = Record { attrs, ..Record::new(key, parent_id, name.into(), nanos(now)) };
         self.journal().save(&record)?;
         let mut upload = Upload::staged(self.timing(), writers, true, Instant::now());
         if record.attrs.is_some() {
@@ -203,20 +202,18 @@ impl Fs {
         Ok(staged)
     }
 
-    /// The attributes to store on a new item: what it is made with, and its owner when made
-    /// by another user than the one the mount runs as; none that equal the defaults.
-    fn attrs_made(&self, node: &Node, mut made: Posix, caller: Caller) -> Option<PendingAttrs> {
+    /// The attribute keys to store on a new item: what it is made with, and its owner when
+    /// made by another user than the one the mount runs as; none that equal the defaults.
+    fn keys_made(&self, node: &Node, mut made: Posix, caller: Caller) -> Keys {
         if caller.uid != rustix::process::geteuid().as_raw() {
             (made.uid, made.gid) = (Some(caller.uid), Some(caller.gid));
         }
-        let want = made.without_defaults(&self.config().attrs.attr(node)).to_keys();
-        (!want.is_empty()).then(|| PendingAttrs { want, base: Stored::default() })
+        made.without_defaults(&self.config().attrs.attr(node)).to_keys()
     }
 
     /// `create`: a new, empty local file with `mode` that shows at once and uploads on close.
     pub async fn create(&self, parent: Ino, name: &str, mode: u32, caller: Caller) -> VfsResult<(Attr, u64)> {
-        let made = Posix { mode: Some((mode & 0o7777) as u16), ..Posix::default() };
-        let staged = self.new_file(parent, name, 1, made, caller).await?;
+        let staged = self.new_file(parent, name, 1, Posix::with_mode(mode), caller).await?;
         let fh = self.add_handle(Handle::Write(staged.clone()));
         Ok((self.attr_of(staged.ino)?, fh))
     }
@@ -238,7 +235,7 @@ impl Fs {
         if special.is_none() && mode & libc::S_IFMT != libc::S_IFREG {
             return Err(VfsError::Invalid);
         }
-        let made = Posix { mode: Some((mode & 0o7777) as u16), special, ..Posix::default() };
+        let made = Posix { special, ..Posix::with_mode(mode) };
         let staged = self.new_file(parent, name, 0, made, caller).await?;
         self.kick(&staged);
         self.attr_of(staged.ino)
@@ -314,9 +311,7 @@ impl Fs {
             return Ok(());
         }
         let mut posix = self.posix_of(node);
-        if let Some(mode) = owner.mode {
-            posix.mode = Some((mode & 0o7777) as u16);
-        }
+        posix.mode = owner.mode.map(permission_bits).or(posix.mode);
         posix.uid = owner.uid.or(posix.uid);
         posix.gid = owner.gid.or(posix.gid);
         posix.mtime_ns = dir_mtime.map(nanos).or(posix.mtime_ns);
@@ -386,10 +381,7 @@ impl Fs {
         })
         .await;
         self.inodes().add_lookup(node.ino);
-        let made = Posix { mode: Some((mode & 0o7777) as u16), ..Posix::default() };
-        if let Some(attrs) = self.attrs_made(&node, made, caller) {
-            self.set_posix(&node, attrs.want)?;
-        }
+        self.set_posix(&node, self.keys_made(&node, Posix::with_mode(mode), caller))?;
         self.attr_of(node.ino)
     }
 
@@ -515,10 +507,11 @@ impl Fs {
     /// A file not in Box yet, whose upload has not started, renamed over file `target`
     /// (write-temp-then-rename: editors, rsync, git, `sed -i`) becomes `target`'s next version
     /// instead of a new file: no delete, no upload of its own beyond that version, and the Box
-    /// file keeps its id, shared links and history; the target's stored attributes give way to
-    /// this file's (one metadata call, none when they are the same). `target`'s own pending change is dropped
-    /// (or, when its upload runs, this one goes up after it, on what it landed). False when
-    /// the rename must go the plain way (the file is in Box, or its upload runs).
+    /// file keeps its id, shared links and history; the target's stored attributes give way
+    /// to this file's (one metadata call, none when they are the same). `target`'s own pending
+    /// change is dropped (or, when its upload runs, this one goes up after it, on what it
+    /// landed). False when the rename must go the plain way (the file is in Box, or its
+    /// upload runs).
     fn take_over(&self, ino: Ino, target: Ino) -> bool {
         let Some(target_node) = self.inodes().get(target) else { return false };
         let mut map = self.staged_map();
