@@ -227,9 +227,13 @@ impl Fs {
             if st.parent.is_none() && st.record().parent_id == dir.box_id && !st.upload.is_held() {
                 st.parent = Some(dir.ino); // left by an earlier run: its folder is known now
             }
+            // A file made here shows under its name even when Box has an item of that name:
+            // its own upload landing while this listing was fetched, or another one, which it
+            // becomes a conflicted copy beside.
             if st.parent == Some(dir.ino) && st.only_local() {
                 let name = st.record().name.clone();
                 self.inodes.set_location(s.ino, dir.ino, &name);
+                listing.remove_named(&name, |e| e.ino != s.ino);
                 listing.insert(DirEntry { ino: s.ino, kind: NodeKind::File, name });
             }
         }
