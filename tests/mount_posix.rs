@@ -50,8 +50,10 @@ fn as_nobody(script: &str) -> Output {
         .expect("setpriv runs")
 }
 
-fn boxfs_sync(path: &Path) {
-    let out = Command::new(env!("CARGO_BIN_EXE_boxfs")).args(["sync", "--quiet"]).arg(path).output().unwrap();
+/// `boxfs sync` of a whole mount (given its mountpoint, the command finds it without looking
+/// at other tests' mounts).
+fn boxfs_sync(m: &Mounted) {
+    let out = Command::new(env!("CARGO_BIN_EXE_boxfs")).args(["sync", "--quiet"]).arg(m.path()).output().unwrap();
     assert!(out.status.success(), "sync: {}", String::from_utf8_lossy(&out.stderr));
 }
 
@@ -164,7 +166,7 @@ fn rsync_a_round_trips_modes_owners_and_symlinks_through_a_remount() {
     m.reset_stats();
     let second = run(Command::new("rsync").args(["-a", "--itemize-changes"]).arg(&from).arg(&to));
     assert_eq!(second.trim(), "", "second rsync: {second}");
-    boxfs_sync(&backup);
+    boxfs_sync(&m);
     let stats = m.stats();
     assert_eq!(changes(&stats), 0, "{stats}");
 }
@@ -234,7 +236,7 @@ fn attributes_cost_no_listing_call_and_chmod_one_metadata_call_per_changed_file(
     let chmod_all = |mode: u32| {
         m.reset_stats();
         hundred.iter().for_each(|f| chmod(f, mode));
-        boxfs_sync(&plain);
+        boxfs_sync(&m);
         m.stats()
     };
     let stats = chmod_all(0o755);
@@ -250,7 +252,7 @@ fn attributes_cost_no_listing_call_and_chmod_one_metadata_call_per_changed_file(
         chmod(f, 0o700);
         chmod(f, 0o644);
     });
-    boxfs_sync(&plain);
+    boxfs_sync(&m);
     assert_eq!(metadata_calls(&m.stats()), 0);
     assert!(modes_and_owners(&plain).iter().all(|s| s.0 == 0o644));
     if !root() {
@@ -263,7 +265,7 @@ fn attributes_cost_no_listing_call_and_chmod_one_metadata_call_per_changed_file(
         chmod(&f, 0o644);
         std::os::unix::fs::chown(&f, Some(me), None).unwrap();
     }
-    boxfs_sync(&with);
+    boxfs_sync(&m);
     let stats = m.stats();
     assert_eq!(count(&stats, |r| r.starts_with("DELETE ") && r.contains("/metadata")), 10, "{stats}");
     assert_eq!(metadata_calls(&stats), 10, "{stats}");
@@ -341,7 +343,7 @@ fn attribute_changes_pending_at_a_kill_9_reach_box_after_the_remount() {
             && properties(&m, "files", tool)["boxfs_mode"] == "0755"
     });
     assert_eq!(std::fs::read_link(m.p("d/link")).unwrap(), Path::new("tool"));
-    boxfs_sync(m.path());
+    boxfs_sync(&m);
     let stats = m.stats();
     assert_eq!(
         count(&stats, |r| r.contains("/files/{id}/content")),
