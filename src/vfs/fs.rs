@@ -155,20 +155,13 @@ impl Fs {
     /// be) over them; a staged file shows its local size and mtime.
     fn attr(&self, node: &Node) -> Attr {
         let mut attr = self.cfg.attrs.attr(node);
-        let staged = self.staged_map().get(&node.ino).cloned();
-        match staged {
-            Some(s) => {
-                let st = s.lock();
-                if s.has_content() {
-                    attr.size = st.size;
-                    attr.blocks = st.size.div_ceil(512);
-                    attr.mtime = st.mtime;
-                }
-                let keys = st.record().attrs.as_ref().map_or(&node.meta.stored().keys, |a| &a.want);
-                Posix::from_keys(keys).apply(&mut attr);
-            }
-            None => Posix::from_keys(&node.meta.stored().keys).apply(&mut attr),
+        if let Some(s) = self.staged_content(node.ino) {
+            let st = s.lock();
+            attr.size = st.size;
+            attr.blocks = st.size.div_ceil(512);
+            attr.mtime = st.mtime;
         }
+        self.posix_of(node).apply(&mut attr);
         attr
     }
 

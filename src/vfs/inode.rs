@@ -114,7 +114,7 @@ impl Meta {
         };
         let sequence_id = c.sequence_id.as_deref().and_then(|s| s.parse().ok());
         let stored = c.properties().map(|p| match p {
-            None => nothing_stored(),
+            None => NOTHING_STORED.clone(),
             Some(props) => Arc::new(Stored::from_properties(Some(props))),
         });
         Meta { size, mtime, ctime, crtime, etag: c.etag.clone(), sequence_id, sha1, version_id, can_write, url, stored }
@@ -134,13 +134,8 @@ impl Meta {
     }
 }
 
-static NOTHING_STORED: LazyLock<Stored> = LazyLock::new(Stored::default);
-static NOTHING_STORED_ARC: LazyLock<Arc<Stored>> = LazyLock::new(|| Arc::new(Stored::default()));
-
-/// "No instance" (shared: most items have none).
-fn nothing_stored() -> Arc<Stored> {
-    NOTHING_STORED_ARC.clone()
-}
+/// "No instance", shared by the many items that have none.
+static NOTHING_STORED: LazyLock<Arc<Stored>> = LazyLock::new(Arc::default);
 
 impl Meta {
     /// Metadata of a file created here and not yet uploaded.
@@ -156,7 +151,7 @@ impl Meta {
             version_id: None,
             can_write: true,
             url: None,
-            stored: Some(nothing_stored()),
+            stored: Some(NOTHING_STORED.clone()),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Pending uploads as a whole: what an earlier run left in the journal (content, attributes,
-//! or both) enters the upload state machine like any staged entry (shown in its folder once that is listed, unless held
-//! after a system crash); waiting until everything, or one file or subtree, is in Box (`boxfs
-//! sync`, unmount); the user's decision on a held entry (`boxfs recover`); and the per-file
+//! or both) enters the upload state machine like any staged entry (shown in its folder once
+//! that is listed, unless held after a system crash); waiting until everything, or one file
+//! or subtree, is in Box (`boxfs sync`, unmount); the user's decision on a held entry (`boxfs recover`); and the per-file
 //! report `boxfs status` shows (from the running filesystem, or from the journal alone when
 //! no daemon runs).
 
