@@ -5,6 +5,10 @@
 //! defaults is stored, so an item without those keys (made on the web, by another app, or
 //! never changed) shows what Box's permissions and the mount's options say.
 //!
+//! Box's `global.properties` takes any key that does not start with `$` (Box's own fields);
+//! the keys here use only lowercase letters and `_`, which also fits the stricter pattern Box
+//! gives template field keys (`^[a-zA-Z_][-a-zA-Z0-9_]*$`); the values are all strings.
+//!
 //! Pure: it parses and writes the keys, applies them over the default attributes, and plans
 //! the one metadata call that takes an item from what Box holds to what it should hold. Keys
 //! of other apps in the same instance are left alone (the instance is deleted only when no
