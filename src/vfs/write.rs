@@ -113,6 +113,10 @@ impl Fs {
         let kept = self.staged_map().entry(ino).or_insert(staged.clone()).clone();
         if !Arc::ptr_eq(&kept, &staged) {
             staged.leave_journal(self.journal()); // staged twice at once: the other one stays
+            if !kept.has_content() {
+                // A chmod staged it meanwhile: its content comes through the block cache again.
+                self.attach_content(&kept, &node, truncate).await?;
+            }
         }
         Ok(kept)
     }
