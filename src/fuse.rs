@@ -2,10 +2,10 @@
 //! calls the vfs (so the FUSE loop never waits on the network and one slow download never
 //! blocks `ls` elsewhere), and replies with the result or the error's errno. Only purely
 //! local operations (readdir on a snapshot, xattrs, writes into a staging file, reads of bytes
-//! already in memory) answer inline.
+//! already in memory, readlink) answer inline.
 
 use crate::vfs::events::Inval;
-use crate::vfs::{Attr, Fs, FsyncMode, NodeKind, VfsError};
+use crate::vfs::{Attr, Caller, Fs, FsyncMode, NodeKind, OwnerChange, SpecialType, VfsError};
 use fuser::{
     Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, KernelConfig, LockOwner,
     OpenAccMode, OpenFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen,
@@ -43,10 +43,15 @@ pub fn notify_kernel(notifier: &fuser::Notifier, inval: &Inval) {
     }
 }
 
-fn file_type(kind: NodeKind) -> FileType {
-    match kind {
-        NodeKind::Dir => FileType::Directory,
-        NodeKind::File | NodeKind::Link => FileType::RegularFile,
+fn file_type(kind: NodeKind, special: Option<SpecialType>) -> FileType {
+    match (kind, special) {
+        (NodeKind::Dir, _) => FileType::Directory,
+        (_, Some(SpecialType::Symlink)) => FileType::Symlink,
+        (_, Some(SpecialType::Fifo)) => FileType::NamedPipe,
+        (_, Some(SpecialType::Socket)) => FileType::Socket,
+        (_, Some(SpecialType::CharDevice)) => FileType::CharDevice,
+        (_, Some(SpecialType::BlockDevice)) => FileType::BlockDevice,
+        (NodeKind::File | NodeKind::Link, None) => FileType::RegularFile,
     }
 }
 
@@ -59,12 +64,12 @@ fn file_attr(a: &Attr) -> FileAttr {
         mtime: a.mtime,
         ctime: a.ctime,
         crtime: a.crtime,
-        kind: file_type(a.kind),
+        kind: file_type(a.kind, a.special),
         perm: a.perm,
         nlink: a.nlink,
         uid: a.uid,
         gid: a.gid,
-        rdev: 0,
+        rdev: a.rdev,
         blksize: a.blksize,
         flags: 0,
     }
@@ -96,6 +101,21 @@ fn utf8(name: &OsStr) -> Option<String> {
     name.to_str().map(str::to_string)
 }
 
+/// The errno for a name that is not UTF-8 (so no Box item has it): `ENAMETOOLONG` past 255
+/// bytes, else `otherwise`.
+fn not_utf8(name_len: usize, otherwise: Errno) -> Errno {
+    if name_len > 255 {
+        Errno::ENAMETOOLONG
+    } else {
+        otherwise
+    }
+}
+
+/// The user a request comes from (new files, directories and links are theirs).
+fn caller(req: &Request) -> Caller {
+    Caller { uid: req.uid(), gid: req.gid() }
+}
+
 impl Filesystem for BoxFuse {
     /// Asks for 1 MiB requests (fuser derives `max_pages` from these): a quarter as many
     /// round trips through the kernel as the 128 KiB default, for reads and writes alike; and
@@ -117,9 +137,9 @@ impl Filesystem for BoxFuse {
     }
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
-        let (fs, ttl, name) = (self.fs.clone(), self.ttl, utf8(name));
+        let (fs, ttl, len, name) = (self.fs.clone(), self.ttl, name.len(), utf8(name));
         self.rt.spawn(async move {
-            let Some(name) = name else { return reply.error(Errno::ENOENT) };
+            let Some(name) = name else { return reply.error(not_utf8(len, Errno::ENOENT)) };
             match fs.lookup(parent.0, &name).await {
                 Ok(a) => reply.entry(&ttl, &file_attr(&a), Generation(0)),
                 Err(e) => reply.error(errno("lookup", e)),
@@ -243,7 +263,8 @@ impl Filesystem for BoxFuse {
         match self.fs.readdir(fh.0, offset) {
             Ok(entries) => {
                 for (next, e) in entries {
-                    if reply.add(INodeNo(e.ino), next, file_type(e.kind), &e.name) {
+                    let kind = file_type(e.kind, self.fs.special_type(&e));
+                    if reply.add(INodeNo(e.ino), next, kind, &e.name) {
                         break;
                     }
                 }
@@ -356,32 +377,53 @@ impl Filesystem for BoxFuse {
         }
     }
 
+    /// `mode` arrives with the caller's umask applied (by the kernel).
     fn create(
         &self,
-        _req: &Request,
+        req: &Request,
         parent: INodeNo,
         name: &OsStr,
-        _mode: u32,
+        mode: u32,
         _umask: u32,
         flags: i32,
         reply: ReplyCreate,
     ) {
-        let (fs, ttl, name) = (self.fs.clone(), self.ttl, utf8(name));
-        let mode = open_mode(OpenFlags(flags).acc_mode(), FopenFlags::empty());
+        let (fs, ttl, len, name, caller) = (self.fs.clone(), self.ttl, name.len(), utf8(name), caller(req));
+        let open = open_mode(OpenFlags(flags).acc_mode(), FopenFlags::empty());
         self.rt.spawn(async move {
-            let Some(name) = name else { return reply.error(Errno::from_i32(libc::EINVAL)) };
-            match fs.create(parent.0, &name).await {
-                Ok((a, fh)) => reply.created(&ttl, &file_attr(&a), Generation(0), FileHandle(fh), mode),
+            let Some(name) = name else { return reply.error(not_utf8(len, Errno::EINVAL)) };
+            match fs.create(parent.0, &name, mode, caller).await {
+                Ok((a, fh)) => reply.created(&ttl, &file_attr(&a), Generation(0), FileHandle(fh), open),
                 Err(e) => reply.error(errno("create", e)),
             }
         });
     }
 
-    fn mkdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, _mode: u32, _umask: u32, reply: ReplyEntry) {
-        let (fs, ttl, name) = (self.fs.clone(), self.ttl, utf8(name));
+    fn mknod(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        _umask: u32,
+        rdev: u32,
+        reply: ReplyEntry,
+    ) {
+        let (fs, ttl, len, name, caller) = (self.fs.clone(), self.ttl, name.len(), utf8(name), caller(req));
         self.rt.spawn(async move {
-            let Some(name) = name else { return reply.error(Errno::from_i32(libc::EINVAL)) };
-            match fs.mkdir(parent.0, &name).await {
+            let Some(name) = name else { return reply.error(not_utf8(len, Errno::EINVAL)) };
+            match fs.mknod(parent.0, &name, mode, rdev, caller).await {
+                Ok(a) => reply.entry(&ttl, &file_attr(&a), Generation(0)),
+                Err(e) => reply.error(errno("mknod", e)),
+            }
+        });
+    }
+
+    fn mkdir(&self, req: &Request, parent: INodeNo, name: &OsStr, mode: u32, _umask: u32, reply: ReplyEntry) {
+        let (fs, ttl, len, name, caller) = (self.fs.clone(), self.ttl, name.len(), utf8(name), caller(req));
+        self.rt.spawn(async move {
+            let Some(name) = name else { return reply.error(not_utf8(len, Errno::EINVAL)) };
+            match fs.mkdir(parent.0, &name, mode, caller).await {
                 Ok(a) => reply.entry(&ttl, &file_attr(&a), Generation(0)),
                 Err(e) => reply.error(errno("mkdir", e)),
             }
@@ -389,9 +431,9 @@ impl Filesystem for BoxFuse {
     }
 
     fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        let (fs, name) = (self.fs.clone(), utf8(name));
+        let (fs, len, name) = (self.fs.clone(), name.len(), utf8(name));
         self.rt.spawn(async move {
-            let Some(name) = name else { return reply.error(Errno::ENOENT) };
+            let Some(name) = name else { return reply.error(not_utf8(len, Errno::ENOENT)) };
             match fs.unlink(parent.0, &name).await {
                 Ok(()) => reply.ok(),
                 Err(e) => reply.error(errno("unlink", e)),
@@ -400,9 +442,9 @@ impl Filesystem for BoxFuse {
     }
 
     fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        let (fs, name) = (self.fs.clone(), utf8(name));
+        let (fs, len, name) = (self.fs.clone(), name.len(), utf8(name));
         self.rt.spawn(async move {
-            let Some(name) = name else { return reply.error(Errno::ENOENT) };
+            let Some(name) = name else { return reply.error(not_utf8(len, Errno::ENOENT)) };
             match fs.rmdir(parent.0, &name).await {
                 Ok(()) => reply.ok(),
                 Err(e) => reply.error(errno("rmdir", e)),
@@ -424,10 +466,11 @@ impl Filesystem for BoxFuse {
             return reply.error(Errno::from_i32(libc::EINVAL)); // RENAME_EXCHANGE / WHITEOUT: not on Box
         }
         let noreplace = flags.bits() & libc::RENAME_NOREPLACE != 0;
+        let len = name.len().max(newname.len());
         let (fs, name, newname) = (self.fs.clone(), utf8(name), utf8(newname));
         self.rt.spawn(async move {
             let (Some(name), Some(newname)) = (name, newname) else {
-                return reply.error(Errno::from_i32(libc::EINVAL));
+                return reply.error(not_utf8(len, Errno::EINVAL));
             };
             match fs.rename(parent.0, &name, newparent.0, &newname, noreplace).await {
                 Ok(()) => reply.ok(),
@@ -436,13 +479,15 @@ impl Filesystem for BoxFuse {
         });
     }
 
+    /// The kernel has checked the caller may make the change (`default_permissions`: only the
+    /// owner changes the mode, only root the owner, the group only to one of the caller's).
     fn setattr(
         &self,
         _req: &Request,
         ino: INodeNo,
-        _mode: Option<u32>,
-        _uid: Option<u32>,
-        _gid: Option<u32>,
+        mode: Option<u32>,
+        uid: Option<u32>,
+        gid: Option<u32>,
         size: Option<u64>,
         _atime: Option<fuser::TimeOrNow>,
         mtime: Option<fuser::TimeOrNow>,
@@ -458,19 +503,39 @@ impl Filesystem for BoxFuse {
             fuser::TimeOrNow::SpecificTime(t) => t,
             fuser::TimeOrNow::Now => std::time::SystemTime::now(),
         });
-        let (fs, ttl) = (self.fs.clone(), self.ttl);
+        let (fs, ttl, owner) = (self.fs.clone(), self.ttl, OwnerChange { mode, uid, gid });
         self.rt.spawn(async move {
-            match fs.setattr(ino.0, size, mtime).await {
+            match fs.setattr(ino.0, size, mtime, owner).await {
                 Ok(a) => reply.attr(&ttl, &file_attr(&a)),
                 Err(e) => reply.error(errno("setattr", e)),
             }
         });
     }
 
-    fn symlink(&self, _req: &Request, _parent: INodeNo, _name: &OsStr, _target: &std::path::Path, reply: ReplyEntry) {
-        reply.error(Errno::from_i32(libc::ENOTSUP));
+    /// A target that is not UTF-8 cannot be kept in Box metadata: `EINVAL`.
+    fn symlink(&self, req: &Request, parent: INodeNo, name: &OsStr, target: &std::path::Path, reply: ReplyEntry) {
+        let (fs, ttl, len, name, caller) = (self.fs.clone(), self.ttl, name.len(), utf8(name), caller(req));
+        let target = target.to_str().map(str::to_string);
+        self.rt.spawn(async move {
+            let (Some(name), Some(target)) = (name, target) else {
+                return reply.error(not_utf8(len, Errno::EINVAL));
+            };
+            match fs.symlink(parent.0, &name, &target, caller).await {
+                Ok(a) => reply.entry(&ttl, &file_attr(&a), Generation(0)),
+                Err(e) => reply.error(errno("symlink", e)),
+            }
+        });
     }
 
+    /// Answered from the attributes stored on the link, without a download.
+    fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
+        match self.fs.readlink(ino.0) {
+            Ok(target) => reply.data(target.as_bytes()),
+            Err(e) => reply.error(errno("readlink", e)),
+        }
+    }
+
+    /// Hard links: Box items live in one folder each.
     fn link(&self, _req: &Request, _ino: INodeNo, _newparent: INodeNo, _newname: &OsStr, reply: ReplyEntry) {
         reply.error(Errno::from_i32(libc::ENOTSUP));
     }

@@ -1,5 +1,6 @@
 //! Everyday tools on a real mount: `rsync -a` twice (the second run transfers nothing),
-//! `git clone` + `git fsck` + `git status`, and `sqlite3` creating and querying a database.
+//! `git clone` (with executable files and symlinks) + `git fsck` + `git status`, and `sqlite3`
+//! creating and querying a database.
 
 mod common;
 
@@ -68,6 +69,12 @@ fn git_clone_fsck_and_status_in_the_mount() {
     for i in 0..20 {
         std::fs::write(repo.path().join(format!("src{i}.rs")), format!("fn f{i}() {{}}\n").repeat(50)).unwrap();
     }
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir(repo.path().join("scripts")).unwrap();
+    std::fs::write(repo.path().join("scripts/build.sh"), "#!/bin/sh\necho built\n").unwrap();
+    std::fs::set_permissions(repo.path().join("scripts/build.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::os::unix::fs::symlink("scripts/build.sh", repo.path().join("build")).unwrap();
+    std::os::unix::fs::symlink("../src0.rs", repo.path().join("scripts/first.rs")).unwrap();
     git(repo.path(), &["add", "."]);
     git(repo.path(), &["commit", "-qm", "first"]);
     std::fs::write(repo.path().join("src0.rs"), "changed\n").unwrap();
@@ -77,10 +84,13 @@ fn git_clone_fsck_and_status_in_the_mount() {
     let m = Mounted::start(rt, emu, &[]);
     run(Command::new("git").arg("clone").arg("-q").arg("--no-hardlinks").arg(repo.path()).arg(m.p("clone")));
     git(&m.p("clone"), &["fsck", "--strict"]);
-    let status = git(&m.p("clone"), &["status", "--porcelain"]);
-    assert_eq!(status.trim(), "", "clean working tree");
+    let status = git(&m.p("clone"), &["-c", "core.fileMode=true", "-c", "core.symlinks=true", "status", "--porcelain"]);
+    assert_eq!(status.trim(), "", "clean working tree, modes and links included");
     let log = git(&m.p("clone"), &["log", "--oneline"]);
     assert_eq!(log.lines().count(), 2);
+    let built = run(&mut Command::new(m.p("clone/build")));
+    assert_eq!(built, "built\n", "the link resolves and the script is executable");
+    assert_eq!(std::fs::read_link(m.p("clone/scripts/first.rs")).unwrap(), std::path::Path::new("../src0.rs"));
 }
 
 #[test]

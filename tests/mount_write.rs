@@ -85,7 +85,7 @@ fn file_and_directory_operations() {
     // Directories.
     std::fs::create_dir(m.p("dir")).unwrap();
     std::fs::write(m.p("dir/inner.txt"), b"inner").unwrap();
-    // A directory's mtime cannot be set in Box; the mount keeps it (rsync -a sets it last).
+    // A directory's mtime cannot be set in Box; it is kept in its metadata (rsync -a sets it last).
     std::fs::File::open(m.p("dir")).unwrap().set_modified(when).unwrap();
     assert_eq!(std::fs::metadata(m.p("dir")).unwrap().modified().unwrap(), when);
     assert_eq!(errno_of(std::fs::remove_dir(m.p("dir"))), Some(libc::ENOTEMPTY));
@@ -106,11 +106,18 @@ fn file_and_directory_operations() {
     std::fs::remove_file(m.p("other.txt")).unwrap();
     assert!(std::fs::metadata(m.p("other.txt")).is_err());
 
-    // Names Box refuses, case-insensitive clashes, links.
+    // Names Box refuses, names longer than a name can be, case-insensitive clashes, hard links.
     assert_eq!(errno_of(std::fs::write(m.p("trailing "), b"x")), Some(libc::EINVAL));
     assert_eq!(errno_of(std::fs::write(m.p("back\\slash"), b"x")), Some(libc::EINVAL));
     assert_eq!(errno_of(std::fs::write(m.p("TARGET.TXT"), b"x")), Some(libc::EEXIST));
-    assert_eq!(errno_of(std::os::unix::fs::symlink("target.txt", m.p("link"))), Some(libc::ENOTSUP));
+    let long = m.p(&"n".repeat(256));
+    assert_eq!(errno_of(std::fs::metadata(&long)), Some(libc::ENAMETOOLONG), "lookup");
+    assert_eq!(errno_of(std::fs::write(&long, b"x")), Some(libc::ENAMETOOLONG), "create");
+    assert_eq!(errno_of(std::fs::create_dir(&long)), Some(libc::ENAMETOOLONG), "mkdir");
+    assert_eq!(errno_of(std::fs::rename(m.p("target.txt"), &long)), Some(libc::ENAMETOOLONG), "rename");
+    assert_eq!(errno_of(std::fs::remove_file(&long)), Some(libc::ENAMETOOLONG), "unlink");
+    assert_eq!(errno_of(std::fs::remove_dir(&long)), Some(libc::ENAMETOOLONG), "rmdir");
+    assert_eq!(errno_of(std::fs::hard_link(m.p("target.txt"), m.p("hard"))), Some(libc::ENOTSUP));
 
     // Everything is in Box after the unmount drained the queue.
     let mut m = m;

@@ -142,6 +142,8 @@ pub enum UploadStage {
     Uploading,
     /// Every byte is up; Box is committing them.
     Committing,
+    /// The content is in Box; its POSIX attributes (metadata) are being stored.
+    Attributes,
     Retrying,
     Failed,
     /// Kept out of Box after a system crash until `boxfs recover` decides.
@@ -157,6 +159,7 @@ impl std::fmt::Display for UploadStage {
             UploadStage::Waiting => "waiting",
             UploadStage::Uploading => "uploading",
             UploadStage::Committing => "committing",
+            UploadStage::Attributes => "attributes",
             UploadStage::Retrying => "retrying",
             UploadStage::Failed => "failed",
             UploadStage::Held => "held",
@@ -173,6 +176,7 @@ impl From<UploadInfo> for Upload {
             UploadState::Waiting => UploadStage::Waiting,
             UploadState::Uploading => UploadStage::Uploading,
             UploadState::Committing => UploadStage::Committing,
+            UploadState::Attributes => UploadStage::Attributes,
             UploadState::Retrying => UploadStage::Retrying,
             UploadState::Failed => UploadStage::Failed,
             UploadState::Held => UploadStage::Held,

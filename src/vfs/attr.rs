@@ -1,5 +1,6 @@
 //! Attributes as `stat` shows them: kind, size, times from Box, mode bits from Box permissions
-//! and the mount's `uid`/`gid`/`umask`/read-only options.
+//! and the mount's `uid`/`gid`/`umask`/read-only options. These are the defaults; POSIX
+//! attributes stored on the item (`posix.rs`) override them where present.
 
 use super::inode::{Ino, Node, NodeKind};
 use std::time::SystemTime;
@@ -21,6 +22,21 @@ pub struct Attr {
     pub uid: u32,
     pub gid: u32,
     pub blksize: u32,
+    /// A file that is not a regular file (a symlink, FIFO, socket or device node), from the
+    /// attributes stored on it.
+    pub special: Option<SpecialType>,
+    /// The device number of a device node.
+    pub rdev: u32,
+}
+
+/// The file types a Box file can stand for besides a regular file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SpecialType {
+    Symlink,
+    Fifo,
+    Socket,
+    CharDevice,
+    BlockDevice,
 }
 
 /// How Box metadata becomes ownership and mode bits.
@@ -54,6 +70,8 @@ impl AttrPolicy {
             uid: self.uid,
             gid: self.gid,
             blksize: BLKSIZE,
+            special: None,
+            rdev: 0,
         }
     }
 }

@@ -30,6 +30,8 @@ pub enum VfsError {
     Exists,
     #[error("directory not empty")]
     NotEmpty,
+    #[error("operation not permitted")]
+    NotPermitted,
     #[error("{0}")]
     Api(#[from] ApiError),
     #[error("{0}")]
@@ -78,6 +80,7 @@ impl VfsError {
             VfsError::NameTooLong => libc::ENAMETOOLONG,
             VfsError::Exists => libc::EEXIST,
             VfsError::NotEmpty => libc::ENOTEMPTY,
+            VfsError::NotPermitted => libc::EPERM,
             VfsError::Api(e) => api_errno(e),
             VfsError::Shared(e) => api_errno(e),
             VfsError::Io(e) => e.raw_os_error().unwrap_or(libc::EIO),

@@ -2,13 +2,15 @@
 //! attributes, its new parent's listing and, for moves, renames and trash, the old parent's
 //! (known from the inode table); blocks of older versions are dropped. Events not newer than
 //! what is cached (`sequence_id`) change nothing, which also makes echoes of our own changes,
-//! duplicates and late out-of-order events harmless. The kernel is told through a callback.
+//! duplicates and late out-of-order events harmless. A change of an item's metadata instance
+//! made elsewhere (its stored POSIX attributes) is read back with one GET; the echoes of our
+//! own metadata calls are recognised and cost nothing. The kernel is told through a callback.
 
 use super::fs::Fs;
-use super::inode::{display_name, kind_of, Ino, NodeKind};
+use super::inode::{display_name, kind_of, Ino, Meta, NodeKind};
 use super::listings::DirEntry;
 use boxfs_api::model::{Event, Item};
-use boxfs_api::{EventStream, StreamState};
+use boxfs_api::{EventStream, Fetched, StreamState};
 use std::sync::Arc;
 
 /// What the kernel must forget.
@@ -34,9 +36,15 @@ const RELEVANT: &[&str] = &[
     "ITEM_DELETE",
 ];
 
+/// Event types of a change of an item's metadata instances.
+const METADATA: &[&str] = &["METADATA_INSTANCE_CREATE", "METADATA_INSTANCE_UPDATE", "METADATA_INSTANCE_DELETE"];
+
 impl Fs {
     /// Applies one event to the caches; returns what the kernel must forget.
     pub async fn apply_event(&self, ev: &Event) -> Vec<Inval> {
+        if METADATA.contains(&ev.event_type.as_str()) {
+            return self.metadata_changed(ev).await;
+        }
         if !RELEVANT.contains(&ev.event_type.as_str()) {
             return Vec::new();
         }
@@ -89,6 +97,34 @@ impl Fs {
             }
         }
         out
+    }
+
+    /// An item's metadata instance changed (its event source does not carry it). Unless it is
+    /// the echo of our own call, or a change of ours is pending (which will overwrite it), the
+    /// item is read again, with its metadata.
+    async fn metadata_changed(&self, ev: &Event) -> Vec<Inval> {
+        let Some(item) = ev.item() else { return Vec::new() };
+        let Some(node) = self.inodes().find(kind_of(&item), item.id()) else { return Vec::new() };
+        if self.inodes().take_echo(node.ino) || self.staged_map().contains_key(&node.ino) {
+            return Vec::new();
+        }
+        let fetched = match node.kind {
+            NodeKind::File => self.client().get_file(&node.box_id, None).await.map(|f| f.map(Item::File)),
+            NodeKind::Dir => self.client().get_folder(&node.box_id, None).await.map(|f| f.map(Item::Folder)),
+            NodeKind::Link => return Vec::new(),
+        };
+        match fetched {
+            Ok(Fetched::Modified(item)) => {
+                self.inodes().refresh(node.ino, Meta::from_item(&item));
+            }
+            Ok(Fetched::NotModified) => {}
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot read an item whose metadata changed; revalidating later");
+                self.inodes().mark_stale(node.ino);
+            }
+        }
+        // A file may have become a symlink (or stopped being one): the dentry goes too.
+        vec![Inval::Entry { parent: node.parent, name: node.name.clone() }, Inval::Inode(node.ino)]
     }
 
     /// An item new to this mount appeared in `parent`: it joins the cached listing in place.

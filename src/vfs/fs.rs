@@ -1,16 +1,18 @@
 //! The filesystem operations, async and FUSE-free: lookup and getattr from the metadata cache
 //! (one listing call per folder per TTL, negative lookups answered from the cached listing),
 //! directory handles with a consistent snapshot, file handles reading through the block
-//! cache and prefetcher, web links as `.url` files, xattrs and statfs.
+//! cache and prefetcher, web links as `.url` files, symlinks answered from the attributes
+//! stored on the item, xattrs and statfs.
 
-use super::attr::{Attr, AttrPolicy};
+use super::attr::{Attr, AttrPolicy, SpecialType};
 use super::blocks::BlockCache;
 use super::error::{VfsError, VfsResult};
 use super::inode::{link_body, Ino, InodeTable, Meta, Node, NodeKind, ROOT_INO};
 use super::journal::Journal;
 use super::listings::{DirEntry, Listing, ListingCache};
+use super::posix::Posix;
 use super::prefetch::{BlockRequest, FetchFn, Reader, ReaderConfig};
-use super::staging::Staged;
+use super::staging::{not_found, Staged};
 use boxfs_api::model::{Item, User};
 use boxfs_api::{ApiError, Client, Fetched};
 use boxfs_io::blockbuf::BufPool;
@@ -149,16 +151,34 @@ impl Fs {
         self.inodes.get(ino).ok_or(VfsError::NotFound)
     }
 
-    /// Attributes of a node; a staged file shows its local size and mtime.
+    /// Attributes of a node: the defaults, with the POSIX attributes stored on it (or about to
+    /// be) over them; a staged file shows its local size and mtime.
     fn attr(&self, node: &Node) -> Attr {
         let mut attr = self.cfg.attrs.attr(node);
-        if let Some(s) = self.staged_map().get(&node.ino) {
+        if let Some(s) = self.staged_content(node.ino) {
             let st = s.lock();
             attr.size = st.size;
             attr.blocks = st.size.div_ceil(512);
             attr.mtime = st.mtime;
         }
+        self.posix_of(node).apply(&mut attr);
         attr
+    }
+
+    /// The POSIX attributes a node has (stored in Box, or pending with its staged entry).
+    pub(super) fn posix_of(&self, node: &Node) -> Posix {
+        let staged = self.staged_map().get(&node.ino).cloned();
+        let st = staged.as_ref().map(|s| s.lock());
+        let pending = st.as_ref().and_then(|st| st.record().attrs.as_ref());
+        Posix::from_keys(pending.map_or(&node.meta.stored().keys, |a| &a.want))
+    }
+
+    /// The entry called `name` in `parent` (`ENAMETOOLONG` for a name no item can have).
+    pub(super) async fn find_entry(&self, parent: Ino, name: &str) -> VfsResult<DirEntry> {
+        if name.chars().count() > 255 {
+            return Err(VfsError::NameTooLong);
+        }
+        self.listing(parent).await?.find(name).cloned().ok_or_else(|| not_found(name))
     }
 
     pub(super) fn attr_of(&self, ino: Ino) -> VfsResult<Attr> {
@@ -200,9 +220,13 @@ impl Fs {
             if st.parent.is_none() && st.record().parent_id == dir.box_id && !st.upload.is_held() {
                 st.parent = Some(dir.ino); // left by an earlier run: its folder is known now
             }
+            // A file made here shows under its name even when Box has an item of that name:
+            // its own upload landing while this listing was fetched, or another one, which it
+            // becomes a conflicted copy beside.
             if st.parent == Some(dir.ino) && st.only_local() {
                 let name = st.record().name.clone();
                 self.inodes.set_location(s.ino, dir.ino, &name);
+                listing.remove_named(&name, |e| e.ino != s.ino);
                 listing.insert(DirEntry { ino: s.ino, kind: NodeKind::File, name });
             }
         }
@@ -211,8 +235,7 @@ impl Fs {
 
     /// Looks `name` up in `parent`. A name missing from a cached listing costs no API call.
     pub async fn lookup(&self, parent: Ino, name: &str) -> VfsResult<Attr> {
-        let listing = self.listing(parent).await?;
-        let entry = listing.find(name).ok_or(VfsError::NotFound)?;
+        let entry = self.find_entry(parent, name).await?;
         let node = self.node(entry.ino)?;
         self.inodes.add_lookup(node.ino);
         Ok(self.attr(&node))
@@ -302,6 +325,21 @@ impl Fs {
             .collect())
     }
 
+    /// The file type a directory entry stands for besides a regular file or directory (from
+    /// the attributes stored on it).
+    pub fn special_type(&self, entry: &DirEntry) -> Option<SpecialType> {
+        match entry.kind {
+            NodeKind::File => self.inodes.get(entry.ino).and_then(|n| self.posix_of(&n).special).map(|s| s.kind()),
+            _ => None,
+        }
+    }
+
+    /// A symlink's target (`EINVAL` for anything else), without a download.
+    pub fn readlink(&self, ino: Ino) -> VfsResult<String> {
+        let node = self.node(ino)?;
+        self.posix_of(&node).target().map(str::to_string).ok_or(VfsError::Invalid)
+    }
+
     pub fn releasedir(&self, fh: u64) {
         self.drop_handle(fh);
     }
@@ -315,7 +353,7 @@ impl Fs {
             }
             return self.open_write(ino, truncate).await;
         }
-        if let Some(staged) = self.staged_map().get(&ino).cloned() {
+        if let Some(staged) = self.staged_content(ino) {
             return Ok(self.add_handle(Handle::Staged(staged)));
         }
         let handle = match node.kind {
@@ -345,7 +383,7 @@ impl Fs {
     /// cache's RAM tier holds), else `None`: then call [`Fs::read`]. Never blocks.
     pub fn read_ready(&self, fh: u64, offset: u64, size: u32) -> Option<Bytes> {
         match self.handles.lock().unwrap_or_else(|p| p.into_inner()).get(&fh)? {
-            Handle::File { ino, .. } if self.staged_map().contains_key(ino) => None,
+            Handle::File { ino, .. } if self.staged_content(*ino).is_some() => None,
             Handle::File { reader, .. } => reader.read_ready(offset, size),
             Handle::Link(body) => {
                 let start = (offset as usize).min(body.len());
@@ -360,7 +398,7 @@ impl Fs {
         let reader = {
             let handles = self.handles.lock().unwrap_or_else(|p| p.into_inner());
             match handles.get(&fh) {
-                Some(Handle::File { ino, reader }) => match self.staged_map().get(ino) {
+                Some(Handle::File { ino, reader }) => match self.staged_content(*ino) {
                     Some(staged) => return Ok(Bytes::from(staged.read_at(offset, size)?)),
                     None => reader.clone(),
                 },
@@ -425,6 +463,11 @@ impl Fs {
 
     pub(super) fn staged_map(&self) -> MutexGuard<'_, HashMap<Ino, Arc<Staged>>> {
         self.staged.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The file's staged entry, if it has local content (reads go there instead of to Box).
+    fn staged_content(&self, ino: Ino) -> Option<Arc<Staged>> {
+        self.staged_map().get(&ino).filter(|s| s.has_content()).cloned()
     }
 
     pub(super) fn journal(&self) -> &Journal {

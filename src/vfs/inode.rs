@@ -1,10 +1,11 @@
 //! The inode table: one stable inode number per Box item (files, folders and web links are
 //! separate id spaces) for the life of the mount, with what the filesystem knows of each item
-//! and the kernel's lookup count.
+//! (including the POSIX attributes stored on it) and the kernel's lookup count.
 
+use super::posix::Stored;
 use boxfs_api::model::{Item, ItemCommon};
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Instant, SystemTime};
 
 pub type Ino = u64;
@@ -32,6 +33,9 @@ pub struct Meta {
     pub version_id: Option<String>,
     pub can_write: bool,
     pub url: Option<String>,
+    /// The item's `global.properties` instance (POSIX attributes stored by boxfs), when the
+    /// item's JSON carried it (`None`: not known from this source; what was known stays).
+    pub stored: Option<Arc<Stored>>,
 }
 
 #[derive(Clone, Debug)]
@@ -45,8 +49,8 @@ pub struct Node {
     pub meta: Meta,
     /// When `meta` was last confirmed by Box (`None`: to be revalidated at next use).
     pub fetched: Option<Instant>,
-    /// An mtime set through the mount that Box cannot store (a folder's): shown instead of
-    /// Box's for the life of the mount, kept across refreshes.
+    /// An mtime set through the mount on the account's root folder, which takes no metadata in
+    /// Box: shown instead of Box's for the life of the mount, kept across refreshes.
     pub mtime_set: Option<SystemTime>,
 }
 
@@ -109,9 +113,29 @@ impl Meta {
             }
         };
         let sequence_id = c.sequence_id.as_deref().and_then(|s| s.parse().ok());
-        Meta { size, mtime, ctime, crtime, etag: c.etag.clone(), sequence_id, sha1, version_id, can_write, url }
+        let stored = c.properties().map(|p| match p {
+            None => NOTHING_STORED.clone(),
+            Some(props) => Arc::new(Stored::from_properties(Some(props))),
+        });
+        Meta { size, mtime, ctime, crtime, etag: c.etag.clone(), sequence_id, sha1, version_id, can_write, url, stored }
+    }
+
+    /// Keeps what `older` knew of the stored attributes when this source did not say.
+    fn keeping_stored(mut self, older: Option<&Meta>) -> Meta {
+        if self.stored.is_none() {
+            self.stored = older.and_then(|m| m.stored.clone());
+        }
+        self
+    }
+
+    /// What Box holds in the item's `global.properties` instance, as far as the mount knows.
+    pub fn stored(&self) -> &Stored {
+        self.stored.as_deref().unwrap_or(&NOTHING_STORED)
     }
 }
+
+/// "No instance", shared by the many items that have none.
+static NOTHING_STORED: LazyLock<Arc<Stored>> = LazyLock::new(Arc::default);
 
 impl Meta {
     /// Metadata of a file created here and not yet uploaded.
@@ -127,6 +151,7 @@ impl Meta {
             version_id: None,
             can_write: true,
             url: None,
+            stored: Some(NOTHING_STORED.clone()),
         }
     }
 }
@@ -151,6 +176,8 @@ struct Table {
     nodes: HashMap<Ino, Node>,
     by_id: HashMap<(NodeKind, String), Ino>,
     lookups: HashMap<Ino, u64>,
+    /// Metadata events expected back from our own metadata calls, per inode.
+    echoes: HashMap<Ino, u32>,
     next: Ino,
 }
 
@@ -174,7 +201,15 @@ impl InodeTable {
         nodes.insert(ROOT_INO, root);
         let mut by_id = HashMap::new();
         by_id.insert((NodeKind::Dir, root_id.to_string()), ROOT_INO);
-        InodeTable { inner: Mutex::new(Table { nodes, by_id, lookups: HashMap::new(), next: ROOT_INO + 1 }) }
+        InodeTable {
+            inner: Mutex::new(Table {
+                nodes,
+                by_id,
+                lookups: HashMap::new(),
+                echoes: HashMap::new(),
+                next: ROOT_INO + 1,
+            }),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
@@ -199,15 +234,16 @@ impl InodeTable {
                 ino
             }
         };
+        let old = t.nodes.get(&ino);
         let node = Node {
             ino,
             kind,
             box_id: key.1,
             parent: if ino == ROOT_INO { ROOT_INO } else { parent },
             name: if ino == ROOT_INO { String::new() } else { display_name(item) },
-            meta: Meta::from_item(item),
+            meta: Meta::from_item(item).keeping_stored(old.map(|n| &n.meta)),
             fetched: Some(Instant::now()),
-            mtime_set: t.nodes.get(&ino).and_then(|n| n.mtime_set),
+            mtime_set: old.and_then(|n| n.mtime_set),
         };
         t.nodes.insert(ino, node.clone());
         node
@@ -227,21 +263,21 @@ impl InodeTable {
         node
     }
 
-    /// The inode of Box file `box_id`, made (shown nowhere yet, to be revalidated) when the
-    /// mount has not seen the file: a pending change of it waits for its folder's listing.
-    pub fn reserve_file(&self, box_id: &str, name: &str) -> Ino {
+    /// The inode of Box file or folder `box_id`, made (shown nowhere yet, to be revalidated)
+    /// when the mount has not seen it: a pending change of it waits for its folder's listing.
+    pub fn reserve(&self, kind: NodeKind, box_id: &str, name: &str) -> Ino {
         let mut t = self.lock();
-        let key = (NodeKind::File, box_id.to_string());
+        let key = (kind, box_id.to_string());
         if let Some(ino) = t.by_id.get(&key) {
             return *ino;
         }
         let ino = t.next;
         t.next += 1;
         t.by_id.insert(key, ino);
-        let meta = Meta::local(SystemTime::UNIX_EPOCH);
+        let meta = Meta { stored: None, ..Meta::local(SystemTime::UNIX_EPOCH) };
         let node = Node {
             ino,
-            kind: NodeKind::File,
+            kind,
             box_id: box_id.into(),
             parent: ROOT_INO,
             name: name.into(),
@@ -287,13 +323,20 @@ impl InodeTable {
         }
     }
 
-    /// Replaces what is known of an inode's metadata (after a fresh GET).
+    /// Replaces what is known of an inode's metadata (after a fresh GET, or an upload).
     pub fn refresh(&self, ino: Ino, meta: Meta) -> Option<Node> {
         let mut t = self.lock();
         let node = t.nodes.get_mut(&ino)?;
-        node.meta = meta;
+        node.meta = meta.keeping_stored(Some(&node.meta));
         node.fetched = Some(Instant::now());
         Some(node.clone())
+    }
+
+    /// Records what Box holds in the item's metadata instance now (after our own call).
+    pub fn set_stored(&self, ino: Ino, stored: Stored) {
+        if let Some(n) = self.lock().nodes.get_mut(&ino) {
+            n.meta.stored = Some(Arc::new(stored));
+        }
     }
 
     /// Marks metadata as just confirmed (a 304).
@@ -322,6 +365,27 @@ impl InodeTable {
         let mut t = self.lock();
         t.nodes.values_mut().for_each(|n| n.fetched = None);
         t.nodes.values().filter(|n| n.kind == NodeKind::Dir).map(|n| n.ino).collect()
+    }
+
+    /// A metadata call of ours on the item is about to go: its event is an echo.
+    pub fn expect_echo(&self, ino: Ino) {
+        *self.lock().echoes.entry(ino).or_insert(0) += 1;
+    }
+
+    /// The call refused for sure: no event will come of it.
+    pub fn cancel_echo(&self, ino: Ino) {
+        self.take_echo(ino);
+    }
+
+    /// Whether a metadata event about the item is the echo of a call of ours (counted once).
+    pub fn take_echo(&self, ino: Ino) -> bool {
+        let mut t = self.lock();
+        let Some(n) = t.echoes.get_mut(&ino) else { return false };
+        *n -= 1;
+        if *n == 0 {
+            t.echoes.remove(&ino);
+        }
+        true
     }
 
     pub fn add_lookup(&self, ino: Ino) {

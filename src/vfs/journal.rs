@@ -1,6 +1,8 @@
 //! The durable write-back journal: each pending upload is a staged data file
 //! (`journal/<key>.data`) plus a small record (`journal/<key>.json`: target folder, name, the
-//! Box file and etag it was based on, mtime, state), written atomically. A record is created
+//! Box file and etag it was based on, mtime, POSIX attributes to store, state), written
+//! atomically. An entry that changes only the attributes of a file or folder has a record and
+//! no data file. A record is created
 //! when a file is first staged, so that after `kill -9` the next mount finds every pending
 //! change (the page cache survives a dead process).
 //!
@@ -11,6 +13,7 @@
 //! comes from an earlier boot (a power loss or kernel crash since) is known to maybe hold
 //! torn data: recovery holds it back for the user instead of uploading it over a good version.
 
+use super::posix::PendingAttrs;
 use boxfs_io::direct_io::DirectFile;
 use serde::{Deserialize, Serialize};
 use std::os::unix::fs::OpenOptionsExt;
@@ -43,6 +46,32 @@ pub struct Record {
     /// Held back after a system crash (data maybe torn): never uploaded, left to the user.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub held: bool,
+    /// What the entry changes.
+    #[serde(default, skip_serializing_if = "Entry::has_data")]
+    pub entry: Entry,
+    /// POSIX attributes to store on the item in Box metadata (`None`: none changed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attrs: Option<PendingAttrs>,
+}
+
+/// What a journal entry changes.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Entry {
+    /// A file's content (from its data file), and maybe its attributes.
+    #[default]
+    Content,
+    /// Only the attributes of a file in Box: no data file.
+    FileAttrs,
+    /// Only the attributes of a folder in Box: no data file.
+    FolderAttrs,
+}
+
+impl Entry {
+    /// The entry has a data file.
+    pub fn has_data(&self) -> bool {
+        *self == Entry::Content
+    }
 }
 
 impl Record {
@@ -60,14 +89,26 @@ impl Record {
             synced: false,
             boot_id: None,
             held: false,
+            entry: Entry::Content,
+            attrs: None,
         }
     }
 
     /// The same content as a new file `NAME (conflicted copy DATE TIME).EXT` beside the one it
     /// was based on (after a 412: Box has a newer version).
     pub fn conflicted_copy(&self, at: chrono::DateTime<chrono::Utc>) -> Record {
-        let name = conflicted_name(&self.name, at);
-        Record { name, base_id: None, base_etag: None, session_id: None, ..self.clone() }
+        let mut copy = Record { name: conflicted_name(&self.name, at), ..self.clone() };
+        copy.as_new_file();
+        copy
+    }
+
+    /// Points the content at a new file (a conflicted copy, or the file was deleted in Box
+    /// meanwhile): no base version, no session, and no metadata instance on it yet.
+    pub fn as_new_file(&mut self) {
+        (self.base_id, self.base_etag, self.session_id) = (None, None, None);
+        if let Some(attrs) = &mut self.attrs {
+            attrs.base = Default::default();
+        }
     }
 }
 
@@ -156,7 +197,7 @@ impl Journal {
         let _ = std::fs::remove_file(self.data_path(key));
     }
 
-    /// Every record with its data file present, oldest first.
+    /// Every record with its data file present (or needing none), oldest first.
     pub fn records(&self) -> std::io::Result<Vec<Record>> {
         let mut out = Vec::new();
         for entry in std::fs::read_dir(&self.dir)? {
@@ -168,7 +209,9 @@ impl Journal {
             }
             let Ok(text) = std::fs::read(&path) else { continue };
             match serde_json::from_slice::<Record>(&text) {
-                Ok(r) if self.data_path(&r.key).exists() => out.push((std::fs::metadata(&path)?.modified()?, r)),
+                Ok(r) if !r.entry.has_data() || self.data_path(&r.key).exists() => {
+                    out.push((std::fs::metadata(&path)?.modified()?, r))
+                }
                 Ok(r) => {
                     tracing::warn!(key = %r.key, "journal record without data; dropping it");
                     let _ = std::fs::remove_file(&path);
@@ -203,17 +246,44 @@ mod tests {
     }
 
     #[test]
+    fn an_entry_of_attributes_alone_needs_no_data_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::open(dir.path()).unwrap();
+        let attrs =
+            PendingAttrs { want: [("boxfs_mode".to_string(), "0700".to_string())].into(), base: Default::default() };
+        let r = Record {
+            entry: Entry::FolderAttrs,
+            attrs: Some(attrs),
+            ..Record::new("k".into(), "0".into(), "d".into(), 0)
+        };
+        j.save(&r).unwrap();
+        let read = j.records().unwrap();
+        assert_eq!((read.len(), read[0].entry, read[0].attrs.clone()), (1, Entry::FolderAttrs, r.attrs.clone()));
+        let content = Record { key: "c".into(), ..Record::new("c".into(), "0".into(), "f".into(), 0) };
+        j.save(&content).unwrap();
+        assert_eq!(j.records().unwrap().len(), 1, "a content record without its data is dropped");
+    }
+
+    #[test]
     fn conflicted_copy_names() {
         let at = chrono::DateTime::parse_from_rfc3339("2026-11-22T10:15:00Z").unwrap().with_timezone(&chrono::Utc);
         assert_eq!(conflicted_name("report.pdf", at), "report (conflicted copy 2026-11-22 101500).pdf");
         assert_eq!(conflicted_name("Makefile", at), "Makefile (conflicted copy 2026-11-22 101500)");
         assert_eq!(conflicted_name(".bashrc", at), ".bashrc (conflicted copy 2026-11-22 101500)");
-        let r = Record { base_id: Some("7".into()), ..Record::new("k".into(), "0".into(), "a.txt".into(), 0) };
+        let stored = crate::vfs::posix::Stored { instance: true, ..Default::default() };
+        let attrs = PendingAttrs { want: [("boxfs_mode".into(), "0755".into())].into(), base: stored };
+        let r = Record {
+            base_id: Some("7".into()),
+            attrs: Some(attrs.clone()),
+            ..Record::new("k".into(), "0".into(), "a.txt".into(), 0)
+        };
         let copy = r.conflicted_copy(at);
         assert_eq!(
             (copy.name.as_str(), copy.base_id, copy.key),
             ("a (conflicted copy 2026-11-22 101500).txt", None, r.key)
         );
+        let fresh = PendingAttrs { base: Default::default(), ..attrs };
+        assert_eq!(copy.attrs, Some(fresh), "the copy is a new file: no metadata on it yet");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Filesystem logic, async and FUSE-free: the inode table, metadata cache, block cache,
-//! prefetcher and the operations the FUSE adapter calls. Testable without mounting.
+//! prefetcher, write-back (content and stored POSIX attributes) and the operations the FUSE
+//! adapter calls. Testable without mounting.
 
 pub mod attr;
 pub mod blocks;
@@ -11,6 +12,7 @@ mod hasher;
 pub mod inode;
 pub mod journal;
 mod listings;
+pub mod posix;
 pub mod prefetch;
 mod staging;
 mod upload_state;
@@ -18,8 +20,9 @@ pub mod uploads;
 mod write;
 mod writeback;
 
-pub use attr::{Attr, AttrPolicy};
+pub use attr::{Attr, AttrPolicy, SpecialType};
 pub use error::{VfsError, VfsResult};
 pub use fs::{Fs, FsConfig, FsyncMode, XATTRS};
 pub use inode::{Ino, NodeKind, ROOT_INO};
 pub use listings::{DirEntry, Listing};
+pub use write::{Caller, OwnerChange};

@@ -1,7 +1,8 @@
-//! Staged files: local content of a file with changes not yet in Box. The first write (or a
+//! Staged entries: local changes of a file or folder not yet in Box. The first write (or a
 //! truncate, or a create) stages the whole file in the journal (existing content fetched through
 //! the block cache unless truncated); reads, `stat` and listings see the staged bytes, size
-//! and mtime until the upload commits.
+//! and mtime until the upload commits. An entry made by a change of attributes alone (`chmod`)
+//! has no content: it gets one only if the file is then opened for writing.
 
 use super::error::{VfsError, VfsResult};
 use super::hasher::ContentHasher;
@@ -94,10 +95,29 @@ impl StageState {
     }
 }
 
+/// A staged file's local content: its data file, and its SHA-1 followed while it is written.
+#[derive(Debug)]
+struct Content {
+    file: Arc<DirectFile>,
+    hasher: Arc<ContentHasher>,
+}
+
+impl Content {
+    /// Content of `size` bytes; one that starts empty has its SHA-1 followed as it is written.
+    fn new(file: DirectFile, size: u64) -> Content {
+        Content { hasher: ContentHasher::new(size == 0), file: Arc::new(file) }
+    }
+}
+
+fn no_content() -> std::io::Error {
+    std::io::Error::other("the entry has no staged content")
+}
+
 #[derive(Debug)]
 pub struct Staged {
     pub ino: Ino,
-    file: Arc<DirectFile>,
+    /// Set once: at staging, or when an entry of attributes alone is first written to.
+    content: tokio::sync::OnceCell<Content>,
     pub state: Mutex<StageState>,
     /// Ticks on every upload state change, for those waiting for one (`fsync` under
     /// `--fsync box`, `boxfs sync`).
@@ -106,8 +126,6 @@ pub struct Staged {
     pub wake: Notify,
     /// Bytes of the current upload attempt the server has confirmed.
     pub progress: Arc<AtomicU64>,
-    /// Follows the content's SHA-1 while it is written front to back.
-    hasher: Arc<ContentHasher>,
     /// Held across a change of the content and its report to `hasher` (changes land on disk in
     /// the order the hasher learns of them), and while a direct upload reads its snapshot.
     changing: Mutex<()>,
@@ -120,15 +138,14 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Staged {
-    /// A staged file. One that starts empty has its SHA-1 followed as it is written.
-    pub fn new(ino: Ino, file: DirectFile, state: StageState) -> Staged {
-        let hasher = ContentHasher::new(state.size == 0);
+    /// A staged entry: with its content in `file`, or (`None`) of attributes alone.
+    pub fn new(ino: Ino, file: Option<DirectFile>, state: StageState) -> Staged {
+        let content = tokio::sync::OnceCell::new_with(file.map(|f| Content::new(f, state.size)));
         Staged {
-            hasher,
+            content,
             changing: Mutex::new(()),
             record_io: Mutex::new(()),
             ino,
-            file: Arc::new(file),
             state: Mutex::new(state),
             settled: watch::channel(()).0,
             wake: Notify::new(),
@@ -144,19 +161,46 @@ impl Staged {
         self.lock().record.key.clone()
     }
 
+    /// The entry has local content (else it changes attributes alone).
+    pub fn has_content(&self) -> bool {
+        self.content.initialized()
+    }
+
+    fn content(&self) -> std::io::Result<&Content> {
+        self.content.get().ok_or_else(no_content)
+    }
+
+    /// Gives an entry of attributes alone its content, once (concurrent callers wait for the
+    /// first): `fill` makes the data file and says its size.
+    pub async fn attach_content<F>(&self, fill: impl FnOnce() -> F) -> VfsResult<()>
+    where
+        F: std::future::Future<Output = VfsResult<(DirectFile, u64)>>,
+    {
+        self.content
+            .get_or_try_init(|| async {
+                let (file, size) = fill().await?;
+                self.lock().size = size;
+                Ok::<_, VfsError>(Content::new(file, size))
+            })
+            .await?;
+        Ok(())
+    }
+
     /// The SHA-1 of the whole content (`size` bytes), when it was written front to back.
     /// Blocking: may wait for the hashing thread or hash the rest itself.
     pub fn content_sha1(&self, size: u64) -> Option<[u8; 20]> {
-        self.hasher.finish(&self.file, size)
+        let c = self.content.get()?;
+        c.hasher.finish(&c.file, size)
     }
 
     /// Writes at `offset`, growing the file as needed.
     pub fn write_at(&self, offset: u64, data: &[u8]) -> VfsResult<u32> {
+        let c = self.content()?;
         let _changing = lock(&self.changing);
-        let copies = self.file.write_all_at(data, offset)?;
+        let copies = c.file.write_all_at(data, offset)?;
         let mut st = self.lock();
         st.size = st.size.max(offset + data.len() as u64);
-        self.hasher.wrote(&self.file, offset, data.len() as u64, st.size, copies);
+        c.hasher.wrote(&c.file, offset, data.len() as u64, st.size, copies);
         st.changed();
         Ok(data.len() as u32)
     }
@@ -164,11 +208,12 @@ impl Staged {
     /// Up to `size` bytes from `offset`: fewer at the end of the file, also when a truncate
     /// shortens it meanwhile (what exists at that moment).
     pub fn read_at(&self, offset: u64, size: u32) -> VfsResult<Vec<u8>> {
+        let file = &self.content()?.file;
         let len = self.lock().size.saturating_sub(offset).min(u64::from(size)) as usize;
         let mut buf = vec![0u8; len];
         let mut done = 0;
         while done < len {
-            match self.file.cached().read_at(&mut buf[done..], offset + done as u64) {
+            match file.cached().read_at(&mut buf[done..], offset + done as u64) {
                 Ok(0) => break,
                 Ok(n) => done += n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
@@ -182,9 +227,10 @@ impl Staged {
     /// The whole content as it is now, read while no change can land, so that an upload of
     /// it sends exactly one version.
     pub fn snapshot(&self) -> std::io::Result<Bytes> {
+        let file = &self.content()?.file;
         let _changing = lock(&self.changing);
         let mut buf = vec![0u8; self.lock().size as usize];
-        self.file.read_exact_at(&mut buf, 0)?;
+        file.read_exact_at(&mut buf, 0)?;
         Ok(Bytes::from(buf))
     }
 
@@ -192,21 +238,23 @@ impl Staged {
     /// else read back. Blocking.
     pub fn sha1_hex(&self) -> std::io::Result<String> {
         use sha1::{Digest, Sha1};
+        let c = self.content()?;
         let _changing = lock(&self.changing);
         let size = self.lock().size;
-        if let Some(raw) = self.hasher.finish(&self.file, size) {
+        if let Some(raw) = c.hasher.finish(&c.file, size) {
             return Ok(hex::encode(raw));
         }
         let mut hasher = Sha1::new();
-        self.file.for_each_chunk(0, size, |chunk| hasher.update(chunk))?;
+        c.file.for_each_chunk(0, size, |chunk| hasher.update(chunk))?;
         Ok(hex::encode(hasher.finalize()))
     }
 
     pub fn truncate(&self, size: u64) -> VfsResult<()> {
+        let c = self.content()?;
         let _changing = lock(&self.changing);
-        self.file.cached().set_len(size)?;
+        c.file.cached().set_len(size)?;
         let mut st = self.lock();
-        self.hasher.resized(size);
+        c.hasher.resized(size);
         st.size = size;
         st.changed();
         Ok(())
@@ -217,16 +265,17 @@ impl Staged {
     pub fn allocate(&self, offset: u64, len: u64, keep_size: bool) -> VfsResult<()> {
         use std::os::fd::AsRawFd;
         let mode = if keep_size { libc::FALLOC_FL_KEEP_SIZE } else { 0 };
+        let c = self.content()?;
         let _changing = lock(&self.changing);
         let (off, n) =
             (offset.try_into().map_err(|_| VfsError::Invalid)?, len.try_into().map_err(|_| VfsError::Invalid)?);
         // SAFETY: fallocate(2) on a descriptor this struct owns.
-        if unsafe { libc::fallocate(self.file.cached().as_raw_fd(), mode, off, n) } != 0 {
+        if unsafe { libc::fallocate(c.file.cached().as_raw_fd(), mode, off, n) } != 0 {
             return Err(std::io::Error::last_os_error().into());
         }
         let mut st = self.lock();
         if !keep_size && offset + len > st.size {
-            self.hasher.resized(offset + len);
+            c.hasher.resized(offset + len);
             st.size = offset + len;
             st.changed();
         }
@@ -268,7 +317,7 @@ impl Staged {
         Ok(())
     }
 
-    /// What `fsync` promises: every write made before it, the file's journal record and its
+    /// What `fsync` promises: every write made before it, the entry's journal record and its
     /// directory entry reach the local disk, so that a crash or power loss from here on loses
     /// none of it (the next mount uploads it).
     pub fn persist(&self, journal: &Journal) -> std::io::Result<()> {
@@ -279,7 +328,9 @@ impl Staged {
             }
             st.upload.generation()
         };
-        self.file.cached().sync_data()?;
+        if let Some(c) = self.content.get() {
+            c.file.cached().sync_data()?;
+        }
         self.save_record(journal, true)?;
         let mut st = self.lock();
         st.flushed_gen = st.flushed_gen.max(generation);
@@ -340,6 +391,16 @@ pub fn check_name(name: &str) -> VfsResult<()> {
     }
 }
 
+/// The error for a name not found in a folder: `ENAMETOOLONG` for one longer than a name can
+/// be (255 bytes), else `ENOENT`.
+pub fn not_found(name: &str) -> VfsError {
+    if name.len() > 255 {
+        VfsError::NameTooLong
+    } else {
+        VfsError::NotFound
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -362,7 +423,7 @@ mod tests {
         let record = Record::new("k".into(), "0".into(), "n".into(), 0);
         let upload = Upload::staged(super::super::upload_state::Timing::default(), 1, true, Instant::now());
         let state = StageState::new(record, Some(1), 0, SystemTime::now(), upload);
-        (dir, Staged::new(2, file, state))
+        (dir, Staged::new(2, Some(file), state))
     }
 
     #[test]
@@ -397,7 +458,7 @@ mod tests {
         let file = journal.create_data("k").unwrap();
         let record = Record::new("k".into(), "0".into(), "n".into(), 0);
         let upload = Upload::staged(super::super::upload_state::Timing::default(), 1, true, Instant::now());
-        let s = Staged::new(2, file, StageState::new(record, Some(1), 0, SystemTime::now(), upload));
+        let s = Staged::new(2, Some(file), StageState::new(record, Some(1), 0, SystemTime::now(), upload));
         s.write_at(0, b"abc").unwrap();
         s.persist(&journal).unwrap();
         let on_disk = journal.records().unwrap().remove(0);
@@ -415,6 +476,29 @@ mod tests {
         s.leave_journal(&journal);
         s.save_record(&journal, false).unwrap();
         assert!(journal.records().unwrap().is_empty(), "no save brings a removed entry back");
+    }
+
+    #[test]
+    fn an_entry_of_attributes_alone_gets_its_content_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::open(dir.path()).unwrap();
+        let record = Record::new("k".into(), "0".into(), "n".into(), 0);
+        let upload = Upload::staged(super::super::upload_state::Timing::default(), 0, false, Instant::now());
+        let s = Staged::new(2, None, StageState::new(record, Some(1), 7, SystemTime::now(), upload));
+        assert!(!s.has_content());
+        assert!(s.read_at(0, 10).is_err() && s.snapshot().is_err(), "nothing staged to read");
+        s.persist(&journal).unwrap();
+        assert!(!journal.data_path("k").exists(), "a record, no data file");
+        let fill = |bytes: &'static [u8]| {
+            let file = journal.create_data("k").unwrap();
+            file.write_all_at(bytes, 0).unwrap();
+            async move { Ok((file, bytes.len() as u64)) }
+        };
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        rt.block_on(s.attach_content(|| fill(b"box bytes"))).unwrap();
+        rt.block_on(s.attach_content(|| fill(b"again"))).unwrap();
+        assert!(s.has_content());
+        assert_eq!((s.read_at(0, 100).unwrap(), s.lock().size), (b"box bytes".to_vec(), 9), "the first fill stays");
     }
 
     #[test]

@@ -1,15 +1,22 @@
-//! One staged file's way to Box, as a state machine without I/O. The write-back driver
-//! (`writeback.rs`) tells it what happens (writers open and close, the content changes, a sync
-//! hurries it, it is unlinked, an upload ends) and asks it what to do next
-//! ([`Upload::next`]); a journal record left by an earlier run enters it in the state the
-//! record says ([`Upload::recovered`]). Time comes in as an argument, so every transition is
-//! unit-tested without FUSE, HTTP or sleeping.
+//! One staged entry's way to Box, as a state machine without I/O. The write-back driver
+//! (`writeback.rs`) tells it what happens (writers open and close, the content or the stored
+//! POSIX attributes change, a sync hurries it, it is unlinked, a send ends) and asks it what to
+//! do next ([`Upload::next`]); a journal record left by an earlier run enters it in the state
+//! the record says ([`Upload::recovered`]). Time comes in as an argument, so every transition
+//! is unit-tested without FUSE, HTTP or sleeping.
+//!
+//! An entry carries a file's content, its attributes (mode, owner, symlink target, a folder's
+//! mtime: one metadata call), or both. An entry of attributes alone (a `chmod`) has no content
+//! to send: its file is never downloaded or uploaded again.
 //!
 //! ```text
 //!  open/change ─► Open ──last close──► Waiting{due} ──due passed──► Uploading{gen} ──► Committing{gen}
-//!                  ▲                       ▲   ▲                        │   │                │
-//!                  │ (a writer is open)    │   └── Retrying{due} ◄──────┘   │ transient      │ committed
-//!                  └───────────────────────┴── changed meanwhile: one more upload ◄──────────┤
+//!                  ▲                       ▲   ▲   │                    │   │                │
+//!                  │ (a writer is open)    │   │   │ attributes only    │   │ transient      │ committed
+//!                  │                       │   │   ▼                    │   │                │
+//!                  │                       │   │  StoringAttrs{gen} ◄───┼───┼── attributes ◄─┤
+//!                  │                       │   └── Retrying{due} ◄──────┘   │    pending     │
+//!                  └───────────────────────┴── changed meanwhile: one more send ◄────────────┤
 //!                                                                                            ▼
 //!                                                                   InBox (leaves the journal)
 //!  exits: Failed (Box refuses for good; data kept), Held (maybe torn after a system crash;
@@ -18,14 +25,18 @@
 //! ```
 //!
 //! Invariants:
-//! - An upload starts only from `Waiting`/`Retrying` once the due time passed, and there is at
-//!   most one per file at a time: changes made meanwhile coalesce into exactly one more upload,
-//!   of the latest bytes, after the upload in flight ends.
-//! - Every change pushes the due time to `delay` after it, so a file changed again and again
-//!   before its upload starts is sent once.
-//! - A generation counts as in Box only when an upload of exactly that generation committed.
+//! - A send starts only from `Waiting`/`Retrying` once the due time passed, and there is at
+//!   most one per entry at a time: changes made meanwhile coalesce into exactly one more send,
+//!   of the latest bytes or attributes, after the one in flight ends.
+//! - Content goes first, attributes after it (a new file must exist before metadata can be put
+//!   on it), at once: content and attributes changed together cost one upload and one
+//!   metadata call.
+//! - Every change pushes the due time to `delay` after it, so an entry changed again and again
+//!   before its send starts is sent once.
+//! - A generation (of content, or of attributes) counts as in Box only when a send of exactly
+//!   that generation committed.
 //! - `InBox` and `Removed` are final: the entry leaves the journal and the driver stops.
-//! - `Held` entries are never uploaded until released ([`Upload::release`]).
+//! - `Held` entries are never sent until released ([`Upload::release`]).
 //! - Transient failures back off exponentially ([`Backoff`], the one retry policy of uploads).
 
 use std::time::{Duration, Instant};
@@ -41,6 +52,8 @@ pub enum State {
     Uploading { gen: u64 },
     /// All bytes of `gen` are up; Box is committing them.
     Committing { gen: u64 },
+    /// The attributes of attribute generation `gen` are being stored (one metadata call).
+    StoringAttrs { gen: u64 },
     /// The last attempt failed transiently; the next one may go from `due` on.
     Retrying { due: Instant, error: String },
     /// Content of the latest generation is in Box: done.
@@ -63,7 +76,9 @@ pub enum Next {
     Sleep(Instant),
     /// Upload the current content (then call [`Upload::start`]).
     Upload,
-    /// An upload is running.
+    /// Store the current attributes (then call [`Upload::start_attrs`]).
+    StoreAttrs,
+    /// A send is running.
     Busy,
     /// Finished (`InBox` or `Removed`): unstage.
     Finished,
@@ -120,7 +135,14 @@ impl Default for Timing {
     }
 }
 
-/// One staged file's upload state (see the module doc).
+/// How far an entry's changes went at some moment: content and attribute generations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mark {
+    content: u64,
+    attrs: u64,
+}
+
+/// One staged entry's state (see the module doc).
 #[derive(Clone, Debug)]
 pub struct Upload {
     state: State,
@@ -129,6 +151,10 @@ pub struct Upload {
     generation: u64,
     /// The newest generation known to be in Box (0: none).
     committed: u64,
+    /// Bumped by every change of the attributes to store.
+    attrs: u64,
+    /// The newest attribute generation known to be in Box.
+    attrs_stored: u64,
     /// Open handles that may write.
     writers: u32,
     /// Transient failures in a row.
@@ -156,6 +182,8 @@ impl Upload {
             timing,
             generation: u64::from(new),
             committed: 0,
+            attrs: 0,
+            attrs_stored: 0,
             writers,
             failures: 0,
             changed_at: now,
@@ -164,13 +192,15 @@ impl Upload {
         }
     }
 
-    /// An entry an earlier run left in the journal: due at once, unless `held` says why it
-    /// must wait for the user.
-    pub fn recovered(timing: Timing, held: Option<String>, now: Instant) -> Upload {
-        let mut u = Upload::staged(timing, 0, true, now);
+    /// An entry an earlier run left in the journal, with content and/or attributes to send:
+    /// due at once, unless `held` says why it must wait for the user.
+    pub fn recovered(timing: Timing, held: Option<String>, content: bool, attrs: bool, now: Instant) -> Upload {
+        let mut u = Upload::staged(timing, 0, content, now);
+        u.attrs = u64::from(attrs);
         u.state = match held {
             Some(why) => State::Held(why),
-            None => State::Waiting { due: now },
+            None if u.pending() => State::Waiting { due: now },
+            None => State::InBox,
         };
         u
     }
@@ -192,6 +222,31 @@ impl Upload {
         self.committed
     }
 
+    /// Attribute changes made so far (a generation counter).
+    pub fn attrs_generation(&self) -> u64 {
+        self.attrs
+    }
+
+    /// Attributes up to this generation are in Box.
+    pub fn attrs_stored(&self) -> u64 {
+        self.attrs_stored
+    }
+
+    /// The changes made so far, to wait for ([`Upload::reached`]).
+    pub fn mark(&self) -> Mark {
+        Mark { content: self.generation, attrs: self.attrs }
+    }
+
+    /// The changes up to `mark` are in Box.
+    pub fn reached(&self, mark: Mark) -> bool {
+        self.committed >= mark.content && self.attrs_stored >= mark.attrs
+    }
+
+    /// Content or attributes not yet in Box.
+    fn pending(&self) -> bool {
+        self.generation != self.committed || self.attrs != self.attrs_stored
+    }
+
     pub fn is_conflicted_copy(&self) -> bool {
         self.conflicted
     }
@@ -206,9 +261,9 @@ impl Upload {
         self.removed
     }
 
-    /// An upload is running (bytes in flight or a commit pending).
+    /// A send is running (bytes in flight, a commit pending, or attributes being stored).
     pub fn in_flight(&self) -> bool {
-        matches!(self.state, State::Uploading { .. } | State::Committing { .. })
+        matches!(self.state, State::Uploading { .. } | State::Committing { .. } | State::StoringAttrs { .. })
     }
 
     /// Finished, or stopped until the user acts: nothing more will happen by itself.
@@ -219,11 +274,26 @@ impl Upload {
     /// The content (or its mtime) changed.
     pub fn changed(&mut self, now: Instant) {
         self.generation += 1;
+        self.touched(now);
+    }
+
+    /// The attributes to store changed.
+    pub fn attrs_changed(&mut self, now: Instant) {
+        self.attrs += 1;
+        self.touched(now);
+    }
+
+    fn touched(&mut self, now: Instant) {
         self.changed_at = now;
         self.failures = 0;
         match self.state {
             State::Waiting { .. } | State::Retrying { .. } | State::Failed(_) | State::InBox => self.wait_or_open(now),
-            State::Open | State::Uploading { .. } | State::Committing { .. } | State::Held(_) | State::Removed => {}
+            State::Open
+            | State::Uploading { .. }
+            | State::Committing { .. }
+            | State::StoringAttrs { .. }
+            | State::Held(_)
+            | State::Removed => {}
         }
     }
 
@@ -247,9 +317,7 @@ impl Upload {
     /// upload once more. Held entries wait for [`Upload::release`].
     pub fn hurry(&mut self, now: Instant) {
         match self.state {
-            State::Open | State::Waiting { .. } | State::Retrying { .. } | State::Failed(_)
-                if self.generation != self.committed =>
-            {
+            State::Open | State::Waiting { .. } | State::Retrying { .. } | State::Failed(_) if self.pending() => {
                 self.state = State::Waiting { due: now };
             }
             State::Open | State::Waiting { .. } | State::Retrying { .. } | State::Failed(_) => self.wait_or_open(now),
@@ -278,8 +346,9 @@ impl Upload {
         match &self.state {
             State::Open | State::Failed(_) | State::Held(_) => Next::Idle,
             State::Waiting { due } | State::Retrying { due, .. } if *due > now => Next::Sleep(*due),
-            State::Waiting { .. } | State::Retrying { .. } => Next::Upload,
-            State::Uploading { .. } | State::Committing { .. } => Next::Busy,
+            State::Waiting { .. } | State::Retrying { .. } if self.generation != self.committed => Next::Upload,
+            State::Waiting { .. } | State::Retrying { .. } => Next::StoreAttrs,
+            State::Uploading { .. } | State::Committing { .. } | State::StoringAttrs { .. } => Next::Busy,
             State::InBox | State::Removed => Next::Finished,
         }
     }
@@ -291,6 +360,13 @@ impl Upload {
         self.generation
     }
 
+    /// Storing the current attributes starts; returns the attribute generation it sends.
+    pub fn start_attrs(&mut self) -> u64 {
+        debug_assert!(matches!(self.state, State::Waiting { .. } | State::Retrying { .. }), "{:?}", self.state);
+        self.state = State::StoringAttrs { gen: self.attrs };
+        self.attrs
+    }
+
     /// Every byte is up; the commit runs.
     pub fn committing(&mut self) {
         if let State::Uploading { gen } = self.state {
@@ -298,25 +374,38 @@ impl Upload {
         }
     }
 
-    /// The upload that [`Upload::start`] began ended with `outcome`.
+    /// The send that [`Upload::start`] or [`Upload::start_attrs`] began ended with `outcome`.
     pub fn finished(&mut self, outcome: Outcome, now: Instant) {
-        let sent = match self.state {
-            State::Uploading { gen } | State::Committing { gen } => gen,
+        let (sent, attrs) = match self.state {
+            State::Uploading { gen } | State::Committing { gen } => (gen, false),
+            State::StoringAttrs { gen } => (gen, true),
             _ => return,
         };
         if self.removed {
             self.state = State::Removed;
             return;
         }
+        let latest = if attrs { self.attrs } else { self.generation };
         match outcome {
-            Outcome::Committed => {
-                self.committed = self.committed.max(sent);
+            Outcome::Committed if attrs => {
+                self.attrs_stored = self.attrs_stored.max(sent);
                 self.failures = 0;
                 self.wait_or_open(now);
             }
+            Outcome::Committed => {
+                self.committed = self.committed.max(sent);
+                self.failures = 0;
+                // Attributes changed with the content go right after it, not a delay later.
+                match self.attrs != self.attrs_stored && self.writers == 0 {
+                    true => self.state = State::Waiting { due: now },
+                    false => self.wait_or_open(now),
+                }
+            }
+            // The content goes to a new file, which has none of the attributes yet.
             Outcome::Conflict | Outcome::Retarget => {
                 self.conflicted |= outcome == Outcome::Conflict;
                 self.committed = 0;
+                self.attrs_stored = 0;
                 self.state = State::Waiting { due: now };
             }
             Outcome::Transient(error) => {
@@ -324,7 +413,7 @@ impl Upload {
                 self.state = State::Retrying { due: now + self.timing.backoff.wait(self.failures), error };
             }
             // Changed while it was sent (a digest mismatch, say): send the new content.
-            Outcome::Refused(_) if self.generation != sent => self.wait_or_open(now),
+            Outcome::Refused(_) if latest != sent => self.wait_or_open(now),
             Outcome::Refused(error) => self.state = State::Failed(error),
         }
     }
@@ -334,7 +423,7 @@ impl Upload {
     fn wait_or_open(&mut self, now: Instant) {
         self.state = if self.writers > 0 {
             State::Open
-        } else if self.generation == self.committed {
+        } else if !self.pending() {
             State::InBox
         } else {
             State::Waiting { due: (self.changed_at + self.timing.delay).max(now) }
@@ -432,7 +521,7 @@ mod tests {
     #[test]
     fn transient_failures_back_off_and_refusals_settle() {
         let t0 = Instant::now();
-        let mut u = Upload::recovered(timing(), None, t0);
+        let mut u = Upload::recovered(timing(), None, true, false, t0);
         let mut now = t0;
         for wait in [0.5, 1.0, 2.0, 4.0, 4.0] {
             assert_eq!(u.next(now), Next::Upload);
@@ -493,13 +582,13 @@ mod tests {
         let t0 = Instant::now();
         // Waiting, uploading or committing when the daemon died: due at once (a resumed
         // session or Box's copy decides what is still to send).
-        let mut u = Upload::recovered(timing(), None, t0);
+        let mut u = Upload::recovered(timing(), None, true, false, t0);
         assert_eq!(u.next(t0), Next::Upload);
         u.start();
         u.finished(Outcome::Committed, t0);
         assert_eq!(u.state(), &State::InBox);
         // Held after a system crash: nothing until the user releases it.
-        let mut u = Upload::recovered(timing(), Some("maybe torn".into()), t0);
+        let mut u = Upload::recovered(timing(), Some("maybe torn".into()), true, false, t0);
         assert_eq!(u.next(secs(t0, 3600.0)), Next::Idle);
         u.hurry(t0);
         u.changed(t0);
@@ -507,7 +596,7 @@ mod tests {
         u.release(t0);
         assert_eq!(u.next(t0), Next::Upload);
         // Held and discarded.
-        let mut u = Upload::recovered(timing(), Some("maybe torn".into()), t0);
+        let mut u = Upload::recovered(timing(), Some("maybe torn".into()), true, false, t0);
         u.remove();
         assert_eq!(u.next(t0), Next::Finished);
     }
@@ -531,6 +620,113 @@ mod tests {
         u.finished(Outcome::Refused("quota".into()), t0);
         u.changed(secs(t0, 1.0));
         assert_eq!(u.next(secs(t0, 1.5)), Next::Sleep(secs(t0, 2.0)));
+    }
+
+    #[test]
+    fn attributes_alone_are_stored_once_after_the_delay_without_an_upload() {
+        let t0 = Instant::now();
+        let mut u = Upload::staged(timing(), 0, false, t0);
+        assert_eq!(u.next(t0), Next::Finished, "nothing to send yet");
+        u.attrs_changed(t0);
+        u.attrs_changed(secs(t0, 0.5));
+        assert_eq!(u.next(secs(t0, 1.0)), Next::Sleep(secs(t0, 1.5)), "the delay runs from the last change");
+        assert_eq!(u.next(secs(t0, 1.5)), Next::StoreAttrs, "no content to upload");
+        let gen = u.start_attrs();
+        assert_eq!((u.state(), u.next(secs(t0, 1.5))), (&State::StoringAttrs { gen }, Next::Busy));
+        assert!(u.in_flight());
+        u.finished(Outcome::Committed, secs(t0, 1.6));
+        assert_eq!((u.state(), u.attrs_stored(), u.committed()), (&State::InBox, gen, 0));
+    }
+
+    #[test]
+    fn content_and_attributes_changed_together_cost_one_upload_then_one_metadata_call() {
+        let t0 = Instant::now();
+        let mut u = Upload::staged(timing(), 1, true, t0);
+        u.changed(t0);
+        u.attrs_changed(t0);
+        u.closed(t0);
+        assert_eq!(u.next(secs(t0, 1.0)), Next::Upload, "content first: a new file must exist first");
+        u.start();
+        u.attrs_changed(secs(t0, 1.1)); // a chmod while the bytes go up
+        assert_eq!(u.next(secs(t0, 1.1)), Next::Busy);
+        let mark = u.mark();
+        u.finished(Outcome::Committed, secs(t0, 1.2));
+        assert!(!u.reached(mark), "a sync waits for the attributes too");
+        assert_eq!(u.next(secs(t0, 1.2)), Next::StoreAttrs, "right after the content, not a delay later");
+        let gen = u.start_attrs();
+        assert_eq!(gen, u.attrs_generation(), "the latest attributes, once");
+        u.finished(Outcome::Committed, secs(t0, 1.3));
+        assert_eq!(u.state(), &State::InBox);
+        assert!(u.reached(mark));
+    }
+
+    #[test]
+    fn a_failed_metadata_call_is_retried_without_sending_the_content_again() {
+        let t0 = Instant::now();
+        let mut u = Upload::staged(timing(), 0, true, t0);
+        u.attrs_changed(t0);
+        assert_eq!(u.next(secs(t0, 1.0)), Next::Upload);
+        u.start();
+        u.finished(Outcome::Committed, secs(t0, 1.0));
+        u.start_attrs();
+        u.finished(Outcome::Transient("503".into()), secs(t0, 1.0));
+        assert_eq!(u.next(secs(t0, 1.0)), Next::Sleep(secs(t0, 1.5)));
+        assert_eq!(u.next(secs(t0, 1.5)), Next::StoreAttrs, "only the attributes are left");
+        u.start_attrs();
+        u.finished(Outcome::Refused("403".into()), secs(t0, 1.5));
+        assert_eq!((u.state(), u.next(secs(t0, 9.0))), (&State::Failed("403".into()), Next::Idle));
+        u.attrs_changed(secs(t0, 10.0));
+        assert_eq!(u.next(secs(t0, 11.0)), Next::StoreAttrs, "a new change tries again");
+    }
+
+    #[test]
+    fn a_conflicted_copy_gets_the_attributes_again() {
+        let t0 = Instant::now();
+        let mut u = Upload::staged(timing(), 0, true, t0);
+        u.attrs_changed(t0);
+        u.start();
+        u.finished(Outcome::Committed, t0);
+        u.start_attrs();
+        u.finished(Outcome::Committed, t0);
+        u.changed(t0);
+        assert_eq!(u.next(secs(t0, 1.0)), Next::Upload);
+        u.start();
+        u.finished(Outcome::Conflict, secs(t0, 1.0));
+        assert_eq!(u.next(secs(t0, 1.0)), Next::Upload, "the copy goes up");
+        u.start();
+        u.finished(Outcome::Committed, secs(t0, 1.0));
+        assert_eq!(u.next(secs(t0, 1.0)), Next::StoreAttrs, "a new file has none of the attributes");
+    }
+
+    #[test]
+    fn attributes_wait_for_the_last_writer_and_a_removal_wins() {
+        let t0 = Instant::now();
+        let mut u = Upload::staged(timing(), 1, false, t0);
+        u.attrs_changed(t0);
+        assert_eq!(u.next(secs(t0, 5.0)), Next::Idle, "a writer is open");
+        u.closed(secs(t0, 5.0));
+        assert_eq!(u.next(secs(t0, 6.0)), Next::StoreAttrs);
+        u.start_attrs();
+        u.remove();
+        u.finished(Outcome::Committed, secs(t0, 6.0));
+        assert_eq!(u.state(), &State::Removed);
+    }
+
+    #[test]
+    fn recovered_attributes_go_at_once_and_nothing_pending_is_in_box() {
+        let t0 = Instant::now();
+        let mut u = Upload::recovered(timing(), None, false, true, t0);
+        assert_eq!(u.next(t0), Next::StoreAttrs);
+        let mut both = Upload::recovered(timing(), None, true, true, t0);
+        assert_eq!(both.next(t0), Next::Upload);
+        u.start_attrs();
+        u.finished(Outcome::Committed, t0);
+        assert_eq!(u.state(), &State::InBox);
+        both.start();
+        both.finished(Outcome::Committed, t0);
+        assert_eq!(both.next(t0), Next::StoreAttrs);
+        let held = Upload::recovered(timing(), Some("why".into()), false, true, t0);
+        assert_eq!(held.next(t0), Next::Idle);
     }
 
     #[test]

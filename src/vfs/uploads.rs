@@ -1,16 +1,16 @@
-//! Pending uploads as a whole: what an earlier run left in the journal enters the upload
-//! state machine like any staged file (shown in its folder once that is listed, unless held
-//! after a system crash); waiting until everything, or one file or subtree, is in Box (`boxfs
-//! sync`, unmount); the user's decision on a held entry (`boxfs recover`); and the per-file
+//! Pending uploads as a whole: what an earlier run left in the journal (content, attributes,
+//! or both) enters the upload state machine like any staged entry (shown in its folder once
+//! that is listed, unless held after a system crash); waiting until everything, or one file
+//! or subtree, is in Box (`boxfs sync`, unmount); the user's decision on a held entry (`boxfs recover`); and the per-file
 //! report `boxfs status` shows (from the running filesystem, or from the journal alone when
 //! no daemon runs).
 
 use super::error::{VfsError, VfsResult};
 use super::fs::Fs;
-use super::inode::{Ino, Meta, ROOT_INO};
-use super::journal::{Journal, Record};
+use super::inode::{Ino, Meta, NodeKind, ROOT_INO};
+use super::journal::{Entry, Journal, Record};
 use super::staging::{from_nanos, StageState, Staged};
-use super::upload_state::{State, Upload};
+use super::upload_state::{Mark, State, Upload};
 use super::writeback::wait_in_box;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::Ordering;
@@ -45,6 +45,8 @@ pub enum UploadState {
     Uploading,
     /// Every byte is up; Box is committing them.
     Committing,
+    /// Its POSIX attributes (mode, owner, symlink target, ...) are being stored in Box metadata.
+    Attributes,
     Retrying,
     Failed,
     /// Kept out of Box after a system crash until `boxfs recover` decides.
@@ -60,6 +62,7 @@ impl std::fmt::Display for UploadState {
             UploadState::Waiting => "waiting",
             UploadState::Uploading => "uploading",
             UploadState::Committing => "committing",
+            UploadState::Attributes => "attributes",
             UploadState::Retrying => "retrying",
             UploadState::Failed => "failed",
             UploadState::Held => "held",
@@ -77,6 +80,7 @@ fn staged_info(s: &Staged) -> Option<UploadInfo> {
         State::Waiting { .. } => (UploadState::Waiting, None),
         State::Uploading { .. } => (UploadState::Uploading, None),
         State::Committing { .. } => (UploadState::Committing, None),
+        State::StoringAttrs { .. } => (UploadState::Attributes, None),
         State::Retrying { error, .. } => (UploadState::Retrying, Some(error.clone())),
         State::Failed(why) => (UploadState::Failed, Some(why.clone())),
         State::Held(why) => (UploadState::Held, Some(why.clone())),
@@ -179,18 +183,18 @@ impl Fs {
     /// failures (file: error), whose data stays in the journal; held entries count as
     /// failures until `boxfs recover` decides on them.
     pub async fn sync(&self, scope: &Scope) -> Vec<String> {
-        let chosen: Vec<(Arc<Staged>, u64)> = self
+        let chosen: Vec<(Arc<Staged>, Mark)> = self
             .staged_entries()
             .into_iter()
             .filter(|s| self.in_scope(s, scope))
             .map(|s| {
-                let generation = self.hurry(&s);
-                (s, generation)
+                let mark = self.hurry(&s);
+                (s, mark)
             })
             .collect();
         let mut failures = Vec::new();
-        for (s, generation) in chosen {
-            if let Err(e) = wait_in_box(&s, generation).await {
+        for (s, mark) in chosen {
+            if let Err(e) = wait_in_box(&s, mark).await {
                 failures.push(e.to_string());
             }
         }
@@ -265,19 +269,25 @@ impl Fs {
     }
 
     fn readmit(&self, record: Record) -> std::io::Result<()> {
-        let torn = self.journal().maybe_torn(&record);
+        let has_data = record.entry.has_data();
+        // Attributes alone cannot be torn: their record is written whole (temp + rename).
+        let torn = has_data && self.journal().maybe_torn(&record);
         let record = if torn && !record.held { self.hold(record) } else { record };
         let held = held_back(&record, torn);
-        let file = self.journal().open_data(&record.key)?;
-        let size = file.cached().metadata()?.len();
+        let file = has_data.then(|| self.journal().open_data(&record.key)).transpose()?;
+        let size = match &file {
+            Some(f) => f.cached().metadata()?.len(),
+            None => 0,
+        };
         let mtime = from_nanos(record.mtime_ns);
+        let kind = if record.entry == Entry::FolderAttrs { NodeKind::Dir } else { NodeKind::File };
         let ino = match (&record.base_id, held.is_some()) {
-            (Some(id), false) => self.inodes().reserve_file(id, &record.name),
+            (Some(id), false) => self.inodes().reserve(kind, id, &record.name),
             _ => self.inodes().insert_local(ROOT_INO, &record.name, &record.key, Meta::local(mtime)).ino,
         };
-        let upload = Upload::recovered(self.timing(), held, Instant::now());
+        let upload = Upload::recovered(self.timing(), held, has_data, record.attrs.is_some(), Instant::now());
         let mut state = StageState::new(record, None, size, mtime, upload);
-        state.check_box_first = true;
+        state.check_box_first = has_data;
         let staged = Arc::new(Staged::new(ino, file, state));
         self.staged_map().insert(ino, staged.clone());
         self.kick(&staged);

@@ -5,15 +5,22 @@
 //! Box yet renamed over another file becomes that file's next version (write-temp-then-rename
 //! costs one upload, and the Box file keeps its id and history).
 //!
+//! POSIX attributes (`chmod`, `chown`, a directory's mtime, the mode and owner a file is
+//! created with, symlinks, FIFOs and device nodes) are staged too: the attributes an item
+//! should have go into its journal entry (one of attributes alone when nothing else is
+//! pending, so a `chmod` never downloads or uploads content) and the driver stores them with
+//! one metadata call (`posix.rs`).
+//!
 //! A staged entry takes a new writer only while it is the file's entry in the staged map
 //! (checked under the map's lock, which the driver holds to unstage a finished entry), so
 //! no write ever lands in an entry that already left.
 
 use super::error::{VfsError, VfsResult};
 use super::fs::{Fs, Handle};
-use super::inode::{Ino, Meta, NodeKind};
-use super::journal::Record;
+use super::inode::{Ino, Meta, Node, NodeKind};
+use super::journal::{Entry, Record};
 use super::listings::DirEntry;
+use super::posix::{permission_bits, Keys, PendingAttrs, Posix, Special, Stored};
 use super::staging::{check_name, nanos, StageState, Staged};
 use super::upload_state::Upload;
 use super::Attr;
@@ -26,6 +33,29 @@ fn random_key() -> String {
     let mut b = [0u8; 12];
     rand::fill(&mut b[..]);
     hex::encode(b)
+}
+
+/// Who asks for a new file, directory or link (it becomes the owner, unless it is the user
+/// the mount runs as: then the mount's `uid`/`gid` apply).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Caller {
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// A change of mode, owner or group (`chmod`, `chown`, `chgrp`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OwnerChange {
+    /// The new mode (file type bits are ignored).
+    pub mode: Option<u32>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+}
+
+impl OwnerChange {
+    fn is_empty(&self) -> bool {
+        *self == OwnerChange::default()
+    }
 }
 
 impl Fs {
@@ -54,12 +84,15 @@ impl Fs {
     /// Stages `ino` (once): a journal record and a data file holding its full content (none
     /// of it when it is to be truncated).
     async fn stage(&self, ino: Ino, truncate: bool) -> VfsResult<Arc<Staged>> {
-        if let Some(s) = self.staged(ino) {
-            return Ok(s);
-        }
         let node = self.inodes().get(ino).ok_or(VfsError::NotFound)?;
         if node.kind != NodeKind::File {
             return Err(if node.kind == NodeKind::Dir { VfsError::IsDir } else { VfsError::ReadOnly });
+        }
+        if let Some(s) = self.staged(ino) {
+            if !s.has_content() {
+                self.attach_content(&s, &node, truncate).await?;
+            }
+            return Ok(s);
         }
         let key = random_key();
         let file = self.journal().create_data(&key)?;
@@ -76,12 +109,40 @@ impl Fs {
         // Truncated, it differs from Box's content already.
         let upload = Upload::staged(self.timing(), 0, truncate && node.meta.size > 0, Instant::now());
         let state = StageState::new(record, Some(node.parent), size, node.meta.mtime, upload);
-        let staged = Arc::new(Staged::new(ino, file, state));
+        let staged = Arc::new(Staged::new(ino, Some(file), state));
         let kept = self.staged_map().entry(ino).or_insert(staged.clone()).clone();
         if !Arc::ptr_eq(&kept, &staged) {
             staged.leave_journal(self.journal()); // staged twice at once: the other one stays
+            if !kept.has_content() {
+                // A chmod staged it meanwhile: its content comes through the block cache again.
+                self.attach_content(&kept, &node, truncate).await?;
+            }
         }
         Ok(kept)
+    }
+
+    /// Gives an entry of attributes alone the file's content (first write to a file whose
+    /// mode was just changed): fetched from Box unless it is to be truncated.
+    async fn attach_content(&self, staged: &Arc<Staged>, node: &Node, truncate: bool) -> VfsResult<()> {
+        let key = staged.key();
+        staged
+            .attach_content(|| async {
+                let file = self.journal().create_data(&key)?;
+                let size = if truncate { 0 } else { node.meta.size };
+                if size > 0 {
+                    self.copy_remote_content(&node.box_id, &node.content_version(), size, &file).await?;
+                }
+                let mut st = staged.lock();
+                let r = st.edit_record();
+                (r.entry, r.base_etag, r.mtime_ns) = (Entry::Content, node.meta.etag.clone(), nanos(node.meta.mtime));
+                st.mtime = node.meta.mtime;
+                if truncate && node.meta.size > 0 {
+                    st.upload.changed(Instant::now());
+                }
+                Ok((file, size))
+            })
+            .await?;
+        Ok(staged.save_record(self.journal(), false)?)
     }
 
     /// The file's staged entry (staged now if need be) with one more writer.
@@ -111,25 +172,77 @@ impl Fs {
         Ok(())
     }
 
-    /// `create`: a new, empty local file that shows at once and uploads on close.
-    pub async fn create(&self, parent: Ino, name: &str) -> VfsResult<(Attr, u64)> {
+    /// A new local file in `parent`, shown at once and uploaded by the driver, with the
+    /// attributes it is made with (mode, file type) and `writers` handles open on it.
+    async fn new_file(
+        &self,
+        parent: Ino,
+        name: &str,
+        writers: u32,
+        made: Posix,
+        caller: Caller,
+    ) -> VfsResult<Arc<Staged>> {
         self.check_free(parent, name, None).await?;
+        let parent_id = self.box_id_of_dir(parent)?;
         let key = random_key();
         let file = self.journal().create_data(&key)?;
         let now = SystemTime::now();
-        let record = Record::new(key.clone(), self.box_id_of_dir(parent)?, name.to_string(), nanos(now));
-        self.journal().save(&record)?;
         let node = self.inodes().insert_local(parent, name, &key, Meta::local(now));
-        let upload = Upload::staged(self.timing(), 1, true, Instant::now());
-        let staged = Arc::new(Staged::new(node.ino, file, StageState::new(record, Some(parent), 0, now, upload)));
+        let want = self.keys_made(&node, made, caller);
+        let attrs = (!want.is_empty()).then(|| PendingAttrs { want, base: Stored::default() });
+        let record = Record { attrs, ..Record::new(key, parent_id, name.into(), nanos(now)) };
+        self.journal().save(&record)?;
+        let mut upload = Upload::staged(self.timing(), writers, true, Instant::now());
+        if record.attrs.is_some() {
+            upload.attrs_changed(Instant::now());
+        }
+        let staged = Arc::new(Staged::new(node.ino, Some(file), StageState::new(record, Some(parent), 0, now, upload)));
         self.staged_map().insert(node.ino, staged.clone());
         self.edit_listing(parent, |l| {
             l.insert(DirEntry { ino: node.ino, kind: NodeKind::File, name: name.into() });
         })
         .await;
         self.inodes().add_lookup(node.ino);
-        let fh = self.add_handle(Handle::Write(staged));
-        Ok((self.attr_of(node.ino)?, fh))
+        Ok(staged)
+    }
+
+    /// The attribute keys to store on a new item: what it is made with, and its owner when
+    /// made by another user than the one the mount runs as; none that equal the defaults.
+    fn keys_made(&self, node: &Node, mut made: Posix, caller: Caller) -> Keys {
+        if caller.uid != rustix::process::geteuid().as_raw() {
+            (made.uid, made.gid) = (Some(caller.uid), Some(caller.gid));
+        }
+        made.without_defaults(&self.config().attrs.attr(node)).to_keys()
+    }
+
+    /// `create`: a new, empty local file with `mode` that shows at once and uploads on close.
+    pub async fn create(&self, parent: Ino, name: &str, mode: u32, caller: Caller) -> VfsResult<(Attr, u64)> {
+        let staged = self.new_file(parent, name, 1, Posix::with_mode(mode), caller).await?;
+        let fh = self.add_handle(Handle::Write(staged.clone()));
+        Ok((self.attr_of(staged.ino)?, fh))
+    }
+
+    /// `symlink`: a new file whose content is `target` (what other Box apps see), marked as a
+    /// link in its stored attributes (what `readlink` answers from).
+    pub async fn symlink(&self, parent: Ino, name: &str, target: &str, caller: Caller) -> VfsResult<Attr> {
+        let made = Posix { special: Some(Special::Symlink(target.into())), ..Posix::default() };
+        let staged = self.new_file(parent, name, 0, made, caller).await?;
+        staged.write_at(0, target.as_bytes())?;
+        self.kick(&staged);
+        self.attr_of(staged.ino)
+    }
+
+    /// `mknod`: a FIFO, socket or device node is an empty file marked with its type (and
+    /// device number); a regular file is an empty file.
+    pub async fn mknod(&self, parent: Ino, name: &str, mode: u32, rdev: u32, caller: Caller) -> VfsResult<Attr> {
+        let special = Special::from_mknod(mode, rdev);
+        if special.is_none() && mode & libc::S_IFMT != libc::S_IFREG {
+            return Err(VfsError::Invalid);
+        }
+        let made = Posix { special, ..Posix::with_mode(mode) };
+        let staged = self.new_file(parent, name, 0, made, caller).await?;
+        self.kick(&staged);
+        self.attr_of(staged.ino)
     }
 
     /// Opens for writing: stages the file (fetching its content unless truncated).
@@ -159,13 +272,26 @@ impl Fs {
         }
     }
 
-    /// `setattr`: size (truncate) and mtime stage the file; a directory's mtime, which Box
-    /// cannot store, is kept by the mount (so that `rsync -a` finds its directories up to
-    /// date); mode and owner are accepted and ignored (Box has neither).
-    pub async fn setattr(&self, ino: Ino, size: Option<u64>, mtime: Option<SystemTime>) -> VfsResult<Attr> {
+    /// `setattr`: size (truncate) and mtime stage the file; mode, owner and a directory's
+    /// mtime (Box has no settable folder time) are stored as attributes. The account's root
+    /// folder takes no metadata in Box: its mtime is kept by the mount, its mode and owner
+    /// cannot change (`EPERM`), as those of web links cannot.
+    pub async fn setattr(
+        &self,
+        ino: Ino,
+        size: Option<u64>,
+        mtime: Option<SystemTime>,
+        owner: OwnerChange,
+    ) -> VfsResult<Attr> {
         let node = self.inodes().get(ino).ok_or(VfsError::NotFound)?;
-        if let (NodeKind::Dir, Some(t)) = (node.kind, mtime) {
-            self.inodes().set_mtime(ino, t);
+        let account_root = node.kind == NodeKind::Dir && node.box_id == "0";
+        if (account_root || node.kind == NodeKind::Link) && !owner.is_empty() {
+            return Err(VfsError::NotPermitted);
+        }
+        match (node.kind, mtime) {
+            (NodeKind::Dir, Some(t)) if account_root => self.inodes().set_mtime(ino, t),
+            (NodeKind::Dir, dir_mtime) => self.change_posix(&node, owner, dir_mtime)?,
+            _ => {}
         }
         if node.kind == NodeKind::File && (size.is_some() || mtime.is_some()) {
             let staged = self.claim(ino, size == Some(0)).await?;
@@ -176,7 +302,68 @@ impl Fs {
             self.release_write(&staged);
             changed?;
         }
+        if node.kind == NodeKind::File {
+            self.change_posix(&node, owner, None)?;
+        }
         self.attr_of(ino)
+    }
+
+    /// Applies a change of mode, owner, group or (a directory's) mtime to the attributes
+    /// `node` is to have.
+    fn change_posix(&self, node: &Node, owner: OwnerChange, dir_mtime: Option<SystemTime>) -> VfsResult<()> {
+        if owner.is_empty() && dir_mtime.is_none() {
+            return Ok(());
+        }
+        let mut posix = self.posix_of(node);
+        posix.mode = owner.mode.map(permission_bits).or(posix.mode);
+        posix.uid = owner.uid.or(posix.uid);
+        posix.gid = owner.gid.or(posix.gid);
+        posix.mtime_ns = dir_mtime.map(nanos).or(posix.mtime_ns);
+        let want = posix.without_defaults(&self.config().attrs.attr(node)).to_keys();
+        self.set_posix(node, want)
+    }
+
+    /// Records the attribute keys `node` should have. Nothing happens when it has them
+    /// already; else they go into its staged entry (a new entry of attributes alone when none
+    /// is pending), stored by the driver after the write-back delay.
+    fn set_posix(&self, node: &Node, want: Keys) -> VfsResult<()> {
+        let now = Instant::now();
+        let mut map = self.staged_map();
+        let staged = match map.get(&node.ino).cloned() {
+            Some(staged) => {
+                let mut st = staged.lock();
+                let pending = st.record().attrs.clone();
+                if pending.as_ref().map_or(&node.meta.stored().keys, |a| &a.want) == &want {
+                    return Ok(());
+                }
+                let base = pending.map_or_else(|| node.meta.stored().clone(), |a| a.base);
+                st.edit_record().attrs = Some(PendingAttrs { want, base });
+                st.upload.attrs_changed(now);
+                staged.clone()
+            }
+            None if node.meta.stored().keys == want => return Ok(()),
+            None => {
+                let entry = if node.kind == NodeKind::Dir { Entry::FolderAttrs } else { Entry::FileAttrs };
+                let parent_id = self.box_id_of_dir(node.parent)?;
+                let record = Record {
+                    base_id: Some(node.box_id.clone()),
+                    base_etag: node.meta.etag.clone(),
+                    entry,
+                    attrs: Some(PendingAttrs { want, base: node.meta.stored().clone() }),
+                    ..Record::new(random_key(), parent_id, node.name.clone(), nanos(node.meta.mtime))
+                };
+                let mut upload = Upload::staged(self.timing(), 0, false, now);
+                upload.attrs_changed(now);
+                let state = StageState::new(record, Some(node.parent), node.meta.size, node.meta.mtime, upload);
+                let staged = Arc::new(Staged::new(node.ino, None, state));
+                map.insert(node.ino, staged.clone());
+                staged
+            }
+        };
+        drop(map);
+        staged.save_record(self.journal(), false)?;
+        self.kick(&staged);
+        Ok(())
     }
 
     /// A writer let go: when it was the last, the upload is due after the write-back delay.
@@ -187,7 +374,8 @@ impl Fs {
         self.kick(staged);
     }
 
-    pub async fn mkdir(&self, parent: Ino, name: &str) -> VfsResult<Attr> {
+    /// `mkdir`: one Box call; a mode or owner other than the defaults follows as attributes.
+    pub async fn mkdir(&self, parent: Ino, name: &str, mode: u32, caller: Caller) -> VfsResult<Attr> {
         self.check_free(parent, name, None).await?;
         let folder = self.client().create_folder(&self.box_id_of_dir(parent)?, name).await?;
         let node = self.inodes().upsert(parent, &Item::Folder(folder));
@@ -197,11 +385,20 @@ impl Fs {
         })
         .await;
         self.inodes().add_lookup(node.ino);
+        self.set_posix(&node, self.keys_made(&node, Posix::with_mode(mode), caller))?;
         self.attr_of(node.ino)
     }
 
+    /// Takes a removed item's staged entry out: nothing more of it is sent.
+    fn unstage_removed(&self, ino: Ino) -> Option<Arc<Staged>> {
+        let staged = self.staged_map().remove(&ino)?;
+        staged.lock().upload.remove();
+        self.kick(&staged);
+        Some(staged)
+    }
+
     pub async fn rmdir(&self, parent: Ino, name: &str) -> VfsResult<()> {
-        let entry = self.listing(parent).await?.find(name).cloned().ok_or(VfsError::NotFound)?;
+        let entry = self.find_entry(parent, name).await?;
         if entry.kind != NodeKind::Dir {
             return Err(VfsError::NotDir);
         }
@@ -210,6 +407,7 @@ impl Fs {
         }
         let node = self.inodes().get(entry.ino).ok_or(VfsError::NotFound)?;
         self.client().delete_folder(&node.box_id, false, None).await?;
+        self.unstage_removed(entry.ino);
         self.edit_listing(parent, |l| {
             l.remove_named(&entry.name, |x| x.ino == entry.ino);
         })
@@ -219,17 +417,12 @@ impl Fs {
     }
 
     pub async fn unlink(&self, parent: Ino, name: &str) -> VfsResult<()> {
-        let entry = self.listing(parent).await?.find(name).cloned().ok_or(VfsError::NotFound)?;
+        let entry = self.find_entry(parent, name).await?;
         if entry.kind == NodeKind::Dir {
             return Err(VfsError::IsDir);
         }
         let node = self.inodes().get(entry.ino).ok_or(VfsError::NotFound)?;
-        let staged = self.staged_map().remove(&entry.ino);
-        let only_local = staged.as_ref().is_some_and(|s| s.lock().only_local());
-        if let Some(s) = &staged {
-            s.lock().upload.remove();
-            self.kick(s);
-        }
+        let only_local = self.unstage_removed(entry.ino).is_some_and(|s| s.lock().only_local());
         if !only_local {
             match node.kind {
                 NodeKind::Link => self.client().delete_web_link(&node.box_id).await?,
@@ -254,7 +447,7 @@ impl Fs {
         new_name: &str,
         noreplace: bool,
     ) -> VfsResult<()> {
-        let entry = self.listing(parent).await?.find(name).cloned().ok_or(VfsError::NotFound)?;
+        let entry = self.find_entry(parent, name).await?;
         check_name(new_name)?;
         let mut took_over = false;
         if let Some(target) = self.listing(new_parent).await?.find(new_name).cloned() {
@@ -318,9 +511,11 @@ impl Fs {
     /// A file not in Box yet, whose upload has not started, renamed over file `target`
     /// (write-temp-then-rename: editors, rsync, git, `sed -i`) becomes `target`'s next version
     /// instead of a new file: no delete, no upload of its own beyond that version, and the Box
-    /// file keeps its id, shared links and history. `target`'s own pending change is dropped
-    /// (or, when its upload runs, this one goes up after it, on what it landed). False when
-    /// the rename must go the plain way (the file is in Box, or its upload runs).
+    /// file keeps its id, shared links and history; the target's stored attributes give way
+    /// to this file's (one metadata call, none when they are the same). `target`'s own pending
+    /// change is dropped (or, when its upload runs, this one goes up after it, on what it
+    /// landed). False when the rename must go the plain way (the file is in Box, or its
+    /// upload runs).
     fn take_over(&self, ino: Ino, target: Ino) -> bool {
         let Some(target_node) = self.inodes().get(target) else { return false };
         let mut map = self.staged_map();
@@ -330,7 +525,7 @@ impl Fs {
             return false;
         }
         let replaced = map.remove(&target);
-        let (base_id, base_etag) = match &replaced {
+        let (base_id, base_etag, attrs_base) = match &replaced {
             Some(old) => {
                 let mut old_st = old.lock();
                 old_st.upload.remove();
@@ -338,15 +533,24 @@ impl Fs {
                     old_st.replaced_by = Some(Arc::downgrade(&staged));
                     st.after = Some(old.clone());
                 }
-                (old_st.record().base_id.clone(), old_st.record().base_etag.clone())
+                let r = old_st.record();
+                let attrs_base = r.attrs.as_ref().map(|a| a.base.clone());
+                (r.base_id.clone(), r.base_etag.clone(), attrs_base)
             }
-            None => (Some(target_node.box_id.clone()), target_node.meta.etag.clone()),
+            None => (Some(target_node.box_id.clone()), target_node.meta.etag.clone(), None),
         };
         if let Some(id) = &base_id {
             self.inodes().rebind_file(ino, id);
         }
+        // The target's stored attributes become this file's, which it replaces.
+        let attrs_base = attrs_base.unwrap_or_else(|| target_node.meta.stored().clone());
+        let want = st.record().attrs.as_ref().map(|a| a.want.clone()).unwrap_or_default();
         let r = st.edit_record();
         (r.base_id, r.base_etag) = (base_id, base_etag);
+        if !want.is_empty() || !attrs_base.keys.is_empty() {
+            r.attrs = Some(PendingAttrs { want, base: attrs_base });
+            st.upload.attrs_changed(Instant::now());
+        }
         drop((st, map));
         if let Some(old) = replaced {
             self.kick(&old);

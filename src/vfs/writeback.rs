@@ -1,6 +1,7 @@
-//! The write-back driver: while a staged file has an upload due, one task runs its upload
+//! The write-back driver: while a staged entry has a send due, one task runs its upload
 //! state machine (`upload_state.rs`): it sleeps out the write-back delay, takes an upload slot,
-//! sends the content and feeds the outcome back, until the machine says the file is in Box
+//! sends the content or stores the attributes (one metadata call, planned by `posix.rs` from
+//! what Box holds) and feeds the outcome back, until the machine says the entry is in Box
 //! (or removed), when it unstages it. What it sends is one version: below the cut-off a
 //! snapshot read while no change can land; above it the staging file through a resumable
 //! upload session, whose commit digest Box checks, so that bytes changed meanwhile are refused
@@ -11,10 +12,12 @@
 use super::error::{VfsError, VfsResult};
 use super::fs::{Fs, FsyncMode, Handle};
 use super::inode::{Ino, Meta, NodeKind};
-use super::journal::Record;
+use super::journal::{Entry, Record};
 use super::listings::DirEntry;
+use super::posix::{plan, Call, PendingAttrs, Stored};
 use super::staging::{from_nanos, rfc3339, Staged};
-use super::upload_state::{Next, Outcome, State, Timing};
+use super::upload_state::{Mark, Next, Outcome, State, Timing};
+use boxfs_api::metadata::ItemKind;
 use boxfs_api::model::{File, Item};
 use boxfs_api::{ApiError, CommitHook, Fetched, Sha1Source, UploadOptions, UploadTarget};
 use std::sync::atomic::Ordering;
@@ -24,6 +27,16 @@ use std::time::Instant;
 /// Failures worth another attempt later (the network, Box being busy or down).
 fn worth_retrying(e: &ApiError) -> bool {
     e.root().is_transient() || matches!(e, ApiError::RetriesExhausted { .. })
+}
+
+/// A metadata call refused because the instance is not what the call was planned on: one
+/// exists already (409), it has no such key (400), or there is none (404).
+fn holds_something_else(e: &ApiError) -> bool {
+    match e {
+        ApiError::Http { status: 409 | 400, .. } => true,
+        ApiError::NotFound { code } => code.as_deref() == Some("instance_not_found"),
+        _ => false,
+    }
 }
 
 impl Fs {
@@ -62,6 +75,7 @@ impl Fs {
                     }
                 }
                 Next::Upload => self.attempt(&staged).await,
+                Next::StoreAttrs => self.store_attrs(&staged).await,
                 Next::Finished if self.finish(&staged).await => return,
                 Next::Finished => {}
                 Next::Idle | Next::Busy => {
@@ -102,9 +116,15 @@ impl Fs {
             }
             Err(e) => self.failed(staged, &record, e).await,
         };
+        self.conclude(staged, &record.name, outcome);
+    }
+
+    /// Feeds the outcome of a send to the machine, journals where it stands and tells those
+    /// waiting for it.
+    fn conclude(&self, staged: &Arc<Staged>, name: &str, outcome: Outcome) {
         let failed = {
             let mut st = staged.lock();
-            tracing::debug!(name = %record.name, ?outcome, "upload ended");
+            tracing::debug!(name, ?outcome, "send ended");
             st.upload.finished(outcome, Instant::now());
             match st.upload.state().clone() {
                 State::Failed(why) => {
@@ -112,7 +132,7 @@ impl Fs {
                     Some(why)
                 }
                 State::Retrying { error, .. } => {
-                    tracing::warn!(name = %record.name, %error, "upload failed; retrying");
+                    tracing::warn!(name, %error, "upload failed; retrying");
                     None
                 }
                 _ if st.record().failed.is_some() => {
@@ -123,7 +143,7 @@ impl Fs {
             }
         };
         if let Some(why) = failed {
-            tracing::error!(name = %record.name, error = %why, "upload failed for good; the data stays in the journal");
+            tracing::error!(name, error = %why, "upload failed for good; the data stays in the journal");
         }
         // A finished entry leaves the journal next: its record is not worth writing.
         let finished = staged.lock().upload.next(Instant::now()) == Next::Finished;
@@ -133,6 +153,82 @@ impl Fs {
             }
         }
         staged.tell_waiters();
+    }
+
+    /// Stores the entry's attributes on its Box item: at most one metadata call (none when Box
+    /// holds them already), its outcome fed to the machine.
+    async fn store_attrs(&self, staged: &Arc<Staged>) {
+        let _slot = self.upload_slots().acquire().await;
+        self.wait_for_replaced(staged).await;
+        let (name, target, pending, conflicted) = {
+            let mut st = staged.lock();
+            if st.upload.next(Instant::now()) != Next::StoreAttrs {
+                return; // changed while it waited for a slot
+            }
+            let generation = st.upload.start_attrs();
+            let r = st.record();
+            let kind = if r.entry == Entry::FolderAttrs { ItemKind::Folder } else { ItemKind::File };
+            tracing::debug!(name = %r.name, generation, "storing attributes");
+            let target = r.base_id.clone().map(|id| (kind, id));
+            (r.name.clone(), target, r.attrs.clone().unwrap_or_default(), st.upload.is_conflicted_copy())
+        };
+        staged.tell_waiters();
+        let Some((kind, id)) = target else {
+            // Content goes first: an entry without a Box item has nothing to store on.
+            return self.conclude(staged, &name, Outcome::Refused("not in Box yet".into()));
+        };
+        let outcome = match self.store_on(staged.ino, kind, &id, &pending).await {
+            Ok(stored) => {
+                if !conflicted {
+                    self.inodes().set_stored(staged.ino, stored.clone());
+                }
+                if let Some(attrs) = &mut staged.lock().edit_record().attrs {
+                    attrs.base = stored;
+                }
+                Outcome::Committed
+            }
+            Err(e) if worth_retrying(&e) => Outcome::Transient(e.to_string()),
+            Err(ApiError::NotFound { code }) if code.as_deref() != Some("instance_not_found") => {
+                tracing::debug!(name, "deleted in Box meanwhile; its attributes go with it");
+                staged.lock().upload.remove();
+                Outcome::Refused("deleted in Box".into())
+            }
+            Err(e) => Outcome::Refused(e.to_string()),
+        };
+        self.conclude(staged, &name, outcome);
+    }
+
+    /// Makes the metadata instance of item `id` hold `pending.want`, from what Box held
+    /// (`pending.base`); returns what it holds now. When Box turns out to hold something else
+    /// (changed elsewhere, or an earlier attempt landed unseen), its instance is read and the
+    /// call planned again, once.
+    async fn store_on(&self, ino: Ino, kind: ItemKind, id: &str, pending: &PendingAttrs) -> Result<Stored, ApiError> {
+        let client = self.client().background();
+        let mut have = pending.base.clone();
+        let mut replanned = false;
+        loop {
+            let Some(call) = plan(&have, &pending.want) else { return Ok(have) };
+            self.inodes().expect_echo(ino);
+            let result = match call {
+                Call::Create(keys) => client.create_properties(kind, id, &keys).await.map(Some),
+                Call::Update(ops) => client.update_properties(kind, id, &ops).await.map(Some),
+                Call::Delete => client.delete_properties(kind, id).await.map(|()| None),
+            };
+            match result {
+                Ok(instance) => return Ok(Stored::from_properties(instance.as_ref())),
+                Err(e) if !replanned && holds_something_else(&e) => {
+                    self.inodes().cancel_echo(ino);
+                    replanned = true;
+                    have = Stored::from_properties(client.get_properties(kind, id).await?.as_ref());
+                }
+                Err(e) => {
+                    if !worth_retrying(&e) {
+                        self.inodes().cancel_echo(ino);
+                    }
+                    return Err(e);
+                }
+            }
+        }
     }
 
     /// This file replaced another by a rename while that one's upload ran: it goes up only
@@ -227,9 +323,7 @@ impl Fs {
             ApiError::NameConflict { .. } if record.base_id.is_none() => self.keep_both(staged, record),
             ApiError::NotFound { .. } if record.base_id.is_some() && !staged.lock().upload.is_removed() => {
                 tracing::warn!(name = %record.name, "deleted in Box meanwhile; uploading the local copy as a new file");
-                let mut st = staged.lock();
-                let r = st.edit_record();
-                (r.base_id, r.base_etag, r.session_id) = (None, None, None);
+                staged.lock().edit_record().as_new_file();
                 Outcome::Retarget
             }
             e => Outcome::Refused(e.to_string()),
@@ -273,7 +367,8 @@ impl Fs {
         tracing::warn!(file = %record.name, copy = %copy.name, "changed in Box meanwhile; keeping both versions");
         let mut st = staged.lock();
         let r = st.edit_record();
-        (r.name, r.base_id, r.base_etag, r.session_id) = (copy.name, None, None, None);
+        r.name = copy.name;
+        r.as_new_file();
         Outcome::Conflict
     }
 
@@ -429,33 +524,33 @@ impl Fs {
     }
 
     /// Starts the file's upload now (skipping the write-back delay) and waits until its
-    /// current content is in Box.
+    /// current content and attributes are in Box.
     pub(super) async fn commit_now(&self, staged: &Arc<Staged>) -> VfsResult<()> {
-        let generation = self.hurry(staged);
-        wait_in_box(staged, generation).await
+        let mark = self.hurry(staged);
+        wait_in_box(staged, mark).await
     }
 
-    /// Cuts the file's write-back delay short (a sync); returns the generation to wait for.
-    pub(super) fn hurry(&self, staged: &Arc<Staged>) -> u64 {
-        let generation = {
+    /// Cuts the entry's write-back delay short (a sync); returns the changes to wait for.
+    pub(super) fn hurry(&self, staged: &Arc<Staged>) -> Mark {
+        let mark = {
             let mut st = staged.lock();
             st.upload.hurry(Instant::now());
-            st.upload.generation()
+            st.upload.mark()
         };
         self.kick(staged);
-        generation
+        mark
     }
 }
 
-/// Waits until content up to `generation` is in Box (or the file was removed); the error of
-/// an upload that failed for good or is held.
-pub(super) async fn wait_in_box(staged: &Staged, generation: u64) -> VfsResult<()> {
+/// Waits until the changes up to `mark` are in Box (or the entry was removed); the error of
+/// a send that failed for good or is held.
+pub(super) async fn wait_in_box(staged: &Staged, mark: Mark) -> VfsResult<()> {
     let mut settled = staged.settled.subscribe();
     loop {
         {
             let st = staged.lock();
             let refused = match st.upload.state() {
-                _ if st.upload.committed() >= generation => return Ok(()),
+                _ if st.upload.reached(mark) => return Ok(()),
                 State::InBox | State::Removed => return Ok(()),
                 State::Failed(why) | State::Held(why) => why.clone(),
                 _ => String::new(),

@@ -4,16 +4,28 @@
 
 use super::client::{Call, Client};
 use super::error::{ApiError, ApiResult};
-use super::model::{File, Folder, Item, ItemsPage, User};
+use super::model::{File, Folder, HasCommon, Item, ItemsPage, User};
 use futures_util::Stream;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-/// The fields a `stat` needs, asked for explicitly so that one listing call is enough.
+/// The fields a `stat` needs, asked for explicitly so that one listing call is enough: with
+/// the `global.properties` metadata instance, where boxfs keeps POSIX attributes.
 pub const STAT_FIELDS: &str = "type,id,sequence_id,etag,name,size,sha1,file_version,created_at,modified_at,\
-content_created_at,content_modified_at,parent,item_status,permissions,url";
+content_created_at,content_modified_at,parent,item_status,permissions,url,metadata.global.properties";
 
 const PAGE_LIMIT: u32 = 1000;
+
+/// An item as a request with `fields=STAT_FIELDS` returns it: the metadata instances asked for
+/// are known, also when the item has none and Box leaves its `metadata` field out.
+fn stat_item<T: HasCommon>(mut item: T) -> T {
+    item.common_mut().metadata.get_or_insert_with(Default::default);
+    item
+}
+
+fn stat_json<T: serde::de::DeserializeOwned + HasCommon>(reply: &super::client::Reply) -> ApiResult<T> {
+    reply.json().map(stat_item)
+}
 
 fn enc(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
@@ -40,7 +52,7 @@ impl Client {
         self.get_json(self.api("/users/me")).await
     }
 
-    async fn get_conditional<T: serde::de::DeserializeOwned>(
+    async fn get_conditional<T: serde::de::DeserializeOwned + HasCommon>(
         &self,
         path: String,
         etag: Option<&str>,
@@ -57,7 +69,7 @@ impl Client {
         if reply.status == StatusCode::NOT_MODIFIED {
             return Ok(Fetched::NotModified);
         }
-        reply.json().map(Fetched::Modified)
+        stat_json(&reply).map(Fetched::Modified)
     }
 
     /// A file's metadata; `NotModified` when `etag` is still current.
@@ -104,7 +116,8 @@ impl Client {
         if let Some(m) = marker {
             url.push_str(&format!("&marker={}", enc(m)));
         }
-        self.get_json(url).await
+        let page: ItemsPage = self.get_json(url).await?;
+        Ok(ItemsPage { entries: page.entries.into_iter().map(stat_item).collect(), ..page })
     }
 
     async fn send_json(
@@ -133,7 +146,7 @@ impl Client {
         let build = move |r: reqwest::RequestBuilder| r.json(&body);
         let call = Call { method: Method::POST, url, upload: false, retry_accepted: false, build: &build };
         match self.execute_tracking(&call).await {
-            (Ok(reply), _) => reply.json(),
+            (Ok(reply), _) => stat_json(&reply),
             (Err(ApiError::NameConflict { conflicts }), true) => {
                 match conflicts.into_iter().find(|c| matches!(c, Item::Folder(_)) && c.name() == name) {
                     Some(Item::Folder(f)) => Ok(f),
@@ -153,7 +166,7 @@ impl Client {
         if_match: Option<&str>,
     ) -> ApiResult<File> {
         let url = self.api(&format!("/files/{id}?fields={STAT_FIELDS}"));
-        self.send_json(Method::PUT, url, update_body(name, parent_id), if_match).await?.json()
+        stat_json(&self.send_json(Method::PUT, url, update_body(name, parent_id), if_match).await?)
     }
 
     pub async fn update_folder(
@@ -164,7 +177,7 @@ impl Client {
         if_match: Option<&str>,
     ) -> ApiResult<Folder> {
         let url = self.api(&format!("/folders/{id}?fields={STAT_FIELDS}"));
-        self.send_json(Method::PUT, url, update_body(name, parent_id), if_match).await?.json()
+        stat_json(&self.send_json(Method::PUT, url, update_body(name, parent_id), if_match).await?)
     }
 
     /// Moves a file to the trash. A retry after an unseen success finds it gone: that is done.
@@ -204,12 +217,12 @@ impl Client {
 
     pub async fn copy_file(&self, id: &str, parent_id: &str, name: Option<&str>) -> ApiResult<File> {
         let url = self.api(&format!("/files/{id}/copy?fields={STAT_FIELDS}"));
-        self.send_json(Method::POST, url, copy_body(parent_id, name), None).await?.json()
+        stat_json(&self.send_json(Method::POST, url, copy_body(parent_id, name), None).await?)
     }
 
     pub async fn copy_folder(&self, id: &str, parent_id: &str, name: Option<&str>) -> ApiResult<Folder> {
         let url = self.api(&format!("/folders/{id}/copy?fields={STAT_FIELDS}"));
-        self.send_json(Method::POST, url, copy_body(parent_id, name), None).await?.json()
+        stat_json(&self.send_json(Method::POST, url, copy_body(parent_id, name), None).await?)
     }
 
     /// Items in the trash (those trashed themselves, not through a parent).
@@ -220,12 +233,12 @@ impl Client {
     /// Restores a trashed file, optionally renamed or into another folder.
     pub async fn restore_file(&self, id: &str, name: Option<&str>, parent_id: Option<&str>) -> ApiResult<File> {
         let url = self.api(&format!("/files/{id}?fields={STAT_FIELDS}"));
-        self.send_json(Method::POST, url, update_body(name, parent_id), None).await?.json()
+        stat_json(&self.send_json(Method::POST, url, update_body(name, parent_id), None).await?)
     }
 
     pub async fn restore_folder(&self, id: &str, name: Option<&str>, parent_id: Option<&str>) -> ApiResult<Folder> {
         let url = self.api(&format!("/folders/{id}?fields={STAT_FIELDS}"));
-        self.send_json(Method::POST, url, update_body(name, parent_id), None).await?.json()
+        stat_json(&self.send_json(Method::POST, url, update_body(name, parent_id), None).await?)
     }
 
     /// Like `execute`, also telling whether an earlier attempt may have reached the server.

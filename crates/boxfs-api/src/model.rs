@@ -3,7 +3,7 @@
 //! 409's `conflicts` may be one object or an array.
 
 use serde::{Deserialize, Deserializer, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 /// Why Box refuses a name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -128,6 +128,33 @@ pub struct ItemCommon {
     pub item_status: Option<String>,
     #[serde(default)]
     pub permissions: Option<Permissions>,
+    /// The metadata instances asked for with `fields=metadata.<scope>.<template>`; `None` when
+    /// the response does not carry them (not asked for, or an event's source).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<ItemMetadata>,
+}
+
+/// An item's `metadata` field: the instances asked for, by scope and template. Only the
+/// `global.properties` instance is read (free-form key-value pairs, Box's own template).
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+pub struct ItemMetadata {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub global: Option<GlobalMetadata>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+pub struct GlobalMetadata {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub properties: Option<Map<String, Value>>,
+}
+
+impl ItemCommon {
+    /// The item's `global.properties` instance: `None` when the response does not say,
+    /// `Some(None)` when the item has none.
+    pub fn properties(&self) -> Option<Option<&Map<String, Value>>> {
+        let m = self.metadata.as_ref()?;
+        Some(m.global.as_ref().and_then(|g| g.properties.as_ref()))
+    }
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
@@ -161,6 +188,33 @@ pub enum Item {
     File(File),
     Folder(Folder),
     WebLink(WebLink),
+}
+
+/// A representation of an item (a file, folder or web link, or any of them).
+pub trait HasCommon {
+    fn common_mut(&mut self) -> &mut ItemCommon;
+}
+
+impl HasCommon for File {
+    fn common_mut(&mut self) -> &mut ItemCommon {
+        &mut self.common
+    }
+}
+
+impl HasCommon for Folder {
+    fn common_mut(&mut self) -> &mut ItemCommon {
+        &mut self.common
+    }
+}
+
+impl HasCommon for Item {
+    fn common_mut(&mut self) -> &mut ItemCommon {
+        match self {
+            Item::File(f) => &mut f.common,
+            Item::Folder(f) => &mut f.common,
+            Item::WebLink(w) => &mut w.common,
+        }
+    }
 }
 
 impl Item {
@@ -366,5 +420,17 @@ mod tests {
             serde_json::from_str(r#"{"type":"folder","id":"0","sequence_id":null,"etag":null,"name":"All Files"}"#)
                 .unwrap();
         assert!(matches!(root, Item::Folder(_)));
+    }
+
+    #[test]
+    fn the_properties_instance_is_known_only_when_the_response_carries_metadata() {
+        let parse = |v: Value| serde_json::from_value::<Item>(v).unwrap();
+        let event_source = parse(serde_json::json!({"type": "file", "id": "1"}));
+        assert_eq!(event_source.common().properties(), None, "not asked for: unknown");
+        let without = parse(serde_json::json!({"type": "file", "id": "1", "metadata": {}}));
+        assert_eq!(without.common().properties(), Some(None), "asked for: it has none");
+        let with = parse(serde_json::json!({"type": "folder", "id": "2", "metadata": {"global": {"properties":
+            {"$id": "x", "boxfs_mode": "0700"}}}}));
+        assert_eq!(with.common().properties().unwrap().unwrap()["boxfs_mode"], "0700");
     }
 }
