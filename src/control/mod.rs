@@ -259,8 +259,8 @@ pub fn registered(mountpoint: &Path) -> Result<MountEntry, ControlError> {
     }
 }
 
-/// Every registered mount whose mountpoint still exists (entries of vanished mountpoints
-/// are dropped).
+/// Every registered mount whose mountpoint is mounted or still exists (entries of vanished
+/// mountpoints are dropped).
 pub fn all_registered() -> std::io::Result<Vec<MountEntry>> {
     let mut out = Vec::new();
     let dir = match std::fs::read_dir(registry_dir()) {
@@ -268,6 +268,7 @@ pub fn all_registered() -> std::io::Result<Vec<MountEntry>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
         Err(e) => return Err(e),
     };
+    let mounted = mountpoints();
     for entry in dir {
         let path = entry?.path();
         if path.extension().is_none_or(|e| e != "json") {
@@ -279,7 +280,7 @@ pub fn all_registered() -> std::io::Result<Vec<MountEntry>> {
         else {
             continue;
         };
-        if m.mountpoint.is_dir() {
+        if mounted.contains(&m.mountpoint) || m.mountpoint.is_dir() {
             out.push(m);
         } else {
             let _ = std::fs::remove_file(&path);
@@ -287,6 +288,37 @@ pub fn all_registered() -> std::io::Result<Vec<MountEntry>> {
     }
     out.sort_by(|a: &MountEntry, b| a.mountpoint.cmp(&b.mountpoint));
     Ok(out)
+}
+
+/// The mountpoints the kernel has now (`/proc/self/mountinfo`). A mountpoint found there is
+/// not `stat`ed: that would ask its daemon, which may be busy or hung.
+fn mountpoints() -> std::collections::HashSet<PathBuf> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    info.lines().filter_map(|line| line.split(' ').nth(4)).map(|p| PathBuf::from(unescape_mountinfo(p))).collect()
+}
+
+/// mountinfo writes space, tab, newline and backslash in paths as `\040`-style octal.
+fn unescape_mountinfo(field: &str) -> String {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let octal = bytes
+            .get(i + 1..i + 4)
+            .and_then(|d| std::str::from_utf8(d).ok())
+            .and_then(|d| u8::from_str_radix(d, 8).ok());
+        match (bytes[i], octal) {
+            (b'\\', Some(byte)) => {
+                out.push(byte);
+                i += 4;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The mountpoints of the running mounts of saved account `account`.
@@ -297,4 +329,14 @@ pub fn running_mounts_of(account: &str) -> Vec<PathBuf> {
         .filter(|m| m.account.as_deref() == Some(account) && m.pid.is_some_and(boxfs_io::runtime_dir::process_alive))
         .map(|m| m.mountpoint)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn mountinfo_paths_are_unescaped() {
+        assert_eq!(super::unescape_mountinfo(r"/tmp/a\040b\011c\134d"), "/tmp/a b\tc\\d");
+        assert_eq!(super::unescape_mountinfo("/plain"), "/plain");
+        assert!(super::mountpoints().contains(std::path::Path::new("/")));
+    }
 }
