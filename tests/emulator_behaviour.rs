@@ -18,20 +18,23 @@ fn ids(entries: &Value) -> Vec<String> {
 async fn paging_both_ways_across_2500_items() {
     let emu = TestEmulator::start().await;
     let store = emu.store();
-    let folder = store.create_folder(0, "big").unwrap().id;
+    let folder = store.create_folder(boxfs::emulator::ADMIN_ID, 0, "big").unwrap().id;
     for i in 0..500 {
-        store.create_folder(folder, &format!("dir {i:04}")).unwrap();
+        store.create_folder(boxfs::emulator::ADMIN_ID, folder, &format!("dir {i:04}")).unwrap();
     }
     for i in 0..2000 {
         let blob = store.blobs().put_bytes(format!("file {i}").as_bytes()).unwrap();
         store
-            .create_file(boxfs::emulator::store::NewFile {
-                parent_id: folder,
-                name: format!("File {i:04}.txt"),
-                blob,
-                content_created_at: None,
-                content_modified_at: None,
-            })
+            .create_file(
+                boxfs::emulator::ADMIN_ID,
+                boxfs::emulator::store::NewFile {
+                    parent_id: folder,
+                    name: format!("File {i:04}.txt"),
+                    blob,
+                    content_created_at: None,
+                    content_modified_at: None,
+                },
+            )
             .unwrap();
     }
 
@@ -521,7 +524,7 @@ async fn oauth_refresh_tokens_rotate_and_are_single_use() {
     let ccg: Value = grant(vec![
         ("grant_type", "client_credentials".into()),
         ("box_subject_type", "enterprise".into()),
-        ("box_subject_id", "1".into()),
+        ("box_subject_id", boxfs::emulator::ENTERPRISE_ID.into()),
     ])
     .await
     .unwrap()
@@ -695,13 +698,16 @@ async fn bandwidth_paces_each_connection_both_ways() {
     let blob = emu.store().blobs().put_bytes(&data).unwrap();
     let file = emu
         .store()
-        .create_file(boxfs::emulator::store::NewFile {
-            parent_id: 0,
-            name: "ten.bin".into(),
-            blob,
-            content_created_at: None,
-            content_modified_at: None,
-        })
+        .create_file(
+            boxfs::emulator::ADMIN_ID,
+            boxfs::emulator::store::NewFile {
+                parent_id: 0,
+                name: "ten.bin".into(),
+                blob,
+                content_created_at: None,
+                content_modified_at: None,
+            },
+        )
         .unwrap()
         .id
         .to_string();
@@ -746,17 +752,20 @@ async fn counters_count_requests_per_route() {
 async fn listings_stay_indexed_at_100k_items() {
     let emu = TestEmulator::start().await;
     let store = emu.store();
-    let folder = store.create_folder(0, "huge").unwrap().id;
+    let folder = store.create_folder(boxfs::emulator::ADMIN_ID, 0, "huge").unwrap().id;
     let blob = store.blobs().put_bytes(b"x").unwrap();
     for i in 0..100_000 {
         store
-            .create_file(boxfs::emulator::store::NewFile {
-                parent_id: folder,
-                name: format!("f{i:06}"),
-                blob: blob.clone(),
-                content_created_at: None,
-                content_modified_at: None,
-            })
+            .create_file(
+                boxfs::emulator::ADMIN_ID,
+                boxfs::emulator::store::NewFile {
+                    parent_id: folder,
+                    name: format!("f{i:06}"),
+                    blob: blob.clone(),
+                    content_created_at: None,
+                    content_modified_at: None,
+                },
+            )
             .unwrap();
     }
     // Every page, including the last of a 100k folder, is served from the index (no scan,

@@ -65,7 +65,8 @@ pub struct Page {
 #[derive(Clone, Copy, Debug)]
 pub enum Scope {
     Children(i64),
-    Trash,
+    /// The trash of the user whose root is this row.
+    Trash(i64),
 }
 
 impl Scope {
@@ -74,7 +75,9 @@ impl Scope {
             Scope::Children(parent) => {
                 ("parent_id = ? AND status = 'active'".to_string(), vec![SqlValue::Integer(parent)])
             }
-            Scope::Trash => ("trashed_root = 1 AND status = 'trashed'".to_string(), vec![]),
+            Scope::Trash(root) => {
+                ("root_id = ? AND trashed_root = 1 AND status = 'trashed'".to_string(), vec![SqlValue::Integer(root)])
+            }
         }
     }
 }
@@ -127,7 +130,7 @@ impl super::Store {
                     let mut stmt = conn.prepare(&sql)?;
                     let rows = stmt.query_map(rusqlite::params_from_iter(params.iter()), |r| {
                         let item = item_from_row(r)?;
-                        let key: MarkerKey = (r.get(19)?, r.get(20)?, item.id);
+                        let key: MarkerKey = (r.get(20)?, r.get(21)?, item.id);
                         Ok((item, key))
                     })?;
                     let mut rows = rows.collect::<Result<Vec<_>, _>>()?;
