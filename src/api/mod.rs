@@ -1,6 +1,6 @@
 //! The Box API client: configuration, authentication (fixed token, OAuth tokens in a token
 //! file shared by the account's processes with one refresh at a time across them, client
-//! credentials), one retry policy, a request budget shared by the processes of an identity,
+//! credentials, JWT apps), acting for another user (`As-User`), one retry policy, a request budget shared by the processes of an identity,
 //! typed models, listings, item operations, ranged downloads, uploads (direct and sessions)
 //! and the event stream. It knows HTTP and JSON, nothing of FUSE.
 
@@ -13,6 +13,7 @@ mod download;
 pub mod error;
 pub mod events;
 mod items;
+pub mod jwt;
 pub mod model;
 pub mod oauth;
 pub mod token_file;

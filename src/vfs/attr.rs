@@ -1,7 +1,8 @@
 //! Attributes as `stat` shows them: kind, size, times from Box, mode bits from Box permissions
+//! (read: a file's `can_download`, a folder that Box lets the user list; write: `can_upload`)
 //! and the mount's `uid`/`gid`/`umask`/read-only options.
 
-use super::inode::{Ino, Node, NodeKind};
+use super::inode::{Ino, Node, NodeKind, Rights};
 use std::time::SystemTime;
 
 /// Preferred I/O size reported to `stat` (so that `cp` and friends read in large chunks).
@@ -34,13 +35,16 @@ pub struct AttrPolicy {
 
 impl AttrPolicy {
     pub fn attr(&self, node: &Node) -> Attr {
-        let writable = !self.read_only && node.meta.can_write && node.kind != NodeKind::Link;
-        let base: u16 = match (node.kind, writable) {
-            (NodeKind::Dir, true) => 0o777,
-            (NodeKind::Dir, false) => 0o555,
-            (_, true) => 0o666,
-            (_, false) => 0o444,
+        let rights = node.meta.rights.unwrap_or(Rights::ALL);
+        let writable = !self.read_only && rights.write && node.kind != NodeKind::Link;
+        let readable = if node.kind == NodeKind::Dir { !node.unlistable } else { rights.read };
+        let read_bits: u16 = match (node.kind, readable) {
+            (NodeKind::Dir, true) => 0o555,
+            (NodeKind::Dir, false) => 0o111,
+            (_, true) => 0o444,
+            (_, false) => 0,
         };
+        let base = read_bits | if writable { 0o222 } else { 0 };
         Attr {
             ino: node.ino,
             kind: node.kind,

@@ -2,7 +2,9 @@
 //! attributes, its new parent's listing and, for moves, renames and trash, the old parent's
 //! (known from the inode table); blocks of older versions are dropped. Events not newer than
 //! what is cached (`sequence_id`) change nothing, which also makes echoes of our own changes,
-//! duplicates and late out-of-order events harmless. The kernel is told through a callback.
+//! duplicates and late out-of-order events harmless. A collaboration added, changed or removed
+//! (the user's role somewhere) makes everything be asked for again: listings, attributes and
+//! what the user may do with each item. The kernel is told through a callback.
 
 use super::fs::Fs;
 use super::inode::{display_name, kind_of, Ino, NodeKind};
@@ -19,6 +21,9 @@ pub enum Inval {
     /// An inode's attributes and cached data.
     Inode(Ino),
 }
+
+/// Event types that change the user's rights: shared folders appear, disappear or change role.
+const COLLABORATION: &[&str] = &["COLLAB_ADD_COLLABORATOR", "COLLAB_ROLE_CHANGE", "COLLAB_REMOVE_COLLABORATOR"];
 
 /// Event types that change the tree or an item's content or metadata.
 const RELEVANT: &[&str] = &[
@@ -37,6 +42,10 @@ const RELEVANT: &[&str] = &[
 impl Fs {
     /// Applies one event to the caches; returns what the kernel must forget.
     pub async fn apply_event(&self, ev: &Event) -> Vec<Inval> {
+        if COLLABORATION.contains(&ev.event_type.as_str()) {
+            tracing::info!(event = %ev.event_type, "a collaboration changed: revalidating permissions");
+            return self.rights_changed().await.into_iter().map(Inval::Inode).collect();
+        }
         if !RELEVANT.contains(&ev.event_type.as_str()) {
             return Vec::new();
         }

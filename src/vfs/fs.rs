@@ -10,6 +10,7 @@ use super::inode::{link_body, Ino, InodeTable, Meta, Node, NodeKind, ROOT_INO};
 use super::journal::Journal;
 use super::listings::{DirEntry, Listing, ListingCache};
 use super::prefetch::{BlockRequest, FetchFn, Reader, ReaderConfig};
+use super::rights::Op;
 use super::staging::Staged;
 use crate::api::model::{Item, User};
 use crate::api::{ApiError, Client, Fetched};
@@ -166,13 +167,23 @@ impl Fs {
     }
 
     /// The folder's listing: cached for the metadata TTL, fetched once however many callers
-    /// ask at the same time.
+    /// ask at the same time. A folder Box refuses to list (an uploader's) is `Denied`, and
+    /// remembered as such.
     pub async fn listing(&self, ino: Ino) -> VfsResult<Arc<Listing>> {
         let node = self.node(ino)?;
         if node.kind != NodeKind::Dir {
             return Err(VfsError::NotDir);
         }
-        self.listings.get_or_fetch(ino, self.fetch_listing(node)).await
+        if node.unlistable {
+            return Err(VfsError::Denied);
+        }
+        match self.listings.get_or_fetch(ino, self.fetch_listing(node)).await {
+            Err(e) if e.errno() == libc::EACCES && matches!(e.root_api(), Some(ApiError::Forbidden { .. })) => {
+                self.inodes.set_unlistable(ino);
+                Err(VfsError::Denied)
+            }
+            other => other,
+        }
     }
 
     /// Changes a cached listing in place (after our own create, rename or delete), so that
@@ -209,9 +220,13 @@ impl Fs {
         Ok(Arc::new(listing))
     }
 
-    /// Looks `name` up in `parent`. A name missing from a cached listing costs no API call.
+    /// Looks `name` up in `parent`. A name missing from a cached listing costs no API call; in
+    /// a folder the user may not list, no name is found (they may still create one).
     pub async fn lookup(&self, parent: Ino, name: &str) -> VfsResult<Attr> {
-        let listing = self.listing(parent).await?;
+        let listing = match self.listing(parent).await {
+            Err(VfsError::Denied) => return Err(VfsError::NotFound),
+            other => other?,
+        };
         let entry = listing.find(name).ok_or(VfsError::NotFound)?;
         let node = self.node(entry.ino)?;
         self.inodes.add_lookup(node.ino);
@@ -248,9 +263,11 @@ impl Fs {
         if fresh || staged || node.kind == NodeKind::Link {
             return Ok(self.attr(&node));
         }
+        // Unknown rights are asked for in full: Box's etag does not change with a role.
+        let etag = node.meta.rights.and(node.meta.etag.as_deref());
         let fresh = match node.kind {
-            NodeKind::File => self.client.get_file(&node.box_id, node.meta.etag.as_deref()).await?.map(Item::File),
-            _ => self.client.get_folder(&node.box_id, node.meta.etag.as_deref()).await?.map(Item::Folder),
+            NodeKind::File => self.client.get_file(&node.box_id, etag).await?.map(Item::File),
+            _ => self.client.get_folder(&node.box_id, etag).await?.map(Item::Folder),
         };
         let node = match fresh {
             Fetched::NotModified => {
@@ -278,6 +295,7 @@ impl Fs {
 
     /// Opens a directory on a snapshot of its listing (stable across `readdir` calls).
     pub async fn opendir(&self, ino: Ino) -> VfsResult<u64> {
+        self.check_allowed(ino, Op::List).await?;
         let listing = self.listing(ino).await?;
         Ok(self.add_handle(Handle::Dir { ino, listing }))
     }
@@ -317,6 +335,9 @@ impl Fs {
         }
         if let Some(staged) = self.staged_map().get(&ino).cloned() {
             return Ok(self.add_handle(Handle::Staged(staged)));
+        }
+        if node.kind == NodeKind::File {
+            self.check_allowed(ino, Op::Read).await?;
         }
         let handle = match node.kind {
             NodeKind::Dir => return Err(VfsError::IsDir),

@@ -12,6 +12,7 @@ pub mod inode;
 pub mod journal;
 mod listings;
 pub mod prefetch;
+mod rights;
 mod staging;
 mod upload_state;
 pub mod uploads;
