@@ -108,7 +108,8 @@ fn get_item(
     let mut body = render_seen(state, viewer, &item, &access, &repr)?;
     if kind == Kind::Folder && (matches!(repr, Repr::Standard) || repr.wants("item_collection")) {
         body["item_collection"] = if access.perms.list {
-            items_page(state, viewer, Scope::Children(item.id), Some((&item, &access)), q)?
+            let scope = state.store.children_scope(viewer, &item)?;
+            items_page(state, viewer, scope, Some((&item, &access)), q)?
         } else {
             json!({"total_count": 0, "entries": [], "offset": 0, "limit": 100})
         };
@@ -154,7 +155,8 @@ pub async fn folder_items(
 ) -> ApiResult<Json<Value>> {
     let (folder, access) = visible(&s, &v, Kind::Folder, &id)?;
     require(access.perms.list)?;
-    Ok(Json(items_page(&s, &v, Scope::Children(folder.id), Some((&folder, &access)), &q)?))
+    let scope = s.store.children_scope(&v, &folder)?;
+    Ok(Json(items_page(&s, &v, scope, Some((&folder, &access)), &q)?))
 }
 
 pub async fn trash_items(State(s): State<AppState>, Extension(v): Viewed, q: Params) -> ApiResult<Json<Value>> {

@@ -339,7 +339,8 @@ fn render_seen(state: &AppState, viewer: &Viewer, item: &Item, access: &Access, 
 }
 
 /// Renders a page of items `viewer` sees; `folder` is their folder as the viewer sees it
-/// (children of one folder share its rights and path), or `None` to work out each item's own.
+/// (its children share its rights and path; what others share in the viewer's root has its
+/// own), or `None` to work out each item's own.
 fn render_items(
     state: &AppState,
     viewer: &Viewer,
@@ -365,7 +366,7 @@ fn render_items(
         .map(|it| {
             let extras = extras.remove(&it.id).unwrap_or_default();
             let access = match (folder, &children_path) {
-                (Some((_, a)), Some(path)) => viewer.child_access(a, it, path),
+                (Some((f, a)), Some(path)) if it.parent_id == Some(f.id) => viewer.child_access(a, it, path),
                 _ => state.store.access(viewer, it)?,
             };
             Ok(render::item(it, &access.path, access.perms, &ctx, repr, &extras))

@@ -210,6 +210,23 @@ impl Viewer {
         Access { perms, path: path.to_vec() }
     }
 
+    /// The items shared with the viewer that show in their root: those collaborated with
+    /// them that are not inside another one (`chain_of` gives an item's ancestry).
+    fn shared_roots(&self, conn: &Connection) -> StoreResult<Vec<i64>> {
+        let mut out = Vec::new();
+        for &id in self.collabs.keys() {
+            let Some(item) = super::item::load_item(conn, id)? else { continue };
+            if item.status != super::item::Status::Active || item.root_id == self.user.root_id {
+                continue;
+            }
+            if !ancestors(conn, &item)?.iter().any(|a| self.collabs.contains_key(&a.id)) {
+                out.push(id);
+            }
+        }
+        out.sort_unstable();
+        Ok(out)
+    }
+
     /// True when the viewer has any collaboration at all (else only their own tree is theirs).
     pub fn collaborates(&self) -> bool {
         !self.collabs.is_empty()
@@ -277,6 +294,16 @@ impl super::Store {
             Some(user) => Ok(Some(load_viewer(c, user)?)),
             None => Ok(None),
         })
+    }
+
+    /// What a listing of `folder` shows `viewer`: its children, and in their root also what
+    /// others share with them.
+    pub fn children_scope(&self, viewer: &Viewer, folder: &Item) -> StoreResult<super::Scope> {
+        if folder.id != viewer.user.root_id || !viewer.collaborates() {
+            return Ok(super::Scope::Children(folder.id));
+        }
+        let shared = self.read(|c| viewer.shared_roots(c))?;
+        Ok(super::Scope::Root { root: folder.id, shared })
     }
 
     /// How `item` looks to `viewer`; not found when they cannot see it.
