@@ -188,7 +188,7 @@ fn sequential_read_fetches_each_block_once() {
 #[test]
 fn web_links_statfs_refusals_and_clean_unmounts() {
     let Some((rt, emu)) = fuse_emulator(|c| c.space_amount = 1 << 30) else { return };
-    emu.store().create_web_link(0, "https://example.invalid/page", "Example", "").unwrap();
+    emu.store().create_web_link(boxfs::emulator::ADMIN_ID, 0, "https://example.invalid/page", "Example", "").unwrap();
     add_file(emu.store(), 0, "a.txt", b"hello");
     let mut m = Mounted::start(rt, emu, &["--read-only"]);
     assert_eq!(
