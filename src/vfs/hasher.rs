@@ -36,8 +36,9 @@ struct Kept {
 
 impl Kept {
     fn new(offset: u64, bytes: Bytes) -> Option<Kept> {
-        let taken = KEPT.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| (n < MAX_KEPT).then_some(n + 1));
-        taken.is_ok().then_some(Kept { offset, bytes })
+        let taken = KEPT.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| (n < MAX_KEPT).then(|| n + 1));
+        // Made only when counted: a `Kept` dropped uncounted would take the count below zero.
+        taken.is_ok().then(|| Kept { offset, bytes })
     }
 
     fn end(&self) -> u64 {
