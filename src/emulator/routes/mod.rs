@@ -188,8 +188,13 @@ async fn authenticate(State(state): State<AppState>, params: Params, mut req: Re
     }
     let TokenGrant::Valid(user_id) = grant else { unreachable!("refused above") };
     let viewer = match acting_viewer(&state, &user_id, header(req.headers(), "as-user")) {
-        Ok(v) => v,
-        Err(resp) => return refuse(req, resp).await,
+        Ok(Some(v)) => v,
+        Ok(None) => {
+            let challenge = r#"Bearer realm="Service", error="insufficient_scope", error_description="The request requires higher privileges than provided by the access token.""#;
+            let refused = (StatusCode::FORBIDDEN, [(axum::http::header::WWW_AUTHENTICATE, challenge)]);
+            return refuse(req, refused.into_response()).await;
+        }
+        Err(e) => return refuse(req, e.into_response()).await,
     };
     if let Some(limiter) = &state.limiter {
         if let Err(wait) = limiter.take(&viewer.user.id, is_upload(req.method(), req.uri().path())) {
@@ -202,19 +207,14 @@ async fn authenticate(State(state): State<AppState>, params: Params, mut req: Re
 }
 
 /// The viewer a request acts for: the token's user, or the `As-User` one when the token's user
-/// may act for others (the admin, the service account). Anyone else, or a user who does not
-/// exist, is refused as Box refuses a token without that scope: 403 with an empty body.
-fn acting_viewer(state: &AppState, token_user: &str, as_user: Option<String>) -> Result<Viewer, Response> {
-    let internal = |e| ApiError::from(e).into_response();
-    let insufficient = || {
-        let challenge = r#"Bearer realm="Service", error="insufficient_scope", error_description="The request requires higher privileges than provided by the access token.""#;
-        (StatusCode::FORBIDDEN, [(axum::http::header::WWW_AUTHENTICATE, challenge)]).into_response()
-    };
-    let viewer = state.store.viewer(token_user).map_err(internal)?.ok_or_else(insufficient)?;
+/// may act for others (the admin, the service account). `None` for anyone else, or a user who
+/// does not exist: Box refuses those as a token without that scope (403, empty body).
+fn acting_viewer(state: &AppState, token_user: &str, as_user: Option<String>) -> ApiResult<Option<Viewer>> {
+    let Some(viewer) = state.store.viewer(token_user)? else { return Ok(None) };
     match as_user.filter(|id| !id.is_empty()) {
-        None => Ok(viewer),
-        Some(_) if !viewer.user.role.is_privileged() => Err(insufficient()),
-        Some(id) => state.store.viewer(&id).map_err(internal)?.ok_or_else(insufficient),
+        None => Ok(Some(viewer)),
+        Some(_) if !viewer.user.role.is_privileged() => Ok(None),
+        Some(id) => Ok(state.store.viewer(&id)?),
     }
 }
 

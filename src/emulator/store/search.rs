@@ -230,7 +230,7 @@ impl Store {
                 }
                 let own = item.root_id == viewer.user.root_id;
                 let shared = item.status == super::item::Status::Active && viewer.collaborates();
-                if !own && !(shared && super::access::access(conn, viewer, &item).is_ok()) {
+                if !(own || shared && super::access::access(conn, viewer, &item).is_ok()) {
                     continue;
                 }
                 if !req.extensions.is_empty()
