@@ -165,3 +165,36 @@ fn a_previewer_cannot_read_and_an_uploader_can_create_but_not_list_or_read() {
     });
     assert_eq!(journal_records(m.cache.path()), 0);
 }
+
+#[test]
+fn an_upload_refused_after_a_role_change_keeps_its_data_and_says_so() {
+    let Some((rt, emu)) = fuse_emulator(|c| c.users = 1) else { return };
+    let a = person(&emu, boxfs::emulator::ADMIN_ID);
+    let b_id = emu.store().users().unwrap().into_iter().find(|u| u.login == "user1@boxfs.invalid").unwrap().id;
+    let b = person(&emu, &b_id);
+    let shared = rt.block_on(emu.new_folder("0", "Team"));
+    let collab = rt.block_on(share(&emu, &a, &shared, &b, "editor"));
+    let env = CliEnv::new();
+    let (api, up) = (emu.api(""), emu.upload(""));
+    let args = ["--api-url", api.as_str(), "--upload-url", up.as_str(), "--writeback-delay-ms", "3000"];
+    let mount_b = env.mount_account("default", &args, &[("BOX_ACCESS_TOKEN", &b.token)]);
+    std::fs::write(mount_b.p("Team/draft.txt"), b"written while an editor\n").unwrap();
+    // Before the upload goes, A makes B a viewer: Box refuses it, the data stays.
+    let changed = rt.block_on(call(
+        &emu,
+        &a,
+        Method::PUT,
+        &emu.api(&format!("/collaborations/{collab}")),
+        json!({"role": "viewer"}),
+    ));
+    assert_eq!(changed.0, 200);
+    let status = || {
+        let out = env.run(&["status", mount_b.path().to_str().unwrap(), "--json"], "");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    wait_for("the refused upload is reported failed", 15, || status().contains("failed"));
+    assert_eq!(journal_records(mount_b.cache.path()), 1, "its data and record stay in the journal");
+    assert_eq!(std::fs::read_to_string(mount_b.p("Team/draft.txt")).unwrap(), "written while an editor\n");
+    let in_box = rt.block_on(emu.get(&emu.api(&format!("/folders/{shared}/items?fields=name")))).body;
+    assert_eq!(in_box["entries"].as_array().unwrap().len(), 0, "{in_box}");
+}
