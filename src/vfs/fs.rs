@@ -178,7 +178,7 @@ impl Fs {
             return Err(VfsError::Denied);
         }
         match self.listings.get_or_fetch(ino, self.fetch_listing(node)).await {
-            Err(e) if e.errno() == libc::EACCES && matches!(e.root_api(), Some(ApiError::Forbidden { .. })) => {
+            Err(e) if matches!(e.root_api(), Some(ApiError::Forbidden { .. })) => {
                 self.inodes.set_unlistable(ino);
                 Err(VfsError::Denied)
             }
