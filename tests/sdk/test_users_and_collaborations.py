@@ -18,6 +18,7 @@ from box_sdk_gen import (
     CreateCollaborationRole,
     CreateFolderParent,
     GetCollaborationsStatus,
+    JwtAlgorithm,
     JWTConfig,
     UpdateCollaborationByIdRole,
     UpdateCollaborationByIdStatus,
@@ -176,6 +177,17 @@ def test_jwt_apps_get_tokens_of_the_service_account_and_of_users(client):
     user = new_user(client, "JWT User")
     as_user = make_client(BoxJWTAuth(config).with_user_subject(user.id))
     assert as_user.users.get_user_me().id == user.id
+    for algorithm in (JwtAlgorithm.RS384, JwtAlgorithm.RS512):
+        signed = JWTConfig(
+            client_id=CLIENT_ID,
+            client_secret=CLIENT_SECRET,
+            jwt_key_id=kid,
+            private_key=private,
+            private_key_passphrase="jwt-passphrase",
+            enterprise_id=ENTERPRISE_ID,
+            algorithm=algorithm,
+        )
+        assert make_client(BoxJWTAuth(signed)).users.get_user_me().id == me.id
     # The service account creates users and acts for them.
     made = service.users.create_user("Made By The App", login=f"{uuid.uuid4().hex[:10]}@example.com")
     assert service.with_as_user_header(made.id).users.get_user_me().id == made.id
