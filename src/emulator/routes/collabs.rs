@@ -132,7 +132,7 @@ pub async fn pending(State(s): State<AppState>, Extension(v): Extension<Viewer>,
 
 /// An item's collaborations, marker-paged (the marker is the offset of the next page).
 fn of_item(s: &AppState, v: &Viewer, kind: Kind, id: &str, q: &Params) -> ApiResult<Json<Value>> {
-    let (_, collabs) = s.store.item_collabs(v, kind, parse_id(id)?)?;
+    let collabs = s.store.item_collabs(v, kind, parse_id(id)?)?;
     let limit = super::items::int_param(q, "limit", 100)?.clamp(1, 1000) as usize;
     let from = match q.get("marker").filter(|m| !m.is_empty()) {
         None => 0,

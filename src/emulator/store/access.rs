@@ -92,8 +92,6 @@ pub struct Perms {
     pub invite: bool,
     /// Co-owner and owner: everything about collaborations, including co-owners.
     pub manage: bool,
-    /// The owner's own item (their trash, purges).
-    pub owner: bool,
 }
 
 impl Perms {
@@ -109,10 +107,9 @@ impl Perms {
         set_share_access: true,
         invite: true,
         manage: false,
-        owner: false,
     };
 
-    pub const OWNER: Perms = Perms { manage: true, owner: true, ..Perms::EDITOR };
+    pub const OWNER: Perms = Perms { manage: true, ..Perms::EDITOR };
 
     fn union(self, o: Perms) -> Perms {
         Perms {
@@ -127,7 +124,6 @@ impl Perms {
             set_share_access: self.set_share_access || o.set_share_access,
             invite: self.invite || o.invite,
             manage: self.manage || o.manage,
-            owner: self.owner || o.owner,
         }
     }
 
@@ -211,7 +207,7 @@ impl Viewer {
     }
 
     /// The items shared with the viewer that show in their root: those collaborated with
-    /// them that are not inside another one (`chain_of` gives an item's ancestry).
+    /// them that are not inside another one.
     fn shared_roots(&self, conn: &Connection) -> StoreResult<Vec<i64>> {
         let mut out = Vec::new();
         for &id in self.collabs.keys() {
@@ -230,11 +226,6 @@ impl Viewer {
     /// True when the viewer has any collaboration at all (else only their own tree is theirs).
     pub fn collaborates(&self) -> bool {
         !self.collabs.is_empty()
-    }
-
-    /// The items the viewer collaborates on.
-    pub fn collaborated_items(&self) -> impl Iterator<Item = i64> + '_ {
-        self.collabs.keys().copied()
     }
 }
 

@@ -10,7 +10,7 @@
 
 use super::access::{access, load_viewer, Perms, Role, Viewer};
 use super::events::record_for;
-use super::item::{load_active, load_item, Item, Kind, Status};
+use super::item::{load_active, load_item, Kind, Status};
 use super::users::{load_user, owner_of_root};
 use super::{now_rfc3339, Store, StoreError, StoreResult};
 use rusqlite::{Connection, OptionalExtension, Row, Transaction};
@@ -306,11 +306,11 @@ impl Store {
 
     /// `GET /folders|files/{id}/collaborations`: the item's own collaborations (not those of
     /// its ancestors), pending ones included, for anyone who sees the item.
-    pub fn item_collabs(&self, viewer: &Viewer, kind: Kind, id: i64) -> StoreResult<(Item, Vec<Collaboration>)> {
+    pub fn item_collabs(&self, viewer: &Viewer, kind: Kind, id: i64) -> StoreResult<Vec<Collaboration>> {
         self.read(|c| {
             let item = load_active(c, kind, viewer.resolve(id))?;
             access(c, viewer, &item)?;
-            Ok((item.clone(), on_item(c, item.id)?))
+            on_item(c, item.id)
         })
     }
 

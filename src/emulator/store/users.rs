@@ -190,10 +190,6 @@ impl Store {
         self.read(|c| load_user(c, id))
     }
 
-    pub fn admin(&self) -> StoreResult<User> {
-        self.get_user(ADMIN_ID)?.ok_or(StoreError::NotFound { what: "user" })
-    }
-
     /// Every user of the enterprise, by id.
     pub fn users(&self) -> StoreResult<Vec<User>> {
         self.read(all_users)
