@@ -32,6 +32,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("sync_on_close", "true or false"),
     ("fsync", "\"local\" or \"box\""),
     ("log_file", "an absolute path (or one starting with ~/)"),
+    ("as_user", "a Box user id (string) to act for"),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +70,8 @@ pub struct Settings {
     pub sync_on_close: Option<bool>,
     pub fsync: Option<FsyncMode>,
     pub log_file: Option<PathBuf>,
+    /// Every request acts for this user (`As-User`).
+    pub as_user: Option<String>,
 }
 
 /// A value as written: typed (TOML) or text (`-o key=value`).
@@ -155,6 +158,7 @@ impl Settings {
             "sync_on_close" => raw.boolean().map(|v| self.sync_on_close = Some(v)),
             "fsync" => raw.fsync().map(|v| self.fsync = Some(v)),
             "log_file" => raw.path().map(|v| self.log_file = Some(v)),
+            "as_user" => raw.text().filter(|v| !v.trim().is_empty()).map(|v| self.as_user = Some(v.trim().to_string())),
             _ => None,
         };
         ok.ok_or(Some(expected))
@@ -187,6 +191,7 @@ impl Settings {
             sync_on_close: over.sync_on_close.or(self.sync_on_close),
             fsync: over.fsync.or(self.fsync),
             log_file: over.log_file.or(self.log_file),
+            as_user: over.as_user.or(self.as_user),
         }
     }
 }

@@ -78,7 +78,7 @@ fn write_file(dir: &Path, name: &str, data: &[u8]) -> std::path::PathBuf {
 async fn everything_succeeds_byte_exact_under_faults_without_duplicates() {
     let emu = TestEmulator::start_with(|c| c.part_size = Some(1024 * 1024)).await;
     let store = emu.store();
-    let big = store.create_folder(0, "listing").unwrap().id;
+    let big = store.create_folder(boxfs_emulator::ADMIN_ID, 0, "listing").unwrap().id;
     let blob = store.blobs().put_bytes(b"x").unwrap();
     for i in 0..2500 {
         let nf = boxfs_emulator::store::NewFile {
@@ -88,7 +88,7 @@ async fn everything_succeeds_byte_exact_under_faults_without_duplicates() {
             content_created_at: None,
             content_modified_at: None,
         };
-        store.create_file(nf).unwrap();
+        store.create_file(boxfs_emulator::ADMIN_ID, nf).unwrap();
     }
     let download_me = emu.new_file("0", "download.bin", bytes(7, 3_000_000)).await;
     emu.set_faults("429=0.1,500=0.05,reset=0.05,reset_after=0.03,seed=11,retry_after=0").await;
@@ -447,7 +447,7 @@ async fn client_credentials_are_requested_and_renewed() {
         client_id: DEFAULT_CLIENT_ID.into(),
         client_secret: DEFAULT_CLIENT_SECRET.into(),
         subject_type: boxfs_api::SubjectType::Enterprise,
-        subject_id: "12345".into(),
+        subject_id: boxfs_emulator::ENTERPRISE_ID.into(),
     };
     let client = Client::new(test_config(&emu), TokenSource::new(mode.clone()).unwrap()).unwrap();
     client.me().await.expect("a token is granted on first use");

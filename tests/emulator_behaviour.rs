@@ -18,20 +18,23 @@ fn ids(entries: &Value) -> Vec<String> {
 async fn paging_both_ways_across_2500_items() {
     let emu = TestEmulator::start().await;
     let store = emu.store();
-    let folder = store.create_folder(0, "big").unwrap().id;
+    let folder = store.create_folder(boxfs_emulator::ADMIN_ID, 0, "big").unwrap().id;
     for i in 0..500 {
-        store.create_folder(folder, &format!("dir {i:04}")).unwrap();
+        store.create_folder(boxfs_emulator::ADMIN_ID, folder, &format!("dir {i:04}")).unwrap();
     }
     for i in 0..2000 {
         let blob = store.blobs().put_bytes(format!("file {i}").as_bytes()).unwrap();
         store
-            .create_file(boxfs_emulator::store::NewFile {
-                parent_id: folder,
-                name: format!("File {i:04}.txt"),
-                blob,
-                content_created_at: None,
-                content_modified_at: None,
-            })
+            .create_file(
+                boxfs_emulator::ADMIN_ID,
+                boxfs_emulator::store::NewFile {
+                    parent_id: folder,
+                    name: format!("File {i:04}.txt"),
+                    blob,
+                    content_created_at: None,
+                    content_modified_at: None,
+                },
+            )
             .unwrap();
     }
 
@@ -521,7 +524,7 @@ async fn oauth_refresh_tokens_rotate_and_are_single_use() {
     let ccg: Value = grant(vec![
         ("grant_type", "client_credentials".into()),
         ("box_subject_type", "enterprise".into()),
-        ("box_subject_id", "1".into()),
+        ("box_subject_id", boxfs_emulator::ENTERPRISE_ID.into()),
     ])
     .await
     .unwrap()
@@ -695,13 +698,16 @@ async fn bandwidth_paces_each_connection_both_ways() {
     let blob = emu.store().blobs().put_bytes(&data).unwrap();
     let file = emu
         .store()
-        .create_file(boxfs_emulator::store::NewFile {
-            parent_id: 0,
-            name: "ten.bin".into(),
-            blob,
-            content_created_at: None,
-            content_modified_at: None,
-        })
+        .create_file(
+            boxfs_emulator::ADMIN_ID,
+            boxfs_emulator::store::NewFile {
+                parent_id: 0,
+                name: "ten.bin".into(),
+                blob,
+                content_created_at: None,
+                content_modified_at: None,
+            },
+        )
         .unwrap()
         .id
         .to_string();
@@ -746,17 +752,20 @@ async fn counters_count_requests_per_route() {
 async fn listings_stay_indexed_at_100k_items() {
     let emu = TestEmulator::start().await;
     let store = emu.store();
-    let folder = store.create_folder(0, "huge").unwrap().id;
+    let folder = store.create_folder(boxfs_emulator::ADMIN_ID, 0, "huge").unwrap().id;
     let blob = store.blobs().put_bytes(b"x").unwrap();
     for i in 0..100_000 {
         store
-            .create_file(boxfs_emulator::store::NewFile {
-                parent_id: folder,
-                name: format!("f{i:06}"),
-                blob: blob.clone(),
-                content_created_at: None,
-                content_modified_at: None,
-            })
+            .create_file(
+                boxfs_emulator::ADMIN_ID,
+                boxfs_emulator::store::NewFile {
+                    parent_id: folder,
+                    name: format!("f{i:06}"),
+                    blob: blob.clone(),
+                    content_created_at: None,
+                    content_modified_at: None,
+                },
+            )
             .unwrap();
     }
     // Every page, including the last of a 100k folder, is served from the index (no scan,
@@ -783,4 +792,44 @@ async fn listings_stay_indexed_at_100k_items() {
         }
     }
     assert_eq!(seen, 100_000);
+}
+
+/// A data dir from before there were several users (no users table, no owner on items, tokens
+/// and events without a user) opens as the admin's: its token, its tree and its events are
+/// the admin's, and new users get roots of their own beside it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_single_user_data_dir_opens_as_the_admins() {
+    let emu = TestEmulator::start().await;
+    let folder = emu.new_folder("0", "kept").await;
+    emu.new_file(&folder, "old.txt", b"from before".to_vec()).await;
+    let old_token = emu.token.clone();
+    let (dir, config) = emu.stop();
+    // The layout of the emulator before users: what was added since is taken away again.
+    let db = rusqlite::Connection::open(config.data_dir.join("emulator.sqlite3")).unwrap();
+    db.execute_batch(
+        "DROP INDEX items_root_trash; DROP INDEX events_user;
+         ALTER TABLE items DROP COLUMN root_id; ALTER TABLE tokens DROP COLUMN user_id;
+         ALTER TABLE events DROP COLUMN user_id; ALTER TABLE events DROP COLUMN created_by;
+         DROP TABLE users; DROP TABLE collaborations; DROP TABLE public_keys; DROP TABLE used_jtis;
+         DELETE FROM sqlite_sequence WHERE name = 'collaborations';",
+    )
+    .unwrap();
+    drop(db);
+    let emu = TestEmulator::start_in(dir, config).await;
+    let me = emu.send(emu.http.get(emu.api("/users/me")).bearer_auth(&old_token)).await;
+    assert_eq!((me.status, me.body["id"].as_str()), (StatusCode::OK, Some(boxfs_emulator::ADMIN_ID)));
+    assert!(me.body["space_used"].as_i64() >= Some(11), "{}", me.body);
+    let items = emu.get(&emu.api(&format!("/folders/{folder}/items?fields=name,owned_by,permissions"))).await.body;
+    assert_eq!(items["entries"][0]["name"], "old.txt");
+    assert_eq!(items["entries"][0]["owned_by"]["id"], boxfs_emulator::ADMIN_ID);
+    assert_eq!(items["entries"][0]["permissions"]["can_delete"], true);
+    let events = emu.get(&emu.api("/events?stream_position=0")).await.body;
+    assert!(events["entries"].as_array().unwrap().iter().any(|e| e["source"]["name"] == "old.txt"), "{events}");
+    let user = emu.json(Method::POST, &emu.api("/users"), json!({"name": "New", "login": "new@example.com"})).await;
+    assert_eq!(user.status, StatusCode::CREATED, "{}", user.body);
+    let token = emu.running.state.developer_token_for(user.body["id"].as_str().unwrap()).unwrap();
+    let theirs = emu.send(emu.http.get(emu.api("/folders/0/items")).bearer_auth(&token)).await.body;
+    assert_eq!(theirs["total_count"], 0, "a new user's root is their own");
+    let hidden = emu.send(emu.http.get(emu.api(&format!("/folders/{folder}"))).bearer_auth(&token)).await;
+    assert_eq!(hidden.status, StatusCode::NOT_FOUND);
 }

@@ -1,7 +1,8 @@
 //! The emulator's shared links, locks, metadata and search beyond what the SDK suite
 //! (tests/sdk) reaches: another user's lock, expiry, persistence, copies and purges; and the
 //! leniency Box shows other clients (booleans in any case, trailing slashes, unknown
-//! parameters, `fields` on every GET) next to its refusals.
+//! parameters, `fields` on every GET) next to its refusals; and the claims of JWT assertions
+//! Box refuses.
 
 mod common;
 
@@ -248,4 +249,76 @@ async fn lenient_where_box_is_and_clear_where_it_refuses() {
     let r = emu.json(Method::PUT, &emu.api(&format!("/files/{id}")), json!({"tags": ["x"]})).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(r.body["message"].as_str().unwrap().contains("tags"), "{}", r.body);
+}
+
+/// A new RSA key: what signs assertions, and the public key (SPKI PEM) to register.
+fn signing_key() -> (jsonwebtoken::EncodingKey, String) {
+    use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der, PublicKeyX509Der};
+    use pkcs8::der::pem::LineEnding;
+    let pair = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
+    let private: Pkcs8V1Der = pair.as_der().unwrap();
+    let info = pkcs8::PrivateKeyInfo::try_from(private.as_ref()).unwrap();
+    let public: PublicKeyX509Der = aws_lc_rs::signature::KeyPair::public_key(&pair).as_der().unwrap();
+    let pem = pkcs8::Document::try_from(public.as_ref()).unwrap().to_pem("PUBLIC KEY", LineEnding::LF).unwrap();
+    (jsonwebtoken::EncodingKey::from_rsa_der(info.private_key), pem)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jwt_assertions_are_checked_as_box_checks_them() {
+    let emu = TestEmulator::start_with(|c| c.users = 1).await;
+    let (key, public) = signing_key();
+    let r = emu.http.post(format!("{}/_emulator/public-keys", emu.base())).body(public).send().await.unwrap();
+    let kid = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let user = emu.store().users().unwrap().into_iter().find(|u| u.login == "user1@boxfs.invalid").unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let grant = |claims: Value, alg: jsonwebtoken::Algorithm, kid: &str| {
+        let mut header = jsonwebtoken::Header::new(alg);
+        header.kid = Some(kid.to_string());
+        let assertion = jsonwebtoken::encode(&header, &claims, &key).unwrap();
+        let form = [
+            ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer".to_string()),
+            ("assertion", assertion),
+            ("client_id", boxfs_emulator::DEFAULT_CLIENT_ID.to_string()),
+            ("client_secret", boxfs_emulator::DEFAULT_CLIENT_SECRET.to_string()),
+        ];
+        let request = emu.http.post(format!("{}/oauth2/token", emu.base())).form(&form);
+        async move {
+            let resp = request.send().await.unwrap();
+            (resp.status(), resp.json::<Value>().await.unwrap())
+        }
+    };
+    let claims = |sub: &str, kind: &str, jti: &str, exp: i64| {
+        json!({"iss": boxfs_emulator::DEFAULT_CLIENT_ID, "sub": sub, "box_sub_type": kind,
+               "aud": "https://api.box.com/oauth2/token", "jti": jti, "exp": exp})
+    };
+    let rs = jsonwebtoken::Algorithm::RS512;
+    let (status, body) = grant(claims(&user.id, "user", "jti-0000000000000001", now + 30), rs, &kid).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let me = emu.send(emu.http.get(emu.api("/users/me")).bearer_auth(body["access_token"].as_str().unwrap())).await;
+    assert_eq!(me.body["id"], user.id.as_str(), "a user subject gets a token of that user");
+    let refused = [
+        (claims(&user.id, "user", "jti-0000000000000001", now + 30), "a jti used before"),
+        (claims(&user.id, "user", "jti-0000000000000002", now + 300), "an exp more than 60 s out"),
+        (claims(&user.id, "user", "jti-0000000000000003", now - 5), "an expired assertion"),
+        (claims(&user.id, "user", "short", now + 30), "a jti under 16 characters"),
+        (claims("4242", "enterprise", "jti-0000000000000004", now + 30), "another enterprise"),
+        (claims("999", "user", "jti-0000000000000005", now + 30), "an unknown user"),
+    ];
+    for (claims, what) in refused {
+        let (status, body) = grant(claims, rs, &kid).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_grant")),
+            "{what}: {body}"
+        );
+    }
+    let mut wrong_aud = claims(boxfs_emulator::ENTERPRISE_ID, "enterprise", "jti-0000000000000006", now + 30);
+    wrong_aud["aud"] = json!(format!("{}/oauth2/token", emu.base()));
+    assert_eq!(grant(wrong_aud, rs, &kid).await.0, StatusCode::BAD_REQUEST, "aud must be Box's token URL");
+    let service = claims(boxfs_emulator::ENTERPRISE_ID, "enterprise", "jti-0000000000000007", now + 30);
+    assert_eq!(grant(service.clone(), rs, "nokid").await.0, StatusCode::BAD_REQUEST, "an unknown kid");
+    let (status, body) = grant(service, jsonwebtoken::Algorithm::RS256, &kid).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let me = emu.send(emu.http.get(emu.api("/users/me")).bearer_auth(body["access_token"].as_str().unwrap())).await;
+    assert_eq!(me.body["id"], boxfs_emulator::SERVICE_ID, "the enterprise subject is its service account");
 }

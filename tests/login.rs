@@ -107,7 +107,7 @@ fn client_credentials_login() {
     assert!(!out.status.success(), "needs a subject");
     let out = env
         .cmd(&["login", "--account", "svc", "--api-url", &api, "--upload-url", &up])
-        .args(["--client-credentials", "--enterprise", "4242", "--client-id", CLIENT_ID])
+        .args(["--client-credentials", "--enterprise", boxfs_emulator::ENTERPRISE_ID, "--client-id", CLIENT_ID])
         .env("BOX_CLIENT_SECRET", CLIENT_SECRET)
         .output()
         .unwrap();

@@ -53,8 +53,8 @@ fn put(m: &Mounted, path: &str, body: serde_json::Value) {
 #[test]
 fn remote_changes_show_within_two_seconds_despite_long_ttls() {
     let Some((rt, emu)) = fuse_emulator(|c| c.longpoll_timeout = Duration::from_secs(5)) else { return };
-    let a = emu.store().create_folder(0, "A").unwrap().id.to_string();
-    let b = emu.store().create_folder(0, "B").unwrap().id.to_string();
+    let a = emu.store().create_folder(boxfs_emulator::ADMIN_ID, 0, "A").unwrap().id.to_string();
+    let b = emu.store().create_folder(boxfs_emulator::ADMIN_ID, 0, "B").unwrap().id.to_string();
     let m = Mounted::start(rt, emu, &["--metadata-ttl", "120"]);
     let file = upload(&m, &a, "a.txt", b"v1");
     // Prime the kernel's and the daemon's caches.
@@ -98,7 +98,7 @@ fn remote_changes_show_within_two_seconds_despite_long_ttls() {
 #[test]
 fn an_idle_mount_costs_only_the_long_poll() {
     let Some((rt, emu)) = fuse_emulator(|c| c.longpoll_timeout = Duration::from_secs(10)) else { return };
-    emu.store().create_folder(0, "A").unwrap();
+    emu.store().create_folder(boxfs_emulator::ADMIN_ID, 0, "A").unwrap();
     let m = Mounted::start(rt, emu, &["--metadata-ttl", "5"]);
     let _ = std::fs::read_dir(m.p("A")).unwrap().count();
     m.reset_stats();

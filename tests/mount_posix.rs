@@ -174,21 +174,33 @@ fn rsync_a_round_trips_modes_owners_and_symlinks_through_a_remount() {
 /// Files `0..n` of one byte in a new folder `name`, each with `keys` stored on it.
 fn seed_folder(m: &Mounted, name: &str, n: usize, keys: Option<Value>) {
     let store = m.emu.store();
-    let folder = store.create_folder(0, name).unwrap().id;
+    let folder = store.create_folder(boxfs_emulator::ADMIN_ID, 0, name).unwrap().id;
     let blob = store.blobs().put_bytes(b"x").unwrap();
     for i in 0..n {
         let file = store
-            .create_file(boxfs_emulator::store::NewFile {
-                parent_id: folder,
-                name: format!("f{i:04}"),
-                blob: blob.clone(),
-                content_created_at: None,
-                content_modified_at: None,
-            })
+            .create_file(
+                boxfs_emulator::ADMIN_ID,
+                boxfs_emulator::store::NewFile {
+                    parent_id: folder,
+                    name: format!("f{i:04}"),
+                    blob: blob.clone(),
+                    content_created_at: None,
+                    content_modified_at: None,
+                },
+            )
             .unwrap();
         if let Some(keys) = &keys {
             let data = keys.as_object().unwrap().clone();
-            store.create_metadata(boxfs_emulator::store::Kind::File, file.id, "global", "properties", data).unwrap();
+            store
+                .create_metadata(
+                    boxfs_emulator::ADMIN_ID,
+                    boxfs_emulator::store::Kind::File,
+                    file.id,
+                    "global",
+                    "properties",
+                    data,
+                )
+                .unwrap();
         }
     }
 }
@@ -319,7 +331,7 @@ fn properties(m: &Mounted, kind: &str, id: i64) -> Value {
 fn attribute_changes_pending_at_a_kill_9_reach_box_after_the_remount() {
     let Some((rt, emu)) = fuse_emulator(|_| {}) else { return };
     let store = emu.store();
-    let folder = store.create_folder(0, "d").unwrap().id;
+    let folder = store.create_folder(boxfs_emulator::ADMIN_ID, 0, "d").unwrap().id;
     let blob = store.blobs().put_bytes(b"#!/bin/sh\n").unwrap();
     let new = boxfs_emulator::store::NewFile {
         parent_id: folder,
@@ -328,7 +340,7 @@ fn attribute_changes_pending_at_a_kill_9_reach_box_after_the_remount() {
         content_created_at: None,
         content_modified_at: None,
     };
-    let tool = store.create_file(new).unwrap().id;
+    let tool = store.create_file(boxfs_emulator::ADMIN_ID, new).unwrap().id;
     // Changes wait a minute: all are pending (journaled) when the daemon dies.
     let mut m = Mounted::start(rt, emu, &["--writeback-delay-ms", "60000"]);
     chmod(&m.p("d/tool"), 0o755);

@@ -24,7 +24,7 @@ fn add_file(store: &Store, parent: i64, name: &str, data: &[u8]) -> i64 {
         content_created_at: None,
         content_modified_at: Some("2024-03-04T05:06:07+00:00".into()),
     };
-    store.create_file(nf).unwrap().id
+    store.create_file(boxfs_emulator::ADMIN_ID, nf).unwrap().id
 }
 
 /// 50 folders (10 top-level with 4 subfolders each) holding 2,000 files from 0 B to 40 MB.
@@ -35,12 +35,15 @@ fn seed_tree(store: &Store) -> (Tree, Vec<String>) {
     let mut n = 0u64;
     for d in 0..10 {
         let top_name = format!("dir{d:02}");
-        let top = store.create_folder(0, &top_name).unwrap().id;
+        let top = store.create_folder(boxfs_emulator::ADMIN_ID, 0, &top_name).unwrap().id;
         dirs.push(top_name.clone());
         let mut folders = vec![(top, top_name.clone())];
         for s in 0..4 {
             let name = format!("{top_name}/sub {s}");
-            folders.push((store.create_folder(top, &format!("sub {s}")).unwrap().id, name.clone()));
+            folders.push((
+                store.create_folder(boxfs_emulator::ADMIN_ID, top, &format!("sub {s}")).unwrap().id,
+                name.clone(),
+            ));
             dirs.push(name);
         }
         for (id, path) in folders {
@@ -185,7 +188,7 @@ fn sequential_read_fetches_each_block_once() {
 #[test]
 fn web_links_statfs_refusals_and_clean_unmounts() {
     let Some((rt, emu)) = fuse_emulator(|c| c.space_amount = 1 << 30) else { return };
-    emu.store().create_web_link(0, "https://example.invalid/page", "Example", "").unwrap();
+    emu.store().create_web_link(boxfs_emulator::ADMIN_ID, 0, "https://example.invalid/page", "Example", "").unwrap();
     add_file(emu.store(), 0, "a.txt", b"hello");
     let mut m = Mounted::start(rt, emu, &["--read-only"]);
     assert_eq!(

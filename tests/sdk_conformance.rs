@@ -42,11 +42,24 @@ const KNOWN_CODES: &[&str] = &[
     "incorrect_shared_item_password",
     "file_size_too_small",
     "precondition_failed",
+    "user_login_already_used",
+    "user_already_collaborator",
+    "access_denied_insufficient_permissions",
 ];
 
 /// Every route the suite must have called successfully at least once.
 const MUST_SUCCEED: &[&str] = &[
     "GET /2.0/users/me",
+    "GET /2.0/users",
+    "POST /2.0/users",
+    "GET /2.0/users/{id}",
+    "GET /2.0/collaborations",
+    "POST /2.0/collaborations",
+    "GET /2.0/collaborations/{id}",
+    "PUT /2.0/collaborations/{id}",
+    "DELETE /2.0/collaborations/{id}",
+    "GET /2.0/folders/{id}/collaborations",
+    "GET /2.0/files/{id}/collaborations",
     "POST /2.0/folders",
     "GET /2.0/folders/{id}",
     "PUT /2.0/folders/{id}",

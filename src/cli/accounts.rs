@@ -1,9 +1,10 @@
 //! The account store: one logged-in Box account per name under
 //! `$XDG_CONFIG_HOME/boxfs/accounts/`. `NAME.json` records how the account authenticates (the
-//! kind of credential, client id/secret, client-credentials subject) and the API/upload URLs
-//! used at login; `NAME.tokens.json` holds its tokens in the API client's token-file format,
-//! so that every process of the account refreshes and rewrites them in place. Both are 0600
-//! and written atomically. Tokens are written and deleted only under the account's token lock
+//! kind of credential, client id/secret, client-credentials or JWT subject) and the API/upload
+//! URLs used at login; `NAME.tokens.json` holds its tokens in the API client's token-file
+//! format, so that every process of the account refreshes and rewrites them in place; a JWT
+//! account keeps a copy of the app's config file (with its encrypted private key) as
+//! `NAME.jwt.json`. All are 0600 and written atomically. Tokens are written and deleted only under the account's token lock
 //! (`NAME.tokens.lock`, see `api::token_file`), so a login or logout never races a refresh.
 
 use boxfs_api::token_file::{TokenFile, TokenLock};
@@ -39,6 +40,8 @@ pub enum Kind {
     ClientCredentials,
     /// A developer token read at login; it cannot be renewed.
     DeveloperToken,
+    /// A JWT app: a token is requested with a signed assertion whenever one is needed.
+    Jwt,
 }
 
 #[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -89,6 +92,19 @@ pub fn tokens_file(name: &str) -> PathBuf {
     accounts_dir().join(format!("{name}.tokens.json"))
 }
 
+/// The copy of a JWT app's config file.
+pub fn app_config_file(name: &str) -> PathBuf {
+    accounts_dir().join(format!("{name}.jwt.json"))
+}
+
+/// Keeps a copy (0600, atomically) of the JWT app config `text` for account `name`.
+pub fn save_app_config(name: &str, text: &str) -> Result<(), AccountError> {
+    check_name(name)?;
+    private_accounts_dir()?;
+    let path = app_config_file(name);
+    boxfs_io::atomic_file::write_atomic(&path, text.as_bytes()).map_err(|source| AccountError::Io { path, source })
+}
+
 impl Account {
     pub fn load(name: &str) -> Result<Account, AccountError> {
         check_name(name)?;
@@ -122,6 +138,10 @@ impl Account {
             |what: &str| AccountError::Corrupt { path: account_file(name), message: format!("{what} missing") };
         let id = || self.client_id.clone().ok_or_else(|| corrupt("client_id"));
         let secret = || self.client_secret.clone().ok_or_else(|| corrupt("client_secret"));
+        let subject_type = || match self.subject_type.as_deref() {
+            Some("user") => SubjectType::User,
+            _ => SubjectType::Enterprise,
+        };
         Ok(match self.kind {
             Kind::Oauth => {
                 AuthMode::OAuth { client_id: id()?, client_secret: secret()?, token_file: tokens_file(name) }
@@ -129,13 +149,15 @@ impl Account {
             Kind::ClientCredentials => AuthMode::ClientCredentials {
                 client_id: id()?,
                 client_secret: secret()?,
-                subject_type: match self.subject_type.as_deref() {
-                    Some("user") => SubjectType::User,
-                    _ => SubjectType::Enterprise,
-                },
+                subject_type: subject_type(),
                 subject_id: self.subject_id.clone().ok_or_else(|| corrupt("subject_id"))?,
             },
             Kind::DeveloperToken => AuthMode::Fixed(self.tokens(name)?.access_token),
+            Kind::Jwt => AuthMode::Jwt {
+                app: Box::new(boxfs_api::jwt::AppConfig::load(&app_config_file(name))?),
+                subject_type: subject_type(),
+                subject_id: self.subject_id.clone().ok_or_else(|| corrupt("subject_id"))?,
+            },
         })
     }
 
@@ -161,7 +183,8 @@ pub async fn lock_tokens(name: &str) -> Result<TokenLock, AccountError> {
 pub fn delete(name: &str, held: &TokenLock) -> Result<bool, AccountError> {
     let path = tokens_file(name);
     let tokens = TokenFile::new(&path).remove(held).map_err(|source| AccountError::Io { path, source })?;
-    Ok(remove_if_present(account_file(name))? || tokens)
+    let app = remove_if_present(app_config_file(name))?;
+    Ok(remove_if_present(account_file(name))? || tokens || app)
 }
 
 /// Writes the tokens of account `name` (0600, atomically) in the 0700 accounts dir, under its
@@ -188,7 +211,7 @@ fn private_accounts_dir() -> Result<PathBuf, AccountError> {
 }
 
 /// Removes `path`; false when there was nothing to remove.
-fn remove_if_present(path: PathBuf) -> Result<bool, AccountError> {
+pub fn remove_if_present(path: PathBuf) -> Result<bool, AccountError> {
     match std::fs::remove_file(&path) {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),

@@ -1,6 +1,7 @@
-//! Command-line options shared by every command that talks to Box: base URLs and how to
-//! authenticate. Explicit flags and the `BOX_*` environment variables the emulator prints win;
-//! otherwise the named account saved by `boxfs login` supplies URLs and credentials.
+//! Command-line options shared by every command that talks to Box: base URLs, how to
+//! authenticate and whom to act for (`--as-user`). Explicit flags and the `BOX_*` environment
+//! variables the emulator prints win; otherwise the named account saved by `boxfs login`
+//! supplies URLs and credentials.
 
 use super::accounts::{self, Account, DEFAULT_ACCOUNT};
 use boxfs_api::{ApiConfig, AuthMode, Client, TokenSource};
@@ -30,13 +31,23 @@ pub struct ApiArgs {
     /// OAuth client secret of your Box app, with --token-file.
     #[arg(long, value_name = "SECRET", env = "BOX_CLIENT_SECRET", hide_env_values = true)]
     pub client_secret: Option<String>,
+    /// Act for this user (Box's As-User header): every request is made as them. The
+    /// credentials must be an admin's or a JWT/client-credentials app's service account with
+    /// the right to act for users.
+    #[arg(long, value_name = "USER_ID")]
+    pub as_user: Option<String>,
 }
 
 impl ApiArgs {
     /// The client these options describe: a token file when given, else `BOX_ACCESS_TOKEN`,
     /// else the saved account. URLs: flags, then `BOX_API_URL`/`BOX_UPLOAD_URL`, then the account's.
     pub fn client(&self) -> Result<Client, String> {
-        let (cfg, mode) = match self.explicit_mode() {
+        self.client_as(self.as_user.clone())
+    }
+
+    /// Like [`ApiArgs::client`], acting for `as_user` (`--as-user`, or the config file's `as_user`).
+    pub fn client_as(&self, as_user: Option<String>) -> Result<Client, String> {
+        let (mut cfg, mode) = match self.explicit_mode() {
             Some(mode) => (ApiConfig::resolve(self.api_url.clone(), self.upload_url.clone()), mode),
             None => {
                 let account = Account::load(&self.account).map_err(|e| e.to_string())?;
@@ -45,6 +56,7 @@ impl ApiArgs {
                 (cfg, account.auth_mode(&self.account).map_err(|e| e.to_string())?)
             }
         };
+        cfg.as_user = as_user.filter(|u| !u.is_empty());
         let source = TokenSource::new(mode).map_err(|e| self.explain(&e))?;
         Client::new(cfg, source).map_err(|e| e.to_string())
     }

@@ -55,9 +55,15 @@ pub struct EmulatorArgs {
     /// Lifetime of upload sessions, in seconds (Box: 7 days).
     #[arg(long, value_name = "SECS", default_value_t = 7 * 24 * 3600, value_parser = clap::value_parser!(i64).range(1..))]
     pub session_lifetime: i64,
-    /// The user's storage quota in bytes (space_amount).
+    /// Each user's storage quota in bytes (space_amount): the admin's at every start, other
+    /// users' when they are made.
     #[arg(long, value_name = "BYTES", default_value_t = 10 * 1024 * 1024 * 1024)]
     pub space_amount: i64,
+    /// Make managed users user1@boxfs.invalid … userN@boxfs.invalid (those missing) at start,
+    /// besides the admin (whose token is printed) and the service account; their ids are
+    /// logged. More come with POST /2.0/users.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub users: usize,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -95,6 +101,7 @@ impl EmulatorArgs {
             longpoll_timeout: Duration::from_secs(self.longpoll_timeout),
             session_lifetime_secs: self.session_lifetime,
             space_amount: self.space_amount,
+            users: self.users,
             ..EmulatorConfig::new(&self.data)
         }
     }

@@ -1,6 +1,7 @@
 //! `boxfs login` and `boxfs logout`: the authorization-code flow (browser + one-shot callback
-//! server on 127.0.0.1), the client-credentials grant and developer tokens from stdin, each
-//! checked against `/users/me` and saved as a named account (running mounts of the account
+//! server on 127.0.0.1), the client-credentials grant, JWT apps (the console's config file)
+//! and developer tokens from stdin, each checked against `/users/me` and saved as a named
+//! account (running mounts of the account
 //! switch to the new tokens); logout revokes and deletes, and names the running mounts of the
 //! account that stop working.
 
@@ -18,7 +19,7 @@ pub const DEFAULT_PORT: u16 = 53682;
 
 /// Shown after `boxfs login --help` and in boxfs-login(1).
 const LOGIN_AFTER_HELP: &str = "\
-Without --client-credentials or --token, prints an authorization URL (and opens it when a \
+Without --client-credentials, --jwt or --token, prints an authorization URL (and opens it when a \
 browser is available), then waits on http://127.0.0.1:PORT/callback for Box to redirect back. \
 Register exactly that redirect URI in the Box app (default http://127.0.0.1:53682/callback).
 
@@ -26,7 +27,13 @@ The account is saved 0600 under $XDG_CONFIG_HOME/boxfs/accounts/: NAME.json (kin
 credential, client id/secret, API and upload URLs) and NAME.tokens.json (tokens, refreshed in \
 place by mounts). Every boxfs process of the account shares these tokens (one refresh at a time, \
 under a lock on NAME.tokens.lock) and one request budget; logging in again while mounts of the \
-account run switches them to the new tokens.";
+account run switches them to the new tokens.
+
+With --jwt, the app config file from Box's developer console (boxAppSettings: clientID, \
+clientSecret, appAuth with publicKeyID, the encrypted privateKey and its passphrase; \
+enterpriseID) is copied 0600 to NAME.jwt.json; every process of the account requests its own \
+token with a signed assertion whenever it needs one (as the enterprise's service account, or \
+as --user ID). Add --as-user ID to a mount to act for another user.";
 
 #[derive(Debug, Args)]
 #[command(after_long_help = LOGIN_AFTER_HELP)]
@@ -59,13 +66,18 @@ pub struct LoginArgs {
     pub timeout: u64,
     /// Use the client-credentials grant (Box "server authentication") instead of a browser;
     /// needs --enterprise or --user.
-    #[arg(long, conflicts_with = "token", requires = "subject")]
+    #[arg(long, conflicts_with_all = ["token", "jwt"], requires = "subject")]
     pub client_credentials: bool,
-    /// Client credentials: act as the service account of this enterprise id.
-    #[arg(long, value_name = "ID", group = "subject", requires = "client_credentials")]
+    /// Log in as a JWT app ("server authentication with JWT") with the app config file
+    /// Box's developer console downloads; as its service account (the file's enterpriseID),
+    /// or as --user ID.
+    #[arg(long, value_name = "CONFIG.json", conflicts_with = "token")]
+    pub jwt: Option<std::path::PathBuf>,
+    /// Client credentials or JWT: act as the service account of this enterprise id.
+    #[arg(long, value_name = "ID", group = "subject")]
     pub enterprise: Option<String>,
-    /// Client credentials: act as this user id.
-    #[arg(long, value_name = "ID", group = "subject", requires = "client_credentials")]
+    /// Client credentials or JWT: act as this user id.
+    #[arg(long, value_name = "ID", group = "subject")]
     pub user: Option<String>,
     /// Read a developer token from stdin (valid 60 minutes; not renewable). With --client-id
     /// and --client-secret, logout can revoke it.
@@ -139,11 +151,39 @@ async fn login(args: LoginArgs) -> Result<String, LoginError> {
         subject_id: None,
     };
     let name = args.account.as_str();
+    if (args.user.is_some() || args.enterprise.is_some()) && !args.client_credentials && args.jwt.is_none() {
+        return Err(LoginError::Usage("--user and --enterprise go with --client-credentials or --jwt"));
+    }
     let me = if args.token {
         account.kind = Kind::DeveloperToken;
         let token = read_token()?;
         let me = verify(&account, AuthMode::Fixed(token.clone())).await?;
         accounts::save_tokens(name, &StoredTokens::fixed(token)).await?;
+        me
+    } else if let Some(path) = &args.jwt {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ApiError::Config(format!("cannot read {}: {e}", path.display())))?;
+        let app = boxfs_api::jwt::AppConfig::parse(&text)?;
+        account.kind = Kind::Jwt;
+        account.client_id = Some(app.box_app_settings.client_id.clone());
+        account.client_secret = None;
+        (account.subject_type, account.subject_id) = match (&args.user, &args.enterprise, &app.enterprise_id) {
+            (Some(user), _, _) => (Some("user".into()), Some(user.clone())),
+            (None, Some(e), _) | (None, None, Some(e)) => (Some("enterprise".into()), Some(e.clone())),
+            (None, None, None) => {
+                return Err(LoginError::Usage("the app config has no enterpriseID: give --enterprise ID or --user ID"))
+            }
+        };
+        accounts::save_app_config(name, &text)?;
+        let verified = match account.auth_mode(name) {
+            Ok(mode) => verify(&account, mode).await,
+            Err(e) => Err(e.into()),
+        };
+        if verified.is_err() {
+            let _ = accounts::remove_if_present(accounts::app_config_file(name));
+        }
+        let me = verified?;
+        accounts::remove_tokens(name).await?;
         me
     } else if args.client_credentials {
         client_pair(&args)?;
@@ -268,12 +308,12 @@ async fn logout(name: &str) -> Result<String, LoginError> {
 
 /// Revokes what the account holds; says what was done.
 async fn revoke(name: &str, account: &Account) -> Result<&'static str, ApiError> {
+    if matches!(account.kind, Kind::ClientCredentials | Kind::Jwt) {
+        return Ok("tokens of server authentication are never stored, so there was nothing to revoke");
+    }
     let (Some(id), Some(secret)) = (&account.client_id, &account.client_secret) else {
         return Ok("the developer token was not revoked (no client id/secret recorded; it expires within 60 minutes)");
     };
-    if account.kind == Kind::ClientCredentials {
-        return Ok("client-credentials tokens are never stored, so there was nothing to revoke");
-    }
     let tokens = match account.tokens(name) {
         Ok(t) => t,
         Err(_) => return Ok("no tokens were stored"),

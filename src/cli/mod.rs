@@ -30,7 +30,7 @@ pub enum Command {
     Emulator(emulator_cmd::EmulatorArgs),
     /// Mount Box (or the embedded emulator) on a directory.
     Mount(mount_cmd::MountArgs),
-    /// Show the Box user and storage quota the credentials belong to.
+    /// Show the Box user requests act for, how the credentials authenticate, and the quota.
     Whoami(api_args::ApiArgs),
     /// Show what mounts are doing: account, event stream, cache, API use, pending and failed
     /// uploads (from the running daemon, or from the journal when none runs).
@@ -81,11 +81,20 @@ fn whoami(args: api_args::ApiArgs) -> ExitCode {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
     let result = runtime.block_on(async {
         let client = args.client()?;
-        client.me().await.map_err(|e| args.explain(&e))
+        let me = client.me().await.map_err(|e| args.explain(&e))?;
+        Ok::<_, String>((client, me))
     });
     match result {
-        Ok(me) => {
+        Ok((client, me)) => {
             println!("{} <{}> (user {})", me.name, me.login, me.id);
+            let how = client.auth_mode().to_string();
+            match &client.config().as_user {
+                Some(_) => println!("acting as this user (As-User) with: {how}"),
+                None => println!("authenticated with: {how}"),
+            }
+            if let Some(account) = args.saved_account() {
+                println!("account: {account}");
+            }
             println!("storage: {} of {} used", human_bytes(me.space_used), human_bytes(me.space_amount));
             ExitCode::SUCCESS
         }

@@ -25,7 +25,7 @@ const MOUNT_AFTER_HELP: &str = "\
 Settings come from, lowest first: built-in defaults, the top-level keys of \
 $XDG_CONFIG_HOME/boxfs/config.toml, its [accounts.NAME] table, -o key=value, then flags. \
 Config keys: root, read_only, allow_other, uid, gid, umask, cache_dir, cache_size, metadata_ttl, \
-events, writeback_delay_ms, sync_on_close, fsync, log_file.
+events, writeback_delay_ms, sync_on_close, fsync, log_file, as_user.
 
 Credentials: BOX_ACCESS_TOKEN or --token-file when given, else the account saved by \
 `boxfs login --account NAME` ($XDG_CONFIG_HOME/boxfs/accounts/NAME.json).
@@ -154,6 +154,7 @@ fn effective_settings(args: &MountArgs) -> Result<Settings, String> {
         sync_on_close: args.sync_on_close.then_some(true),
         fsync: args.fsync.map(FsyncMode::from),
         log_file: args.log_file.clone(),
+        as_user: args.api.as_user.clone(),
         ..Settings::default()
     };
     Ok(file.for_account(&args.api.account).overlay(parse_mount_options(&args.options)?).overlay(flags))
@@ -205,8 +206,11 @@ async fn mount_foreground(args: MountArgs, settings: Settings) -> Result<(), Str
             (client, dir.join("cache"))
         }
         None => {
-            let client = args.api.client()?;
+            let client = args.api.client_as(settings.as_user.clone())?;
             let me = client.me().await.map_err(|e| args.api.explain(&e))?;
+            if client.config().as_user.is_some() {
+                tracing::info!(user = %me.id, login = %me.login, "acting for this user (As-User)");
+            }
             let cache = crate::config::cache_root().join(account_key(client.config(), &me.id));
             (client, cache)
         }

@@ -1,8 +1,10 @@
 //! Attributes as `stat` shows them: kind, size, times from Box, mode bits from Box permissions
+//! (read: a file's `can_download`, a folder that Box lets the user list; write: `can_upload`)
 //! and the mount's `uid`/`gid`/`umask`/read-only options. These are the defaults; POSIX
-//! attributes stored on the item (`posix.rs`) override them where present.
+//! attributes stored on the item (`posix.rs`) override them where present, less the read and
+//! write bits the user's rights do not allow ([`AttrPolicy::allowed_bits`]).
 
-use super::inode::{Ino, Node, NodeKind};
+use super::inode::{Ino, Node, NodeKind, Rights};
 use std::time::SystemTime;
 
 /// Preferred I/O size reported to `stat` (so that `cp` and friends read in large chunks).
@@ -49,14 +51,30 @@ pub struct AttrPolicy {
 }
 
 impl AttrPolicy {
+    /// What the user may do with the item (Box permissions, a read-only mount): (read, write).
+    fn may(&self, node: &Node) -> (bool, bool) {
+        let rights = node.meta.rights.unwrap_or(Rights::ALL);
+        let writable = !self.read_only && rights.write && node.kind != NodeKind::Link;
+        let readable = if node.kind == NodeKind::Dir { !node.unlistable } else { rights.read };
+        (readable, writable)
+    }
+
+    /// The mode bits the user's rights allow at all: stored POSIX modes show no read or write
+    /// bit that Box would refuse.
+    pub fn allowed_bits(&self, node: &Node) -> u16 {
+        let (readable, writable) = self.may(node);
+        0o7777 & !if readable { 0 } else { 0o444 } & !if writable { 0 } else { 0o222 }
+    }
+
     pub fn attr(&self, node: &Node) -> Attr {
-        let writable = !self.read_only && node.meta.can_write && node.kind != NodeKind::Link;
-        let base: u16 = match (node.kind, writable) {
-            (NodeKind::Dir, true) => 0o777,
-            (NodeKind::Dir, false) => 0o555,
-            (_, true) => 0o666,
-            (_, false) => 0o444,
+        let (readable, writable) = self.may(node);
+        let read_bits: u16 = match (node.kind, readable) {
+            (NodeKind::Dir, true) => 0o555,
+            (NodeKind::Dir, false) => 0o111,
+            (_, true) => 0o444,
+            (_, false) => 0,
         };
+        let base = read_bits | if writable { 0o222 } else { 0 };
         Attr {
             ino: node.ino,
             kind: node.kind,

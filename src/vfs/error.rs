@@ -32,6 +32,9 @@ pub enum VfsError {
     NotEmpty,
     #[error("operation not permitted")]
     NotPermitted,
+    /// The user's role on the item in Box does not allow the operation.
+    #[error("permission denied by the item's permissions in Box")]
+    Denied,
     #[error("{0}")]
     Api(#[from] ApiError),
     #[error("{0}")]
@@ -81,9 +84,19 @@ impl VfsError {
             VfsError::Exists => libc::EEXIST,
             VfsError::NotEmpty => libc::ENOTEMPTY,
             VfsError::NotPermitted => libc::EPERM,
+            VfsError::Denied => libc::EACCES,
             VfsError::Api(e) => api_errno(e),
             VfsError::Shared(e) => api_errno(e),
             VfsError::Io(e) => e.raw_os_error().unwrap_or(libc::EIO),
+        }
+    }
+
+    /// The API error underneath, if this is one.
+    pub fn root_api(&self) -> Option<&ApiError> {
+        match self {
+            VfsError::Api(e) => Some(e.root()),
+            VfsError::Shared(e) => Some(e.root()),
+            _ => None,
         }
     }
 

@@ -4,7 +4,9 @@
 //! what is cached (`sequence_id`) change nothing, which also makes echoes of our own changes,
 //! duplicates and late out-of-order events harmless. A change of an item's metadata instance
 //! made elsewhere (its stored POSIX attributes) is read back with one GET; the echoes of our
-//! own metadata calls are recognised and cost nothing. The kernel is told through a callback.
+//! own metadata calls are recognised and cost nothing. A collaboration added, changed or
+//! removed (the user's role somewhere) makes everything be asked for again: listings,
+//! attributes and what the user may do with each item. The kernel is told through a callback.
 
 use super::fs::Fs;
 use super::inode::{display_name, kind_of, Ino, Meta, NodeKind};
@@ -21,6 +23,9 @@ pub enum Inval {
     /// An inode's attributes and cached data.
     Inode(Ino),
 }
+
+/// Event types that change the user's rights: shared folders appear, disappear or change role.
+const COLLABORATION: &[&str] = &["COLLAB_ADD_COLLABORATOR", "COLLAB_ROLE_CHANGE", "COLLAB_REMOVE_COLLABORATOR"];
 
 /// Event types that change the tree or an item's content or metadata.
 const RELEVANT: &[&str] = &[
@@ -42,6 +47,10 @@ const METADATA: &[&str] = &["METADATA_INSTANCE_CREATE", "METADATA_INSTANCE_UPDAT
 impl Fs {
     /// Applies one event to the caches; returns what the kernel must forget.
     pub async fn apply_event(&self, ev: &Event) -> Vec<Inval> {
+        if COLLABORATION.contains(&ev.event_type.as_str()) {
+            tracing::info!(event = %ev.event_type, "a collaboration changed: revalidating permissions");
+            return self.rights_changed().await.into_iter().map(Inval::Inode).collect();
+        }
         if METADATA.contains(&ev.event_type.as_str()) {
             return self.metadata_changed(ev).await;
         }

@@ -12,6 +12,7 @@ use super::journal::Journal;
 use super::listings::{DirEntry, Listing, ListingCache};
 use super::posix::Posix;
 use super::prefetch::{BlockRequest, FetchFn, Reader, ReaderConfig};
+use super::rights::Op;
 use super::staging::{not_found, Staged};
 use boxfs_api::model::{Item, User};
 use boxfs_api::{ApiError, Client, Fetched};
@@ -162,6 +163,9 @@ impl Fs {
             attr.mtime = st.mtime;
         }
         self.posix_of(node).apply(&mut attr);
+        if attr.special != Some(SpecialType::Symlink) {
+            attr.perm &= self.cfg.attrs.allowed_bits(node);
+        }
         attr
     }
 
@@ -186,13 +190,23 @@ impl Fs {
     }
 
     /// The folder's listing: cached for the metadata TTL, fetched once however many callers
-    /// ask at the same time.
+    /// ask at the same time. A folder Box refuses to list (an uploader's) is `Denied`, and
+    /// remembered as such.
     pub async fn listing(&self, ino: Ino) -> VfsResult<Arc<Listing>> {
         let node = self.node(ino)?;
         if node.kind != NodeKind::Dir {
             return Err(VfsError::NotDir);
         }
-        self.listings.get_or_fetch(ino, self.fetch_listing(node)).await
+        if node.unlistable {
+            return Err(VfsError::Denied);
+        }
+        match self.listings.get_or_fetch(ino, self.fetch_listing(node)).await {
+            Err(e) if matches!(e.root_api(), Some(ApiError::Forbidden { .. })) => {
+                self.inodes.set_unlistable(ino);
+                Err(VfsError::Denied)
+            }
+            other => other,
+        }
     }
 
     /// Changes a cached listing in place (after our own create, rename or delete), so that
@@ -233,9 +247,14 @@ impl Fs {
         Ok(Arc::new(listing))
     }
 
-    /// Looks `name` up in `parent`. A name missing from a cached listing costs no API call.
+    /// Looks `name` up in `parent`. A name missing from a cached listing costs no API call; in
+    /// a folder the user may not list, no name is found (they may still create one).
     pub async fn lookup(&self, parent: Ino, name: &str) -> VfsResult<Attr> {
-        let entry = self.find_entry(parent, name).await?;
+        // A folder Box refuses to list (an uploader's) has no name to find.
+        let entry = match self.find_entry(parent, name).await {
+            Err(VfsError::Denied) => return Err(VfsError::NotFound),
+            other => other?,
+        };
         let node = self.node(entry.ino)?;
         self.inodes.add_lookup(node.ino);
         Ok(self.attr(&node))
@@ -271,9 +290,11 @@ impl Fs {
         if fresh || staged || node.kind == NodeKind::Link {
             return Ok(self.attr(&node));
         }
+        // Unknown rights are asked for in full: Box's etag does not change with a role.
+        let etag = node.meta.rights.and(node.meta.etag.as_deref());
         let fresh = match node.kind {
-            NodeKind::File => self.client.get_file(&node.box_id, node.meta.etag.as_deref()).await?.map(Item::File),
-            _ => self.client.get_folder(&node.box_id, node.meta.etag.as_deref()).await?.map(Item::Folder),
+            NodeKind::File => self.client.get_file(&node.box_id, etag).await?.map(Item::File),
+            _ => self.client.get_folder(&node.box_id, etag).await?.map(Item::Folder),
         };
         let node = match fresh {
             Fetched::NotModified => {
@@ -301,6 +322,7 @@ impl Fs {
 
     /// Opens a directory on a snapshot of its listing (stable across `readdir` calls).
     pub async fn opendir(&self, ino: Ino) -> VfsResult<u64> {
+        self.check_allowed(ino, Op::List).await?;
         let listing = self.listing(ino).await?;
         Ok(self.add_handle(Handle::Dir { ino, listing }))
     }
@@ -355,6 +377,9 @@ impl Fs {
         }
         if let Some(staged) = self.staged_content(ino) {
             return Ok(self.add_handle(Handle::Staged(staged)));
+        }
+        if node.kind == NodeKind::File {
+            self.check_allowed(ino, Op::Read).await?;
         }
         let handle = match node.kind {
             NodeKind::Dir => return Err(VfsError::IsDir),

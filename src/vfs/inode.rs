@@ -1,9 +1,10 @@
 //! The inode table: one stable inode number per Box item (files, folders and web links are
 //! separate id spaces) for the life of the mount, with what the filesystem knows of each item
-//! (including the POSIX attributes stored on it) and the kernel's lookup count.
+//! (including the POSIX attributes stored on it and what the user may do with it in Box) and
+//! the kernel's lookup count.
 
 use super::posix::Stored;
-use boxfs_api::model::{Item, ItemCommon};
+use boxfs_api::model::{Item, ItemCommon, Permissions};
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Instant, SystemTime};
@@ -19,6 +20,30 @@ pub enum NodeKind {
     Link,
 }
 
+/// What the user may do with an item, from its Box `permissions`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rights {
+    /// Files: download the content (`can_download`); folders and web links: always.
+    pub read: bool,
+    /// Files: upload a new version; folders: add items (`can_upload`).
+    pub write: bool,
+    pub rename: bool,
+    pub delete: bool,
+}
+
+impl Rights {
+    pub const ALL: Rights = Rights { read: true, write: true, rename: true, delete: true };
+
+    fn of(item: &Item, p: &Permissions) -> Rights {
+        let (read, write) = match item {
+            Item::File(_) => (p.can_download, p.can_upload),
+            Item::Folder(_) => (true, p.can_upload),
+            Item::WebLink(_) => (true, false),
+        };
+        Rights { read, write, rename: p.can_rename, delete: p.can_delete }
+    }
+}
+
 /// What a `stat` shows, from the item's Box metadata.
 #[derive(Clone, Debug)]
 pub struct Meta {
@@ -31,7 +56,9 @@ pub struct Meta {
     pub sequence_id: Option<u64>,
     pub sha1: Option<String>,
     pub version_id: Option<String>,
-    pub can_write: bool,
+    /// `None` when the answer it came from did not say (event sources): then it is asked for
+    /// before it is relied on.
+    pub rights: Option<Rights>,
     pub url: Option<String>,
     /// The item's `global.properties` instance (POSIX attributes stored by boxfs), when the
     /// item's JSON carried it (`None`: not known from this source; what was known stays).
@@ -52,6 +79,8 @@ pub struct Node {
     /// An mtime set through the mount on the account's root folder, which takes no metadata in
     /// Box: shown instead of Box's for the life of the mount, kept across refreshes.
     pub mtime_set: Option<SystemTime>,
+    /// A folder whose listing Box refused (an uploader's): names in it are not looked up.
+    pub unlistable: bool,
 }
 
 impl Node {
@@ -97,33 +126,31 @@ impl Meta {
         let crtime = parse_time(c.content_created_at.as_deref())
             .or_else(|| parse_time(c.created_at.as_deref()))
             .unwrap_or(mtime);
-        let perms = c.permissions.as_ref();
-        let (size, sha1, version_id, url, can_write) = match item {
-            Item::File(f) => (
-                c.size,
-                f.sha1.clone(),
-                f.file_version.as_ref().map(|v| v.id.clone()),
-                None,
-                perms.is_none_or(|p| p.can_upload),
-            ),
-            Item::Folder(_) => (0, None, None, None, perms.is_none_or(|p| p.can_upload)),
+        let (size, sha1, version_id, url) = match item {
+            Item::File(f) => (c.size, f.sha1.clone(), f.file_version.as_ref().map(|v| v.id.clone()), None),
+            Item::Folder(_) => (0, None, None, None),
             Item::WebLink(w) => {
                 let url = w.url.clone().unwrap_or_default();
-                (link_body(&url).len() as u64, None, None, Some(url), false)
+                (link_body(&url).len() as u64, None, None, Some(url))
             }
         };
+        let rights = c.permissions.as_ref().map(|p| Rights::of(item, p));
         let sequence_id = c.sequence_id.as_deref().and_then(|s| s.parse().ok());
         let stored = c.properties().map(|p| match p {
             None => NOTHING_STORED.clone(),
             Some(props) => Arc::new(Stored::from_properties(Some(props))),
         });
-        Meta { size, mtime, ctime, crtime, etag: c.etag.clone(), sequence_id, sha1, version_id, can_write, url, stored }
+        Meta { size, mtime, ctime, crtime, etag: c.etag.clone(), sequence_id, sha1, version_id, rights, url, stored }
     }
 
-    /// Keeps what `older` knew of the stored attributes when this source did not say.
-    fn keeping_stored(mut self, older: Option<&Meta>) -> Meta {
+    /// Keeps what `older` knew that this source did not say (the stored attributes, what the
+    /// user may do).
+    fn keeping_known(mut self, older: Option<&Meta>) -> Meta {
         if self.stored.is_none() {
             self.stored = older.and_then(|m| m.stored.clone());
+        }
+        if self.rights.is_none() {
+            self.rights = older.and_then(|m| m.rights);
         }
         self
     }
@@ -149,7 +176,7 @@ impl Meta {
             sequence_id: None,
             sha1: None,
             version_id: None,
-            can_write: true,
+            rights: Some(Rights::ALL),
             url: None,
             stored: Some(NOTHING_STORED.clone()),
         }
@@ -196,6 +223,7 @@ impl InodeTable {
             meta: root_meta,
             fetched: Some(Instant::now()),
             mtime_set: None,
+            unlistable: false,
         };
         let mut nodes = HashMap::new();
         nodes.insert(ROOT_INO, root);
@@ -241,9 +269,10 @@ impl InodeTable {
             box_id: key.1,
             parent: if ino == ROOT_INO { ROOT_INO } else { parent },
             name: if ino == ROOT_INO { String::new() } else { display_name(item) },
-            meta: Meta::from_item(item).keeping_stored(old.map(|n| &n.meta)),
+            meta: Meta::from_item(item).keeping_known(old.map(|n| &n.meta)),
             fetched: Some(Instant::now()),
             mtime_set: old.and_then(|n| n.mtime_set),
+            unlistable: old.is_some_and(|n| n.unlistable),
         };
         t.nodes.insert(ino, node.clone());
         node
@@ -257,8 +286,17 @@ impl InodeTable {
         t.next += 1;
         let box_id = format!("local:{key}");
         t.by_id.insert((NodeKind::File, box_id.clone()), ino);
-        let node =
-            Node { ino, kind: NodeKind::File, box_id, parent, name: name.into(), meta, fetched: None, mtime_set: None };
+        let node = Node {
+            ino,
+            kind: NodeKind::File,
+            box_id,
+            parent,
+            name: name.into(),
+            meta,
+            fetched: None,
+            mtime_set: None,
+            unlistable: false,
+        };
         t.nodes.insert(ino, node.clone());
         node
     }
@@ -284,6 +322,7 @@ impl InodeTable {
             meta,
             fetched: None,
             mtime_set: None,
+            unlistable: false,
         };
         t.nodes.insert(ino, node);
         ino
@@ -327,7 +366,7 @@ impl InodeTable {
     pub fn refresh(&self, ino: Ino, meta: Meta) -> Option<Node> {
         let mut t = self.lock();
         let node = t.nodes.get_mut(&ino)?;
-        node.meta = meta.keeping_stored(Some(&node.meta));
+        node.meta = meta.keeping_known(Some(&node.meta));
         node.fetched = Some(Instant::now());
         Some(node.clone())
     }
@@ -358,6 +397,25 @@ impl InodeTable {
         if let Some(n) = self.lock().nodes.get_mut(&ino) {
             n.meta.sequence_id = Some(sequence_id);
         }
+    }
+
+    /// Remembers that Box refused to list folder `ino`.
+    pub fn set_unlistable(&self, ino: Ino) {
+        if let Some(n) = self.lock().nodes.get_mut(&ino) {
+            n.unlistable = true;
+        }
+    }
+
+    /// Forgets what the user may do with every item (a collaboration changed): each is asked
+    /// for again, in full, at next use. Returns every inode.
+    pub fn forget_rights(&self) -> Vec<Ino> {
+        let mut t = self.lock();
+        for n in t.nodes.values_mut().filter(|n| !n.box_id.starts_with("local:")) {
+            n.fetched = None;
+            n.meta.rights = None;
+            n.unlistable = false;
+        }
+        t.nodes.keys().copied().collect()
     }
 
     /// Forces revalidation of every node's attributes at next use; returns the directories.

@@ -14,6 +14,7 @@ pub mod journal;
 mod listings;
 pub mod posix;
 pub mod prefetch;
+mod rights;
 mod staging;
 mod upload_state;
 pub mod uploads;

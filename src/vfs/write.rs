@@ -11,6 +11,9 @@
 //! pending, so a `chmod` never downloads or uploads content) and the driver stores them with
 //! one metadata call (`posix.rs`).
 //!
+//! Every operation first checks that the user's rights in Box allow it (`rights.rs`), before
+//! anything is staged, queued or sent.
+//!
 //! A staged entry takes a new writer only while it is the file's entry in the staged map
 //! (checked under the map's lock, which the driver holds to unstage a finished entry), so
 //! no write ever lands in an entry that already left.
@@ -21,6 +24,7 @@ use super::inode::{Ino, Meta, Node, NodeKind};
 use super::journal::{Entry, Record};
 use super::listings::DirEntry;
 use super::posix::{permission_bits, Keys, PendingAttrs, Posix, Special, Stored};
+use super::rights::Op;
 use super::staging::{check_name, nanos, StageState, Staged};
 use super::upload_state::Upload;
 use super::Attr;
@@ -64,9 +68,13 @@ impl Fs {
     }
 
     /// Fails with `EEXIST` when `name` is taken in `parent`, case-insensitively (Box's rule).
+    /// In a folder the user may not list, Box decides at upload time.
     async fn check_free(&self, parent: Ino, name: &str, except: Option<Ino>) -> VfsResult<()> {
         check_name(name)?;
-        let listing = self.listing(parent).await?;
+        let listing = match self.listing(parent).await {
+            Err(VfsError::Denied) => return Ok(()),
+            other => other?,
+        };
         match listing.find_folded(name) {
             Some(e) if Some(e.ino) != except => Err(VfsError::Exists),
             _ => Ok(()),
@@ -182,6 +190,7 @@ impl Fs {
         made: Posix,
         caller: Caller,
     ) -> VfsResult<Arc<Staged>> {
+        self.check_allowed(parent, Op::Create).await?;
         self.check_free(parent, name, None).await?;
         let parent_id = self.box_id_of_dir(parent)?;
         let key = random_key();
@@ -247,6 +256,7 @@ impl Fs {
 
     /// Opens for writing: stages the file (fetching its content unless truncated).
     pub async fn open_write(&self, ino: Ino, truncate: bool) -> VfsResult<u64> {
+        self.check_allowed(ino, Op::Write).await?;
         let staged = self.claim(ino, truncate).await?;
         if truncate && staged.lock().size > 0 {
             staged.truncate(0)?;
@@ -294,6 +304,7 @@ impl Fs {
             _ => {}
         }
         if node.kind == NodeKind::File && (size.is_some() || mtime.is_some()) {
+            self.check_allowed(ino, Op::Write).await?;
             let staged = self.claim(ino, size == Some(0)).await?;
             let changed = size.map_or(Ok(()), |n| staged.truncate(n));
             if let Some(t) = mtime {
@@ -376,6 +387,7 @@ impl Fs {
 
     /// `mkdir`: one Box call; a mode or owner other than the defaults follows as attributes.
     pub async fn mkdir(&self, parent: Ino, name: &str, mode: u32, caller: Caller) -> VfsResult<Attr> {
+        self.check_allowed(parent, Op::Create).await?;
         self.check_free(parent, name, None).await?;
         let folder = self.client().create_folder(&self.box_id_of_dir(parent)?, name).await?;
         let node = self.inodes().upsert(parent, &Item::Folder(folder));
@@ -402,6 +414,7 @@ impl Fs {
         if entry.kind != NodeKind::Dir {
             return Err(VfsError::NotDir);
         }
+        self.check_allowed(entry.ino, Op::Delete).await?;
         if !self.listing(entry.ino).await?.entries.is_empty() {
             return Err(VfsError::NotEmpty);
         }
@@ -421,6 +434,7 @@ impl Fs {
         if entry.kind == NodeKind::Dir {
             return Err(VfsError::IsDir);
         }
+        self.check_allowed(entry.ino, Op::Delete).await?;
         let node = self.inodes().get(entry.ino).ok_or(VfsError::NotFound)?;
         let only_local = self.unstage_removed(entry.ino).is_some_and(|s| s.lock().only_local());
         if !only_local {
@@ -449,6 +463,13 @@ impl Fs {
     ) -> VfsResult<()> {
         let entry = self.find_entry(parent, name).await?;
         check_name(new_name)?;
+        if new_name != name {
+            self.check_allowed(entry.ino, Op::Rename).await?;
+        }
+        if new_parent != parent {
+            self.check_allowed(entry.ino, Op::Delete).await?;
+            self.check_allowed(new_parent, Op::Create).await?;
+        }
         let mut took_over = false;
         if let Some(target) = self.listing(new_parent).await?.find(new_name).cloned() {
             if target.ino == entry.ino {
@@ -461,7 +482,10 @@ impl Fs {
                 (NodeKind::Dir, NodeKind::Dir) => self.rmdir(new_parent, new_name).await?,
                 (NodeKind::Dir, _) => return Err(VfsError::NotDir),
                 (_, NodeKind::Dir) => return Err(VfsError::IsDir),
-                (NodeKind::File, NodeKind::File) if self.take_over(entry.ino, target.ino) => {
+                (NodeKind::File, NodeKind::File)
+                    if self.check_allowed(target.ino, Op::Write).await.is_ok()
+                        && self.take_over(entry.ino, target.ino) =>
+                {
                     took_over = true;
                     self.edit_listing(new_parent, |l| {
                         l.remove_named(&target.name, |x| x.ino == target.ino);

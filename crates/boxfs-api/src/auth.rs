@@ -1,5 +1,5 @@
-//! Where access tokens come from: a fixed (developer) token, OAuth 2.0 tokens with refresh, or
-//! the client-credentials grant.
+//! Where access tokens come from: a fixed (developer) token, OAuth 2.0 tokens with refresh, the
+//! client-credentials grant, or a JWT app's signed assertion (see [`super::jwt`]).
 //!
 //! OAuth tokens live in a token file shared by every process of the account (see
 //! [`super::token_file`]). Box refresh tokens are single-use, so a refresh happens under the
@@ -13,7 +13,7 @@
 //! must log in again, and requests fail with `LoginRequired` until the file changes.
 //!
 //! Tokens are renewed ahead of their expiry by a margin that follows their lifetime (a 30th
-//! of it, at most 60 s). Client-credentials and developer tokens belong to the process.
+//! of it, at most 60 s). Client-credentials, JWT and developer tokens belong to the process.
 
 use super::error::{ApiError, ApiResult};
 use super::model::{OAuthErrorBody, TokenResponse};
@@ -82,12 +82,37 @@ pub enum SubjectType {
     User,
 }
 
+impl SubjectType {
+    /// Box's name for it (`box_subject_type`, `box_sub_type`).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            SubjectType::Enterprise => "enterprise",
+            SubjectType::User => "user",
+        }
+    }
+}
+
 /// How this process authenticates.
 #[derive(Clone)]
 pub enum AuthMode {
     Fixed(String),
-    OAuth { client_id: String, client_secret: String, token_file: PathBuf },
-    ClientCredentials { client_id: String, client_secret: String, subject_type: SubjectType, subject_id: String },
+    OAuth {
+        client_id: String,
+        client_secret: String,
+        token_file: PathBuf,
+    },
+    ClientCredentials {
+        client_id: String,
+        client_secret: String,
+        subject_type: SubjectType,
+        subject_id: String,
+    },
+    /// A JWT app (its console config file) acting as its service account or a user.
+    Jwt {
+        app: Box<super::jwt::AppConfig>,
+        subject_type: SubjectType,
+        subject_id: String,
+    },
 }
 
 impl std::fmt::Debug for AuthMode {
@@ -97,6 +122,27 @@ impl std::fmt::Debug for AuthMode {
             AuthMode::Fixed(_) => f.write_str("Fixed(<token>)"),
             AuthMode::OAuth { token_file, .. } => write!(f, "OAuth({})", token_file.display()),
             AuthMode::ClientCredentials { subject_type, .. } => write!(f, "ClientCredentials({subject_type:?})"),
+            AuthMode::Jwt { subject_type, .. } => write!(f, "Jwt({subject_type:?})"),
+        }
+    }
+}
+
+impl std::fmt::Display for AuthMode {
+    /// How the credentials authenticate, for people (`boxfs whoami`); no secrets.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AuthMode::Fixed(_) => f.write_str("developer token"),
+            AuthMode::OAuth { .. } => f.write_str("OAuth 2.0 (authorization code, refreshed tokens)"),
+            AuthMode::ClientCredentials { subject_type, subject_id, .. } => {
+                write!(f, "client credentials grant ({} {subject_id})", subject_type.as_str())
+            }
+            AuthMode::Jwt { subject_type, subject_id, app } => write!(
+                f,
+                "JWT (app {}, public key {}, {} {subject_id})",
+                app.box_app_settings.client_id,
+                app.box_app_settings.app_auth.public_key_id,
+                subject_type.as_str()
+            ),
         }
     }
 }
@@ -117,6 +163,9 @@ impl AuthMode {
             AuthMode::ClientCredentials { client_id, subject_type, subject_id, .. } => {
                 format!("client_credentials\n{api_url}\n{client_id}\n{subject_type:?}\n{subject_id}")
             }
+            AuthMode::Jwt { app, subject_type, subject_id } => {
+                format!("jwt\n{api_url}\n{}\n{subject_type:?}\n{subject_id}", app.box_app_settings.client_id)
+            }
         }
     }
 }
@@ -125,6 +174,8 @@ pub struct TokenSource {
     mode: AuthMode,
     /// OAuth only: the token file shared with the account's other processes.
     file: Option<TokenFile>,
+    /// JWT only: the app's opened private key.
+    signer: Option<super::jwt::Signer>,
     current: Mutex<Current>,
     /// Held while a refresh/grant is in flight: exactly one at a time per process.
     refreshing: tokio::sync::Mutex<()>,
@@ -162,6 +213,7 @@ impl TokenSource {
     pub fn new(mode: AuthMode) -> ApiResult<TokenSource> {
         let mut current = Current::default();
         let mut file = None;
+        let mut signer = None;
         match &mode {
             AuthMode::Fixed(token) => current.tokens = Some(StoredTokens::fixed(token.clone())),
             AuthMode::OAuth { token_file, .. } => {
@@ -171,8 +223,9 @@ impl TokenSource {
                 file = Some(shared);
             }
             AuthMode::ClientCredentials { .. } => {}
+            AuthMode::Jwt { app, .. } => signer = Some(super::jwt::Signer::new(app)?),
         }
-        Ok(TokenSource { mode, file, current: Mutex::new(current), refreshing: tokio::sync::Mutex::new(()) })
+        Ok(TokenSource { mode, file, signer, current: Mutex::new(current), refreshing: tokio::sync::Mutex::new(()) })
     }
 
     pub(crate) fn mode(&self) -> &AuthMode {
@@ -241,19 +294,31 @@ impl TokenSource {
                     ("grant_type", "client_credentials".into()),
                     ("client_id", client_id.clone()),
                     ("client_secret", client_secret.clone()),
-                    (
-                        "box_subject_type",
-                        if *subject_type == SubjectType::Enterprise { "enterprise" } else { "user" }.into(),
-                    ),
+                    ("box_subject_type", subject_type.as_str().into()),
                     ("box_subject_id", subject_id.clone()),
                 ];
-                let tokens = StoredTokens::from(request_tokens(http, token_url, &form).await?);
-                let access = tokens.access_token.clone();
-                self.current().tokens = Some(tokens);
-                tracing::info!("access token granted");
-                Ok(access)
+                self.grant(http, token_url, &form).await
+            }
+            AuthMode::Jwt { app, subject_type, subject_id } => {
+                let signer = self.signer.as_ref().expect("a JWT token source has a signer");
+                let form = vec![
+                    ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer".into()),
+                    ("assertion", signer.assertion(subject_type.as_str(), subject_id)?),
+                    ("client_id", app.box_app_settings.client_id.clone()),
+                    ("client_secret", app.box_app_settings.client_secret.clone()),
+                ];
+                self.grant(http, token_url, &form).await
             }
         }
+    }
+
+    /// A grant that gives this process a token of its own (client credentials, JWT).
+    async fn grant(&self, http: &reqwest::Client, token_url: &str, form: &[(&str, String)]) -> ApiResult<String> {
+        let tokens = StoredTokens::from(request_tokens(http, token_url, form).await?);
+        let access = tokens.access_token.clone();
+        self.current().tokens = Some(tokens);
+        tracing::info!("access token granted");
+        Ok(access)
     }
 
     /// The OAuth refresh, under the account's lock: adopts what another process rotated,

@@ -1,5 +1,5 @@
-//! The request executor: budget, authentication and the one retry policy every call goes
-//! through. A client is foreground by default; [`Client::background`] is the same client
+//! The request executor: budget, authentication (and `As-User`) and the one retry policy every
+//! call goes through. A client is foreground by default; [`Client::background`] is the same client
 //! whose calls yield the budget's reserve to foreground ones (prefetch, uploads). 429 waits `Retry-After`; 5xx, resets and timeouts back off exponentially with
 //! jitter; 401 renews the token once; 202 with `Retry-After` is waited out where the caller
 //! says it means "not ready yet". Attempts and total time are bounded.
@@ -89,7 +89,12 @@ impl Client {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| ApiError::Config(format!("HTTP client: {e}")))?;
-        let budget = Budget::open(&cfg.budget, &auth.mode().identity(&cfg.api_url));
+        // Box counts requests per user acted for.
+        let identity = match &cfg.as_user {
+            Some(user) => format!("{}\nas-user\n{user}", auth.mode().identity(&cfg.api_url)),
+            None => auth.mode().identity(&cfg.api_url),
+        };
+        let budget = Budget::open(&cfg.budget, &identity);
         Ok(Client {
             priority: Priority::Foreground,
             inner: Arc::new(Inner {
@@ -106,6 +111,11 @@ impl Client {
 
     pub fn config(&self) -> &ApiConfig {
         &self.inner.cfg
+    }
+
+    /// How this client authenticates (for people: no secrets in its `Display`).
+    pub fn auth_mode(&self) -> &super::AuthMode {
+        self.inner.auth.mode()
     }
 
     pub fn counters(&self) -> &Counters {
@@ -156,7 +166,11 @@ impl Client {
                 None => self.inner.auth.token(&self.inner.http, &self.inner.cfg.token_url).await?,
             };
             self.inner.counters.request_sent();
-            let req = (call.build)(self.inner.http.request(call.method.clone(), &call.url).bearer_auth(&token));
+            let mut req = self.inner.http.request(call.method.clone(), &call.url).bearer_auth(&token);
+            if let Some(user) = &self.inner.cfg.as_user {
+                req = req.header("as-user", user);
+            }
+            let req = (call.build)(req);
             let next = self.attempt(req, call, attempt).await;
             let (wait, error) = match next {
                 Next::Done(reply) => return Ok(reply),

@@ -1,6 +1,6 @@
 //! Client configuration: base URLs (Box's own by default, overridable by flags and the
-//! `BOX_*` variables the emulator prints), timeouts, retry policy, request budget and upload
-//! tuning.
+//! `BOX_*` variables the emulator prints), timeouts, retry policy, request budget, upload
+//! tuning and the user requests act for (`As-User`).
 
 use std::time::Duration;
 
@@ -78,6 +78,9 @@ pub struct ApiConfig {
     pub upload_cutoff: u64,
     /// Session parts in flight at once.
     pub upload_parallelism: usize,
+    /// Every request acts for this user (`As-User`; the credentials must be an admin's or a
+    /// service account's).
+    pub as_user: Option<String>,
 }
 
 impl Default for ApiConfig {
@@ -96,6 +99,7 @@ impl Default for ApiConfig {
             budget: BudgetConfig::default(),
             upload_cutoff: 20 * 1024 * 1024,
             upload_parallelism: 4,
+            as_user: None,
         }
     }
 }

@@ -1,8 +1,9 @@
 //! The Box API client: configuration, authentication (fixed token, OAuth tokens in a token
 //! file shared by the account's processes with one refresh at a time across them, client
-//! credentials), one retry policy, a request budget shared by the processes of an identity,
-//! typed models, listings, item operations, metadata instances, ranged downloads, uploads
-//! (direct and sessions) and the event stream. It knows HTTP and JSON, nothing of FUSE.
+//! credentials, JWT apps), acting for another user (`As-User`), one retry policy, a request
+//! budget shared by the processes of an identity, typed models, listings, item operations,
+//! metadata instances, ranged downloads, uploads (direct and sessions) and the event stream.
+//! It knows HTTP and JSON, nothing of FUSE.
 
 pub mod auth;
 mod budget;
@@ -14,6 +15,7 @@ mod download_urls;
 pub mod error;
 pub mod events;
 mod items;
+pub mod jwt;
 pub mod metadata;
 pub mod model;
 pub mod oauth;

@@ -99,6 +99,11 @@ impl From<StoreError> for ApiError {
             StoreError::RangeNotSatisfiable { code, .. } => ApiError::new(S::RANGE_NOT_SATISFIABLE, code, msg),
             StoreError::Conflict { code, .. } => ApiError::new(S::CONFLICT, code, msg),
             StoreError::Missing { code, .. } => ApiError::new(S::NOT_FOUND, code, msg),
+            StoreError::Forbidden => ApiError::new(
+                S::FORBIDDEN,
+                "access_denied_insufficient_permissions",
+                "Access denied - insufficient permission",
+            ),
             StoreError::ItemLocked => {
                 ApiError::new(S::FORBIDDEN, "access_denied_item_locked", "Access denied – item locked")
             }

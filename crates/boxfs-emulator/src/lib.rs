@@ -17,7 +17,7 @@ pub mod store;
 
 pub use faults::{FaultSpec, FaultSpecError};
 pub use network::{NetworkSpec, NetworkSpecError};
-pub use store::{Store, StoreError, UserInfo};
+pub use store::{Store, StoreError, User, UserDefaults, ADMIN_ID, ENTERPRISE_ID, SERVICE_ID};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -43,7 +43,10 @@ pub struct EmulatorConfig {
     pub part_size: Option<i64>,
     pub longpoll_timeout: Duration,
     pub session_lifetime_secs: i64,
+    /// Every user's storage quota (the admin's at every start; others' when they are made).
     pub space_amount: i64,
+    /// Managed users `user1@boxfs.invalid` … made at start when missing (`--users N`).
+    pub users: usize,
     pub client_id: String,
     pub client_secret: String,
     /// Sees every API response (tests validate them against Box's spec); never set by the CLI.
@@ -85,7 +88,8 @@ impl EmulatorConfig {
             part_size: None,
             longpoll_timeout: Duration::from_secs(60),
             session_lifetime_secs: 7 * 24 * 3600,
-            space_amount: UserInfo::default().space_amount,
+            space_amount: UserDefaults::default().space_amount,
+            users: 0,
             client_id: DEFAULT_CLIENT_ID.into(),
             client_secret: DEFAULT_CLIENT_SECRET.into(),
             observer: None,
@@ -136,10 +140,13 @@ impl Emulator {
             .await
             .map_err(|source| EmulatorError::Bind { addr: config.listen, source })?;
         let addr = listener.local_addr().map_err(|source| EmulatorError::Bind { addr: config.listen, source })?;
-        let user = UserInfo { space_amount: config.space_amount, ..UserInfo::default() };
-        let store = Store::open(&config.data_dir, user, &format!("http://{addr}"))?;
+        let defaults = UserDefaults { space_amount: config.space_amount, ..UserDefaults::default() };
+        let store = Store::open(&config.data_dir, defaults, &format!("http://{addr}"))?;
         if let (Some(kind), true) = (config.seed, store.is_empty()?) {
             seed::seed(&store, kind)?;
+        }
+        for user in store.ensure_managed_users(config.users)? {
+            tracing::info!(id = %user.id, login = %user.login, "managed user");
         }
         let state = Arc::new(Shared {
             stats: stats::Stats::default(),
@@ -190,9 +197,15 @@ impl Shared {
         format!("{}/api/2.0", self.base_url())
     }
 
-    /// Issues a developer token (no refresh token) with the configured lifetime.
+    /// Issues a developer token of the admin (no refresh token) with the configured lifetime.
     pub fn developer_token(&self) -> Result<String, StoreError> {
-        Ok(self.store.issue_tokens(&self.config.client_id, self.config.token_lifetime_secs, false)?.access_token)
+        self.developer_token_for(ADMIN_ID)
+    }
+
+    /// Issues a developer token of user `user_id`.
+    pub fn developer_token_for(&self, user_id: &str) -> Result<String, StoreError> {
+        let lifetime = self.config.token_lifetime_secs;
+        Ok(self.store.issue_tokens(&self.config.client_id, user_id, lifetime, false)?.access_token)
     }
 
     /// The three `KEY=value` lines `boxfs emulator` prints first.

@@ -1,6 +1,8 @@
 //! Box's per-user rate limits (`--rate-limits box`): 1000 API requests and 240 uploads per
-//! minute, as token buckets; an empty bucket answers 429 with the `Retry-After` it needs.
+//! minute for each user acted for, as token buckets; an empty bucket answers 429 with the
+//! `Retry-After` it needs.
 
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -32,20 +34,24 @@ impl Bucket {
     }
 }
 
+/// Requests and uploads of each user.
+#[derive(Default)]
 pub struct RateLimiter {
-    buckets: Mutex<(Bucket, Bucket)>,
+    buckets: Mutex<HashMap<String, (Bucket, Bucket)>>,
 }
 
 impl RateLimiter {
     /// Box's documented limits.
     pub fn box_limits() -> RateLimiter {
-        RateLimiter { buckets: Mutex::new((Bucket::per_minute(1000.0), Bucket::per_minute(240.0))) }
+        RateLimiter::default()
     }
 
-    /// Takes one request (and one upload when `upload`); `Err(retry_after_secs)` when over.
-    pub fn take(&self, upload: bool) -> Result<(), u64> {
+    /// Takes one request (and one upload when `upload`) of `user`; `Err(retry_after_secs)`
+    /// when over.
+    pub fn take(&self, user: &str, upload: bool) -> Result<(), u64> {
         let mut guard = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        let (requests, uploads) = &mut *guard;
+        let (requests, uploads) =
+            guard.entry(user.to_string()).or_insert_with(|| (Bucket::per_minute(1000.0), Bucket::per_minute(240.0)));
         let now = Instant::now();
         requests.refill(now);
         uploads.refill(now);
@@ -69,12 +75,13 @@ mod tests {
     fn allows_the_budget_then_refuses() {
         let l = RateLimiter::box_limits();
         for _ in 0..240 {
-            l.take(true).unwrap();
+            l.take("a", true).unwrap();
         }
-        assert!(l.take(true).is_err());
+        assert!(l.take("a", true).is_err());
+        l.take("b", true).unwrap();
         for _ in 0..760 {
-            l.take(false).unwrap();
+            l.take("a", false).unwrap();
         }
-        assert!(matches!(l.take(false), Err(s) if s >= 1));
+        assert!(matches!(l.take("a", false), Err(s) if s >= 1));
     }
 }

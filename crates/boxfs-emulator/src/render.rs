@@ -1,18 +1,38 @@
 //! Renders store rows as Box JSON: the mini, standard and `fields=` representations of files,
-//! folders and web links (with their shared link, lock and `metadata.<scope>.<template>`
-//! instances), metadata instances, file versions and users.
+//! folders and web links (with their permissions, shared link, lock and
+//! `metadata.<scope>.<template>` instances), metadata instances, file versions, users and
+//! collaborations.
 
 use super::store::{
-    Ancestor, Extras, Item, Kind, Lock, MetadataInstance, SharedLink, Status, UserInfo, Version, Wanted,
+    Ancestor, Collaboration, Extras, Item, Kind, Lock, MetadataInstance, Perms, SharedLink, Status, User, UserRole,
+    Version, Wanted, ENTERPRISE_ID,
 };
 use serde_json::{json, Map, Value};
 
-/// What rendering needs besides the rows: the user the emulator serves and the origin that
-/// shared-link URLs point at.
+/// What rendering needs besides the rows: the origin that shared-link URLs point at, the root
+/// of the user the answer is for (shown to them as folder `0`) and the enterprise's users (the
+/// owners and lock holders named in items).
 #[derive(Clone, Copy, Debug)]
 pub struct Ctx<'a> {
-    pub user: &'a UserInfo,
     pub base_url: &'a str,
+    pub viewer_root: i64,
+    pub users: &'a [User],
+}
+
+impl Ctx<'_> {
+    fn user_by_id(&self, id: &str) -> Value {
+        match self.users.iter().find(|u| u.id == id) {
+            Some(u) => user_mini(u),
+            None => json!({"type": "user", "id": id, "name": "", "login": ""}),
+        }
+    }
+
+    fn owner(&self, item: &Item) -> Value {
+        match self.users.iter().find(|u| u.root_id == item.root_id) {
+            Some(u) => user_mini(u),
+            None => json!({"type": "user", "id": "", "name": "", "login": ""}),
+        }
+    }
 }
 
 /// Which representation of an item to return.
@@ -52,11 +72,12 @@ impl Repr {
         match self {
             Repr::Mini => Wanted::default(),
             Repr::Standard => Wanted { shared_link: true, ..Wanted::default() },
-            Repr::Full => Wanted { shared_link: true, lock: true, metadata: false },
+            Repr::Full => Wanted { shared_link: true, lock: true, metadata: false, collaborations: true },
             Repr::Fields(list) => Wanted {
                 shared_link: list.iter().any(|f| f == "shared_link"),
                 lock: list.iter().any(|f| f == "lock"),
                 metadata: !self.metadata_templates().is_empty(),
+                collaborations: list.iter().any(|f| f == "has_collaborations"),
             },
         }
     }
@@ -152,7 +173,7 @@ const FULL_FILE_EXTRA: &[&str] = &[
 const FULL_FOLDER_EXTRA: &[&str] =
     &["permissions", "sync_state", "has_collaborations", "can_non_owners_invite", "is_externally_owned"];
 
-pub fn user_mini(user: &UserInfo) -> Value {
+pub fn user_mini(user: &User) -> Value {
     json!({"type": "user", "id": user.id, "name": user.name, "login": user.login})
 }
 
@@ -179,31 +200,34 @@ pub fn file_version_mini(item: &Item) -> Value {
     json!({"type": "file_version", "id": item.version_id.unwrap_or(0).to_string(), "sha1": item.sha1})
 }
 
-fn permissions(kind: Kind) -> Value {
-    let mut p = json!({
-        "can_delete": true, "can_download": true, "can_invite_collaborator": true, "can_rename": true,
-        "can_set_share_access": true, "can_share": true, "can_upload": true, "can_apply_watermark": false,
+/// Box's `permissions` object of an item for rights `p`: a file's `can_upload` is a new
+/// version of it, a folder's a new item in it.
+fn permissions(kind: Kind, p: Perms) -> Value {
+    let mut out = json!({
+        "can_delete": p.delete, "can_download": p.download, "can_invite_collaborator": p.invite,
+        "can_rename": p.rename, "can_set_share_access": p.set_share_access, "can_share": p.share,
+        "can_upload": if kind == Kind::File { p.edit } else { p.upload }, "can_apply_watermark": false,
     });
     if kind == Kind::File {
-        let extra = json!({"can_annotate": true, "can_comment": true, "can_preview": true,
-            "can_view_annotations_all": true, "can_view_annotations_self": true});
-        p.as_object_mut().expect("object").extend(extra.as_object().expect("object").clone());
+        let extra = json!({"can_annotate": p.preview, "can_comment": p.preview, "can_preview": p.preview,
+            "can_view_annotations_all": p.preview, "can_view_annotations_self": p.preview});
+        out.as_object_mut().expect("object").extend(extra.as_object().expect("object").clone());
     }
-    p
+    out
 }
 
 /// Every field the emulator knows for this item.
-fn all_fields(item: &Item, path: &[Ancestor], ctx: &Ctx<'_>, extras: &Extras) -> Map<String, Value> {
-    let user = ctx.user;
+fn all_fields(item: &Item, path: &[Ancestor], perms: Perms, ctx: &Ctx<'_>, extras: &Extras) -> Map<String, Value> {
     let root = item.is_root();
     let seq = item.etag();
-    let owner = user_mini(user);
+    let owner = ctx.owner(item);
+    let id = if item.id == ctx.viewer_root { "0".to_string() } else { item.id.to_string() };
     let mut m = Map::new();
     let mut put = |k: &str, v: Value| {
         m.insert(k.to_string(), v);
     };
     put("type", json!(item.kind.as_str()));
-    put("id", json!(item.id.to_string()));
+    put("id", json!(id));
     put("sequence_id", json!(seq));
     put("etag", json!(seq));
     put("name", json!(item.name));
@@ -222,9 +246,9 @@ fn all_fields(item: &Item, path: &[Ancestor], ctx: &Ctx<'_>, extras: &Extras) ->
     put("shared_link", extras.shared_link.as_ref().map_or(Value::Null, |l| shared_link(item, l, ctx)));
     put("parent", path.last().filter(|_| !root).map(folder_mini).unwrap_or(Value::Null));
     put("item_status", json!(item.status.as_str()));
-    put("permissions", permissions(item.kind));
+    put("permissions", permissions(item.kind, perms));
     // No `tags`: the emulator has none, and the spec says a `tags` array has at least one item.
-    put("has_collaborations", json!(false));
+    put("has_collaborations", json!(extras.has_collaborations));
     put("is_externally_owned", json!(false));
     match item.kind {
         Kind::File => {
@@ -255,10 +279,11 @@ fn extension(name: &str) -> &str {
     }
 }
 
-/// Renders `item` (whose ancestors, root first, are `path`) in representation `repr`, with
-/// the `extras` that `repr.wanted()` asked for.
-pub fn item(item: &Item, path: &[Ancestor], ctx: &Ctx<'_>, repr: &Repr, extras: &Extras) -> Value {
-    let mut all = all_fields(item, path, ctx, extras);
+/// Renders `item` (whose ancestors as the viewer sees them, root first, are `path`; empty
+/// when they no longer see it) with the viewer's rights `perms`, in representation `repr`,
+/// with the `extras` that `repr.wanted()` asked for.
+pub fn item(item: &Item, path: &[Ancestor], perms: Perms, ctx: &Ctx<'_>, repr: &Repr, extras: &Extras) -> Value {
+    let mut all = all_fields(item, path, perms, ctx, extras);
     let keys: Vec<&str> = match repr {
         Repr::Mini => match item.kind {
             Kind::Folder => MINI_FOLDER.to_vec(),
@@ -292,8 +317,8 @@ pub fn item(item: &Item, path: &[Ancestor], ctx: &Ctx<'_>, repr: &Repr, extras: 
 
 /// The mini item Box puts in `context_info.conflicts` of a 409.
 pub fn conflict_entry(it: &Item) -> Value {
-    let ctx = Ctx { user: &UserInfo::default(), base_url: "" };
-    item(it, &[], &ctx, &Repr::Mini, &Extras::default())
+    let ctx = Ctx { base_url: "", viewer_root: -1, users: &[] };
+    item(it, &[], Perms::default(), &ctx, &Repr::Mini, &Extras::default())
 }
 
 /// `metadata: {scope: {template: instance}}` for the templates asked for that the item has.
@@ -327,13 +352,18 @@ pub fn metadata_instance(item: &Item, m: &MetadataInstance) -> Value {
 /// The id part of the `$type` of `global.properties` instances.
 const PROPERTIES_TYPE_ID: &str = "6bcba49f-ca6d-4d2a-a758-57fe6edf44d0";
 
-/// A shared link object; its URLs are served by the emulator (`/s/`, `/v/`, `/shared/static/`).
-fn shared_link(item: &Item, l: &SharedLink, ctx: &Ctx<'_>) -> Value {
-    let download_url = (item.kind == Kind::File).then(|| {
+/// The download URL of a shared file's link (served at `/shared/static/`).
+pub fn shared_download_url(item: &Item, l: &SharedLink, base_url: &str) -> Option<String> {
+    (item.kind == Kind::File).then(|| {
         let ext = extension(&item.name);
         let dot = if ext.is_empty() { String::new() } else { format!(".{ext}") };
-        format!("{}/shared/static/{}{dot}", ctx.base_url, l.token)
-    });
+        format!("{base_url}/shared/static/{}{dot}", l.token)
+    })
+}
+
+/// A shared link object; its URLs are served by the emulator (`/s/`, `/v/`, `/shared/static/`).
+fn shared_link(item: &Item, l: &SharedLink, ctx: &Ctx<'_>) -> Value {
+    let download_url = shared_download_url(item, l, ctx.base_url);
     let permission = if l.can_edit {
         "can_edit"
     } else if l.can_download {
@@ -359,11 +389,7 @@ fn shared_link(item: &Item, l: &SharedLink, ctx: &Ctx<'_>) -> Value {
 
 /// A lock object; `expired_at` only when the lock expires.
 fn lock(l: &Lock, ctx: &Ctx<'_>) -> Value {
-    let holder = if l.holder_id == ctx.user.id {
-        user_mini(ctx.user)
-    } else {
-        json!({"type": "user", "id": l.holder_id, "name": "", "login": ""})
-    };
+    let holder = ctx.user_by_id(&l.holder_id);
     let mut out = json!({
         "type": "lock", "id": l.id.to_string(), "created_by": holder, "created_at": l.created_at,
         "is_download_prevented": l.is_download_prevented, "app_type": null,
@@ -381,17 +407,17 @@ fn pick(full: Value, repr: &Repr, base: &[&str]) -> Value {
     Value::Object(keys.filter_map(|k| Some((k.to_string(), all.remove(k)?))).collect())
 }
 
-/// A file version (`FileVersion--Full`, or `fields=`).
-pub fn version(v: &Version, user: &UserInfo, repr: &Repr) -> Value {
+/// A file version (`FileVersion--Full`, or `fields=`) of a file owned by `user`.
+pub fn version(v: &Version, user: &User, repr: &Repr) -> Value {
     pick(version_full(v, user), repr, &["type", "id"])
 }
 
 /// The user (`User--Full`, or `fields=`).
-pub fn user(user: &UserInfo, space_used: i64, repr: &Repr) -> Value {
+pub fn user(user: &User, space_used: i64, repr: &Repr) -> Value {
     pick(user_full(user, space_used), repr, &["type", "id"])
 }
 
-fn version_full(v: &Version, user: &UserInfo) -> Value {
+fn version_full(v: &Version, user: &User) -> Value {
     json!({
         "type": "file_version", "id": v.id.to_string(), "sha1": v.sha1, "name": v.name, "size": v.size,
         "created_at": v.created_at, "modified_at": v.modified_at, "modified_by": user_mini(user),
@@ -400,12 +426,57 @@ fn version_full(v: &Version, user: &UserInfo) -> Value {
     })
 }
 
-fn user_full(user: &UserInfo, space_used: i64) -> Value {
+fn user_full(user: &User, space_used: i64) -> Value {
+    let role = match user.role {
+        UserRole::Admin => "admin",
+        UserRole::User | UserRole::Service => "user",
+    };
     json!({
         "type": "user", "id": user.id, "name": user.name, "login": user.login,
-        "created_at": "2024-01-01T00:00:00+00:00", "modified_at": "2024-01-01T00:00:00+00:00",
+        "created_at": user.created_at, "modified_at": user.created_at,
         "language": "en", "timezone": "UTC", "space_amount": user.space_amount, "space_used": space_used,
         "max_upload_size": user.max_upload_size, "status": "active", "job_title": "", "phone": "",
-        "address": "", "avatar_url": "", "notification_email": null,
+        "address": "", "avatar_url": "", "notification_email": null, "role": role,
+        "is_platform_access_only": false, "is_sync_enabled": true, "can_see_managed_users": role == "admin",
+        "enterprise": {"type": "enterprise", "id": ENTERPRISE_ID, "name": "boxfs emulator"},
     })
+}
+
+/// A user as collaborations name them (`User--Collaborations`).
+fn user_collab(user: &Value) -> Value {
+    let mut out = user.clone();
+    out["is_active"] = json!(true);
+    out
+}
+
+/// A collaboration (`Collaboration`, or `fields=`); `item` is the collaborated item (mini),
+/// `None` when it is gone.
+pub fn collaboration(c: &Collaboration, item: Option<Value>, ctx: &Ctx<'_>, repr: &Repr) -> Value {
+    let accessible_by = match &c.user_id {
+        Some(id) => user_collab(&ctx.user_by_id(id)),
+        None => Value::Null,
+    };
+    let full = json!({
+        "type": "collaboration", "id": c.id.to_string(), "item": item, "app_item": null,
+        "accessible_by": accessible_by, "invite_email": c.invite_email, "role": c.role.as_str(),
+        "expires_at": c.expires_at, "is_access_only": false, "status": c.status.as_str(),
+        "acknowledged_at": c.acknowledged_at, "created_by": user_collab(&ctx.user_by_id(&c.created_by)),
+        "created_at": c.created_at, "modified_at": c.modified_at,
+        "acceptance_requirements_status": {
+            "terms_of_service_requirement": {"is_accepted": null},
+            "strong_password_requirement": {"enterprise_has_strong_password_required_for_external_users": false,
+                "user_has_strong_password": null},
+            "two_factor_authentication_requirement": {"enterprise_has_two_factor_auth_enabled": false,
+                "user_has_two_factor_authentication_enabled": null},
+        },
+    });
+    // Not nullable in Box's schema: absent until there is one (a pending invitation of a
+    // login nobody has yet, an invitation not answered yet).
+    let mut full = full;
+    for key in ["accessible_by", "acknowledged_at"] {
+        if full[key].is_null() {
+            full.as_object_mut().expect("object").remove(key);
+        }
+    }
+    pick(full, repr, &["type", "id"])
 }

@@ -1,7 +1,7 @@
 //! `--seed`: deterministic sample content: `demo`, a small tree for a newcomer to browse, and
 //! `bench`, the benchmark data set.
 
-use super::store::{NewFile, Store, StoreResult};
+use super::store::{NewFile, Store, StoreResult, ADMIN_ID};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum SeedKind {
@@ -33,13 +33,16 @@ pub fn pattern_bytes(seed: u64, len: usize) -> Vec<u8> {
 
 fn file(store: &Store, parent: i64, name: &str, bytes: &[u8], mtime: &str) -> StoreResult<()> {
     let blob = store.blobs().put_bytes(bytes)?;
-    store.create_file(NewFile {
-        parent_id: parent,
-        name: name.to_string(),
-        blob,
-        content_created_at: Some(mtime.to_string()),
-        content_modified_at: Some(mtime.to_string()),
-    })?;
+    store.create_file(
+        ADMIN_ID,
+        NewFile {
+            parent_id: parent,
+            name: name.to_string(),
+            blob,
+            content_created_at: Some(mtime.to_string()),
+            content_modified_at: Some(mtime.to_string()),
+        },
+    )?;
     Ok(())
 }
 
@@ -52,22 +55,22 @@ pub fn demo(store: &Store) -> StoreResult<()> {
         b"This tree lives in the boxfs Box API emulator.\nBrowse it with ls, cat and find; write to it like any folder.\n",
         t,
     )?;
-    let docs = store.create_folder(0, "Documents")?.id;
+    let docs = store.create_folder(ADMIN_ID, 0, "Documents")?.id;
     file(store, docs, "notes.md", b"# Notes\n\n- boxfs mounts Box on Linux\n- the emulator speaks Box API 2.0\n", t)?;
     file(store, docs, "budget.csv", b"month,amount\n2025-01,1200\n2025-02,980\n2025-03,1430\n", t)?;
-    let reports = store.create_folder(docs, "Reports")?.id;
+    let reports = store.create_folder(ADMIN_ID, docs, "Reports")?.id;
     file(store, reports, "Q1 report.txt", &b"Quarterly report. ".repeat(2000), t)?;
     file(store, reports, "empty.txt", b"", t)?;
-    let photos = store.create_folder(0, "Photos")?.id;
+    let photos = store.create_folder(ADMIN_ID, 0, "Photos")?.id;
     for i in 1..=3u64 {
         file(store, photos, &format!("IMG_{i:04}.raw"), &pattern_bytes(i, 256 * 1024 * i as usize), t)?;
     }
-    let projects = store.create_folder(0, "Projects")?.id;
-    let boxfs = store.create_folder(projects, "boxfs")?.id;
+    let projects = store.create_folder(ADMIN_ID, 0, "Projects")?.id;
+    let boxfs = store.create_folder(ADMIN_ID, projects, "boxfs")?.id;
     file(store, boxfs, "README.txt", b"A Box client for Linux.\n", t)?;
     file(store, boxfs, "data.bin", &pattern_bytes(42, 3 * 1024 * 1024 + 17), t)?;
-    store.create_folder(projects, "Archive")?;
-    store.create_web_link(0, "https://www.box.com/", "Box website", "Where the real thing lives")?;
+    store.create_folder(ADMIN_ID, projects, "Archive")?;
+    store.create_web_link(ADMIN_ID, 0, "https://www.box.com/", "Box website", "Where the real thing lives")?;
     Ok(())
 }
 
@@ -75,18 +78,21 @@ pub fn demo(store: &Store) -> StoreResult<()> {
 /// 100 folders of 100 small files (10,000 files).
 pub fn bench(store: &Store) -> StoreResult<()> {
     let t = "2025-06-01T09:30:00+00:00";
-    let bench = store.create_folder(0, "bench")?.id;
+    let bench = store.create_folder(ADMIN_ID, 0, "bench")?.id;
     let blob = store.blobs().put_chunks((0..1024u64).map(|i| pattern_bytes(1_000 + i, 1024 * 1024)))?;
-    store.create_file(NewFile {
-        parent_id: bench,
-        name: "big.bin".into(),
-        blob,
-        content_created_at: Some(t.into()),
-        content_modified_at: Some(t.into()),
-    })?;
-    let tree = store.create_folder(bench, "tree")?.id;
+    store.create_file(
+        ADMIN_ID,
+        NewFile {
+            parent_id: bench,
+            name: "big.bin".into(),
+            blob,
+            content_created_at: Some(t.into()),
+            content_modified_at: Some(t.into()),
+        },
+    )?;
+    let tree = store.create_folder(ADMIN_ID, bench, "tree")?.id;
     for d in 0..100 {
-        let dir = store.create_folder(tree, &format!("d{d:03}"))?.id;
+        let dir = store.create_folder(ADMIN_ID, tree, &format!("d{d:03}"))?.id;
         for f in 0..100 {
             file(store, dir, &format!("f{f:03}.txt"), format!("file {d}/{f}\n").as_bytes(), t)?;
         }

@@ -1,18 +1,14 @@
-//! `GET /2.0/users/me` and the emulator's own test endpoints under `/_emulator/`: counters,
-//! runtime changes of faults and network conditions, and forced token expiry.
+//! The emulator's own endpoints under `/_emulator/`: counters, runtime changes of faults and
+//! network conditions, forced token expiry, and the public keys of the app's JWT logins (what
+//! Box's developer console registers).
 
-use super::{repr, Params};
 use crate::error::{ApiError, ApiResult};
-use crate::render::{self, Repr};
 use crate::{AppState, FaultSpec, NetworkSpec};
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
-
-pub async fn users_me(State(s): State<AppState>, q: Params) -> ApiResult<Json<Value>> {
-    Ok(Json(render::user(s.store.user(), s.store.space_used()?, &repr(&q, Repr::Full))))
-}
 
 pub async fn stats(State(s): State<AppState>) -> Json<Value> {
     Json(s.stats.snapshot())
@@ -44,4 +40,15 @@ pub async fn network(State(s): State<AppState>) -> Json<Value> {
 
 pub async fn expire_tokens(State(s): State<AppState>) -> ApiResult<Json<Value>> {
     Ok(Json(json!({"expired": s.store.expire_access_tokens()?})))
+}
+
+/// `POST /_emulator/public-keys` with an RSA public key (PEM) as the body: registers it for the
+/// emulator's app, as adding a public key in Box's developer console does, and answers its
+/// key id (the `kid` JWT assertions name, `publicKeyID` in the app's config file).
+pub async fn add_public_key(State(s): State<AppState>, body: String) -> ApiResult<Response> {
+    if jsonwebtoken::DecodingKey::from_rsa_pem(body.trim().as_bytes()).is_err() {
+        return Err(ApiError::bad_request("bad_request", "the body is not an RSA public key in PEM form"));
+    }
+    let kid = s.store.add_public_key(&s.config.client_id, body.trim())?;
+    Ok((StatusCode::CREATED, Json(json!({"id": kid, "client_id": s.config.client_id}))).into_response())
 }

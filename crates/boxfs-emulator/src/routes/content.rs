@@ -2,12 +2,12 @@
 //! host (`/d/1/{ticket}/download`, no auth there, like `dl.boxcloud.com`), which serves the
 //! blob with single `Range` support (206 + `Content-Range`, 416 out of range).
 
-use super::{parse_id, Params};
+use super::{require, visible, Params};
 use crate::error::{ApiError, ApiResult};
-use crate::store::Kind;
+use crate::store::{Kind, Viewer};
 use crate::AppState;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
@@ -46,9 +46,15 @@ impl DownloadTickets {
     }
 }
 
-pub async fn download(State(s): State<AppState>, Path(id): Path<String>, q: Params) -> ApiResult<Response> {
-    let file = s.store.get_active(Kind::File, parse_id(&id)?)?;
-    s.store.check_download_allowed(&file)?;
+pub async fn download(
+    State(s): State<AppState>,
+    Extension(v): Extension<Viewer>,
+    Path(id): Path<String>,
+    q: Params,
+) -> ApiResult<Response> {
+    let (file, access) = visible(&s, &v, Kind::File, &id)?;
+    require(access.perms.download)?;
+    s.store.check_download_allowed(&v.user.id, &file)?;
     if let Some(retry) = s.faults.accepted_202(true) {
         s.stats.fault("download202");
         return Ok((StatusCode::ACCEPTED, [(header::RETRY_AFTER, retry.to_string())]).into_response());

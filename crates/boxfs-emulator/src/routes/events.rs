@@ -1,13 +1,15 @@
-//! Events: `GET /2.0/events` (stream positions, `now`, `limit` ≤ 500), `OPTIONS /2.0/events`
-//! (the realtime server entry) and the long-poll itself (`/subscribe`), which answers
-//! `new_change` as soon as an event after the given position exists, else `reconnect` after
-//! the configured timeout.
+//! Events: `GET /2.0/events` (the viewer's own events: stream positions, `now`, `limit` ≤
+//! 500), `OPTIONS /2.0/events` (the realtime server entry, a channel of the viewer's) and the
+//! long-poll itself (`/subscribe`), which answers `new_change` as soon as an event of the
+//! channel's user after the given position exists, else `reconnect` after the configured
+//! timeout.
 
 use super::Params;
 use crate::error::{ApiError, ApiResult};
 use crate::render;
+use crate::store::Viewer;
 use crate::AppState;
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde_json::{json, Value};
@@ -35,7 +37,7 @@ fn position(state: &AppState, value: Option<&String>) -> ApiResult<i64> {
     }
 }
 
-pub async fn list(State(s): State<AppState>, q: Params) -> ApiResult<Json<Value>> {
+pub async fn list(State(s): State<AppState>, Extension(v): Extension<Viewer>, q: Params) -> ApiResult<Json<Value>> {
     check_stream_type(&q)?;
     let from = position(&s, q.get("stream_position"))?;
     let limit = match q.get("limit") {
@@ -44,13 +46,16 @@ pub async fn list(State(s): State<AppState>, q: Params) -> ApiResult<Json<Value>
             v.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| ApiError::invalid_param("limit"))?.min(MAX_LIMIT)
         }
     };
-    let rows = if q.get("stream_position").is_some_and(|p| p == "now") {
-        Vec::new()
+    let (rows, next) = if q.get("stream_position").is_some_and(|p| p == "now") {
+        (Vec::new(), from)
     } else {
-        s.store.events_after(from, limit)?
+        s.store.events_after(&v.user.id, from, limit)?
     };
-    let next = rows.last().map(|e| e.position).unwrap_or(from);
-    let user = render::user_mini(s.store.user());
+    let users = s.store.users()?;
+    let by = |id: &Option<String>| {
+        let id = id.as_deref().unwrap_or(crate::ADMIN_ID);
+        users.iter().find(|u| u.id == id).map(render::user_mini).unwrap_or(Value::Null)
+    };
     let entries: Vec<Value> = s
         .faults
         .scramble_events(rows)
@@ -58,7 +63,7 @@ pub async fn list(State(s): State<AppState>, q: Params) -> ApiResult<Json<Value>
         .map(|e| {
             json!({
                 "type": "event", "event_id": e.event_id, "event_type": e.event_type,
-                "created_at": e.created_at, "recorded_at": e.created_at, "created_by": user,
+                "created_at": e.created_at, "recorded_at": e.created_at, "created_by": by(&e.created_by),
                 "source": e.source,
             })
         })
@@ -66,8 +71,8 @@ pub async fn list(State(s): State<AppState>, q: Params) -> ApiResult<Json<Value>
     Ok(Json(json!({"chunk_size": entries.len(), "next_stream_position": next, "entries": entries})))
 }
 
-pub async fn realtime_servers(State(s): State<AppState>) -> Json<Value> {
-    let url = format!("{}/subscribe?channel={}&stream_type=all", s.base_url(), s.channel);
+pub async fn realtime_servers(State(s): State<AppState>, Extension(v): Extension<Viewer>) -> Json<Value> {
+    let url = format!("{}/subscribe?channel={}-{}&stream_type=all", s.base_url(), s.channel, v.user.id);
     Json(json!({
         "chunk_size": 1,
         "entries": [{
@@ -78,15 +83,23 @@ pub async fn realtime_servers(State(s): State<AppState>) -> Json<Value> {
 }
 
 pub async fn long_poll(State(s): State<AppState>, q: Params) -> ApiResult<Json<Value>> {
-    if q.get("channel") != Some(&s.channel) {
+    let user = q.get("channel").and_then(|c| c.strip_prefix(&format!("{}-", s.channel)));
+    let Some(user) = user.map(str::to_string) else {
         return Ok(Json(json!({"message": "reconnect"})));
-    }
+    };
     let from = position(&s, q.get("stream_position"))?;
     let mut rx = s.store.subscribe_positions();
-    let changed = matches!(
-        tokio::time::timeout(s.config.longpoll_timeout, rx.wait_for(|latest| *latest > from)).await,
-        Ok(Ok(_))
-    );
+    let wait = async {
+        loop {
+            if s.store.has_events_after(&user, from).unwrap_or(false) {
+                return;
+            }
+            if rx.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    let changed = tokio::time::timeout(s.config.longpoll_timeout, wait).await.is_ok();
     if changed {
         Ok(Json(json!({"message": "new_change"})))
     } else {

@@ -1,18 +1,19 @@
 //! Item routes: folders (get, list, create, update, delete, copy), files (get with
 //! `if-none-match`, update with `if-match` (including shared links and locks), delete, copy,
 //! versions), web links, and trash (list, get, restore, purge). Every response that renders an
-//! item honours `fields`.
+//! item honours `fields`. Each route first checks that the viewer sees the item (else 404)
+//! and that their rights allow the operation (else 403).
 
 use super::{
-    bool_param, header, json_body, json_id, parent_id, parse_id, refuse_unmodelled, render_item, render_items, repr,
-    str_field, Params,
+    bool_param, header, json_body, json_id, parent_id, parse_id, refuse_unmodelled, render_item, render_items,
+    render_seen, repr, require, str_field, visible, writable_folder, Params,
 };
 use crate::error::{ApiError, ApiResult};
 use crate::render::{self, Repr};
-use crate::store::{Ancestor, Item, Kind, ListOrder, LockChange, PageRequest, Scope, SharedLinkChange, Update};
+use crate::store::{Access, Item, Kind, ListOrder, LockChange, PageRequest, Scope, SharedLinkChange, Update, Viewer};
 use crate::AppState;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -52,11 +53,18 @@ fn page_request(q: &Params) -> ApiResult<PageRequest> {
     Ok(PageRequest::Offset { offset, limit, order, descending })
 }
 
-/// One page of `scope`, rendered as Box's `Items` (offset or marker flavour).
-fn items_page(state: &AppState, scope: Scope, path: Option<&[Ancestor]>, q: &Params) -> ApiResult<Value> {
+/// One page of `scope` (a folder's children, seen as `folder`, or the viewer's trash),
+/// rendered as Box's `Items` (offset or marker flavour).
+fn items_page(
+    state: &AppState,
+    viewer: &Viewer,
+    scope: Scope,
+    folder: Option<(&Item, &Access)>,
+    q: &Params,
+) -> ApiResult<Value> {
     let req = page_request(q)?;
     let page = state.store.list(scope, &req)?;
-    let entries = render_items(state, &page.entries, path, &repr(q, Repr::Mini))?;
+    let entries = render_items(state, viewer, &page.entries, folder, &repr(q, Repr::Mini))?;
     Ok(match req {
         PageRequest::Marker { limit, .. } => {
             json!({"entries": entries, "limit": limit, "next_marker": page.next_marker})
@@ -72,13 +80,6 @@ fn items_page(state: &AppState, scope: Scope, path: Option<&[Ancestor]>, q: &Par
     })
 }
 
-/// The ancestors of a folder's children: the folder's own path plus the folder.
-fn children_path(state: &AppState, folder: &Item) -> ApiResult<Vec<Ancestor>> {
-    let mut path = state.store.ancestors(folder)?;
-    path.push(Ancestor { id: folder.id, name: folder.name.clone(), sequence_id: folder.sequence_id });
-    Ok(path)
-}
-
 /// `304 Not Modified` when `if-none-match` names the current etag.
 pub(super) fn not_modified(headers: &HeaderMap, item: &Item) -> bool {
     match (header(headers, "if-none-match"), item.etag()) {
@@ -87,64 +88,92 @@ pub(super) fn not_modified(headers: &HeaderMap, item: &Item) -> bool {
     }
 }
 
-fn get_item(state: &AppState, kind: Kind, id: &str, q: &Params, headers: &HeaderMap) -> ApiResult<Response> {
-    let item = state.store.get_active(kind, parse_id(id)?)?;
+type Viewed = Extension<Viewer>;
+
+fn get_item(
+    state: &AppState,
+    viewer: &Viewer,
+    kind: Kind,
+    id: &str,
+    q: &Params,
+    headers: &HeaderMap,
+) -> ApiResult<Response> {
+    let (item, access) = visible(state, viewer, kind, id)?;
     if not_modified(headers, &item) {
         return Ok(StatusCode::NOT_MODIFIED.into_response());
     }
     let repr = repr(q, Repr::Standard);
-    let mut body = render_item(state, &item, &repr)?;
+    let mut body = render_seen(state, viewer, &item, &access, &repr)?;
     if kind == Kind::Folder && (matches!(repr, Repr::Standard) || repr.wants("item_collection")) {
-        let path = children_path(state, &item)?;
-        body["item_collection"] = items_page(state, Scope::Children(item.id), Some(&path), q)?;
+        body["item_collection"] = if access.perms.list {
+            let scope = state.store.children_scope(viewer, &item)?;
+            items_page(state, viewer, scope, Some((&item, &access)), q)?
+        } else {
+            json!({"total_count": 0, "entries": [], "offset": 0, "limit": 100})
+        };
     }
     Ok(Json(body).into_response())
 }
 
 pub async fn get_folder(
     State(s): State<AppState>,
+    Extension(v): Viewed,
     Path(id): Path<String>,
     q: Params,
     h: HeaderMap,
 ) -> ApiResult<Response> {
-    get_item(&s, Kind::Folder, &id, &q, &h)
+    get_item(&s, &v, Kind::Folder, &id, &q, &h)
 }
 
 pub async fn get_file(
     State(s): State<AppState>,
+    Extension(v): Viewed,
     Path(id): Path<String>,
     q: Params,
     h: HeaderMap,
 ) -> ApiResult<Response> {
-    get_item(&s, Kind::File, &id, &q, &h)
+    get_item(&s, &v, Kind::File, &id, &q, &h)
 }
 
 pub async fn get_web_link(
     State(s): State<AppState>,
+    Extension(v): Viewed,
     Path(id): Path<String>,
     q: Params,
     h: HeaderMap,
 ) -> ApiResult<Response> {
-    get_item(&s, Kind::WebLink, &id, &q, &h)
+    get_item(&s, &v, Kind::WebLink, &id, &q, &h)
 }
 
-pub async fn folder_items(State(s): State<AppState>, Path(id): Path<String>, q: Params) -> ApiResult<Json<Value>> {
-    let folder = s.store.get_active(Kind::Folder, parse_id(&id)?)?;
-    let path = children_path(&s, &folder)?;
-    Ok(Json(items_page(&s, Scope::Children(folder.id), Some(&path), &q)?))
+pub async fn folder_items(
+    State(s): State<AppState>,
+    Extension(v): Viewed,
+    Path(id): Path<String>,
+    q: Params,
+) -> ApiResult<Json<Value>> {
+    let (folder, access) = visible(&s, &v, Kind::Folder, &id)?;
+    require(access.perms.list)?;
+    let scope = s.store.children_scope(&v, &folder)?;
+    Ok(Json(items_page(&s, &v, scope, Some((&folder, &access)), &q)?))
 }
 
-pub async fn trash_items(State(s): State<AppState>, q: Params) -> ApiResult<Json<Value>> {
-    Ok(Json(items_page(&s, Scope::Trash, Some(&[]), &q)?))
+pub async fn trash_items(State(s): State<AppState>, Extension(v): Viewed, q: Params) -> ApiResult<Json<Value>> {
+    Ok(Json(items_page(&s, &v, Scope::Trash(v.user.root_id), None, &q)?))
 }
 
-pub async fn create_folder(State(s): State<AppState>, q: Params, body: Bytes) -> ApiResult<Response> {
+pub async fn create_folder(
+    State(s): State<AppState>,
+    Extension(v): Viewed,
+    q: Params,
+    body: Bytes,
+) -> ApiResult<Response> {
     let body = json_body(&body)?;
     refuse_unmodelled(&body, &["folder_upload_email", "sync_state"])?;
     let name = str_field(&body, "name")?.ok_or_else(|| ApiError::invalid_param("name"))?;
     let parent = parent_id(&body)?.ok_or_else(|| ApiError::invalid_param("parent"))?;
-    let folder = s.store.create_folder(parent, name)?;
-    let body = render_item(&s, &folder, &repr(&q, Repr::Full))?;
+    let parent = writable_folder(&s, &v, parent)?;
+    let folder = s.store.create_folder(&v.user.id, parent.id, name)?;
+    let body = render_item(&s, &v, &folder, &repr(&q, Repr::Full))?;
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
@@ -156,14 +185,20 @@ fn web_link_url(body: &Value) -> ApiResult<Option<&str>> {
     }
 }
 
-pub async fn create_web_link(State(s): State<AppState>, q: Params, body: Bytes) -> ApiResult<Response> {
+pub async fn create_web_link(
+    State(s): State<AppState>,
+    Extension(v): Viewed,
+    q: Params,
+    body: Bytes,
+) -> ApiResult<Response> {
     let body = json_body(&body)?;
     let url = web_link_url(&body)?.ok_or_else(|| ApiError::invalid_param("url"))?;
     let parent = parent_id(&body)?.ok_or_else(|| ApiError::invalid_param("parent"))?;
     let name = str_field(&body, "name")?.unwrap_or(url);
     let description = str_field(&body, "description")?.unwrap_or("");
-    let link = s.store.create_web_link(parent, url, name, description)?;
-    Ok((StatusCode::CREATED, Json(render_item(&s, &link, &repr(&q, Repr::Standard))?)).into_response())
+    let parent = writable_folder(&s, &v, parent)?;
+    let link = s.store.create_web_link(&v.user.id, parent.id, url, name, description)?;
+    Ok((StatusCode::CREATED, Json(render_item(&s, &v, &link, &repr(&q, Repr::Standard))?)).into_response())
 }
 
 /// A JSON value that may be `null` (clear) or absent (keep).
@@ -242,8 +277,27 @@ fn unmodelled_update_fields(kind: Kind) -> &'static [&'static str] {
     }
 }
 
+/// Checks that `access` allows the changes `upd` asks for: renaming (and descriptions, URLs)
+/// needs `rename`; a move `delete` here and `upload` in the destination; shared links
+/// `share`; a lock `edit`.
+fn check_update(state: &AppState, viewer: &Viewer, item: &Item, access: &Access, upd: &mut Update) -> ApiResult<()> {
+    let p = access.perms;
+    let renames = upd.name.as_ref().is_some_and(|n| *n != item.name)
+        || upd.description.as_ref().is_some_and(|d| *d != item.description)
+        || upd.url.is_some();
+    require(!renames || p.rename)?;
+    if let Some(parent) = upd.parent_id {
+        let dest = writable_folder(state, viewer, parent)?;
+        upd.parent_id = Some(dest.id);
+        require(Some(dest.id) == item.parent_id || p.delete)?;
+    }
+    require(upd.shared_link.is_none() || p.share)?;
+    require(upd.lock.is_none() || p.edit)
+}
+
 fn update(
     state: &AppState,
+    viewer: &Viewer,
     kind: Kind,
     id: &str,
     q: &Params,
@@ -252,7 +306,8 @@ fn update(
 ) -> ApiResult<Json<Value>> {
     let body = json_body(body)?;
     refuse_unmodelled(&body, unmodelled_update_fields(kind))?;
-    let upd = Update {
+    let (item, access) = visible(state, viewer, kind, id)?;
+    let mut upd = Update {
         name: str_field(&body, "name")?.map(str::to_string),
         parent_id: parent_id(&body)?,
         description: str_field(&body, "description")?.map(str::to_string),
@@ -260,179 +315,263 @@ fn update(
         shared_link: shared_link_change(&body)?,
         lock: if kind == Kind::File { lock_change(&body)? } else { None },
     };
-    let item = state.store.update_item(kind, parse_id(id)?, header(headers, "if-match").as_deref(), upd)?;
-    Ok(Json(render_item(state, &item, &repr(q, Repr::Full))?))
+    check_update(state, viewer, &item, &access, &mut upd)?;
+    let item = state.store.update_item(&viewer.user.id, kind, item.id, header(headers, "if-match").as_deref(), upd)?;
+    Ok(Json(render_item(state, viewer, &item, &repr(q, Repr::Full))?))
 }
 
 pub async fn update_folder(
     State(s): State<AppState>,
+    Extension(v): Viewed,
     Path(id): Path<String>,
     q: Params,
     h: HeaderMap,
     b: Bytes,
 ) -> ApiResult<Json<Value>> {
-    update(&s, Kind::Folder, &id, &q, &h, &b)
+    update(&s, &v, Kind::Folder, &id, &q, &h, &b)
 }
 
 pub async fn update_file(
     State(s): State<AppState>,
+    Extension(v): Viewed,
     Path(id): Path<String>,
     q: Params,
     h: HeaderMap,
     b: Bytes,
 ) -> ApiResult<Json<Value>> {
-    update(&s, Kind::File, &id, &q, &h, &b)
+    update(&s, &v, Kind::File, &id, &q, &h, &b)
 }
 
 pub async fn update_web_link(
     State(s): State<AppState>,
+    Extension(v): Viewed,
     Path(id): Path<String>,
     q: Params,
     h: HeaderMap,
     b: Bytes,
 ) -> ApiResult<Json<Value>> {
-    update(&s, Kind::WebLink, &id, &q, &h, &b)
+    update(&s, &v, Kind::WebLink, &id, &q, &h, &b)
 }
 
-fn delete(state: &AppState, kind: Kind, id: &str, q: &Params, headers: &HeaderMap) -> ApiResult<StatusCode> {
+fn delete(
+    state: &AppState,
+    viewer: &Viewer,
+    kind: Kind,
+    id: &str,
+    q: &Params,
+    headers: &HeaderMap,
+) -> ApiResult<StatusCode> {
     let recursive = bool_param(q, "recursive")?.unwrap_or(false);
-    state.store.trash_item(kind, parse_id(id)?, header(headers, "if-match").as_deref(), recursive)?;
+    let (item, access) = match visible(state, viewer, kind, id) {
+        Err(e) if e.code == "trashed" => return Err(ApiError::not_found()),
+        other => other?,
+    };
+    require(access.perms.delete)?;
+    state.store.trash_item(&viewer.user.id, kind, item.id, header(headers, "if-match").as_deref(), recursive)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 pub async fn delete_folder(
     State(s): State<AppState>,
+    Extension(v): Viewed,
     Path(id): Path<String>,
     q: Params,
     h: HeaderMap,
 ) -> ApiResult<StatusCode> {
-    delete(&s, Kind::Folder, &id, &q, &h)
+    delete(&s, &v, Kind::Folder, &id, &q, &h)
 }
 
 pub async fn delete_file(
     State(s): State<AppState>,
+    Extension(v): Viewed,
     Path(id): Path<String>,
     q: Params,
     h: HeaderMap,
 ) -> ApiResult<StatusCode> {
-    delete(&s, Kind::File, &id, &q, &h)
+    delete(&s, &v, Kind::File, &id, &q, &h)
 }
 
 pub async fn delete_web_link(
     State(s): State<AppState>,
+    Extension(v): Viewed,
     Path(id): Path<String>,
     q: Params,
     h: HeaderMap,
 ) -> ApiResult<StatusCode> {
-    delete(&s, Kind::WebLink, &id, &q, &h)
+    delete(&s, &v, Kind::WebLink, &id, &q, &h)
 }
 
-fn restore(state: &AppState, kind: Kind, id: &str, q: &Params, body: &Bytes) -> ApiResult<Response> {
+/// An item in the viewer's own trash (others' trashed items do not exist for them).
+fn own_trashed(state: &AppState, viewer: &Viewer, kind: Kind, id: &str) -> ApiResult<Item> {
+    let item = state.store.get_trashed(kind, parse_id(id)?)?;
+    if item.root_id != viewer.user.root_id {
+        return Err(ApiError::not_found());
+    }
+    Ok(item)
+}
+
+fn restore(state: &AppState, viewer: &Viewer, kind: Kind, id: &str, q: &Params, body: &Bytes) -> ApiResult<Response> {
     let body = json_body(body)?;
-    let item = state.store.restore_item(kind, parse_id(id)?, str_field(&body, "name")?, parent_id(&body)?)?;
-    Ok((StatusCode::CREATED, Json(render_item(state, &item, &repr(q, Repr::Full))?)).into_response())
+    let trashed = state.store.get_kind(kind, parse_id(id)?)?;
+    if trashed.root_id != viewer.user.root_id {
+        return Err(ApiError::not_found());
+    }
+    let parent = match parent_id(&body)? {
+        Some(p) => Some(writable_folder(state, viewer, p)?.id),
+        None => None,
+    };
+    let item = state.store.restore_item(&viewer.user.id, kind, trashed.id, str_field(&body, "name")?, parent)?;
+    Ok((StatusCode::CREATED, Json(render_item(state, viewer, &item, &repr(q, Repr::Full))?)).into_response())
 }
 
 pub async fn restore_folder(
     State(s): State<AppState>,
+    Extension(v): Viewed,
     Path(id): Path<String>,
     q: Params,
     b: Bytes,
 ) -> ApiResult<Response> {
-    restore(&s, Kind::Folder, &id, &q, &b)
+    restore(&s, &v, Kind::Folder, &id, &q, &b)
 }
 
 pub async fn restore_file(
     State(s): State<AppState>,
+    Extension(v): Viewed,
     Path(id): Path<String>,
     q: Params,
     b: Bytes,
 ) -> ApiResult<Response> {
-    restore(&s, Kind::File, &id, &q, &b)
+    restore(&s, &v, Kind::File, &id, &q, &b)
 }
 
 pub async fn restore_web_link(
     State(s): State<AppState>,
+    Extension(v): Viewed,
     Path(id): Path<String>,
     q: Params,
     b: Bytes,
 ) -> ApiResult<Response> {
-    restore(&s, Kind::WebLink, &id, &q, &b)
+    restore(&s, &v, Kind::WebLink, &id, &q, &b)
 }
 
-fn get_trashed(state: &AppState, kind: Kind, id: &str, q: &Params) -> ApiResult<Json<Value>> {
-    let item = state.store.get_trashed(kind, parse_id(id)?)?;
-    Ok(Json(render_item(state, &item, &repr(q, Repr::Standard))?))
+fn get_trashed(state: &AppState, viewer: &Viewer, kind: Kind, id: &str, q: &Params) -> ApiResult<Json<Value>> {
+    let item = own_trashed(state, viewer, kind, id)?;
+    Ok(Json(render_item(state, viewer, &item, &repr(q, Repr::Standard))?))
 }
 
 pub async fn get_trashed_folder(
     State(s): State<AppState>,
+    Extension(v): Viewed,
     Path(id): Path<String>,
     q: Params,
 ) -> ApiResult<Json<Value>> {
-    get_trashed(&s, Kind::Folder, &id, &q)
+    get_trashed(&s, &v, Kind::Folder, &id, &q)
 }
 
-pub async fn get_trashed_file(State(s): State<AppState>, Path(id): Path<String>, q: Params) -> ApiResult<Json<Value>> {
-    get_trashed(&s, Kind::File, &id, &q)
+pub async fn get_trashed_file(
+    State(s): State<AppState>,
+    Extension(v): Viewed,
+    Path(id): Path<String>,
+    q: Params,
+) -> ApiResult<Json<Value>> {
+    get_trashed(&s, &v, Kind::File, &id, &q)
 }
 
 pub async fn get_trashed_web_link(
     State(s): State<AppState>,
+    Extension(v): Viewed,
     Path(id): Path<String>,
     q: Params,
 ) -> ApiResult<Json<Value>> {
-    get_trashed(&s, Kind::WebLink, &id, &q)
+    get_trashed(&s, &v, Kind::WebLink, &id, &q)
 }
 
-pub async fn purge_folder(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    s.store.purge_item(Kind::Folder, parse_id(&id)?)?;
+pub async fn purge_folder(
+    State(s): State<AppState>,
+    Extension(v): Viewed,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let item = own_trashed(&s, &v, Kind::Folder, &id)?;
+    s.store.purge_item(Kind::Folder, item.id)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn purge_file(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    s.store.purge_item(Kind::File, parse_id(&id)?)?;
+pub async fn purge_file(
+    State(s): State<AppState>,
+    Extension(v): Viewed,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let item = own_trashed(&s, &v, Kind::File, &id)?;
+    s.store.purge_item(Kind::File, item.id)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn purge_web_link(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    s.store.purge_item(Kind::WebLink, parse_id(&id)?)?;
+pub async fn purge_web_link(
+    State(s): State<AppState>,
+    Extension(v): Viewed,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let item = own_trashed(&s, &v, Kind::WebLink, &id)?;
+    s.store.purge_item(Kind::WebLink, item.id)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn copy(state: &AppState, kind: Kind, id: &str, q: &Params, body: &Bytes) -> ApiResult<Response> {
+fn copy(state: &AppState, viewer: &Viewer, kind: Kind, id: &str, q: &Params, body: &Bytes) -> ApiResult<Response> {
     let body = json_body(body)?;
     let parent = parent_id(&body)?.ok_or_else(|| ApiError::invalid_param("parent"))?;
     let version = match body.get("version") {
         None | Some(Value::Null) => None,
         Some(v) => Some(json_id(v).ok_or_else(|| ApiError::invalid_param("version"))?),
     };
-    let item = state.store.copy_item(kind, parse_id(id)?, parent, str_field(&body, "name")?, version)?;
-    Ok((StatusCode::CREATED, Json(render_item(state, &item, &repr(q, Repr::Full))?)).into_response())
+    let (source, access) = visible(state, viewer, kind, id)?;
+    require(access.perms.download || (kind == Kind::Folder && access.perms.list))?;
+    let dest = writable_folder(state, viewer, parent)?;
+    let name = str_field(&body, "name")?;
+    let item = state.store.copy_item(&viewer.user.id, kind, source.id, dest.id, name, version)?;
+    Ok((StatusCode::CREATED, Json(render_item(state, viewer, &item, &repr(q, Repr::Full))?)).into_response())
 }
 
 pub async fn copy_folder(
     State(s): State<AppState>,
+    Extension(v): Viewed,
     Path(id): Path<String>,
     q: Params,
     b: Bytes,
 ) -> ApiResult<Response> {
-    copy(&s, Kind::Folder, &id, &q, &b)
+    copy(&s, &v, Kind::Folder, &id, &q, &b)
 }
 
-pub async fn copy_file(State(s): State<AppState>, Path(id): Path<String>, q: Params, b: Bytes) -> ApiResult<Response> {
-    copy(&s, Kind::File, &id, &q, &b)
+pub async fn copy_file(
+    State(s): State<AppState>,
+    Extension(v): Viewed,
+    Path(id): Path<String>,
+    q: Params,
+    b: Bytes,
+) -> ApiResult<Response> {
+    copy(&s, &v, Kind::File, &id, &q, &b)
 }
 
-pub async fn file_versions(State(s): State<AppState>, Path(id): Path<String>, q: Params) -> ApiResult<Json<Value>> {
-    let file = s.store.get_active(Kind::File, parse_id(&id)?)?;
+/// A file `viewer` may read the versions of (and its owner, whose versions they are).
+fn readable_file(state: &AppState, viewer: &Viewer, id: &str) -> ApiResult<(Item, Access, crate::store::User)> {
+    let (file, access) = visible(state, viewer, Kind::File, id)?;
+    require(access.perms.download)?;
+    let owner = state.store.users()?.into_iter().find(|u| u.root_id == file.root_id).ok_or_else(ApiError::not_found)?;
+    Ok((file, access, owner))
+}
+
+pub async fn file_versions(
+    State(s): State<AppState>,
+    Extension(v): Viewed,
+    Path(id): Path<String>,
+    q: Params,
+) -> ApiResult<Json<Value>> {
+    let (file, _, owner) = readable_file(&s, &v, &id)?;
     let versions = s.store.previous_versions(&file)?;
     let offset = int_param(&q, "offset", 0)?;
     let limit = int_param(&q, "limit", 1000)?.clamp(1, MAX_LIMIT);
-    let user = s.store.user();
     let repr = repr(&q, Repr::Full);
     let entries: Vec<Value> =
-        versions.iter().skip(offset as usize).take(limit as usize).map(|v| render::version(v, user, &repr)).collect();
+        versions.iter().skip(offset as usize).take(limit as usize).map(|v| render::version(v, &owner, &repr)).collect();
     Ok(Json(json!({
         "total_count": versions.len(), "entries": entries, "offset": offset, "limit": limit,
         "order": [{"by": "created_at", "direction": "DESC"}],
@@ -441,23 +580,39 @@ pub async fn file_versions(State(s): State<AppState>, Path(id): Path<String>, q:
 
 type VersionPath = Path<(String, String)>;
 
-pub async fn get_version(State(s): State<AppState>, Path((id, vid)): VersionPath, q: Params) -> ApiResult<Json<Value>> {
-    let ver = s.store.file_version(parse_id(&id)?, parse_id(&vid)?)?;
-    Ok(Json(render::version(&ver, s.store.user(), &repr(&q, Repr::Full))))
+pub async fn get_version(
+    State(s): State<AppState>,
+    Extension(v): Viewed,
+    Path((id, vid)): VersionPath,
+    q: Params,
+) -> ApiResult<Json<Value>> {
+    let (file, _, owner) = readable_file(&s, &v, &id)?;
+    let ver = s.store.file_version(file.id, parse_id(&vid)?)?;
+    Ok(Json(render::version(&ver, &owner, &repr(&q, Repr::Full))))
+}
+
+/// A file whose versions `viewer` may change (and its owner).
+fn editable_file(state: &AppState, viewer: &Viewer, id: &str) -> ApiResult<(Item, crate::store::User)> {
+    let (file, access, owner) = readable_file(state, viewer, id)?;
+    require(access.perms.edit)?;
+    Ok((file, owner))
 }
 
 pub async fn delete_version(
     State(s): State<AppState>,
+    Extension(v): Viewed,
     Path((id, vid)): VersionPath,
     h: HeaderMap,
 ) -> ApiResult<StatusCode> {
-    s.store.set_version_trashed(parse_id(&id)?, parse_id(&vid)?, header(&h, "if-match").as_deref(), true)?;
+    let (file, _) = editable_file(&s, &v, &id)?;
+    s.store.set_version_trashed(&v.user.id, file.id, parse_id(&vid)?, header(&h, "if-match").as_deref(), true)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// `PUT /files/{id}/versions/{version}` with `{"trashed_at": null}` restores a trashed version.
 pub async fn restore_version(
     State(s): State<AppState>,
+    Extension(v): Viewed,
     Path((id, vid)): VersionPath,
     b: Bytes,
 ) -> ApiResult<Json<Value>> {
@@ -465,19 +620,22 @@ pub async fn restore_version(
     if body.get("trashed_at") != Some(&Value::Null) {
         return Err(ApiError::invalid_param("trashed_at"));
     }
-    let ver = s.store.set_version_trashed(parse_id(&id)?, parse_id(&vid)?, None, false)?;
-    Ok(Json(render::version(&ver, s.store.user(), &Repr::Full)))
+    let (file, owner) = editable_file(&s, &v, &id)?;
+    let ver = s.store.set_version_trashed(&v.user.id, file.id, parse_id(&vid)?, None, false)?;
+    Ok(Json(render::version(&ver, &owner, &Repr::Full)))
 }
 
 pub async fn promote_version(
     State(s): State<AppState>,
+    Extension(v): Viewed,
     Path(id): Path<String>,
     q: Params,
     b: Bytes,
 ) -> ApiResult<Response> {
     let body = json_body(&b)?;
     let version = json_id(&body["id"]).ok_or_else(|| ApiError::invalid_param("id"))?;
-    let file = s.store.promote_version(parse_id(&id)?, version)?;
+    let (file, owner) = editable_file(&s, &v, &id)?;
+    let file = s.store.promote_version(&v.user.id, file.id, version)?;
     let current = s.store.version(file.version_id.unwrap_or_default())?.ok_or_else(ApiError::not_found)?;
-    Ok((StatusCode::CREATED, Json(render::version(&current, s.store.user(), &repr(&q, Repr::Full)))).into_response())
+    Ok((StatusCode::CREATED, Json(render::version(&current, &owner, &repr(&q, Repr::Full)))).into_response())
 }

@@ -1,9 +1,12 @@
 //! The emulator's routes and the middleware around them: bearer-token authentication with
-//! Box's 401 shape, `--rate-limits box`, per-route request counters and the test-only response
-//! observer; and what every route shares: lenient parameters (booleans in any case), `fields`,
-//! and rendering items with their extras.
+//! Box's 401 shape, the `As-User` header (for the admin and the service account), the
+//! [`Viewer`] every route acts for, `--rate-limits box`, per-route request counters and the
+//! test-only response observer; and what every route shares: lenient parameters (booleans in
+//! any case), `fields`, item ids (`0` is the viewer's root) and rendering items as the viewer
+//! sees them, with their extras.
 
 mod admin;
+mod collabs;
 mod content;
 mod events;
 mod items;
@@ -13,12 +16,13 @@ mod search;
 mod sessions;
 mod shared;
 mod upload;
+mod users;
 
 pub use content::DownloadTickets;
 
 use super::error::{ApiError, ApiResult};
 use super::render::{self, Repr};
-use super::store::{Ancestor, Item, TokenGrant};
+use super::store::{Access, Ancestor, Item, Kind, TokenGrant, User, Viewer};
 use super::AppState;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
@@ -35,7 +39,13 @@ pub type Params = axum::extract::Query<HashMap<String, String>>;
 
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
-        .route("/2.0/users/me", get(admin::users_me))
+        .route("/2.0/users/me", get(users::me))
+        .route("/2.0/users", get(users::list).post(users::create))
+        .route("/2.0/users/{id}", get(users::get))
+        .route("/2.0/collaborations", get(collabs::pending).post(collabs::create))
+        .route("/2.0/collaborations/{id}", get(collabs::get).put(collabs::update).delete(collabs::delete))
+        .route("/2.0/folders/{id}/collaborations", get(collabs::of_folder))
+        .route("/2.0/files/{id}/collaborations", get(collabs::of_file))
         .route("/2.0/folders", post(items::create_folder))
         .route("/2.0/folders/trash/items", get(items::trash_items))
         .route(
@@ -111,7 +121,8 @@ pub fn router(state: AppState) -> Router {
         .route("/_emulator/stats", get(admin::stats).delete(admin::reset_stats))
         .route("/_emulator/faults", put(admin::set_faults))
         .route("/_emulator/network", get(admin::network).put(admin::set_network))
-        .route("/_emulator/expire-tokens", post(admin::expire_tokens));
+        .route("/_emulator/expire-tokens", post(admin::expire_tokens))
+        .route("/_emulator/public-keys", post(admin::add_public_key));
     api.merge(open)
         .layer(middleware::from_fn_with_state(state.clone(), count))
         .merge(admin)
@@ -153,16 +164,17 @@ async fn observe(observer: &super::ResponseObserver, method: String, route: Stri
     Response::from_parts(parts, body)
 }
 
-/// Checks the bearer token (Box answers 401 with `WWW-Authenticate` and an empty body), then
-/// the rate limits when they are on.
-async fn authenticate(State(state): State<AppState>, params: Params, req: Request, next: Next) -> Response {
+/// Checks the bearer token (Box answers 401 with `WWW-Authenticate` and an empty body) and
+/// `As-User`, then the rate limits when they are on (per user acted for, as Box counts them);
+/// the request goes on with the [`Viewer`] it acts for.
+async fn authenticate(State(state): State<AppState>, params: Params, mut req: Request, next: Next) -> Response {
     let token = bearer(req.headers()).or_else(|| params.get("access_token").cloned());
     let grant = match token {
         Some(t) => state.store.check_access_token(&t).unwrap_or(TokenGrant::Unknown),
         None => TokenGrant::Unknown,
     };
     let challenge = match grant {
-        TokenGrant::Valid => None,
+        TokenGrant::Valid(_) => None,
         TokenGrant::Expired => Some(
             r#"Bearer realm="Service", error="invalid_token", error_description="The access token provided has expired.""#,
         ),
@@ -174,13 +186,36 @@ async fn authenticate(State(state): State<AppState>, params: Params, req: Reques
         let refused = (StatusCode::UNAUTHORIZED, [(axum::http::header::WWW_AUTHENTICATE, challenge)]);
         return refuse(req, refused.into_response()).await;
     }
+    let TokenGrant::Valid(user_id) = grant else { unreachable!("refused above") };
+    let viewer = match acting_viewer(&state, &user_id, header(req.headers(), "as-user")) {
+        Ok(Some(v)) => v,
+        Ok(None) => {
+            let challenge = r#"Bearer realm="Service", error="insufficient_scope", error_description="The request requires higher privileges than provided by the access token.""#;
+            let refused = (StatusCode::FORBIDDEN, [(axum::http::header::WWW_AUTHENTICATE, challenge)]);
+            return refuse(req, refused.into_response()).await;
+        }
+        Err(e) => return refuse(req, e.into_response()).await,
+    };
     if let Some(limiter) = &state.limiter {
-        if let Err(wait) = limiter.take(is_upload(req.method(), req.uri().path())) {
+        if let Err(wait) = limiter.take(&viewer.user.id, is_upload(req.method(), req.uri().path())) {
             state.stats.rate_limited();
             return refuse(req, ApiError::too_many_requests(wait).into_response()).await;
         }
     }
+    req.extensions_mut().insert(viewer);
     next.run(req).await
+}
+
+/// The viewer a request acts for: the token's user, or the `As-User` one when the token's user
+/// may act for others (the admin, the service account). `None` for anyone else, or a user who
+/// does not exist: Box refuses those as a token without that scope (403, empty body).
+fn acting_viewer(state: &AppState, token_user: &str, as_user: Option<String>) -> ApiResult<Option<Viewer>> {
+    let Some(viewer) = state.store.viewer(token_user)? else { return Ok(None) };
+    match as_user.filter(|id| !id.is_empty()) {
+        None => Ok(Some(viewer)),
+        Some(_) if !viewer.user.role.is_privileged() => Ok(None),
+        Some(id) => Ok(state.store.viewer(&id)?),
+    }
 }
 
 /// The most of a refused request's body that is read and discarded, so that a client still
@@ -217,9 +252,15 @@ fn is_upload(method: &Method, path: &str) -> bool {
         && (path.ends_with("/content") || path.ends_with("/upload_sessions"))
 }
 
-/// A path id; anything that is not a number is simply not found.
+/// A path id; anything that is not a number is simply not found. (`0` is resolved to the
+/// viewer's root by the store.)
 fn parse_id(s: &str) -> ApiResult<i64> {
     s.parse::<i64>().ok().filter(|v| *v >= 0).ok_or_else(ApiError::not_found)
+}
+
+/// How rendering sees the enterprise's users, for the viewer's answers.
+fn ctx<'a>(state: &'a AppState, viewer: &Viewer, users: &'a [User]) -> render::Ctx<'a> {
+    render::Ctx { base_url: state.base_url(), viewer_root: viewer.user.root_id, users }
 }
 
 /// A JSON request body (`{}` when empty).
@@ -283,33 +324,87 @@ fn refuse_unmodelled(body: &Value, fields: &[&str]) -> ApiResult<()> {
     }
 }
 
-/// Renders an item with its `path_collection` and the extras `repr` shows.
-fn render_item(state: &AppState, item: &Item, repr: &Repr) -> ApiResult<Value> {
-    let path = state.store.ancestors(item)?;
-    let extras = state.store.extras_of(item, repr.wanted())?;
-    Ok(render::item(item, &path, &state.store.render_ctx(), repr, &extras))
+/// Renders an item as `viewer` sees it (not found when they do not), with its
+/// `path_collection` and the extras `repr` shows.
+fn render_item(state: &AppState, viewer: &Viewer, item: &Item, repr: &Repr) -> ApiResult<Value> {
+    let access = state.store.access(viewer, item)?;
+    render_seen(state, viewer, item, &access, repr)
 }
 
-/// Renders a page of items; `path` is their common ancestry (children of one folder), or
-/// `None` to look up each item's own.
-fn render_items(state: &AppState, items: &[Item], path: Option<&[Ancestor]>, repr: &Repr) -> ApiResult<Vec<Value>> {
+/// Renders an item whose [`Access`] for `viewer` is known.
+fn render_seen(state: &AppState, viewer: &Viewer, item: &Item, access: &Access, repr: &Repr) -> ApiResult<Value> {
+    let extras = state.store.extras_of(item, repr.wanted())?;
+    let users = state.store.users()?;
+    Ok(render::item(item, &access.path, access.perms, &ctx(state, viewer, &users), repr, &extras))
+}
+
+/// Renders a page of items `viewer` sees; `folder` is their folder as the viewer sees it
+/// (its children share its rights and path; what others share in the viewer's root has its
+/// own), or `None` to work out each item's own.
+fn render_items(
+    state: &AppState,
+    viewer: &Viewer,
+    items: &[Item],
+    folder: Option<(&Item, &Access)>,
+    repr: &Repr,
+) -> ApiResult<Vec<Value>> {
     let refs: Vec<&Item> = items.iter().collect();
     let mut extras = state.store.extras(&refs, repr.wanted())?;
-    let ctx = state.store.render_ctx();
+    let users = state.store.users()?;
+    let ctx = ctx(state, viewer, &users);
+    let children_path = folder.map(|(f, a)| {
+        let mut path = a.path.clone();
+        path.push(Ancestor {
+            id: if f.is_root() { 0 } else { f.id },
+            name: f.name.clone(),
+            sequence_id: f.sequence_id,
+        });
+        path
+    });
     items
         .iter()
         .map(|it| {
             let extras = extras.remove(&it.id).unwrap_or_default();
-            Ok(match path {
-                Some(p) => render::item(it, p, &ctx, repr, &extras),
-                None => render::item(it, &state.store.ancestors(it)?, &ctx, repr, &extras),
-            })
+            let access = match (folder, &children_path) {
+                (Some((f, a)), Some(path)) if it.parent_id == Some(f.id) => viewer.child_access(a, it, path),
+                _ => state.store.access(viewer, it)?,
+            };
+            Ok(render::item(it, &access.path, access.perms, &ctx, repr, &extras))
         })
         .collect()
 }
 
 /// `{total_count, entries}` (Box's `Files` shape) with one file, full unless `fields=`.
-fn files_body(state: &AppState, item: &Item, q: &Params) -> ApiResult<Value> {
-    let entry = render_item(state, item, &repr(q, Repr::Full))?;
+fn files_body(state: &AppState, viewer: &Viewer, item: &Item, q: &Params) -> ApiResult<Value> {
+    let entry = render_item(state, viewer, item, &repr(q, Repr::Full))?;
     Ok(serde_json::json!({"total_count": 1, "entries": [entry]}))
+}
+
+/// The active item of `kind` named by the path id `id` that `viewer` sees, with how.
+pub(super) fn visible(state: &AppState, viewer: &Viewer, kind: Kind, id: &str) -> ApiResult<(Item, Access)> {
+    Ok(state.store.visible(viewer, kind, parse_id(id)?)?)
+}
+
+/// The folder `parent` (a body's `parent.id`) as `viewer` sees it, which must let them add to it.
+pub(super) fn writable_folder(state: &AppState, viewer: &Viewer, parent: i64) -> ApiResult<Item> {
+    let (folder, access) = state.store.visible(viewer, Kind::Folder, parent).map_err(|e| match e {
+        super::store::StoreError::Trashed | super::store::StoreError::NotFound { .. } => {
+            super::store::StoreError::NotFound { what: "parent folder" }
+        }
+        other => other,
+    })?;
+    require(access.perms.upload)?;
+    Ok(folder)
+}
+
+/// The file `id` as `viewer` sees it, which must let them upload new versions of it.
+pub(super) fn writable_file(state: &AppState, viewer: &Viewer, id: i64) -> ApiResult<Item> {
+    let (file, access) = state.store.visible(viewer, Kind::File, id)?;
+    require(access.perms.edit)?;
+    Ok(file)
+}
+
+/// `Err(403)` unless `allowed`.
+pub(super) fn require(allowed: bool) -> ApiResult<()> {
+    Ok(super::store::Perms::require(allowed)?)
 }

@@ -1,9 +1,17 @@
-//! OAuth 2.0: `GET /oauth2/authorize` (auto-approves and redirects with `code` and `state`),
-//! `POST /oauth2/token` (authorization_code, single-use refresh_token, client_credentials) and
-//! `POST /oauth2/revoke`.
+//! OAuth 2.0: `GET /oauth2/authorize` (auto-approves, as the admin, and redirects with `code`
+//! and `state`), `POST /oauth2/token` (authorization_code, single-use refresh_token,
+//! client_credentials and the JWT bearer grant, each for the user Box would give a token of)
+//! and `POST /oauth2/revoke`.
+//!
+//! Client credentials and JWT name their subject as Box does: `box_subject_type=enterprise`
+//! with the enterprise's id is its service account, `user` with a user id is that user. A JWT
+//! assertion is checked as Box checks it: signed RS256/384/512 with a public key registered
+//! for the app (`kid` in its header; `POST /_emulator/public-keys`), `iss` the client id, `aud`
+//! Box's token URL, `exp` in the future but at most 60 s away, a `jti` of 16 to 128
+//! characters never used before, and `box_sub_type` with `sub` naming the subject.
 
 use super::Params;
-use crate::store::TokenPair;
+use crate::store::{TokenPair, User, ENTERPRISE_ID, SERVICE_ID};
 use crate::AppState;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -68,7 +76,7 @@ pub async fn token(State(s): State<AppState>, Form(form): Form<HashMap<String, S
         "authorization_code" => {
             let code = form.get("code").map(String::as_str).unwrap_or("");
             match s.store.redeem_auth_code(code, &s.config.client_id) {
-                Ok(true) => s.store.issue_tokens(&s.config.client_id, lifetime, true).map(Some),
+                Ok(true) => s.store.issue_tokens(&s.config.client_id, ADMIN, lifetime, true).map(Some),
                 Ok(false) => {
                     return refuse_grant(&s, "invalid_grant", "The authorization code is invalid or has expired")
                 }
@@ -80,16 +88,26 @@ pub async fn token(State(s): State<AppState>, Form(form): Form<HashMap<String, S
             s.store.refresh_tokens(refresh, &s.config.client_id, lifetime)
         }
         "client_credentials" => {
-            let subject_ok = matches!(form.get("box_subject_type").map(String::as_str), Some("enterprise" | "user"))
-                && form.get("box_subject_id").is_some_and(|id| !id.is_empty());
-            if !subject_ok {
+            let (Some(kind), Some(id)) = (form.get("box_subject_type"), form.get("box_subject_id")) else {
                 return refuse_grant(
                     &s,
                     "invalid_request",
                     "box_subject_type (enterprise|user) and box_subject_id are required",
                 );
-            }
-            s.store.issue_tokens(&s.config.client_id, lifetime, false).map(Some)
+            };
+            let user = match subject(&s, kind, id) {
+                Ok(u) => u,
+                Err(why) => return refuse_grant(&s, "invalid_grant", why),
+            };
+            s.store.issue_tokens(&s.config.client_id, &user.id, lifetime, false).map(Some)
+        }
+        JWT_BEARER => {
+            let assertion = form.get("assertion").map(String::as_str).unwrap_or("");
+            let user = match jwt_subject(&s, assertion) {
+                Ok(u) => u,
+                Err(why) => return refuse_grant(&s, "invalid_grant", &why),
+            };
+            s.store.issue_tokens(&s.config.client_id, &user.id, lifetime, false).map(Some)
         }
         _ => return refuse_grant(&s, "unsupported_grant_type", "Grant type is not supported"),
     };
@@ -98,6 +116,75 @@ pub async fn token(State(s): State<AppState>, Form(form): Form<HashMap<String, S
         Ok(None) => refuse_grant(&s, "invalid_grant", "Invalid refresh token"),
         Err(e) => crate::error::ApiError::from(e).into_response(),
     }
+}
+
+const ADMIN: &str = crate::ADMIN_ID;
+const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+/// The audience Box's token endpoint requires (also of assertions sent to the emulator).
+const BOX_TOKEN_URL: &str = "https://api.box.com/oauth2/token";
+
+/// The user a client-credentials or JWT subject names.
+fn subject(s: &AppState, kind: &str, id: &str) -> Result<User, &'static str> {
+    let user_id = match kind {
+        "enterprise" if id == ENTERPRISE_ID => SERVICE_ID,
+        "enterprise" => return Err("Grant credentials are invalid: unknown enterprise"),
+        "user" => id,
+        _ => return Err("box_subject_type must be enterprise or user"),
+    };
+    match s.store.get_user(user_id) {
+        Ok(Some(u)) => Ok(u),
+        _ => Err("Grant credentials are invalid: unknown user"),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct Claims {
+    iss: String,
+    sub: String,
+    box_sub_type: String,
+    aud: String,
+    jti: String,
+    exp: i64,
+}
+
+/// The user an assertion names, once its signature and claims check out.
+fn jwt_subject(s: &AppState, assertion: &str) -> Result<User, String> {
+    use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+    let header = jsonwebtoken::decode_header(assertion).map_err(|e| format!("Invalid JWT: {e}"))?;
+    if !matches!(header.alg, Algorithm::RS256 | Algorithm::RS384 | Algorithm::RS512) {
+        return Err("Please check the 'alg' header: RS256, RS384 or RS512".into());
+    }
+    let kid = header.kid.ok_or("Please check the 'kid' header")?;
+    let pem = match s.store.public_key(&s.config.client_id, &kid) {
+        Ok(Some(pem)) => pem,
+        _ => return Err("Please check the 'kid' header: no such public key for this app".into()),
+    };
+    let key = DecodingKey::from_rsa_pem(pem.as_bytes()).map_err(|e| format!("the registered key: {e}"))?;
+    let mut validation = Validation::new(header.alg);
+    // The claims are checked below with Box's rules and messages.
+    validation.validate_exp = false;
+    validation.validate_aud = false;
+    validation.required_spec_claims.clear();
+    let claims = jsonwebtoken::decode::<Claims>(assertion, &key, &validation)
+        .map_err(|e| format!("Signature verification error or invalid claims: {e}"))?
+        .claims;
+    let now = crate::store::unix_now();
+    if claims.iss != s.config.client_id {
+        return Err("Please check the 'iss' claim".into());
+    }
+    if claims.aud != BOX_TOKEN_URL {
+        return Err("Please check the 'aud' claim".into());
+    }
+    if claims.exp <= now || claims.exp > now + 60 {
+        return Err("Please check the 'exp' claim: it must be at most 60 seconds in the future".into());
+    }
+    if !(16..=128).contains(&claims.jti.chars().count()) {
+        return Err("Please check the 'jti' claim: 16 to 128 characters".into());
+    }
+    if !s.store.claim_jti(&claims.jti, claims.exp).unwrap_or(false) {
+        return Err("Please check the 'jti' claim: it was used before".into());
+    }
+    subject(s, &claims.box_sub_type, &claims.sub).map_err(str::to_string)
 }
 
 pub async fn revoke(State(s): State<AppState>, Form(form): Form<HashMap<String, String>>) -> Response {

@@ -7,10 +7,12 @@ use super::items::int_param;
 use super::{bool_param, render_items, repr, Params};
 use crate::error::{ApiError, ApiResult};
 use crate::render::Repr;
+use crate::store::Viewer;
 use crate::store::{
     normalize_time, Kind, MetadataFilter, Query, Range, SearchOrder, SearchRequest, Searched, TrashFilter,
 };
 use crate::AppState;
+use axum::extract::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
@@ -132,10 +134,10 @@ fn request(q: &Params) -> ApiResult<SearchRequest> {
     })
 }
 
-pub async fn search(State(s): State<AppState>, q: Params) -> ApiResult<Json<Value>> {
+pub async fn search(State(s): State<AppState>, Extension(v): Extension<Viewer>, q: Params) -> ApiResult<Json<Value>> {
     let req = request(&q)?;
-    let page = s.store.search(&req)?;
-    let entries = render_items(&s, &page.entries, None, &repr(&q, Repr::Standard))?;
+    let page = s.store.search(&v, &req)?;
+    let entries = render_items(&s, &v, &page.entries, None, &repr(&q, Repr::Standard))?;
     let (kind, entries) = if bool_param(&q, "include_recent_shared_links")? == Some(true) {
         let wrapped = entries.into_iter().map(|item| json!({"type": "search_result", "item": item})).collect();
         ("search_results_with_shared_links", wrapped)

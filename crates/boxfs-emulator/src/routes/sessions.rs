@@ -2,12 +2,12 @@
 //! `part_size` rule, `digest` checked, immutable parts), list parts, status, abort, and commit
 //! (parts list and whole-file digest checked; 202 + `Retry-After` when the fault knob says so).
 
-use super::{files_body, header, json_body, json_id, parse_id, str_field};
+use super::{files_body, header, json_body, json_id, parse_id, str_field, writable_file, writable_folder};
 use crate::error::{ApiError, ApiResult};
-use crate::store::{normalize_time, HashingWriter, NewFile, Part, SessionRow, SessionTarget, StoreError};
+use crate::store::{normalize_time, HashingWriter, NewFile, Part, SessionRow, SessionTarget, StoreError, Viewer};
 use crate::AppState;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::{header as h, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -53,7 +53,11 @@ fn create(state: &AppState, target: SessionTarget, name: &str, size: i64) -> Api
     Ok((StatusCode::CREATED, Json(session_json(state, &row))).into_response())
 }
 
-pub async fn create_for_new(State(s): State<AppState>, body: Bytes) -> ApiResult<Response> {
+pub async fn create_for_new(
+    State(s): State<AppState>,
+    Extension(v): Extension<Viewer>,
+    body: Bytes,
+) -> ApiResult<Response> {
     let body = json_body(&body)?;
     let folder = match body.get("folder_id") {
         None | Some(Value::Null) => return Err(ApiError::bad_request("missing_destination", "folder_id is required")),
@@ -62,21 +66,23 @@ pub async fn create_for_new(State(s): State<AppState>, body: Bytes) -> ApiResult
     let name = str_field(&body, "file_name")?
         .ok_or_else(|| ApiError::bad_request("missing_file_name", "file_name is required"))?;
     let size = file_size(&body, s.min_session_size())?;
+    let folder = writable_folder(&s, &v, folder)?.id;
     s.store.check_new_file(folder, name, size)?;
     create(&s, SessionTarget::NewFile { folder_id: folder }, name, size)
 }
 
 pub async fn create_for_version(
     State(s): State<AppState>,
+    Extension(v): Extension<Viewer>,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
     let body = json_body(&body)?;
-    let id = parse_id(&id)?;
+    let id = writable_file(&s, &v, parse_id(&id)?)?.id;
     let size = file_size(&body, s.min_session_size())?;
     let name = str_field(&body, "file_name")?;
-    let file = s.store.check_new_version(id, header(&headers, "if-match").as_deref(), name, size)?;
+    let file = s.store.check_new_version(&v.user.id, id, header(&headers, "if-match").as_deref(), name, size)?;
     create(&s, SessionTarget::NewVersion { file_id: id }, name.unwrap_or(&file.name), size)
 }
 
@@ -227,6 +233,7 @@ fn check_commit_parts(row: &SessionRow, uploaded: &[Part], body: &Value) -> ApiR
 
 pub async fn commit(
     State(s): State<AppState>,
+    Extension(v): Extension<Viewer>,
     Path(sid): Path<String>,
     q: super::Params,
     headers: HeaderMap,
@@ -235,9 +242,14 @@ pub async fn commit(
     let row = s.store.session(&sid)?;
     if let Some(file_id) = row.result_file_id {
         let file = s.store.get_any(file_id)?.ok_or_else(ApiError::not_found)?;
-        return Ok((StatusCode::CREATED, Json(files_body(&s, &file, &q)?)).into_response());
+        return Ok((StatusCode::CREATED, Json(files_body(&s, &v, &file, &q)?)).into_response());
     }
     let body = json_body(&body)?;
+    // The rights of the moment of the commit count (a role may have changed since the session began).
+    match row.target {
+        SessionTarget::NewFile { folder_id } => writable_folder(&s, &v, folder_id).map(drop)?,
+        SessionTarget::NewVersion { file_id } => writable_file(&s, &v, file_id).map(drop)?,
+    }
     let digest = sha_digest(&headers).ok_or_else(|| ApiError::invalid_param("digest"))?;
     let uploaded = s.store.list_parts(&sid)?;
     check_commit_parts(&row, &uploaded, &body)?;
@@ -263,14 +275,18 @@ pub async fn commit(
     let attrs = body.get("attributes").cloned().unwrap_or(Value::Null);
     let time = |name: &str| str_field(&attrs, name).ok().flatten().and_then(normalize_time);
     let file = match row.target {
-        SessionTarget::NewFile { folder_id } => s.store.create_file(NewFile {
-            parent_id: folder_id,
-            name: row.file_name.clone(),
-            blob,
-            content_created_at: time("content_created_at"),
-            content_modified_at: time("content_modified_at"),
-        })?,
+        SessionTarget::NewFile { folder_id } => s.store.create_file(
+            &v.user.id,
+            NewFile {
+                parent_id: folder_id,
+                name: row.file_name.clone(),
+                blob,
+                content_created_at: time("content_created_at"),
+                content_modified_at: time("content_modified_at"),
+            },
+        )?,
         SessionTarget::NewVersion { file_id } => s.store.new_version(
+            &v.user.id,
             file_id,
             header(&headers, "if-match").as_deref(),
             Some(row.file_name.clone()),
@@ -279,5 +295,5 @@ pub async fn commit(
         )?,
     };
     s.store.finish_session(&sid, file.id)?;
-    Ok((StatusCode::CREATED, Json(files_body(&s, &file, &q)?)).into_response())
+    Ok((StatusCode::CREATED, Json(files_body(&s, &v, &file, &q)?)).into_response())
 }

@@ -5,12 +5,12 @@
 //! open links that allow downloads and have no password).
 
 use super::items::not_modified;
-use super::{header, render_item, repr, Params};
+use super::{header, render_seen, repr, Params};
 use crate::error::{ApiError, ApiResult};
-use crate::render::Repr;
-use crate::store::{Kind, LinkUse};
+use crate::render::{self, Repr};
+use crate::store::{Access, Kind, LinkUse, Perms, Viewer};
 use crate::AppState;
-use axum::extract::{OriginalUri, Path, State};
+use axum::extract::{Extension, OriginalUri, Path, State};
 use axum::http::{header as h, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
@@ -32,13 +32,24 @@ fn boxapi(headers: &HeaderMap) -> ApiResult<(String, Option<String>)> {
     Ok((link, password))
 }
 
-pub async fn shared_item(State(s): State<AppState>, q: Params, headers: HeaderMap) -> ApiResult<Response> {
+/// The item a shared link names, as the viewer sees it: through their own rights when they
+/// see it anyway, else through the link's (no path above it).
+pub async fn shared_item(
+    State(s): State<AppState>,
+    Extension(v): Extension<Viewer>,
+    q: Params,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
     let (link, password) = boxapi(&headers)?;
-    let (item, _) = s.store.resolve_shared_link(&link, password.as_deref())?;
+    let (item, shared) = s.store.resolve_shared_link(&link, password.as_deref())?;
     if not_modified(&headers, &item) {
         return Ok(StatusCode::NOT_MODIFIED.into_response());
     }
-    Ok(Json(render_item(&s, &item, &repr(&q, Repr::Standard))?).into_response())
+    let access = s.store.access(&v, &item).unwrap_or(Access {
+        perms: Perms { list: true, preview: true, download: shared.can_download, ..Perms::default() },
+        path: Vec::new(),
+    });
+    Ok(Json(render_seen(&s, &v, &item, &access, &repr(&q, Repr::Standard))?).into_response())
 }
 
 fn escape(s: &str) -> String {
@@ -58,8 +69,7 @@ pub async fn link_page(State(s): State<AppState>, OriginalUri(uri): OriginalUri)
     })?;
     s.store.count_shared_link_use(item.id, LinkUse::Preview)?;
     let download = if item.kind == Kind::File && link.can_download && link.access == "open" {
-        let rendered = render_item(&s, &item, &Repr::Fields(vec!["shared_link".into()]))?;
-        let href = rendered["shared_link"]["download_url"].as_str().unwrap_or_default().to_string();
+        let href = render::shared_download_url(&item, &link, s.base_url()).unwrap_or_default();
         format!("<p><a href=\"{}\">Download</a></p>", escape(&href))
     } else {
         String::new()
@@ -94,7 +104,7 @@ pub async fn static_download(State(s): State<AppState>, Path(file): Path<String>
     if link.access != "open" || !link.can_download {
         return Err(forbidden());
     }
-    s.store.check_download_allowed(&item)?;
+    s.store.check_download_allowed("", &item)?;
     s.store.count_shared_link_use(item.id, LinkUse::Download)?;
     let mut resp = super::content::redirect_to_bytes(&s, item.sha1.clone().unwrap_or_default(), item.size, &item.name);
     resp.headers_mut().insert(h::CACHE_CONTROL, h::HeaderValue::from_static("no-store"));

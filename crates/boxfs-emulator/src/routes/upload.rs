@@ -2,12 +2,14 @@
 //! multipart with the `attributes` part first, the file streamed to disk while hashed,
 //! `content-md5` (a SHA-1) checked; and the preflight checks (`OPTIONS /2.0/files/content`).
 
-use super::{files_body, header, json_body, json_id, parent_id, parse_id, str_field, Params};
+use super::{
+    files_body, header, json_body, json_id, parent_id, parse_id, str_field, writable_file, writable_folder, Params,
+};
 use crate::error::{ApiError, ApiResult};
-use crate::store::{normalize_time, BlobInfo, HashingWriter, NewFile};
+use crate::store::{normalize_time, BlobInfo, HashingWriter, NewFile, Viewer};
 use crate::AppState;
 use axum::body::Bytes;
-use axum::extract::{Multipart, Path, State};
+use axum::extract::{Extension, Multipart, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -99,6 +101,7 @@ async fn receive_parts(
 
 pub async fn upload_new(
     State(s): State<AppState>,
+    Extension(v): Extension<Viewer>,
     q: Params,
     headers: HeaderMap,
     multipart: Multipart,
@@ -106,22 +109,28 @@ pub async fn upload_new(
     let precheck = |attrs: &Value| -> ApiResult<()> {
         let name = str_field(attrs, "name")?.ok_or_else(|| ApiError::invalid_param("name"))?;
         let parent = parent_id(attrs)?.ok_or_else(|| ApiError::invalid_param("parent"))?;
-        Ok(s.store.check_new_file(parent, name, 0)?)
+        let parent = writable_folder(&s, &v, parent)?;
+        Ok(s.store.check_new_file(parent.id, name, 0)?)
     };
     let got = receive(&s, multipart, &headers, precheck).await?;
     let a = &got.attributes;
-    let file = s.store.create_file(NewFile {
-        parent_id: parent_id(a)?.unwrap_or_default(),
-        name: str_field(a, "name")?.unwrap_or_default().to_string(),
-        blob: got.blob,
-        content_created_at: time_attr(a, "content_created_at")?,
-        content_modified_at: time_attr(a, "content_modified_at")?,
-    })?;
-    Ok((StatusCode::CREATED, Json(files_body(&s, &file, &q)?)).into_response())
+    let parent = writable_folder(&s, &v, parent_id(a)?.unwrap_or_default())?;
+    let file = s.store.create_file(
+        &v.user.id,
+        NewFile {
+            parent_id: parent.id,
+            name: str_field(a, "name")?.unwrap_or_default().to_string(),
+            blob: got.blob,
+            content_created_at: time_attr(a, "content_created_at")?,
+            content_modified_at: time_attr(a, "content_modified_at")?,
+        },
+    )?;
+    Ok((StatusCode::CREATED, Json(files_body(&s, &v, &file, &q)?)).into_response())
 }
 
 pub async fn upload_version(
     State(s): State<AppState>,
+    Extension(v): Extension<Viewer>,
     Path(id): Path<String>,
     q: Params,
     headers: HeaderMap,
@@ -130,19 +139,22 @@ pub async fn upload_version(
     let id = parse_id(&id)?;
     let if_match = header(&headers, "if-match");
     let precheck = |attrs: &Value| -> ApiResult<()> {
-        s.store.check_new_version(id, if_match.as_deref(), str_field(attrs, "name")?, 0)?;
+        let file = writable_file(&s, &v, id)?;
+        s.store.check_new_version(&v.user.id, file.id, if_match.as_deref(), str_field(attrs, "name")?, 0)?;
         Ok(())
     };
     let got = receive(&s, multipart, &headers, precheck).await?;
     let a = &got.attributes;
+    let id = writable_file(&s, &v, id)?.id;
     let file = s.store.new_version(
+        &v.user.id,
         id,
         if_match.as_deref(),
         str_field(a, "name")?.map(str::to_string),
         got.blob,
         time_attr(a, "content_modified_at")?,
     )?;
-    Ok((StatusCode::OK, Json(files_body(&s, &file, &q)?)).into_response())
+    Ok((StatusCode::OK, Json(files_body(&s, &v, &file, &q)?)).into_response())
 }
 
 fn size_field(body: &Value) -> ApiResult<i64> {
@@ -157,21 +169,28 @@ fn upload_url(state: &AppState) -> Value {
 }
 
 /// `OPTIONS /2.0/files/content`: would this new file be accepted?
-pub async fn preflight(State(s): State<AppState>, body: Bytes) -> ApiResult<Json<Value>> {
+pub async fn preflight(
+    State(s): State<AppState>,
+    Extension(v): Extension<Viewer>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
     let body = json_body(&body)?;
     let name = str_field(&body, "name")?.ok_or_else(|| ApiError::invalid_param("name"))?;
     let parent = parent_id(&body)?.ok_or_else(|| ApiError::invalid_param("parent"))?;
-    s.store.check_new_file(parent, name, size_field(&body)?)?;
+    let parent = writable_folder(&s, &v, parent)?;
+    s.store.check_new_file(parent.id, name, size_field(&body)?)?;
     Ok(Json(upload_url(&s)))
 }
 
 /// `OPTIONS /2.0/files/{id}/content`: would this new version be accepted?
 pub async fn preflight_version(
     State(s): State<AppState>,
+    Extension(v): Extension<Viewer>,
     Path(id): Path<String>,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
     let body = json_body(&body)?;
-    s.store.check_new_version(parse_id(&id)?, None, str_field(&body, "name")?, size_field(&body)?)?;
+    let file = writable_file(&s, &v, parse_id(&id)?)?;
+    s.store.check_new_version(&v.user.id, file.id, None, str_field(&body, "name")?, size_field(&body)?)?;
     Ok(Json(upload_url(&s)))
 }

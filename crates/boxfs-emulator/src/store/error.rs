@@ -39,6 +39,9 @@ pub enum StoreError {
     Missing { code: &'static str, message: String },
     #[error("the item is locked by another user")]
     ItemLocked,
+    /// The viewer's rights (their role) do not allow the operation.
+    #[error("access denied: insufficient permission")]
+    Forbidden,
     #[error("the shared link password is missing or wrong")]
     SharedLinkPassword,
     #[error("database error: {0}")]

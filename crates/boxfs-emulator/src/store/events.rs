@@ -1,10 +1,15 @@
-//! The event log: every mutation appends an event (in the mutation's transaction) whose
-//! `source` is a snapshot of the item as it was right after the change.
+//! The event log: every mutation appends an event (in the mutation's transaction) for each
+//! user who sees the item (its owner and its collaborators, plus whoever the change concerns,
+//! such as the item's former viewers after a move or a removed collaborator). Each gets their
+//! own row, whose `source` is a snapshot of the item as it was right after the change, as
+//! that user sees it: under their own path, or without a parent when they no longer see it.
 
+use super::access::{load_viewer, Viewer};
 use super::extras::load_extras;
 use super::item::{ancestors, load_item};
+use super::users::{all_users, load_user};
 use super::{Store, StoreResult};
-use crate::render::{self, Repr};
+use crate::render::{self, Ctx, Repr};
 use rusqlite::{Connection, Transaction};
 use serde_json::Value;
 
@@ -14,23 +19,54 @@ pub struct EventRow {
     pub event_id: String,
     pub event_type: String,
     pub created_at: String,
+    /// The user who made the change (`None`: the admin, in events from before there were others).
+    pub created_by: Option<String>,
     pub source: Value,
 }
 
-/// Appends an event about item `id` (rendered as it is now inside `tx`, in its standard
-/// representation).
-pub(super) fn record(tx: &Transaction<'_>, store: &Store, event_type: &str, id: i64) -> StoreResult<()> {
+/// Appends an event about item `id` by `actor` for everyone who sees the item now.
+pub(super) fn record(tx: &Transaction<'_>, store: &Store, actor: &str, event_type: &str, id: i64) -> StoreResult<()> {
+    record_for(tx, store, actor, event_type, id, Vec::new())
+}
+
+/// Like [`record`], also for the users in `also` (who may no longer see the item).
+pub(super) fn record_for(
+    tx: &Transaction<'_>,
+    store: &Store,
+    actor: &str,
+    event_type: &str,
+    id: i64,
+    also: Vec<String>,
+) -> StoreResult<()> {
     let Some(item) = load_item(tx, id)? else {
         return Ok(());
     };
-    let path = ancestors(tx, &item)?;
+    let mut audience = super::access::audience(tx, &item)?;
+    for user in also {
+        if !audience.contains(&user) {
+            audience.push(user);
+        }
+    }
+    let chain = ancestors(tx, &item)?;
     let repr = Repr::Standard;
     let extras = load_extras(tx, &[&item], repr.wanted())?.remove(&item.id).unwrap_or_default();
-    let source = render::item(&item, &path, &store.render_ctx(), &repr, &extras);
-    tx.execute(
-        "INSERT INTO events(event_id, event_type, created_at, source) VALUES (?1, ?2, ?3, ?4)",
-        (new_event_id(), event_type, super::now_rfc3339(), source.to_string()),
-    )?;
+    let users = all_users(tx)?;
+    let event_id = new_event_id();
+    let now = super::now_rfc3339();
+    for user_id in audience {
+        let Some(user) = load_user(tx, &user_id)? else { continue };
+        let viewer: Viewer = load_viewer(tx, user)?;
+        let seen = viewer.access_in(&item, &chain);
+        let path = seen.map(|a| a.path).unwrap_or_default();
+        let ctx = Ctx { base_url: store.base_url(), viewer_root: viewer.user.root_id, users: &users };
+        let perms = super::access::Perms::default();
+        let source = render::item(&item, &path, perms, &ctx, &repr, &extras);
+        tx.execute(
+            "INSERT INTO events(event_id, event_type, created_at, source, user_id, created_by)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            (&event_id, event_type, &now, source.to_string(), &viewer.user.id, actor),
+        )?;
+    }
     Ok(())
 }
 
@@ -40,17 +76,19 @@ fn new_event_id() -> String {
     format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
 }
 
-fn load_events(conn: &Connection, after: i64, limit: i64) -> StoreResult<Vec<EventRow>> {
+fn load_events(conn: &Connection, user: &str, after: i64, limit: i64) -> StoreResult<Vec<EventRow>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT position, event_id, event_type, created_at, source FROM events WHERE position > ?1 ORDER BY position LIMIT ?2",
+        "SELECT position, event_id, event_type, created_at, created_by, source FROM events
+         WHERE user_id = ?1 AND position > ?2 ORDER BY position LIMIT ?3",
     )?;
-    let rows = stmt.query_map((after, limit), |r| {
-        let source: String = r.get(4)?;
+    let rows = stmt.query_map((user, after, limit), |r| {
+        let source: String = r.get(5)?;
         Ok(EventRow {
             position: r.get(0)?,
             event_id: r.get(1)?,
             event_type: r.get(2)?,
             created_at: r.get(3)?,
+            created_by: r.get(4)?,
             source: serde_json::from_str(&source).unwrap_or(Value::Null),
         })
     })?;
@@ -58,9 +96,28 @@ fn load_events(conn: &Connection, after: i64, limit: i64) -> StoreResult<Vec<Eve
 }
 
 impl super::Store {
-    /// Events after `position`, oldest first, at most `limit`.
-    pub fn events_after(&self, position: i64, limit: i64) -> StoreResult<Vec<EventRow>> {
-        self.read(|c| load_events(c, position, limit))
+    /// `user`'s events after `position`, oldest first, at most `limit`; and the position the
+    /// next call starts from (past other users' events, so that they are not read again).
+    pub fn events_after(&self, user: &str, position: i64, limit: i64) -> StoreResult<(Vec<EventRow>, i64)> {
+        self.read(|c| {
+            let rows = load_events(c, user, position, limit)?;
+            let next = match rows.last() {
+                Some(last) if rows.len() as i64 == limit => last.position,
+                _ => c.query_row("SELECT COALESCE(MAX(position), 0) FROM events", [], |r| r.get(0))?,
+            };
+            Ok((rows, next.max(position)))
+        })
+    }
+
+    /// True when `user` has an event after `position`.
+    pub fn has_events_after(&self, user: &str, position: i64) -> StoreResult<bool> {
+        self.read(|c| {
+            Ok(c.query_row(
+                "SELECT EXISTS(SELECT 1 FROM events WHERE user_id = ?1 AND position > ?2)",
+                (user, position),
+                |r| r.get(0),
+            )?)
+        })
     }
 
     /// The newest stream position.

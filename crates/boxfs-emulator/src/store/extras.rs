@@ -1,5 +1,5 @@
-//! What an item carries besides its own row: its shared link, its lock and its metadata
-//! instances, each in a table of its own keyed by the item id. They are loaded only when a
+//! What an item carries besides its own row: its shared link, its lock, its metadata
+//! instances and whether it has collaborations, each in a table of its own keyed by the item id. They are loaded only when a
 //! representation asks for them, a page of items at a time, so that listings that do not ask
 //! cost nothing more.
 
@@ -67,6 +67,7 @@ pub struct Extras {
     pub shared_link: Option<SharedLink>,
     pub lock: Option<Lock>,
     pub metadata: Vec<MetadataInstance>,
+    pub has_collaborations: bool,
 }
 
 /// Which extras a caller wants loaded.
@@ -75,13 +76,14 @@ pub struct Wanted {
     pub shared_link: bool,
     pub lock: bool,
     pub metadata: bool,
+    pub collaborations: bool,
 }
 
 impl Wanted {
-    pub const ALL: Wanted = Wanted { shared_link: true, lock: true, metadata: true };
+    pub const ALL: Wanted = Wanted { shared_link: true, lock: true, metadata: true, collaborations: true };
 
     fn any(self) -> bool {
-        self.shared_link || self.lock || self.metadata
+        self.shared_link || self.lock || self.metadata || self.collaborations
     }
 }
 
@@ -148,6 +150,14 @@ pub(super) fn load_extras(conn: &Connection, items: &[&Item], wanted: Wanted) ->
             if lock.is_live() {
                 out.entry(id).or_default().lock = Some(lock);
             }
+        }
+    }
+    if wanted.collaborations {
+        let mut stmt = conn.prepare(&format!(
+            "SELECT DISTINCT item_id FROM collaborations WHERE status != 'rejected' AND item_id IN ({list})"
+        ))?;
+        for id in stmt.query_map(params.clone(), |r| r.get::<_, i64>(0))? {
+            out.entry(id?).or_default().has_collaborations = true;
         }
     }
     if wanted.metadata {

@@ -89,11 +89,14 @@ pub struct Item {
     pub purged_at: Option<String>,
     pub description: String,
     pub url: Option<String>,
+    /// The root folder row of the tree the item is in: its owner's.
+    pub root_id: i64,
 }
 
 impl Item {
+    /// A user's root folder (the only items without a parent).
     pub fn is_root(&self) -> bool {
-        self.id == 0
+        self.parent_id.is_none() && self.kind == Kind::Folder
     }
 
     pub fn etag(&self) -> Option<String> {
@@ -108,7 +111,7 @@ impl Item {
 
 pub const ITEM_COLUMNS: &str = "id, kind, name, parent_id, status, trashed_root, sequence_id, size, sha1, version_id, \
      version_number, created_at, modified_at, content_created_at, content_modified_at, trashed_at, purged_at, \
-     description, url";
+     description, url, root_id";
 
 pub fn item_from_row(r: &Row<'_>) -> rusqlite::Result<Item> {
     let kind: String = r.get(1)?;
@@ -133,6 +136,7 @@ pub fn item_from_row(r: &Row<'_>) -> rusqlite::Result<Item> {
         purged_at: r.get(16)?,
         description: r.get(17)?,
         url: r.get(18)?,
+        root_id: r.get(19)?,
     })
 }
 

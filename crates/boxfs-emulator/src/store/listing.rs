@@ -62,19 +62,33 @@ pub struct Page {
 }
 
 /// Which items a listing covers.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub enum Scope {
     Children(i64),
-    Trash,
+    /// A user's root (this row): its children and the items others share with them.
+    Root {
+        root: i64,
+        shared: Vec<i64>,
+    },
+    /// The trash of the user whose root is this row.
+    Trash(i64),
 }
 
 impl Scope {
-    fn filter(self) -> (String, Vec<SqlValue>) {
+    fn filter(&self) -> (String, Vec<SqlValue>) {
         match self {
             Scope::Children(parent) => {
-                ("parent_id = ? AND status = 'active'".to_string(), vec![SqlValue::Integer(parent)])
+                ("parent_id = ? AND status = 'active'".to_string(), vec![SqlValue::Integer(*parent)])
             }
-            Scope::Trash => ("trashed_root = 1 AND status = 'trashed'".to_string(), vec![]),
+            Scope::Root { root, shared } => {
+                let list = vec!["?"; shared.len()].join(",");
+                let mut params = vec![SqlValue::Integer(*root)];
+                params.extend(shared.iter().map(|id| SqlValue::Integer(*id)));
+                (format!("(parent_id = ? OR id IN ({list})) AND status = 'active'"), params)
+            }
+            Scope::Trash(root) => {
+                ("root_id = ? AND trashed_root = 1 AND status = 'trashed'".to_string(), vec![SqlValue::Integer(*root)])
+            }
         }
     }
 }
@@ -127,7 +141,7 @@ impl super::Store {
                     let mut stmt = conn.prepare(&sql)?;
                     let rows = stmt.query_map(rusqlite::params_from_iter(params.iter()), |r| {
                         let item = item_from_row(r)?;
-                        let key: MarkerKey = (r.get(19)?, r.get(20)?, item.id);
+                        let key: MarkerKey = (r.get(20)?, r.get(21)?, item.id);
                         Ok((item, key))
                     })?;
                     let mut rows = rows.collect::<Result<Vec<_>, _>>()?;

@@ -82,25 +82,22 @@ pub(super) fn apply(
 }
 
 impl Store {
-    /// Locks `file_id` on behalf of `holder` (a user id: the emulator's own user through the
-    /// API, another user's id to model someone else's lock). Refused while another user's
-    /// lock holds.
+    /// Locks `file_id` on behalf of `holder` (a user id). Refused while another user's lock holds.
     pub fn lock_file(&self, file_id: i64, holder: &str, change: &LockChange) -> StoreResult<Lock> {
         self.write(|tx| {
             let file = super::item::load_active(tx, Kind::File, file_id)?;
             if let Some(event) = apply(tx, &file, holder, Some(change))? {
                 super::mutate::bump(tx, file.id)?;
-                super::events::record(tx, self, event, file.id)?;
+                super::events::record(tx, self, holder, event, file.id)?;
             }
             live_lock(tx, file.id)?.ok_or(StoreError::NotFound { what: "lock" })
         })
     }
 
-    /// Refuses a download of `file` by the emulator's user when another user's lock prevents
-    /// downloads.
-    pub fn check_download_allowed(&self, file: &Item) -> StoreResult<()> {
+    /// Refuses a download of `file` by `actor` when another user's lock prevents downloads.
+    pub fn check_download_allowed(&self, actor: &str, file: &Item) -> StoreResult<()> {
         self.read(|c| match live_lock(c, file.id)? {
-            Some(lock) if lock.is_download_prevented && lock.holder_id != self.user.id => Err(StoreError::ItemLocked),
+            Some(lock) if lock.is_download_prevented && lock.holder_id != actor => Err(StoreError::ItemLocked),
             _ => Ok(()),
         })
     }

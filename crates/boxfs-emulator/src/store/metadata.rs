@@ -10,12 +10,9 @@ use super::events::record;
 use super::extras::{metadata_from_row, MetadataInstance};
 use super::item::{load_active, Kind};
 use super::locks::refuse_if_locked;
-use super::{random_hex, Store, StoreError, StoreResult};
+use super::{random_hex, Store, StoreError, StoreResult, ENTERPRISE_ID};
 use rusqlite::{Connection, OptionalExtension, Transaction};
 use serde_json::{Map, Value};
-
-/// The emulator's enterprise, for scopes written `enterprise` or `enterprise_{id}`.
-pub const ENTERPRISE_ID: &str = "20180000";
 
 /// A JSON Patch operation on an instance (RFC 6902), top-level keys only.
 #[derive(Clone, Debug, serde::Deserialize)]
@@ -191,6 +188,7 @@ impl Store {
     /// `POST /files|folders/{id}/metadata/{scope}/{template}`.
     pub fn create_metadata(
         &self,
+        actor: &str,
         kind: Kind,
         item_id: i64,
         scope: &str,
@@ -203,7 +201,7 @@ impl Store {
         }
         self.write(|tx| {
             let item = load_active(tx, kind, item_id)?;
-            refuse_if_locked(tx, &item, &self.user.id)?;
+            refuse_if_locked(tx, &item, actor)?;
             if load(tx, item.id, &scope, template_key)?.is_some() {
                 return Err(StoreError::Conflict {
                     code: "tuple_already_exists",
@@ -218,7 +216,7 @@ impl Store {
                 data,
             };
             save(tx, item.id, &instance)?;
-            record(tx, self, "METADATA_INSTANCE_CREATE", item.id)?;
+            record(tx, self, actor, "METADATA_INSTANCE_CREATE", item.id)?;
             Ok(instance)
         })
     }
@@ -247,6 +245,7 @@ impl Store {
     /// `PUT …/metadata/{scope}/{template}` with a JSON Patch.
     pub fn update_metadata(
         &self,
+        actor: &str,
         kind: Kind,
         item_id: i64,
         scope: &str,
@@ -256,25 +255,32 @@ impl Store {
         let scope = template(scope, template_key)?;
         self.write(|tx| {
             let item = load_active(tx, kind, item_id)?;
-            refuse_if_locked(tx, &item, &self.user.id)?;
+            refuse_if_locked(tx, &item, actor)?;
             let mut instance = load(tx, item.id, &scope, template_key)?.ok_or_else(missing_instance)?;
             let data = patch(&instance.data, ops)?;
             if data != instance.data {
                 instance.data = data;
                 instance.version += 1;
                 save(tx, item.id, &instance)?;
-                record(tx, self, "METADATA_INSTANCE_UPDATE", item.id)?;
+                record(tx, self, actor, "METADATA_INSTANCE_UPDATE", item.id)?;
             }
             Ok(instance)
         })
     }
 
     /// `DELETE …/metadata/{scope}/{template}`.
-    pub fn delete_metadata(&self, kind: Kind, item_id: i64, scope: &str, template_key: &str) -> StoreResult<()> {
+    pub fn delete_metadata(
+        &self,
+        actor: &str,
+        kind: Kind,
+        item_id: i64,
+        scope: &str,
+        template_key: &str,
+    ) -> StoreResult<()> {
         let scope = template(scope, template_key)?;
         self.write(|tx| {
             let item = load_active(tx, kind, item_id)?;
-            refuse_if_locked(tx, &item, &self.user.id)?;
+            refuse_if_locked(tx, &item, actor)?;
             let deleted = tx.execute(
                 "DELETE FROM metadata_instances WHERE item_id = ?1 AND scope = ?2 AND template = ?3",
                 (item.id, &scope, template_key),
@@ -282,7 +288,7 @@ impl Store {
             if deleted == 0 {
                 return Err(missing_instance());
             }
-            record(tx, self, "METADATA_INSTANCE_DELETE", item.id)?;
+            record(tx, self, actor, "METADATA_INSTANCE_DELETE", item.id)?;
             Ok(())
         })
     }

@@ -1,13 +1,17 @@
-//! The emulator's durable state: an SQLite database (WAL) for items, their shared links, locks
-//! and metadata instances, tokens, events and upload sessions, and a content-addressed blob
-//! directory for file bytes. Tables only ever get added (`CREATE TABLE IF NOT EXISTS`), so a
-//! data dir from an older emulator opens as it was.
+//! The emulator's durable state: an SQLite database (WAL) for users, items, their
+//! collaborations, shared links, locks and metadata instances, tokens, events and upload
+//! sessions, and a content-addressed blob directory for file bytes. Tables and columns only
+//! ever get added (`CREATE TABLE IF NOT EXISTS`, and `ALTER TABLE … ADD COLUMN` with a default
+//! that describes the rows already there: everything in a data dir from before there were
+//! several users belongs to the admin), so a data dir from an older emulator opens as it was.
 //!
 //! Every mutation runs in one SQLite transaction that also records its event, so a crash
 //! leaves either the whole change or none of it. Blobs are written (temp file + rename) before
 //! the row that references them commits.
 
+mod access;
 mod blobs;
+mod collabs;
 mod error;
 mod events;
 mod extras;
@@ -22,47 +26,29 @@ mod sessions;
 mod shares;
 mod tokens;
 mod trash;
+mod users;
 
+pub use access::{Access, Perms, Role, Viewer};
 pub use blobs::{BlobInfo, Blobs, HashingWriter};
+pub use collabs::{CollabChange, CollabStatus, Collaboration, Invitee, NewCollab};
 pub use error::StoreError;
 pub use events::EventRow;
 pub use extras::{Extras, Lock, MetadataInstance, SharedLink, Wanted};
 pub use item::{Ancestor, Item, Kind, Status, Version};
 pub use listing::{ListOrder, Page, PageRequest, Scope};
 pub use locks::LockChange;
-pub use metadata::{PatchOp, ENTERPRISE_ID};
+pub use metadata::PatchOp;
 pub use mutate::{NewFile, Update};
 pub use search::{MetadataFilter, Query, Range, SearchOrder, SearchPage, SearchRequest, Searched, TrashFilter};
 pub use sessions::{Part, SessionRow, SessionTarget};
 pub use shares::{LinkUse, SharedLinkChange};
 pub use tokens::{TokenGrant, TokenPair};
+pub use users::{NewUser, User, UserDefaults, UserRole, ADMIN_ID, ENTERPRISE_ID, SERVICE_ID};
 
 use rusqlite::{Connection, OptionalExtension, Transaction};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use tokio::sync::watch;
-
-/// The one user the emulator serves.
-#[derive(Clone, Debug)]
-pub struct UserInfo {
-    pub id: String,
-    pub name: String,
-    pub login: String,
-    pub space_amount: i64,
-    pub max_upload_size: i64,
-}
-
-impl Default for UserInfo {
-    fn default() -> Self {
-        UserInfo {
-            id: "20180001".into(),
-            name: "Emulator User".into(),
-            login: "user@boxfs.invalid".into(),
-            space_amount: 10 * 1024 * 1024 * 1024,
-            max_upload_size: 5 * 1024 * 1024 * 1024,
-        }
-    }
-}
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
@@ -70,7 +56,7 @@ pub struct Store {
     conn: Mutex<Connection>,
     blobs: Blobs,
     dir: PathBuf,
-    user: UserInfo,
+    user_defaults: UserDefaults,
     /// The origin the emulator serves on, for the URLs in rendered items (shared links).
     base_url: String,
     position_tx: watch::Sender<i64>,
@@ -185,17 +171,83 @@ CREATE TABLE IF NOT EXISTS auth_codes(
     redirect_uri TEXT NOT NULL,
     expires_at INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS users(
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    login TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    role TEXT NOT NULL,
+    root_id INTEGER NOT NULL UNIQUE,
+    space_amount INTEGER NOT NULL,
+    max_upload_size INTEGER NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS collaborations(
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    item_id INTEGER NOT NULL,
+    user_id TEXT,
+    invite_email TEXT,
+    role TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    modified_at TEXT NOT NULL,
+    acknowledged_at TEXT,
+    expires_at TEXT
+);
+CREATE INDEX IF NOT EXISTS collaborations_item ON collaborations(item_id);
+CREATE INDEX IF NOT EXISTS collaborations_user ON collaborations(user_id, status);
+CREATE TABLE IF NOT EXISTS public_keys(
+    kid TEXT PRIMARY KEY,
+    client_id TEXT NOT NULL,
+    pem TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS used_jtis(
+    jti TEXT PRIMARY KEY,
+    expires_at INTEGER NOT NULL
+);
 "#;
+
+/// Columns added since the first data dirs, with the value rows from before them get.
+const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
+    // The tree an item is in; before there were several users, every tree was the admin's (root 0).
+    ("items", "root_id", "INTEGER NOT NULL DEFAULT 0"),
+    // The user a token acts for; NULL: the admin (tokens from before there were several users).
+    ("tokens", "user_id", "TEXT"),
+    // The user who sees an event (each viewer has their own rendering); NULL until set to the
+    // admin at open (events from before there were several users).
+    ("events", "user_id", "TEXT"),
+    ("events", "created_by", "TEXT"),
+];
+
+fn add_missing_columns(conn: &Connection) -> StoreResult<()> {
+    for (table, column, decl) in ADDED_COLUMNS {
+        let exists: bool = conn.query_row(
+            &format!("SELECT COUNT(*) FROM pragma_table_info('{table}') WHERE name = ?1"),
+            [column],
+            |r| r.get::<_, i64>(0).map(|n| n > 0),
+        )?;
+        if !exists {
+            conn.execute(&format!("ALTER TABLE {table} ADD COLUMN {column} {decl}"), [])?;
+        }
+    }
+    conn.execute_batch(
+        "CREATE INDEX IF NOT EXISTS events_user ON events(user_id, position);
+         CREATE INDEX IF NOT EXISTS items_root_trash ON items(root_id, trashed_root, status);",
+    )?;
+    Ok(())
+}
 
 /// Ids handed out to new items start here, so that they look like Box ids and never collide
 /// with the root (`0`) or the trash pseudo-folder (`1`).
 const FIRST_ITEM_ID: i64 = 100_000;
 const FIRST_VERSION_ID: i64 = 500_000;
 const FIRST_STREAM_POSITION: i64 = 1_000_000;
+const FIRST_COLLABORATION_ID: i64 = 30_000_000;
 
 impl Store {
     /// Opens (creating when new) the store in `dir`, for an emulator serving on `base_url`.
-    pub fn open(dir: &Path, user: UserInfo, base_url: &str) -> StoreResult<Store> {
+    pub fn open(dir: &Path, user_defaults: UserDefaults, base_url: &str) -> StoreResult<Store> {
         std::fs::create_dir_all(dir)?;
         let conn = Connection::open(dir.join("emulator.sqlite3"))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -203,14 +255,26 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
+        add_missing_columns(&conn)?;
         init_root(&conn)?;
+        conn.execute(
+            "INSERT INTO sqlite_sequence(name, seq) SELECT 'collaborations', ?1
+             WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'collaborations')",
+            [FIRST_COLLABORATION_ID],
+        )?;
+        conn.execute("UPDATE events SET user_id = ?1 WHERE user_id IS NULL", [ADMIN_ID])?;
+        {
+            let tx = conn.unchecked_transaction()?;
+            users::init_users(&tx, &user_defaults)?;
+            tx.commit()?;
+        }
         let position: i64 = conn.query_row("SELECT COALESCE(MAX(position), 0) FROM events", [], |r| r.get(0))?;
         let (position_tx, _) = watch::channel(position);
         Ok(Store {
             conn: Mutex::new(conn),
             blobs: Blobs::new(dir.join("blobs"))?,
             dir: dir.to_path_buf(),
-            user,
+            user_defaults,
             base_url: base_url.to_string(),
             position_tx,
         })
@@ -220,17 +284,8 @@ impl Store {
         &self.dir
     }
 
-    pub fn user(&self) -> &UserInfo {
-        &self.user
-    }
-
     pub fn base_url(&self) -> &str {
         &self.base_url
-    }
-
-    /// What rendering an item needs.
-    pub fn render_ctx(&self) -> crate::render::Ctx<'_> {
-        crate::render::Ctx { user: &self.user, base_url: &self.base_url }
     }
 
     pub fn blobs(&self) -> &Blobs {
@@ -240,7 +295,7 @@ impl Store {
     /// True when the store holds nothing but the root folder (a fresh data dir).
     pub fn is_empty(&self) -> StoreResult<bool> {
         let conn = self.lock();
-        let n: i64 = conn.query_row("SELECT COUNT(*) FROM items WHERE id != 0", [], |r| r.get(0))?;
+        let n: i64 = conn.query_row("SELECT COUNT(*) FROM items WHERE parent_id IS NOT NULL", [], |r| r.get(0))?;
         Ok(n == 0)
     }
 
@@ -286,27 +341,32 @@ impl Store {
         let conn = self.lock();
         f(&conn)
     }
+}
 
-    /// Bytes used by the user's files (trashed ones count, as in Box).
-    pub fn space_used(&self) -> StoreResult<i64> {
-        self.read(space_used)
+/// The `meta` key of the bytes used under root `root_id` (the admin's, root 0, has the key
+/// the emulator used when it had one user).
+fn space_key(root_id: i64) -> String {
+    if root_id == 0 {
+        "space_used".into()
+    } else {
+        format!("space_used:{root_id}")
     }
 }
 
-/// Bytes of current file versions not purged; kept as a counter so that quota checks stay
-/// O(1) however many items the store holds.
-fn space_used(conn: &Connection) -> StoreResult<i64> {
+/// Bytes of current file versions not purged under a root; kept as a counter so that quota
+/// checks stay O(1) however many items the store holds.
+fn space_used(conn: &Connection, root_id: i64) -> StoreResult<i64> {
     let v: Option<String> =
-        conn.query_row("SELECT value FROM meta WHERE key = 'space_used'", [], |r| r.get(0)).optional()?;
+        conn.query_row("SELECT value FROM meta WHERE key = ?1", [space_key(root_id)], |r| r.get(0)).optional()?;
     Ok(v.and_then(|v| v.parse().ok()).unwrap_or(0))
 }
 
-fn adjust_space(conn: &Connection, delta: i64) -> StoreResult<()> {
+fn adjust_space(conn: &Connection, root_id: i64, delta: i64) -> StoreResult<()> {
     if delta != 0 {
         conn.execute(
-            "INSERT INTO meta(key, value) VALUES ('space_used', ?1)
-             ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + ?1",
-            [delta],
+            "INSERT INTO meta(key, value) VALUES (?1, ?2)
+             ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + ?2",
+            (space_key(root_id), delta),
         )?;
     }
     Ok(())

@@ -4,12 +4,13 @@
 //! cycles, other users' locks) and records its events.
 
 use super::blobs::BlobInfo;
-use super::events::record;
+use super::events::{record, record_for};
 use super::item::{ancestors, find_child, item_from_row, load_active, load_version, Item, Kind, Version, ITEM_COLUMNS};
 use super::locks::{self, refuse_if_locked, LockChange};
 use super::names::validate_name;
 use super::shares::{self, SharedLinkChange};
-use super::{adjust_space, now_rfc3339, space_used, Store, StoreError, StoreResult, UserInfo};
+use super::users::{owner_of_root, User};
+use super::{adjust_space, now_rfc3339, space_used, Store, StoreError, StoreResult};
 use crate::render;
 use rusqlite::Transaction;
 
@@ -92,6 +93,8 @@ pub(super) fn reload(tx: &Transaction<'_>, id: i64) -> StoreResult<Item> {
 struct Insert<'a> {
     kind: Kind,
     parent: i64,
+    /// The tree of `parent`.
+    root_id: i64,
     name: &'a str,
     size: i64,
     sha1: Option<&'a str>,
@@ -105,8 +108,8 @@ fn insert_item(tx: &Transaction<'_>, ins: Insert<'_>) -> StoreResult<i64> {
     let now = now_rfc3339();
     tx.execute(
         "INSERT INTO items(kind, kind_rank, name, name_key, parent_id, status, sequence_id, size, sha1,
-            version_number, created_at, modified_at, content_created_at, content_modified_at, description, url)
-         VALUES (?1, ?2, ?3, ?4, ?5, 'active', 0, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12, ?13)",
+            version_number, created_at, modified_at, content_created_at, content_modified_at, description, url, root_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, 'active', 0, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12, ?13, ?14)",
         rusqlite::params![
             ins.kind.as_str(),
             ins.kind.rank(),
@@ -121,6 +124,7 @@ fn insert_item(tx: &Transaction<'_>, ins: Insert<'_>) -> StoreResult<i64> {
             ins.content_modified_at.unwrap_or_else(|| now.clone()),
             ins.description,
             ins.url,
+            ins.root_id,
         ],
     )?;
     let id = tx.last_insert_rowid();
@@ -134,8 +138,9 @@ fn insert_item(tx: &Transaction<'_>, ins: Insert<'_>) -> StoreResult<i64> {
 /// Makes `blob` the current version of `file_id` (size, sha1, space accounting).
 fn add_version(tx: &Transaction<'_>, file_id: i64, name: &str, blob: &BlobInfo, number: i64) -> StoreResult<i64> {
     let now = now_rfc3339();
-    let old_size: i64 = tx.query_row("SELECT size FROM items WHERE id = ?1", [file_id], |r| r.get(0))?;
-    adjust_space(tx, blob.size - old_size)?;
+    let (old_size, root_id): (i64, i64) =
+        tx.query_row("SELECT size, root_id FROM items WHERE id = ?1", [file_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    adjust_space(tx, root_id, blob.size - old_size)?;
     tx.execute(
         "INSERT INTO versions(file_id, sha1, size, name, version_number, created_at, modified_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
@@ -149,36 +154,66 @@ fn add_version(tx: &Transaction<'_>, file_id: i64, name: &str, blob: &BlobInfo, 
     Ok(vid)
 }
 
-fn check_quota(tx: &Transaction<'_>, user: &UserInfo, added: i64) -> StoreResult<()> {
-    if added > user.max_upload_size {
+/// `added` bytes more in the tree `root_id`, within its owner's quota (Box counts a file
+/// against the folder owner's storage, whoever uploads it).
+fn check_quota(tx: &Transaction<'_>, root_id: i64, added: i64) -> StoreResult<()> {
+    let owner: User = owner_of_root(tx, root_id)?;
+    if added > owner.max_upload_size {
         return Err(StoreError::FileSizeLimitExceeded);
     }
-    if space_used(tx)? + added > user.space_amount {
+    if space_used(tx, root_id)? + added > owner.space_amount {
         return Err(StoreError::StorageLimitExceeded);
     }
     Ok(())
 }
 
+/// Moves the subtree of `item` into the tree `root_id` (a move or restore across owners): the
+/// rows follow, and so do the bytes of its files, from the old owner's quota to the new one's.
+pub(super) fn change_tree(tx: &Transaction<'_>, item: &Item, root_id: i64) -> StoreResult<()> {
+    if item.root_id == root_id {
+        return Ok(());
+    }
+    const SUBTREE: &str = "WITH RECURSIVE sub(id) AS (SELECT ?1 UNION ALL
+         SELECT i.id FROM items i JOIN sub ON i.parent_id = sub.id WHERE i.status != 'deleted')";
+    let bytes: i64 = tx.query_row(
+        &format!("{SUBTREE} SELECT COALESCE(SUM(size), 0) FROM items WHERE kind = 'file' AND id IN sub"),
+        [item.id],
+        |r| r.get(0),
+    )?;
+    tx.execute(&format!("{SUBTREE} UPDATE items SET root_id = ?2 WHERE id IN sub"), (item.id, root_id))?;
+    adjust_space(tx, item.root_id, -bytes)?;
+    adjust_space(tx, root_id, bytes)?;
+    Ok(())
+}
+
 impl Store {
-    pub fn create_folder(&self, parent: i64, name: &str) -> StoreResult<Item> {
+    /// A folder made by `actor` in `parent`.
+    pub fn create_folder(&self, actor: &str, parent: i64, name: &str) -> StoreResult<Item> {
         validate_name(name)?;
         self.write(|tx| {
-            active_folder(tx, parent)?;
+            let dest = active_folder(tx, parent)?;
             ensure_unique(tx, parent, name, None, true)?;
-            let id = insert_item(tx, Insert::named(Kind::Folder, parent, name))?;
-            record(tx, self, "ITEM_CREATE", id)?;
+            let id = insert_item(tx, Insert::named(Kind::Folder, &dest, name))?;
+            record(tx, self, actor, "ITEM_CREATE", id)?;
             reload(tx, id)
         })
     }
 
-    pub fn create_web_link(&self, parent: i64, url: &str, name: &str, description: &str) -> StoreResult<Item> {
+    pub fn create_web_link(
+        &self,
+        actor: &str,
+        parent: i64,
+        url: &str,
+        name: &str,
+        description: &str,
+    ) -> StoreResult<Item> {
         validate_name(name)?;
         self.write(|tx| {
-            active_folder(tx, parent)?;
+            let dest = active_folder(tx, parent)?;
             ensure_unique(tx, parent, name, None, true)?;
             let id =
-                insert_item(tx, Insert { description, url: Some(url), ..Insert::named(Kind::WebLink, parent, name) })?;
-            record(tx, self, "ITEM_CREATE", id)?;
+                insert_item(tx, Insert { description, url: Some(url), ..Insert::named(Kind::WebLink, &dest, name) })?;
+            record(tx, self, actor, "ITEM_CREATE", id)?;
             reload(tx, id)
         })
     }
@@ -187,18 +222,19 @@ impl Store {
     pub fn check_new_file(&self, parent: i64, name: &str, size: i64) -> StoreResult<()> {
         validate_name(name)?;
         self.write(|tx| {
-            active_folder(tx, parent)?;
+            let dest = active_folder(tx, parent)?;
             ensure_unique(tx, parent, name, None, false)?;
-            check_quota(tx, &self.user, size)
+            check_quota(tx, dest.root_id, size)
         })
     }
 
-    pub fn create_file(&self, nf: NewFile) -> StoreResult<Item> {
+    /// A file uploaded by `actor`.
+    pub fn create_file(&self, actor: &str, nf: NewFile) -> StoreResult<Item> {
         validate_name(&nf.name)?;
         self.write(|tx| {
-            active_folder(tx, nf.parent_id)?;
+            let dest = active_folder(tx, nf.parent_id)?;
             ensure_unique(tx, nf.parent_id, &nf.name, None, false)?;
-            check_quota(tx, &self.user, nf.blob.size)?;
+            check_quota(tx, dest.root_id, nf.blob.size)?;
             let id = insert_item(
                 tx,
                 Insert {
@@ -206,27 +242,30 @@ impl Store {
                     sha1: Some(&nf.blob.sha1),
                     content_created_at: nf.content_created_at,
                     content_modified_at: nf.content_modified_at,
-                    ..Insert::named(Kind::File, nf.parent_id, &nf.name)
+                    ..Insert::named(Kind::File, &dest, &nf.name)
                 },
             )?;
-            record(tx, self, "ITEM_UPLOAD", id)?;
+            record(tx, self, actor, "ITEM_UPLOAD", id)?;
             reload(tx, id)
         })
     }
 
-    /// Checks that a new version of `file_id` could be uploaded (name, `If-Match`, quota).
+    /// Checks that `actor` could upload a new version of `file_id` (name, `If-Match`, another
+    /// user's lock, quota).
     pub fn check_new_version(
         &self,
+        actor: &str,
         file_id: i64,
         if_match: Option<&str>,
         name: Option<&str>,
         size: i64,
     ) -> StoreResult<Item> {
-        self.write(|tx| version_checks(tx, &self.user, file_id, if_match, name, size))
+        self.write(|tx| version_checks(tx, actor, file_id, if_match, name, size))
     }
 
     pub fn new_version(
         &self,
+        actor: &str,
         file_id: i64,
         if_match: Option<&str>,
         name: Option<String>,
@@ -234,7 +273,7 @@ impl Store {
         content_modified_at: Option<String>,
     ) -> StoreResult<Item> {
         self.write(|tx| {
-            let file = version_checks(tx, &self.user, file_id, if_match, name.as_deref(), blob.size)?;
+            let file = version_checks(tx, actor, file_id, if_match, name.as_deref(), blob.size)?;
             let name = name.unwrap_or_else(|| file.name.clone());
             add_version(tx, file.id, &name, &blob, file.version_number + 1)?;
             let now = now_rfc3339();
@@ -244,14 +283,22 @@ impl Store {
             )?;
             adjust_sizes(tx, file.parent_id, blob.size - file.size)?;
             bump(tx, file.id)?;
-            record(tx, self, "ITEM_UPLOAD", file.id)?;
+            record(tx, self, actor, "ITEM_UPLOAD", file.id)?;
             reload(tx, file.id)
         })
     }
 
-    /// `PUT /files|folders|web_links/{id}`: rename, move, description, URL, shared link and
-    /// lock, all or nothing, with one new etag and Box's event for each kind of change.
-    pub fn update_item(&self, kind: Kind, id: i64, if_match: Option<&str>, upd: Update) -> StoreResult<Item> {
+    /// `PUT /files|folders|web_links/{id}` by `actor`: rename, move, description, URL, shared
+    /// link and lock, all or nothing, with one new etag and Box's event for each kind of change
+    /// (also for those who saw the item where it was before a move).
+    pub fn update_item(
+        &self,
+        actor: &str,
+        kind: Kind,
+        id: i64,
+        if_match: Option<&str>,
+        upd: Update,
+    ) -> StoreResult<Item> {
         if let Some(name) = &upd.name {
             validate_name(name)?;
         }
@@ -267,16 +314,19 @@ impl Store {
             let new_url = upd.url.clone().filter(|u| Some(u) != item.url.as_ref());
             let changes_item = new_parent.is_some() || new_name.is_some() || new_description.is_some();
             if changes_item || new_url.is_some() || upd.shared_link.is_some() {
-                refuse_if_locked(tx, &item, &self.user.id)?;
+                refuse_if_locked(tx, &item, actor)?;
             }
             let target_parent = new_parent.or(item.parent_id).unwrap_or(0);
+            let mut dest_root = item.root_id;
             if let Some(parent) = new_parent {
                 let dest = active_folder(tx, parent)?;
                 if kind == Kind::Folder && (dest.id == item.id || ancestors(tx, &dest)?.iter().any(|a| a.id == item.id))
                 {
                     return Err(StoreError::Cyclical);
                 }
+                dest_root = dest.root_id;
             }
+            let seen_before = if new_parent.is_some() { super::access::audience(tx, &item)? } else { Vec::new() };
             if new_parent.is_some() || new_name.is_some() {
                 let name = new_name.as_deref().unwrap_or(&item.name);
                 ensure_unique(tx, target_parent, name, Some(item.id), true)?;
@@ -292,6 +342,7 @@ impl Store {
                 adjust_sizes(tx, item.parent_id, -item.size)?;
                 tx.execute("UPDATE items SET parent_id = ?2 WHERE id = ?1", (id, parent))?;
                 adjust_sizes(tx, Some(parent), item.size)?;
+                change_tree(tx, &item, dest_root)?;
                 events.push("ITEM_MOVE");
             }
             if new_name.is_some() {
@@ -310,21 +361,22 @@ impl Store {
                 events.extend(shares::apply(tx, &item, change.as_ref())?);
             }
             if let Some(change) = &upd.lock {
-                events.extend(locks::apply(tx, &item, &self.user.id, change.as_ref())?);
+                events.extend(locks::apply(tx, &item, actor, change.as_ref())?);
             }
             if !events.is_empty() {
                 bump(tx, id)?;
             }
             for event in events {
-                record(tx, self, event, id)?;
+                record_for(tx, self, actor, event, id, seen_before.clone())?;
             }
             reload(tx, id)
         })
     }
 
-    /// Copies an item (folders recursively) into `parent`, optionally renamed.
+    /// Copies an item (folders recursively) into `parent` for `actor`, optionally renamed.
     pub fn copy_item(
         &self,
+        actor: &str,
         kind: Kind,
         id: i64,
         parent: i64,
@@ -342,7 +394,7 @@ impl Store {
             }
             let name = name.map_or_else(|| item.name.clone(), str::to_string);
             ensure_unique(tx, parent, &name, None, true)?;
-            check_quota(tx, &self.user, if kind == Kind::File { item.size } else { 0 })?;
+            check_quota(tx, dest.root_id, if kind == Kind::File { item.size } else { 0 })?;
             let source = match (kind, version) {
                 (Kind::File, Some(v)) => {
                     let ver = owned_version(tx, &item, v)?;
@@ -350,8 +402,8 @@ impl Store {
                 }
                 _ => item,
             };
-            let new_id = copy_tree(tx, &source, parent, &name)?;
-            record(tx, self, "ITEM_COPY", new_id)?;
+            let new_id = copy_tree(tx, &source, &dest, &name)?;
+            record(tx, self, actor, "ITEM_COPY", new_id)?;
             reload(tx, new_id)
         })
     }
@@ -368,6 +420,7 @@ impl Store {
     /// `trashed_at: null` (bring it back). The current version cannot be trashed.
     pub fn set_version_trashed(
         &self,
+        actor: &str,
         file_id: i64,
         version_id: i64,
         if_match: Option<&str>,
@@ -376,7 +429,7 @@ impl Store {
         self.write(|tx| {
             let file = load_active(tx, Kind::File, file_id)?;
             check_if_match(&file, if_match)?;
-            refuse_if_locked(tx, &file, &self.user.id)?;
+            refuse_if_locked(tx, &file, actor)?;
             let ver = owned_version(tx, &file, version_id)?;
             if trashed && file.version_id == Some(ver.id) {
                 return Err(StoreError::bad_request("bad_request", "The current version of a file cannot be deleted"));
@@ -388,16 +441,16 @@ impl Store {
     }
 
     /// Makes an older version current again (as a new version, like Box).
-    pub fn promote_version(&self, file_id: i64, version_id: i64) -> StoreResult<Item> {
+    pub fn promote_version(&self, actor: &str, file_id: i64, version_id: i64) -> StoreResult<Item> {
         self.write(|tx| {
             let file = load_active(tx, Kind::File, file_id)?;
-            refuse_if_locked(tx, &file, &self.user.id)?;
+            refuse_if_locked(tx, &file, actor)?;
             let ver = owned_version(tx, &file, version_id)?;
             let blob = BlobInfo { sha1: ver.sha1, size: ver.size };
             add_version(tx, file.id, &file.name, &blob, file.version_number + 1)?;
             adjust_sizes(tx, file.parent_id, blob.size - file.size)?;
             bump(tx, file.id)?;
-            record(tx, self, "ITEM_MAKE_CURRENT_VERSION", file.id)?;
+            record(tx, self, actor, "ITEM_MAKE_CURRENT_VERSION", file.id)?;
             reload(tx, file.id)
         })
     }
@@ -412,7 +465,7 @@ fn owned_version(conn: &rusqlite::Connection, file: &Item, version_id: i64) -> S
 
 fn version_checks(
     tx: &Transaction<'_>,
-    user: &UserInfo,
+    actor: &str,
     file_id: i64,
     if_match: Option<&str>,
     name: Option<&str>,
@@ -423,19 +476,21 @@ fn version_checks(
     }
     let file = load_active(tx, Kind::File, file_id)?;
     check_if_match(&file, if_match)?;
-    refuse_if_locked(tx, &file, &user.id)?;
+    refuse_if_locked(tx, &file, actor)?;
     if let (Some(n), Some(parent)) = (name, file.parent_id) {
         ensure_unique(tx, parent, n, Some(file.id), false)?;
     }
-    check_quota(tx, user, size - file.size)?;
+    check_quota(tx, file.root_id, size - file.size)?;
     Ok(file)
 }
 
 impl<'a> Insert<'a> {
-    fn named(kind: Kind, parent: i64, name: &'a str) -> Insert<'a> {
+    /// An item named `name` in the folder `parent`.
+    fn named(kind: Kind, parent: &Item, name: &'a str) -> Insert<'a> {
         Insert {
             kind,
-            parent,
+            parent: parent.id,
+            root_id: parent.root_id,
             name,
             size: 0,
             sha1: None,
@@ -448,7 +503,7 @@ impl<'a> Insert<'a> {
 }
 
 /// Inserts a copy of `source` (and, for folders, its active subtree) under `parent`.
-fn copy_tree(tx: &Transaction<'_>, source: &Item, parent: i64, name: &str) -> StoreResult<i64> {
+fn copy_tree(tx: &Transaction<'_>, source: &Item, parent: &Item, name: &str) -> StoreResult<i64> {
     let new_id = insert_item(
         tx,
         Insert {
@@ -469,8 +524,9 @@ fn copy_tree(tx: &Transaction<'_>, source: &Item, parent: i64, name: &str) -> St
             let rows = stmt.query_map([source.id], item_from_row)?;
             rows.collect::<Result<_, _>>()?
         };
+        let copy = reload(tx, new_id)?;
         for child in &children {
-            copy_tree(tx, child, new_id, &child.name)?;
+            copy_tree(tx, child, &copy, &child.name)?;
         }
     }
     Ok(new_id)

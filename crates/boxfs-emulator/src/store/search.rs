@@ -195,8 +195,11 @@ fn within(v: &Value, low: Option<&Value>, high: Option<&Value>) -> bool {
 }
 
 impl Store {
-    pub fn search(&self, req: &SearchRequest) -> StoreResult<SearchPage> {
+    /// What `viewer` finds: items they own or see through a collaboration.
+    pub fn search(&self, viewer: &super::Viewer, req: &SearchRequest) -> StoreResult<SearchPage> {
         self.read(|conn| {
+            let users = super::users::all_users(conn)?;
+            let owner_of = |item: &Item| users.iter().find(|u| u.root_id == item.root_id).map(|u| u.id.as_str());
             let ancestor_folders = descendant_folders(conn, &req.ancestors)?;
             let metadata = match &req.metadata {
                 Some(f) => Some(metadata_of(conn, f)?),
@@ -207,18 +210,27 @@ impl Store {
                 TrashFilter::TrashedOnly => "status = 'trashed'",
                 TrashFilter::AllItems => "status IN ('active', 'trashed')",
             };
-            let mut stmt = conn.prepare(&format!("SELECT {ITEM_COLUMNS} FROM items WHERE id != 0 AND {status}"))?;
+            let mut stmt =
+                conn.prepare(&format!("SELECT {ITEM_COLUMNS} FROM items WHERE parent_id IS NOT NULL AND {status}"))?;
             let rows = stmt.query_map([], item_from_row)?;
-            let user = &self.user.id;
-            let listed = |ids: &Option<Vec<String>>| ids.as_ref().is_none_or(|ids| ids.contains(user));
-            let people_match = listed(&req.owners)
-                && listed(&req.updaters)
-                && (req.deleters.is_none() || req.trash == TrashFilter::TrashedOnly)
-                && listed(&req.deleters);
+            let listed = |ids: &Option<Vec<String>>, user: Option<&str>| {
+                ids.as_ref().is_none_or(|ids| user.is_some_and(|u| ids.iter().any(|i| i == u)))
+            };
             let mut hits: Vec<(u32, Item)> = Vec::new();
             for item in rows {
                 let item = item?;
+                let owner = owner_of(&item);
+                // Who changed or deleted an item is not recorded: its owner stands for them.
+                let people_match = listed(&req.owners, owner)
+                    && listed(&req.updaters, owner)
+                    && (req.deleters.is_none() || req.trash == TrashFilter::TrashedOnly)
+                    && listed(&req.deleters, owner);
                 if !people_match || req.kind.is_some_and(|k| k != item.kind) {
+                    continue;
+                }
+                let own = item.root_id == viewer.user.root_id;
+                let shared = item.status == super::item::Status::Active && viewer.collaborates();
+                if !(own || shared && super::access::access(conn, viewer, &item).is_ok()) {
                     continue;
                 }
                 if !req.extensions.is_empty()
@@ -304,11 +316,7 @@ fn descendant_folders(conn: &rusqlite::Connection, ancestors: &[i64]) -> StoreRe
 
 /// The instances of the filter's template, by item id.
 fn metadata_of(conn: &rusqlite::Connection, f: &MetadataFilter) -> StoreResult<HashMap<i64, Map<String, Value>>> {
-    let scope = if f.scope == "enterprise" {
-        format!("enterprise_{}", super::metadata::ENTERPRISE_ID)
-    } else {
-        f.scope.clone()
-    };
+    let scope = if f.scope == "enterprise" { format!("enterprise_{}", super::ENTERPRISE_ID) } else { f.scope.clone() };
     if scope != "global" || f.template != "properties" {
         return Err(StoreError::bad_request(
             "invalid_parameter",

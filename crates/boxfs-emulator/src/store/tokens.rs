@@ -1,6 +1,8 @@
 //! OAuth state: access tokens with an expiry (to the millisecond: fractional unix seconds, so
 //! that a token of a few seconds lasts exactly its lifetime), single-use refresh tokens (each
 //! refresh rotates the pair and burns the old refresh token), and 30-second authorization codes.
+//! Every token acts for one user of the enterprise (a token without one, from before there
+//! were several users, acts for the admin).
 
 use super::{unix_now, Store, StoreResult};
 use rusqlite::OptionalExtension;
@@ -13,9 +15,10 @@ pub struct TokenPair {
 }
 
 /// What an `Authorization: Bearer` token turned out to be.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TokenGrant {
-    Valid,
+    /// A live token of this user.
+    Valid(String),
     Expired,
     Unknown,
 }
@@ -35,8 +38,14 @@ fn new_token() -> String {
 }
 
 impl Store {
-    /// Issues an access token (and a refresh token when `with_refresh`).
-    pub fn issue_tokens(&self, client_id: &str, lifetime_secs: i64, with_refresh: bool) -> StoreResult<TokenPair> {
+    /// Issues an access token for `user_id` (and a refresh token when `with_refresh`).
+    pub fn issue_tokens(
+        &self,
+        client_id: &str,
+        user_id: &str,
+        lifetime_secs: i64,
+        with_refresh: bool,
+    ) -> StoreResult<TokenPair> {
         let pair = TokenPair {
             access_token: new_token(),
             refresh_token: with_refresh.then(new_token),
@@ -45,13 +54,13 @@ impl Store {
         self.write(|tx| {
             let now = unix_now();
             tx.execute(
-                "INSERT INTO tokens(token, kind, client_id, expires_at) VALUES (?1, 'access', ?2, ?3)",
-                (&pair.access_token, client_id, unix_now_precise() + lifetime_secs as f64),
+                "INSERT INTO tokens(token, kind, client_id, expires_at, user_id) VALUES (?1, 'access', ?2, ?3, ?4)",
+                (&pair.access_token, client_id, unix_now_precise() + lifetime_secs as f64, user_id),
             )?;
             if let Some(refresh) = &pair.refresh_token {
                 tx.execute(
-                    "INSERT INTO tokens(token, kind, client_id, expires_at) VALUES (?1, 'refresh', ?2, ?3)",
-                    (refresh, client_id, now + REFRESH_LIFETIME_SECS),
+                    "INSERT INTO tokens(token, kind, client_id, expires_at, user_id) VALUES (?1, 'refresh', ?2, ?3, ?4)",
+                    (refresh, client_id, now + REFRESH_LIFETIME_SECS, user_id),
                 )?;
             }
             Ok(())
@@ -61,13 +70,17 @@ impl Store {
 
     pub fn check_access_token(&self, token: &str) -> StoreResult<TokenGrant> {
         self.read(|c| {
-            let expires: Option<f64> = c
-                .query_row("SELECT expires_at FROM tokens WHERE token = ?1 AND kind = 'access'", [token], |r| r.get(0))
+            let found: Option<(f64, Option<String>)> = c
+                .query_row(
+                    "SELECT expires_at, user_id FROM tokens WHERE token = ?1 AND kind = 'access'",
+                    [token],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
                 .optional()?;
-            Ok(match expires {
+            Ok(match found {
                 None => TokenGrant::Unknown,
-                Some(t) if t <= unix_now_precise() => TokenGrant::Expired,
-                Some(_) => TokenGrant::Valid,
+                Some((t, _)) if t <= unix_now_precise() => TokenGrant::Expired,
+                Some((_, user)) => TokenGrant::Valid(user.unwrap_or_else(|| super::ADMIN_ID.to_string())),
             })
         })
     }
@@ -80,16 +93,19 @@ impl Store {
         client_id: &str,
         lifetime_secs: i64,
     ) -> StoreResult<Option<TokenPair>> {
-        let burned = self.write(|tx| {
-            Ok(tx.execute(
-                "UPDATE tokens SET used = 1 WHERE token = ?1 AND kind = 'refresh' AND used = 0 AND client_id = ?2 AND expires_at > ?3",
-                (refresh_token, client_id, unix_now()),
-            )?)
+        let burned: Option<Option<String>> = self.write(|tx| {
+            Ok(tx
+                .query_row(
+                    "UPDATE tokens SET used = 1 WHERE token = ?1 AND kind = 'refresh' AND used = 0 AND client_id = ?2
+                       AND expires_at > ?3 RETURNING user_id",
+                    (refresh_token, client_id, unix_now()),
+                    |r| r.get(0),
+                )
+                .optional()?)
         })?;
-        if burned == 0 {
-            return Ok(None);
-        }
-        self.issue_tokens(client_id, lifetime_secs, true).map(Some)
+        let Some(user) = burned else { return Ok(None) };
+        let user = user.unwrap_or_else(|| super::ADMIN_ID.to_string());
+        self.issue_tokens(client_id, &user, lifetime_secs, true).map(Some)
     }
 
     pub fn create_auth_code(&self, client_id: &str, redirect_uri: &str) -> StoreResult<String> {

@@ -3,14 +3,21 @@
 
 use super::events::record;
 use super::item::{load_kind, Item, Kind, Status};
-use super::mutate::{active_folder, adjust_sizes, bump, check_if_match, ensure_unique, reload};
+use super::mutate::{active_folder, adjust_sizes, bump, change_tree, check_if_match, ensure_unique, reload};
 use super::names::validate_name;
 use super::{adjust_space, now_rfc3339, Store, StoreError, StoreResult};
 
 impl Store {
-    /// `DELETE /files|folders|web_links/{id}`: moves the item to the trash. A non-empty folder
-    /// needs `recursive`.
-    pub fn trash_item(&self, kind: Kind, id: i64, if_match: Option<&str>, recursive: bool) -> StoreResult<()> {
+    /// `DELETE /files|folders|web_links/{id}` by `actor`: moves the item to the trash (its
+    /// owner's). A non-empty folder needs `recursive`.
+    pub fn trash_item(
+        &self,
+        actor: &str,
+        kind: Kind,
+        id: i64,
+        if_match: Option<&str>,
+        recursive: bool,
+    ) -> StoreResult<()> {
         self.write(|tx| {
             let item = load_kind(tx, kind, id)?;
             if item.status != Status::Active {
@@ -20,7 +27,7 @@ impl Store {
                 return Err(StoreError::bad_request("bad_request", "The root folder cannot be deleted"));
             }
             check_if_match(&item, if_match)?;
-            super::locks::refuse_if_locked(tx, &item, &self.user.id)?;
+            super::locks::refuse_if_locked(tx, &item, actor)?;
             if kind == Kind::Folder && !recursive {
                 let children: i64 =
                     tx.query_row("SELECT COUNT(*) FROM items WHERE parent_id = ?1 AND status = 'active'", [id], |r| {
@@ -40,14 +47,21 @@ impl Store {
             tx.execute("UPDATE items SET trashed_root = 1 WHERE id = ?1", [id])?;
             adjust_sizes(tx, item.parent_id, -item.size)?;
             bump(tx, id)?;
-            record(tx, self, "ITEM_TRASH", id)?;
+            record(tx, self, actor, "ITEM_TRASH", id)?;
             Ok(())
         })
     }
 
     /// `POST /files|folders/{id}`: restores a trashed item, into `parent` when given, else
     /// where it was.
-    pub fn restore_item(&self, kind: Kind, id: i64, name: Option<&str>, parent: Option<i64>) -> StoreResult<Item> {
+    pub fn restore_item(
+        &self,
+        actor: &str,
+        kind: Kind,
+        id: i64,
+        name: Option<&str>,
+        parent: Option<i64>,
+    ) -> StoreResult<Item> {
         if let Some(n) = name {
             validate_name(n)?;
         }
@@ -56,8 +70,8 @@ impl Store {
             if item.status != Status::Trashed || !item.trashed_root {
                 return Err(StoreError::NotTrashed);
             }
-            let parent = parent.or(item.parent_id).unwrap_or(0);
-            active_folder(tx, parent).map_err(|_| {
+            let parent = parent.or(item.parent_id).unwrap_or(item.root_id);
+            let dest = active_folder(tx, parent).map_err(|_| {
                 StoreError::bad_request(
                     "bad_request",
                     "The parent folder is not available; give parent.id to restore elsewhere",
@@ -77,8 +91,9 @@ impl Store {
                 (id, parent, name, Item::name_key(name)),
             )?;
             adjust_sizes(tx, Some(parent), item.size)?;
+            change_tree(tx, &item, dest.root_id)?;
             bump(tx, id)?;
-            record(tx, self, "ITEM_UNDELETE_VIA_TRASH", id)?;
+            record(tx, self, actor, "ITEM_UNDELETE_VIA_TRASH", id)?;
             reload(tx, id)
         })
     }
@@ -104,7 +119,7 @@ impl Store {
                 &format!("{SUBTREE} UPDATE items SET status = 'deleted', purged_at = ?2 WHERE id IN sub"),
                 (id, now_rfc3339()),
             )?;
-            adjust_space(tx, -freed)?;
+            adjust_space(tx, item.root_id, -freed)?;
             Ok(())
         })
     }
