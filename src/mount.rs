@@ -3,9 +3,9 @@
 
 use crate::control::{ControlServer, MountEntry};
 use crate::fuse::BoxFuse;
-use crate::vfs::blocks::BlockCache;
-use crate::vfs::journal::Journal;
-use crate::vfs::prefetch::ReaderConfig;
+use crate::vfs::read::blocks::BlockCache;
+use crate::vfs::read::prefetch::ReaderConfig;
+use crate::vfs::write::journal::Journal;
 use crate::vfs::{AttrPolicy, Fs, FsConfig, FsyncMode, VfsError};
 use boxfs_api::model::Item;
 use boxfs_api::{ApiError, Client, StartAt, StreamState};
@@ -84,11 +84,11 @@ pub async fn resolve_root(client: &Client, root: Option<&str>) -> Result<String,
 }
 
 /// Builds the filesystem for `cfg` (no mounting yet).
-pub async fn build_fs(client: Client, cfg: &MountConfig) -> Result<Arc<Fs>, MountError> {
+pub async fn build_fs(client: &Client, cfg: &MountConfig) -> Result<Arc<Fs>, MountError> {
     if !cfg.mountpoint.is_dir() {
         return Err(MountError::BadMountpoint(cfg.mountpoint.clone()));
     }
-    let root = resolve_root(&client, cfg.root.as_deref()).await?;
+    let root = resolve_root(client, cfg.root.as_deref()).await?;
     let blocks_dir = cfg.cache_dir.join("blocks");
     let reader = ReaderConfig::default();
     let cache = BlockCache::open(&blocks_dir, cfg.cache_size, cfg.block_size)
@@ -105,7 +105,7 @@ pub async fn build_fs(client: Client, cfg: &MountConfig) -> Result<Arc<Fs>, Moun
         fsync: cfg.fsync,
         upload_parallelism: 4,
     };
-    Fs::new(client, &root, Arc::new(cache), journal, fs_cfg).await.map_err(|e| match e {
+    Fs::new(Arc::new(client.clone()), &root, Arc::new(cache), journal, fs_cfg).await.map_err(|e| match e {
         VfsError::Api(ApiError::NotFound { .. }) => MountError::RootNotFound(root.clone()),
         other => MountError::Vfs(other),
     })
@@ -145,10 +145,12 @@ fn fuser_config(cfg: &MountConfig) -> fuser::Config {
 /// the journal for the next mount.
 const DRAIN_PATIENCE: Duration = Duration::from_secs(60);
 
-/// Mounts `fs` and serves until unmounted or signalled. `ready` runs once the mount is live,
-/// `stopping` once it is going away (before pending uploads drain).
+/// Mounts `fs` (which talks to Box through `client`) and serves until unmounted or signalled.
+/// `ready` runs once the mount is live, `stopping` once it is going away (before pending
+/// uploads drain).
 pub async fn serve(
     fs: Arc<Fs>,
+    client: Client,
     cfg: &MountConfig,
     ready: impl FnOnce(),
     stopping: impl FnOnce(),
@@ -166,7 +168,7 @@ pub async fn serve(
         })
         .map_err(MountError::Fuse)?;
     tracing::info!(mountpoint = %cfg.mountpoint.display(), "mounted");
-    let events = cfg.events.then(|| follow_events(fs.clone(), notifier));
+    let events = cfg.events.then(|| follow_events(fs.clone(), &client, notifier));
     if !cfg.read_only {
         fs.recover();
     }
@@ -177,7 +179,7 @@ pub async fn serve(
         pid: Some(std::process::id()),
     };
     // Without it the mount still works; `boxfs status` then reads the journal.
-    let _control = match ControlServer::start(fs.clone(), entry, events.as_ref().map(|e| e.1.clone())) {
+    let _control = match ControlServer::start(fs.clone(), client, entry, events.as_ref().map(|e| e.1.clone())) {
         Ok(server) => Some(server),
         Err(e) => {
             tracing::warn!(error = %e, "no control socket: boxfs status/sync cannot reach this mount");
@@ -218,8 +220,12 @@ pub async fn serve(
 
 /// Starts the event consumer; it stops when the returned task is dropped (aborted). The
 /// receiver tells the stream's health.
-fn follow_events(fs: Arc<Fs>, notifier: fuser::Notifier) -> (AbortOnDrop, watch::Receiver<StreamState>) {
-    let stream = fs.client().event_stream(StartAt::Now);
+fn follow_events(
+    fs: Arc<Fs>,
+    client: &Client,
+    notifier: fuser::Notifier,
+) -> (AbortOnDrop, watch::Receiver<StreamState>) {
+    let stream = client.event_stream(StartAt::Now);
     let state = stream.state.clone();
     let notifier = Arc::new(notifier);
     let task = AbortOnDrop(tokio::spawn(crate::vfs::events::follow(fs, stream, move |inval| {

@@ -6,7 +6,7 @@ use super::api_args::ApiArgs;
 use super::{log_file, preflight, sd_notify};
 use crate::config::{Raw, Settings};
 use crate::mount::{self, MountConfig};
-use crate::vfs::blocks::DEFAULT_BLOCK_SIZE;
+use crate::vfs::read::blocks::DEFAULT_BLOCK_SIZE;
 use crate::vfs::FsyncMode;
 use boxfs_api::{ApiConfig, AuthMode, Client, TokenSource};
 use boxfs_emulator::{Emulator, EmulatorConfig};
@@ -234,9 +234,10 @@ async fn mount_foreground(args: MountArgs, settings: Settings) -> Result<(), Str
         sync_on_close: settings.sync_on_close.unwrap_or(false),
         fsync: settings.fsync.unwrap_or_default(),
     };
-    let fs = mount::build_fs(client, &cfg).await.map_err(|e| e.to_string())?;
+    let fs = mount::build_fs(&client, &cfg).await.map_err(|e| e.to_string())?;
     mount::serve(
         fs,
+        client,
         &cfg,
         || {
             if std::env::var_os(READY_ENV).is_some() {

@@ -8,7 +8,7 @@ use super::{
 };
 use crate::vfs::uploads::Scope;
 use crate::vfs::Fs;
-use boxfs_api::StreamState;
+use boxfs_api::{Client, StreamState};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +23,8 @@ const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 #[derive(Clone)]
 struct Context {
     fs: Arc<Fs>,
+    /// The Box client `fs` talks through: its account, request counters and budget.
+    client: Client,
     entry: MountEntry,
     events: Option<watch::Receiver<StreamState>>,
 }
@@ -38,6 +40,7 @@ impl ControlServer {
     /// Registers the mount and listens on its socket (mode 0600).
     pub fn start(
         fs: Arc<Fs>,
+        client: Client,
         entry: MountEntry,
         events: Option<watch::Receiver<StreamState>>,
     ) -> std::io::Result<ControlServer> {
@@ -47,7 +50,7 @@ impl ControlServer {
         let listener = UnixListener::bind(&socket)?;
         std::fs::set_permissions(&socket, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
         register(&entry)?;
-        let ctx = Context { fs: fs.clone(), entry, events };
+        let ctx = Context { fs: fs.clone(), client, entry, events };
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 let ctx = ctx.clone();
@@ -158,7 +161,7 @@ async fn status(ctx: &Context, scope: &Scope) -> Status {
         Ok(me) => Some(Account {
             user_id: me.id,
             login: me.login,
-            api_url: fs.client().config().api_url.clone(),
+            api_url: ctx.client.config().api_url.clone(),
             space_used: me.space_used,
             space_amount: me.space_amount,
         }),
@@ -167,11 +170,11 @@ async fn status(ctx: &Context, scope: &Scope) -> Status {
             None
         }
     };
-    let counters = fs.client().counters();
+    let counters = ctx.client.counters();
     let minute = counters.last_minute();
     let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
     let (used, capacity) = fs.cache_usage();
-    let budget = fs.client().budget_use().await;
+    let budget = ctx.client.budget_use().await;
     Status {
         mountpoint: ctx.entry.mountpoint.clone(),
         source: "daemon".into(),

@@ -8,9 +8,10 @@
 //! removed (the user's role somewhere) makes everything be asked for again: listings,
 //! attributes and what the user may do with each item. The kernel is told through a callback.
 
-use super::fs::Fs;
-use super::inode::{display_name, kind_of, Ino, Meta, NodeKind};
-use super::listings::DirEntry;
+use super::fs::{content_version, Fs};
+use super::meta::inode::{display_name, kind_of, Ino, Meta, NodeKind};
+use super::meta::listings::DirEntry;
+use super::read::version::ContentVersion;
 use boxfs_api::model::{Event, Item};
 use boxfs_api::{EventStream, Fetched, StreamState};
 use std::sync::Arc;
@@ -94,7 +95,7 @@ impl Fs {
                         self.forget_listing(parent.ino).await;
                     }
                     let node = self.inodes().upsert(parent.ino, &item);
-                    self.drop_old_blocks(&item, &node.content_version());
+                    self.drop_old_blocks(&item, &content_version(&node));
                 } else {
                     self.listing_gained(parent.ino, &item).await;
                 }
@@ -118,8 +119,8 @@ impl Fs {
             return Vec::new();
         }
         let fetched = match node.kind {
-            NodeKind::File => self.client().get_file(&node.box_id, None).await.map(|f| f.map(Item::File)),
-            NodeKind::Dir => self.client().get_folder(&node.box_id, None).await.map(|f| f.map(Item::Folder)),
+            NodeKind::File => self.remote().get_file(&node.box_id, None).await.map(|f| f.map(Item::File)),
+            NodeKind::Dir => self.remote().get_folder(&node.box_id, None).await.map(|f| f.map(Item::Folder)),
             NodeKind::Link => return Vec::new(),
         };
         match fetched {
@@ -163,7 +164,7 @@ impl Fs {
         self.staged_map().get(&ino).is_some_and(|s| s.lock().only_local())
     }
 
-    fn drop_old_blocks(&self, item: &Item, keep_version: &str) {
+    fn drop_old_blocks(&self, item: &Item, keep_version: &ContentVersion) {
         if let Item::File(f) = item {
             self.blocks().invalidate_file(&f.common.id, Some(keep_version));
         }

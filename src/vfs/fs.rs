@@ -4,18 +4,22 @@
 //! cache and prefetcher, web links as `.url` files, symlinks answered from the attributes
 //! stored on the item, xattrs and statfs.
 
-use super::attr::{Attr, AttrPolicy, SpecialType};
-use super::blocks::BlockCache;
 use super::error::{VfsError, VfsResult};
-use super::inode::{link_body, Ino, InodeTable, Meta, Node, NodeKind, ROOT_INO};
-use super::journal::Journal;
-use super::listings::{DirEntry, Listing, ListingCache};
-use super::posix::Posix;
-use super::prefetch::{BlockRequest, FetchFn, Reader, ReaderConfig};
-use super::rights::Op;
-use super::staging::{not_found, Staged};
+use super::meta::attr::{Attr, AttrPolicy, SpecialType};
+use super::meta::inode::{link_body, Ino, InodeTable, Meta, Node, NodeKind, ROOT_INO};
+use super::meta::listings::{DirEntry, Listing, ListingCache};
+use super::meta::names::not_found;
+use super::meta::posix::Posix;
+use super::meta::rights::Op;
+use super::read::blocks::BlockCache;
+use super::read::downloads::{BlockRequest, Downloads, FetchFn};
+use super::read::prefetch::{Reader, ReaderConfig};
+use super::read::version::ContentVersion;
+use super::remote::Remote;
+use super::write::journal::Journal;
+use super::write::staging::Staged;
 use boxfs_api::model::{Item, User};
-use boxfs_api::{ApiError, Client, Fetched};
+use boxfs_api::{ApiError, Fetched};
 use boxfs_io::blockbuf::BufPool;
 use bytes::Bytes;
 use std::collections::HashMap;
@@ -70,16 +74,17 @@ pub(super) enum Handle {
 /// tier's evicted blocks through them). Idle buffers are resident memory: keep few.
 const IDLE_BLOCK_BUFFERS: usize = 4;
 
-/// Downloads a block with `client` into a page-aligned buffer (so that the cache can write it
-/// with direct I/O and reads can be answered from it without a copy).
-fn block_fetcher(client: Client, blocks: &BlockCache) -> FetchFn {
+/// Downloads a block from `remote` (`background` for prefetches) into a page-aligned buffer (so
+/// that the cache can write it with direct I/O and reads can be answered from it without a copy).
+fn block_fetcher(remote: Arc<dyn Remote>, background: Arc<dyn Remote>, blocks: &BlockCache) -> FetchFn {
     let pool = BufPool::new(blocks.block_size(), IDLE_BLOCK_BUFFERS);
     Arc::new(move |req: BlockRequest| {
-        let (c, pool) = (if req.prefetch { client.background() } else { client.clone() }, pool.clone());
+        let (c, pool) = (if req.prefetch { background.clone() } else { remote.clone() }, pool.clone());
         Box::pin(async move {
             let mut buf = pool.take(req.len);
-            let version = super::inode::version_param(&req.version);
-            c.read_range_into(&req.file_id, version, req.offset, req.len, &mut buf).await.map_err(Arc::new)?;
+            c.read_range_into(&req.file_id, req.version.download_param(), req.offset, req.len, &mut buf)
+                .await
+                .map_err(Arc::new)?;
             Ok(buf.freeze())
         })
     })
@@ -91,12 +96,13 @@ const QUOTA_TTL: Duration = Duration::from_secs(60);
 pub const XATTRS: &[&str] = &["user.box.id", "user.box.etag", "user.box.sha1", "user.box.version", "user.box.web_url"];
 
 pub struct Fs {
-    client: Client,
+    remote: Arc<dyn Remote>,
+    /// `remote` at the priority of work nobody waits on (uploads, metadata writes).
+    background: Arc<dyn Remote>,
     cfg: FsConfig,
     inodes: InodeTable,
     listings: ListingCache,
-    blocks: Arc<BlockCache>,
-    fetch: FetchFn,
+    downloads: Arc<Downloads>,
     handles: Mutex<HashMap<u64, Handle>>,
     next_fh: AtomicU64,
     quota: Mutex<Option<(Instant, User)>>,
@@ -111,25 +117,27 @@ pub struct Fs {
 impl Fs {
     /// A filesystem rooted at Box folder `root_id`.
     pub async fn new(
-        client: Client,
+        remote: Arc<dyn Remote>,
         root_id: &str,
         blocks: Arc<BlockCache>,
         journal: Journal,
         cfg: FsConfig,
     ) -> VfsResult<Arc<Fs>> {
-        let root = match client.get_folder(root_id, None).await? {
+        let root = match remote.get_folder(root_id, None).await? {
             Fetched::Modified(f) => Item::Folder(f),
             Fetched::NotModified => return Err(VfsError::Api(ApiError::Decode("304 without an etag".into()))),
         };
-        let fetch = block_fetcher(client.clone(), &blocks);
+        let background = remote.background();
+        let fetch = block_fetcher(remote.clone(), background.clone(), &blocks);
+        let downloads = Downloads::new(blocks, fetch);
         Ok(Arc::new_cyclic(|me| Fs {
             inodes: InodeTable::new(root_id, Meta::from_item(&root)),
             listings: ListingCache::new(cfg.metadata_ttl),
             upload_slots: tokio::sync::Semaphore::new(cfg.upload_parallelism.max(1)),
-            client,
+            remote,
+            background,
             cfg,
-            blocks,
-            fetch,
+            downloads,
             handles: Mutex::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
             quota: Mutex::new(None),
@@ -144,8 +152,38 @@ impl Fs {
         &self.cfg
     }
 
-    pub fn client(&self) -> &Client {
-        &self.client
+    pub(super) fn remote(&self) -> &dyn Remote {
+        &*self.remote
+    }
+
+    pub(super) fn background(&self) -> &dyn Remote {
+        &*self.background
+    }
+
+    /// `Err(EACCES)` unless the user's rights on `ino` allow `op` (`rights.rs`); what is known
+    /// of them is revalidated first when it is stale.
+    pub(super) async fn check_allowed(&self, ino: Ino, op: Op) -> VfsResult<()> {
+        let mut node = self.node(ino)?;
+        let local = node.box_id.starts_with("local:");
+        if !local && (node.fetched.is_none() || node.meta.rights.is_none()) && node.kind != NodeKind::Link {
+            self.getattr(ino).await?;
+            node = self.node(ino)?;
+        }
+        match node.meta.rights {
+            Some(rights) if !op.allowed(&node, rights) => {
+                tracing::debug!(ino, ?op, name = %node.name, "refused: the item's permissions in Box do not allow it");
+                Err(VfsError::Denied)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// A collaboration changed (the user's role somewhere): forget every listing and what the
+    /// user may do with each item; everything is asked for again at next use. Returns the
+    /// inodes whose kernel attributes are to be dropped.
+    pub(super) async fn rights_changed(&self) -> Vec<Ino> {
+        self.forget_all_listings().await;
+        self.inodes().forget_rights()
     }
 
     fn node(&self, ino: Ino) -> VfsResult<Node> {
@@ -221,7 +259,7 @@ impl Fs {
     }
 
     async fn fetch_listing(&self, dir: Node) -> VfsResult<Arc<Listing>> {
-        let items = self.client.list_folder(&dir.box_id).await?;
+        let items = self.remote.list_folder(&dir.box_id).await?;
         let mut listing = Listing::default();
         for item in &items {
             let node = self.inodes.upsert(dir.ino, item);
@@ -293,8 +331,8 @@ impl Fs {
         // Unknown rights are asked for in full: Box's etag does not change with a role.
         let etag = node.meta.rights.and(node.meta.etag.as_deref());
         let fresh = match node.kind {
-            NodeKind::File => self.client.get_file(&node.box_id, etag).await?.map(Item::File),
-            _ => self.client.get_folder(&node.box_id, etag).await?.map(Item::Folder),
+            NodeKind::File => self.remote.get_file(&node.box_id, etag).await?.map(Item::File),
+            _ => self.remote.get_folder(&node.box_id, etag).await?.map(Item::Folder),
         };
         let node = match fresh {
             Fetched::NotModified => {
@@ -385,7 +423,7 @@ impl Fs {
             NodeKind::Dir => return Err(VfsError::IsDir),
             NodeKind::Link => Handle::Link(Bytes::from(link_body(node.meta.url.as_deref().unwrap_or_default()))),
             NodeKind::File => {
-                let reader = Arc::new(self.reader_for(&node.box_id, &node.content_version(), node.meta.size));
+                let reader = Arc::new(self.reader_for(&node.box_id, &content_version(&node), node.meta.size));
                 Handle::File { ino, reader }
             }
         };
@@ -393,15 +431,8 @@ impl Fs {
     }
 
     /// A block-cache reader of one version of a file.
-    pub(super) fn reader_for(&self, box_id: &str, version: &str, size: u64) -> Reader {
-        Reader::new(
-            self.blocks.clone(),
-            self.fetch.clone(),
-            box_id.to_string(),
-            version.to_string(),
-            size,
-            self.cfg.reader.clone(),
-        )
+    pub(super) fn reader_for(&self, box_id: &str, version: &ContentVersion, size: u64) -> Reader {
+        Reader::new(self.downloads.clone(), box_id.to_string(), version.clone(), size, self.cfg.reader.clone())
     }
 
     /// The read if it can be answered at once from memory (a web link's body, or file bytes the
@@ -453,7 +484,7 @@ impl Fs {
                 return Ok(user.clone());
             }
         }
-        let user = self.client.me().await?;
+        let user = self.remote.me().await?;
         *self.quota.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), user.clone()));
         Ok(user)
     }
@@ -479,7 +510,7 @@ impl Fs {
 
     /// Block cache bytes in use and its budget.
     pub fn cache_usage(&self) -> (u64, u64) {
-        (self.blocks.used_bytes(), self.blocks.capacity())
+        (self.blocks().used_bytes(), self.blocks().capacity())
     }
 
     pub fn inode_count(&self) -> usize {
@@ -517,7 +548,7 @@ impl Fs {
     }
 
     pub(super) fn blocks(&self) -> &BlockCache {
-        &self.blocks
+        self.downloads.cache()
     }
 
     /// Drops a folder's cached listing (the next lookup or readdir lists it again).
@@ -528,6 +559,11 @@ impl Fs {
     pub(super) async fn forget_all_listings(&self) {
         self.listings.forget_all().await;
     }
+}
+
+/// The content of a file as far as the mount knows (`read/version.rs`).
+pub(super) fn content_version(node: &Node) -> ContentVersion {
+    ContentVersion::of(node.meta.version_id.as_deref(), node.meta.sha1.as_deref())
 }
 
 fn web_url(node: &Node) -> String {

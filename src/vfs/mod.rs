@@ -1,29 +1,53 @@
-//! Filesystem logic, async and FUSE-free: the inode table, metadata cache, block cache,
-//! prefetcher, write-back (content and stored POSIX attributes) and the operations the FUSE
-//! adapter calls. Testable without mounting.
+//! Filesystem logic, async and FUSE-free, in three rooms and a facade.
+//!
+//! - [`meta`]: what is known of Box's items: inodes, listings, attributes, rights.
+//! - [`read`]: file content through the block cache, downloads and prefetch.
+//! - [`write`]: local changes: staged entries, the journal, the upload state machine.
+//! - [`remote`]: what the vfs needs of Box, as a trait ([`Remote`]): the Box client implements
+//!   it for the mount, an in-memory fake for the unit tests.
+//!
+//! [`Fs`] is the facade the FUSE adapter calls. It owns one of each room's parts and the open
+//! handles, and its operations are where rooms meet: `fs.rs` (lookup, getattr, readdir, read,
+//! xattrs), `ops.rs` (create, write, setattr, mkdir, unlink, rename), `writeback.rs` (the
+//! driver that takes staged entries to Box), `uploads.rs` (sync, drain, recovery, status) and
+//! `events.rs` (Box's change events as invalidations). Rooms never call the facade; the facade
+//! files do not import each other except for the types `fs.rs` defines.
+//!
+//! The rules the facade keeps between rooms:
+//! - A file with a staged entry is read, `stat`ed and listed from that entry (its size,
+//!   mtime, content), whatever Box or the block cache hold, until the entry leaves.
+//! - The staged map has at most one entry per inode; a handle open for writing holds that
+//!   entry, and an entry takes a new writer only while it is still the map's entry for its
+//!   inode (checked under the map's lock, which the driver also holds to unstage it), so no
+//!   write lands in an entry that has left.
+//! - An entry recovered from the journal is staged like any other (shown in its folder once
+//!   that is listed) unless it is held; a held entry is in the journal only.
+//! - A change made here is applied to the cached listing under the listing's lock, after Box
+//!   accepted it (folders, renames and deletes of items in Box) or at once (items not in Box
+//!   yet), so that a concurrent fetch of the folder cannot undo it.
+//! - Every error becomes one errno in one place (`error.rs`).
 
-pub mod attr;
-pub mod blocks;
-mod downloads;
 pub mod error;
 pub mod events;
 mod fs;
-mod hasher;
-pub mod inode;
-pub mod journal;
-mod listings;
-pub mod posix;
-pub mod prefetch;
-mod rights;
-mod staging;
-mod upload_state;
+pub mod meta;
+mod ops;
+pub mod read;
+pub mod remote;
+mod time;
 pub mod uploads;
-mod write;
+pub mod write;
 mod writeback;
 
-pub use attr::{Attr, AttrPolicy, SpecialType};
+#[cfg(test)]
+mod fake;
+#[cfg(test)]
+mod tests;
+
 pub use error::{VfsError, VfsResult};
 pub use fs::{Fs, FsConfig, FsyncMode, XATTRS};
-pub use inode::{Ino, NodeKind, ROOT_INO};
-pub use listings::{DirEntry, Listing};
-pub use write::{Caller, OwnerChange};
+pub use meta::attr::{Attr, AttrPolicy, SpecialType};
+pub use meta::inode::{Ino, NodeKind, ROOT_INO};
+pub use meta::listings::{DirEntry, Listing};
+pub use ops::{Caller, OwnerChange};
+pub use remote::{Remote, RemoteResult};

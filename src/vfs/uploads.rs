@@ -7,10 +7,11 @@
 
 use super::error::{VfsError, VfsResult};
 use super::fs::Fs;
-use super::inode::{Ino, Meta, NodeKind, ROOT_INO};
-use super::journal::{Entry, Journal, Record};
-use super::staging::{from_nanos, StageState, Staged};
-use super::upload_state::{Mark, State, Upload};
+use super::meta::inode::{Ino, Meta, NodeKind, ROOT_INO};
+use super::time::from_nanos;
+use super::write::journal::{Entry, Journal, Record};
+use super::write::staging::{StageState, Staged};
+use super::write::upload_state::{Mark, State, Upload};
 use super::writeback::wait_in_box;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::Ordering;

@@ -11,12 +11,14 @@
 
 use super::error::{VfsError, VfsResult};
 use super::fs::{Fs, FsyncMode, Handle};
-use super::inode::{Ino, Meta, NodeKind};
-use super::journal::{Entry, Record};
-use super::listings::DirEntry;
-use super::posix::{plan, Call, PendingAttrs, Stored};
-use super::staging::{from_nanos, rfc3339, Staged};
-use super::upload_state::{Mark, Next, Outcome, State, Timing};
+use super::meta::inode::{Ino, Meta, NodeKind};
+use super::meta::listings::DirEntry;
+use super::meta::posix::{plan, Call, PendingAttrs};
+use super::meta::stored::Stored;
+use super::time::{from_nanos, nanos, rfc3339};
+use super::write::journal::{Entry, Record};
+use super::write::staging::Staged;
+use super::write::upload_state::{Mark, Next, Outcome, State, Timing};
 use boxfs_api::metadata::ItemKind;
 use boxfs_api::model::{File, Item};
 use boxfs_api::{ApiError, CommitHook, Fetched, Sha1Source, UploadOptions, UploadTarget};
@@ -99,7 +101,7 @@ impl Fs {
                 return; // changed while it waited for a slot
             }
             let generation = st.upload.start();
-            let record = Record { mtime_ns: super::staging::nanos(st.mtime), ..st.record().clone() };
+            let record = Record { mtime_ns: nanos(st.mtime), ..st.record().clone() };
             tracing::debug!(name = %record.name, generation, size = st.size, "upload starts");
             (record, st.size)
         };
@@ -203,23 +205,23 @@ impl Fs {
     /// (changed elsewhere, or an earlier attempt landed unseen), its instance is read and the
     /// call planned again, once.
     async fn store_on(&self, ino: Ino, kind: ItemKind, id: &str, pending: &PendingAttrs) -> Result<Stored, ApiError> {
-        let client = self.client().background();
+        let remote = self.background();
         let mut have = pending.base.clone();
         let mut replanned = false;
         loop {
             let Some(call) = plan(&have, &pending.want) else { return Ok(have) };
             self.inodes().expect_echo(ino);
             let result = match call {
-                Call::Create(keys) => client.create_properties(kind, id, &keys).await.map(Some),
-                Call::Update(ops) => client.update_properties(kind, id, &ops).await.map(Some),
-                Call::Delete => client.delete_properties(kind, id).await.map(|()| None),
+                Call::Create(keys) => remote.create_properties(kind, id, &keys).await.map(Some),
+                Call::Update(ops) => remote.update_properties(kind, id, &ops).await.map(Some),
+                Call::Delete => remote.delete_properties(kind, id).await.map(|()| None),
             };
             match result {
                 Ok(instance) => return Ok(Stored::from_properties(instance.as_ref())),
                 Err(e) if !replanned && holds_something_else(&e) => {
                     self.inodes().cancel_echo(ino);
                     replanned = true;
-                    have = Stored::from_properties(client.get_properties(kind, id).await?.as_ref());
+                    have = Stored::from_properties(remote.get_properties(kind, id).await?.as_ref());
                 }
                 Err(e) => {
                     if !worth_retrying(&e) {
@@ -282,12 +284,12 @@ impl Fs {
             },
             None => UploadTarget::NewFile { parent_id: &record.parent_id, name: &record.name },
         };
-        if size < self.client().config().upload_cutoff {
+        if size < self.remote().upload_cutoff() {
             let snapshot = staged.clone();
             let data = tokio::task::spawn_blocking(move || snapshot.snapshot())
                 .await
                 .map_err(|e| ApiError::Io(std::io::Error::other(e)))??;
-            return self.client().background().upload_bytes(target, data, &opts).await;
+            return self.background().upload_bytes(target, data, &opts).await;
         }
         let sha1 = {
             let staged = staged.clone();
@@ -301,7 +303,7 @@ impl Fs {
             }
         };
         let path = self.journal().data_path(&record.key);
-        self.client().background().upload_resumable(target, &path, &opts, record.session_id.as_deref(), &remember).await
+        self.background().upload_resumable(target, &path, &opts, record.session_id.as_deref(), &remember).await
     }
 
     /// What a failed attempt means for the machine. A 412 whose newer version in Box holds
@@ -348,7 +350,7 @@ impl Fs {
     /// The Box file `record` is a version of, when its current content is exactly ours.
     async fn own_version_in_box(&self, staged: &Arc<Staged>, record: &Record) -> Result<Option<File>, ApiError> {
         let Some(id) = &record.base_id else { return Ok(None) };
-        let Fetched::Modified(file) = self.client().get_file(id, None).await? else { return Ok(None) };
+        let Fetched::Modified(file) = self.remote().get_file(id, None).await? else { return Ok(None) };
         let size = staged.lock().size;
         if file.common.size != size {
             return Ok(None);
@@ -384,7 +386,7 @@ impl Fs {
             match replaced_by.and_then(|w| w.upgrade()) {
                 Some(next) => self.hand_over(&next, &file),
                 None => {
-                    if let Err(e) = self.client().delete_file(&file.common.id, None).await {
+                    if let Err(e) = self.remote().delete_file(&file.common.id, None).await {
                         tracing::warn!(error = %e, "could not delete a file unlinked during its upload");
                     }
                 }
@@ -396,7 +398,7 @@ impl Fs {
         } else {
             let new_name = (name != sent.name).then_some(name.as_str());
             let new_parent = (parent_id != sent.parent_id).then_some(parent_id.as_str());
-            match self.client().update_file(&file.common.id, new_name, new_parent, None).await {
+            match self.remote().update_file(&file.common.id, new_name, new_parent, None).await {
                 Ok(moved) => moved,
                 Err(e) => {
                     tracing::warn!(error = %e, "could not apply a rename made during the upload");

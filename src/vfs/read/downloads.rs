@@ -1,11 +1,13 @@
-//! The registry of blocks being downloaded right now ([`Downloads`], kept in the
-//! [`BlockCache`] so every reader of the cache shares it): two reads, or a read and a prefetch,
-//! of the same block in any handle share one download. Each download runs in its own task, which
+//! Downloads into the block cache ([`Downloads`]: the cache, the fetch function that reaches
+//! Box, and the registry of blocks being downloaded right now), shared by every reader of one
+//! cache: two reads, or a read and a prefetch, of the same block in any handle share one
+//! download. Each download runs in its own task, which
 //! hands the bytes to its waiters and to the cache's RAM tier the moment they arrive, then writes
 //! the block to disk, then leaves the registry; so anyone looking finds a block in the registry
 //! or in the cache, never in neither.
 
-use crate::vfs::blocks::{BlockCache, BlockKey};
+use super::blocks::{BlockCache, BlockKey};
+use super::version::ContentVersion;
 use boxfs_api::ApiError;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
@@ -24,7 +26,7 @@ pub type FetchFn = Arc<dyn Fn(BlockRequest) -> BoxFuture<'static, Result<Bytes, 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BlockRequest {
     pub file_id: String,
-    pub version: String,
+    pub version: ContentVersion,
     pub offset: u64,
     pub len: u64,
     /// Fetched ahead of a reader: nobody waits for it yet.
@@ -40,12 +42,13 @@ struct Download {
     prefetch: bool,
 }
 
-/// Blocks being downloaded right now, keyed by [`BlockKey`], shared by every reader of one
-/// [`BlockCache`] (it lives inside it) so that concurrent opens of a file never download a block
-/// twice. An entry stays until its block is in the cache (or the download failed), so anyone
-/// looking finds the block either here or in the cache.
-#[derive(Default)]
+/// Downloads of blocks with `fetch` into `cache`. Blocks being downloaded right now are kept
+/// by [`BlockKey`], so that concurrent opens of a file never download a block twice. An entry
+/// stays until its block is in the cache (or the download failed), so anyone looking finds the
+/// block either here or in the cache.
 pub struct Downloads {
+    cache: Arc<BlockCache>,
+    fetch: FetchFn,
     map: Mutex<HashMap<BlockKey, Download>>,
 }
 
@@ -55,6 +58,14 @@ pub(crate) enum Slot {
 }
 
 impl Downloads {
+    pub fn new(cache: Arc<BlockCache>, fetch: FetchFn) -> Arc<Downloads> {
+        Arc::new(Downloads { cache, fetch, map: Mutex::default() })
+    }
+
+    pub fn cache(&self) -> &Arc<BlockCache> {
+        &self.cache
+    }
+
     /// Number of downloads in flight.
     #[cfg(test)]
     pub fn in_flight(&self) -> usize {
@@ -67,14 +78,9 @@ impl Downloads {
 
     /// Joins the download of `key`, or finds it cached, or starts it (in its own task, so it
     /// completes into the cache even if every waiter goes away).
-    pub(crate) fn join_or_start(
-        cache: &Arc<BlockCache>,
-        fetch: &FetchFn,
-        key: &BlockKey,
-        len: u64,
-        prefetch: bool,
-    ) -> Slot {
-        let mut map = cache.downloads().lock();
+    pub(crate) fn join_or_start(self: &Arc<Self>, key: &BlockKey, len: u64, prefetch: bool) -> Slot {
+        let cache = &self.cache;
+        let mut map = self.lock();
         if let Some(d) = map.get(key) {
             // A download that failed (its entry lingers until its task ends) or whose task died
             // without an answer (panic, runtime shutdown) is replaced by a new one.
@@ -102,8 +108,8 @@ impl Downloads {
             len,
             prefetch,
         };
-        let guard = Unregister { cache: cache.clone(), key: key.clone(), rx: rx.clone() };
-        let download = fetch(req);
+        let guard = Unregister { downloads: self.clone(), key: key.clone(), rx: rx.clone() };
+        let download = (self.fetch)(req);
         tokio::spawn(async move {
             let guard = guard;
             let result = download.await;
@@ -124,11 +130,11 @@ impl Downloads {
             // Waiters and the RAM tier get the bytes now; the disk write happens while the entry
             // still serves them.
             if let (true, Ok(data)) = (full, &result) {
-                guard.cache.keep_in_ram(&guard.key, data.clone());
+                guard.downloads.cache.keep_in_ram(&guard.key, data.clone());
             }
             tx.send_replace(Some(result.clone()));
             if let (true, Ok(data)) = (full, result) {
-                let (cache, key) = (guard.cache.clone(), guard.key.clone());
+                let (cache, key) = (guard.downloads.cache.clone(), guard.key.clone());
                 match tokio::task::spawn_blocking(move || cache.put(&key, &data)).await {
                     Ok(Ok(())) => {}
                     Ok(Err(e)) => tracing::warn!(error = %e, "could not write a block to the cache"),
@@ -143,14 +149,14 @@ impl Downloads {
 
 /// Removes a download's entry when its task ends, however it ends (done, panicked, aborted).
 struct Unregister {
-    cache: Arc<BlockCache>,
+    downloads: Arc<Downloads>,
     key: BlockKey,
     rx: watch::Receiver<Outcome>,
 }
 
 impl Drop for Unregister {
     fn drop(&mut self) {
-        let mut map = self.cache.downloads().lock();
+        let mut map = self.downloads.lock();
         if map.get(&self.key).is_some_and(|d| d.rx.same_channel(&self.rx)) {
             map.remove(&self.key);
         }

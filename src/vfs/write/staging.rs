@@ -4,11 +4,12 @@
 //! and mtime until the upload commits. An entry made by a change of attributes alone (`chmod`)
 //! has no content: it gets one only if the file is then opened for writing.
 
-use super::error::{VfsError, VfsResult};
 use super::hasher::ContentHasher;
-use super::inode::Ino;
 use super::journal::{Journal, Record};
 use super::upload_state::Upload;
+use crate::vfs::error::{VfsError, VfsResult};
+use crate::vfs::meta::inode::Ino;
+use crate::vfs::time::nanos;
 use boxfs_io::direct_io::DirectFile;
 use bytes::Bytes;
 use std::os::unix::fs::FileExt;
@@ -358,62 +359,10 @@ impl Staged {
     }
 }
 
-/// `content_modified_at` for an mtime.
-pub fn rfc3339(t: SystemTime) -> String {
-    let dt: chrono::DateTime<chrono::Utc> = t.into();
-    dt.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
-
-pub fn nanos(t: SystemTime) -> i128 {
-    match t.duration_since(SystemTime::UNIX_EPOCH) {
-        Ok(d) => d.as_nanos() as i128,
-        Err(e) => -(e.duration().as_nanos() as i128),
-    }
-}
-
-pub fn from_nanos(n: i128) -> SystemTime {
-    if n >= 0 {
-        SystemTime::UNIX_EPOCH + std::time::Duration::from_nanos(n as u64)
-    } else {
-        SystemTime::UNIX_EPOCH - std::time::Duration::from_nanos((-n) as u64)
-    }
-}
-
-/// Box's naming rules as errnos: `EINVAL` for names Box refuses, `ENAMETOOLONG` past 255
-/// characters or (Linux's limit) 255 bytes.
-pub fn check_name(name: &str) -> VfsResult<()> {
-    use boxfs_api::model::{name_problem, NameProblem};
-    match name_problem(name) {
-        _ if name.len() > 255 => Err(VfsError::NameTooLong),
-        Some(NameProblem::TooLong) => Err(VfsError::NameTooLong),
-        Some(NameProblem::Invalid) => Err(VfsError::Invalid),
-        None => Ok(()),
-    }
-}
-
-/// The error for a name not found in a folder: `ENAMETOOLONG` for one longer than a name can
-/// be (255 bytes), else `ENOENT`.
-pub fn not_found(name: &str) -> VfsError {
-    if name.len() > 255 {
-        VfsError::NameTooLong
-    } else {
-        VfsError::NotFound
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use sha1::{Digest, Sha1};
-
-    #[test]
-    fn names_follow_box_rules() {
-        assert!(check_name("ok name.txt").is_ok());
-        for bad in ["", ".", "..", "a\\b", "trailing ", "ctl\u{1}"] {
-            assert!(matches!(check_name(bad), Err(VfsError::Invalid)), "{bad:?}");
-        }
-        assert!(matches!(check_name(&"x".repeat(256)), Err(VfsError::NameTooLong)));
-    }
 
     fn staged_empty_file() -> (tempfile::TempDir, Staged) {
         let dir = tempfile::tempdir().unwrap();
@@ -525,12 +474,5 @@ mod tests {
         // A gap reads as zeros, and is hashed as such.
         s.write_at(10, b"x").unwrap();
         assert_eq!(s.content_sha1(11), Some(Sha1::digest(b"abc\0\0\0\0\0\0\0x").into()));
-    }
-
-    #[test]
-    fn mtime_round_trips_through_nanos() {
-        let t = SystemTime::UNIX_EPOCH + std::time::Duration::new(1_700_000_000, 123_456_789);
-        assert_eq!(from_nanos(nanos(t)), t);
-        assert_eq!(rfc3339(t), "2023-11-14T22:13:20Z");
     }
 }

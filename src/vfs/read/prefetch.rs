@@ -17,9 +17,9 @@
 //! caller. Dropping a reader stops its prefetcher; downloads already under way finish (at most
 //! `max_parallel` blocks) into the cache.
 
-use crate::vfs::blocks::{BlockCache, BlockKey};
-use crate::vfs::downloads::{settled, wait, Downloads, Slot};
-pub use crate::vfs::downloads::{BlockRequest, FetchError, FetchFn};
+use super::blocks::BlockKey;
+use super::downloads::{settled, wait, Downloads, FetchError, Slot};
+use super::version::ContentVersion;
 use boxfs_api::ApiError;
 use bytes::{Bytes, BytesMut};
 use futures_util::stream::{self, FuturesUnordered, StreamExt, TryStreamExt};
@@ -57,10 +57,9 @@ const MAX_ATTEMPTS: usize = 4;
 
 /// What a reader shares with its prefetch task.
 struct Inner {
-    cache: Arc<BlockCache>,
-    fetch: FetchFn,
+    downloads: Arc<Downloads>,
     file_id: String,
-    version: String,
+    version: ContentVersion,
     size: u64,
     block_size: u64,
     cfg: ReaderConfig,
@@ -99,10 +98,10 @@ impl Inner {
         let mut retried_prefetch = false;
         let mut last_err = None;
         for _ in 0..MAX_ATTEMPTS {
-            if let Some(bytes) = self.cache.ram_range(&key, start, end) {
+            if let Some(bytes) = self.downloads.cache().ram_range(&key, start, end) {
                 return Ok(bytes);
             }
-            match Downloads::join_or_start(&self.cache, &self.fetch, &key, self.block_len(index), false) {
+            match self.downloads.join_or_start(&key, self.block_len(index), false) {
                 Slot::Cached => {
                     if let Some(bytes) = self.cached(&key, start, end).await {
                         return Ok(bytes);
@@ -130,7 +129,7 @@ impl Inner {
     /// Bytes `start..end` of a cached block; `None` on a miss or a cached block shorter than it
     /// must be (e.g. cut short by a power loss), which is dropped.
     async fn cached(&self, key: &BlockKey, start: u64, end: u64) -> Option<Bytes> {
-        let cache = self.cache.clone();
+        let cache = self.downloads.cache().clone();
         let k = key.clone();
         let got = tokio::task::spawn_blocking(move || {
             let bytes = cache.get_range(&k, start, end - start)?;
@@ -158,9 +157,7 @@ impl Inner {
                 let index = next;
                 next += 1;
                 let key = self.key(index);
-                if let Slot::Pending { rx, .. } =
-                    Downloads::join_or_start(&self.cache, &self.fetch, &key, self.block_len(index), true)
-                {
+                if let Slot::Pending { rx, .. } = self.downloads.join_or_start(&key, self.block_len(index), true) {
                     running.push(async move {
                         let outcome = wait(rx.clone()).await;
                         settled(rx).await;
@@ -209,17 +206,16 @@ impl Reader {
     /// A reader of `size` bytes of version `version` of file `file_id`. Spawns nothing until the
     /// first sequential read. Must be created inside the tokio runtime it will use.
     pub fn new(
-        cache: Arc<BlockCache>,
-        fetch: FetchFn,
+        downloads: Arc<Downloads>,
         file_id: String,
-        version: String,
+        version: ContentVersion,
         size: u64,
         cfg: ReaderConfig,
     ) -> Reader {
-        let block_size = cache.block_size();
+        let block_size = downloads.cache().block_size();
         let (want, _) = watch::channel(0..0);
         Reader {
-            inner: Arc::new(Inner { cache, fetch, file_id, version, size, block_size, cfg }),
+            inner: Arc::new(Inner { downloads, file_id, version, size, block_size, cfg }),
             pattern: Mutex::new(Pattern::default()),
             want,
             prefetcher: Mutex::new(None),
@@ -242,7 +238,7 @@ impl Reader {
             return None;
         }
         let base = first * inner.block_size;
-        let bytes = inner.cache.ram_range(&inner.key(first), offset - base, end - base)?;
+        let bytes = inner.downloads.cache().ram_range(&inner.key(first), offset - base, end - base)?;
         if (bytes.len() as u64) < end - offset {
             return None;
         }
@@ -349,6 +345,8 @@ impl Drop for Reader {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::vfs::read::blocks::BlockCache;
+    use crate::vfs::read::downloads::{BlockRequest, FetchFn};
     use std::collections::{HashMap, HashSet};
     use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
     use std::time::Duration;
@@ -430,14 +428,20 @@ mod tests {
         }
     }
 
-    fn setup(size: usize, block_size: u64) -> (tempfile::TempDir, Arc<BlockCache>, Arc<Fake>) {
+    fn setup(size: usize, block_size: u64) -> (tempfile::TempDir, Arc<BlockCache>, Arc<Downloads>, Arc<Fake>) {
         let tmp = tempfile::tempdir().unwrap();
         let cache = Arc::new(BlockCache::open(tmp.path(), 1 << 30, block_size).unwrap());
-        (tmp, cache, Fake::new(size, block_size))
+        let fake = Fake::new(size, block_size);
+        let downloads = Downloads::new(cache.clone(), fake.fetch_fn());
+        (tmp, cache, downloads, fake)
     }
 
-    fn reader(cache: &Arc<BlockCache>, fake: &Arc<Fake>, cfg: ReaderConfig) -> Reader {
-        Reader::new(cache.clone(), fake.fetch_fn(), "f1".into(), "v1".into(), fake.data.len() as u64, cfg)
+    fn v(name: &str) -> ContentVersion {
+        ContentVersion::Id(name.into())
+    }
+
+    fn reader(dl: &Arc<Downloads>, fake: &Arc<Fake>, cfg: ReaderConfig) -> Reader {
+        Reader::new(dl.clone(), "f1".into(), v("v1"), fake.data.len() as u64, cfg)
     }
 
     /// Waits (bounded) until `f` holds; the outcome, not the time taken, is what tests check.
@@ -453,8 +457,8 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn sequential_read_of_whole_file_fetches_each_block_once() {
-        let (_tmp, cache, fake) = setup(40 * BS as usize, BS);
-        let r = reader(&cache, &fake, ReaderConfig::default());
+        let (_tmp, _cache, dl, fake) = setup(40 * BS as usize, BS);
+        let r = reader(&dl, &fake, ReaderConfig::default());
         let mut out = Vec::new();
         let mut max_window = 0;
         loop {
@@ -467,22 +471,22 @@ mod tests {
         }
         assert_eq!(out, fake.data);
         assert_eq!(max_window, ReaderConfig::default().max_window_blocks);
-        eventually("downloads settle", || cache.downloads().in_flight() == 0).await;
+        eventually("downloads settle", || dl.in_flight() == 0).await;
         let calls = fake.calls();
         assert_eq!(calls.len(), 40, "{calls:?}");
         assert_eq!(calls.iter().copied().collect::<HashSet<_>>(), (0..40).collect::<HashSet<_>>());
         // Prefetch downloads run max_parallel at a time, plus the read's own block.
         assert!(fake.max_active.load(Ordering::SeqCst) <= 4 + 1);
         // A second handle reads everything from the cache.
-        let r2 = reader(&cache, &fake, ReaderConfig::default());
+        let r2 = reader(&dl, &fake, ReaderConfig::default());
         assert_eq!(r2.read(0, (40 * BS) as u32).await.unwrap(), Bytes::from(fake.data.clone()));
         assert_eq!(fake.calls().len(), 40);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn window_grows_ahead_of_the_reader() {
-        let (_tmp, cache, fake) = setup(40 * BS as usize, BS);
-        let r = reader(&cache, &fake, ReaderConfig { max_window_blocks: 8, max_parallel: 2 });
+        let (_tmp, cache, dl, fake) = setup(40 * BS as usize, BS);
+        let r = reader(&dl, &fake, ReaderConfig { max_window_blocks: 8, max_parallel: 2 });
         // First read: nothing known yet, no prefetch.
         r.read(0, BS as u32).await.unwrap();
         assert_eq!(r.window(), 0);
@@ -495,10 +499,10 @@ mod tests {
         assert_eq!(expected_windows, vec![1, 2, 4]);
         // After reading block 3 with a window of 4, blocks 4..8 are fetched ahead, and no further.
         eventually("blocks 4..8 prefetched", || {
-            (4..8).all(|b| cache.contains(&BlockKey { file_id: "f1".into(), version: "v1".into(), index: b }))
+            (4..8).all(|b| cache.contains(&BlockKey { file_id: "f1".into(), version: v("v1"), index: b }))
         })
         .await;
-        eventually("downloads settle", || cache.downloads().in_flight() == 0).await;
+        eventually("downloads settle", || dl.in_flight() == 0).await;
         let fetched: HashSet<u64> = fake.calls().into_iter().collect();
         assert_eq!(fetched, (0..8).collect::<HashSet<_>>());
         // Reading them now costs no download.
@@ -509,7 +513,7 @@ mod tests {
         assert_eq!(r.window(), 8);
         assert!(fake.max_active.load(Ordering::SeqCst) <= 2 + 1);
         // Growth is per block entered, not per read: small reads inside one block keep the window.
-        let r2 = reader(&cache, &fake, ReaderConfig::default());
+        let r2 = reader(&dl, &fake, ReaderConfig::default());
         for k in 0..8u64 {
             r2.read(k * 64, 64).await.unwrap();
         }
@@ -519,8 +523,8 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn random_reads_fetch_only_what_they_need() {
         let bs = 1 << 20;
-        let (_tmp, cache, fake) = setup(40 << 20, bs);
-        let r = reader(&cache, &fake, ReaderConfig::default());
+        let (_tmp, _cache, dl, fake) = setup(40 << 20, bs);
+        let r = reader(&dl, &fake, ReaderConfig::default());
         let blocks = [37u64, 3, 20, 11, 29, 0, 33, 15, 7, 25];
         for b in blocks {
             let off = b * bs + 12_345;
@@ -530,7 +534,7 @@ mod tests {
         }
         assert!(!r.prefetching(), "random reads never start the prefetcher");
         // Downloads leave the registry once their block is written to the cache.
-        eventually("downloads settle", || cache.downloads().in_flight() == 0).await;
+        eventually("downloads settle", || dl.in_flight() == 0).await;
         let mut calls = fake.calls();
         calls.sort();
         let mut want = blocks.to_vec();
@@ -540,12 +544,12 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn concurrent_reads_of_one_block_share_one_fetch() {
-        let (_tmp, cache, fake) = setup(4 * BS as usize, BS);
+        let (_tmp, _cache, dl, fake) = setup(4 * BS as usize, BS);
         fake.gate.send_replace(false);
         // No prefetch here: every download counted is one a read needed.
         let no_prefetch = ReaderConfig { max_window_blocks: 0, max_parallel: 4 };
-        let r1 = Arc::new(reader(&cache, &fake, no_prefetch.clone()));
-        let r2 = Arc::new(reader(&cache, &fake, no_prefetch));
+        let r1 = Arc::new(reader(&dl, &fake, no_prefetch.clone()));
+        let r2 = Arc::new(reader(&dl, &fake, no_prefetch));
         let a = tokio::spawn({
             let r1 = r1.clone();
             async move { r1.read(100, 200).await }
@@ -572,9 +576,9 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn failed_fetch_surfaces_and_a_later_read_retries() {
-        let (_tmp, cache, fake) = setup(4 * BS as usize, BS);
+        let (_tmp, cache, dl, fake) = setup(4 * BS as usize, BS);
         fake.fail.lock().unwrap().insert(2, 1);
-        let r = reader(&cache, &fake, ReaderConfig { max_window_blocks: 0, max_parallel: 4 });
+        let r = reader(&dl, &fake, ReaderConfig { max_window_blocks: 0, max_parallel: 4 });
         let err = r.read(2 * BS + 10, 10).await.unwrap_err();
         assert!(matches!(*err, ApiError::Network(_)), "{err:?}");
         assert!(err.is_transient());
@@ -586,20 +590,17 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn failed_prefetch_is_dropped_and_refetched_by_the_read() {
-        let (_tmp, cache, fake) = setup(20 * BS as usize, BS);
+        let (_tmp, _cache, dl, fake) = setup(20 * BS as usize, BS);
         for b in [3, 6] {
             fake.fail.lock().unwrap().insert(b, 1);
         }
-        let r = reader(&cache, &fake, ReaderConfig::default());
+        let r = reader(&dl, &fake, ReaderConfig::default());
         let mut out = Vec::new();
         // Blocks 0..3 sequentially: the window reaches 4 blocks, 3..7, fetched in the background.
         while out.len() < 3 * BS as usize {
             out.extend_from_slice(&r.read(out.len() as u64, 512).await.unwrap());
         }
-        eventually("prefetch of 3..7 done", || {
-            cache.downloads().in_flight() == 0 && (3..7).all(|b| fake.count(b) == 1)
-        })
-        .await;
+        eventually("prefetch of 3..7 done", || dl.in_flight() == 0 && (3..7).all(|b| fake.count(b) == 1)).await;
         // The failed prefetches (3 and 6) were dropped; reading on fetches them again.
         loop {
             let chunk = r.read(out.len() as u64, 512).await.unwrap();
@@ -609,7 +610,7 @@ mod tests {
             out.extend_from_slice(&chunk);
         }
         assert_eq!(out, fake.data);
-        eventually("downloads settle", || cache.downloads().in_flight() == 0).await;
+        eventually("downloads settle", || dl.in_flight() == 0).await;
         for b in 0..20 {
             let want = if [3, 6].contains(&b) { 2 } else { 1 };
             assert_eq!(fake.count(b), want, "block {b}: {:?}", fake.calls());
@@ -618,11 +619,11 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn read_joining_a_failing_prefetch_fetches_again() {
-        let (_tmp, cache, fake) = setup(20 * BS as usize, BS);
+        let (_tmp, _cache, dl, fake) = setup(20 * BS as usize, BS);
         fake.fail.lock().unwrap().insert(3, 1);
         fake.hold_from.store(3, Ordering::SeqCst);
         fake.gate.send_replace(false);
-        let r = Arc::new(reader(&cache, &fake, ReaderConfig::default()));
+        let r = Arc::new(reader(&dl, &fake, ReaderConfig::default()));
         let mut off = 0;
         while off < 3 * BS {
             off += r.read(off, 512).await.unwrap().len() as u64;
@@ -645,8 +646,8 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn reads_at_and_past_eof() {
         let size = 3 * BS as usize + 100;
-        let (_tmp, cache, fake) = setup(size, BS);
-        let r = reader(&cache, &fake, ReaderConfig { max_window_blocks: 0, max_parallel: 4 });
+        let (_tmp, cache, dl, fake) = setup(size, BS);
+        let r = reader(&dl, &fake, ReaderConfig { max_window_blocks: 0, max_parallel: 4 });
         // Spanning all blocks, ending past EOF: the bytes there are, block downloads whole.
         let all = r.read(10, u32::MAX).await.unwrap();
         assert_eq!(&all[..], &fake.data[10..]);
@@ -658,11 +659,11 @@ mod tests {
         let mut calls = fake.calls();
         calls.sort();
         assert_eq!(calls, vec![0, 1, 2, 3]);
-        eventually("downloads settle", || cache.downloads().in_flight() == 0).await;
-        assert_eq!(cache.cached_len(&BlockKey { file_id: "f1".into(), version: "v1".into(), index: 3 }), Some(100));
+        eventually("downloads settle", || dl.in_flight() == 0).await;
+        assert_eq!(cache.cached_len(&BlockKey { file_id: "f1".into(), version: v("v1"), index: 3 }), Some(100));
         assert!(!r.prefetching());
         // An empty file never downloads.
-        let empty = Reader::new(cache.clone(), fake.fetch_fn(), "f1".into(), "v0".into(), 0, ReaderConfig::default());
+        let empty = Reader::new(dl.clone(), "f1".into(), v("v0"), 0, ReaderConfig::default());
         assert!(empty.read(0, 100).await.unwrap().is_empty());
         assert_eq!(fake.calls().len(), 4);
     }
@@ -671,8 +672,8 @@ mod tests {
     async fn reader_and_its_read_future_are_send_and_sync() {
         fn send_sync<T: Send + Sync>(_: &T) {}
         fn send<T: Send>(_: &T) {}
-        let (_tmp, cache, fake) = setup(10, BS);
-        let r = reader(&cache, &fake, ReaderConfig::default());
+        let (_tmp, cache, dl, fake) = setup(10, BS);
+        let r = reader(&dl, &fake, ReaderConfig::default());
         send_sync(&r);
         send_sync(&*cache);
         send(&r.read(0, 1));
@@ -680,21 +681,21 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn versions_never_mix() {
-        let (_tmp, cache, fake) = setup(2 * BS as usize, BS);
-        let r1 = reader(&cache, &fake, ReaderConfig::default());
+        let (_tmp, _cache, dl, fake) = setup(2 * BS as usize, BS);
+        let r1 = reader(&dl, &fake, ReaderConfig::default());
         r1.read(0, 10).await.unwrap();
-        let r2 = Reader::new(cache.clone(), fake.fetch_fn(), "f1".into(), "v2".into(), 2 * BS, ReaderConfig::default());
+        let r2 = Reader::new(dl.clone(), "f1".into(), v("v2"), 2 * BS, ReaderConfig::default());
         r2.read(0, 10).await.unwrap();
         assert_eq!(fake.calls(), vec![0, 0]);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn dropping_the_reader_stops_prefetching() {
-        let (_tmp, cache, fake) = setup(100 * BS as usize, BS);
+        let (_tmp, cache, dl, fake) = setup(100 * BS as usize, BS);
         // Blocks 5 and up are held: the prefetcher's downloads stay under way.
         fake.hold_from.store(5, Ordering::SeqCst);
         fake.gate.send_replace(false);
-        let r = reader(&cache, &fake, ReaderConfig { max_window_blocks: 16, max_parallel: 2 });
+        let r = reader(&dl, &fake, ReaderConfig { max_window_blocks: 16, max_parallel: 2 });
         for i in 0..5u64 {
             r.read(i * BS, BS as u32).await.unwrap();
         }
@@ -703,7 +704,7 @@ mod tests {
         eventually("prefetch under way", || fake.active.load(Ordering::SeqCst) == 2).await;
         drop(r);
         fake.gate.send_replace(true);
-        eventually("downloads settle", || cache.downloads().in_flight() == 0).await;
+        eventually("downloads settle", || dl.in_flight() == 0).await;
         for _ in 0..50 {
             tokio::task::yield_now().await;
         }

@@ -3,9 +3,7 @@
 //! 0600), written atomically (temp file + rename) and evicted least-recently-used down to a byte
 //! capacity. Only a small index (key → size) lives in memory; the bytes stay on disk and the OS
 //! page cache keeps hot ones. The index is rebuilt from the directory at open, so a remount reuses
-//! what an earlier mount downloaded. The cache also carries the registry of blocks being
-//! downloaded right now ([`Downloads`]), so every reader of one cache shares a single download
-//! per block, and a small RAM tier: the most recently downloaded blocks, so that reads right
+//! what an earlier mount downloaded. The cache also keeps a small RAM tier: the most recently downloaded blocks, so that reads right
 //! after a download (a sequential reader consuming what the prefetcher fetched ahead) are served
 //! from memory, never read back from disk.
 //!
@@ -19,7 +17,7 @@
 //! (an earlier mount with a different setting) from being misread; they are deleted at open.
 //! Temp files are `tmp-<pid>-<random>`; a crash can leave one behind, and `open` deletes it.
 
-use crate::vfs::downloads::Downloads;
+use super::version::ContentVersion;
 use boxfs_io::direct_io::DirectFile;
 use bytes::Bytes;
 use lru::LruCache;
@@ -45,8 +43,7 @@ const TMP_PREFIX: &str = "tmp-";
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct BlockKey {
     pub file_id: String,
-    /// The file's SHA-1 or file_version id.
-    pub version: String,
+    pub version: ContentVersion,
     /// Block number: the block covers `index * block_size ..` up to `block_size` bytes.
     pub index: u64,
 }
@@ -70,7 +67,6 @@ pub struct BlockCache {
     index: Mutex<Index>,
     /// The RAM tier: most recently downloaded blocks (`None`: disabled).
     ram: Option<Mutex<LruCache<BlockKey, Bytes>>>,
-    downloads: Downloads,
 }
 
 impl BlockCache {
@@ -124,7 +120,6 @@ impl BlockCache {
             block_size,
             index: Mutex::new(index),
             ram: None,
-            downloads: Downloads::default(),
         };
         {
             let mut index = cache.lock();
@@ -281,13 +276,13 @@ impl BlockCache {
 
     /// Drops every cached block of a file whose version is not `keep_version` (when a file
     /// changes remotely, old versions are no longer served). `None` drops all its blocks.
-    pub fn invalidate_file(&self, file_id: &str, keep_version: Option<&str>) {
-        self.forget_in_ram(|k| k.file_id != file_id || Some(k.version.as_str()) == keep_version);
+    pub fn invalidate_file(&self, file_id: &str, keep_version: Option<&ContentVersion>) {
+        self.forget_in_ram(|k| k.file_id != file_id || Some(&k.version) == keep_version);
         let mut index = self.lock();
         let doomed: Vec<BlockKey> = index
             .lru
             .iter()
-            .filter(|(k, _)| k.file_id == file_id && Some(k.version.as_str()) != keep_version)
+            .filter(|(k, _)| k.file_id == file_id && Some(&k.version) != keep_version)
             .map(|(k, _)| k.clone())
             .collect();
         for key in doomed {
@@ -308,11 +303,6 @@ impl BlockCache {
     /// Number of cached blocks.
     pub fn block_count(&self) -> usize {
         self.lock().lru.len()
-    }
-
-    /// The registry of blocks being downloaded right now, shared by every reader of this cache.
-    pub(crate) fn downloads(&self) -> &Downloads {
-        &self.downloads
     }
 
     fn lock(&self) -> MutexGuard<'_, Index> {
@@ -337,7 +327,12 @@ impl BlockCache {
 }
 
 fn block_name(key: &BlockKey, block_size: u64) -> String {
-    format!("{BLOCK_PREFIX}{block_size}-{}-{}-{}", hex::encode(&key.file_id), hex::encode(&key.version), key.index)
+    format!(
+        "{BLOCK_PREFIX}{block_size}-{}-{}-{}",
+        hex::encode(&key.file_id),
+        hex::encode(key.version.cache_name()),
+        key.index
+    )
 }
 
 /// The key a block file name stands for, if it is one of ours for this block size (in canonical
@@ -351,7 +346,7 @@ fn parse_name(name: &str, block_size: u64) -> Option<BlockKey> {
     }
     let key = BlockKey {
         file_id: String::from_utf8(hex::decode(id).ok()?).ok()?,
-        version: String::from_utf8(hex::decode(version).ok()?).ok()?,
+        version: ContentVersion::from_cache_name(&String::from_utf8(hex::decode(version).ok()?).ok()?),
         index: index.parse().ok()?,
     };
     (block_name(&key, block_size) == name).then_some(key)
@@ -392,7 +387,7 @@ mod tests {
     use super::*;
 
     fn key(id: &str, version: &str, index: u64) -> BlockKey {
-        BlockKey { file_id: id.to_string(), version: version.to_string(), index }
+        BlockKey { file_id: id.to_string(), version: ContentVersion::Id(version.to_string()), index }
     }
 
     fn mode_of(path: &Path) -> u32 {
@@ -519,7 +514,7 @@ mod tests {
             }
         }
         cache.put(&key("2", "old", 0), &[2; 16]).unwrap();
-        cache.invalidate_file("1", Some("new"));
+        cache.invalidate_file("1", Some(&ContentVersion::Id("new".into())));
         assert!(!cache.contains(&key("1", "old", 0)));
         assert!(!cache.contains(&key("1", "old", 1)));
         assert!(cache.get(&key("1", "new", 0)).is_some());
@@ -581,7 +576,7 @@ mod tests {
         assert!(cache.ram_range(&key("1", "w", 2), 0, 16).is_none(), "other version");
         // RAM alone does not make a block cached on disk.
         assert!(!cache.contains(&key("1", "v", 2)));
-        cache.invalidate_file("1", Some("w"));
+        cache.invalidate_file("1", Some(&ContentVersion::Id("w".into())));
         assert_eq!(cache.ram_blocks(), 0);
         cache.keep_in_ram(&key("1", "v", 5), Bytes::from_static(b"x"));
         cache.remove(&key("1", "v", 5));

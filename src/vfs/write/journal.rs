@@ -13,7 +13,7 @@
 //! comes from an earlier boot (a power loss or kernel crash since) is known to maybe hold
 //! torn data: recovery holds it back for the user instead of uploading it over a good version.
 
-use super::posix::PendingAttrs;
+use crate::vfs::meta::posix::PendingAttrs;
 use boxfs_io::direct_io::DirectFile;
 use serde::{Deserialize, Serialize};
 use std::os::unix::fs::OpenOptionsExt;
@@ -270,7 +270,7 @@ mod tests {
         assert_eq!(conflicted_name("report.pdf", at), "report (conflicted copy 2026-11-22 101500).pdf");
         assert_eq!(conflicted_name("Makefile", at), "Makefile (conflicted copy 2026-11-22 101500)");
         assert_eq!(conflicted_name(".bashrc", at), ".bashrc (conflicted copy 2026-11-22 101500)");
-        let stored = crate::vfs::posix::Stored { instance: true, ..Default::default() };
+        let stored = crate::vfs::meta::stored::Stored { instance: true, ..Default::default() };
         let attrs = PendingAttrs { want: [("boxfs_mode".into(), "0755".into())].into(), base: stored };
         let r = Record {
             base_id: Some("7".into()),

@@ -3,7 +3,7 @@
 //! (including the POSIX attributes stored on it and what the user may do with it in Box) and
 //! the kernel's lookup count.
 
-use super::posix::Stored;
+use super::stored::Stored;
 use boxfs_api::model::{Item, ItemCommon, Permissions};
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
@@ -81,23 +81,6 @@ pub struct Node {
     pub mtime_set: Option<SystemTime>,
     /// A folder whose listing Box refused (an uploader's): names in it are not looked up.
     pub unlistable: bool,
-}
-
-impl Node {
-    /// The version key of a file's content: its `file_version` id (downloads ask for exactly
-    /// that version, so blocks of two versions never mix), else `sha1-<sha1>`.
-    pub fn content_version(&self) -> String {
-        match (&self.meta.version_id, &self.meta.sha1) {
-            (Some(v), _) => v.clone(),
-            (None, Some(s)) => format!("sha1-{s}"),
-            (None, None) => "unknown".into(),
-        }
-    }
-}
-
-/// The `version` query parameter for a content version key (none for a bare SHA-1 key).
-pub fn version_param(key: &str) -> Option<&str> {
-    (!key.starts_with("sha1-") && key != "unknown").then_some(key)
 }
 
 fn parse_time(s: Option<&str>) -> Option<SystemTime> {

@@ -19,14 +19,19 @@
 //! no write ever lands in an entry that already left.
 
 use super::error::{VfsError, VfsResult};
+use super::fs::content_version;
 use super::fs::{Fs, Handle};
-use super::inode::{Ino, Meta, Node, NodeKind};
-use super::journal::{Entry, Record};
-use super::listings::DirEntry;
-use super::posix::{permission_bits, Keys, PendingAttrs, Posix, Special, Stored};
-use super::rights::Op;
-use super::staging::{check_name, nanos, StageState, Staged};
-use super::upload_state::Upload;
+use super::meta::inode::{Ino, Meta, Node, NodeKind};
+use super::meta::listings::DirEntry;
+use super::meta::names::check_name;
+use super::meta::posix::{permission_bits, PendingAttrs, Posix, Special};
+use super::meta::rights::Op;
+use super::meta::stored::{Keys, Stored};
+use super::read::version::ContentVersion;
+use super::time::nanos;
+use super::write::journal::{Entry, Record};
+use super::write::staging::{StageState, Staged};
+use super::write::upload_state::Upload;
 use super::Attr;
 use boxfs_api::model::Item;
 use boxfs_io::direct_io::DirectFile;
@@ -111,7 +116,7 @@ impl Fs {
         };
         let size = if truncate { 0 } else { node.meta.size };
         if size > 0 {
-            self.copy_remote_content(&node.box_id, &node.content_version(), size, &file).await?;
+            self.copy_remote_content(&node.box_id, &content_version(&node), size, &file).await?;
         }
         self.journal().save(&record)?;
         // Truncated, it differs from Box's content already.
@@ -138,7 +143,7 @@ impl Fs {
                 let file = self.journal().create_data(&key)?;
                 let size = if truncate { 0 } else { node.meta.size };
                 if size > 0 {
-                    self.copy_remote_content(&node.box_id, &node.content_version(), size, &file).await?;
+                    self.copy_remote_content(&node.box_id, &content_version(node), size, &file).await?;
                 }
                 let mut st = staged.lock();
                 let r = st.edit_record();
@@ -166,7 +171,13 @@ impl Fs {
     }
 
     /// Fills a staging file with a file's current content, through the block cache.
-    async fn copy_remote_content(&self, box_id: &str, version: &str, size: u64, out: &DirectFile) -> VfsResult<()> {
+    async fn copy_remote_content(
+        &self,
+        box_id: &str,
+        version: &ContentVersion,
+        size: u64,
+        out: &DirectFile,
+    ) -> VfsResult<()> {
         let reader = self.reader_for(box_id, version, size);
         let mut offset = 0u64;
         while offset < size {
@@ -389,7 +400,7 @@ impl Fs {
     pub async fn mkdir(&self, parent: Ino, name: &str, mode: u32, caller: Caller) -> VfsResult<Attr> {
         self.check_allowed(parent, Op::Create).await?;
         self.check_free(parent, name, None).await?;
-        let folder = self.client().create_folder(&self.box_id_of_dir(parent)?, name).await?;
+        let folder = self.remote().create_folder(&self.box_id_of_dir(parent)?, name).await?;
         let node = self.inodes().upsert(parent, &Item::Folder(folder));
         self.known_empty(node.ino).await; // its first create needs no listing call
         self.edit_listing(parent, |l| {
@@ -419,7 +430,7 @@ impl Fs {
             return Err(VfsError::NotEmpty);
         }
         let node = self.inodes().get(entry.ino).ok_or(VfsError::NotFound)?;
-        self.client().delete_folder(&node.box_id, false, None).await?;
+        self.remote().delete_folder(&node.box_id, false, None).await?;
         self.unstage_removed(entry.ino);
         self.edit_listing(parent, |l| {
             l.remove_named(&entry.name, |x| x.ino == entry.ino);
@@ -439,8 +450,8 @@ impl Fs {
         let only_local = self.unstage_removed(entry.ino).is_some_and(|s| s.lock().only_local());
         if !only_local {
             match node.kind {
-                NodeKind::Link => self.client().delete_web_link(&node.box_id).await?,
-                _ => self.client().delete_file(&node.box_id, None).await?,
+                NodeKind::Link => self.remote().delete_web_link(&node.box_id).await?,
+                _ => self.remote().delete_file(&node.box_id, None).await?,
             }
         }
         self.edit_listing(parent, |l| {
@@ -505,9 +516,9 @@ impl Fs {
             let parent_arg = (new_parent != parent).then_some(new_parent_id.as_str());
             let item = match node.kind {
                 NodeKind::Dir => {
-                    Item::Folder(self.client().update_folder(&node.box_id, name_arg, parent_arg, None).await?)
+                    Item::Folder(self.remote().update_folder(&node.box_id, name_arg, parent_arg, None).await?)
                 }
-                _ => Item::File(self.client().update_file(&node.box_id, name_arg, parent_arg, None).await?),
+                _ => Item::File(self.remote().update_file(&node.box_id, name_arg, parent_arg, None).await?),
             };
             self.inodes().upsert(new_parent, &item);
         }

@@ -1,0 +1,504 @@
+//! An in-memory Box for the vfs's unit tests: a [`Remote`] with folders, files (every upload a
+//! new version, kept for ranged reads of that version), etags that change with every change,
+//! stored `global.properties` instances, Box's answers to name conflicts and stale `if_match`
+//! (409, 412), and a count of the calls made. Tests change it behind the mount's back the way
+//! another Box client would ([`FakeBox::change_remotely`]).
+//!
+//! It keeps Box's rules that the vfs relies on and nothing more: the emulator, over HTTP, is
+//! the faithful one, and the mount tests use it.
+
+use super::remote::{Remote, RemoteResult};
+use async_trait::async_trait;
+use boxfs_api::metadata::{ItemKind, PatchOp};
+use boxfs_api::model::{File, FileVersion, Folder, FolderMini, GlobalMetadata, Item, ItemCommon, ItemMetadata};
+use boxfs_api::model::{Permissions, User};
+use boxfs_api::{ApiError, Fetched, SessionHook, UploadOptions, UploadTarget};
+use boxfs_io::blockbuf::BlockBuf;
+use bytes::Bytes;
+use serde_json::{Map, Value};
+use sha1::{Digest, Sha1};
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+pub const ROOT_ID: &str = "0";
+
+#[derive(Clone, Debug)]
+struct Entry {
+    folder: bool,
+    name: String,
+    parent: Option<String>,
+    /// Bumped by every change; also the item's etag and sequence id.
+    changes: u64,
+    /// The current version id (files).
+    version: String,
+    properties: Option<Map<String, Value>>,
+    modified_at: String,
+}
+
+#[derive(Default)]
+struct State {
+    next_id: u64,
+    items: BTreeMap<String, Entry>,
+    /// Content of every file version, by version id.
+    versions: HashMap<String, Bytes>,
+    calls: HashMap<&'static str, u64>,
+}
+
+#[derive(Clone, Default)]
+pub struct FakeBox {
+    state: Arc<Mutex<State>>,
+}
+
+fn sha1_hex(data: &[u8]) -> String {
+    hex::encode(Sha1::digest(data))
+}
+
+fn not_found() -> ApiError {
+    ApiError::NotFound { code: Some("not_found".into()) }
+}
+
+impl State {
+    fn called(&mut self, name: &'static str) {
+        *self.calls.entry(name).or_default() += 1;
+    }
+
+    fn new_id(&mut self) -> String {
+        self.next_id += 1;
+        format!("{}", 1000 + self.next_id)
+    }
+
+    fn entry(&self, id: &str, folder: bool) -> RemoteResult<&Entry> {
+        self.items.get(id).filter(|e| e.folder == folder).ok_or_else(not_found)
+    }
+
+    fn entry_mut(&mut self, id: &str, folder: bool) -> RemoteResult<&mut Entry> {
+        self.items.get_mut(id).filter(|e| e.folder == folder).ok_or_else(not_found)
+    }
+
+    fn child(&self, parent: &str, name: &str) -> Option<&str> {
+        self.items
+            .iter()
+            .find(|(_, e)| e.parent.as_deref() == Some(parent) && e.name == name)
+            .map(|(id, _)| id.as_str())
+    }
+
+    fn refuse_taken(&self, parent: &str, name: &str, except: &str) -> RemoteResult<()> {
+        match self.child(parent, name) {
+            Some(id) if id != except => Err(ApiError::NameConflict { conflicts: vec![self.item(id)] }),
+            _ => Ok(()),
+        }
+    }
+
+    fn common(&self, id: &str) -> ItemCommon {
+        let e = &self.items[id];
+        let size = if e.folder { 0 } else { self.versions[&e.version].len() as u64 };
+        ItemCommon {
+            id: id.to_string(),
+            name: e.name.clone(),
+            etag: Some(e.changes.to_string()),
+            sequence_id: Some(e.changes.to_string()),
+            size,
+            modified_at: Some(e.modified_at.clone()),
+            content_modified_at: Some(e.modified_at.clone()),
+            parent: e.parent.as_ref().map(|p| FolderMini { id: p.clone(), name: String::new() }),
+            permissions: Some(Permissions { can_download: true, can_upload: true, can_rename: true, can_delete: true }),
+            metadata: Some(ItemMetadata { global: Some(GlobalMetadata { properties: e.properties.clone() }) }),
+            ..ItemCommon::default()
+        }
+    }
+
+    fn file(&self, id: &str) -> File {
+        let e = &self.items[id];
+        let sha1 = sha1_hex(&self.versions[&e.version]);
+        File {
+            common: self.common(id),
+            sha1: Some(sha1.clone()),
+            file_version: Some(FileVersion { id: e.version.clone(), sha1: Some(sha1) }),
+        }
+    }
+
+    fn folder(&self, id: &str) -> Folder {
+        Folder { common: self.common(id) }
+    }
+
+    fn item(&self, id: &str) -> Item {
+        if self.items[id].folder {
+            Item::Folder(self.folder(id))
+        } else {
+            Item::File(self.file(id))
+        }
+    }
+
+    fn check_if_match(e: &Entry, if_match: Option<&str>) -> RemoteResult<()> {
+        match if_match {
+            Some(tag) if tag != e.changes.to_string() => Err(ApiError::PreconditionFailed),
+            _ => Ok(()),
+        }
+    }
+
+    fn insert(&mut self, folder: bool, parent: &str, name: &str, content: Option<Bytes>) -> String {
+        let id = self.new_id();
+        let version = format!("v{}", self.new_id());
+        if let Some(c) = content {
+            self.versions.insert(version.clone(), c);
+        }
+        let entry = Entry {
+            folder,
+            name: name.to_string(),
+            parent: Some(parent.to_string()),
+            changes: 1,
+            version,
+            properties: None,
+            modified_at: "2026-01-01T00:00:00Z".into(),
+        };
+        self.items.insert(id.clone(), entry);
+        id
+    }
+
+    fn new_version(&mut self, id: &str, content: Bytes, modified_at: Option<&str>) {
+        let version = format!("v{}", self.new_id());
+        self.versions.insert(version.clone(), content);
+        let e = self.items.get_mut(id).expect("a file");
+        e.version = version;
+        e.changes += 1;
+        if let Some(t) = modified_at {
+            e.modified_at = t.to_string();
+        }
+    }
+
+    fn upload(&mut self, target: UploadTarget<'_>, data: Bytes, opts: &UploadOptions) -> RemoteResult<File> {
+        let id = match target {
+            UploadTarget::NewFile { parent_id, name } => {
+                self.entry(parent_id, true)?;
+                self.refuse_taken(parent_id, name, "")?;
+                let id = self.insert(false, parent_id, name, Some(data));
+                if let Some(t) = &opts.content_modified_at {
+                    self.items.get_mut(&id).expect("inserted").modified_at = t.clone();
+                }
+                id
+            }
+            UploadTarget::NewVersion { file_id, name, if_match } => {
+                let e = self.entry(file_id, false)?;
+                State::check_if_match(e, if_match)?;
+                if let Some(name) = name {
+                    let parent = e.parent.clone().unwrap_or_default();
+                    self.refuse_taken(&parent, name, file_id)?;
+                    self.entry_mut(file_id, false)?.name = name.to_string();
+                }
+                self.new_version(file_id, data, opts.content_modified_at.as_deref());
+                file_id.to_string()
+            }
+        };
+        if let Some(p) = &opts.progress {
+            p.fetch_add(self.versions[&self.items[&id].version].len() as u64, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(self.file(&id))
+    }
+
+    fn rename(
+        &mut self,
+        id: &str,
+        folder: bool,
+        name: Option<&str>,
+        parent: Option<&str>,
+        if_match: Option<&str>,
+    ) -> RemoteResult<()> {
+        let e = self.entry(id, folder)?;
+        State::check_if_match(e, if_match)?;
+        let new_parent = parent.map(str::to_string).or_else(|| e.parent.clone()).unwrap_or_default();
+        let new_name = name.unwrap_or(&e.name).to_string();
+        self.entry(&new_parent, true)?;
+        self.refuse_taken(&new_parent, &new_name, id)?;
+        let e = self.entry_mut(id, folder)?;
+        e.name = new_name;
+        e.parent = Some(new_parent);
+        e.changes += 1;
+        Ok(())
+    }
+
+    fn remove(&mut self, id: &str) {
+        let children: Vec<String> =
+            self.items.iter().filter(|(_, e)| e.parent.as_deref() == Some(id)).map(|(c, _)| c.clone()).collect();
+        for c in children {
+            self.remove(&c);
+        }
+        self.items.remove(id);
+    }
+
+    fn properties_mut(&mut self, kind: ItemKind, id: &str) -> RemoteResult<&mut Option<Map<String, Value>>> {
+        let e = self.entry_mut(id, kind == ItemKind::Folder)?;
+        e.changes += 1;
+        Ok(&mut e.properties)
+    }
+}
+
+impl FakeBox {
+    /// An account with an empty root folder (id [`ROOT_ID`]).
+    pub fn new() -> FakeBox {
+        let fake = FakeBox::default();
+        let root = Entry {
+            folder: true,
+            name: "All Files".into(),
+            parent: None,
+            changes: 1,
+            version: String::new(),
+            properties: None,
+            modified_at: "2026-01-01T00:00:00Z".into(),
+        };
+        fake.lock().items.insert(ROOT_ID.into(), root);
+        fake
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn call(&self, name: &'static str) -> MutexGuard<'_, State> {
+        let mut st = self.lock();
+        st.called(name);
+        st
+    }
+
+    /// How many times the vfs made the call `name` (a [`Remote`] method's name).
+    pub fn calls(&self, name: &str) -> u64 {
+        self.lock().calls.get(name).copied().unwrap_or(0)
+    }
+
+    /// Every call made so far, by name.
+    pub fn total_calls(&self) -> u64 {
+        self.lock().calls.values().sum()
+    }
+
+    /// A folder made by someone else; its id.
+    pub fn add_folder(&self, parent: &str, name: &str) -> String {
+        self.lock().insert(true, parent, name, None)
+    }
+
+    /// A file uploaded by someone else; its id.
+    pub fn add_file(&self, parent: &str, name: &str, content: &[u8]) -> String {
+        self.lock().insert(false, parent, name, Some(Bytes::copy_from_slice(content)))
+    }
+
+    /// A new version of a file, uploaded by someone else.
+    pub fn change_remotely(&self, id: &str, content: &[u8]) {
+        self.lock().new_version(id, Bytes::copy_from_slice(content), Some("2026-02-02T00:00:00Z"));
+    }
+
+    /// The id of the item `name` in folder `parent`.
+    pub fn find(&self, parent: &str, name: &str) -> Option<String> {
+        self.lock().child(parent, name).map(str::to_string)
+    }
+
+    /// The names in folder `parent`, sorted.
+    pub fn names(&self, parent: &str) -> Vec<String> {
+        let st = self.lock();
+        let mut names: Vec<String> =
+            st.items.values().filter(|e| e.parent.as_deref() == Some(parent)).map(|e| e.name.clone()).collect();
+        names.sort();
+        names
+    }
+
+    /// A file's current content.
+    pub fn content(&self, id: &str) -> Option<Bytes> {
+        let st = self.lock();
+        let e = st.items.get(id).filter(|e| !e.folder)?;
+        st.versions.get(&e.version).cloned()
+    }
+
+    /// An item's `global.properties` instance.
+    pub fn properties(&self, id: &str) -> Option<Map<String, Value>> {
+        self.lock().items.get(id).and_then(|e| e.properties.clone())
+    }
+}
+
+#[async_trait]
+impl Remote for FakeBox {
+    fn background(&self) -> Arc<dyn Remote> {
+        Arc::new(self.clone())
+    }
+
+    fn upload_cutoff(&self) -> u64 {
+        20 * 1024 * 1024
+    }
+
+    async fn me(&self) -> RemoteResult<User> {
+        let st = self.call("me");
+        let used = st.versions.values().map(|v| v.len() as u64).sum();
+        Ok(User {
+            id: "1".into(),
+            name: "Fake".into(),
+            login: "fake@example.com".into(),
+            space_amount: 1 << 40,
+            space_used: used,
+            max_upload_size: 1 << 34,
+        })
+    }
+
+    async fn get_file(&self, id: &str, etag: Option<&str>) -> RemoteResult<Fetched<File>> {
+        let st = self.call("get_file");
+        let e = st.entry(id, false)?;
+        if etag == Some(e.changes.to_string().as_str()) {
+            return Ok(Fetched::NotModified);
+        }
+        Ok(Fetched::Modified(st.file(id)))
+    }
+
+    async fn get_folder(&self, id: &str, etag: Option<&str>) -> RemoteResult<Fetched<Folder>> {
+        let st = self.call("get_folder");
+        let e = st.entry(id, true)?;
+        if etag == Some(e.changes.to_string().as_str()) {
+            return Ok(Fetched::NotModified);
+        }
+        Ok(Fetched::Modified(st.folder(id)))
+    }
+
+    async fn list_folder(&self, id: &str) -> RemoteResult<Vec<Item>> {
+        let st = self.call("list_folder");
+        st.entry(id, true)?;
+        let ids = st.items.iter().filter(|(_, e)| e.parent.as_deref() == Some(id)).map(|(c, _)| c.clone());
+        Ok(ids.map(|c| st.item(&c)).collect())
+    }
+
+    async fn create_folder(&self, parent_id: &str, name: &str) -> RemoteResult<Folder> {
+        let mut st = self.call("create_folder");
+        st.entry(parent_id, true)?;
+        st.refuse_taken(parent_id, name, "")?;
+        let id = st.insert(true, parent_id, name, None);
+        Ok(st.folder(&id))
+    }
+
+    async fn update_file(
+        &self,
+        id: &str,
+        name: Option<&str>,
+        parent_id: Option<&str>,
+        if_match: Option<&str>,
+    ) -> RemoteResult<File> {
+        let mut st = self.call("update_file");
+        st.rename(id, false, name, parent_id, if_match)?;
+        Ok(st.file(id))
+    }
+
+    async fn update_folder(
+        &self,
+        id: &str,
+        name: Option<&str>,
+        parent_id: Option<&str>,
+        if_match: Option<&str>,
+    ) -> RemoteResult<Folder> {
+        let mut st = self.call("update_folder");
+        st.rename(id, true, name, parent_id, if_match)?;
+        Ok(st.folder(id))
+    }
+
+    async fn delete_file(&self, id: &str, if_match: Option<&str>) -> RemoteResult<()> {
+        let mut st = self.call("delete_file");
+        State::check_if_match(st.entry(id, false)?, if_match)?;
+        st.remove(id);
+        Ok(())
+    }
+
+    async fn delete_folder(&self, id: &str, recursive: bool, if_match: Option<&str>) -> RemoteResult<()> {
+        let mut st = self.call("delete_folder");
+        State::check_if_match(st.entry(id, true)?, if_match)?;
+        if !recursive && st.items.values().any(|e| e.parent.as_deref() == Some(id)) {
+            return Err(ApiError::FolderNotEmpty);
+        }
+        st.remove(id);
+        Ok(())
+    }
+
+    async fn delete_web_link(&self, _id: &str) -> RemoteResult<()> {
+        drop(self.call("delete_web_link"));
+        Err(not_found())
+    }
+
+    async fn read_range_into(
+        &self,
+        file_id: &str,
+        version: Option<&str>,
+        offset: u64,
+        len: u64,
+        out: &mut BlockBuf,
+    ) -> RemoteResult<u64> {
+        let content = {
+            let st = self.call("read_range_into");
+            let e = st.entry(file_id, false)?;
+            st.versions.get(version.unwrap_or(&e.version)).cloned().ok_or_else(not_found)?
+        };
+        let start = (offset as usize).min(content.len());
+        let end = (offset.saturating_add(len) as usize).min(content.len());
+        Ok(out.push(&content[start..end]) as u64)
+    }
+
+    async fn upload_bytes(&self, target: UploadTarget<'_>, data: Bytes, opts: &UploadOptions) -> RemoteResult<File> {
+        self.call("upload_bytes").upload(target, data, opts)
+    }
+
+    async fn upload_resumable(
+        &self,
+        target: UploadTarget<'_>,
+        path: &Path,
+        opts: &UploadOptions,
+        _session_id: Option<&str>,
+        hook: SessionHook<'_>,
+    ) -> RemoteResult<File> {
+        let data = Bytes::from(tokio::fs::read(path).await?);
+        hook(None);
+        self.call("upload_resumable").upload(target, data, opts)
+    }
+
+    async fn get_properties(&self, kind: ItemKind, id: &str) -> RemoteResult<Option<Map<String, Value>>> {
+        let st = self.call("get_properties");
+        Ok(st.entry(id, kind == ItemKind::Folder)?.properties.clone())
+    }
+
+    async fn create_properties(
+        &self,
+        kind: ItemKind,
+        id: &str,
+        keys: &Map<String, Value>,
+    ) -> RemoteResult<Map<String, Value>> {
+        let mut st = self.call("create_properties");
+        let props = st.properties_mut(kind, id)?;
+        if props.is_some() {
+            return Err(ApiError::Http {
+                status: 409,
+                code: Some("tuple_already_exists".into()),
+                message: String::new(),
+            });
+        }
+        *props = Some(keys.clone());
+        Ok(keys.clone())
+    }
+
+    async fn update_properties(&self, kind: ItemKind, id: &str, ops: &[PatchOp]) -> RemoteResult<Map<String, Value>> {
+        let mut st = self.call("update_properties");
+        let props = st.properties_mut(kind, id)?.as_mut().ok_or_else(not_found)?;
+        let mut next = props.clone();
+        for op in ops {
+            let key = op.path.trim_start_matches('/').replace("~1", "/").replace("~0", "~");
+            match (op.op, &op.value) {
+                ("add" | "replace", Some(v)) => {
+                    next.insert(key, v.clone());
+                }
+                ("remove", None) if next.remove(&key).is_some() => {}
+                _ => {
+                    return Err(ApiError::Http {
+                        status: 400,
+                        code: Some("bad_request".into()),
+                        message: op.path.clone(),
+                    })
+                }
+            }
+        }
+        *props = next.clone();
+        Ok(next)
+    }
+
+    async fn delete_properties(&self, kind: ItemKind, id: &str) -> RemoteResult<()> {
+        let mut st = self.call("delete_properties");
+        st.properties_mut(kind, id)?.take().map(|_| ()).ok_or_else(not_found)
+    }
+}

@@ -1,0 +1,23 @@
+//! The metadata room: what the mount knows of Box's items, without their content.
+//!
+//! - `inode.rs`: one stable inode per Box item (files, folders and web links are separate id
+//!   spaces) with what Box said of it ([`inode::Meta`]), its rights and the kernel's lookup count.
+//! - `listings.rs`: folder listings, each behind its own async lock, so one fetch serves every
+//!   concurrent caller and a local edit is never lost to a fetch that started before it.
+//! - `attr.rs`, `stored.rs`, `posix.rs`: `stat` attributes: the mount's defaults from Box's
+//!   permissions and the mount options, with the POSIX attributes stored on the item over them.
+//! - `rights.rs`: which operation each Box right allows; `names.rs`: Box's naming rules as errnos.
+//!
+//! Invariants: an inode number names one Box item (or one local item not yet in Box) for the
+//! life of the mount, and never another; a listing holds only inodes present in the table; an
+//! item's rights and stored attributes, once known, are kept across answers that do not carry
+//! them (event sources) and dropped only by a revalidation. Nothing here calls Box: the
+//! filesystem (`fs.rs`) fetches and hands the answers in.
+
+pub mod attr;
+pub mod inode;
+pub mod listings;
+pub mod names;
+pub mod posix;
+pub mod rights;
+pub mod stored;

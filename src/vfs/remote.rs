@@ -1,0 +1,199 @@
+//! What the vfs needs of Box, as a trait: the calls it makes and nothing else. The Box client
+//! (`boxfs_api::Client`) implements it for the mount; an in-memory fake implements it for the
+//! vfs's unit tests, so that the filesystem logic runs without FUSE, HTTP or an emulator.
+//!
+//! The answers are the client's model types and errors: the vfs maps an [`ApiError`] to an
+//! errno in one place (`error.rs`), whoever produced it.
+//!
+//! A remote has a background twin ([`Remote::background`]) for work nobody waits on
+//! (prefetching, uploads, metadata writes), which the request budget serves after the calls
+//! that someone waits on.
+
+use async_trait::async_trait;
+use boxfs_api::metadata::{ItemKind, PatchOp};
+use boxfs_api::model::{File, Folder, Item, User};
+use boxfs_api::{ApiError, Client, Fetched, SessionHook, UploadOptions, UploadTarget};
+use boxfs_io::blockbuf::BlockBuf;
+use bytes::Bytes;
+use serde_json::{Map, Value};
+use std::path::Path;
+use std::sync::Arc;
+
+pub type RemoteResult<T> = Result<T, ApiError>;
+
+/// Box as the vfs sees it. Ids are Box ids; `etag`/`if_match` make a call conditional.
+#[async_trait]
+pub trait Remote: Send + Sync + 'static {
+    /// The same remote, at the priority of work nobody waits on.
+    fn background(&self) -> Arc<dyn Remote>;
+    /// Content below this size is uploaded in one request; above it through a session.
+    fn upload_cutoff(&self) -> u64;
+
+    async fn me(&self) -> RemoteResult<User>;
+    async fn get_file(&self, id: &str, etag: Option<&str>) -> RemoteResult<Fetched<File>>;
+    async fn get_folder(&self, id: &str, etag: Option<&str>) -> RemoteResult<Fetched<Folder>>;
+    /// Every item of a folder, with the fields a `stat` needs and the stored POSIX attributes.
+    async fn list_folder(&self, id: &str) -> RemoteResult<Vec<Item>>;
+    async fn create_folder(&self, parent_id: &str, name: &str) -> RemoteResult<Folder>;
+    async fn update_file(
+        &self,
+        id: &str,
+        name: Option<&str>,
+        parent_id: Option<&str>,
+        if_match: Option<&str>,
+    ) -> RemoteResult<File>;
+    async fn update_folder(
+        &self,
+        id: &str,
+        name: Option<&str>,
+        parent_id: Option<&str>,
+        if_match: Option<&str>,
+    ) -> RemoteResult<Folder>;
+    async fn delete_file(&self, id: &str, if_match: Option<&str>) -> RemoteResult<()>;
+    async fn delete_folder(&self, id: &str, recursive: bool, if_match: Option<&str>) -> RemoteResult<()>;
+    async fn delete_web_link(&self, id: &str) -> RemoteResult<()>;
+
+    /// Appends up to `len` bytes of the file (at `version`, or the current one) from `offset`
+    /// to `out`; returns how many (fewer only at the end of the file).
+    async fn read_range_into(
+        &self,
+        file_id: &str,
+        version: Option<&str>,
+        offset: u64,
+        len: u64,
+        out: &mut BlockBuf,
+    ) -> RemoteResult<u64>;
+    /// Content below the cut-off, in one request.
+    async fn upload_bytes(&self, target: UploadTarget<'_>, data: Bytes, opts: &UploadOptions) -> RemoteResult<File>;
+    /// A file's content, resuming the session `session_id` when it still matches; `hook`
+    /// learns every session id in use.
+    async fn upload_resumable(
+        &self,
+        target: UploadTarget<'_>,
+        path: &Path,
+        opts: &UploadOptions,
+        session_id: Option<&str>,
+        hook: SessionHook<'_>,
+    ) -> RemoteResult<File>;
+
+    /// The item's `global.properties` metadata instance (`None`: it has none).
+    async fn get_properties(&self, kind: ItemKind, id: &str) -> RemoteResult<Option<Map<String, Value>>>;
+    async fn create_properties(
+        &self,
+        kind: ItemKind,
+        id: &str,
+        keys: &Map<String, Value>,
+    ) -> RemoteResult<Map<String, Value>>;
+    async fn update_properties(&self, kind: ItemKind, id: &str, ops: &[PatchOp]) -> RemoteResult<Map<String, Value>>;
+    async fn delete_properties(&self, kind: ItemKind, id: &str) -> RemoteResult<()>;
+}
+
+#[async_trait]
+impl Remote for Client {
+    fn background(&self) -> Arc<dyn Remote> {
+        Arc::new(Client::background(self))
+    }
+
+    fn upload_cutoff(&self) -> u64 {
+        self.config().upload_cutoff
+    }
+
+    async fn me(&self) -> RemoteResult<User> {
+        Client::me(self).await
+    }
+
+    async fn get_file(&self, id: &str, etag: Option<&str>) -> RemoteResult<Fetched<File>> {
+        Client::get_file(self, id, etag).await
+    }
+
+    async fn get_folder(&self, id: &str, etag: Option<&str>) -> RemoteResult<Fetched<Folder>> {
+        Client::get_folder(self, id, etag).await
+    }
+
+    async fn list_folder(&self, id: &str) -> RemoteResult<Vec<Item>> {
+        Client::list_folder(self, id).await
+    }
+
+    async fn create_folder(&self, parent_id: &str, name: &str) -> RemoteResult<Folder> {
+        Client::create_folder(self, parent_id, name).await
+    }
+
+    async fn update_file(
+        &self,
+        id: &str,
+        name: Option<&str>,
+        parent_id: Option<&str>,
+        if_match: Option<&str>,
+    ) -> RemoteResult<File> {
+        Client::update_file(self, id, name, parent_id, if_match).await
+    }
+
+    async fn update_folder(
+        &self,
+        id: &str,
+        name: Option<&str>,
+        parent_id: Option<&str>,
+        if_match: Option<&str>,
+    ) -> RemoteResult<Folder> {
+        Client::update_folder(self, id, name, parent_id, if_match).await
+    }
+
+    async fn delete_file(&self, id: &str, if_match: Option<&str>) -> RemoteResult<()> {
+        Client::delete_file(self, id, if_match).await
+    }
+
+    async fn delete_folder(&self, id: &str, recursive: bool, if_match: Option<&str>) -> RemoteResult<()> {
+        Client::delete_folder(self, id, recursive, if_match).await
+    }
+
+    async fn delete_web_link(&self, id: &str) -> RemoteResult<()> {
+        Client::delete_web_link(self, id).await
+    }
+
+    async fn read_range_into(
+        &self,
+        file_id: &str,
+        version: Option<&str>,
+        offset: u64,
+        len: u64,
+        out: &mut BlockBuf,
+    ) -> RemoteResult<u64> {
+        Client::read_range_into(self, file_id, version, offset, len, out).await
+    }
+
+    async fn upload_bytes(&self, target: UploadTarget<'_>, data: Bytes, opts: &UploadOptions) -> RemoteResult<File> {
+        Client::upload_bytes(self, target, data, opts).await
+    }
+
+    async fn upload_resumable(
+        &self,
+        target: UploadTarget<'_>,
+        path: &Path,
+        opts: &UploadOptions,
+        session_id: Option<&str>,
+        hook: SessionHook<'_>,
+    ) -> RemoteResult<File> {
+        Client::upload_resumable(self, target, path, opts, session_id, hook).await
+    }
+
+    async fn get_properties(&self, kind: ItemKind, id: &str) -> RemoteResult<Option<Map<String, Value>>> {
+        Client::get_properties(self, kind, id).await
+    }
+
+    async fn create_properties(
+        &self,
+        kind: ItemKind,
+        id: &str,
+        keys: &Map<String, Value>,
+    ) -> RemoteResult<Map<String, Value>> {
+        Client::create_properties(self, kind, id, keys).await
+    }
+
+    async fn update_properties(&self, kind: ItemKind, id: &str, ops: &[PatchOp]) -> RemoteResult<Map<String, Value>> {
+        Client::update_properties(self, kind, id, ops).await
+    }
+
+    async fn delete_properties(&self, kind: ItemKind, id: &str) -> RemoteResult<()> {
+        Client::delete_properties(self, kind, id).await
+    }
+}

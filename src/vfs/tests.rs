@@ -1,0 +1,210 @@
+//! The vfs's logic against an in-memory Box ([`FakeBox`]): no FUSE, no HTTP, no emulator. Each
+//! test builds a filesystem over its own temp dir (block cache and journal) and checks what
+//! the operations answer and which calls reached Box. The mount tests (tests/mount_*.rs) cover
+//! the same paths end to end through the kernel and the emulator.
+
+use super::fake::{FakeBox, ROOT_ID};
+use super::read::blocks::BlockCache;
+use super::read::prefetch::ReaderConfig;
+use super::uploads::Scope;
+use super::write::journal::Journal;
+use super::{AttrPolicy, Caller, Fs, FsConfig, FsyncMode, VfsError, ROOT_INO};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+const ME: Caller = Caller { uid: 1000, gid: 1000 };
+
+fn config(writeback_delay: Duration) -> FsConfig {
+    FsConfig {
+        metadata_ttl: Duration::from_secs(600),
+        attrs: AttrPolicy { uid: ME.uid, gid: ME.gid, umask: 0o022, read_only: false },
+        reader: ReaderConfig::default(),
+        writeback_delay,
+        upload_parallelism: 2,
+        sync_on_close: false,
+        fsync: FsyncMode::Local,
+    }
+}
+
+/// A filesystem over `fake`, keeping its cache and journal in `dir`. Uploads wait an hour
+/// unless a sync hurries them, so that a test decides when they happen.
+async fn fs_over(fake: &FakeBox, dir: &Path) -> Arc<Fs> {
+    let blocks = BlockCache::open(&dir.join("blocks"), 64 << 20, 1 << 20).expect("block cache");
+    let journal = Journal::open(&Journal::dir_in(dir)).expect("journal");
+    Fs::new(Arc::new(fake.clone()), ROOT_ID, Arc::new(blocks), journal, config(Duration::from_secs(3600)))
+        .await
+        .expect("fs")
+}
+
+async fn read_all(fs: &Fs, ino: u64) -> Vec<u8> {
+    let fh = fs.open(ino, false, false).await.expect("open");
+    let mut out = Vec::new();
+    loop {
+        let chunk = fs.read(fh, out.len() as u64, 1 << 16).await.expect("read");
+        if chunk.is_empty() {
+            break;
+        }
+        out.extend_from_slice(&chunk);
+    }
+    fs.release(fh);
+    out
+}
+
+async fn write_new(fs: &Fs, parent: u64, name: &str, data: &[u8]) -> u64 {
+    let (attr, fh) = fs.create(parent, name, 0o644, ME).await.expect("create");
+    assert_eq!(fs.write(fh, 0, data).expect("write") as usize, data.len());
+    fs.flush(fh).await.expect("flush");
+    fs.release(fh);
+    attr.ino
+}
+
+async fn sync_all(fs: &Fs) {
+    let failures = fs.sync(&Scope::All).await;
+    assert!(failures.is_empty(), "sync failed: {failures:?}");
+}
+
+fn uploads(fake: &FakeBox) -> u64 {
+    fake.calls("upload_bytes") + fake.calls("upload_resumable")
+}
+
+#[tokio::test]
+async fn lookups_and_readdir_of_a_folder_cost_one_listing_and_misses_are_answered_from_it() {
+    let fake = FakeBox::new();
+    let docs = fake.add_folder(ROOT_ID, "docs");
+    fake.add_file(&docs, "a.txt", b"alpha");
+    fake.add_file(&docs, "b.txt", b"bravo!");
+    let dir = tempfile::tempdir().unwrap();
+    let fs = fs_over(&fake, dir.path()).await;
+
+    let docs_attr = fs.lookup(ROOT_INO, "docs").await.expect("docs");
+    assert_eq!(fake.calls("list_folder"), 1, "the root is listed once");
+    let a = fs.lookup(docs_attr.ino, "a.txt").await.expect("a.txt");
+    assert_eq!(a.size, 5);
+    assert_eq!(fs.lookup(docs_attr.ino, "b.txt").await.expect("b.txt").size, 6);
+    for _ in 0..3 {
+        assert!(matches!(fs.lookup(docs_attr.ino, "missing").await, Err(VfsError::NotFound)));
+    }
+    let fh = fs.opendir(docs_attr.ino).await.expect("opendir");
+    let names: Vec<String> = fs.readdir(fh, 0).expect("readdir").into_iter().map(|(_, e)| e.name).collect();
+    fs.releasedir(fh);
+    assert!(names.contains(&"a.txt".to_string()) && names.contains(&"b.txt".to_string()), "{names:?}");
+    assert_eq!(fs.getattr(a.ino).await.expect("getattr").size, 5);
+
+    assert_eq!(fake.calls("list_folder"), 2, "root and docs, once each: hits and misses come from the listing");
+    assert_eq!(fake.calls("get_file"), 0, "attributes come from the listing");
+    assert_eq!(fake.total_calls(), fake.calls("list_folder") + fake.calls("get_folder"));
+}
+
+#[tokio::test]
+async fn a_written_file_reads_back_before_and_after_its_single_upload() {
+    let fake = FakeBox::new();
+    let dir = tempfile::tempdir().unwrap();
+    let fs = fs_over(&fake, dir.path()).await;
+
+    let ino = write_new(&fs, ROOT_INO, "new.txt", b"hello, box").await;
+    assert_eq!(read_all(&fs, ino).await, b"hello, box", "read from the staged copy");
+    assert_eq!(uploads(&fake), 0, "the upload waits for the write-back delay");
+    assert_eq!(fs.getattr(ino).await.unwrap().size, 10);
+
+    sync_all(&fs).await;
+    let id = fake.find(ROOT_ID, "new.txt").expect("uploaded");
+    assert_eq!(fake.content(&id).unwrap(), &b"hello, box"[..]);
+    assert_eq!(uploads(&fake), 1);
+    assert_eq!(fs.pending_uploads(), 0);
+
+    assert_eq!(read_all(&fs, ino).await, b"hello, box", "read from Box once it is there");
+    assert_eq!(fs.lookup(ROOT_INO, "new.txt").await.unwrap().ino, ino, "same inode after the upload");
+}
+
+#[tokio::test]
+async fn a_pending_file_renamed_before_its_upload_is_uploaded_once_under_its_new_name() {
+    let fake = FakeBox::new();
+    let dir = tempfile::tempdir().unwrap();
+    let fs = fs_over(&fake, dir.path()).await;
+
+    let ino = write_new(&fs, ROOT_INO, "draft.tmp", b"final words").await;
+    fs.rename(ROOT_INO, "draft.tmp", ROOT_INO, "final.txt", false).await.expect("rename");
+    assert!(matches!(fs.lookup(ROOT_INO, "draft.tmp").await, Err(VfsError::NotFound)));
+    assert_eq!(fs.lookup(ROOT_INO, "final.txt").await.unwrap().ino, ino);
+    assert_eq!(fake.calls("update_file"), 0, "nothing is in Box yet to rename");
+
+    sync_all(&fs).await;
+    assert_eq!(fake.names(ROOT_ID), vec!["final.txt"]);
+    let id = fake.find(ROOT_ID, "final.txt").unwrap();
+    assert_eq!(fake.content(&id).unwrap(), &b"final words"[..]);
+    assert_eq!(uploads(&fake), 1);
+    assert_eq!(fake.calls("update_file") + fake.calls("delete_file"), 0);
+}
+
+#[tokio::test]
+async fn a_local_change_to_a_file_changed_in_box_meanwhile_becomes_a_conflicted_copy() {
+    let fake = FakeBox::new();
+    let id = fake.add_file(ROOT_ID, "doc.txt", b"version one");
+    let dir = tempfile::tempdir().unwrap();
+    let fs = fs_over(&fake, dir.path()).await;
+
+    let ino = fs.lookup(ROOT_INO, "doc.txt").await.unwrap().ino;
+    let fh = fs.open_write(ino, true).await.expect("open for writing");
+    fs.write(fh, 0, b"mine").unwrap();
+    fs.release(fh);
+    fake.change_remotely(&id, b"theirs");
+
+    sync_all(&fs).await;
+    let names = fake.names(ROOT_ID);
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert_eq!(fake.content(&id).unwrap(), &b"theirs"[..], "Box's newer version is not overwritten");
+    let copy = names.iter().find(|n| n.starts_with("doc (conflicted copy ") && n.ends_with(".txt")).expect("a copy");
+    assert_eq!(fake.content(&fake.find(ROOT_ID, copy).unwrap()).unwrap(), &b"mine"[..]);
+}
+
+#[test]
+fn a_change_left_in_the_journal_by_a_killed_daemon_is_uploaded_by_the_next_one() {
+    let fake = FakeBox::new();
+    let dir = tempfile::tempdir().unwrap();
+    {
+        // The daemon's runtime dies with its tasks, as with `kill -9`: the upload never starts.
+        let first = tokio::runtime::Runtime::new().unwrap();
+        first.block_on(async {
+            let fs = fs_over(&fake, dir.path()).await;
+            write_new(&fs, ROOT_INO, "survivor.txt", b"still here").await;
+            assert_eq!(fs.pending_uploads(), 1);
+        });
+        first.shutdown_background();
+    }
+    assert_eq!(uploads(&fake), 0);
+
+    let second = tokio::runtime::Runtime::new().unwrap();
+    second.block_on(async {
+        let fs = fs_over(&fake, dir.path()).await;
+        fs.recover();
+        assert_eq!(fs.pending_uploads(), 1, "the journal entry is back");
+        let shown = fs.lookup(ROOT_INO, "survivor.txt").await.expect("shown before it is in Box");
+        assert_eq!(read_all(&fs, shown.ino).await, b"still here");
+        sync_all(&fs).await;
+    });
+    let id = fake.find(ROOT_ID, "survivor.txt").expect("uploaded after recovery");
+    assert_eq!(fake.content(&id).unwrap(), &b"still here"[..]);
+    assert_eq!(uploads(&fake), 1);
+}
+
+#[tokio::test]
+async fn chmod_is_stored_as_one_metadata_call_and_read_back_by_the_next_filesystem() {
+    let fake = FakeBox::new();
+    let id = fake.add_file(ROOT_ID, "run.sh", b"#!/bin/sh\n");
+    let dir = tempfile::tempdir().unwrap();
+    let fs = fs_over(&fake, dir.path()).await;
+
+    let ino = fs.lookup(ROOT_INO, "run.sh").await.unwrap().ino;
+    let change = super::OwnerChange { mode: Some(0o755), ..Default::default() };
+    let attr = fs.setattr(ino, None, None, change).await.expect("chmod");
+    assert_eq!(attr.perm, 0o755);
+    sync_all(&fs).await;
+    assert_eq!(uploads(&fake), 0, "a chmod sends no content");
+    assert_eq!(fake.calls("create_properties"), 1);
+    assert!(fake.properties(&id).expect("an instance").contains_key(super::meta::stored::MODE));
+
+    let other = tempfile::tempdir().unwrap();
+    let fresh = fs_over(&fake, other.path()).await;
+    assert_eq!(fresh.lookup(ROOT_INO, "run.sh").await.unwrap().perm, 0o755);
+}
