@@ -131,6 +131,17 @@ impl Mounted {
         self.rt.block_on(self.emu.stats())
     }
 
+    /// Requests about items (everything but the event stream, whose long-poll reconnects on
+    /// its own schedule).
+    pub fn item_requests(&self) -> u64 {
+        let stats = self.stats();
+        let events: u64 = ["GET /subscribe", "OPTIONS /2.0/events", "GET /2.0/events"]
+            .iter()
+            .map(|r| stats["requests"][*r].as_u64().unwrap_or(0))
+            .sum();
+        stats["total_requests"].as_u64().unwrap_or(0) - events
+    }
+
     pub fn reset_stats(&self) {
         self.rt.block_on(async {
             self.emu.http.delete(format!("{}/_emulator/stats", self.emu.base())).send().await.unwrap();
