@@ -115,7 +115,7 @@ impl Fs {
     async fn metadata_changed(&self, ev: &Event) -> Vec<Inval> {
         let Some(item) = ev.item() else { return Vec::new() };
         let Some(node) = self.inodes().find(kind_of(&item), item.id()) else { return Vec::new() };
-        if self.inodes().take_echo(node.ino) || self.staged_map().contains_key(&node.ino) {
+        if self.inodes().take_echo(node.ino) || self.staged().contains(node.ino) {
             return Vec::new();
         }
         let fetched = match node.kind {
@@ -161,7 +161,7 @@ impl Fs {
     }
 
     fn awaits_first_upload(&self, ino: Ino) -> bool {
-        self.staged_map().get(&ino).is_some_and(|s| s.lock().only_local())
+        self.staged().get(ino).is_some_and(|s| s.lock().only_local())
     }
 
     fn drop_old_blocks(&self, item: &Item, keep_version: &ContentVersion) {

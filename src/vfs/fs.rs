@@ -17,6 +17,7 @@ use super::read::prefetch::{Reader, ReaderConfig};
 use super::read::version::ContentVersion;
 use super::remote::Remote;
 use super::write::journal::Journal;
+use super::write::staged_files::StagedFiles;
 use super::write::staging::Staged;
 use boxfs_api::model::{Item, User};
 use boxfs_api::{ApiError, Fetched};
@@ -24,7 +25,7 @@ use boxfs_io::blockbuf::BufPool;
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 #[derive(Clone, Debug)]
@@ -100,15 +101,18 @@ pub struct Fs {
     /// `remote` at the priority of work nobody waits on (uploads, metadata writes).
     background: Arc<dyn Remote>,
     cfg: FsConfig,
+    // The metadata room's parts.
     inodes: InodeTable,
     listings: ListingCache,
+    quota: Mutex<Option<(Instant, User)>>,
+    // The read room's.
     downloads: Arc<Downloads>,
+    // The write room's; uploads running at once are limited by `upload_slots`.
+    staged: StagedFiles,
+    upload_slots: tokio::sync::Semaphore,
+    // The facade's own: open file and directory handles.
     handles: Mutex<HashMap<u64, Handle>>,
     next_fh: AtomicU64,
-    quota: Mutex<Option<(Instant, User)>>,
-    journal: Journal,
-    staged: Mutex<HashMap<Ino, Arc<Staged>>>,
-    upload_slots: tokio::sync::Semaphore,
     me: Weak<Fs>,
     /// Background work (uploads) is spawned here, also from FUSE threads.
     rt: tokio::runtime::Handle,
@@ -141,8 +145,7 @@ impl Fs {
             handles: Mutex::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
             quota: Mutex::new(None),
-            journal,
-            staged: Mutex::new(HashMap::new()),
+            staged: StagedFiles::new(journal),
             me: me.clone(),
             rt: tokio::runtime::Handle::current(),
         }))
@@ -194,7 +197,7 @@ impl Fs {
     /// be) over them; a staged file shows its local size and mtime.
     fn attr(&self, node: &Node) -> Attr {
         let mut attr = self.cfg.attrs.attr(node);
-        if let Some(s) = self.staged_content(node.ino) {
+        if let Some(s) = self.staged.with_content(node.ino) {
             let st = s.lock();
             attr.size = st.size;
             attr.blocks = st.size.div_ceil(512);
@@ -209,7 +212,7 @@ impl Fs {
 
     /// The POSIX attributes a node has (stored in Box, or pending with its staged entry).
     pub(super) fn posix_of(&self, node: &Node) -> Posix {
-        let staged = self.staged_map().get(&node.ino).cloned();
+        let staged = self.staged.get(node.ino);
         let st = staged.as_ref().map(|s| s.lock());
         let pending = st.as_ref().and_then(|st| st.record().attrs.as_ref());
         Posix::from_keys(pending.map_or(&node.meta.stored().keys, |a| &a.want))
@@ -267,7 +270,7 @@ impl Fs {
                 tracing::warn!(folder = %dir.box_id, name = %node.name, "two items show under one name; showing the first");
             }
         }
-        for s in self.staged_map().values() {
+        for s in self.staged.all() {
             let mut st = s.lock();
             if st.parent.is_none() && st.record().parent_id == dir.box_id && !st.upload.is_held() {
                 st.parent = Some(dir.ino); // left by an earlier run: its folder is known now
@@ -324,7 +327,7 @@ impl Fs {
         let node = self.node(ino)?;
         let fresh = node.fetched.is_some_and(|t| t.elapsed() < self.cfg.metadata_ttl);
         // A staged file's local state is what counts until its upload commits.
-        let staged = self.staged_map().contains_key(&ino);
+        let staged = self.staged.contains(ino);
         if fresh || staged || node.kind == NodeKind::Link {
             return Ok(self.attr(&node));
         }
@@ -413,7 +416,7 @@ impl Fs {
             }
             return self.open_write(ino, truncate).await;
         }
-        if let Some(staged) = self.staged_content(ino) {
+        if let Some(staged) = self.staged.with_content(ino) {
             return Ok(self.add_handle(Handle::Staged(staged)));
         }
         if node.kind == NodeKind::File {
@@ -439,7 +442,7 @@ impl Fs {
     /// cache's RAM tier holds), else `None`: then call [`Fs::read`]. Never blocks.
     pub fn read_ready(&self, fh: u64, offset: u64, size: u32) -> Option<Bytes> {
         match self.handles.lock().unwrap_or_else(|p| p.into_inner()).get(&fh)? {
-            Handle::File { ino, .. } if self.staged_content(*ino).is_some() => None,
+            Handle::File { ino, .. } if self.staged.with_content(*ino).is_some() => None,
             Handle::File { reader, .. } => reader.read_ready(offset, size),
             Handle::Link(body) => {
                 let start = (offset as usize).min(body.len());
@@ -454,7 +457,7 @@ impl Fs {
         let reader = {
             let handles = self.handles.lock().unwrap_or_else(|p| p.into_inner());
             match handles.get(&fh) {
-                Some(Handle::File { ino, reader }) => match self.staged_content(*ino) {
+                Some(Handle::File { ino, reader }) => match self.staged.with_content(*ino) {
                     Some(staged) => return Ok(Bytes::from(staged.read_at(offset, size)?)),
                     None => reader.clone(),
                 },
@@ -517,17 +520,12 @@ impl Fs {
         self.inodes.len()
     }
 
-    pub(super) fn staged_map(&self) -> MutexGuard<'_, HashMap<Ino, Arc<Staged>>> {
-        self.staged.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// The file's staged entry, if it has local content (reads go there instead of to Box).
-    fn staged_content(&self, ino: Ino) -> Option<Arc<Staged>> {
-        self.staged_map().get(&ino).filter(|s| s.has_content()).cloned()
+    pub(super) fn staged(&self) -> &StagedFiles {
+        &self.staged
     }
 
     pub(super) fn journal(&self) -> &Journal {
-        &self.journal
+        self.staged.journal()
     }
 
     pub(super) fn upload_slots(&self) -> &tokio::sync::Semaphore {

@@ -68,10 +68,6 @@ impl OwnerChange {
 }
 
 impl Fs {
-    fn staged(&self, ino: Ino) -> Option<Arc<Staged>> {
-        self.staged_map().get(&ino).cloned()
-    }
-
     /// Fails with `EEXIST` when `name` is taken in `parent`, case-insensitively (Box's rule).
     /// In a folder the user may not list, Box decides at upload time.
     async fn check_free(&self, parent: Ino, name: &str, except: Option<Ino>) -> VfsResult<()> {
@@ -101,7 +97,7 @@ impl Fs {
         if node.kind != NodeKind::File {
             return Err(if node.kind == NodeKind::Dir { VfsError::IsDir } else { VfsError::ReadOnly });
         }
-        if let Some(s) = self.staged(ino) {
+        if let Some(s) = self.staged().get(ino) {
             if !s.has_content() {
                 self.attach_content(&s, &node, truncate).await?;
             }
@@ -123,7 +119,7 @@ impl Fs {
         let upload = Upload::staged(self.timing(), 0, truncate && node.meta.size > 0, Instant::now());
         let state = StageState::new(record, Some(node.parent), size, node.meta.mtime, upload);
         let staged = Arc::new(Staged::new(ino, Some(file), state));
-        let kept = self.staged_map().entry(ino).or_insert(staged.clone()).clone();
+        let kept = self.staged().keep_first(staged.clone());
         if !Arc::ptr_eq(&kept, &staged) {
             staged.leave_journal(self.journal()); // staged twice at once: the other one stays
             if !kept.has_content() {
@@ -162,9 +158,7 @@ impl Fs {
     async fn claim(&self, ino: Ino, truncate: bool) -> VfsResult<Arc<Staged>> {
         loop {
             let staged = self.stage(ino, truncate).await?;
-            let map = self.staged_map();
-            if map.get(&ino).is_some_and(|s| Arc::ptr_eq(s, &staged)) {
-                staged.lock().upload.opened();
+            if self.staged().join(&staged) {
                 return Ok(staged);
             }
         }
@@ -217,7 +211,7 @@ impl Fs {
             upload.attrs_changed(Instant::now());
         }
         let staged = Arc::new(Staged::new(node.ino, Some(file), StageState::new(record, Some(parent), 0, now, upload)));
-        self.staged_map().insert(node.ino, staged.clone());
+        self.staged().insert(staged.clone());
         self.edit_listing(parent, |l| {
             l.insert(DirEntry { ino: node.ino, kind: NodeKind::File, name: name.into() });
         })
@@ -350,8 +344,8 @@ impl Fs {
     /// is pending), stored by the driver after the write-back delay.
     fn set_posix(&self, node: &Node, want: Keys) -> VfsResult<()> {
         let now = Instant::now();
-        let mut map = self.staged_map();
-        let staged = match map.get(&node.ino).cloned() {
+        let mut entries = self.staged().lock();
+        let staged = match entries.get(node.ino) {
             Some(staged) => {
                 let mut st = staged.lock();
                 let pending = st.record().attrs.clone();
@@ -378,11 +372,11 @@ impl Fs {
                 upload.attrs_changed(now);
                 let state = StageState::new(record, Some(node.parent), node.meta.size, node.meta.mtime, upload);
                 let staged = Arc::new(Staged::new(node.ino, None, state));
-                map.insert(node.ino, staged.clone());
+                entries.insert(staged.clone());
                 staged
             }
         };
-        drop(map);
+        drop(entries);
         staged.save_record(self.journal(), false)?;
         self.kick(&staged);
         Ok(())
@@ -414,7 +408,7 @@ impl Fs {
 
     /// Takes a removed item's staged entry out: nothing more of it is sent.
     fn unstage_removed(&self, ino: Ino) -> Option<Arc<Staged>> {
-        let staged = self.staged_map().remove(&ino)?;
+        let staged = self.staged().remove(ino)?;
         staged.lock().upload.remove();
         self.kick(&staged);
         Some(staged)
@@ -509,7 +503,7 @@ impl Fs {
         self.check_free(new_parent, new_name, Some(entry.ino)).await?;
         let node = self.inodes().get(entry.ino).ok_or(VfsError::NotFound)?;
         let new_parent_id = self.box_id_of_dir(new_parent)?;
-        let staged = self.staged(entry.ino);
+        let staged = self.staged().get(entry.ino);
         let in_box = !took_over && !staged.as_ref().is_some_and(|s| s.lock().only_local());
         if in_box {
             let name_arg = (new_name != name).then_some(new_name);
@@ -553,13 +547,13 @@ impl Fs {
     /// upload runs).
     fn take_over(&self, ino: Ino, target: Ino) -> bool {
         let Some(target_node) = self.inodes().get(target) else { return false };
-        let mut map = self.staged_map();
-        let Some(staged) = map.get(&ino).cloned() else { return false };
+        let mut entries = self.staged().lock();
+        let Some(staged) = entries.get(ino) else { return false };
         let mut st = staged.lock();
         if !st.only_local() || st.upload.in_flight() {
             return false;
         }
-        let replaced = map.remove(&target);
+        let replaced = entries.remove(target);
         let (base_id, base_etag, attrs_base) = match &replaced {
             Some(old) => {
                 let mut old_st = old.lock();
@@ -586,7 +580,7 @@ impl Fs {
             r.attrs = Some(PendingAttrs { want, base: attrs_base });
             st.upload.attrs_changed(Instant::now());
         }
-        drop((st, map));
+        drop((st, entries));
         if let Some(old) = replaced {
             self.kick(&old);
         }

@@ -153,7 +153,7 @@ impl Fs {
     }
 
     fn staged_entries(&self) -> Vec<Arc<Staged>> {
-        self.staged_map().values().cloned().collect()
+        self.staged().all()
     }
 
     /// Whether `ino` is `top` or lies under it.
@@ -290,7 +290,7 @@ impl Fs {
         let mut state = StageState::new(record, None, size, mtime, upload);
         state.check_box_first = has_data;
         let staged = Arc::new(Staged::new(ino, file, state));
-        self.staged_map().insert(ino, staged.clone());
+        self.staged().insert(staged.clone());
         self.kick(&staged);
         Ok(())
     }

@@ -451,15 +451,13 @@ impl Fs {
     /// shows what Box has. False when it is not finished after all (opened again meanwhile).
     async fn finish(&self, staged: &Arc<Staged>) -> bool {
         let (conflicted, parent) = {
-            let mut map = self.staged_map();
+            let mut entries = self.staged().lock();
             let mut st = staged.lock();
             if st.upload.next(Instant::now()) != Next::Finished {
                 return false;
             }
             st.driving = false;
-            if map.get(&staged.ino).is_some_and(|s| Arc::ptr_eq(s, staged)) {
-                map.remove(&staged.ino);
-            }
+            entries.remove_if_current(staged);
             (st.upload.is_conflicted_copy() && st.upload.state() == &State::InBox, st.parent)
         };
         staged.leave_journal(self.journal());
@@ -478,29 +476,24 @@ impl Fs {
     /// record reach the local disk (blocking: call from a blocking thread); under `--fsync
     /// box`, see [`Fs::fsync_in_box`].
     pub fn fsync_local(&self, ino: Ino) -> VfsResult<()> {
-        let Some(staged) = self.staged_map().get(&ino).cloned() else { return Ok(()) };
+        let Some(staged) = self.staged().get(ino) else { return Ok(()) };
         Ok(staged.persist(self.journal())?)
     }
 
     /// `fsync` under `--fsync box`: returns once the file's content is in Box (or with the
     /// error that stops it).
     pub async fn fsync_in_box(&self, ino: Ino) -> VfsResult<()> {
-        let Some(staged) = self.staged_map().get(&ino).cloned() else { return Ok(()) };
+        let Some(staged) = self.staged().get(ino) else { return Ok(()) };
         self.commit_now(&staged).await
     }
 
     /// Flushes every local-only file of directory `ino` to disk (`fsyncdir`: the entries
     /// created in it survive a crash). Blocking.
     pub fn fsyncdir_local(&self, ino: Ino) -> VfsResult<()> {
-        let files: Vec<Arc<Staged>> = self
-            .staged_map()
-            .values()
-            .filter(|s| {
-                let st = s.lock();
-                st.parent == Some(ino) && st.only_local()
-            })
-            .cloned()
-            .collect();
+        let files = self.staged().filtered(|s| {
+            let st = s.lock();
+            st.parent == Some(ino) && st.only_local()
+        });
         for s in files {
             s.persist(self.journal())?;
         }

@@ -2,6 +2,8 @@
 //!
 //! - `staging.rs`: a staged entry: a file's local content (and size, mtime) and its journal
 //!   record, the one place reads, `stat` and listings take them from until the upload commits.
+//! - `staged_files.rs`: every staged entry, one per inode, and the rule by which a writer joins
+//!   an entry and an entry leaves.
 //! - `journal.rs`: the durable journal of staged entries (data file + record), read back after
 //!   a crash.
 //! - `upload_state.rs`: each entry's way to Box, as a state machine without I/O.
@@ -15,5 +17,6 @@
 
 pub mod hasher;
 pub mod journal;
+pub mod staged_files;
 pub mod staging;
 pub mod upload_state;
