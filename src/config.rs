@@ -1,8 +1,13 @@
-//! Configuration: where boxfs keeps its files (XDG config dir, account files) and the config
-//! file `$XDG_CONFIG_HOME/boxfs/config.toml`, which sets mount options for every account
-//! (top-level keys) and per account (`[accounts.NAME]` tables). The same keys are accepted as
-//! `-o key=value` mount options. Unknown keys and bad values are errors that name the key and
-//! where it came from.
+//! Configuration: where boxfs keeps its files (XDG config dir, account files), the settings of
+//! a mount ([`Settings`]), and the config file `$XDG_CONFIG_HOME/boxfs/config.toml`, which sets
+//! them for every account (top-level keys) and per account (`[accounts.NAME]` tables). The
+//! same keys are accepted as `-o key=value` mount options. Unknown keys and bad values are
+//! errors that name the key and where it came from.
+//!
+//! `Settings::default()` is the one place every built-in default lives. A mount's settings are
+//! that default with each source applied over it, lowest first: the config file's top-level
+//! keys, its account table, `-o` options, then the command-line flags (the last one applied
+//! wins).
 //!
 //! ```toml
 //! cache_size = 4294967296      # every account
@@ -29,6 +34,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("metadata_ttl", "a number of seconds (whole number)"),
     ("events", "true/false or \"on\"/\"off\""),
     ("writeback_delay_ms", "a number of milliseconds (whole number)"),
+    ("upload_parallelism", "a number of uploads (whole number, 1 or more)"),
     ("sync_on_close", "true or false"),
     ("fsync", "\"local\" or \"box\""),
     ("log_file", "an absolute path (or one starting with ~/)"),
@@ -53,25 +59,72 @@ fn known_keys() -> String {
     KEYS.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", ")
 }
 
-/// Mount settings from one source; `None` = not set there.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// The settings of a mount, each under its config key. `Default` gives the built-in defaults.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Settings {
+    /// `root`: the Box folder mounted, a folder id or a path such as `/Documents/Reports`
+    /// (`None`: the whole account, folder `0`).
     pub root: Option<String>,
-    pub read_only: Option<bool>,
-    pub allow_other: Option<bool>,
-    pub uid: Option<u32>,
-    pub gid: Option<u32>,
-    pub umask: Option<u16>,
+    /// `read_only`: refuse every change (default false).
+    pub read_only: bool,
+    /// `allow_other`: other users may use the mount (default false).
+    pub allow_other: bool,
+    /// `uid`: the owner of items without a stored owner (default: the mounting user's).
+    pub uid: u32,
+    /// `gid`: the group of items without a stored group (default: the mounting user's).
+    pub gid: u32,
+    /// `umask`: mode bits cleared on items without a stored mode (default `022`).
+    pub umask: u16,
+    /// `cache_dir`: where the block cache and the write-back journal live (`None`: the
+    /// account's own dir under [`cache_root`], chosen when mounting).
     pub cache_dir: Option<PathBuf>,
-    pub cache_size: Option<u64>,
-    pub metadata_ttl: Option<u64>,
-    pub events: Option<bool>,
-    pub writeback_delay_ms: Option<u64>,
-    pub sync_on_close: Option<bool>,
-    pub fsync: Option<FsyncMode>,
+    /// `cache_size`: disk budget of the block cache, in bytes (default 2 GiB).
+    pub cache_size: u64,
+    /// `metadata_ttl`: seconds listings and attributes are trusted before Box is asked again;
+    /// also the kernel's cache TTL (default 60).
+    pub metadata_ttl: u64,
+    /// `events`: follow Box's event stream so that changes made elsewhere show within about a
+    /// second (default on).
+    pub events: bool,
+    /// `writeback_delay_ms`: milliseconds between the last close of a file and its upload
+    /// (default 1000).
+    pub writeback_delay_ms: u64,
+    /// `upload_parallelism`: uploads to Box running at once, stores of a mode, owner or link
+    /// target included (default 4; at least 1).
+    pub upload_parallelism: usize,
+    /// `sync_on_close`: `close` does what `fsync` does and returns its error (default false).
+    pub sync_on_close: bool,
+    /// `fsync`: what `fsync` waits for (default: the local disk).
+    pub fsync: FsyncMode,
+    /// `log_file`: where the daemon's logs go (`None`: stderr in the foreground, else
+    /// `mount.log` under [`cache_root`]).
     pub log_file: Option<PathBuf>,
-    /// Every request acts for this user (`As-User`).
+    /// `as_user`: every request acts for this Box user (`As-User`; default: nobody else).
     pub as_user: Option<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            root: None,
+            read_only: false,
+            allow_other: false,
+            // SAFETY: geteuid/getegid(2) cannot fail and touch no memory.
+            uid: unsafe { libc::geteuid() },
+            gid: unsafe { libc::getegid() },
+            umask: 0o022,
+            cache_dir: None,
+            cache_size: 2 * 1024 * 1024 * 1024,
+            metadata_ttl: 60,
+            events: true,
+            writeback_delay_ms: 1000,
+            upload_parallelism: 4,
+            sync_on_close: false,
+            fsync: FsyncMode::Local,
+            log_file: None,
+            as_user: None,
+        }
+    }
 }
 
 /// A value as written: typed (TOML) or text (`-o key=value`).
@@ -145,18 +198,21 @@ impl Settings {
         let expected = KEYS.iter().find(|(k, _)| *k == key).map(|(_, e)| *e).ok_or(None)?;
         let ok = match key {
             "root" => raw.text().map(|v| self.root = Some(v.to_string())),
-            "read_only" => raw.boolean().map(|v| self.read_only = Some(v)),
-            "allow_other" => raw.boolean().map(|v| self.allow_other = Some(v)),
-            "uid" => raw.integer().and_then(|v| u32::try_from(v).ok()).map(|v| self.uid = Some(v)),
-            "gid" => raw.integer().and_then(|v| u32::try_from(v).ok()).map(|v| self.gid = Some(v)),
-            "umask" => raw.text().and_then(parse_umask).map(|v| self.umask = Some(v)),
+            "read_only" => raw.boolean().map(|v| self.read_only = v),
+            "allow_other" => raw.boolean().map(|v| self.allow_other = v),
+            "uid" => raw.integer().and_then(|v| u32::try_from(v).ok()).map(|v| self.uid = v),
+            "gid" => raw.integer().and_then(|v| u32::try_from(v).ok()).map(|v| self.gid = v),
+            "umask" => raw.text().and_then(parse_umask).map(|v| self.umask = v),
             "cache_dir" => raw.path().map(|v| self.cache_dir = Some(v)),
-            "cache_size" => raw.integer().map(|v| self.cache_size = Some(v)),
-            "metadata_ttl" => raw.integer().map(|v| self.metadata_ttl = Some(v)),
-            "events" => raw.switch().map(|v| self.events = Some(v)),
-            "writeback_delay_ms" => raw.integer().map(|v| self.writeback_delay_ms = Some(v)),
-            "sync_on_close" => raw.boolean().map(|v| self.sync_on_close = Some(v)),
-            "fsync" => raw.fsync().map(|v| self.fsync = Some(v)),
+            "cache_size" => raw.integer().map(|v| self.cache_size = v),
+            "metadata_ttl" => raw.integer().map(|v| self.metadata_ttl = v),
+            "events" => raw.switch().map(|v| self.events = v),
+            "writeback_delay_ms" => raw.integer().map(|v| self.writeback_delay_ms = v),
+            "upload_parallelism" => raw.integer().and_then(|v| usize::try_from(v).ok()).filter(|v| *v >= 1).map(|v| {
+                self.upload_parallelism = v;
+            }),
+            "sync_on_close" => raw.boolean().map(|v| self.sync_on_close = v),
+            "fsync" => raw.fsync().map(|v| self.fsync = v),
             "log_file" => raw.path().map(|v| self.log_file = Some(v)),
             "as_user" => raw.text().filter(|v| !v.trim().is_empty()).map(|v| self.as_user = Some(v.trim().to_string())),
             _ => None,
@@ -173,38 +229,20 @@ impl Settings {
             }
         })
     }
-
-    /// `self` with every value that `over` sets replaced by it.
-    pub fn overlay(self, over: Settings) -> Settings {
-        Settings {
-            root: over.root.or(self.root),
-            read_only: over.read_only.or(self.read_only),
-            allow_other: over.allow_other.or(self.allow_other),
-            uid: over.uid.or(self.uid),
-            gid: over.gid.or(self.gid),
-            umask: over.umask.or(self.umask),
-            cache_dir: over.cache_dir.or(self.cache_dir),
-            cache_size: over.cache_size.or(self.cache_size),
-            metadata_ttl: over.metadata_ttl.or(self.metadata_ttl),
-            events: over.events.or(self.events),
-            writeback_delay_ms: over.writeback_delay_ms.or(self.writeback_delay_ms),
-            sync_on_close: over.sync_on_close.or(self.sync_on_close),
-            fsync: over.fsync.or(self.fsync),
-            log_file: over.log_file.or(self.log_file),
-            as_user: over.as_user.or(self.as_user),
-        }
-    }
 }
 
 fn parse_umask(text: &str) -> Option<u16> {
     u16::from_str_radix(text.trim(), 8).ok().filter(|m| *m <= 0o777)
 }
 
-/// The parsed config file: settings for every account, and per account.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// The config file: its top-level keys and its `[accounts.NAME]` tables, every key and value
+/// checked when it is read.
+#[derive(Debug, Default)]
 pub struct ConfigFile {
-    pub all: Settings,
-    pub accounts: Vec<(String, Settings)>,
+    /// Where it was read from (named in errors).
+    origin: String,
+    all: toml::Table,
+    accounts: toml::Table,
 }
 
 impl ConfigFile {
@@ -217,39 +255,43 @@ impl ConfigFile {
         }
     }
 
+    /// Parses `text` (read from `file`); a bad key or value in any table is an error.
     pub fn parse(text: &str, file: &Path) -> Result<ConfigFile, ConfigError> {
-        let table: toml::Table = text
+        let mut all: toml::Table = text
             .parse()
             .map_err(|e: toml::de::Error| ConfigError::Syntax { file: file.into(), message: e.to_string() })?;
         let origin = file.display().to_string();
-        let mut out = ConfigFile::default();
-        for (key, value) in &table {
-            if key != "accounts" {
-                out.all.set_named(&origin, key, Raw::Toml(value))?;
-                continue;
-            }
-            let not_table = || ConfigError::NotATable { origin: origin.clone(), key: key.clone() };
-            for (name, section) in value.as_table().ok_or_else(not_table)? {
-                let section = section.as_table().ok_or_else(|| ConfigError::NotATable {
-                    origin: origin.clone(),
-                    key: format!("accounts.{name}"),
-                })?;
-                let mut settings = Settings::default();
-                for (k, v) in section {
-                    settings
-                        .set_named(&origin, k, Raw::Toml(v))
-                        .map_err(|e| prefix_key(e, &format!("accounts.{name}.")))?;
-                }
-                out.accounts.push((name.clone(), settings));
-            }
+        let accounts = match all.remove("accounts") {
+            None => toml::Table::new(),
+            Some(toml::Value::Table(accounts)) => accounts,
+            Some(_) => return Err(ConfigError::NotATable { origin, key: "accounts".into() }),
+        };
+        let config = ConfigFile { origin, all, accounts };
+        config.apply_table(&config.all, "", &mut Settings::default())?;
+        for (name, section) in &config.accounts {
+            let not_table =
+                || ConfigError::NotATable { origin: config.origin.clone(), key: format!("accounts.{name}") };
+            let section = section.as_table().ok_or_else(not_table)?;
+            config.apply_table(section, &format!("accounts.{name}."), &mut Settings::default())?;
         }
-        Ok(out)
+        Ok(config)
     }
 
-    /// The settings of `account`: its table over the top-level keys.
-    pub fn for_account(&self, account: &str) -> Settings {
-        let own = self.accounts.iter().find(|(n, _)| n == account).map(|(_, s)| s.clone()).unwrap_or_default();
-        self.all.clone().overlay(own)
+    /// Applies the settings of `account` over `settings`: the top-level keys, then its table.
+    pub fn apply_for(&self, account: &str, settings: &mut Settings) -> Result<(), ConfigError> {
+        self.apply_table(&self.all, "", settings)?;
+        match self.accounts.get(account).and_then(toml::Value::as_table) {
+            Some(section) => self.apply_table(section, &format!("accounts.{account}."), settings),
+            None => Ok(()),
+        }
+    }
+
+    /// Applies the keys of `table` over `settings`; errors name them with `prefix`.
+    fn apply_table(&self, table: &toml::Table, prefix: &str, settings: &mut Settings) -> Result<(), ConfigError> {
+        for (key, value) in table {
+            settings.set_named(&self.origin, key, Raw::Toml(value)).map_err(|e| prefix_key(e, prefix))?;
+        }
+        Ok(())
     }
 }
 
@@ -296,14 +338,29 @@ mod tests {
         ConfigFile::parse(text, Path::new("/etc/x/config.toml"))
     }
 
+    fn settings_for(config: &ConfigFile, account: &str) -> Settings {
+        let mut settings = Settings::default();
+        config.apply_for(account, &mut settings).unwrap();
+        settings
+    }
+
     #[test]
     fn accounts_override_top_level() {
         let c =
             parse("metadata_ttl = 30\nevents = \"off\"\n[accounts.work]\nmetadata_ttl = 5\numask = \"027\"\n").unwrap();
-        let work = c.for_account("work");
-        assert_eq!((work.metadata_ttl, work.events, work.umask), (Some(5), Some(false), Some(0o027)));
-        assert_eq!(c.for_account("default").metadata_ttl, Some(30));
-        assert_eq!(parse("fsync = \"box\"\n").unwrap().for_account("x").fsync, Some(FsyncMode::Box));
+        let work = settings_for(&c, "work");
+        assert_eq!((work.metadata_ttl, work.events, work.umask), (5, false, 0o027));
+        let other = settings_for(&c, "default");
+        assert_eq!((other.metadata_ttl, other.umask), (30, Settings::default().umask));
+        assert_eq!(settings_for(&parse("fsync = \"box\"\n").unwrap(), "x").fsync, FsyncMode::Box);
+    }
+
+    #[test]
+    fn keys_left_unset_keep_their_defaults() {
+        let c = parse("cache_size = 1\n[accounts.work]\nread_only = true\n").unwrap();
+        let want = Settings { cache_size: 1, read_only: true, ..Settings::default() };
+        assert_eq!(settings_for(&c, "work"), want);
+        assert_eq!(settings_for(&ConfigFile::default(), "work"), Settings::default());
     }
 
     #[test]
@@ -312,9 +369,13 @@ mod tests {
         assert!(e.contains("/etc/x/config.toml") && e.contains("accounts.work.cache_sise"), "{e}");
         let e = parse("metadata_ttl = \"soon\"\n").unwrap_err().to_string();
         assert!(e.contains("/etc/x/config.toml") && e.contains("'metadata_ttl'") && e.contains("soon"), "{e}");
+        let e = parse("accounts = 1\n").unwrap_err().to_string();
+        assert!(e.contains("'accounts' must be a table"), "{e}");
+        assert!(parse("[accounts]\nwork = 1\n").unwrap_err().to_string().contains("'accounts.work'"));
         assert!(parse("cache_dir = \"relative\"\n").is_err());
         assert!(parse("umask = \"999\"\n").is_err());
         assert!(parse("uid = -1\n").is_err());
+        assert!(parse("upload_parallelism = 0\n").is_err());
     }
 
     #[test]
@@ -323,8 +384,10 @@ mod tests {
         s.set("metadata_ttl", Raw::Text("30")).unwrap();
         s.set("cache_dir", Raw::Text("/x")).unwrap();
         s.set("allow_other", Raw::Text("")).unwrap();
+        s.set("upload_parallelism", Raw::Text("8")).unwrap();
         assert_eq!(s.set("cache_dir", Raw::Text("x")), Err(Some(KEYS[6].1)));
         assert_eq!(s.set("nope", Raw::Text("x")), Err(None));
-        assert_eq!((s.metadata_ttl, s.allow_other), (Some(30), Some(true)));
+        assert_eq!(s.set("upload_parallelism", Raw::Text("0")), Err(Some(KEYS[11].1)));
+        assert_eq!((s.metadata_ttl, s.allow_other, s.upload_parallelism), (30, true, 8));
     }
 }

@@ -1,12 +1,13 @@
 //! Mounting: resolves the root folder, opens the block cache, builds the vfs, mounts it with
 //! fuser, reports readiness, and serves until `fusermount3 -u` or SIGINT/SIGTERM (both clean).
 
+use crate::config::Settings;
 use crate::control::{ControlServer, MountEntry};
 use crate::fuse::BoxFuse;
-use crate::vfs::read::blocks::BlockCache;
+use crate::vfs::read::blocks::{BlockCache, DEFAULT_BLOCK_SIZE};
 use crate::vfs::read::prefetch::ReaderConfig;
 use crate::vfs::write::journal::Journal;
-use crate::vfs::{AttrPolicy, Fs, FsConfig, FsyncMode, VfsError};
+use crate::vfs::{AttrPolicy, Fs, FsConfig, VfsError};
 use boxfs_api::model::Item;
 use boxfs_api::{ApiError, Client, StartAt, StreamState};
 use std::path::PathBuf;
@@ -14,30 +15,15 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
+/// What a mount is made of: where, for whom, with which cache dir, with which settings.
 #[derive(Clone, Debug)]
 pub struct MountConfig {
     pub mountpoint: PathBuf,
     /// The saved account whose credentials the mount uses (`None`: given outright).
     pub account: Option<String>,
-    /// A folder id, or a path from the account root (`/Documents/Reports`).
-    pub root: Option<String>,
-    pub read_only: bool,
-    pub allow_other: bool,
-    pub uid: u32,
-    pub gid: u32,
-    pub umask: u16,
+    /// The cache dir this mount holds (`settings.cache_dir`, or the account's default).
     pub cache_dir: PathBuf,
-    pub cache_size: u64,
-    pub block_size: u64,
-    pub metadata_ttl: Duration,
-    /// Follow Box's event stream to invalidate caches (else metadata expires by TTL only).
-    pub events: bool,
-    /// Delay between the last close of a file and its upload.
-    pub writeback_delay: Duration,
-    /// `close` does what `fsync` does.
-    pub sync_on_close: bool,
-    /// What `fsync` waits for.
-    pub fsync: FsyncMode,
+    pub settings: Settings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -88,27 +74,36 @@ pub async fn build_fs(client: &Client, cfg: &MountConfig) -> Result<Arc<Fs>, Mou
     if !cfg.mountpoint.is_dir() {
         return Err(MountError::BadMountpoint(cfg.mountpoint.clone()));
     }
-    let root = resolve_root(client, cfg.root.as_deref()).await?;
+    let root = resolve_root(client, cfg.settings.root.as_deref()).await?;
     let blocks_dir = cfg.cache_dir.join("blocks");
-    let reader = ReaderConfig::default();
-    let cache = BlockCache::open(&blocks_dir, cfg.cache_size, cfg.block_size)
+    let fs_cfg = fs_config(&cfg.settings);
+    let cache = BlockCache::open(&blocks_dir, cfg.settings.cache_size, DEFAULT_BLOCK_SIZE)
         .map_err(|source| MountError::Cache { dir: blocks_dir.clone(), source })?
-        .with_ram_blocks(reader.ram_blocks());
+        .with_ram_blocks(fs_cfg.reader.ram_blocks());
     let journal_dir = Journal::dir_in(&cfg.cache_dir);
     let journal = Journal::open(&journal_dir).map_err(|source| MountError::Cache { dir: journal_dir, source })?;
-    let fs_cfg = FsConfig {
-        metadata_ttl: cfg.metadata_ttl,
-        attrs: AttrPolicy { uid: cfg.uid, gid: cfg.gid, umask: cfg.umask, read_only: cfg.read_only },
-        reader,
-        writeback_delay: cfg.writeback_delay,
-        sync_on_close: cfg.sync_on_close,
-        fsync: cfg.fsync,
-        upload_parallelism: 4,
-    };
     Fs::new(Arc::new(client.clone()), &root, Arc::new(cache), journal, fs_cfg).await.map_err(|e| match e {
         VfsError::Api(ApiError::NotFound { .. }) => MountError::RootNotFound(root.clone()),
         other => MountError::Vfs(other),
     })
+}
+
+/// What the vfs takes of `settings`.
+fn fs_config(settings: &Settings) -> FsConfig {
+    FsConfig {
+        metadata_ttl: Duration::from_secs(settings.metadata_ttl),
+        attrs: AttrPolicy {
+            uid: settings.uid,
+            gid: settings.gid,
+            umask: settings.umask,
+            read_only: settings.read_only,
+        },
+        reader: ReaderConfig::default(),
+        writeback_delay: Duration::from_millis(settings.writeback_delay_ms),
+        upload_parallelism: settings.upload_parallelism,
+        sync_on_close: settings.sync_on_close,
+        fsync: settings.fsync,
+    }
 }
 
 /// Raises the soft limit on open files to the hard one: every pending upload keeps its staging
@@ -133,8 +128,8 @@ fn fuser_config(cfg: &MountConfig) -> fuser::Config {
     let mut config = fuser::Config::default();
     config.mount_options =
         vec![O::FSName("boxfs".into()), O::Subtype("boxfs".into()), O::DefaultPermissions, O::NoDev, O::NoSuid];
-    config.mount_options.push(if cfg.read_only { O::RO } else { O::RW });
-    if cfg.allow_other {
+    config.mount_options.push(if cfg.settings.read_only { O::RO } else { O::RW });
+    if cfg.settings.allow_other {
         config.acl = fuser::SessionACL::All;
     }
     config.n_threads = Some(2);
@@ -168,8 +163,8 @@ pub async fn serve(
         })
         .map_err(MountError::Fuse)?;
     tracing::info!(mountpoint = %cfg.mountpoint.display(), "mounted");
-    let events = cfg.events.then(|| follow_events(fs.clone(), &client, notifier));
-    if !cfg.read_only {
+    let events = cfg.settings.events.then(|| follow_events(fs.clone(), &client, notifier));
+    if !cfg.settings.read_only {
         fs.recover();
     }
     let entry = MountEntry {

@@ -55,5 +55,7 @@ fn readme_config_example_parses() {
     let start = readme.find("```toml\n").expect("README has a config example") + "```toml\n".len();
     let end = start + readme[start..].find("```").unwrap();
     let parsed = boxfs::config::ConfigFile::parse(&readme[start..end], Path::new("README.md")).unwrap();
-    assert_eq!(parsed.for_account("work").read_only, Some(true));
+    let mut work = boxfs::config::Settings::default();
+    parsed.apply_for("work", &mut work).unwrap();
+    assert!(work.read_only);
 }

@@ -1,7 +1,8 @@
 //! Writing through a real mount: file and directory operations, `cp -r` of small and large
 //! files (direct uploads and upload sessions) that read back byte-exact after a remount,
 //! recovery of pending uploads after `kill -9`, conflicts keeping both versions, and a copy
-//! that succeeds under injected faults without duplicates.
+//! that succeeds under injected faults without duplicates, and uploads one at a time with
+//! `--upload-parallelism 1`.
 
 mod common;
 
@@ -432,4 +433,28 @@ fn our_own_uploads_landing_do_not_make_the_folder_be_listed_again() {
     assert_eq!(listings, 0, "a folder made here is known empty: never listed: {stats}");
     let folder = folder_id(&m, "0", "many");
     assert_eq!(m.box_files(&folder).len(), 200);
+}
+
+#[test]
+fn upload_parallelism_bounds_the_uploads_running_at_once() {
+    const FILES: u32 = 4;
+    const LATENCY_MS: u32 = 200;
+    let Some((rt, emu)) = fuse_emulator(|_| {}) else { return };
+    // The uploads wait for `boxfs sync`, then go one after another.
+    let m = Mounted::start(rt, emu, &["--upload-parallelism", "1", "--writeback-delay-ms", "600000"]);
+    for i in 0..FILES {
+        std::fs::write(m.p(&format!("f{i}")), bytes(i.into(), 1000)).unwrap();
+    }
+    m.rt.block_on(async {
+        let network = format!("{}/_emulator/network", m.emu.base());
+        let r = m.emu.http.put(&network).body(format!("latency={LATENCY_MS}")).send().await.unwrap();
+        assert!(r.status().is_success());
+    });
+    let t0 = std::time::Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_boxfs")).arg("sync").arg(m.path()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let took = t0.elapsed();
+    // Each upload is at least one response held LATENCY_MS; one at a time, they add up.
+    assert!(took >= Duration::from_millis((FILES * LATENCY_MS).into()), "{FILES} uploads took {took:?}");
+    assert_eq!(m.box_files("0").len(), FILES as usize);
 }

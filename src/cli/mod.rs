@@ -13,7 +13,7 @@ mod preflight;
 pub mod sd_notify;
 mod status_cmd;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Debug, Parser)]
@@ -54,17 +54,20 @@ pub enum Command {
 }
 
 pub fn main() -> ExitCode {
-    let cli = match mount_helper::invocation() {
-        mount_helper::Invocation::Args(args) => Cli::parse_from(args),
+    let matches = match mount_helper::invocation() {
+        mount_helper::Invocation::Args(args) => Cli::command().get_matches_from(args),
         mount_helper::Invocation::Fake => return ExitCode::SUCCESS,
         mount_helper::Invocation::Usage(message) => {
             eprintln!("mount.boxfs: {message}");
             return ExitCode::from(1);
         }
     };
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     match cli.command {
         Command::Emulator(args) => emulator_cmd::run(args),
-        Command::Mount(args) => mount_cmd::run(args),
+        Command::Mount(args) => {
+            mount_cmd::run(args, matches.subcommand_matches("mount").expect("clap parsed `boxfs mount`"))
+        }
         Command::Whoami(args) => whoami(args),
         Command::Status(args) => status_cmd::run_status(args),
         Command::Sync(args) => status_cmd::run_sync(args),

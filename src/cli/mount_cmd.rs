@@ -4,28 +4,30 @@
 
 use super::api_args::ApiArgs;
 use super::{log_file, preflight, sd_notify};
-use crate::config::{Raw, Settings};
+use crate::config::{ConfigFile, Raw, Settings, KEYS};
 use crate::mount::{self, MountConfig};
-use crate::vfs::read::blocks::DEFAULT_BLOCK_SIZE;
 use crate::vfs::FsyncMode;
 use boxfs_api::{ApiConfig, AuthMode, Client, TokenSource};
 use boxfs_emulator::{Emulator, EmulatorConfig};
-use clap::Args;
+use clap::builder::RangedU64ValueParser;
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, ExitCode, Stdio};
-use std::time::Duration;
 
 /// Set by the daemonizing parent: the child prints `ready` on stdout once mounted.
 const READY_ENV: &str = "BOXFS_NOTIFY_READY";
 
 /// Shown after `boxfs mount --help` and in boxfs-mount(1).
-const MOUNT_AFTER_HELP: &str = "\
+fn after_help() -> String {
+    let keys: Vec<&str> = KEYS.iter().map(|(key, _)| *key).collect();
+    format!(
+        "\
 Settings come from, lowest first: built-in defaults, the top-level keys of \
 $XDG_CONFIG_HOME/boxfs/config.toml, its [accounts.NAME] table, -o key=value, then flags. \
-Config keys: root, read_only, allow_other, uid, gid, umask, cache_dir, cache_size, metadata_ttl, \
-events, writeback_delay_ms, sync_on_close, fsync, log_file, as_user.
+Config keys: {}.
 
 Credentials: BOX_ACCESS_TOKEN or --token-file when given, else the account saved by \
 `boxfs login --account NAME` ($XDG_CONFIG_HOME/boxfs/accounts/NAME.json).
@@ -34,10 +36,16 @@ As a mount(8) helper (a symlink named mount.boxfs or mount.fuse.boxfs): \
 `mount.boxfs ACCOUNT MOUNTPOINT -o OPTIONS`, e.g. the fstab line \
 `work /mnt/box fuse.boxfs _netdev,allow_other,metadata_ttl=30 0 0`.
 
-Under systemd (Type=notify) READY=1 is sent to $NOTIFY_SOCKET once mounted, STOPPING=1 when it starts to unmount.";
+Under systemd (Type=notify) READY=1 is sent to $NOTIFY_SOCKET once mounted, STOPPING=1 when it starts to unmount.",
+        keys.join(", ")
+    )
+}
 
+/// The flags of `boxfs mount`. A flag that is set sets its config key (same name) over the
+/// config file and `-o`; one left out leaves the key as they set it (its clap default only
+/// shows the built-in one).
 #[derive(Debug, Args)]
-#[command(after_long_help = MOUNT_AFTER_HELP)]
+#[command(after_long_help = after_help())]
 pub struct MountArgs {
     /// Directory to mount on.
     pub mountpoint: PathBuf,
@@ -61,26 +69,31 @@ pub struct MountArgs {
     /// Where cached blocks live (default: $XDG_CACHE_HOME/boxfs/<account>, or DIR/cache with --emulator).
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
-    /// Disk budget of the block cache, in bytes [default: 2147483648].
-    #[arg(long, value_name = "BYTES")]
-    pub cache_size: Option<u64>,
+    /// Disk budget of the block cache, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = Settings::default().cache_size)]
+    pub cache_size: u64,
     /// Seconds metadata (listings, attributes) is trusted before asking Box again; also the
-    /// kernel's cache TTL [default: 60].
-    #[arg(long, value_name = "SECS")]
-    pub metadata_ttl: Option<u64>,
+    /// kernel's cache TTL.
+    #[arg(long, value_name = "SECS", default_value_t = Settings::default().metadata_ttl)]
+    pub metadata_ttl: u64,
     /// Follow Box's event stream so that changes made elsewhere show within about a second
-    /// (off: metadata expires by --metadata-ttl only) [default: on].
-    #[arg(long, value_enum, value_name = "on|off")]
-    pub events: Option<Switch>,
-    /// Milliseconds between the last close of a file and its upload (coalesces rapid re-opens) [default: 1000].
-    #[arg(long, value_name = "MS")]
-    pub writeback_delay_ms: Option<u64>,
+    /// (off: metadata expires by --metadata-ttl only).
+    #[arg(long, value_enum, value_name = "on|off", default_value_t = Switch::from(Settings::default().events))]
+    pub events: Switch,
+    /// Milliseconds between the last close of a file and its upload (coalesces rapid re-opens).
+    #[arg(long, value_name = "MS", default_value_t = Settings::default().writeback_delay_ms)]
+    pub writeback_delay_ms: u64,
+    /// Uploads to Box running at once, stores of modes, owners and link targets included (a
+    /// large file also sends its parts in parallel).
+    #[arg(long, value_name = "N", default_value_t = Settings::default().upload_parallelism,
+          value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
+    pub upload_parallelism: usize,
     /// What fsync (and fdatasync, msync) promise: `local`, the file's bytes and its journal
     /// record are on the local disk (the upload follows the write-back delay; a crash loses
     /// nothing); `box`, the file is committed in Box (fsync then waits for the upload and
-    /// returns its error) [default: local].
-    #[arg(long, value_enum, value_name = "local|box")]
-    pub fsync: Option<FsyncArg>,
+    /// returns its error).
+    #[arg(long, value_enum, value_name = "local|box", default_value_t = FsyncArg::from(Settings::default().fsync))]
+    pub fsync: FsyncArg,
     /// Make `close` do what fsync does (see --fsync) and return its error, instead of
     /// returning at once.
     #[arg(long)]
@@ -100,6 +113,16 @@ pub enum Switch {
     Off,
 }
 
+impl From<bool> for Switch {
+    fn from(on: bool) -> Switch {
+        if on {
+            Switch::On
+        } else {
+            Switch::Off
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum FsyncArg {
     Local,
@@ -115,6 +138,15 @@ impl From<FsyncArg> for FsyncMode {
     }
 }
 
+impl From<FsyncMode> for FsyncArg {
+    fn from(mode: FsyncMode) -> FsyncArg {
+        match mode {
+            FsyncMode::Local => FsyncArg::Local,
+            FsyncMode::Box => FsyncArg::Box,
+        }
+    }
+}
+
 /// `-o` options that fstab and mount(8) pass along and that mean nothing to boxfs (it always
 /// mounts nodev,nosuid; readiness does not depend on the network being "up").
 const MEANINGLESS_OPTIONS: &[&str] = &[
@@ -122,46 +154,83 @@ const MEANINGLESS_OPTIONS: &[&str] = &[
     "nosuid", "exec", "async",
 ];
 
-/// Parses `-o` options into settings (`ro`/`rw` set read_only; other keys as in the config file).
-pub fn parse_mount_options(opts: &[String]) -> Result<Settings, String> {
-    let mut out = Settings::default();
+/// Applies `-o` options over `settings` (`ro`/`rw` set read_only; other keys as in the config file).
+pub fn apply_mount_options(opts: &[String], settings: &mut Settings) -> Result<(), String> {
     for opt in opts.iter().flat_map(|o| o.split(',')).map(str::trim).filter(|o| !o.is_empty()) {
         let (key, value) = opt.split_once('=').map_or((opt, None), |(k, v)| (k, Some(v)));
         match key {
-            "ro" => out.read_only = Some(true),
-            "rw" => out.read_only = Some(false),
+            "ro" => settings.read_only = true,
+            "rw" => settings.read_only = false,
             k if MEANINGLESS_OPTIONS.contains(&k) || k.starts_with("x-") => {}
-            _ => out.set(key, Raw::Text(value.unwrap_or(""))).map_err(|e| match e {
+            _ => settings.set(key, Raw::Text(value.unwrap_or(""))).map_err(|e| match e {
                 None => format!("unknown mount option '{opt}'"),
                 Some(expected) => format!("-o {opt}: expected {key}= {expected}"),
             })?,
         }
     }
-    Ok(out)
+    Ok(())
 }
 
-/// The settings in force: config file (top level, then the account's table), then `-o`, then flags.
-fn effective_settings(args: &MountArgs) -> Result<Settings, String> {
-    let file = crate::config::ConfigFile::load(&crate::config::config_file()).map_err(|e| e.to_string())?;
-    let flags = Settings {
-        root: args.root.clone(),
-        read_only: args.read_only.then_some(true),
-        cache_dir: args.cache_dir.clone(),
-        cache_size: args.cache_size,
-        metadata_ttl: args.metadata_ttl,
-        events: args.events.map(|s| s == Switch::On),
-        writeback_delay_ms: args.writeback_delay_ms,
-        sync_on_close: args.sync_on_close.then_some(true),
-        fsync: args.fsync.map(FsyncMode::from),
-        log_file: args.log_file.clone(),
-        as_user: args.api.as_user.clone(),
-        ..Settings::default()
-    };
-    Ok(file.for_account(&args.api.account).overlay(parse_mount_options(&args.options)?).overlay(flags))
+/// Applies the flags given on the command line (`given(id)`; a flag's id is its config key)
+/// over `settings`.
+fn apply_flags(args: &MountArgs, given: impl Fn(&str) -> bool, settings: &mut Settings) {
+    if given("root") {
+        settings.root = args.root.clone();
+    }
+    if given("read_only") {
+        settings.read_only = args.read_only;
+    }
+    if given("cache_dir") {
+        settings.cache_dir = args.cache_dir.clone();
+    }
+    if given("cache_size") {
+        settings.cache_size = args.cache_size;
+    }
+    if given("metadata_ttl") {
+        settings.metadata_ttl = args.metadata_ttl;
+    }
+    if given("events") {
+        settings.events = args.events == Switch::On;
+    }
+    if given("writeback_delay_ms") {
+        settings.writeback_delay_ms = args.writeback_delay_ms;
+    }
+    if given("upload_parallelism") {
+        settings.upload_parallelism = args.upload_parallelism;
+    }
+    if given("fsync") {
+        settings.fsync = args.fsync.into();
+    }
+    if given("sync_on_close") {
+        settings.sync_on_close = args.sync_on_close;
+    }
+    if given("log_file") {
+        settings.log_file = args.log_file.clone();
+    }
+    if given("as_user") {
+        settings.as_user = args.api.as_user.clone();
+    }
 }
 
-pub fn run(args: MountArgs) -> ExitCode {
-    let prepared = effective_settings(&args)
+/// The settings in force: the built-in defaults, then `file` (top level, then the account's
+/// table), then `-o`, then the flags `matches` says were given.
+fn layered(file: &ConfigFile, args: &MountArgs, matches: &ArgMatches) -> Result<Settings, String> {
+    let mut settings = Settings::default();
+    file.apply_for(&args.api.account, &mut settings).map_err(|e| e.to_string())?;
+    apply_mount_options(&args.options, &mut settings)?;
+    apply_flags(args, |id| matches.value_source(id) == Some(ValueSource::CommandLine), &mut settings);
+    Ok(settings)
+}
+
+/// The settings in force, with the config file at its usual place.
+fn effective_settings(args: &MountArgs, matches: &ArgMatches) -> Result<Settings, String> {
+    let file = ConfigFile::load(&crate::config::config_file()).map_err(|e| e.to_string())?;
+    layered(&file, args, matches)
+}
+
+/// Runs `boxfs mount`; `matches` are the subcommand's (they tell which flags were given).
+pub fn run(args: MountArgs, matches: &ArgMatches) -> ExitCode {
+    let prepared = effective_settings(&args, matches)
         .and_then(|settings| preflight::check(&args.mountpoint).map(|()| settings).map_err(|e| e.to_string()));
     let settings = match prepared {
         Ok(s) => s,
@@ -219,20 +288,8 @@ async fn mount_foreground(args: MountArgs, settings: Settings) -> Result<(), Str
     let cfg = MountConfig {
         mountpoint: args.mountpoint.clone(),
         account: args.emulator.is_none().then(|| args.api.saved_account()).flatten().map(str::to_string),
-        root: settings.root.clone(),
-        read_only: settings.read_only.unwrap_or(false),
-        allow_other: settings.allow_other.unwrap_or(false),
-        uid: settings.uid.unwrap_or_else(|| unsafe { libc::geteuid() }),
-        gid: settings.gid.unwrap_or_else(|| unsafe { libc::getegid() }),
-        umask: settings.umask.unwrap_or(0o022),
         cache_dir,
-        cache_size: settings.cache_size.unwrap_or(2 * 1024 * 1024 * 1024),
-        block_size: DEFAULT_BLOCK_SIZE,
-        metadata_ttl: Duration::from_secs(settings.metadata_ttl.unwrap_or(60)),
-        events: settings.events.unwrap_or(true),
-        writeback_delay: Duration::from_millis(settings.writeback_delay_ms.unwrap_or(1000)),
-        sync_on_close: settings.sync_on_close.unwrap_or(false),
-        fsync: settings.fsync.unwrap_or_default(),
+        settings,
     };
     let fs = mount::build_fs(&client, &cfg).await.map_err(|e| e.to_string())?;
     mount::serve(
@@ -357,25 +414,141 @@ fn daemonize(log_file: Option<&std::path::Path>) -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::{CommandFactory, FromArgMatches, Parser};
+    use std::path::Path;
+
+    fn with_options(opts: &[&str]) -> Result<Settings, String> {
+        let mut settings = Settings::default();
+        apply_mount_options(&opts.iter().map(|o| o.to_string()).collect::<Vec<_>>(), &mut settings)?;
+        Ok(settings)
+    }
 
     #[test]
     fn mount_options() {
-        let o = parse_mount_options(&["allow_other,uid=1000".into(), "gid=100,umask=027,ro,_netdev".into()]).unwrap();
+        let o = with_options(&["allow_other,uid=1000", "gid=100,umask=027,ro,_netdev"]).unwrap();
+        let want =
+            Settings { allow_other: true, read_only: true, uid: 1000, gid: 100, umask: 0o027, ..Settings::default() };
+        assert_eq!(o, want);
+        assert!(with_options(&["uid=x"]).unwrap_err().contains("uid"));
+        assert!(with_options(&["bogus"]).unwrap_err().contains("bogus"));
+        let o = with_options(&["cache_dir=/x,metadata_ttl=30,events=off,x-systemd.automount"]).unwrap();
+        assert_eq!((o.cache_dir, o.metadata_ttl, o.events), (Some(PathBuf::from("/x")), 30, false));
+        let o = with_options(&["fsync=box,sync_on_close,upload_parallelism=2"]).unwrap();
+        assert_eq!((o.fsync, o.sync_on_close, o.upload_parallelism), (FsyncMode::Box, true, 2));
+        assert!(with_options(&["fsync=later"]).unwrap_err().contains("\"local\" or \"box\""));
+        assert!(with_options(&["ro,rw"]).is_ok_and(|o| !o.read_only));
+    }
+
+    /// `boxfs mount` alone, to parse its arguments.
+    #[derive(Parser)]
+    struct MountOnly {
+        #[command(flatten)]
+        args: MountArgs,
+    }
+
+    /// The settings `config` (a config file's text) and the command line `argv` make.
+    fn settings(config: &str, argv: &[&str]) -> Settings {
+        let matches = MountOnly::command().try_get_matches_from(std::iter::once("mount").chain(argv.iter().copied()));
+        let matches = matches.unwrap();
+        let args = MountOnly::from_arg_matches(&matches).unwrap().args;
+        layered(&ConfigFile::parse(config, Path::new("config.toml")).unwrap(), &args, &matches).unwrap()
+    }
+
+    #[test]
+    fn nothing_set_is_the_defaults() {
+        assert_eq!(settings("", &["/mnt"]), Settings::default());
+    }
+
+    #[test]
+    fn flags_over_options_over_account_over_top_level() {
+        let config = "metadata_ttl = 1\ncache_size = 1\nwriteback_delay_ms = 1\nupload_parallelism = 1\n\
+                      [accounts.work]\nmetadata_ttl = 2\ncache_size = 2\nwriteback_delay_ms = 2\n";
+        let argv = ["/mnt", "--account", "work", "-o", "metadata_ttl=3,cache_size=3", "--metadata-ttl", "4"];
+        let s = settings(config, &argv);
+        assert_eq!((s.metadata_ttl, s.cache_size, s.writeback_delay_ms, s.upload_parallelism), (4, 3, 2, 1));
+        assert_eq!(s.events, Settings::default().events, "no source sets it");
+        let other = settings(config, &["/mnt", "-o", "upload_parallelism=3", "--upload-parallelism", "5"]);
+        assert_eq!((other.metadata_ttl, other.cache_size, other.upload_parallelism), (1, 1, 5));
+    }
+
+    #[test]
+    fn flags_left_out_leave_what_the_file_and_options_set() {
+        let config = "events = \"off\"\nfsync = \"box\"\nread_only = true\nsync_on_close = true\nroot = \"/A\"\n";
+        let s = settings(config, &["/mnt", "-o", "as_user=7,upload_parallelism=9"]);
+        assert_eq!((s.events, s.fsync, s.read_only, s.sync_on_close), (false, FsyncMode::Box, true, true));
+        assert_eq!((s.root.as_deref(), s.as_user.as_deref(), s.upload_parallelism), (Some("/A"), Some("7"), 9));
+    }
+
+    #[test]
+    fn a_flag_given_its_default_value_still_wins() {
+        let default = Settings::default();
+        let config = "metadata_ttl = 5\nevents = \"off\"\nfsync = \"box\"\n";
+        let ttl = default.metadata_ttl.to_string();
+        let s = settings(config, &["/mnt", "--metadata-ttl", &ttl, "--events", "on", "--fsync", "local"]);
+        assert_eq!((s.metadata_ttl, s.events, s.fsync), (default.metadata_ttl, true, FsyncMode::Local));
+    }
+
+    #[test]
+    fn flags_set_every_key_they_name() {
+        let argv = [
+            "/mnt",
+            "--root",
+            "/R",
+            "--read-only",
+            "--cache-dir",
+            "/c",
+            "--cache-size",
+            "7",
+            "--metadata-ttl",
+            "8",
+            "--events",
+            "off",
+            "--writeback-delay-ms",
+            "9",
+            "--upload-parallelism",
+            "10",
+            "--fsync",
+            "box",
+            "--sync-on-close",
+            "--log-file",
+            "/l",
+            "--as-user",
+            "11",
+        ];
         let want = Settings {
-            allow_other: Some(true),
-            read_only: Some(true),
-            uid: Some(1000),
-            gid: Some(100),
-            umask: Some(0o027),
+            root: Some("/R".into()),
+            read_only: true,
+            cache_dir: Some("/c".into()),
+            cache_size: 7,
+            metadata_ttl: 8,
+            events: false,
+            writeback_delay_ms: 9,
+            upload_parallelism: 10,
+            fsync: FsyncMode::Box,
+            sync_on_close: true,
+            log_file: Some("/l".into()),
+            as_user: Some("11".into()),
             ..Settings::default()
         };
-        assert_eq!(o, want);
-        assert!(parse_mount_options(&["uid=x".into()]).unwrap_err().contains("uid"));
-        assert!(parse_mount_options(&["bogus".into()]).unwrap_err().contains("bogus"));
-        let o = parse_mount_options(&["cache_dir=/x,metadata_ttl=30,events=off,x-systemd.automount".into()]).unwrap();
-        assert_eq!((o.cache_dir, o.metadata_ttl, o.events), (Some(PathBuf::from("/x")), Some(30), Some(false)));
-        let o = parse_mount_options(&["fsync=box,sync_on_close".into()]).unwrap();
-        assert_eq!((o.fsync, o.sync_on_close), (Some(FsyncMode::Box), Some(true)));
-        assert!(parse_mount_options(&["fsync=later".into()]).unwrap_err().contains("\"local\" or \"box\""));
+        assert_eq!(settings("", &argv), want);
+        let zero = MountOnly::command().try_get_matches_from(["mount", "/mnt", "--upload-parallelism", "0"]);
+        assert!(zero.is_err());
+    }
+
+    #[test]
+    fn help_shows_the_built_in_defaults() {
+        let help = MountOnly::command().render_long_help().to_string();
+        let default = Settings::default();
+        for shown in [
+            format!("[default: {}]", default.cache_size),
+            format!("[default: {}]", default.metadata_ttl),
+            format!("[default: {}]", default.writeback_delay_ms),
+            format!("[default: {}]", default.upload_parallelism),
+            "[default: on]".to_string(),
+            "[default: local]".to_string(),
+        ] {
+            assert!(help.contains(&shown), "{shown} in {help}");
+        }
+        assert!(help.contains("upload_parallelism"), "the keys listed after the help");
     }
 }
