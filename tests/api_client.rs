@@ -4,6 +4,7 @@
 
 mod common;
 
+use boxfs_api::model::EventKind;
 use boxfs_api::{
     ApiConfig, ApiError, AuthMode, Client, Fetched, RetryPolicy, StartAt, StoredTokens, StreamState, TokenSource,
     UploadOptions, UploadTarget,
@@ -364,7 +365,7 @@ async fn event_stream_delivers_a_remote_change_within_a_second() {
     let batch = tokio::time::timeout(Duration::from_secs(1), stream.batches.recv()).await.expect("within 1 s").unwrap();
     let latency = changed_at.elapsed();
     let ev = &batch.events[0];
-    assert_eq!(ev.event_type, "ITEM_CREATE");
+    assert_eq!(ev.event_type, EventKind::ItemCreate);
     assert_eq!(ev.item().unwrap().id(), id);
     eprintln!("event latency {latency:?}");
     // Later changes keep coming, after the long-poll's reconnect timeout too.
@@ -372,7 +373,7 @@ async fn event_stream_delivers_a_remote_change_within_a_second() {
     emu.json(Method::PUT, &emu.api(&format!("/folders/{id}")), json!({"name": "renamed elsewhere"})).await;
     let batch =
         tokio::time::timeout(Duration::from_secs(2), stream.batches.recv()).await.expect("after reconnect").unwrap();
-    assert_eq!(batch.events[0].event_type, "ITEM_RENAME");
+    assert_eq!(batch.events[0].event_type, EventKind::ItemRename);
     // Resuming from a stored position replays what came after it.
     let mut again = client.event_stream(StartAt::Position("0".into()));
     let replay = tokio::time::timeout(Duration::from_secs(2), again.batches.recv()).await.unwrap().unwrap();

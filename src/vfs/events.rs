@@ -25,37 +25,17 @@ pub enum Inval {
     Inode(Ino),
 }
 
-/// Event types that change the user's rights: shared folders appear, disappear or change role.
-const COLLABORATION: &[&str] = &["COLLAB_ADD_COLLABORATOR", "COLLAB_ROLE_CHANGE", "COLLAB_REMOVE_COLLABORATOR"];
-
-/// Event types that change the tree or an item's content or metadata.
-const RELEVANT: &[&str] = &[
-    "ITEM_CREATE",
-    "ITEM_UPLOAD",
-    "ITEM_MOVE",
-    "ITEM_RENAME",
-    "ITEM_TRASH",
-    "ITEM_UNDELETE_VIA_TRASH",
-    "ITEM_COPY",
-    "ITEM_MODIFY",
-    "ITEM_MAKE_CURRENT_VERSION",
-    "ITEM_DELETE",
-];
-
-/// Event types of a change of an item's metadata instances.
-const METADATA: &[&str] = &["METADATA_INSTANCE_CREATE", "METADATA_INSTANCE_UPDATE", "METADATA_INSTANCE_DELETE"];
-
 impl Fs {
     /// Applies one event to the caches; returns what the kernel must forget.
     pub async fn apply_event(&self, ev: &Event) -> Vec<Inval> {
-        if COLLABORATION.contains(&ev.event_type.as_str()) {
+        if ev.event_type.changes_rights() {
             tracing::info!(event = %ev.event_type, "a collaboration changed: revalidating permissions");
             return self.rights_changed().await.into_iter().map(Inval::Inode).collect();
         }
-        if METADATA.contains(&ev.event_type.as_str()) {
+        if ev.event_type.changes_metadata() {
             return self.metadata_changed(ev).await;
         }
-        if !RELEVANT.contains(&ev.event_type.as_str()) {
+        if !ev.event_type.changes_item() {
             return Vec::new();
         }
         let Some(item) = ev.item() else { return Vec::new() };
@@ -68,12 +48,11 @@ impl Fs {
             }
         }
         let mut out = Vec::new();
-        let gone = ev.event_type == "ITEM_TRASH"
-            || ev.event_type == "ITEM_DELETE"
-            || matches!(item.common().item_status.as_deref(), Some("trashed" | "deleted"));
+        let gone =
+            ev.event_type.removes_item() || matches!(item.common().item_status.as_deref(), Some("trashed" | "deleted"));
         let new_parent = item.common().parent.as_ref().and_then(|p| self.inodes().find(NodeKind::Dir, &p.id));
         // Listings hold names only: a content or metadata change in place leaves them valid.
-        let in_place = matches!(ev.event_type.as_str(), "ITEM_UPLOAD" | "ITEM_MODIFY" | "ITEM_MAKE_CURRENT_VERSION");
+        let in_place = ev.event_type.changes_in_place();
         let relocated = existing.as_ref().is_some_and(|node| {
             !in_place
                 || gone

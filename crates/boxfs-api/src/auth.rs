@@ -17,9 +17,8 @@
 
 use super::error::{ApiError, ApiResult};
 use super::model::{OAuthErrorBody, TokenResponse};
-use super::token_file::{Stamp, TokenFile};
-use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use super::token_file::{Stamp, StoredTokens, TokenFile};
+use std::path::PathBuf;
 use std::sync::Mutex;
 
 /// Renew at most this long before the access token expires.
@@ -29,38 +28,7 @@ const MAX_EXPIRY_MARGIN_SECS: f64 = 60.0;
 /// refreshes (so that a test can kill it while it holds the lock).
 const PAUSE_IN_LOCK_ENV: &str = "BOXFS_TEST_REFRESH_PAUSE_MS";
 
-/// The token file's content.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct StoredTokens {
-    pub access_token: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub refresh_token: Option<String>,
-    /// Unix seconds (fractional; whole in files of older versions); 0 when unknown.
-    #[serde(default)]
-    pub expires_at: f64,
-    /// Seconds the access token was granted for; 0 when unknown (files of older versions).
-    #[serde(default)]
-    pub lifetime: f64,
-}
-
 impl StoredTokens {
-    /// A token that is used as it is (developer tokens): no refresh, no known expiry.
-    pub fn fixed(access_token: String) -> StoredTokens {
-        StoredTokens { access_token, refresh_token: None, expires_at: 0.0, lifetime: 0.0 }
-    }
-
-    pub fn load(path: &Path) -> ApiResult<StoredTokens> {
-        TokenFile::new(path).load().map(|(tokens, _)| tokens)
-    }
-
-    /// Writes the file atomically: a 0600 temp file in the same dir, fsync, rename, fsync dir.
-    pub fn save_atomic(&self, path: &Path) -> ApiResult<()> {
-        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir)?;
-        let json = serde_json::to_string_pretty(self).expect("tokens serialize");
-        Ok(boxfs_io::atomic_file::write_atomic(path, json.as_bytes())?)
-    }
-
     /// How long before `expires_at` the token is renewed: a 30th of its lifetime, at most 60 s
     /// (60 s when the lifetime is unknown).
     fn margin(&self) -> f64 {

@@ -22,7 +22,7 @@ pub mod oauth;
 pub mod token_file;
 mod upload;
 
-pub use auth::{AuthMode, StoredTokens, SubjectType, TokenSource};
+pub use auth::{AuthMode, SubjectType, TokenSource};
 pub use budget::{BudgetUse, Priority};
 pub use client::Client;
 pub use config::{ApiConfig, BudgetConfig, RetryPolicy};
@@ -30,4 +30,5 @@ pub use counters::{Counters, LastMinute};
 pub use error::{ApiError, ApiResult};
 pub use events::{EventBatch, EventStream, StartAt, StreamState};
 pub use items::{Fetched, STAT_FIELDS};
+pub use token_file::StoredTokens;
 pub use upload::{CommitHook, SessionHook, Sha1Source, UploadOptions, UploadTarget};

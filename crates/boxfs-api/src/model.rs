@@ -275,7 +275,7 @@ pub struct User {
 #[derive(Clone, Debug, Deserialize)]
 pub struct Event {
     pub event_id: String,
-    pub event_type: String,
+    pub event_type: EventKind,
     #[serde(default)]
     pub created_at: Option<String>,
     /// Usually a file or folder; other shapes (users, collaborations) are kept as raw JSON.
@@ -287,6 +287,137 @@ impl Event {
     /// The item this event is about, when its source is a file, folder or web link.
     pub fn item(&self) -> Option<Item> {
         self.source.as_ref().and_then(|s| serde_json::from_value(s.clone()).ok())
+    }
+}
+
+/// The type of a Box event (`event_type`): the types boxfs acts on, and any other as
+/// [`EventKind::Other`] with Box's name for it. (De)serialized as Box's name.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(from = "String", into = "String")]
+pub enum EventKind {
+    ItemCreate,
+    ItemUpload,
+    ItemMove,
+    ItemRename,
+    ItemTrash,
+    ItemUndeleteViaTrash,
+    ItemCopy,
+    ItemModify,
+    ItemMakeCurrentVersion,
+    /// Not in Box's published list of event types; taken as a removal should it come.
+    ItemDelete,
+    MetadataInstanceCreate,
+    MetadataInstanceUpdate,
+    MetadataInstanceDelete,
+    CollabAddCollaborator,
+    CollabRoleChange,
+    CollabRemoveCollaborator,
+    Other(String),
+}
+
+impl EventKind {
+    /// Box's name for it.
+    pub fn as_str(&self) -> &str {
+        match self {
+            EventKind::ItemCreate => "ITEM_CREATE",
+            EventKind::ItemUpload => "ITEM_UPLOAD",
+            EventKind::ItemMove => "ITEM_MOVE",
+            EventKind::ItemRename => "ITEM_RENAME",
+            EventKind::ItemTrash => "ITEM_TRASH",
+            EventKind::ItemUndeleteViaTrash => "ITEM_UNDELETE_VIA_TRASH",
+            EventKind::ItemCopy => "ITEM_COPY",
+            EventKind::ItemModify => "ITEM_MODIFY",
+            EventKind::ItemMakeCurrentVersion => "ITEM_MAKE_CURRENT_VERSION",
+            EventKind::ItemDelete => "ITEM_DELETE",
+            EventKind::MetadataInstanceCreate => "METADATA_INSTANCE_CREATE",
+            EventKind::MetadataInstanceUpdate => "METADATA_INSTANCE_UPDATE",
+            EventKind::MetadataInstanceDelete => "METADATA_INSTANCE_DELETE",
+            EventKind::CollabAddCollaborator => "COLLAB_ADD_COLLABORATOR",
+            EventKind::CollabRoleChange => "COLLAB_ROLE_CHANGE",
+            EventKind::CollabRemoveCollaborator => "COLLAB_REMOVE_COLLABORATOR",
+            EventKind::Other(name) => name,
+        }
+    }
+
+    /// The item itself changed: its content, name, place or existence (the source is the item).
+    pub fn changes_item(&self) -> bool {
+        use EventKind::*;
+        matches!(
+            self,
+            ItemCreate
+                | ItemUpload
+                | ItemMove
+                | ItemRename
+                | ItemTrash
+                | ItemUndeleteViaTrash
+                | ItemCopy
+                | ItemModify
+                | ItemMakeCurrentVersion
+                | ItemDelete
+        )
+    }
+
+    /// The item left the user's tree (to the trash, or for good).
+    pub fn removes_item(&self) -> bool {
+        matches!(self, EventKind::ItemTrash | EventKind::ItemDelete)
+    }
+
+    /// The item changed where it is (a new or restored version, an edit of its details): its
+    /// name and parent stay, so listings stay valid.
+    pub fn changes_in_place(&self) -> bool {
+        matches!(self, EventKind::ItemUpload | EventKind::ItemModify | EventKind::ItemMakeCurrentVersion)
+    }
+
+    /// One of the item's metadata instances was created, updated or deleted (the source is the
+    /// item, without its metadata).
+    pub fn changes_metadata(&self) -> bool {
+        use EventKind::*;
+        matches!(self, MetadataInstanceCreate | MetadataInstanceUpdate | MetadataInstanceDelete)
+    }
+
+    /// The user's rights changed: a collaboration was added, changed or removed.
+    pub fn changes_rights(&self) -> bool {
+        use EventKind::*;
+        matches!(self, CollabAddCollaborator | CollabRoleChange | CollabRemoveCollaborator)
+    }
+}
+
+impl From<String> for EventKind {
+    fn from(name: String) -> EventKind {
+        match name.as_str() {
+            "ITEM_CREATE" => EventKind::ItemCreate,
+            "ITEM_UPLOAD" => EventKind::ItemUpload,
+            "ITEM_MOVE" => EventKind::ItemMove,
+            "ITEM_RENAME" => EventKind::ItemRename,
+            "ITEM_TRASH" => EventKind::ItemTrash,
+            "ITEM_UNDELETE_VIA_TRASH" => EventKind::ItemUndeleteViaTrash,
+            "ITEM_COPY" => EventKind::ItemCopy,
+            "ITEM_MODIFY" => EventKind::ItemModify,
+            "ITEM_MAKE_CURRENT_VERSION" => EventKind::ItemMakeCurrentVersion,
+            "ITEM_DELETE" => EventKind::ItemDelete,
+            "METADATA_INSTANCE_CREATE" => EventKind::MetadataInstanceCreate,
+            "METADATA_INSTANCE_UPDATE" => EventKind::MetadataInstanceUpdate,
+            "METADATA_INSTANCE_DELETE" => EventKind::MetadataInstanceDelete,
+            "COLLAB_ADD_COLLABORATOR" => EventKind::CollabAddCollaborator,
+            "COLLAB_ROLE_CHANGE" => EventKind::CollabRoleChange,
+            "COLLAB_REMOVE_COLLABORATOR" => EventKind::CollabRemoveCollaborator,
+            _ => EventKind::Other(name),
+        }
+    }
+}
+
+impl From<EventKind> for String {
+    fn from(kind: EventKind) -> String {
+        match kind {
+            EventKind::Other(name) => name,
+            known => known.as_str().to_string(),
+        }
+    }
+}
+
+impl std::fmt::Display for EventKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -420,6 +551,76 @@ mod tests {
             serde_json::from_str(r#"{"type":"folder","id":"0","sequence_id":null,"etag":null,"name":"All Files"}"#)
                 .unwrap();
         assert!(matches!(root, Item::Folder(_)));
+    }
+
+    #[test]
+    fn event_kinds_decode_from_box_names_and_unknown_ones_keep_theirs() {
+        let known = [
+            "ITEM_CREATE",
+            "ITEM_UPLOAD",
+            "ITEM_MOVE",
+            "ITEM_RENAME",
+            "ITEM_TRASH",
+            "ITEM_UNDELETE_VIA_TRASH",
+            "ITEM_COPY",
+            "ITEM_MODIFY",
+            "ITEM_MAKE_CURRENT_VERSION",
+            "ITEM_DELETE",
+            "METADATA_INSTANCE_CREATE",
+            "METADATA_INSTANCE_UPDATE",
+            "METADATA_INSTANCE_DELETE",
+            "COLLAB_ADD_COLLABORATOR",
+            "COLLAB_ROLE_CHANGE",
+            "COLLAB_REMOVE_COLLABORATOR",
+        ];
+        for name in known {
+            let kind: EventKind = serde_json::from_value(Value::from(name)).unwrap();
+            assert!(!matches!(kind, EventKind::Other(_)), "{name} is known");
+            assert_eq!((kind.as_str(), serde_json::to_value(&kind).unwrap()), (name, Value::from(name)));
+        }
+        let ev: Event = serde_json::from_str(
+            r#"{"type":"event","event_id":"e1","event_type":"LOCK_CREATE","source":{"type":"file","id":"7"}}"#,
+        )
+        .unwrap();
+        assert_eq!(ev.event_type, EventKind::Other("LOCK_CREATE".into()));
+        assert_eq!(
+            (ev.event_type.to_string(), ev.item().map(|i| i.id().to_string())),
+            ("LOCK_CREATE".into(), Some("7".into()))
+        );
+        let ev: Event = serde_json::from_str(r#"{"event_id":"e2","event_type":"ITEM_RENAME"}"#).unwrap();
+        assert_eq!(ev.event_type, EventKind::ItemRename);
+    }
+
+    #[test]
+    fn event_kinds_say_what_they_change() {
+        use EventKind::*;
+        let says = |k: &EventKind| {
+            [k.changes_item(), k.removes_item(), k.changes_in_place(), k.changes_metadata(), k.changes_rights()]
+        };
+        let (f, t) = (false, true);
+        let table = [
+            (ItemCreate, [t, f, f, f, f]),
+            (ItemUpload, [t, f, t, f, f]),
+            (ItemMove, [t, f, f, f, f]),
+            (ItemRename, [t, f, f, f, f]),
+            (ItemTrash, [t, t, f, f, f]),
+            (ItemUndeleteViaTrash, [t, f, f, f, f]),
+            (ItemCopy, [t, f, f, f, f]),
+            (ItemModify, [t, f, t, f, f]),
+            (ItemMakeCurrentVersion, [t, f, t, f, f]),
+            (ItemDelete, [t, t, f, f, f]),
+            (MetadataInstanceCreate, [f, f, f, t, f]),
+            (MetadataInstanceUpdate, [f, f, f, t, f]),
+            (MetadataInstanceDelete, [f, f, f, t, f]),
+            (CollabAddCollaborator, [f, f, f, f, t]),
+            (CollabRoleChange, [f, f, f, f, t]),
+            (CollabRemoveCollaborator, [f, f, f, f, t]),
+            (Other("LOCK_CREATE".into()), [f, f, f, f, f]),
+            (Other("COLLAB_INVITE_COLLABORATOR".into()), [f, f, f, f, f]),
+        ];
+        for (kind, expected) in table {
+            assert_eq!(says(&kind), expected, "{kind}");
+        }
     }
 
     #[test]

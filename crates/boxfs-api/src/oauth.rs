@@ -2,9 +2,10 @@
 //! authorization-code exchange, and token revocation. (Refresh and client credentials live in
 //! `auth`, where a running client renews its tokens.)
 
-use super::auth::{request_tokens, StoredTokens};
+use super::auth::request_tokens;
 use super::config::ApiConfig;
 use super::error::{ApiError, ApiResult};
+use super::token_file::StoredTokens;
 
 /// `authorize_url?response_type=code&client_id=…&redirect_uri=…&state=…`.
 pub fn authorize_url(cfg: &ApiConfig, client_id: &str, redirect_uri: &str, state: &str) -> String {

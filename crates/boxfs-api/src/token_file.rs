@@ -1,5 +1,5 @@
-//! The token file of an OAuth login, shared by every process of the account, and the advisory
-//! lock that serializes its refreshes across processes.
+//! The token file of an OAuth login ([`StoredTokens`], its content), shared by every process
+//! of the account, and the advisory lock that serializes its refreshes across processes.
 //!
 //! The lock is an exclusive `flock` on a lock file beside the token file (`NAME.tokens.json` →
 //! `NAME.tokens.lock`, mode 0600). The kernel releases it when its holder exits, however it
@@ -12,8 +12,8 @@
 //! (inode, size, mtime) changes with every write: a process notices a pair rotated by another
 //! process, or a new login, with one `stat`.
 
-use super::auth::StoredTokens;
 use super::error::{ApiError, ApiResult};
+use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -24,6 +24,39 @@ const LOCK_RETRY: Duration = Duration::from_millis(20);
 
 /// A wait for the lock this long is worth a line in the log.
 const LONG_WAIT: Duration = Duration::from_secs(5);
+
+/// The token file's content.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct StoredTokens {
+    pub access_token: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    /// Unix seconds (fractional; whole in files of older versions); 0 when unknown.
+    #[serde(default)]
+    pub expires_at: f64,
+    /// Seconds the access token was granted for; 0 when unknown (files of older versions).
+    #[serde(default)]
+    pub lifetime: f64,
+}
+
+impl StoredTokens {
+    /// A token that is used as it is (developer tokens): no refresh, no known expiry.
+    pub fn fixed(access_token: String) -> StoredTokens {
+        StoredTokens { access_token, refresh_token: None, expires_at: 0.0, lifetime: 0.0 }
+    }
+
+    pub fn load(path: &Path) -> ApiResult<StoredTokens> {
+        TokenFile::new(path).load().map(|(tokens, _)| tokens)
+    }
+
+    /// Writes the file atomically: a 0600 temp file in the same dir, fsync, rename, fsync dir.
+    pub fn save_atomic(&self, path: &Path) -> ApiResult<()> {
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir)?;
+        let json = serde_json::to_string_pretty(self).expect("tokens serialize");
+        Ok(boxfs_io::atomic_file::write_atomic(path, json.as_bytes())?)
+    }
+}
 
 /// Which version of the token file a process has read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -8,7 +8,6 @@ mod error;
 mod faults;
 mod limits;
 pub mod network;
-pub mod render;
 mod routes;
 pub mod seed;
 mod server;

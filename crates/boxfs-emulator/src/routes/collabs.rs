@@ -5,7 +5,7 @@
 
 use super::{ctx, json_body, parse_id, refuse_unmodelled, render_item, repr, str_field, Params};
 use crate::error::{ApiError, ApiResult};
-use crate::render::{self, Repr};
+use crate::store::render::{self, Repr};
 use crate::store::{CollabChange, CollabStatus, Collaboration, Invitee, Kind, NewCollab, Role, Viewer};
 use crate::AppState;
 use axum::body::Bytes;

@@ -6,7 +6,7 @@
 
 use super::Params;
 use crate::error::{ApiError, ApiResult};
-use crate::render;
+use crate::store::render;
 use crate::store::Viewer;
 use crate::AppState;
 use axum::extract::{Extension, State};

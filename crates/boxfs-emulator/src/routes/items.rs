@@ -9,7 +9,7 @@ use super::{
     render_seen, repr, require, str_field, visible, writable_folder, Params,
 };
 use crate::error::{ApiError, ApiResult};
-use crate::render::{self, Repr};
+use crate::store::render::{self, Repr};
 use crate::store::{Access, Item, Kind, ListOrder, LockChange, PageRequest, Scope, SharedLinkChange, Update, Viewer};
 use crate::AppState;
 use axum::body::Bytes;

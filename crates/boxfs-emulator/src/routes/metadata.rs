@@ -5,7 +5,7 @@
 
 use super::{json_body, require, visible};
 use crate::error::{ApiError, ApiResult};
-use crate::render;
+use crate::store::render;
 use crate::store::{Item, Kind, MetadataInstance, PatchOp, Viewer};
 use crate::AppState;
 use axum::body::Bytes;

@@ -21,7 +21,7 @@ mod users;
 pub use content::DownloadTickets;
 
 use super::error::{ApiError, ApiResult};
-use super::render::{self, Repr};
+use super::store::render::{self, Repr};
 use super::store::{Access, Ancestor, Item, Kind, TokenGrant, User, Viewer};
 use super::AppState;
 use axum::body::Bytes;

@@ -6,7 +6,7 @@
 use super::items::int_param;
 use super::{bool_param, render_items, repr, Params};
 use crate::error::{ApiError, ApiResult};
-use crate::render::Repr;
+use crate::store::render::Repr;
 use crate::store::Viewer;
 use crate::store::{
     normalize_time, Kind, MetadataFilter, Query, Range, SearchOrder, SearchRequest, Searched, TrashFilter,

@@ -7,7 +7,7 @@
 use super::items::not_modified;
 use super::{header, render_seen, repr, Params};
 use crate::error::{ApiError, ApiResult};
-use crate::render::{self, Repr};
+use crate::store::render::{self, Repr};
 use crate::store::{Access, Kind, LinkUse, Perms, Viewer};
 use crate::AppState;
 use axum::extract::{Extension, OriginalUri, Path, State};

@@ -4,7 +4,7 @@
 use super::items::int_param;
 use super::{json_body, refuse_unmodelled, repr, require, str_field, Params};
 use crate::error::{ApiError, ApiResult};
-use crate::render::{self, Repr};
+use crate::store::render::{self, Repr};
 use crate::store::{NewUser, User, Viewer};
 use crate::AppState;
 use axum::body::Bytes;

@@ -4,6 +4,9 @@
 //! the highest collaborated item in their own root, where the path they are shown starts.
 //! Without any of that, the item does not exist for them (404).
 //!
+//! A [`Collaboration`] (who, on which item, with which [`Role`], in which [`CollabStatus`]) is
+//! defined here, beside the rights it grants; `collabs` creates and changes them.
+//!
 //! The rights of each role follow Box's table of collaborator permission levels; the
 //! uploader, as the issue that introduced them says and older Box tables did, cannot list
 //! the folder it uploads into.
@@ -68,6 +71,48 @@ impl Role {
             Role::Uploader => Perms { upload: true, ..none },
         }
     }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CollabStatus {
+    Pending,
+    Accepted,
+    Rejected,
+}
+
+impl CollabStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CollabStatus::Pending => "pending",
+            CollabStatus::Accepted => "accepted",
+            CollabStatus::Rejected => "rejected",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<CollabStatus> {
+        match s {
+            "pending" => Some(CollabStatus::Pending),
+            "accepted" => Some(CollabStatus::Accepted),
+            "rejected" => Some(CollabStatus::Rejected),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Collaboration {
+    pub id: i64,
+    pub item_id: i64,
+    /// The invitee, once known (a pending invitation of an unknown login has none).
+    pub user_id: Option<String>,
+    pub invite_email: Option<String>,
+    pub role: Role,
+    pub status: CollabStatus,
+    pub created_by: String,
+    pub created_at: String,
+    pub modified_at: String,
+    pub acknowledged_at: Option<String>,
+    pub expires_at: Option<String>,
 }
 
 /// Rights on one item.

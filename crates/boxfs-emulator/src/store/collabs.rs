@@ -8,54 +8,12 @@
 //! a pending invitation; either removes it. Each change records Box's `COLLAB_*` event for
 //! everyone who sees the item and for the invitee.
 
-use super::access::{access, load_viewer, Perms, Role, Viewer};
+use super::access::{access, load_viewer, CollabStatus, Collaboration, Perms, Role, Viewer};
 use super::events::record_for;
 use super::item::{load_active, load_item, Kind, Status};
 use super::users::{load_user, owner_of_root};
 use super::{now_rfc3339, Store, StoreError, StoreResult};
 use rusqlite::{Connection, OptionalExtension, Row, Transaction};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CollabStatus {
-    Pending,
-    Accepted,
-    Rejected,
-}
-
-impl CollabStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CollabStatus::Pending => "pending",
-            CollabStatus::Accepted => "accepted",
-            CollabStatus::Rejected => "rejected",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<CollabStatus> {
-        match s {
-            "pending" => Some(CollabStatus::Pending),
-            "accepted" => Some(CollabStatus::Accepted),
-            "rejected" => Some(CollabStatus::Rejected),
-            _ => None,
-        }
-    }
-}
-
-#[derive(Clone, Debug)]
-pub struct Collaboration {
-    pub id: i64,
-    pub item_id: i64,
-    /// The invitee, once known (a pending invitation of an unknown login has none).
-    pub user_id: Option<String>,
-    pub invite_email: Option<String>,
-    pub role: Role,
-    pub status: CollabStatus,
-    pub created_by: String,
-    pub created_at: String,
-    pub modified_at: String,
-    pub acknowledged_at: Option<String>,
-    pub expires_at: Option<String>,
-}
 
 /// Whom an invitation is for: a user id or a login (email).
 #[derive(Clone, Debug)]

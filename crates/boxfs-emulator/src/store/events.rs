@@ -7,9 +7,9 @@
 use super::access::{load_viewer, Viewer};
 use super::extras::load_extras;
 use super::item::{ancestors, load_item};
+use super::render::{self, Ctx, Repr};
 use super::users::{all_users, load_user};
 use super::{Store, StoreResult};
-use crate::render::{self, Ctx, Repr};
 use rusqlite::{Connection, Transaction};
 use serde_json::Value;
 

@@ -1,8 +1,9 @@
-//! Item rows (files, folders, web links) and file versions, and the reads on them that every
-//! route needs: get by id, ancestors, children by name.
+//! Item rows (files, folders, web links) and file versions, the reads on them that every route
+//! needs (get by id, ancestors, children by name), and the mark every change of an item makes
+//! ([`bump`]).
 
-use super::{StoreError, StoreResult};
-use rusqlite::{Connection, OptionalExtension, Row};
+use super::{now_rfc3339, StoreError, StoreResult};
+use rusqlite::{Connection, OptionalExtension, Row, Transaction};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -236,6 +237,12 @@ pub fn previous_versions(conn: &Connection, file: &Item) -> StoreResult<Vec<Vers
     let mut stmt = conn.prepare(&sql)?;
     let rows = stmt.query_map((file.id, file.version_id.unwrap_or(-1)), version_from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Marks an item modified: new sequence id (and so etag), new `modified_at`.
+pub fn bump(tx: &Transaction<'_>, id: i64) -> StoreResult<()> {
+    tx.execute("UPDATE items SET sequence_id = sequence_id + 1, modified_at = ?2 WHERE id = ?1", (id, now_rfc3339()))?;
+    Ok(())
 }
 
 impl super::Store {

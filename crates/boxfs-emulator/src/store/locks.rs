@@ -87,7 +87,7 @@ impl Store {
         self.write(|tx| {
             let file = super::item::load_active(tx, Kind::File, file_id)?;
             if let Some(event) = apply(tx, &file, holder, Some(change))? {
-                super::mutate::bump(tx, file.id)?;
+                super::item::bump(tx, file.id)?;
                 super::events::record(tx, self, holder, event, file.id)?;
             }
             live_lock(tx, file.id)?.ok_or(StoreError::NotFound { what: "lock" })

@@ -8,6 +8,9 @@
 //! Every mutation runs in one SQLite transaction that also records its event, so a crash
 //! leaves either the whole change or none of it. Blobs are written (temp file + rename) before
 //! the row that references them commits.
+//!
+//! [`render`] shows the rows as Box JSON, for the routes and for what the store keeps rendered
+//! (an event's `source`, a 409's conflicts).
 
 mod access;
 mod blobs;
@@ -21,6 +24,7 @@ mod locks;
 mod metadata;
 mod mutate;
 pub mod names;
+pub mod render;
 mod search;
 mod sessions;
 mod shares;
@@ -28,9 +32,9 @@ mod tokens;
 mod trash;
 mod users;
 
-pub use access::{Access, Perms, Role, Viewer};
+pub use access::{Access, CollabStatus, Collaboration, Perms, Role, Viewer};
 pub use blobs::{BlobInfo, Blobs, HashingWriter};
-pub use collabs::{CollabChange, CollabStatus, Collaboration, Invitee, NewCollab};
+pub use collabs::{CollabChange, Invitee, NewCollab};
 pub use error::StoreError;
 pub use events::EventRow;
 pub use extras::{Extras, Lock, MetadataInstance, SharedLink, Wanted};

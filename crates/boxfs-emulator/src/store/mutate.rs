@@ -5,13 +5,15 @@
 
 use super::blobs::BlobInfo;
 use super::events::{record, record_for};
-use super::item::{ancestors, find_child, item_from_row, load_active, load_version, Item, Kind, Version, ITEM_COLUMNS};
+use super::item::{
+    ancestors, bump, find_child, item_from_row, load_active, load_version, Item, Kind, Version, ITEM_COLUMNS,
+};
 use super::locks::{self, refuse_if_locked, LockChange};
 use super::names::validate_name;
+use super::render;
 use super::shares::{self, SharedLinkChange};
 use super::users::{owner_of_root, User};
 use super::{adjust_space, now_rfc3339, space_used, Store, StoreError, StoreResult};
-use crate::render;
 use rusqlite::Transaction;
 
 pub struct NewFile {
@@ -62,12 +64,6 @@ pub(super) fn adjust_sizes(tx: &Transaction<'_>, folder: Option<i64>, delta: i64
     while let Some(id) = next {
         next = stmt.query_row((id, delta), |r| r.get(0))?;
     }
-    Ok(())
-}
-
-/// Marks an item modified: new sequence id (and so etag), new `modified_at`.
-pub(super) fn bump(tx: &Transaction<'_>, id: i64) -> StoreResult<()> {
-    tx.execute("UPDATE items SET sequence_id = sequence_id + 1, modified_at = ?2 WHERE id = ?1", (id, now_rfc3339()))?;
     Ok(())
 }
 

@@ -2,8 +2,8 @@
 //! (optionally renamed or into another folder); purge deletes it for good.
 
 use super::events::record;
-use super::item::{load_kind, Item, Kind, Status};
-use super::mutate::{active_folder, adjust_sizes, bump, change_tree, check_if_match, ensure_unique, reload};
+use super::item::{bump, load_kind, Item, Kind, Status};
+use super::mutate::{active_folder, adjust_sizes, change_tree, check_if_match, ensure_unique, reload};
 use super::names::validate_name;
 use super::{adjust_space, now_rfc3339, Store, StoreError, StoreResult};
 

@@ -1,9 +1,10 @@
 //! Renders store rows as Box JSON: the mini, standard and `fields=` representations of files,
 //! folders and web links (with their permissions, shared link, lock and
 //! `metadata.<scope>.<template>` instances), metadata instances, file versions, users and
-//! collaborations.
+//! collaborations. It sits below the store's changes, which keep what they render: an event's
+//! `source` (the item as it was) and the conflicting item of a 409.
 
-use super::store::{
+use super::{
     Ancestor, Collaboration, Extras, Item, Kind, Lock, MetadataInstance, Perms, SharedLink, Status, User, UserRole,
     Version, Wanted, ENTERPRISE_ID,
 };
