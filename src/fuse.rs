@@ -264,7 +264,7 @@ impl Filesystem for BoxFuse {
             Ok(entries) => {
                 for (next, e) in entries {
                     let kind = file_type(e.kind, self.fs.special_type(&e));
-                    if reply.add(INodeNo(e.ino), next, kind, &e.name) {
+                    if reply.add(INodeNo(e.ino), next, kind, &*e.name) {
                         break;
                     }
                 }

@@ -125,8 +125,8 @@ impl Fs {
         let mut refetch = false;
         self.edit_listing(parent, |listing| match listing.find(&name) {
             None => {
-                let node = self.inodes().upsert(parent, item);
-                listing.insert(DirEntry { ino: node.ino, kind: node.kind, name });
+                let (ino, kind, name) = self.inodes().upsert_entry(parent, item);
+                listing.insert(DirEntry { ino, kind, name });
             }
             Some(e)
                 if self.awaits_first_upload(e.ino)

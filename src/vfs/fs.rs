@@ -265,9 +265,9 @@ impl Fs {
         let items = self.remote.list_folder(&dir.box_id).await?;
         let mut listing = Listing::default();
         for item in &items {
-            let node = self.inodes.upsert(dir.ino, item);
-            if !listing.insert(DirEntry { ino: node.ino, kind: node.kind, name: node.name.clone() }) {
-                tracing::warn!(folder = %dir.box_id, name = %node.name, "two items show under one name; showing the first");
+            let (ino, kind, name) = self.inodes.upsert_entry(dir.ino, item);
+            if !listing.insert(DirEntry { ino, kind, name: name.clone() }) {
+                tracing::warn!(folder = %dir.box_id, %name, "two items show under one name; showing the first");
             }
         }
         for s in self.staged.all() {
@@ -282,7 +282,7 @@ impl Fs {
                 let name = st.record().name.clone();
                 self.inodes.set_location(s.ino, dir.ino, &name);
                 listing.remove_named(&name, |e| e.ino != s.ino);
-                listing.insert(DirEntry { ino: s.ino, kind: NodeKind::File, name });
+                listing.insert(DirEntry { ino: s.ino, kind: NodeKind::File, name: name.into() });
             }
         }
         Ok(Arc::new(listing))

@@ -1,5 +1,6 @@
-//! `--seed`: deterministic sample content: `demo`, a small tree for a newcomer to browse, and
-//! `bench`, the benchmark data set.
+//! `--seed`: deterministic sample content: `demo`, a small tree for a newcomer to browse,
+//! `bench`, the benchmark data set, and `million`, a million small files for the metadata
+//! memory benchmark.
 
 use super::store::{NewFile, Store, StoreResult, ADMIN_ID};
 
@@ -9,12 +10,15 @@ pub enum SeedKind {
     Demo,
     /// The benchmark set: a 1 GiB file and a 10,000-file tree.
     Bench,
+    /// `million/`: 1,000 folders of 1,000 one-byte files, written in one transaction.
+    Million,
 }
 
 pub fn seed(store: &Store, kind: SeedKind) -> StoreResult<()> {
     match kind {
         SeedKind::Demo => demo(store),
         SeedKind::Bench => bench(store),
+        SeedKind::Million => million(store),
     }
 }
 
@@ -96,6 +100,19 @@ pub fn bench(store: &Store) -> StoreResult<()> {
         for f in 0..100 {
             file(store, dir, &format!("f{f:03}.txt"), format!("file {d}/{f}\n").as_bytes(), t)?;
         }
+    }
+    Ok(())
+}
+
+/// `--seed million`: `million/d000`..`d999`, each with `f000`..`f999` (one byte each), all
+/// sharing one blob and seeded without events (no client has seen the account yet).
+pub fn million(store: &Store) -> StoreResult<()> {
+    let top = store.create_folder(ADMIN_ID, 0, "million")?.id;
+    let blob = store.blobs().put_bytes(b"x")?;
+    let names: Vec<String> = (0..1000).map(|f| format!("f{f:03}")).collect();
+    for d in 0..1000 {
+        let dir = store.create_folder(ADMIN_ID, top, &format!("d{d:03}"))?.id;
+        store.seed_files(dir, &names, &blob)?;
     }
     Ok(())
 }

@@ -2,12 +2,18 @@
 //! separate id spaces) for the life of the mount, with what the filesystem knows of each item
 //! (including the POSIX attributes stored on it and what the user may do with it in Box) and
 //! the kernel's lookup count.
+//!
+//! Items are kept compact (`compact.rs`) and handed out as [`Node`]s. An item the kernel no
+//! longer knows and nothing else holds is dropped ([`InodeTable::drop_unused`]); the numbers
+//! of dropped items are never given to another (see [`InodeTable`]).
 
+use super::compact::{Stamp, Token, TokenKey};
 use super::stored::Stored;
 use boxfs_api::model::{Item, ItemCommon, Permissions};
-use std::collections::HashMap;
+use hashbrown::{DefaultHashBuilder, HashTable};
+use std::hash::BuildHasher;
 use std::sync::{Arc, LazyLock, Mutex};
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 pub type Ino = u64;
 pub const ROOT_INO: Ino = 1;
@@ -182,45 +188,275 @@ pub fn display_name(item: &Item) -> String {
     }
 }
 
-struct Table {
-    nodes: HashMap<Ino, Node>,
-    by_id: HashMap<(NodeKind, String), Ino>,
-    lookups: HashMap<Ino, u64>,
-    /// Metadata events expected back from our own metadata calls, per inode.
-    echoes: HashMap<Ino, u32>,
-    next: Ino,
+/// One item as the table keeps it: [`Node`] in compact form (see `compact.rs`).
+struct Slim {
+    kind: NodeKind,
+    unlistable: bool,
+    rights: Option<Rights>,
+    /// The kernel's lookup count.
+    lookups: u32,
+    /// Metadata events expected back from our own metadata calls.
+    echoes: u32,
+    box_id: Token,
+    parent: Ino,
+    name: Arc<str>,
+    size: u64,
+    mtime: Stamp,
+    ctime: Stamp,
+    crtime: Stamp,
+    etag: Option<Token>,
+    sequence_id: Option<u64>,
+    sha1: Option<Token>,
+    version_id: Option<Token>,
+    /// Nanoseconds from the table's epoch to when `meta` was last confirmed; 0: never.
+    fetched: u64,
+    stored: Option<Arc<Stored>>,
+    /// What few items have: a web link's URL, an mtime set on the root.
+    rare: Option<Box<Rare>>,
 }
 
+#[derive(Default)]
+struct Rare {
+    url: Option<String>,
+    mtime_set: Option<SystemTime>,
+}
+
+/// Bytes an item costs in the table beyond its entry (the name; an estimate for budgets).
+pub fn name_bytes(name: &str) -> usize {
+    16 + name.len().next_multiple_of(8)
+}
+
+/// Bytes one item costs in the table: its slot, its id index entry and its name.
+pub fn item_bytes(name: &str) -> usize {
+    std::mem::size_of::<Entry>() + 2 * std::mem::size_of::<u32>() + name_bytes(name)
+}
+
+/// A slot of the table; its generation makes inode numbers of reused slots new.
+struct Entry {
+    generation: u32,
+    slim: Option<Slim>,
+}
+
+const SLOT_BITS: u32 = 32;
+
+fn ino_of(slot: u32, generation: u32) -> Ino {
+    (u64::from(generation) << SLOT_BITS) | u64::from(slot)
+}
+
+fn slot_of(ino: Ino) -> (usize, u32) {
+    ((ino & 0xffff_ffff) as usize, (ino >> SLOT_BITS) as u32)
+}
+
+impl Slim {
+    fn new(kind: NodeKind, box_id: &str, parent: Ino, name: Arc<str>, meta: Meta) -> Slim {
+        let mut s = Slim {
+            kind,
+            unlistable: false,
+            rights: None,
+            lookups: 0,
+            echoes: 0,
+            box_id: Token::new(box_id),
+            parent,
+            name,
+            size: 0,
+            mtime: Stamp::of(SystemTime::UNIX_EPOCH),
+            ctime: Stamp::of(SystemTime::UNIX_EPOCH),
+            crtime: Stamp::of(SystemTime::UNIX_EPOCH),
+            etag: None,
+            sequence_id: None,
+            sha1: None,
+            version_id: None,
+            fetched: 0,
+            stored: None,
+            rare: None,
+        };
+        s.set_meta(meta);
+        s
+    }
+
+    fn set_meta(&mut self, m: Meta) {
+        self.size = m.size;
+        self.mtime = Stamp::of(m.mtime);
+        self.ctime = Stamp::of(m.ctime);
+        self.crtime = Stamp::of(m.crtime);
+        self.etag = m.etag.as_deref().map(Token::new);
+        self.sequence_id = m.sequence_id;
+        self.sha1 = m.sha1.as_deref().map(Token::new);
+        self.version_id = m.version_id.as_deref().map(Token::new);
+        self.rights = m.rights;
+        self.stored = m.stored;
+        self.rare_mut(|r| r.url = m.url);
+    }
+
+    /// Changes the rare fields, keeping `rare` empty while they are.
+    fn rare_mut(&mut self, f: impl FnOnce(&mut Rare)) {
+        let mut rare = self.rare.take().unwrap_or_default();
+        f(&mut rare);
+        if rare.url.is_some() || rare.mtime_set.is_some() {
+            self.rare = Some(rare);
+        }
+    }
+
+    fn meta(&self) -> Meta {
+        Meta {
+            size: self.size,
+            mtime: self.mtime.time(),
+            ctime: self.ctime.time(),
+            crtime: self.crtime.time(),
+            etag: self.etag.as_ref().map(Token::to_string),
+            sequence_id: self.sequence_id,
+            sha1: self.sha1.as_ref().map(Token::to_string),
+            version_id: self.version_id.as_ref().map(Token::to_string),
+            rights: self.rights,
+            url: self.rare.as_ref().and_then(|r| r.url.clone()),
+            stored: self.stored.clone(),
+        }
+    }
+
+    fn node(&self, ino: Ino, epoch: Instant) -> Node {
+        Node {
+            ino,
+            kind: self.kind,
+            box_id: self.box_id.to_string(),
+            parent: self.parent,
+            name: self.name.to_string(),
+            meta: self.meta(),
+            fetched: (self.fetched != 0).then(|| epoch + Duration::from_nanos(self.fetched)),
+            mtime_set: self.rare.as_ref().and_then(|r| r.mtime_set),
+            unlistable: self.unlistable,
+        }
+    }
+}
+
+struct Table {
+    slots: Vec<Entry>,
+    /// Free slots (of dropped items), reused with a new generation.
+    free: Vec<u32>,
+    /// Slots by `(kind, box id)`.
+    by_id: HashTable<u32>,
+    hasher: DefaultHashBuilder,
+    epoch: Instant,
+    live: usize,
+}
+
+impl Table {
+    fn slim(&self, ino: Ino) -> Option<&Slim> {
+        let (slot, generation) = slot_of(ino);
+        self.slots.get(slot).filter(|e| e.generation == generation)?.slim.as_ref()
+    }
+
+    fn slim_mut(&mut self, ino: Ino) -> Option<&mut Slim> {
+        let (slot, generation) = slot_of(ino);
+        self.slots.get_mut(slot).filter(|e| e.generation == generation)?.slim.as_mut()
+    }
+
+    fn node(&self, ino: Ino) -> Option<Node> {
+        self.slim(ino).map(|s| s.node(ino, self.epoch))
+    }
+
+    fn now(&self) -> u64 {
+        (self.epoch.elapsed().as_nanos() as u64).max(1)
+    }
+
+    fn id_hash(&self, kind: NodeKind, key: TokenKey<'_>) -> u64 {
+        self.hasher.hash_one((kind, key))
+    }
+
+    fn find_id(&self, kind: NodeKind, box_id: &str) -> Option<Ino> {
+        let hash = self.id_hash(kind, Token::key_of(box_id));
+        let slots = &self.slots;
+        let slot = *self
+            .by_id
+            .find(hash, |&i| slots[i as usize].slim.as_ref().is_some_and(|s| s.kind == kind && s.box_id.is(box_id)))?;
+        Some(ino_of(slot, slots[slot as usize].generation))
+    }
+
+    fn index(&mut self, slot: u32) {
+        let s = self.slots[slot as usize].slim.as_ref().expect("indexed slots are live");
+        let hash = self.id_hash(s.kind, s.box_id.key());
+        let (slots, hasher) = (&self.slots, &self.hasher);
+        self.by_id.insert_unique(hash, slot, |&i| {
+            let s = slots[i as usize].slim.as_ref().expect("indexed slots are live");
+            hasher.hash_one((s.kind, s.box_id.key()))
+        });
+    }
+
+    fn unindex(&mut self, slot: u32) {
+        let s = self.slots[slot as usize].slim.as_ref().expect("indexed slots are live");
+        let hash = self.id_hash(s.kind, s.box_id.key());
+        if let Ok(found) = self.by_id.find_entry(hash, |&i| i == slot) {
+            found.remove();
+        }
+    }
+
+    /// Stores `slim` in a free slot (a new generation of it) or a new one; returns its inode.
+    fn add(&mut self, slim: Slim) -> Ino {
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                let e = &mut self.slots[slot as usize];
+                e.generation += 1;
+                e.slim = Some(slim);
+                slot
+            }
+            None => {
+                self.slots.push(Entry { generation: 0, slim: Some(slim) });
+                u32::try_from(self.slots.len() - 1).expect("fewer than 2^32 items")
+            }
+        };
+        self.index(slot);
+        self.live += 1;
+        ino_of(slot, self.slots[slot as usize].generation)
+    }
+
+    fn remove(&mut self, ino: Ino) -> bool {
+        if self.slim(ino).is_none() || ino == ROOT_INO {
+            return false;
+        }
+        let slot = slot_of(ino).0 as u32;
+        self.unindex(slot);
+        self.slots[slot as usize].slim = None;
+        self.free.push(slot);
+        self.live -= 1;
+        true
+    }
+
+    fn live(&self) -> impl Iterator<Item = (Ino, &Slim)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(slot, e)| e.slim.as_ref().map(|s| (ino_of(slot as u32, e.generation), s)))
+    }
+
+    fn live_mut(&mut self) -> impl Iterator<Item = (Ino, &mut Slim)> {
+        self.slots
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(slot, e)| e.slim.as_mut().map(|s| (ino_of(slot as u32, e.generation), s)))
+    }
+}
+
+/// The inode table. An inode number is `generation << 32 | slot`: a dropped item's slot is
+/// reused with the next generation, so its number is never another item's.
 pub struct InodeTable {
     inner: Mutex<Table>,
 }
 
 impl InodeTable {
     pub fn new(root_id: &str, root_meta: Meta) -> InodeTable {
-        let root = Node {
-            ino: ROOT_INO,
-            kind: NodeKind::Dir,
-            box_id: root_id.to_string(),
-            parent: ROOT_INO,
-            name: String::new(),
-            meta: root_meta,
-            fetched: Some(Instant::now()),
-            mtime_set: None,
-            unlistable: false,
+        let mut t = Table {
+            // Slot 0 is never used: inode 0 means none.
+            slots: vec![Entry { generation: 0, slim: None }],
+            free: Vec::new(),
+            by_id: HashTable::new(),
+            hasher: DefaultHashBuilder::default(),
+            epoch: Instant::now(),
+            live: 0,
         };
-        let mut nodes = HashMap::new();
-        nodes.insert(ROOT_INO, root);
-        let mut by_id = HashMap::new();
-        by_id.insert((NodeKind::Dir, root_id.to_string()), ROOT_INO);
-        InodeTable {
-            inner: Mutex::new(Table {
-                nodes,
-                by_id,
-                lookups: HashMap::new(),
-                echoes: HashMap::new(),
-                next: ROOT_INO + 1,
-            }),
-        }
+        let mut root = Slim::new(NodeKind::Dir, root_id, ROOT_INO, Arc::from(""), root_meta);
+        root.fetched = t.now();
+        let ino = t.add(root);
+        debug_assert_eq!(ino, ROOT_INO);
+        InodeTable { inner: Mutex::new(t) }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
@@ -228,164 +464,150 @@ impl InodeTable {
     }
 
     pub fn get(&self, ino: Ino) -> Option<Node> {
-        self.lock().nodes.get(&ino).cloned()
+        self.lock().node(ino)
+    }
+
+    /// The inode's name (shared with the listing entries that show it).
+    pub fn name(&self, ino: Ino) -> Option<Arc<str>> {
+        self.lock().slim(ino).map(|s| s.name.clone())
+    }
+
+    /// Records an item seen under `parent` and returns its (stable) inode and its shared name.
+    pub fn upsert_entry(&self, parent: Ino, item: &Item) -> (Ino, NodeKind, Arc<str>) {
+        let kind = kind_of(item);
+        let mut t = self.lock();
+        let now = t.now();
+        let meta = Meta::from_item(item);
+        let ino = match t.find_id(kind, item.id()) {
+            Some(ino) => {
+                let s = t.slim_mut(ino).expect("indexed items are live");
+                let meta = meta.keeping_known(Some(&s.meta()));
+                s.set_meta(meta);
+                if ino != ROOT_INO {
+                    s.parent = parent;
+                    let name = display_name(item);
+                    if *s.name != *name {
+                        s.name = Arc::from(name);
+                    }
+                }
+                s.fetched = now;
+                ino
+            }
+            None => {
+                let mut slim = Slim::new(kind, item.id(), parent, Arc::from(display_name(item)), meta);
+                slim.fetched = now;
+                t.add(slim)
+            }
+        };
+        let name = t.slim(ino).expect("just stored").name.clone();
+        (ino, kind, name)
     }
 
     /// Records an item seen under `parent` and returns its (stable) inode.
     pub fn upsert(&self, parent: Ino, item: &Item) -> Node {
-        let kind = kind_of(item);
-        let key = (kind, item.id().to_string());
-        let mut t = self.lock();
-        let ino = match t.by_id.get(&key) {
-            Some(ino) => *ino,
-            None => {
-                let ino = t.next;
-                t.next += 1;
-                t.by_id.insert(key.clone(), ino);
-                ino
-            }
-        };
-        let old = t.nodes.get(&ino);
-        let node = Node {
-            ino,
-            kind,
-            box_id: key.1,
-            parent: if ino == ROOT_INO { ROOT_INO } else { parent },
-            name: if ino == ROOT_INO { String::new() } else { display_name(item) },
-            meta: Meta::from_item(item).keeping_known(old.map(|n| &n.meta)),
-            fetched: Some(Instant::now()),
-            mtime_set: old.and_then(|n| n.mtime_set),
-            unlistable: old.is_some_and(|n| n.unlistable),
-        };
-        t.nodes.insert(ino, node.clone());
-        node
+        let (ino, ..) = self.upsert_entry(parent, item);
+        self.get(ino).expect("just stored")
     }
 
     /// An inode for a file that exists only locally so far (keyed `local:<key>` until its
     /// upload gives it a Box id).
     pub fn insert_local(&self, parent: Ino, name: &str, key: &str, meta: Meta) -> Node {
         let mut t = self.lock();
-        let ino = t.next;
-        t.next += 1;
-        let box_id = format!("local:{key}");
-        t.by_id.insert((NodeKind::File, box_id.clone()), ino);
-        let node = Node {
-            ino,
-            kind: NodeKind::File,
-            box_id,
-            parent,
-            name: name.into(),
-            meta,
-            fetched: None,
-            mtime_set: None,
-            unlistable: false,
-        };
-        t.nodes.insert(ino, node.clone());
-        node
+        let ino = t.add(Slim::new(NodeKind::File, &format!("local:{key}"), parent, Arc::from(name), meta));
+        t.node(ino).expect("just stored")
     }
 
     /// The inode of Box file or folder `box_id`, made (shown nowhere yet, to be revalidated)
     /// when the mount has not seen it: a pending change of it waits for its folder's listing.
     pub fn reserve(&self, kind: NodeKind, box_id: &str, name: &str) -> Ino {
         let mut t = self.lock();
-        let key = (kind, box_id.to_string());
-        if let Some(ino) = t.by_id.get(&key) {
-            return *ino;
+        if let Some(ino) = t.find_id(kind, box_id) {
+            return ino;
         }
-        let ino = t.next;
-        t.next += 1;
-        t.by_id.insert(key, ino);
         let meta = Meta { stored: None, ..Meta::local(SystemTime::UNIX_EPOCH) };
-        let node = Node {
-            ino,
-            kind,
-            box_id: box_id.into(),
-            parent: ROOT_INO,
-            name: name.into(),
-            meta,
-            fetched: None,
-            mtime_set: None,
-            unlistable: false,
-        };
-        t.nodes.insert(ino, node);
-        ino
+        t.add(Slim::new(kind, box_id, ROOT_INO, Arc::from(name), meta))
     }
 
     /// Gives a locally created file its Box id (the inode number stays).
     pub fn rebind_file(&self, ino: Ino, box_id: &str) {
         let mut t = self.lock();
-        let Some(old) = t.nodes.get(&ino).map(|n| n.box_id.clone()) else { return };
-        if old == box_id {
+        let Some(s) = t.slim(ino) else { return };
+        if s.box_id.is(box_id) {
             return;
         }
-        t.by_id.remove(&(NodeKind::File, old));
-        t.by_id.insert((NodeKind::File, box_id.to_string()), ino);
-        if let Some(n) = t.nodes.get_mut(&ino) {
-            n.box_id = box_id.to_string();
-        }
+        let slot = slot_of(ino).0 as u32;
+        t.unindex(slot);
+        t.slim_mut(ino).expect("checked above").box_id = Token::new(box_id);
+        t.index(slot);
     }
 
     pub fn set_location(&self, ino: Ino, parent: Ino, name: &str) {
-        if let Some(n) = self.lock().nodes.get_mut(&ino) {
-            n.parent = parent;
-            n.name = name.to_string();
+        if let Some(s) = self.lock().slim_mut(ino) {
+            s.parent = parent;
+            if *s.name != *name {
+                s.name = Arc::from(name);
+            }
         }
     }
 
     /// Shows `mtime` as the inode's time from now on (see `Node::mtime_set`).
     pub fn set_mtime(&self, ino: Ino, mtime: SystemTime) {
-        if let Some(n) = self.lock().nodes.get_mut(&ino) {
-            n.mtime_set = Some(mtime);
+        if let Some(s) = self.lock().slim_mut(ino) {
+            s.rare_mut(|r| r.mtime_set = Some(mtime));
         }
     }
 
     pub fn mark_stale(&self, ino: Ino) {
-        if let Some(n) = self.lock().nodes.get_mut(&ino) {
-            n.fetched = None;
+        if let Some(s) = self.lock().slim_mut(ino) {
+            s.fetched = 0;
         }
     }
 
     /// Replaces what is known of an inode's metadata (after a fresh GET, or an upload).
     pub fn refresh(&self, ino: Ino, meta: Meta) -> Option<Node> {
         let mut t = self.lock();
-        let node = t.nodes.get_mut(&ino)?;
-        node.meta = meta.keeping_known(Some(&node.meta));
-        node.fetched = Some(Instant::now());
-        Some(node.clone())
+        let now = t.now();
+        let s = t.slim_mut(ino)?;
+        let meta = meta.keeping_known(Some(&s.meta()));
+        s.set_meta(meta);
+        s.fetched = now;
+        t.node(ino)
     }
 
     /// Records what Box holds in the item's metadata instance now (after our own call).
     pub fn set_stored(&self, ino: Ino, stored: Stored) {
-        if let Some(n) = self.lock().nodes.get_mut(&ino) {
-            n.meta.stored = Some(Arc::new(stored));
+        if let Some(s) = self.lock().slim_mut(ino) {
+            s.stored = Some(Arc::new(stored));
         }
     }
 
     /// Marks metadata as just confirmed (a 304).
     pub fn touch(&self, ino: Ino) {
-        if let Some(n) = self.lock().nodes.get_mut(&ino) {
-            n.fetched = Some(Instant::now());
+        let mut t = self.lock();
+        let now = t.now();
+        if let Some(s) = t.slim_mut(ino) {
+            s.fetched = now;
         }
     }
 
     /// The inode of a Box item, if the mount has seen it.
     pub fn find(&self, kind: NodeKind, box_id: &str) -> Option<Node> {
         let t = self.lock();
-        t.by_id.get(&(kind, box_id.to_string())).and_then(|ino| t.nodes.get(ino)).cloned()
+        t.find_id(kind, box_id).and_then(|ino| t.node(ino))
     }
 
     /// Records a newer sequence id without other changes (e.g. for a trashed item), so that
     /// older events arriving late cannot bring stale state back.
     pub fn set_sequence(&self, ino: Ino, sequence_id: u64) {
-        if let Some(n) = self.lock().nodes.get_mut(&ino) {
-            n.meta.sequence_id = Some(sequence_id);
+        if let Some(s) = self.lock().slim_mut(ino) {
+            s.sequence_id = Some(sequence_id);
         }
     }
 
     /// Remembers that Box refused to list folder `ino`.
     pub fn set_unlistable(&self, ino: Ino) {
-        if let Some(n) = self.lock().nodes.get_mut(&ino) {
-            n.unlistable = true;
+        if let Some(s) = self.lock().slim_mut(ino) {
+            s.unlistable = true;
         }
     }
 
@@ -393,24 +615,30 @@ impl InodeTable {
     /// for again, in full, at next use. Returns every inode.
     pub fn forget_rights(&self) -> Vec<Ino> {
         let mut t = self.lock();
-        for n in t.nodes.values_mut().filter(|n| !n.box_id.starts_with("local:")) {
-            n.fetched = None;
-            n.meta.rights = None;
-            n.unlistable = false;
+        let mut all = Vec::with_capacity(t.live);
+        for (ino, s) in t.live_mut() {
+            all.push(ino);
+            if !matches!(&s.box_id, Token::Text(id) if id.starts_with("local:")) {
+                s.fetched = 0;
+                s.rights = None;
+                s.unlistable = false;
+            }
         }
-        t.nodes.keys().copied().collect()
+        all
     }
 
     /// Forces revalidation of every node's attributes at next use; returns the directories.
     pub fn mark_all_stale(&self) -> Vec<Ino> {
         let mut t = self.lock();
-        t.nodes.values_mut().for_each(|n| n.fetched = None);
-        t.nodes.values().filter(|n| n.kind == NodeKind::Dir).map(|n| n.ino).collect()
+        t.live_mut().for_each(|(_, s)| s.fetched = 0);
+        t.live().filter(|(_, s)| s.kind == NodeKind::Dir).map(|(ino, _)| ino).collect()
     }
 
     /// A metadata call of ours on the item is about to go: its event is an echo.
     pub fn expect_echo(&self, ino: Ino) {
-        *self.lock().echoes.entry(ino).or_insert(0) += 1;
+        if let Some(s) = self.lock().slim_mut(ino) {
+            s.echoes += 1;
+        }
     }
 
     /// The call refused for sure: no event will come of it.
@@ -420,33 +648,44 @@ impl InodeTable {
 
     /// Whether a metadata event about the item is the echo of a call of ours (counted once).
     pub fn take_echo(&self, ino: Ino) -> bool {
-        let mut t = self.lock();
-        let Some(n) = t.echoes.get_mut(&ino) else { return false };
-        *n -= 1;
-        if *n == 0 {
-            t.echoes.remove(&ino);
+        match self.lock().slim_mut(ino) {
+            Some(s) if s.echoes > 0 => {
+                s.echoes -= 1;
+                true
+            }
+            _ => false,
         }
-        true
     }
 
     pub fn add_lookup(&self, ino: Ino) {
-        *self.lock().lookups.entry(ino).or_insert(0) += 1;
-    }
-
-    /// The kernel forgot `n` lookups. The id → inode mapping is kept (inodes stay stable
-    /// for the mount's life); only the count drops.
-    pub fn forget(&self, ino: Ino, n: u64) {
-        let mut t = self.lock();
-        if let Some(count) = t.lookups.get_mut(&ino) {
-            *count = count.saturating_sub(n);
-            if *count == 0 {
-                t.lookups.remove(&ino);
-            }
+        if let Some(s) = self.lock().slim_mut(ino) {
+            s.lookups = s.lookups.saturating_add(1);
         }
     }
 
+    /// The kernel forgot `n` lookups. Returns whether it now knows the inode no more.
+    pub fn forget(&self, ino: Ino, n: u64) -> bool {
+        let mut t = self.lock();
+        let Some(s) = t.slim_mut(ino) else { return false };
+        s.lookups = s.lookups.saturating_sub(u32::try_from(n).unwrap_or(u32::MAX));
+        s.lookups == 0
+    }
+
+    /// Drops `ino` if the kernel does not know it, nothing waits on an echo of it, and `keep`
+    /// (asked under the table's lock) does not hold it; returns whether it was dropped. Its
+    /// number is never used again.
+    pub fn drop_unused(&self, ino: Ino, keep: impl Fn(&Node) -> bool) -> bool {
+        let mut t = self.lock();
+        let Some(s) = t.slim(ino) else { return false };
+        if s.lookups > 0 || s.echoes > 0 {
+            return false;
+        }
+        let node = s.node(ino, t.epoch);
+        !keep(&node) && t.remove(ino)
+    }
+
     pub fn len(&self) -> usize {
-        self.lock().nodes.len()
+        self.lock().live
     }
 
     pub fn is_empty(&self) -> bool {

@@ -3,86 +3,136 @@
 //! upload) is applied to the cached listing. So concurrent callers share one fetch, and an
 //! edit can never be lost to a fetch that started before it and finished after it.
 
-use super::inode::{Ino, NodeKind};
+use super::inode::{item_bytes, Ino, NodeKind};
+use hashbrown::{DefaultHashBuilder, HashTable};
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::hash::{BuildHasher, Hasher};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
-/// A directory entry of a listing snapshot.
+/// A directory entry of a listing snapshot. The name is the inode's own (shared, not copied).
 #[derive(Clone, Debug)]
 pub struct DirEntry {
     pub ino: Ino,
     pub kind: NodeKind,
-    pub name: String,
+    pub name: Arc<str>,
 }
 
-/// A folder's entries, indexed by name and by Box's case-insensitive form of the name.
-/// Edited in place (`insert`, `remove_named`, both O(1)); open directory handles keep their
-/// own snapshot.
-#[derive(Clone, Debug, Default)]
+/// A folder's entries, indexed by name and by Box's case-insensitive form of the name (the
+/// indexes hold entry positions, not names). Edited in place (`insert`, `remove_named`, both
+/// O(1)); open directory handles keep their own snapshot.
+#[derive(Clone, Default)]
 pub struct Listing {
     pub entries: Vec<DirEntry>,
-    by_name: HashMap<String, usize>,
-    /// Index of the first entry with each case-insensitive name.
-    by_folded: HashMap<String, usize>,
+    by_name: HashTable<u32>,
+    /// Position of the first entry with each case-insensitive name.
+    by_folded: HashTable<u32>,
     /// Entries whose case-insensitive name an earlier entry already had (Box refuses such
     /// pairs, but a listing may catch a rename half done).
     folded_clashes: usize,
 }
 
+impl std::fmt::Debug for Listing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(&self.entries).finish()
+    }
+}
+
+static HASHER: LazyLock<DefaultHashBuilder> = LazyLock::new(DefaultHashBuilder::default);
+
+fn name_hash(name: &str) -> u64 {
+    HASHER.hash_one(name)
+}
+
+/// The hash of `name` case-insensitively, without building the folded string.
+fn folded_hash(name: &str) -> u64 {
+    let mut h = HASHER.build_hasher();
+    name.chars().flat_map(char::to_lowercase).for_each(|c| h.write_u32(c as u32));
+    h.finish()
+}
+
+fn same_folded(a: &str, b: &str) -> bool {
+    a.chars().flat_map(char::to_lowercase).eq(b.chars().flat_map(char::to_lowercase))
+}
+
 impl Listing {
+    fn position(&self, name: &str) -> Option<usize> {
+        let entries = &self.entries;
+        self.by_name.find(name_hash(name), |&i| &*entries[i as usize].name == name).map(|&i| i as usize)
+    }
+
+    fn folded_position(&self, name: &str) -> Option<usize> {
+        let entries = &self.entries;
+        self.by_folded.find(folded_hash(name), |&i| same_folded(&entries[i as usize].name, name)).map(|&i| i as usize)
+    }
+
     pub fn find(&self, name: &str) -> Option<&DirEntry> {
-        self.by_name.get(name).map(|i| &self.entries[*i])
+        self.position(name).map(|i| &self.entries[i])
     }
 
     /// The entry whose name equals `name` case-insensitively (Box's uniqueness rule).
     pub fn find_folded(&self, name: &str) -> Option<&DirEntry> {
-        self.by_folded.get(&name.to_lowercase()).map(|i| &self.entries[*i])
+        self.folded_position(name).map(|i| &self.entries[i])
     }
 
     /// Adds `entry` unless its name is taken (the first of two equal names wins).
     pub fn insert(&mut self, entry: DirEntry) -> bool {
-        if self.by_name.contains_key(&entry.name) {
+        if self.position(&entry.name).is_some() {
             return false;
         }
-        let index = self.entries.len();
-        match self.by_folded.entry(entry.name.to_lowercase()) {
-            std::collections::hash_map::Entry::Occupied(_) => self.folded_clashes += 1,
-            std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(index);
-            }
-        }
-        self.by_name.insert(entry.name.clone(), index);
+        let index = self.entries.len() as u32;
+        let (name, folded) = (name_hash(&entry.name), folded_hash(&entry.name));
+        let clash = self.folded_position(&entry.name).is_some();
         self.entries.push(entry);
+        let entries = &self.entries;
+        self.by_name.insert_unique(name, index, |&i| name_hash(&entries[i as usize].name));
+        if clash {
+            self.folded_clashes += 1;
+        } else {
+            self.by_folded.insert_unique(folded, index, |&i| folded_hash(&entries[i as usize].name));
+        }
         true
+    }
+
+    /// Points the index entry `hash` of position `from` at position `to`.
+    fn repoint(table: &mut HashTable<u32>, hash: u64, from: usize, to: usize) {
+        if let Some(at) = table.find_mut(hash, |&i| i as usize == from) {
+            *at = to as u32;
+        }
     }
 
     /// Removes the entry called `name` if `check` accepts it (the last entry takes its place).
     pub fn remove_named(&mut self, name: &str, check: impl Fn(&DirEntry) -> bool) -> Option<DirEntry> {
-        let i = *self.by_name.get(name)?;
+        let i = self.position(name)?;
         if !check(&self.entries[i]) {
             return None;
         }
-        self.by_name.remove(name);
-        let folded = name.to_lowercase();
-        let held_folded = self.by_folded.get(&folded) == Some(&i);
-        if held_folded {
-            self.by_folded.remove(&folded);
-        } else {
-            self.folded_clashes -= 1;
+        let folded = folded_hash(name);
+        if let Ok(found) = self.by_name.find_entry(name_hash(name), |&at| at as usize == i) {
+            found.remove();
         }
+        let held_folded = match self.by_folded.find_entry(folded, |&at| at as usize == i) {
+            Ok(found) => {
+                found.remove();
+                true
+            }
+            Err(_) => {
+                self.folded_clashes -= 1;
+                false
+            }
+        };
         let removed = self.entries.swap_remove(i);
         if let Some(moved) = self.entries.get(i) {
             let last = self.entries.len();
-            self.by_name.insert(moved.name.clone(), i);
-            if let Some(at) = self.by_folded.get_mut(&moved.name.to_lowercase()).filter(|at| **at == last) {
-                *at = i;
-            }
+            let (h, f) = (name_hash(&moved.name), folded_hash(&moved.name));
+            Self::repoint(&mut self.by_name, h, last, i);
+            Self::repoint(&mut self.by_folded, f, last, i);
         }
         if held_folded && self.folded_clashes > 0 {
-            if let Some(j) = self.entries.iter().position(|e| e.name.to_lowercase() == folded) {
-                self.by_folded.insert(folded, j);
+            if let Some(j) = self.entries.iter().position(|e| same_folded(&e.name, name)) {
+                let entries = &self.entries;
+                self.by_folded.insert_unique(folded, j as u32, |&k| folded_hash(&entries[k as usize].name));
                 self.folded_clashes -= 1;
             }
         }
@@ -95,6 +145,13 @@ impl Listing {
             listing.insert(e);
         }
         listing
+    }
+
+    /// An estimate of the bytes the listing and its items' table entries take.
+    pub fn bytes(&self) -> usize {
+        let index = 2 * std::mem::size_of::<u32>() + 2;
+        std::mem::size_of::<Listing>()
+            + self.entries.iter().map(|e| std::mem::size_of::<DirEntry>() + index + item_bytes(&e.name)).sum::<usize>()
     }
 }
 

@@ -15,6 +15,7 @@
 //! filesystem (`fs.rs`) fetches and hands the answers in.
 
 pub mod attr;
+pub mod compact;
 pub mod inode;
 pub mod listings;
 pub mod names;

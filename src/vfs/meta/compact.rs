@@ -1,0 +1,170 @@
+//! Compact forms of what the inode table keeps per item, so that a million items fit in a
+//! few hundred bytes each: short strings Box sends (ids, etags, version ids, SHA-1s) as
+//! [`Token`]s (an integer or 20 bytes inline, the text only when it is neither), and times as
+//! nanoseconds since the epoch.
+//!
+//! Invariant: a token gives back exactly the string it was made from
+//! (`Token::new(s).to_string() == s`), so a compact id is never a different Box id.
+
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+/// A short string in its most compact exact form.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Token {
+    /// A decimal number without leading zeros (Box's ids, etags, version ids).
+    Num(u64),
+    /// 40 lowercase hex digits (a SHA-1).
+    Hex20([u8; 20]),
+    Text(Box<str>),
+}
+
+impl Token {
+    pub fn new(s: &str) -> Token {
+        if let Some(n) = canonical_number(s) {
+            return Token::Num(n);
+        }
+        if let Some(bytes) = lower_hex20(s) {
+            return Token::Hex20(bytes);
+        }
+        Token::Text(s.into())
+    }
+
+    /// The hash key of `s` as a token: equal for a string and the token made from it.
+    pub fn key_of(s: &str) -> TokenKey<'_> {
+        match canonical_number(s) {
+            Some(n) => TokenKey::Num(n),
+            None => TokenKey::Text(s),
+        }
+    }
+
+    pub fn key(&self) -> TokenKey<'_> {
+        match self {
+            Token::Num(n) => TokenKey::Num(*n),
+            Token::Hex20(_) => TokenKey::Hex(self),
+            Token::Text(s) => TokenKey::Text(s),
+        }
+    }
+
+    pub fn is(&self, s: &str) -> bool {
+        match (self, canonical_number(s)) {
+            (Token::Num(n), Some(m)) => *n == m,
+            (Token::Num(_), None) | (_, Some(_)) => false,
+            (Token::Text(t), None) => &**t == s,
+            (Token::Hex20(b), None) => lower_hex20(s).is_some_and(|o| o == *b),
+        }
+    }
+}
+
+/// What a token is hashed as (a SHA-1-like id hashes as its text).
+#[derive(Debug)]
+pub enum TokenKey<'a> {
+    Num(u64),
+    Text(&'a str),
+    Hex(&'a Token),
+}
+
+impl std::hash::Hash for TokenKey<'_> {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        match self {
+            TokenKey::Num(n) => {
+                0u8.hash(h);
+                n.hash(h);
+            }
+            TokenKey::Text(s) => {
+                1u8.hash(h);
+                s.hash(h);
+            }
+            TokenKey::Hex(t) => {
+                1u8.hash(h);
+                t.to_string().hash(h);
+            }
+        }
+    }
+}
+
+impl fmt::Display for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Token::Num(n) => write!(f, "{n}"),
+            Token::Hex20(b) => b.iter().try_for_each(|x| write!(f, "{x:02x}")),
+            Token::Text(s) => f.write_str(s),
+        }
+    }
+}
+
+fn canonical_number(s: &str) -> Option<u64> {
+    let canonical = !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'));
+    canonical.then(|| s.parse().ok()).flatten()
+}
+
+fn lower_hex20(s: &str) -> Option<[u8; 20]> {
+    let digit = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    };
+    let s = s.as_bytes();
+    if s.len() != 40 {
+        return None;
+    }
+    let mut out = [0u8; 20];
+    for (i, pair) in s.chunks(2).enumerate() {
+        out[i] = digit(pair[0])? << 4 | digit(pair[1])?;
+    }
+    Some(out)
+}
+
+/// A time as nanoseconds since the epoch (times before it are the epoch).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stamp(u64);
+
+impl Stamp {
+    pub fn of(t: SystemTime) -> Stamp {
+        let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+        Stamp(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+    }
+
+    pub fn time(self) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_nanos(self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_give_back_their_string() {
+        let sha = "0123456789abcdef0123456789abcdef01234567";
+        for s in [
+            "0",
+            "12345",
+            "0123",
+            "",
+            "local:abc",
+            sha,
+            "0123456789ABCDEF0123456789ABCDEF01234567",
+            "18446744073709551616",
+        ] {
+            let t = Token::new(s);
+            assert_eq!(t.to_string(), s);
+            assert!(t.is(s), "{s}");
+            assert!(!t.is("x"), "{s}");
+        }
+        assert!(matches!(Token::new("12345"), Token::Num(12345)));
+        assert!(matches!(Token::new(sha), Token::Hex20(_)));
+        assert!(!Token::new("123").is("0123"));
+        use std::hash::BuildHasher;
+        let b = hashbrown::DefaultHashBuilder::default();
+        for s in ["7", sha, "local:x"] {
+            assert_eq!(b.hash_one(Token::key_of(s)), b.hash_one(Token::new(s).key()), "{s}");
+        }
+    }
+
+    #[test]
+    fn stamps_keep_nanoseconds() {
+        let t = SystemTime::UNIX_EPOCH + Duration::new(1_700_000_000, 123_456_789);
+        assert_eq!(Stamp::of(t).time(), t);
+    }
+}
