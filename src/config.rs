@@ -39,6 +39,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("fsync", "\"local\" or \"box\""),
     ("log_file", "an absolute path (or one starting with ~/)"),
     ("as_user", "a Box user id (string) to act for"),
+    ("metadata_cache_size", "a size in bytes (whole number)"),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +84,10 @@ pub struct Settings {
     /// `metadata_ttl`: seconds listings and attributes are trusted before Box is asked again;
     /// also the kernel's cache TTL (default 60).
     pub metadata_ttl: u64,
+    /// `metadata_cache_size`: memory budget of cached listings and the attributes of their
+    /// items, in bytes (default 256 MiB, about a million items); least recently used listings
+    /// beyond it are dropped and fetched again when needed.
+    pub metadata_cache_size: u64,
     /// `events`: follow Box's event stream so that changes made elsewhere show within about a
     /// second (default on).
     pub events: bool,
@@ -116,6 +121,7 @@ impl Default for Settings {
             cache_dir: None,
             cache_size: 2 * 1024 * 1024 * 1024,
             metadata_ttl: 60,
+            metadata_cache_size: 256 * 1024 * 1024,
             events: true,
             writeback_delay_ms: 1000,
             upload_parallelism: 4,
@@ -206,6 +212,7 @@ impl Settings {
             "cache_dir" => raw.path().map(|v| self.cache_dir = Some(v)),
             "cache_size" => raw.integer().map(|v| self.cache_size = v),
             "metadata_ttl" => raw.integer().map(|v| self.metadata_ttl = v),
+            "metadata_cache_size" => raw.integer().map(|v| self.metadata_cache_size = v),
             "events" => raw.switch().map(|v| self.events = v),
             "writeback_delay_ms" => raw.integer().map(|v| self.writeback_delay_ms = v),
             "upload_parallelism" => raw.integer().and_then(|v| usize::try_from(v).ok()).filter(|v| *v >= 1).map(|v| {

@@ -92,6 +92,7 @@ pub async fn build_fs(client: &Client, cfg: &MountConfig) -> Result<Arc<Fs>, Mou
 fn fs_config(settings: &Settings) -> FsConfig {
     FsConfig {
         metadata_ttl: Duration::from_secs(settings.metadata_ttl),
+        metadata_budget: usize::try_from(settings.metadata_cache_size).unwrap_or(usize::MAX),
         attrs: AttrPolicy {
             uid: settings.uid,
             gid: settings.gid,

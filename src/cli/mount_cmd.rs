@@ -76,6 +76,10 @@ pub struct MountArgs {
     /// kernel's cache TTL.
     #[arg(long, value_name = "SECS", default_value_t = Settings::default().metadata_ttl)]
     pub metadata_ttl: u64,
+    /// Memory budget of cached listings and their items' attributes, in bytes; least recently
+    /// used listings beyond it are fetched again when needed.
+    #[arg(long, value_name = "BYTES", default_value_t = Settings::default().metadata_cache_size)]
+    pub metadata_cache_size: u64,
     /// Follow Box's event stream so that changes made elsewhere show within about a second
     /// (off: metadata expires by --metadata-ttl only).
     #[arg(long, value_enum, value_name = "on|off", default_value_t = Switch::from(Settings::default().events))]
@@ -188,6 +192,9 @@ fn apply_flags(args: &MountArgs, given: impl Fn(&str) -> bool, settings: &mut Se
     }
     if given("metadata_ttl") {
         settings.metadata_ttl = args.metadata_ttl;
+    }
+    if given("metadata_cache_size") {
+        settings.metadata_cache_size = args.metadata_cache_size;
     }
     if given("events") {
         settings.events = args.events == Switch::On;
@@ -501,6 +508,8 @@ mod tests {
             "7",
             "--metadata-ttl",
             "8",
+            "--metadata-cache-size",
+            "12",
             "--events",
             "off",
             "--writeback-delay-ms",
@@ -521,6 +530,7 @@ mod tests {
             cache_dir: Some("/c".into()),
             cache_size: 7,
             metadata_ttl: 8,
+            metadata_cache_size: 12,
             events: false,
             writeback_delay_ms: 9,
             upload_parallelism: 10,
@@ -542,6 +552,7 @@ mod tests {
         for shown in [
             format!("[default: {}]", default.cache_size),
             format!("[default: {}]", default.metadata_ttl),
+            format!("[default: {}]", default.metadata_cache_size),
             format!("[default: {}]", default.writeback_delay_ms),
             format!("[default: {}]", default.upload_parallelism),
             "[default: on]".to_string(),

@@ -23,7 +23,7 @@ use boxfs_api::model::{Item, User};
 use boxfs_api::{ApiError, Fetched};
 use boxfs_io::blockbuf::BufPool;
 use bytes::Bytes;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
@@ -32,6 +32,9 @@ use std::time::{Duration, Instant};
 pub struct FsConfig {
     /// How long metadata (listings, attributes) is trusted without asking Box again.
     pub metadata_ttl: Duration,
+    /// Bytes of cached listings (with their items' attributes) kept; beyond, the least
+    /// recently used listings of folders nobody has open are dropped.
+    pub metadata_budget: usize,
     pub attrs: AttrPolicy,
     pub reader: ReaderConfig,
     /// How long after the last close an upload waits (coalesces rapid re-opens).
@@ -136,7 +139,7 @@ impl Fs {
         let downloads = Downloads::new(blocks, fetch);
         Ok(Arc::new_cyclic(|me| Fs {
             inodes: InodeTable::new(root_id, Meta::from_item(&root)),
-            listings: ListingCache::new(cfg.metadata_ttl),
+            listings: ListingCache::new(cfg.metadata_ttl, cfg.metadata_budget),
             upload_slots: tokio::sync::Semaphore::new(cfg.upload_parallelism.max(1)),
             remote,
             background,
@@ -246,8 +249,56 @@ impl Fs {
                 self.inodes.set_unlistable(ino);
                 Err(VfsError::Denied)
             }
-            other => other,
+            Ok(listing) => {
+                self.keep_metadata_budget();
+                Ok(listing)
+            }
+            Err(e) => Err(e),
         }
+    }
+
+    /// Drops the least recently used listings past the budget, except those of folders with
+    /// pending changes or open handles, and then the items of them nothing holds any more.
+    fn keep_metadata_budget(&self) {
+        let (used, budget) = self.listings.usage_bytes();
+        if used <= budget {
+            return;
+        }
+        let held = self.held_inodes();
+        for listing in self.listings.evict(|dir| held.contains(&dir)) {
+            for e in &listing.entries {
+                self.drop_if_unused(e.ino, &held);
+            }
+        }
+    }
+
+    /// Inodes that must stay: those with a staged entry or an open handle, and the folders
+    /// staged entries are in.
+    fn held_inodes(&self) -> HashSet<Ino> {
+        let mut held: HashSet<Ino> = HashSet::new();
+        for s in self.staged.all() {
+            held.insert(s.ino);
+            held.extend(s.lock().parent);
+        }
+        for h in self.handles.lock().unwrap_or_else(|p| p.into_inner()).values() {
+            match h {
+                Handle::File { ino, .. } | Handle::Dir { ino, .. } => held.insert(*ino),
+                Handle::Write(s) | Handle::Staged(s) => held.insert(s.ino),
+                Handle::Link(_) => false,
+            };
+        }
+        held
+    }
+
+    /// Drops `ino` from the inode table unless the kernel knows it, it is `held`, it is in a
+    /// cached listing, or it is a folder whose listing is cached or open.
+    fn drop_if_unused(&self, ino: Ino, held: &HashSet<Ino>) {
+        self.inodes.drop_unused(ino, |node| {
+            held.contains(&node.ino)
+                || held.contains(&node.parent)
+                || self.listings.is_cached(node.ino)
+                || self.listings.is_cached(node.parent)
+        });
     }
 
     /// Changes a cached listing in place (after our own create, rename or delete), so that
@@ -318,8 +369,16 @@ impl Fs {
         Ok(ino)
     }
 
+    /// The kernel forgot `n` lookups of `ino`: once it knows the inode no more, the inode is
+    /// dropped unless something else holds it (see [`Fs::drop_if_unused`]).
     pub fn forget(&self, ino: Ino, n: u64) {
-        self.inodes.forget(ino, n);
+        if !self.inodes.forget(ino, n) {
+            return;
+        }
+        let Some(node) = self.inodes.get(ino) else { return };
+        if !self.listings.is_cached(node.parent) && !self.listings.is_cached(ino) {
+            self.drop_if_unused(ino, &self.held_inodes());
+        }
     }
 
     /// Attributes, revalidated with a conditional GET (`if-none-match`) once the TTL passed.
@@ -518,6 +577,11 @@ impl Fs {
 
     pub fn inode_count(&self) -> usize {
         self.inodes.len()
+    }
+
+    /// Bytes the cached listings take (an estimate, their items included) and their budget.
+    pub fn listings_usage(&self) -> (usize, usize) {
+        self.listings.usage_bytes()
     }
 
     pub(super) fn staged(&self) -> &StagedFiles {

@@ -42,6 +42,8 @@ mod writeback;
 #[cfg(test)]
 mod fake;
 #[cfg(test)]
+mod memory_tests;
+#[cfg(test)]
 mod tests;
 
 pub use error::{VfsError, VfsResult};

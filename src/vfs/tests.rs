@@ -18,6 +18,7 @@ const ME: Caller = Caller { uid: 1000, gid: 1000 };
 fn config(writeback_delay: Duration) -> FsConfig {
     FsConfig {
         metadata_ttl: Duration::from_secs(600),
+        metadata_budget: usize::MAX,
         attrs: AttrPolicy { uid: ME.uid, gid: ME.gid, umask: 0o022, read_only: false },
         reader: ReaderConfig::default(),
         writeback_delay,

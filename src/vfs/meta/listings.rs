@@ -2,10 +2,14 @@
 //! folder is fetched from Box and while a local change (create, rename, delete, a landed
 //! upload) is applied to the cached listing. So concurrent callers share one fetch, and an
 //! edit can never be lost to a fetch that started before it and finished after it.
+//!
+//! The cache keeps to a byte budget (an estimate per entry, including its item's place in the
+//! inode table): past it, the least recently used listings nobody holds are dropped, and
+//! listed again from Box when next needed.
 
 use super::inode::{item_bytes, Ino, NodeKind};
 use hashbrown::{DefaultHashBuilder, HashTable};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::{Arc, LazyLock, Mutex};
@@ -31,6 +35,13 @@ pub struct Listing {
     /// Entries whose case-insensitive name an earlier entry already had (Box refuses such
     /// pairs, but a listing may catch a rename half done).
     folded_clashes: usize,
+    /// An estimate of the bytes the entries and their items' table entries take.
+    entry_bytes: usize,
+}
+
+/// Bytes one entry costs: the entry, its two index slots, and its item in the inode table.
+fn entry_cost(name: &str) -> usize {
+    std::mem::size_of::<DirEntry>() + 2 * (std::mem::size_of::<u32>() + 1) + item_bytes(name)
 }
 
 impl std::fmt::Debug for Listing {
@@ -84,6 +95,7 @@ impl Listing {
         let index = self.entries.len() as u32;
         let (name, folded) = (name_hash(&entry.name), folded_hash(&entry.name));
         let clash = self.folded_position(&entry.name).is_some();
+        self.entry_bytes += entry_cost(&entry.name);
         self.entries.push(entry);
         let entries = &self.entries;
         self.by_name.insert_unique(name, index, |&i| name_hash(&entries[i as usize].name));
@@ -123,6 +135,7 @@ impl Listing {
             }
         };
         let removed = self.entries.swap_remove(i);
+        self.entry_bytes -= entry_cost(&removed.name);
         if let Some(moved) = self.entries.get(i) {
             let last = self.entries.len();
             let (h, f) = (name_hash(&moved.name), folded_hash(&moved.name));
@@ -149,9 +162,7 @@ impl Listing {
 
     /// An estimate of the bytes the listing and its items' table entries take.
     pub fn bytes(&self) -> usize {
-        let index = 2 * std::mem::size_of::<u32>() + 2;
-        std::mem::size_of::<Listing>()
-            + self.entries.iter().map(|e| std::mem::size_of::<DirEntry>() + index + item_bytes(&e.name)).sum::<usize>()
+        std::mem::size_of::<Listing>() + self.entry_bytes
     }
 }
 
@@ -160,18 +171,68 @@ struct Slot {
     cached: Option<(Arc<Listing>, Instant)>,
 }
 
+/// Which cached listings were used least recently, and the bytes they take.
+#[derive(Default)]
+struct Usage {
+    /// Per cached folder: its last use and its listing's bytes.
+    folders: HashMap<Ino, (u64, usize)>,
+    by_use: BTreeMap<u64, Ino>,
+    clock: u64,
+    bytes: usize,
+}
+
+impl Usage {
+    fn used(&mut self, ino: Ino, bytes: Option<usize>) {
+        self.clock += 1;
+        let (tick, old) = match self.folders.get(&ino) {
+            Some(&(tick, old)) => (Some(tick), old),
+            None => (None, 0),
+        };
+        if let Some(tick) = tick {
+            self.by_use.remove(&tick);
+        } else if bytes.is_none() {
+            return; // not cached: nothing to record
+        }
+        let bytes = bytes.unwrap_or(old);
+        self.bytes = self.bytes + bytes - old;
+        self.folders.insert(ino, (self.clock, bytes));
+        self.by_use.insert(self.clock, ino);
+    }
+
+    fn dropped(&mut self, ino: Ino) {
+        if let Some((tick, bytes)) = self.folders.remove(&ino) {
+            self.by_use.remove(&tick);
+            self.bytes -= bytes;
+        }
+    }
+}
+
+/// The listings, within a byte budget: past it, [`ListingCache::evict`] drops the least
+/// recently used ones that nobody holds.
 pub struct ListingCache {
     ttl: Duration,
+    budget: usize,
     slots: Mutex<HashMap<Ino, Arc<tokio::sync::Mutex<Slot>>>>,
+    usage: Mutex<Usage>,
 }
 
 impl ListingCache {
-    pub fn new(ttl: Duration) -> ListingCache {
-        ListingCache { ttl, slots: Mutex::new(HashMap::new()) }
+    pub fn new(ttl: Duration, budget: usize) -> ListingCache {
+        ListingCache { ttl, budget, slots: Mutex::new(HashMap::new()), usage: Mutex::default() }
     }
 
     fn slot(&self, ino: Ino) -> Arc<tokio::sync::Mutex<Slot>> {
         self.slots.lock().unwrap_or_else(|p| p.into_inner()).entry(ino).or_default().clone()
+    }
+
+    fn usage(&self) -> std::sync::MutexGuard<'_, Usage> {
+        self.usage.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Caches `listing` as the folder's (the slot's lock is held).
+    fn store(&self, slot: &mut Slot, ino: Ino, listing: Arc<Listing>) {
+        self.usage().used(ino, Some(listing.bytes()));
+        slot.cached = Some((listing, Instant::now()));
     }
 
     /// The cached listing if fresh, else the result of `fetch` (cached on success).
@@ -184,11 +245,12 @@ impl ListingCache {
         let mut guard = slot.lock().await;
         if let Some((listing, at)) = &guard.cached {
             if at.elapsed() < self.ttl {
+                self.usage().used(ino, None);
                 return Ok(listing.clone());
             }
         }
         let listing = fetch.await?;
-        guard.cached = Some((listing.clone(), Instant::now()));
+        self.store(&mut guard, ino, listing.clone());
         Ok(listing)
     }
 
@@ -198,7 +260,9 @@ impl ListingCache {
         let slot = self.slot(ino);
         let mut guard = slot.lock().await;
         if let Some((listing, _)) = &mut guard.cached {
-            edit(Arc::make_mut(listing));
+            let listing = Arc::make_mut(listing);
+            edit(listing);
+            self.usage().used(ino, Some(listing.bytes()));
         }
     }
 
@@ -207,21 +271,71 @@ impl ListingCache {
         let slot = self.slot(ino);
         let mut guard = slot.lock().await;
         if guard.cached.is_none() {
-            guard.cached = Some((Arc::new(listing), Instant::now()));
+            self.store(&mut guard, ino, Arc::new(listing));
         }
+    }
+
+    /// Whether folder `ino` has a cached listing (fresh or not).
+    pub fn is_cached(&self, ino: Ino) -> bool {
+        self.usage().folders.contains_key(&ino)
+    }
+
+    /// Bytes the cached listings take (an estimate) and the budget.
+    pub fn usage_bytes(&self) -> (usize, usize) {
+        (self.usage().bytes, self.budget)
     }
 
     /// Forgets a folder's listing: the next access lists it again.
     pub async fn forget(&self, ino: Ino) {
         let slot = self.slot(ino);
         slot.lock().await.cached = None;
+        self.usage().dropped(ino);
     }
 
     pub async fn forget_all(&self) {
-        let slots: Vec<_> = self.slots.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
-        for slot in slots {
+        let slots: Vec<_> =
+            self.slots.lock().unwrap_or_else(|p| p.into_inner()).iter().map(|(i, s)| (*i, s.clone())).collect();
+        for (ino, slot) in slots {
             slot.lock().await.cached = None;
+            self.usage().dropped(ino);
         }
+    }
+
+    /// While the listings take more than the budget, drops the least recently used ones,
+    /// except those of folders `keep` names, those in use (being fetched or edited) and those
+    /// a directory handle holds. Returns the dropped listings.
+    pub fn evict(&self, keep: impl Fn(Ino) -> bool) -> Vec<Arc<Listing>> {
+        let mut dropped = Vec::new();
+        let candidates: Vec<Ino> = {
+            let usage = self.usage();
+            if usage.bytes <= self.budget {
+                return dropped;
+            }
+            usage.by_use.values().copied().collect()
+        };
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        for ino in candidates {
+            if self.usage().bytes <= self.budget {
+                break;
+            }
+            if keep(ino) {
+                continue;
+            }
+            let Some(slot) = slots.get(&ino).cloned() else { continue };
+            let Ok(mut guard) = slot.try_lock() else { continue };
+            if guard.cached.as_ref().is_some_and(|(l, _)| Arc::strong_count(l) > 1) {
+                continue; // a directory handle reads it
+            }
+            if let Some((listing, _)) = guard.cached.take() {
+                dropped.push(listing);
+            }
+            self.usage().dropped(ino);
+            drop(guard);
+            if Arc::strong_count(&slot) == 2 {
+                slots.remove(&ino); // nobody waits on it (the map and `slot` hold it)
+            }
+        }
+        dropped
     }
 }
 
