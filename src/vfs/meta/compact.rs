@@ -1,33 +1,30 @@
 //! Compact forms of what the inode table keeps per item, so that a million items fit in a
-//! few hundred bytes each: short strings Box sends (ids, etags, version ids, SHA-1s) as
-//! [`Token`]s (an integer or 20 bytes inline, the text only when it is neither), and times as
+//! few hundred bytes each: short strings Box sends (ids, etags, version ids) as [`Token`]s (an
+//! integer, the text only when it is not one), SHA-1s as 20-byte [`Digest`]s, and times as
 //! nanoseconds since the epoch.
 //!
-//! Invariant: a token gives back exactly the string it was made from
+//! Invariant: a token or digest gives back exactly the string it was made from
 //! (`Token::new(s).to_string() == s`), so a compact id is never a different Box id.
 
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
-/// A short string in its most compact exact form.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// A short string Box sends (an id, an etag, a version id) in 16 bytes: a number when it is
+/// one, else its text behind one more pointer (rare).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Token {
-    /// A decimal number without leading zeros (Box's ids, etags, version ids).
+    /// A decimal number without leading zeros.
     Num(u64),
-    /// 40 lowercase hex digits (a SHA-1).
-    Hex20([u8; 20]),
-    Text(Box<str>),
+    #[allow(clippy::box_collection)] // a thin pointer keeps the enum at 16 bytes
+    Text(Box<String>),
 }
 
 impl Token {
     pub fn new(s: &str) -> Token {
-        if let Some(n) = canonical_number(s) {
-            return Token::Num(n);
+        match canonical_number(s) {
+            Some(n) => Token::Num(n),
+            None => Token::Text(Box::new(s.to_string())),
         }
-        if let Some(bytes) = lower_hex20(s) {
-            return Token::Hex20(bytes);
-        }
-        Token::Text(s.into())
     }
 
     /// The hash key of `s` as a token: equal for a string and the token made from it.
@@ -41,54 +38,55 @@ impl Token {
     pub fn key(&self) -> TokenKey<'_> {
         match self {
             Token::Num(n) => TokenKey::Num(*n),
-            Token::Hex20(_) => TokenKey::Hex(self),
             Token::Text(s) => TokenKey::Text(s),
         }
     }
 
     pub fn is(&self, s: &str) -> bool {
-        match (self, canonical_number(s)) {
-            (Token::Num(n), Some(m)) => *n == m,
-            (Token::Num(_), None) | (_, Some(_)) => false,
-            (Token::Text(t), None) => &**t == s,
-            (Token::Hex20(b), None) => lower_hex20(s).is_some_and(|o| o == *b),
+        match self {
+            Token::Num(n) => canonical_number(s) == Some(*n),
+            Token::Text(t) => **t == s,
         }
     }
 }
 
-/// What a token is hashed as (a SHA-1-like id hashes as its text).
-#[derive(Debug)]
+/// What a token is hashed as.
+#[derive(Debug, Hash)]
 pub enum TokenKey<'a> {
     Num(u64),
     Text(&'a str),
-    Hex(&'a Token),
-}
-
-impl std::hash::Hash for TokenKey<'_> {
-    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
-        match self {
-            TokenKey::Num(n) => {
-                0u8.hash(h);
-                n.hash(h);
-            }
-            TokenKey::Text(s) => {
-                1u8.hash(h);
-                s.hash(h);
-            }
-            TokenKey::Hex(t) => {
-                1u8.hash(h);
-                t.to_string().hash(h);
-            }
-        }
-    }
 }
 
 impl fmt::Display for Token {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Token::Num(n) => write!(f, "{n}"),
-            Token::Hex20(b) => b.iter().try_for_each(|x| write!(f, "{x:02x}")),
             Token::Text(s) => f.write_str(s),
+        }
+    }
+}
+
+/// A SHA-1 as 20 bytes (its text when it is not 40 lowercase hex digits).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Digest {
+    Hex20([u8; 20]),
+    Text(Box<str>),
+}
+
+impl Digest {
+    pub fn new(s: &str) -> Digest {
+        match lower_hex20(s) {
+            Some(bytes) => Digest::Hex20(bytes),
+            None => Digest::Text(s.into()),
+        }
+    }
+}
+
+impl fmt::Display for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Digest::Hex20(b) => b.iter().try_for_each(|x| write!(f, "{x:02x}")),
+            Digest::Text(s) => f.write_str(s),
         }
     }
 }
@@ -151,9 +149,11 @@ mod tests {
             assert_eq!(t.to_string(), s);
             assert!(t.is(s), "{s}");
             assert!(!t.is("x"), "{s}");
+            assert_eq!(Digest::new(s).to_string(), s);
         }
         assert!(matches!(Token::new("12345"), Token::Num(12345)));
-        assert!(matches!(Token::new(sha), Token::Hex20(_)));
+        assert!(matches!(Digest::new(sha), Digest::Hex20(_)));
+        assert_eq!(std::mem::size_of::<Token>(), 16);
         assert!(!Token::new("123").is("0123"));
         use std::hash::BuildHasher;
         let b = hashbrown::DefaultHashBuilder::default();

@@ -7,7 +7,7 @@
 //! longer knows and nothing else holds is dropped ([`InodeTable::drop_unused`]); the numbers
 //! of dropped items are never given to another (see [`InodeTable`]).
 
-use super::compact::{Stamp, Token, TokenKey};
+use super::compact::{Digest, Stamp, Token, TokenKey};
 use super::stored::Stored;
 use boxfs_api::model::{Item, ItemCommon, Permissions};
 use hashbrown::{DefaultHashBuilder, HashTable};
@@ -205,8 +205,9 @@ struct Slim {
     ctime: Stamp,
     crtime: Stamp,
     etag: Option<Token>,
-    sequence_id: Option<u64>,
-    sha1: Option<Token>,
+    /// Box's sequence id; [`NO_SEQUENCE`] when not known.
+    sequence_id: u64,
+    sha1: Option<Digest>,
     version_id: Option<Token>,
     /// Nanoseconds from the table's epoch to when `meta` was last confirmed; 0: never.
     fetched: u64,
@@ -214,6 +215,8 @@ struct Slim {
     /// What few items have: a web link's URL, an mtime set on the root.
     rare: Option<Box<Rare>>,
 }
+
+const NO_SEQUENCE: u64 = u64::MAX;
 
 #[derive(Default)]
 struct Rare {
@@ -263,7 +266,7 @@ impl Slim {
             ctime: Stamp::of(SystemTime::UNIX_EPOCH),
             crtime: Stamp::of(SystemTime::UNIX_EPOCH),
             etag: None,
-            sequence_id: None,
+            sequence_id: NO_SEQUENCE,
             sha1: None,
             version_id: None,
             fetched: 0,
@@ -280,8 +283,8 @@ impl Slim {
         self.ctime = Stamp::of(m.ctime);
         self.crtime = Stamp::of(m.crtime);
         self.etag = m.etag.as_deref().map(Token::new);
-        self.sequence_id = m.sequence_id;
-        self.sha1 = m.sha1.as_deref().map(Token::new);
+        self.sequence_id = m.sequence_id.unwrap_or(NO_SEQUENCE);
+        self.sha1 = m.sha1.as_deref().map(Digest::new);
         self.version_id = m.version_id.as_deref().map(Token::new);
         self.rights = m.rights;
         self.stored = m.stored;
@@ -304,8 +307,8 @@ impl Slim {
             ctime: self.ctime.time(),
             crtime: self.crtime.time(),
             etag: self.etag.as_ref().map(Token::to_string),
-            sequence_id: self.sequence_id,
-            sha1: self.sha1.as_ref().map(Token::to_string),
+            sequence_id: (self.sequence_id != NO_SEQUENCE).then_some(self.sequence_id),
+            sha1: self.sha1.as_ref().map(Digest::to_string),
             version_id: self.version_id.as_ref().map(Token::to_string),
             rights: self.rights,
             url: self.rare.as_ref().and_then(|r| r.url.clone()),
@@ -600,7 +603,7 @@ impl InodeTable {
     /// older events arriving late cannot bring stale state back.
     pub fn set_sequence(&self, ino: Ino, sequence_id: u64) {
         if let Some(s) = self.lock().slim_mut(ino) {
-            s.sequence_id = Some(sequence_id);
+            s.sequence_id = sequence_id;
         }
     }
 
@@ -718,5 +721,11 @@ mod tests {
         let l = t.upsert(ROOT_INO, &link);
         assert_eq!(l.name, "L.url");
         assert_eq!(l.meta.size, link_body("https://x").len() as u64);
+    }
+
+    /// What a million items cost in the table depends on this (see `compact.rs`).
+    #[test]
+    fn an_item_takes_less_than_two_hundred_bytes_in_its_slot() {
+        assert!(std::mem::size_of::<Entry>() <= 192, "{}", std::mem::size_of::<Entry>());
     }
 }
