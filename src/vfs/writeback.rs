@@ -442,8 +442,8 @@ impl Fs {
         let ino = staged.ino;
         self.edit_listing(parent, |listing| {
             listing.remove_named(&name, |e| e.ino != ino);
+            // A no-op if it is there.
             listing.insert(DirEntry { ino, kind: NodeKind::File, name: name.into() });
-            // a no-op if it is there
         })
         .await;
     }

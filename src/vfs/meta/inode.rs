@@ -1,5 +1,5 @@
 //! The inode table: one stable inode number per Box item (files, folders and web links are
-//! separate id spaces) for the life of the mount, with what the filesystem knows of each item
+//! separate id spaces) while the item is in the table, with what the filesystem knows of each item
 //! (including the POSIX attributes stored on it and what the user may do with it in Box) and
 //! the kernel's lookup count.
 //!
@@ -224,14 +224,10 @@ struct Rare {
     mtime_set: Option<SystemTime>,
 }
 
-/// Bytes an item costs in the table beyond its entry (the name; an estimate for budgets).
-pub fn name_bytes(name: &str) -> usize {
-    16 + name.len().next_multiple_of(8)
-}
-
-/// Bytes one item costs in the table: its slot, its id index entry and its name.
+/// Bytes one item costs in the table (an estimate for budgets): its slot, its id index entry
+/// and its name (an `Arc<str>`: two counters and the bytes, as the allocator rounds them).
 pub fn item_bytes(name: &str) -> usize {
-    std::mem::size_of::<Entry>() + 2 * std::mem::size_of::<u32>() + name_bytes(name)
+    std::mem::size_of::<Entry>() + 2 * std::mem::size_of::<u32>() + (16 + name.len()).next_multiple_of(16)
 }
 
 /// A slot of the table; its generation makes inode numbers of reused slots new.
@@ -468,11 +464,6 @@ impl InodeTable {
 
     pub fn get(&self, ino: Ino) -> Option<Node> {
         self.lock().node(ino)
-    }
-
-    /// The inode's name (shared with the listing entries that show it).
-    pub fn name(&self, ino: Ino) -> Option<Arc<str>> {
-        self.lock().slim(ino).map(|s| s.name.clone())
     }
 
     /// Records an item seen under `parent` and returns its (stable) inode and its shared name.
