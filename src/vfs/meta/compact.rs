@@ -1,7 +1,7 @@
 //! Compact forms of what the inode table keeps per item, so that a million items fit in a
 //! few hundred bytes each: short strings Box sends (ids, etags, version ids) as [`Token`]s (an
 //! integer, the text only when it is not one), SHA-1s as 20-byte [`Digest`]s, and times as
-//! nanoseconds since the epoch.
+//! whole seconds ([`Secs`]).
 //!
 //! Invariant: a token or digest gives back exactly the string it was made from
 //! (`Token::new(s).to_string() == s`), so a compact id is never a different Box id.
@@ -113,18 +113,20 @@ fn lower_hex20(s: &str) -> Option<[u8; 20]> {
     Some(out)
 }
 
-/// A time as nanoseconds since the epoch (times before it are the epoch).
+/// A time in whole seconds since the epoch, up to 2106 (Box's times are whole seconds);
+/// other times are kept exactly elsewhere.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Stamp(u64);
+pub struct Secs(u32);
 
-impl Stamp {
-    pub fn of(t: SystemTime) -> Stamp {
-        let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
-        Stamp(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+impl Secs {
+    /// `t` as whole seconds, if it is that exactly.
+    pub fn exact(t: SystemTime) -> Option<Secs> {
+        let d = t.duration_since(SystemTime::UNIX_EPOCH).ok()?;
+        (d.subsec_nanos() == 0).then(|| u32::try_from(d.as_secs()).ok().map(Secs)).flatten()
     }
 
     pub fn time(self) -> SystemTime {
-        SystemTime::UNIX_EPOCH + Duration::from_nanos(self.0)
+        SystemTime::UNIX_EPOCH + Duration::from_secs(u64::from(self.0))
     }
 }
 
@@ -163,8 +165,11 @@ mod tests {
     }
 
     #[test]
-    fn stamps_keep_nanoseconds() {
-        let t = SystemTime::UNIX_EPOCH + Duration::new(1_700_000_000, 123_456_789);
-        assert_eq!(Stamp::of(t).time(), t);
+    fn whole_seconds_are_kept_and_other_times_refused() {
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        assert_eq!(Secs::exact(t).map(Secs::time), Some(t));
+        assert_eq!(Secs::exact(t + Duration::from_nanos(1)), None);
+        assert_eq!(Secs::exact(SystemTime::UNIX_EPOCH + Duration::from_secs(1 << 33)), None);
+        assert_eq!(Secs::exact(SystemTime::UNIX_EPOCH - Duration::from_secs(1)), None);
     }
 }

@@ -7,7 +7,7 @@
 //! longer knows and nothing else holds is dropped ([`InodeTable::drop_unused`]); the numbers
 //! of dropped items are never given to another (see [`InodeTable`]).
 
-use super::compact::{Digest, Stamp, Token, TokenKey};
+use super::compact::{Digest, Secs, Token, TokenKey};
 use super::stored::Stored;
 use boxfs_api::model::{Item, ItemCommon, Permissions};
 use hashbrown::{DefaultHashBuilder, HashTable};
@@ -192,7 +192,8 @@ pub fn display_name(item: &Item) -> String {
 struct Slim {
     kind: NodeKind,
     unlistable: bool,
-    rights: Option<Rights>,
+    /// `Option<Rights>`, packed ([`pack_rights`]).
+    rights: u8,
     /// The kernel's lookup count.
     lookups: u32,
     /// Metadata events expected back from our own metadata calls.
@@ -201,9 +202,8 @@ struct Slim {
     parent: Ino,
     name: Arc<str>,
     size: u64,
-    mtime: Stamp,
-    ctime: Stamp,
-    crtime: Stamp,
+    /// mtime, ctime, crtime in whole seconds (all zero when `rare` holds them exactly).
+    times: [Secs; 3],
     etag: Option<Token>,
     /// Box's sequence id; [`NO_SEQUENCE`] when not known.
     sequence_id: u64,
@@ -222,6 +222,17 @@ const NO_SEQUENCE: u64 = u64::MAX;
 struct Rare {
     url: Option<String>,
     mtime_set: Option<SystemTime>,
+    /// mtime, ctime, crtime, when one of them is not whole seconds.
+    exact_times: Option<[SystemTime; 3]>,
+}
+
+/// `Option<Rights>` in one byte: bit 4 says known, bits 0-3 are read, write, rename, delete.
+fn pack_rights(r: Option<Rights>) -> u8 {
+    r.map_or(0, |r| 16 | u8::from(r.read) | u8::from(r.write) << 1 | u8::from(r.rename) << 2 | u8::from(r.delete) << 3)
+}
+
+fn unpack_rights(b: u8) -> Option<Rights> {
+    (b & 16 != 0).then_some(Rights { read: b & 1 != 0, write: b & 2 != 0, rename: b & 4 != 0, delete: b & 8 != 0 })
 }
 
 /// Bytes one item costs in the table (an estimate for budgets): its slot, its id index entry
@@ -251,16 +262,14 @@ impl Slim {
         let mut s = Slim {
             kind,
             unlistable: false,
-            rights: None,
+            rights: 0,
             lookups: 0,
             echoes: 0,
             box_id: Token::new(box_id),
             parent,
             name,
             size: 0,
-            mtime: Stamp::of(SystemTime::UNIX_EPOCH),
-            ctime: Stamp::of(SystemTime::UNIX_EPOCH),
-            crtime: Stamp::of(SystemTime::UNIX_EPOCH),
+            times: [Secs::exact(SystemTime::UNIX_EPOCH).expect("the epoch is whole seconds"); 3],
             etag: None,
             sequence_id: NO_SEQUENCE,
             sha1: None,
@@ -275,38 +284,48 @@ impl Slim {
 
     fn set_meta(&mut self, m: Meta) {
         self.size = m.size;
-        self.mtime = Stamp::of(m.mtime);
-        self.ctime = Stamp::of(m.ctime);
-        self.crtime = Stamp::of(m.crtime);
+        let exact = [m.mtime, m.ctime, m.crtime];
+        let secs = exact.map(Secs::exact);
+        let whole = secs.iter().all(Option::is_some);
+        self.times = if whole {
+            secs.map(|s| s.expect("checked"))
+        } else {
+            [Secs::exact(SystemTime::UNIX_EPOCH).expect("the epoch"); 3]
+        };
         self.etag = m.etag.as_deref().map(Token::new);
         self.sequence_id = m.sequence_id.unwrap_or(NO_SEQUENCE);
         self.sha1 = m.sha1.as_deref().map(Digest::new);
         self.version_id = m.version_id.as_deref().map(Token::new);
-        self.rights = m.rights;
+        self.rights = pack_rights(m.rights);
         self.stored = m.stored;
-        self.rare_mut(|r| r.url = m.url);
+        self.rare_mut(|r| {
+            r.url = m.url;
+            r.exact_times = (!whole).then_some(exact);
+        });
     }
 
     /// Changes the rare fields, keeping `rare` empty while they are.
     fn rare_mut(&mut self, f: impl FnOnce(&mut Rare)) {
         let mut rare = self.rare.take().unwrap_or_default();
         f(&mut rare);
-        if rare.url.is_some() || rare.mtime_set.is_some() {
+        if rare.url.is_some() || rare.mtime_set.is_some() || rare.exact_times.is_some() {
             self.rare = Some(rare);
         }
     }
 
     fn meta(&self) -> Meta {
+        let [mtime, ctime, crtime] =
+            self.rare.as_ref().and_then(|r| r.exact_times).unwrap_or(self.times.map(Secs::time));
         Meta {
             size: self.size,
-            mtime: self.mtime.time(),
-            ctime: self.ctime.time(),
-            crtime: self.crtime.time(),
+            mtime,
+            ctime,
+            crtime,
             etag: self.etag.as_ref().map(Token::to_string),
             sequence_id: (self.sequence_id != NO_SEQUENCE).then_some(self.sequence_id),
             sha1: self.sha1.as_ref().map(Digest::to_string),
             version_id: self.version_id.as_ref().map(Token::to_string),
-            rights: self.rights,
+            rights: unpack_rights(self.rights),
             url: self.rare.as_ref().and_then(|r| r.url.clone()),
             stored: self.stored.clone(),
         }
@@ -614,7 +633,7 @@ impl InodeTable {
             all.push(ino);
             if !matches!(&s.box_id, Token::Text(id) if id.starts_with("local:")) {
                 s.fetched = 0;
-                s.rights = None;
+                s.rights = pack_rights(None);
                 s.unlistable = false;
             }
         }
@@ -716,7 +735,19 @@ mod tests {
 
     /// What a million items cost in the table depends on this (see `compact.rs`).
     #[test]
-    fn an_item_takes_less_than_two_hundred_bytes_in_its_slot() {
-        assert!(std::mem::size_of::<Entry>() <= 192, "{}", std::mem::size_of::<Entry>());
+    fn an_item_takes_less_than_170_bytes_in_its_slot() {
+        assert!(std::mem::size_of::<Entry>() <= 168, "{}", std::mem::size_of::<Entry>());
+    }
+
+    #[test]
+    fn rights_and_times_come_back_as_they_went_in() {
+        for r in [None, Some(Rights::ALL), Some(Rights { read: true, write: false, rename: true, delete: false })] {
+            assert_eq!(unpack_rights(pack_rights(r)), r);
+        }
+        let t = SystemTime::UNIX_EPOCH + std::time::Duration::new(1_700_000_000, 5);
+        let meta = Meta { mtime: t, ..Meta::local(SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(9)) };
+        let slim = Slim::new(NodeKind::File, "1", ROOT_INO, Arc::from("x"), meta);
+        let back = slim.meta();
+        assert_eq!((back.mtime, back.ctime), (t, SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(9)));
     }
 }
