@@ -1,15 +1,21 @@
 //! The thin `fuser::Filesystem` adapter: decodes each request, hands it to a tokio task that
 //! calls the vfs (so the FUSE loop never waits on the network and one slow download never
-//! blocks `ls` elsewhere), and replies with the result or the error's errno. Only purely
-//! local operations (readdir on a snapshot, xattrs, writes into a staging file, reads of bytes
-//! already in memory, readlink) answer inline.
+//! blocks `ls` elsewhere), and replies with the result or the error's errno. What needs no
+//! I/O is answered inline, on the FUSE thread: lookup, getattr and opendir of what the
+//! metadata cache holds fresh (the vfs's `*_cached` fast paths; a miss takes the task),
+//! readdir(plus) on a snapshot, xattrs, writes into a staging file, reads of bytes already in
+//! memory, readlink.
+//!
+//! Directories are listed with READDIRPLUS: each entry goes out with its attributes, so
+//! `ls -l`, `find`, `du` and `rsync` cost no LOOKUP per entry. Every entry but `.` and `..`
+//! counts as a lookup for the kernel (it will FORGET it), exactly like a LOOKUP reply.
 
 use crate::vfs::events::Inval;
 use crate::vfs::{Attr, Caller, Fs, FsyncMode, NodeKind, OwnerChange, SpecialType, VfsError};
 use fuser::{
     Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, KernelConfig, LockOwner,
-    OpenAccMode, OpenFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen,
-    ReplyStatfs, ReplyWrite, ReplyXattr, Request,
+    OpenAccMode, OpenFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty,
+    ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request,
 };
 use std::ffi::OsStr;
 use std::sync::Arc;
@@ -23,8 +29,8 @@ pub struct BoxFuse {
 }
 
 impl BoxFuse {
-    pub fn new(fs: Arc<Fs>, rt: tokio::runtime::Handle) -> BoxFuse {
-        let ttl = fs.config().metadata_ttl;
+    /// `ttl`: how long the kernel keeps entries and attributes without asking again.
+    pub fn new(fs: Arc<Fs>, rt: tokio::runtime::Handle, ttl: Duration) -> BoxFuse {
         BoxFuse { fs, rt, ttl }
     }
 }
@@ -133,18 +139,24 @@ impl Filesystem for BoxFuse {
         if let Err(unsupported) = config.add_capabilities(fuser::InitFlags::FUSE_ATOMIC_O_TRUNC) {
             tracing::debug!(?unsupported, "the kernel truncates after open");
         }
+        // Listings come with each entry's attributes (`readdirplus`), always.
+        if let Err(unsupported) = config.add_capabilities(fuser::InitFlags::FUSE_DO_READDIRPLUS) {
+            tracing::debug!(?unsupported, "the kernel lists directories without attributes");
+        }
         Ok(())
     }
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
-        let (fs, ttl, len, name) = (self.fs.clone(), self.ttl, name.len(), utf8(name));
-        self.rt.spawn(async move {
-            let Some(name) = name else { return reply.error(not_utf8(len, Errno::ENOENT)) };
-            match fs.lookup(parent.0, &name).await {
-                Ok(a) => reply.entry(&ttl, &file_attr(&a), Generation(0)),
-                Err(e) => reply.error(errno("lookup", e)),
-            }
-        });
+        let Some(name) = utf8(name) else { return reply.error(not_utf8(name.len(), Errno::ENOENT)) };
+        let answer = |result: Result<Attr, VfsError>, ttl: Duration, reply: ReplyEntry| match result {
+            Ok(a) => reply.entry(&ttl, &file_attr(&a), Generation(0)),
+            Err(e) => reply.error(errno("lookup", e)),
+        };
+        if let Some(result) = self.fs.lookup_cached(parent.0, &name) {
+            return answer(result, self.ttl, reply);
+        }
+        let (fs, ttl) = (self.fs.clone(), self.ttl);
+        self.rt.spawn(async move { answer(fs.lookup(parent.0, &name).await, ttl, reply) });
     }
 
     fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
@@ -152,13 +164,15 @@ impl Filesystem for BoxFuse {
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+        let answer = |result: Result<Attr, VfsError>, ttl: Duration, reply: ReplyAttr| match result {
+            Ok(a) => reply.attr(&ttl, &file_attr(&a)),
+            Err(e) => reply.error(errno("getattr", e)),
+        };
+        if let Some(result) = self.fs.getattr_cached(ino.0) {
+            return answer(result, self.ttl, reply);
+        }
         let (fs, ttl) = (self.fs.clone(), self.ttl);
-        self.rt.spawn(async move {
-            match fs.getattr(ino.0).await {
-                Ok(a) => reply.attr(&ttl, &file_attr(&a)),
-                Err(e) => reply.error(errno("getattr", e)),
-            }
-        });
+        self.rt.spawn(async move { answer(fs.getattr(ino.0).await, ttl, reply) });
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
@@ -250,20 +264,22 @@ impl Filesystem for BoxFuse {
     }
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        let answer = |result: Result<u64, VfsError>, reply: ReplyOpen| match result {
+            Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE),
+            Err(e) => reply.error(errno("opendir", e)),
+        };
+        if let Some(result) = self.fs.opendir_cached(ino.0) {
+            return answer(result, reply);
+        }
         let fs = self.fs.clone();
-        self.rt.spawn(async move {
-            match fs.opendir(ino.0).await {
-                Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE),
-                Err(e) => reply.error(errno("opendir", e)),
-            }
-        });
+        self.rt.spawn(async move { answer(fs.opendir(ino.0).await, reply) });
     }
 
     fn readdir(&self, _req: &Request, _ino: INodeNo, fh: FileHandle, offset: u64, mut reply: ReplyDirectory) {
-        match self.fs.readdir(fh.0, offset) {
-            Ok(entries) => {
-                for (next, e) in entries {
-                    let kind = file_type(e.kind, self.fs.special_type(&e));
+        match self.fs.readdir(fh.0) {
+            Ok(dir) => {
+                for (next, e) in dir.from(offset) {
+                    let kind = file_type(e.kind, self.fs.special_type(e));
                     if reply.add(INodeNo(e.ino), next, kind, &e.name) {
                         break;
                     }
@@ -272,6 +288,27 @@ impl Filesystem for BoxFuse {
             }
             Err(e) => reply.error(errno("readdir", e)),
         }
+    }
+
+    /// An entry whose item is gone from the inode table meanwhile is left out.
+    fn readdirplus(&self, _req: &Request, _ino: INodeNo, fh: FileHandle, offset: u64, mut reply: ReplyDirectoryPlus) {
+        let dir = match self.fs.readdir(fh.0) {
+            Ok(dir) => dir,
+            Err(e) => return reply.error(errno("readdirplus", e)),
+        };
+        for (next, e) in dir.from(offset) {
+            // The kernel links every entry it gets but `.` and `..` (one lookup each).
+            let dots = e.name == "." || e.name == "..";
+            let attr = if dots { self.fs.attr_of(e.ino) } else { self.fs.looked_up(e.ino) };
+            let Ok(attr) = attr else { continue };
+            if reply.add(INodeNo(e.ino), next, &e.name, &self.ttl, &file_attr(&attr), Generation(0)) {
+                if !dots {
+                    self.fs.forget(e.ino, 1); // not sent: the kernel holds no reference
+                }
+                break;
+            }
+        }
+        reply.ok();
     }
 
     fn releasedir(&self, _req: &Request, _ino: INodeNo, fh: FileHandle, _flags: OpenFlags, reply: ReplyEmpty) {

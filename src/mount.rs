@@ -106,6 +106,17 @@ fn fs_config(settings: &Settings) -> FsConfig {
     }
 }
 
+/// How long the kernel keeps entries and attributes without asking: long while the event
+/// stream tells it of every change made elsewhere (`fuse::notify_kernel`), else the metadata TTL.
+fn kernel_ttl(settings: &Settings) -> Duration {
+    const FOLLOWED: Duration = Duration::from_secs(3600);
+    if settings.events {
+        FOLLOWED
+    } else {
+        Duration::from_secs(settings.metadata_ttl)
+    }
+}
+
 /// Raises the soft limit on open files to the hard one: every pending upload keeps its staging
 /// file open (two descriptors once it had a big write), and the usual soft limit of 1024 would
 /// fail a copy of a few hundred files with `EMFILE`.
@@ -151,7 +162,7 @@ pub async fn serve(
     stopping: impl FnOnce(),
 ) -> Result<(), MountError> {
     raise_open_file_limit();
-    let adapter = BoxFuse::new(fs.clone(), tokio::runtime::Handle::current());
+    let adapter = BoxFuse::new(fs.clone(), tokio::runtime::Handle::current(), kernel_ttl(&cfg.settings));
     let mut session = fuser::Session::new(adapter, &cfg.mountpoint, &fuser_config(cfg)).map_err(MountError::Fuse)?;
     let mut unmounter = session.unmount_callable();
     let notifier = session.notifier();

@@ -45,7 +45,7 @@ mod fake;
 mod tests;
 
 pub use error::{VfsError, VfsResult};
-pub use fs::{Fs, FsConfig, FsyncMode, XATTRS};
+pub use fs::{DirSnapshot, Fs, FsConfig, FsyncMode, XATTRS};
 pub use meta::attr::{Attr, AttrPolicy, SpecialType};
 pub use meta::inode::{Ino, NodeKind, ROOT_INO};
 pub use meta::listings::{DirEntry, Listing};
