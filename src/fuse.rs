@@ -18,20 +18,48 @@ use fuser::{
     ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request,
 };
 use std::ffi::OsStr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 pub struct BoxFuse {
     fs: Arc<Fs>,
     rt: tokio::runtime::Handle,
-    /// Kernel entry/attribute cache lifetime.
-    ttl: Duration,
+    ttl: KernelTtl,
 }
 
 impl BoxFuse {
-    /// `ttl`: how long the kernel keeps entries and attributes without asking again.
-    pub fn new(fs: Arc<Fs>, rt: tokio::runtime::Handle, ttl: Duration) -> BoxFuse {
+    pub fn new(fs: Arc<Fs>, rt: tokio::runtime::Handle, ttl: KernelTtl) -> BoxFuse {
         BoxFuse { fs, rt, ttl }
+    }
+}
+
+/// How long the kernel keeps the entries and attributes it is given without asking again:
+/// `followed` while the event stream is live (it tells the kernel of every change made
+/// elsewhere, `notify_kernel`), else `unfollowed`. Clones share the stream's state.
+#[derive(Clone, Debug)]
+pub struct KernelTtl {
+    followed: Duration,
+    unfollowed: Duration,
+    live: Arc<AtomicBool>,
+}
+
+impl KernelTtl {
+    /// Not live until told so.
+    pub fn new(followed: Duration, unfollowed: Duration) -> KernelTtl {
+        KernelTtl { followed, unfollowed, live: Arc::new(AtomicBool::new(false)) }
+    }
+
+    pub fn set_live(&self, live: bool) {
+        self.live.store(live, Ordering::Relaxed);
+    }
+
+    fn get(&self) -> Duration {
+        if self.live.load(Ordering::Relaxed) {
+            self.followed
+        } else {
+            self.unfollowed
+        }
     }
 }
 
@@ -153,9 +181,9 @@ impl Filesystem for BoxFuse {
             Err(e) => reply.error(errno("lookup", e)),
         };
         if let Some(result) = self.fs.lookup_cached(parent.0, &name) {
-            return answer(result, self.ttl, reply);
+            return answer(result, self.ttl.get(), reply);
         }
-        let (fs, ttl) = (self.fs.clone(), self.ttl);
+        let (fs, ttl) = (self.fs.clone(), self.ttl.get());
         self.rt.spawn(async move { answer(fs.lookup(parent.0, &name).await, ttl, reply) });
     }
 
@@ -169,9 +197,9 @@ impl Filesystem for BoxFuse {
             Err(e) => reply.error(errno("getattr", e)),
         };
         if let Some(result) = self.fs.getattr_cached(ino.0) {
-            return answer(result, self.ttl, reply);
+            return answer(result, self.ttl.get(), reply);
         }
-        let (fs, ttl) = (self.fs.clone(), self.ttl);
+        let (fs, ttl) = (self.fs.clone(), self.ttl.get());
         self.rt.spawn(async move { answer(fs.getattr(ino.0).await, ttl, reply) });
     }
 
@@ -296,12 +324,13 @@ impl Filesystem for BoxFuse {
             Ok(dir) => dir,
             Err(e) => return reply.error(errno("readdirplus", e)),
         };
+        let ttl = self.ttl.get();
         for (next, e) in dir.from(offset) {
             // The kernel links every entry it gets but `.` and `..` (one lookup each).
             let dots = e.name == "." || e.name == "..";
             let attr = if dots { self.fs.attr_of(e.ino) } else { self.fs.looked_up(e.ino) };
             let Ok(attr) = attr else { continue };
-            if reply.add(INodeNo(e.ino), next, &e.name, &self.ttl, &file_attr(&attr), Generation(0)) {
+            if reply.add(INodeNo(e.ino), next, &e.name, &ttl, &file_attr(&attr), Generation(0)) {
                 if !dots {
                     self.fs.forget(e.ino, 1); // not sent: the kernel holds no reference
                 }
@@ -425,7 +454,7 @@ impl Filesystem for BoxFuse {
         flags: i32,
         reply: ReplyCreate,
     ) {
-        let (fs, ttl, len, name, caller) = (self.fs.clone(), self.ttl, name.len(), utf8(name), caller(req));
+        let (fs, ttl, len, name, caller) = (self.fs.clone(), self.ttl.get(), name.len(), utf8(name), caller(req));
         let open = open_mode(OpenFlags(flags).acc_mode(), FopenFlags::empty());
         self.rt.spawn(async move {
             let Some(name) = name else { return reply.error(not_utf8(len, Errno::EINVAL)) };
@@ -446,7 +475,7 @@ impl Filesystem for BoxFuse {
         rdev: u32,
         reply: ReplyEntry,
     ) {
-        let (fs, ttl, len, name, caller) = (self.fs.clone(), self.ttl, name.len(), utf8(name), caller(req));
+        let (fs, ttl, len, name, caller) = (self.fs.clone(), self.ttl.get(), name.len(), utf8(name), caller(req));
         self.rt.spawn(async move {
             let Some(name) = name else { return reply.error(not_utf8(len, Errno::EINVAL)) };
             match fs.mknod(parent.0, &name, mode, rdev, caller).await {
@@ -457,7 +486,7 @@ impl Filesystem for BoxFuse {
     }
 
     fn mkdir(&self, req: &Request, parent: INodeNo, name: &OsStr, mode: u32, _umask: u32, reply: ReplyEntry) {
-        let (fs, ttl, len, name, caller) = (self.fs.clone(), self.ttl, name.len(), utf8(name), caller(req));
+        let (fs, ttl, len, name, caller) = (self.fs.clone(), self.ttl.get(), name.len(), utf8(name), caller(req));
         self.rt.spawn(async move {
             let Some(name) = name else { return reply.error(not_utf8(len, Errno::EINVAL)) };
             match fs.mkdir(parent.0, &name, mode, caller).await {
@@ -540,7 +569,7 @@ impl Filesystem for BoxFuse {
             fuser::TimeOrNow::SpecificTime(t) => t,
             fuser::TimeOrNow::Now => std::time::SystemTime::now(),
         });
-        let (fs, ttl, owner) = (self.fs.clone(), self.ttl, OwnerChange { mode, uid, gid });
+        let (fs, ttl, owner) = (self.fs.clone(), self.ttl.get(), OwnerChange { mode, uid, gid });
         self.rt.spawn(async move {
             match fs.setattr(ino.0, size, mtime, owner).await {
                 Ok(a) => reply.attr(&ttl, &file_attr(&a)),
@@ -551,7 +580,7 @@ impl Filesystem for BoxFuse {
 
     /// A target that is not UTF-8 cannot be kept in Box metadata: `EINVAL`.
     fn symlink(&self, req: &Request, parent: INodeNo, name: &OsStr, target: &std::path::Path, reply: ReplyEntry) {
-        let (fs, ttl, len, name, caller) = (self.fs.clone(), self.ttl, name.len(), utf8(name), caller(req));
+        let (fs, ttl, len, name, caller) = (self.fs.clone(), self.ttl.get(), name.len(), utf8(name), caller(req));
         let target = target.to_str().map(str::to_string);
         self.rt.spawn(async move {
             let (Some(name), Some(target)) = (name, target) else {
