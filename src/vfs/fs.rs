@@ -96,6 +96,10 @@ const QUOTA_TTL: Duration = Duration::from_secs(60);
 /// Subfolder listings fetched ahead of a walker at once (`Fs::walk_ahead`).
 const WALK_AHEAD: usize = 8;
 
+/// Kinds of extended attribute the mount does not have: security labels and POSIX ACLs.
+const UNSUPPORTED_XATTRS: &[&str] =
+    &["security.selinux", "security.SMACK64", "system.posix_acl_access", "system.posix_acl_default"];
+
 /// Read-only xattrs exposed on every item.
 pub const XATTRS: &[&str] = &["user.box.id", "user.box.etag", "user.box.sha1", "user.box.version", "user.box.web_url"];
 
@@ -584,9 +588,13 @@ impl Fs {
         Ok(user)
     }
 
-    /// A read-only `user.box.*` attribute; no other name exists (`security.*` and
-    /// `system.posix_acl_*`, asked for by the kernel and `ls` for every file, cost nothing).
+    /// A read-only `user.box.*` attribute; no other name exists, and none is looked for.
+    /// Security labels and ACLs are refused as unsupported (`ENOTSUP`): `ls -l` asks for both
+    /// of every file unless a file of the mount answered so once.
     pub fn getxattr(&self, ino: Ino, name: &str) -> VfsResult<Vec<u8>> {
+        if UNSUPPORTED_XATTRS.contains(&name) {
+            return Err(VfsError::NotSupported);
+        }
         if !name.starts_with("user.box.") {
             return Err(VfsError::NoAttr);
         }
