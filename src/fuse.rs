@@ -1,31 +1,65 @@
 //! The thin `fuser::Filesystem` adapter: decodes each request, hands it to a tokio task that
 //! calls the vfs (so the FUSE loop never waits on the network and one slow download never
-//! blocks `ls` elsewhere), and replies with the result or the error's errno. Only purely
-//! local operations (readdir on a snapshot, xattrs, writes into a staging file, reads of bytes
-//! already in memory, readlink) answer inline.
+//! blocks `ls` elsewhere), and replies with the result or the error's errno. What needs no
+//! I/O is answered inline, on the FUSE thread: lookup, getattr and opendir of what the
+//! metadata cache holds fresh (the vfs's `*_cached` fast paths; a miss takes the task),
+//! readdir(plus) on a snapshot, xattrs, writes into a staging file, reads of bytes already in
+//! memory, readlink.
+//!
+//! Directories are listed with READDIRPLUS: each entry goes out with its attributes, so
+//! `ls -l`, `find`, `du` and `rsync` cost no LOOKUP per entry. Every entry but `.` and `..`
+//! counts as a lookup for the kernel (it will FORGET it), exactly like a LOOKUP reply.
 
 use crate::vfs::events::Inval;
 use crate::vfs::{Attr, Caller, Fs, FsyncMode, NodeKind, OwnerChange, SpecialType, VfsError};
 use fuser::{
     Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, KernelConfig, LockOwner,
-    OpenAccMode, OpenFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen,
-    ReplyStatfs, ReplyWrite, ReplyXattr, Request,
+    OpenAccMode, OpenFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty,
+    ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request,
 };
 use std::ffi::OsStr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 pub struct BoxFuse {
     fs: Arc<Fs>,
     rt: tokio::runtime::Handle,
-    /// Kernel entry/attribute cache lifetime.
-    ttl: Duration,
+    ttl: KernelTtl,
 }
 
 impl BoxFuse {
-    pub fn new(fs: Arc<Fs>, rt: tokio::runtime::Handle) -> BoxFuse {
-        let ttl = fs.config().metadata_ttl;
+    pub fn new(fs: Arc<Fs>, rt: tokio::runtime::Handle, ttl: KernelTtl) -> BoxFuse {
         BoxFuse { fs, rt, ttl }
+    }
+}
+
+/// How long the kernel keeps the entries and attributes it is given without asking again:
+/// `followed` while the event stream is live (it tells the kernel of every change made
+/// elsewhere, `notify_kernel`), else `unfollowed`. Clones share the stream's state.
+#[derive(Clone, Debug)]
+pub struct KernelTtl {
+    followed: Duration,
+    unfollowed: Duration,
+    live: Arc<AtomicBool>,
+}
+
+impl KernelTtl {
+    /// Not live until told so.
+    pub fn new(followed: Duration, unfollowed: Duration) -> KernelTtl {
+        KernelTtl { followed, unfollowed, live: Arc::new(AtomicBool::new(false)) }
+    }
+
+    pub fn set_live(&self, live: bool) {
+        self.live.store(live, Ordering::Relaxed);
+    }
+
+    fn get(&self) -> Duration {
+        if self.live.load(Ordering::Relaxed) {
+            self.followed
+        } else {
+            self.unfollowed
+        }
     }
 }
 
@@ -133,18 +167,24 @@ impl Filesystem for BoxFuse {
         if let Err(unsupported) = config.add_capabilities(fuser::InitFlags::FUSE_ATOMIC_O_TRUNC) {
             tracing::debug!(?unsupported, "the kernel truncates after open");
         }
+        // Listings come with each entry's attributes (`readdirplus`), always.
+        if let Err(unsupported) = config.add_capabilities(fuser::InitFlags::FUSE_DO_READDIRPLUS) {
+            tracing::debug!(?unsupported, "the kernel lists directories without attributes");
+        }
         Ok(())
     }
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
-        let (fs, ttl, len, name) = (self.fs.clone(), self.ttl, name.len(), utf8(name));
-        self.rt.spawn(async move {
-            let Some(name) = name else { return reply.error(not_utf8(len, Errno::ENOENT)) };
-            match fs.lookup(parent.0, &name).await {
-                Ok(a) => reply.entry(&ttl, &file_attr(&a), Generation(0)),
-                Err(e) => reply.error(errno("lookup", e)),
-            }
-        });
+        let Some(name) = utf8(name) else { return reply.error(not_utf8(name.len(), Errno::ENOENT)) };
+        let answer = |result: Result<Attr, VfsError>, ttl: Duration, reply: ReplyEntry| match result {
+            Ok(a) => reply.entry(&ttl, &file_attr(&a), Generation(0)),
+            Err(e) => reply.error(errno("lookup", e)),
+        };
+        if let Some(result) = self.fs.lookup_cached(parent.0, &name) {
+            return answer(result, self.ttl.get(), reply);
+        }
+        let (fs, ttl) = (self.fs.clone(), self.ttl.get());
+        self.rt.spawn(async move { answer(fs.lookup(parent.0, &name).await, ttl, reply) });
     }
 
     fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
@@ -152,13 +192,15 @@ impl Filesystem for BoxFuse {
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
-        let (fs, ttl) = (self.fs.clone(), self.ttl);
-        self.rt.spawn(async move {
-            match fs.getattr(ino.0).await {
-                Ok(a) => reply.attr(&ttl, &file_attr(&a)),
-                Err(e) => reply.error(errno("getattr", e)),
-            }
-        });
+        let answer = |result: Result<Attr, VfsError>, ttl: Duration, reply: ReplyAttr| match result {
+            Ok(a) => reply.attr(&ttl, &file_attr(&a)),
+            Err(e) => reply.error(errno("getattr", e)),
+        };
+        if let Some(result) = self.fs.getattr_cached(ino.0) {
+            return answer(result, self.ttl.get(), reply);
+        }
+        let (fs, ttl) = (self.fs.clone(), self.ttl.get());
+        self.rt.spawn(async move { answer(fs.getattr(ino.0).await, ttl, reply) });
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
@@ -250,20 +292,22 @@ impl Filesystem for BoxFuse {
     }
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        let answer = |result: Result<u64, VfsError>, reply: ReplyOpen| match result {
+            Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE),
+            Err(e) => reply.error(errno("opendir", e)),
+        };
+        if let Some(result) = self.fs.opendir_cached(ino.0) {
+            return answer(result, reply);
+        }
         let fs = self.fs.clone();
-        self.rt.spawn(async move {
-            match fs.opendir(ino.0).await {
-                Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE),
-                Err(e) => reply.error(errno("opendir", e)),
-            }
-        });
+        self.rt.spawn(async move { answer(fs.opendir(ino.0).await, reply) });
     }
 
     fn readdir(&self, _req: &Request, _ino: INodeNo, fh: FileHandle, offset: u64, mut reply: ReplyDirectory) {
-        match self.fs.readdir(fh.0, offset) {
-            Ok(entries) => {
-                for (next, e) in entries {
-                    let kind = file_type(e.kind, self.fs.special_type(&e));
+        match self.fs.readdir(fh.0) {
+            Ok(dir) => {
+                for (next, e) in dir.from(offset) {
+                    let kind = file_type(e.kind, self.fs.special_type(e));
                     if reply.add(INodeNo(e.ino), next, kind, &*e.name) {
                         break;
                     }
@@ -272,6 +316,28 @@ impl Filesystem for BoxFuse {
             }
             Err(e) => reply.error(errno("readdir", e)),
         }
+    }
+
+    /// An entry whose item is gone from the inode table meanwhile is left out.
+    fn readdirplus(&self, _req: &Request, _ino: INodeNo, fh: FileHandle, offset: u64, mut reply: ReplyDirectoryPlus) {
+        let dir = match self.fs.readdir(fh.0) {
+            Ok(dir) => dir,
+            Err(e) => return reply.error(errno("readdirplus", e)),
+        };
+        let ttl = self.ttl.get();
+        for (next, e) in dir.from(offset) {
+            // The kernel links every entry it gets but `.` and `..` (one lookup each).
+            let dots = &*e.name == "." || &*e.name == "..";
+            let attr = if dots { self.fs.attr_of(e.ino) } else { self.fs.looked_up(e.ino) };
+            let Ok(attr) = attr else { continue };
+            if reply.add(INodeNo(e.ino), next, &*e.name, &ttl, &file_attr(&attr), Generation(0)) {
+                if !dots {
+                    self.fs.forget(e.ino, 1); // not sent: the kernel holds no reference
+                }
+                break;
+            }
+        }
+        reply.ok();
     }
 
     fn releasedir(&self, _req: &Request, _ino: INodeNo, fh: FileHandle, _flags: OpenFlags, reply: ReplyEmpty) {
@@ -388,7 +454,7 @@ impl Filesystem for BoxFuse {
         flags: i32,
         reply: ReplyCreate,
     ) {
-        let (fs, ttl, len, name, caller) = (self.fs.clone(), self.ttl, name.len(), utf8(name), caller(req));
+        let (fs, ttl, len, name, caller) = (self.fs.clone(), self.ttl.get(), name.len(), utf8(name), caller(req));
         let open = open_mode(OpenFlags(flags).acc_mode(), FopenFlags::empty());
         self.rt.spawn(async move {
             let Some(name) = name else { return reply.error(not_utf8(len, Errno::EINVAL)) };
@@ -409,7 +475,7 @@ impl Filesystem for BoxFuse {
         rdev: u32,
         reply: ReplyEntry,
     ) {
-        let (fs, ttl, len, name, caller) = (self.fs.clone(), self.ttl, name.len(), utf8(name), caller(req));
+        let (fs, ttl, len, name, caller) = (self.fs.clone(), self.ttl.get(), name.len(), utf8(name), caller(req));
         self.rt.spawn(async move {
             let Some(name) = name else { return reply.error(not_utf8(len, Errno::EINVAL)) };
             match fs.mknod(parent.0, &name, mode, rdev, caller).await {
@@ -420,7 +486,7 @@ impl Filesystem for BoxFuse {
     }
 
     fn mkdir(&self, req: &Request, parent: INodeNo, name: &OsStr, mode: u32, _umask: u32, reply: ReplyEntry) {
-        let (fs, ttl, len, name, caller) = (self.fs.clone(), self.ttl, name.len(), utf8(name), caller(req));
+        let (fs, ttl, len, name, caller) = (self.fs.clone(), self.ttl.get(), name.len(), utf8(name), caller(req));
         self.rt.spawn(async move {
             let Some(name) = name else { return reply.error(not_utf8(len, Errno::EINVAL)) };
             match fs.mkdir(parent.0, &name, mode, caller).await {
@@ -503,7 +569,7 @@ impl Filesystem for BoxFuse {
             fuser::TimeOrNow::SpecificTime(t) => t,
             fuser::TimeOrNow::Now => std::time::SystemTime::now(),
         });
-        let (fs, ttl, owner) = (self.fs.clone(), self.ttl, OwnerChange { mode, uid, gid });
+        let (fs, ttl, owner) = (self.fs.clone(), self.ttl.get(), OwnerChange { mode, uid, gid });
         self.rt.spawn(async move {
             match fs.setattr(ino.0, size, mtime, owner).await {
                 Ok(a) => reply.attr(&ttl, &file_attr(&a)),
@@ -514,7 +580,7 @@ impl Filesystem for BoxFuse {
 
     /// A target that is not UTF-8 cannot be kept in Box metadata: `EINVAL`.
     fn symlink(&self, req: &Request, parent: INodeNo, name: &OsStr, target: &std::path::Path, reply: ReplyEntry) {
-        let (fs, ttl, len, name, caller) = (self.fs.clone(), self.ttl, name.len(), utf8(name), caller(req));
+        let (fs, ttl, len, name, caller) = (self.fs.clone(), self.ttl.get(), name.len(), utf8(name), caller(req));
         let target = target.to_str().map(str::to_string);
         self.rt.spawn(async move {
             let (Some(name), Some(target)) = (name, target) else {

@@ -3,7 +3,7 @@
 
 use crate::config::Settings;
 use crate::control::{ControlServer, MountEntry};
-use crate::fuse::BoxFuse;
+use crate::fuse::{BoxFuse, KernelTtl};
 use crate::vfs::read::blocks::{BlockCache, DEFAULT_BLOCK_SIZE};
 use crate::vfs::read::prefetch::ReaderConfig;
 use crate::vfs::write::journal::Journal;
@@ -107,6 +107,10 @@ fn fs_config(settings: &Settings) -> FsConfig {
     }
 }
 
+/// How long the kernel keeps entries and attributes while the event stream is live (it
+/// tells the kernel of every change made elsewhere); otherwise `--metadata-ttl`.
+const FOLLOWED_TTL: Duration = Duration::from_secs(3600);
+
 /// Raises the soft limit on open files to the hard one: every pending upload keeps its staging
 /// file open (two descriptors once it had a big write), and the usual soft limit of 1024 would
 /// fail a copy of a few hundred files with `EMFILE`.
@@ -152,7 +156,8 @@ pub async fn serve(
     stopping: impl FnOnce(),
 ) -> Result<(), MountError> {
     raise_open_file_limit();
-    let adapter = BoxFuse::new(fs.clone(), tokio::runtime::Handle::current());
+    let kernel_ttl = KernelTtl::new(FOLLOWED_TTL, Duration::from_secs(cfg.settings.metadata_ttl));
+    let adapter = BoxFuse::new(fs.clone(), tokio::runtime::Handle::current(), kernel_ttl.clone());
     let mut session = fuser::Session::new(adapter, &cfg.mountpoint, &fuser_config(cfg)).map_err(MountError::Fuse)?;
     let mut unmounter = session.unmount_callable();
     let notifier = session.notifier();
@@ -164,7 +169,7 @@ pub async fn serve(
         })
         .map_err(MountError::Fuse)?;
     tracing::info!(mountpoint = %cfg.mountpoint.display(), "mounted");
-    let events = cfg.settings.events.then(|| follow_events(fs.clone(), &client, notifier));
+    let events = cfg.settings.events.then(|| follow_events(fs.clone(), &client, notifier, kernel_ttl));
     if !cfg.settings.read_only {
         fs.recover();
     }
@@ -214,22 +219,32 @@ pub async fn serve(
     result
 }
 
-/// Starts the event consumer; it stops when the returned task is dropped (aborted). The
-/// receiver tells the stream's health.
+/// Starts the event consumer, which also keeps `kernel_ttl` long while the stream is live; it
+/// stops when the returned tasks are dropped (aborted). The receiver tells the stream's health.
 fn follow_events(
     fs: Arc<Fs>,
     client: &Client,
     notifier: fuser::Notifier,
-) -> (AbortOnDrop, watch::Receiver<StreamState>) {
+    kernel_ttl: KernelTtl,
+) -> (Vec<AbortOnDrop>, watch::Receiver<StreamState>) {
     let stream = client.event_stream(StartAt::Now);
-    let state = stream.state.clone();
+    let mut state = stream.state.clone();
     let notifier = Arc::new(notifier);
-    let task = AbortOnDrop(tokio::spawn(crate::vfs::events::follow(fs, stream, move |inval| {
+    let follow = AbortOnDrop(tokio::spawn(crate::vfs::events::follow(fs, stream, move |inval| {
         let notifier = notifier.clone();
         // Off the async workers: a kernel notification may wait for a FUSE request to finish.
         tokio::task::spawn_blocking(move || crate::fuse::notify_kernel(&notifier, &inval));
     })));
-    (task, state)
+    let health = state.clone();
+    let ttl = AbortOnDrop(tokio::spawn(async move {
+        loop {
+            kernel_ttl.set_live(matches!(*state.borrow_and_update(), StreamState::Live));
+            if state.changed().await.is_err() {
+                return kernel_ttl.set_live(false);
+            }
+        }
+    }));
+    (vec![follow, ttl], health)
 }
 
 struct AbortOnDrop(tokio::task::JoinHandle<()>);

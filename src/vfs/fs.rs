@@ -96,6 +96,13 @@ fn block_fetcher(remote: Arc<dyn Remote>, background: Arc<dyn Remote>, blocks: &
 
 const QUOTA_TTL: Duration = Duration::from_secs(60);
 
+/// Subfolder listings fetched ahead of a walker at once (`Fs::walk_ahead`).
+const WALK_AHEAD: usize = 8;
+
+/// Kinds of extended attribute the mount does not have: security labels and POSIX ACLs.
+const UNSUPPORTED_XATTRS: &[&str] =
+    &["security.selinux", "security.SMACK64", "system.posix_acl_access", "system.posix_acl_default"];
+
 /// Read-only xattrs exposed on every item.
 pub const XATTRS: &[&str] = &["user.box.id", "user.box.etag", "user.box.sha1", "user.box.version", "user.box.web_url"];
 
@@ -116,6 +123,9 @@ pub struct Fs {
     // The facade's own: open file and directory handles.
     handles: Mutex<HashMap<u64, Handle>>,
     next_fh: AtomicU64,
+    /// Folders whose listing is being fetched ahead of a walker, and the fetches allowed at once.
+    walk_ahead: Mutex<HashSet<Ino>>,
+    walk_slots: Arc<tokio::sync::Semaphore>,
     me: Weak<Fs>,
     /// Background work (uploads) is spawned here, also from FUSE threads.
     rt: tokio::runtime::Handle,
@@ -147,6 +157,8 @@ impl Fs {
             downloads,
             handles: Mutex::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
+            walk_ahead: Mutex::new(HashSet::new()),
+            walk_slots: Arc::new(tokio::sync::Semaphore::new(WALK_AHEAD)),
             quota: Mutex::new(None),
             staged: StagedFiles::new(journal),
             me: me.clone(),
@@ -169,19 +181,33 @@ impl Fs {
     /// `Err(EACCES)` unless the user's rights on `ino` allow `op` (`rights.rs`); what is known
     /// of them is revalidated first when it is stale.
     pub(super) async fn check_allowed(&self, ino: Ino, op: Op) -> VfsResult<()> {
-        let mut node = self.node(ino)?;
-        let local = node.box_id.starts_with("local:");
-        if !local && (node.fetched.is_none() || node.meta.rights.is_none()) && node.kind != NodeKind::Link {
-            self.getattr(ino).await?;
-            node = self.node(ino)?;
+        if let Some(answer) = self.allowed_now(ino, op) {
+            return answer;
         }
-        match node.meta.rights {
+        self.getattr(ino).await?;
+        self.allowed_now(ino, op).unwrap_or(Ok(()))
+    }
+
+    /// [`Fs::check_allowed`] when what is known of the rights on `ino` suffices (`None`: they
+    /// are to be revalidated first).
+    fn allowed_now(&self, ino: Ino, op: Op) -> Option<VfsResult<()>> {
+        let node = match self.node(ino) {
+            Ok(node) => node,
+            Err(e) => return Some(Err(e)),
+        };
+        let local = node.box_id.starts_with("local:");
+        let rights = match node.meta.rights {
+            _ if local || node.kind == NodeKind::Link => node.meta.rights,
+            Some(rights) if node.fetched.is_some() => Some(rights),
+            _ => return None,
+        };
+        Some(match rights {
             Some(rights) if !op.allowed(&node, rights) => {
                 tracing::debug!(ino, ?op, name = %node.name, "refused: the item's permissions in Box do not allow it");
                 Err(VfsError::Denied)
             }
             _ => Ok(()),
-        }
+        })
     }
 
     /// A collaboration changed (the user's role somewhere): forget every listing and what the
@@ -226,10 +252,10 @@ impl Fs {
         if name.chars().count() > 255 {
             return Err(VfsError::NameTooLong);
         }
-        self.listing(parent).await?.find(name).cloned().ok_or_else(|| not_found(name))
+        find_in(&*self.listing(parent).await?, name)
     }
 
-    pub(super) fn attr_of(&self, ino: Ino) -> VfsResult<Attr> {
+    pub fn attr_of(&self, ino: Ino) -> VfsResult<Attr> {
         Ok(self.attr(&self.node(ino)?))
     }
 
@@ -237,6 +263,11 @@ impl Fs {
     /// ask at the same time. A folder Box refuses to list (an uploader's) is `Denied`, and
     /// remembered as such.
     pub async fn listing(&self, ino: Ino) -> VfsResult<Arc<Listing>> {
+        self.listing_via(ino, &*self.remote).await
+    }
+
+    /// [`Fs::listing`], fetched (if it must be) through `remote`.
+    async fn listing_via(&self, ino: Ino, remote: &dyn Remote) -> VfsResult<Arc<Listing>> {
         let node = self.node(ino)?;
         if node.kind != NodeKind::Dir {
             return Err(VfsError::NotDir);
@@ -244,7 +275,7 @@ impl Fs {
         if node.unlistable {
             return Err(VfsError::Denied);
         }
-        match self.listings.get_or_fetch(ino, self.fetch_listing(node)).await {
+        match self.listings.get_or_fetch(ino, self.fetch_listing(node, remote)).await {
             Err(e) if matches!(e.root_api(), Some(ApiError::Forbidden { .. })) => {
                 self.inodes.set_unlistable(ino);
                 Err(VfsError::Denied)
@@ -312,8 +343,38 @@ impl Fs {
         self.listings.seed(ino, Listing::default()).await;
     }
 
-    async fn fetch_listing(&self, dir: Node) -> VfsResult<Arc<Listing>> {
-        let items = self.remote.list_folder(&dir.box_id).await?;
+    /// The folder's listing if it is cached and fresh (`None`: call [`Fs::listing`]).
+    fn cached_listing(&self, ino: Ino) -> Option<Arc<Listing>> {
+        self.node(ino).ok().filter(|n| n.kind == NodeKind::Dir && !n.unlistable)?;
+        self.listings.fresh(ino)
+    }
+
+    /// Fetches ahead, at the lowest priority, the listings not cached yet of the subfolders of
+    /// a folder being listed, a few at a time, each folder once however many ask: a walk of a
+    /// tree then waits for Box about once per level instead of once per folder. Nothing goes
+    /// further than one level below what is listed.
+    fn walk_ahead(&self, listing: &Listing) {
+        let Some(fs) = self.self_arc() else { return };
+        let subfolders = listing.entries.iter().filter(|e| e.kind == NodeKind::Dir);
+        let mut pending = self.walk_ahead.lock().unwrap_or_else(|p| p.into_inner());
+        for dir in subfolders.filter(|e| self.cached_listing(e.ino).is_none()) {
+            if !pending.insert(dir.ino) {
+                continue;
+            }
+            let (fs, slots, ino) = (fs.clone(), self.walk_slots.clone(), dir.ino);
+            self.rt.spawn(async move {
+                if let Ok(_slot) = slots.acquire().await {
+                    if let Err(e) = fs.listing_via(ino, &*fs.background).await {
+                        tracing::debug!(ino, error = %e, "listing ahead of the walk failed");
+                    }
+                }
+                fs.walk_ahead.lock().unwrap_or_else(|p| p.into_inner()).remove(&ino);
+            });
+        }
+    }
+
+    async fn fetch_listing(&self, dir: Node, remote: &dyn Remote) -> VfsResult<Arc<Listing>> {
+        let items = remote.list_folder(&dir.box_id).await?;
         let mut listing = Listing::default();
         for item in &items {
             let (ino, kind, name) = self.inodes.upsert_entry(dir.ino, item);
@@ -347,7 +408,23 @@ impl Fs {
             Err(VfsError::Denied) => return Err(VfsError::NotFound),
             other => other?,
         };
-        let node = self.node(entry.ino)?;
+        self.looked_up(entry.ino)
+    }
+
+    /// [`Fs::lookup`] when the parent's listing is cached and fresh: answered without waiting
+    /// (`None`: call `lookup`).
+    pub fn lookup_cached(&self, parent: Ino, name: &str) -> Option<VfsResult<Attr>> {
+        if name.chars().count() > 255 {
+            return Some(Err(VfsError::NameTooLong));
+        }
+        let listing = self.cached_listing(parent)?;
+        Some(find_in(&listing, name).and_then(|entry| self.looked_up(entry.ino)))
+    }
+
+    /// The attributes of `ino`, which the kernel now holds one more reference to (a lookup, or
+    /// an entry of a `readdirplus` answer).
+    pub fn looked_up(&self, ino: Ino) -> VfsResult<Attr> {
+        let node = self.node(ino)?;
         self.inodes.add_lookup(node.ino);
         Ok(self.attr(&node))
     }
@@ -383,13 +460,10 @@ impl Fs {
 
     /// Attributes, revalidated with a conditional GET (`if-none-match`) once the TTL passed.
     pub async fn getattr(&self, ino: Ino) -> VfsResult<Attr> {
-        let node = self.node(ino)?;
-        let fresh = node.fetched.is_some_and(|t| t.elapsed() < self.cfg.metadata_ttl);
-        // A staged file's local state is what counts until its upload commits.
-        let staged = self.staged.contains(ino);
-        if fresh || staged || node.kind == NodeKind::Link {
-            return Ok(self.attr(&node));
+        if let Some(answer) = self.getattr_cached(ino) {
+            return answer;
         }
+        let node = self.node(ino)?;
         // Unknown rights are asked for in full: Box's etag does not change with a role.
         let etag = node.meta.rights.and(node.meta.etag.as_deref());
         let fresh = match node.kind {
@@ -404,6 +478,19 @@ impl Fs {
             Fetched::Modified(item) => self.inodes.refresh(ino, Meta::from_item(&item)).ok_or(VfsError::NotFound)?,
         };
         Ok(self.attr(&node))
+    }
+
+    /// [`Fs::getattr`] when no revalidation is due: answered without waiting (`None`: call
+    /// `getattr`).
+    pub fn getattr_cached(&self, ino: Ino) -> Option<VfsResult<Attr>> {
+        let node = match self.node(ino) {
+            Ok(node) => node,
+            Err(e) => return Some(Err(e)),
+        };
+        let fresh = node.fetched.is_some_and(|t| t.elapsed() < self.cfg.metadata_ttl);
+        // A staged file's local state is what counts until its upload commits.
+        let staged = self.staged.contains(ino);
+        (fresh || staged || node.kind == NodeKind::Link).then(|| Ok(self.attr(&node)))
     }
 
     pub(super) fn handle(&self, fh: u64) -> VfsResult<Handle> {
@@ -421,30 +508,39 @@ impl Fs {
     }
 
     /// Opens a directory on a snapshot of its listing (stable across `readdir` calls).
+    /// Its subfolders' listings are fetched ahead ([`Fs::walk_ahead`]).
     pub async fn opendir(&self, ino: Ino) -> VfsResult<u64> {
         self.check_allowed(ino, Op::List).await?;
         let listing = self.listing(ino).await?;
-        Ok(self.add_handle(Handle::Dir { ino, listing }))
+        Ok(self.open_listed_dir(ino, listing))
     }
 
-    /// Entries from `offset` on: `(next offset, entry)`, with `.` and `..` first.
-    pub fn readdir(&self, fh: u64, offset: u64) -> VfsResult<Vec<(u64, DirEntry)>> {
-        let handles = self.handles.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(Handle::Dir { ino, listing }) = handles.get(&fh) else {
+    /// [`Fs::opendir`] when the rights and the listing are known and fresh: answered without
+    /// waiting (`None`: call `opendir`).
+    pub fn opendir_cached(&self, ino: Ino) -> Option<VfsResult<u64>> {
+        if let Err(e) = self.allowed_now(ino, Op::List)? {
+            return Some(Err(e));
+        }
+        let listing = self.cached_listing(ino)?;
+        Some(Ok(self.open_listed_dir(ino, listing)))
+    }
+
+    fn open_listed_dir(&self, ino: Ino, listing: Arc<Listing>) -> u64 {
+        self.walk_ahead(&listing);
+        self.add_handle(Handle::Dir { ino, listing })
+    }
+
+    /// The snapshot a directory handle lists, with `.` and `..` first.
+    pub fn readdir(&self, fh: u64) -> VfsResult<DirSnapshot> {
+        let Handle::Dir { ino, listing } = self.handle(fh)? else {
             return Err(VfsError::BadHandle);
         };
-        let parent = self.inodes.get(*ino).map(|n| n.parent).unwrap_or(ROOT_INO);
+        let parent = self.inodes.get(ino).map(|n| n.parent).unwrap_or(ROOT_INO);
         let dots = [
-            DirEntry { ino: *ino, kind: NodeKind::Dir, name: ".".into() },
+            DirEntry { ino, kind: NodeKind::Dir, name: ".".into() },
             DirEntry { ino: parent, kind: NodeKind::Dir, name: "..".into() },
         ];
-        Ok(dots
-            .into_iter()
-            .chain(listing.entries.iter().cloned())
-            .enumerate()
-            .skip(offset as usize)
-            .map(|(i, e)| (i as u64 + 1, e))
-            .collect())
+        Ok(DirSnapshot { dots, listing })
     }
 
     /// The file type a directory entry stands for besides a regular file or directory (from
@@ -551,23 +647,24 @@ impl Fs {
         Ok(user)
     }
 
-    /// A read-only `user.box.*` attribute.
+    /// A read-only `user.box.*` attribute; no other name exists, and none is looked for.
+    /// Security labels and ACLs are refused as unsupported (`ENOTSUP`): `ls -l` asks for both
+    /// of every file unless a file of the mount answered so once.
     pub fn getxattr(&self, ino: Ino, name: &str) -> VfsResult<Vec<u8>> {
+        if UNSUPPORTED_XATTRS.contains(&name) {
+            return Err(VfsError::NotSupported);
+        }
+        if !name.starts_with("user.box.") {
+            return Err(VfsError::NoAttr);
+        }
         let node = self.node(ino)?;
-        let value = match name {
-            "user.box.id" => Some(node.box_id.clone()),
-            "user.box.etag" => node.meta.etag.clone(),
-            "user.box.sha1" => node.meta.sha1.clone(),
-            "user.box.version" => node.meta.version_id.clone(),
-            "user.box.web_url" => Some(web_url(&node)),
-            _ => None,
-        };
-        value.map(String::into_bytes).ok_or(VfsError::NoAttr)
+        xattr(&node, name).ok_or(VfsError::NoAttr)
     }
 
     /// The attribute names this item has.
     pub fn listxattr(&self, ino: Ino) -> VfsResult<Vec<&'static str>> {
-        Ok(XATTRS.iter().copied().filter(|n| self.getxattr(ino, n).is_ok()).collect())
+        let node = self.node(ino)?;
+        Ok(XATTRS.iter().copied().filter(|n| xattr(&node, n).is_some()).collect())
     }
 
     /// Block cache bytes in use and its budget.
@@ -623,9 +720,41 @@ impl Fs {
     }
 }
 
+/// What an open directory lists: `.`, `..`, then the folder's entries as they were when it
+/// was opened.
+pub struct DirSnapshot {
+    dots: [DirEntry; 2],
+    listing: Arc<Listing>,
+}
+
+impl DirSnapshot {
+    /// The entries from `offset` on, each with the offset of the entry after it.
+    pub fn from(&self, offset: u64) -> impl Iterator<Item = (u64, &DirEntry)> {
+        self.dots.iter().chain(&self.listing.entries).enumerate().skip(offset as usize).map(|(i, e)| (i as u64 + 1, e))
+    }
+}
+
+/// The entry called `name` in `listing`.
+fn find_in(listing: &Listing, name: &str) -> VfsResult<DirEntry> {
+    listing.find(name).cloned().ok_or_else(|| not_found(name))
+}
+
 /// The content of a file as far as the mount knows (`read/version.rs`).
 pub(super) fn content_version(node: &Node) -> ContentVersion {
     ContentVersion::of(node.meta.version_id.as_deref(), node.meta.sha1.as_deref())
+}
+
+/// The value of the `user.box.*` attribute `name` of `node`, if it has one.
+fn xattr(node: &Node, name: &str) -> Option<Vec<u8>> {
+    let value = match name {
+        "user.box.id" => Some(node.box_id.clone()),
+        "user.box.etag" => node.meta.etag.clone(),
+        "user.box.sha1" => node.meta.sha1.clone(),
+        "user.box.version" => node.meta.version_id.clone(),
+        "user.box.web_url" => Some(web_url(node)),
+        _ => None,
+    };
+    value.map(String::into_bytes)
 }
 
 fn web_url(node: &Node) -> String {

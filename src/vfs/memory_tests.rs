@@ -53,9 +53,9 @@ async fn walk(fs: &Fs, forget: bool) -> Vec<(String, Ino)> {
         let name = format!("d{d:02}");
         let dir = fs.lookup(ROOT_INO, &name).await.expect("folder").ino;
         let fh = fs.opendir(dir).await.expect("opendir");
-        let entries = fs.readdir(fh, 0).expect("readdir");
+        let entries: Vec<_> = fs.readdir(fh).expect("readdir").from(2).map(|(_, e)| e.clone()).collect();
         fs.releasedir(fh);
-        for (_, e) in entries.into_iter().skip(2) {
+        for e in entries {
             let attr = fs.lookup(dir, &e.name).await.expect("entry");
             seen.push((format!("{name}/{}", e.name), attr.ino));
             if forget {

@@ -47,7 +47,7 @@ mod memory_tests;
 mod tests;
 
 pub use error::{VfsError, VfsResult};
-pub use fs::{Fs, FsConfig, FsyncMode, XATTRS};
+pub use fs::{DirSnapshot, Fs, FsConfig, FsyncMode, XATTRS};
 pub use meta::attr::{Attr, AttrPolicy, SpecialType};
 pub use meta::inode::{Ino, NodeKind, ROOT_INO};
 pub use meta::listings::{DirEntry, Listing};

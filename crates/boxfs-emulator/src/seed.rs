@@ -1,6 +1,6 @@
 //! `--seed`: deterministic sample content: `demo`, a small tree for a newcomer to browse,
-//! `bench`, the benchmark data set, and `million`, a million small files for the metadata
-//! memory benchmark.
+//! `bench`, the benchmark data set, `walk`, the metadata benchmark's 100,000 files, and
+//! `million`, a million small files for the metadata memory benchmark.
 
 use super::store::{NewFile, Store, StoreResult, ADMIN_ID};
 
@@ -10,6 +10,8 @@ pub enum SeedKind {
     Demo,
     /// The benchmark set: a 1 GiB file and a 10,000-file tree.
     Bench,
+    /// The metadata benchmark set: `walk/dNNN/fNNNN.txt`, 100 folders of 1,000 small files.
+    Walk,
     /// `million/`: 1,000 folders of 1,000 one-byte files, written in one transaction.
     Million,
 }
@@ -18,6 +20,7 @@ pub fn seed(store: &Store, kind: SeedKind) -> StoreResult<()> {
     match kind {
         SeedKind::Demo => demo(store),
         SeedKind::Bench => bench(store),
+        SeedKind::Walk => walk(store),
         SeedKind::Million => million(store),
     }
 }
@@ -100,6 +103,31 @@ pub fn bench(store: &Store) -> StoreResult<()> {
         for f in 0..100 {
             file(store, dir, &format!("f{f:03}.txt"), format!("file {d}/{f}\n").as_bytes(), t)?;
         }
+    }
+    Ok(())
+}
+
+/// Files per folder and folders of `--seed walk`.
+pub const WALK_FILES: usize = 1_000;
+pub const WALK_FOLDERS: usize = 100;
+
+/// `--seed walk`: `walk/d000`..`d099`, each with `f0000.txt`..`f0999.txt` of 0 to 15 bytes (file
+/// `n` holds `n % 16` bytes), one transaction per folder.
+pub fn walk(store: &Store) -> StoreResult<()> {
+    let t = "2025-06-01T09:30:00+00:00";
+    let blobs =
+        (0..16u64).map(|n| store.blobs().put_bytes(&pattern_bytes(n, n as usize))).collect::<Result<Vec<_>, _>>()?;
+    let walk = store.create_folder(ADMIN_ID, 0, "walk")?.id;
+    for d in 0..WALK_FOLDERS {
+        let dir = store.create_folder(ADMIN_ID, walk, &format!("d{d:03}"))?.id;
+        let files = (0..WALK_FILES).map(|f| NewFile {
+            parent_id: dir,
+            name: format!("f{f:04}.txt"),
+            blob: blobs[f % blobs.len()].clone(),
+            content_created_at: Some(t.into()),
+            content_modified_at: Some(t.into()),
+        });
+        store.create_files(ADMIN_ID, files)?;
     }
     Ok(())
 }

@@ -254,6 +254,14 @@ impl ListingCache {
         Ok(listing)
     }
 
+    /// The cached listing if it is fresh and no fetch or edit holds it right now; never waits.
+    pub fn fresh(&self, ino: Ino) -> Option<Arc<Listing>> {
+        let slot = self.slots.lock().unwrap_or_else(|p| p.into_inner()).get(&ino)?.clone();
+        let guard = slot.try_lock().ok()?;
+        let (listing, at) = guard.cached.as_ref()?;
+        (at.elapsed() < self.ttl).then(|| listing.clone())
+    }
+
     /// Applies `edit` to the cached listing, if there is one (else the next fetch sees Box).
     /// The listing is copied only while a directory handle still holds the old snapshot.
     pub async fn edit(&self, ino: Ino, edit: impl FnOnce(&mut Listing)) {

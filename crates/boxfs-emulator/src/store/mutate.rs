@@ -265,22 +265,41 @@ impl Store {
     pub fn create_file(&self, actor: &str, nf: NewFile) -> StoreResult<Item> {
         validate_name(&nf.name)?;
         self.write(|tx| {
-            let dest = active_folder(tx, nf.parent_id)?;
-            ensure_unique(tx, nf.parent_id, &nf.name, None, false)?;
-            check_quota(tx, dest.root_id, nf.blob.size)?;
-            let id = insert_item(
-                tx,
-                Insert {
-                    size: nf.blob.size,
-                    sha1: Some(&nf.blob.sha1),
-                    content_created_at: nf.content_created_at,
-                    content_modified_at: nf.content_modified_at,
-                    ..Insert::named(Kind::File, &dest, &nf.name)
-                },
-            )?;
-            record(tx, self, actor, "ITEM_UPLOAD", id)?;
+            let id = self.insert_file(tx, actor, nf)?;
             reload(tx, id)
         })
+    }
+
+    /// Creates many files in one transaction (seeding large trees): all or none. Returns how
+    /// many were created.
+    pub fn create_files(&self, actor: &str, files: impl IntoIterator<Item = NewFile>) -> StoreResult<usize> {
+        self.write(|tx| {
+            let mut created = 0;
+            for nf in files {
+                validate_name(&nf.name)?;
+                self.insert_file(tx, actor, nf)?;
+                created += 1;
+            }
+            Ok(created)
+        })
+    }
+
+    fn insert_file(&self, tx: &Transaction<'_>, actor: &str, nf: NewFile) -> StoreResult<i64> {
+        let dest = active_folder(tx, nf.parent_id)?;
+        ensure_unique(tx, nf.parent_id, &nf.name, None, false)?;
+        check_quota(tx, dest.root_id, nf.blob.size)?;
+        let id = insert_item(
+            tx,
+            Insert {
+                size: nf.blob.size,
+                sha1: Some(&nf.blob.sha1),
+                content_created_at: nf.content_created_at,
+                content_modified_at: nf.content_modified_at,
+                ..Insert::named(Kind::File, &dest, &nf.name)
+            },
+        )?;
+        record(tx, self, actor, "ITEM_UPLOAD", id)?;
+        Ok(id)
     }
 
     /// Checks that `actor` could upload a new version of `file_id` (name, `If-Match`, another

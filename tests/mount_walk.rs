@@ -1,0 +1,149 @@
+//! Walking a tree through a real mount: directories are listed with their entries' attributes
+//! (READDIRPLUS), a cold walk lists each folder once however the listings ahead of the walker
+//! and the walker's own meet, and the extended attributes the kernel and `ls` ask of every file
+//! are answered without being an error that would stop the `user.box.*` ones.
+
+mod common;
+
+use boxfs_emulator::store::NewFile;
+use boxfs_emulator::{Store, ADMIN_ID};
+use common::mount::{fuse_emulator, wait_for, Mounted};
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::time::Duration;
+
+fn folder(store: &Store, parent: i64, name: &str) -> i64 {
+    store.create_folder(ADMIN_ID, parent, name).unwrap().id
+}
+
+fn file(store: &Store, parent: i64, name: &str) -> String {
+    let blob = store.blobs().put_bytes(name.as_bytes()).unwrap();
+    let nf =
+        NewFile { parent_id: parent, name: name.into(), blob, content_created_at: None, content_modified_at: None };
+    store.create_file(ADMIN_ID, nf).unwrap().id.to_string()
+}
+
+/// Waits until the mount follows Box's event stream (the kernel then keeps what it is given
+/// for long).
+fn wait_events_live(m: &Mounted) {
+    let live = || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_boxfs"))
+            .args(["status", m.path().to_str().unwrap(), "--json"])
+            .output()
+            .unwrap();
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).is_ok_and(|s| s["events"] == "live")
+    };
+    wait_for("event stream live", 10, live);
+}
+
+fn listing_calls(m: &Mounted) -> u64 {
+    m.stats()["requests"]["GET /2.0/folders/{id}/items"].as_u64().unwrap_or(0)
+}
+
+/// Every directory under `dir` and every entry's `lstat`, depth first, like `find` or `ls -lR`.
+fn walk(dir: &Path) -> usize {
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        seen += 1;
+        if meta.is_dir() {
+            seen += walk(&path);
+        }
+    }
+    seen
+}
+
+/// `getxattr(2)`: the value, or the errno.
+fn getxattr(path: &Path, name: &str) -> Result<Vec<u8>, i32> {
+    let (path, name) = (CString::new(path.as_os_str().as_bytes()).unwrap(), CString::new(name).unwrap());
+    let mut buf = vec![0u8; 256];
+    // SAFETY: NUL-terminated strings and a buffer of the length given.
+    let n = unsafe { libc::getxattr(path.as_ptr(), name.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    if n < 0 {
+        return Err(std::io::Error::last_os_error().raw_os_error().unwrap());
+    }
+    buf.truncate(n as usize);
+    Ok(buf)
+}
+
+/// A directory listing hands the kernel every entry with its attributes: once it is read, the
+/// entries' `stat`s are answered by the kernel (its TTL is long while events flow) even after
+/// the folder's listing expired in the daemon (which a LOOKUP would have to fetch again).
+#[test]
+fn listing_a_folder_gives_the_kernel_every_entrys_attributes() {
+    let Some((rt, emu)) = fuse_emulator(|_| {}) else { return };
+    let d = folder(emu.store(), 0, "d");
+    for i in 0..40 {
+        file(emu.store(), d, &format!("f{i:02}.txt"));
+    }
+    folder(emu.store(), d, "sub");
+    let m = Mounted::start(rt, emu, &["--metadata-ttl", "1"]);
+    wait_events_live(&m);
+    let names: Vec<_> = std::fs::read_dir(m.p("d")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names.len(), 41);
+    // `sub`'s listing, fetched ahead of the walk, is in before the counting starts.
+    assert_eq!(std::fs::read_dir(m.p("d/sub")).unwrap().count(), 0);
+    std::thread::sleep(Duration::from_millis(1500)); // the daemon's listings are stale now
+    m.reset_stats();
+    for name in &names {
+        let meta = std::fs::symlink_metadata(m.p("d").join(name)).unwrap();
+        let expected = if name == "sub" { 0 } else { name.len() as u64 };
+        assert_eq!(meta.len(), expected, "{name:?}");
+    }
+    // (The directories on the path may have their own attributes revalidated: not the entries.)
+    let stats = m.stats();
+    assert_eq!(listing_calls(&m), 0, "no lookup reached Box: {stats}");
+    assert_eq!(stats["requests"]["GET /2.0/files/{id}"].as_u64().unwrap_or(0), 0, "nor a getattr: {stats}");
+}
+
+/// A cold walk of a tree (root, 1 + 4 + 12 folders) costs one listing call per folder: the
+/// listings fetched ahead of the walker are the ones it then uses.
+#[test]
+fn a_cold_walk_lists_each_folder_once() {
+    let Some((rt, emu)) = fuse_emulator(|_| {}) else { return };
+    let store = emu.store();
+    let top = folder(store, 0, "top");
+    let mut folders = 1;
+    for a in 0..4 {
+        let fa = folder(store, top, &format!("a{a}"));
+        file(store, fa, "x.txt");
+        for b in 0..3 {
+            let fb = folder(store, fa, &format!("b{b}"));
+            for f in 0..5 {
+                file(store, fb, &format!("f{f}.txt"));
+            }
+            folders += 1;
+        }
+        folders += 1;
+    }
+    let m = Mounted::start(rt, emu, &[]);
+    assert_eq!(walk(m.path()), folders + 4 + 4 * 3 * 5);
+    assert_eq!(listing_calls(&m), 1 + folders as u64, "the root and each folder once: {}", m.stats());
+    // Walking again costs nothing: every listing and attribute is cached.
+    m.reset_stats();
+    walk(m.path());
+    assert_eq!(m.item_requests(), 0, "{}", m.stats());
+}
+
+/// The names the kernel and `ls` ask of every file are answered, and the kernel keeps asking
+/// for the `user.box.*` ones (no ENOSYS for xattrs as a whole).
+#[test]
+fn security_xattrs_are_absent_and_box_ones_answer() {
+    let Some((rt, emu)) = fuse_emulator(|_| {}) else { return };
+    let id = file(emu.store(), 0, "a.txt");
+    let m = Mounted::start(rt, emu, &[]);
+    let path = m.p("a.txt");
+    for name in ["security.capability", "security.ima", "user.other", "trusted.x"] {
+        assert_eq!(getxattr(&path, name), Err(libc::ENODATA), "{name}");
+    }
+    // Labels and ACLs are unsupported (which `ls` remembers for the mount, not the kernel).
+    for name in ["security.selinux", "system.posix_acl_access", "system.posix_acl_default"] {
+        assert_eq!(getxattr(m.path(), name), Err(libc::EOPNOTSUPP), "{name}");
+    }
+    // Asked again: still answered, and the user.box.* ones too.
+    assert_eq!(getxattr(&path, "security.capability"), Err(libc::ENODATA));
+    assert_eq!(getxattr(&path, "user.box.id").unwrap(), id.as_bytes());
+    assert_eq!(getxattr(m.path(), "user.box.id").unwrap(), b"0");
+}
