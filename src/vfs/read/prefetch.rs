@@ -328,6 +328,11 @@ impl Reader {
                 p.window = 1;
             } else if last > p.frontier {
                 p.window = p.window.saturating_mul(2).min(max);
+                // The reader is done with the blocks two behind this one (one behind may still
+                // be read, reordered): they leave the RAM tier, so that it holds what is ahead.
+                for done in p.frontier.saturating_sub(1)..first.saturating_sub(1) {
+                    self.inner.downloads.cache().drop_from_ram(&self.inner.key(done));
+                }
             }
             p.frontier = p.frontier.max(last);
         } else {
@@ -614,6 +619,21 @@ mod tests {
         // The window (8 blocks, the memory bound) holds every prefetch in flight and the
         // read's own download.
         assert!(fake.max_active.load(Ordering::SeqCst) <= 8 + 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_sequential_reader_leaves_only_the_blocks_around_it_in_ram() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = Arc::new(BlockCache::open(tmp.path(), 1 << 30, BS).unwrap().with_ram_blocks(100));
+        let fake = Fake::new(40 * BS as usize, BS);
+        let dl = Downloads::new(cache.clone(), fake.fetch_fn());
+        let r = reader(&dl, &fake, fixed(4, 4));
+        let (out, _) = read_sequentially(&r).await;
+        assert_eq!(out, fake.data);
+        eventually("downloads settle", || dl.in_flight() == 0).await;
+        // The last block and the one before it (a reordered read may still want it).
+        assert_eq!(cache.ram_blocks(), 2);
+        assert_eq!(cache.block_count(), 40, "every block stays on disk");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
