@@ -46,9 +46,11 @@ pub struct ReaderConfig {
 
 impl Default for ReaderConfig {
     /// 16 blocks (64 MiB of 4 MiB blocks) ahead: at 100 ms per request and 100 MB/s per
-    /// connection a 4 MiB block takes about 140 ms, so 16 in flight carry about 450 MB/s.
+    /// connection a 4 MiB block takes about 140 ms, so 16 in flight carry about 450 MB/s. The
+    /// ramp starts at 8: fewer never fill a link with Box's latency, and on a fast one they cost
+    /// no more memory than the window does.
     fn default() -> Self {
-        ReaderConfig { max_window_blocks: 16, initial_parallel: 4, read_parallel: 4 }
+        ReaderConfig { max_window_blocks: 16, initial_parallel: 8, read_parallel: 4 }
     }
 }
 
@@ -190,7 +192,14 @@ impl Inner {
             }
             tokio::select! {
                 Some((index, outcome, arrived)) = running.next(), if !running.is_empty() => match outcome {
-                    Some(Ok(block)) => self.ramp().arrived(block.len() as u64, arrived),
+                    Some(Ok(block)) => {
+                        let mut ramp = self.ramp();
+                        let before = (ramp.limit(), ramp.settled());
+                        ramp.arrived(block.len() as u64, arrived);
+                        if (ramp.limit(), ramp.settled()) != before {
+                            tracing::debug!(file_id = %self.file_id, from = before.0, to = ramp.limit(), settled = ramp.settled(), "prefetches in flight");
+                        }
+                    }
                     Some(Err(e)) => {
                         tracing::debug!(file_id = %self.file_id, block = index, error = %e, "prefetch failed; dropped");
                         self.ramp().interrupted();
