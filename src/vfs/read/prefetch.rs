@@ -14,8 +14,9 @@
 //! so a link at 100 ms needs many requests in flight), up to `max_window_blocks`. A read's own
 //! missing blocks are fetched `read_parallel` at a time; a file of one block is one request.
 //! Downloaded blocks go to the cache's RAM tier at once and to disk behind it; a read looks in
-//! RAM, then joins a download under way, then reads the disk, then downloads. A prefetch slot is freed only once its block is on disk, so a slow disk holds
-//! prefetching back instead of piling blocks up in memory. A failed prefetch is logged and
+//! RAM, then joins a download under way, then reads the disk, then downloads. A prefetch slot is
+//! freed only once its block is on disk, so a slow disk holds prefetching back instead of piling
+//! blocks up in memory. A failed prefetch is logged and
 //! dropped (a later read fetches that block again); a failed needed fetch is returned to the
 //! caller. Dropping a reader stops its prefetcher; downloads already under way finish (at most
 //! the ramp's limit) into the cache.

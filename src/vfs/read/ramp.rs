@@ -9,7 +9,9 @@
 //! on the best so far by at least [`GAIN`], the limit doubles (never past `cap`, the memory
 //! bound); the first round that does not settles the limit back on the level that gave the
 //! best throughput, and it stays there. A round is discarded, not judged, when the prefetcher
-//! ran out of blocks to fetch (the reader, not the link, set the pace) or a download failed.
+//! ran out of work (nothing in flight: the reader, not the link, set the pace) or a download
+//! failed. A reader somewhat slower than the link still shows in a round, as a gain too small
+//! to double for: the ramp settles where more requests would not be read any faster.
 //!
 //! Invariants: `1 <= limit() <= cap`; the limit only changes at the end of a full round.
 
@@ -62,8 +64,8 @@ impl Ramp {
         }
     }
 
-    /// A slot stayed free with nothing to fetch, or a download failed: the round under way
-    /// says nothing about the link.
+    /// The prefetcher had nothing in flight, or a download failed: the round under way says
+    /// nothing about the link.
     pub fn interrupted(&mut self) {
         self.round = None;
     }
