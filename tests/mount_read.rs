@@ -182,6 +182,40 @@ fn sequential_read_fetches_each_block_once() {
 }
 
 #[test]
+fn at_latency_a_small_file_is_one_download_and_a_big_one_each_block_once() {
+    // Box-like conditions, scaled down: every response 20 ms late, each connection paced to
+    // 50 MB/s, so the prefetcher ramps up its downloads in flight. Requests are counted, not
+    // timed.
+    let Some((rt, emu)) = fuse_emulator(|cfg| {
+        cfg.network.latency = std::time::Duration::from_millis(20);
+        cfg.network.bandwidth = Some(50_000_000);
+    }) else {
+        return;
+    };
+    let small = bytes(80, 300_000);
+    let big = bytes(81, 60 * 1000 * 1000 + 5);
+    add_file(emu.store(), 0, "small.bin", &small);
+    add_file(emu.store(), 0, "big.bin", &big);
+    let m = Mounted::start(rt, emu, &[]);
+    let count = |stats: &serde_json::Value, request: &str| stats["requests"][request].as_u64().unwrap_or(0);
+
+    m.reset_stats();
+    assert_eq!(std::fs::read(m.p("small.bin")).unwrap(), small);
+    let stats = m.stats();
+    assert_eq!(count(&stats, "GET /d/1/{ticket}/download"), 1, "{stats}");
+    assert_eq!(count(&stats, "GET /2.0/files/{id}/content"), 1, "{stats}");
+
+    m.reset_stats();
+    let got = std::fs::read(m.p("big.bin")).unwrap();
+    assert_eq!(sha1_hex(&got), sha1_hex(&big));
+    let stats = m.stats();
+    let blocks = big.len().div_ceil(4 * 1024 * 1024) as u64;
+    assert_eq!(count(&stats, "GET /d/1/{ticket}/download"), blocks, "{stats}");
+    assert_eq!(stats["bytes_served"].as_u64().unwrap(), big.len() as u64, "no byte downloaded twice");
+    assert_eq!(count(&stats, "GET /2.0/files/{id}/content"), 1, "one download URL for every block: {stats}");
+}
+
+#[test]
 fn web_links_statfs_refusals_and_clean_unmounts() {
     let Some((rt, emu)) = fuse_emulator(|c| c.space_amount = 1 << 30) else { return };
     emu.store().create_web_link(boxfs_emulator::ADMIN_ID, 0, "https://example.invalid/page", "Example", "").unwrap();

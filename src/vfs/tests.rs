@@ -119,6 +119,26 @@ async fn a_written_file_reads_back_before_and_after_its_single_upload() {
 }
 
 #[tokio::test]
+async fn a_file_below_a_block_is_read_in_one_request_and_a_bigger_one_block_by_block() {
+    let fake = FakeBox::new();
+    // fs_over's blocks are 1 MiB; reads are 64 KiB.
+    let small: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let big: Vec<u8> = (0..(5 << 19) as u32).map(|i| (i % 253) as u8).collect();
+    fake.add_file(ROOT_ID, "small.bin", &small);
+    fake.add_file(ROOT_ID, "big.bin", &big);
+    let dir = tempfile::tempdir().unwrap();
+    let fs = fs_over(&fake, dir.path()).await;
+
+    let small_ino = fs.lookup(ROOT_INO, "small.bin").await.expect("small").ino;
+    assert_eq!(read_all(&fs, small_ino).await, small);
+    assert_eq!(fake.calls("read_range_into"), 1);
+    let big_ino = fs.lookup(ROOT_INO, "big.bin").await.expect("big").ino;
+    assert_eq!(read_all(&fs, big_ino).await, big);
+    // 2.5 MiB: three blocks, each downloaded once however far the prefetcher ran ahead.
+    assert_eq!(fake.calls("read_range_into"), 1 + 3);
+}
+
+#[tokio::test]
 async fn a_pending_file_renamed_before_its_upload_is_uploaded_once_under_its_new_name() {
     let fake = FakeBox::new();
     let dir = tempfile::tempdir().unwrap();

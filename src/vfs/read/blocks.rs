@@ -3,9 +3,10 @@
 //! 0600), written atomically (temp file + rename) and evicted least-recently-used down to a byte
 //! capacity. Only a small index (key → size) lives in memory; the bytes stay on disk and the OS
 //! page cache keeps hot ones. The index is rebuilt from the directory at open, so a remount reuses
-//! what an earlier mount downloaded. The cache also keeps a small RAM tier: the most recently downloaded blocks, so that reads right
-//! after a download (a sequential reader consuming what the prefetcher fetched ahead) are served
-//! from memory, never read back from disk.
+//! what an earlier mount downloaded. The cache also keeps a small RAM tier: the most recently
+//! downloaded blocks, so that reads right after a download (a sequential reader consuming what
+//! the prefetcher fetched ahead) are served from memory, never read back from disk. A sequential
+//! reader takes the blocks it is done with out of it, so that it holds what lies ahead.
 //!
 //! Block files are written through [`DirectFile`], with `O_DIRECT` where the filesystem allows
 //! it (downloads land in page-aligned [`BlockBuf`](boxfs_io::blockbuf::BlockBuf)s): a buffered
@@ -138,6 +139,13 @@ impl BlockCache {
     pub fn keep_in_ram(&self, key: &BlockKey, bytes: Bytes) {
         if let Some(ram) = &self.ram {
             ram.lock().unwrap_or_else(|p| p.into_inner()).put(key.clone(), bytes);
+        }
+    }
+
+    /// Takes a block out of the RAM tier (its reader is done with it; it stays on disk).
+    pub fn drop_from_ram(&self, key: &BlockKey) {
+        if let Some(ram) = &self.ram {
+            ram.lock().unwrap_or_else(|p| p.into_inner()).pop(key);
         }
     }
 

@@ -4,8 +4,9 @@
 //! - `blocks.rs`: fixed-size blocks keyed by file id, content version and index, on disk
 //!   (evicted least-recently-used to a byte capacity) with a small RAM tier of recent blocks.
 //! - `downloads.rs`: the downloads under way, shared by every reader of one cache.
+//! - `ramp.rs`: how many prefetch downloads to keep in flight, learned from their arrivals.
 //! - `prefetch.rs`: one reader per open handle, with a prefetch window that grows while reads
-//!   are sequential.
+//!   are sequential, as many downloads in flight as its ramp says.
 //!
 //! Invariants: blocks of two versions of a file never mix (a reader reads one version, and a
 //! download asks Box for exactly that version when its id is known); a block is downloaded at
@@ -16,4 +17,5 @@
 pub mod blocks;
 pub mod downloads;
 pub mod prefetch;
+pub mod ramp;
 pub mod version;
