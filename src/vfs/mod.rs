@@ -45,6 +45,8 @@ pub mod write;
 mod writeback;
 
 #[cfg(test)]
+mod dotbox_tests;
+#[cfg(test)]
 mod fake;
 #[cfg(test)]
 mod memory_tests;
