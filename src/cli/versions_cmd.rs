@@ -111,6 +111,9 @@ mod tests {
         let lines: Vec<&str> = table.lines().collect();
         assert_eq!(lines[0], "UPLOADED (UTC)       VERSION  SIZE    PATH");
         assert_eq!(lines[1], "2026-11-01 10:15:00  7          10    /m/.box/versions/r.pdf/2026-11-01T101500_7.pdf");
-        assert_eq!(lines[2], "2026-11-01 10:15:00  12345    2048 *  /m/.box/versions/r.pdf/2026-11-01T101500_12345.pdf");
+        assert_eq!(
+            lines[2],
+            "2026-11-01 10:15:00  12345    2048 *  /m/.box/versions/r.pdf/2026-11-01T101500_12345.pdf"
+        );
     }
 }

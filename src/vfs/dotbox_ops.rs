@@ -237,7 +237,9 @@ impl Fs {
                 view.entries.iter().map(entry).collect()
             }
             Virtual::TrashRoot => self.trash_entries(ino, &*self.trash_view(false).await?, None),
-            Virtual::Trashed { id, folder: true, .. } => self.trash_entries(ino, &*self.trash_view(true).await?, Some(&id)),
+            Virtual::Trashed { id, folder: true, .. } => {
+                self.trash_entries(ino, &*self.trash_view(true).await?, Some(&id))
+            }
             Virtual::Version { .. } | Virtual::Trashed { .. } => return Err(VfsError::NotDir),
         };
         Ok(self.add_handle(Handle::Dir { ino, listing: Arc::new(Listing::from_entries(entries)) }))
@@ -245,7 +247,10 @@ impl Fs {
 
     async fn mirror_entries(&self, parent: Ino, real: Ino) -> VfsResult<Vec<DirEntry>> {
         let listing = self.listing(real).await?;
-        let mirrored = listing.entries.iter().filter_map(|e| Some(dir_entry(self.mirror_ino(parent, e.ino)?, NodeKind::Dir, &e.name)));
+        let mirrored = listing
+            .entries
+            .iter()
+            .filter_map(|e| Some(dir_entry(self.mirror_ino(parent, e.ino)?, NodeKind::Dir, &e.name)));
         Ok(mirrored.collect())
     }
 
@@ -309,7 +314,13 @@ impl Fs {
 
     /// `rename` of `name` in `.box`: out of the trash into a folder of the tree restores the
     /// item there as `new_name`, which must be free (`EEXIST`); anything else is refused.
-    pub(super) async fn dot_box_rename(&self, parent: Ino, name: &str, new_parent: Ino, new_name: &str) -> VfsResult<()> {
+    pub(super) async fn dot_box_rename(
+        &self,
+        parent: Ino,
+        name: &str,
+        new_parent: Ino,
+        new_name: &str,
+    ) -> VfsResult<()> {
         let folder = self.trash_folder_of(parent, name)?;
         self.refuse_dot_box_name(new_parent, new_name)?;
         check_name(new_name)?;

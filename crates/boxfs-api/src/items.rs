@@ -259,10 +259,8 @@ impl Client {
     pub async fn file_versions(&self, id: &str) -> ApiResult<Vec<Version>> {
         let mut out = Vec::new();
         loop {
-            let url = self.api(&format!(
-                "/files/{id}/versions?fields={VERSION_FIELDS}&limit={PAGE_LIMIT}&offset={}",
-                out.len()
-            ));
+            let url = self
+                .api(&format!("/files/{id}/versions?fields={VERSION_FIELDS}&limit={PAGE_LIMIT}&offset={}", out.len()));
             let page: VersionsPage = self.get_json(url).await?;
             let total = page.total_count.unwrap_or(0) as usize;
             let got = page.entries.len();

@@ -30,14 +30,29 @@ pub enum Virtual {
     /// `.box/versions`: the mount root's folders and files.
     VersionsRoot,
     /// A folder of the tree under `.box/versions` (`real`: its inode in the tree).
-    Mirror { real: Ino, box_id: String },
+    Mirror {
+        real: Ino,
+        box_id: String,
+    },
     /// A file of the tree under `.box/versions`: the folder of its versions.
-    Versions { real: Ino, box_id: String, name: String },
+    Versions {
+        real: Ino,
+        box_id: String,
+        name: String,
+    },
     /// One version of a file.
-    Version { file_id: String, version_id: String, size: u64 },
+    Version {
+        file_id: String,
+        version_id: String,
+        size: u64,
+    },
     TrashRoot,
     /// A trashed file or folder.
-    Trashed { id: String, folder: bool, size: u64 },
+    Trashed {
+        id: String,
+        folder: bool,
+        size: u64,
+    },
 }
 
 impl Virtual {
@@ -95,7 +110,9 @@ impl Default for VirtualTable {
         ];
         let nodes = fixed
             .into_iter()
-            .map(|(ino, parent, what)| (ino, VNode { ino, parent, what, mtime: now, lookups: 0, touched: Instant::now() }))
+            .map(|(ino, parent, what)| {
+                (ino, VNode { ino, parent, what, mtime: now, lookups: 0, touched: Instant::now() })
+            })
             .collect();
         VirtualTable { inner: Mutex::new(Inner { nodes, by_key: HashMap::new(), next: FIRST_DYNAMIC }) }
     }

@@ -31,8 +31,7 @@ impl TrashView {
     /// The view of Box's trash listing `items`, fetched at `fetched`.
     pub fn new(items: &[Item], fetched: Instant) -> TrashView {
         let shown: Vec<&Item> = items.iter().filter(|i| !matches!(i, Item::WebLink(_))).collect();
-        let folders: HashSet<&str> =
-            shown.iter().filter(|i| matches!(i, Item::Folder(_))).map(|i| i.id()).collect();
+        let folders: HashSet<&str> = shown.iter().filter(|i| matches!(i, Item::Folder(_))).map(|i| i.id()).collect();
         let home = |i: &Item| {
             let parent = i.common().parent.as_ref().map(|p| p.id.as_str());
             parent.filter(|p| folders.contains(p)).map(str::to_string)

@@ -54,9 +54,7 @@ impl VersionsView {
 }
 
 fn time(rfc3339: Option<&str>) -> SystemTime {
-    rfc3339
-        .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
-        .map_or(SystemTime::UNIX_EPOCH, SystemTime::from)
+    rfc3339.and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok()).map_or(SystemTime::UNIX_EPOCH, SystemTime::from)
 }
 
 #[cfg(test)]
@@ -81,7 +79,8 @@ mod tests {
             trashed_at: trashed.then(|| "2026-11-04T00:00:00Z".into()),
             ..Version::default()
         };
-        let view = VersionsView::new(&file, &[v("102", 2, false), v("101", 1, false), v("100", 1, true)], Instant::now());
+        let view =
+            VersionsView::new(&file, &[v("102", 2, false), v("101", 1, false), v("100", 1, true)], Instant::now());
         let names: Vec<&str> = view.entries.iter().map(|e| e.name.as_str()).collect();
         assert_eq!(names, ["2026-11-01T101500_101.pdf", "2026-11-02T101500_102.pdf", "2026-11-03T090000_103.pdf"]);
         assert_eq!(view.find("2026-11-03T090000_103.pdf").map(|e| e.size), Some(30));
