@@ -359,8 +359,14 @@ impl Fs {
     /// Fetches ahead, at the lowest priority, the listings not cached yet of the subfolders of
     /// a folder being listed, a few at a time, each folder once however many ask: a walk of a
     /// tree then waits for Box about once per level instead of once per folder. Nothing goes
-    /// further than one level below what is listed.
+    /// further than one level below what is listed. Listings fetched ahead never make room for
+    /// themselves: nothing is fetched ahead unless the budget holds every fetch allowed at once
+    /// at a full page each (a walk over a smaller budget waits for Box once per folder rather
+    /// than evict what it is about to read).
     fn walk_ahead(&self, listing: &Listing) {
+        if !self.listings.has_room_for_pages(WALK_AHEAD) {
+            return;
+        }
         let Some(fs) = self.self_arc() else { return };
         let subfolders = listing.entries.iter().filter(|e| e.kind == NodeKind::Dir);
         let mut pending = self.walk_ahead.lock().unwrap_or_else(|p| p.into_inner());
@@ -371,7 +377,9 @@ impl Fs {
             let (fs, slots, ino) = (fs.clone(), self.walk_slots.clone(), dir.ino);
             self.rt.spawn(async move {
                 if let Ok(_slot) = slots.acquire().await {
-                    if let Err(e) = fs.listing_via(ino, &*fs.background).await {
+                    if !fs.listings.has_room_for_pages(WALK_AHEAD) {
+                        tracing::debug!(ino, "no room in the metadata budget to list ahead of the walk");
+                    } else if let Err(e) = fs.listing_via(ino, &*fs.background).await {
                         tracing::debug!(ino, error = %e, "listing ahead of the walk failed");
                     }
                 }

@@ -40,6 +40,11 @@ pub struct Listing {
 }
 
 /// Bytes one entry costs: the entry, its two index slots, and its item in the inode table.
+/// Entries in a full page of a Box listing, and a name of a typical length, for estimates of
+/// what a listing not fetched yet will take.
+const PAGE_ENTRIES: usize = 1000;
+const TYPICAL_NAME: &str = "a-name-of-a-typical-length-32-ch";
+
 fn entry_cost(name: &str) -> usize {
     std::mem::size_of::<DirEntry>() + 2 * (std::mem::size_of::<u32>() + 1) + item_bytes(name)
 }
@@ -291,6 +296,11 @@ impl ListingCache {
     /// Bytes the cached listings take (an estimate) and the budget.
     pub fn usage_bytes(&self) -> (usize, usize) {
         (self.usage().bytes, self.budget)
+    }
+
+    /// Whether `pages` full pages of listings fit in the budget beside what is cached.
+    pub fn has_room_for_pages(&self, pages: usize) -> bool {
+        self.usage().bytes + pages * PAGE_ENTRIES * entry_cost(TYPICAL_NAME) <= self.budget
     }
 
     /// Forgets a folder's listing: the next access lists it again.

@@ -587,6 +587,17 @@ mod tests {
         }
     }
 
+    /// `seen` went through `levels` in order, from the first to the last. The reader samples the
+    /// limit between its reads, so on a loaded machine a level held briefly can go unseen.
+    fn assert_levels(seen: &[usize], levels: &[usize]) {
+        let mut rest = levels.iter();
+        let in_order = seen.iter().all(|s| rest.any(|l| l == s));
+        assert!(
+            in_order && seen.first() == levels.first() && seen.last() == levels.last(),
+            "levels {seen:?}, expected {levels:?}"
+        );
+    }
+
     // Paused time: the link's delays are virtual, so the throughput the ramp measures is exact.
     #[tokio::test(start_paused = true)]
     async fn at_latency_prefetches_in_flight_grow_until_throughput_stops_improving() {
@@ -602,7 +613,7 @@ mod tests {
         assert_eq!(out, fake.data);
         // Blocks a second per level: 2 -> 10, 4 -> 20, 8 -> 30 (the link is full), 16 -> 30 (no
         // gain): the ramp settles back on 8, far below the cap of 64.
-        assert_eq!(limits, vec![2, 4, 8, 16, 8]);
+        assert_levels(&limits, &[2, 4, 8, 16, 8]);
         assert_eq!(r.ramp(), (8, true));
         eventually("downloads settle", || dl.in_flight() == 0).await;
         let calls = fake.calls();
@@ -622,7 +633,7 @@ mod tests {
         let r = reader(&dl, &fake, ReaderConfig { max_window_blocks: 8, initial_parallel: 2, read_parallel: 2 });
         let (out, limits) = read_sequentially(&r).await;
         assert_eq!(out, fake.data);
-        assert_eq!(limits, vec![2, 4, 8]);
+        assert_levels(&limits, &[2, 4, 8]);
         assert_eq!(r.ramp(), (8, true));
         eventually("downloads settle", || dl.in_flight() == 0).await;
         assert_eq!(fake.calls().len(), blocks, "each block is fetched once");
