@@ -166,6 +166,9 @@ fn a_folder_removed_with_rm_comes_back_with_mv_and_rm_in_the_trash_purges() {
     // `rm` in the trash purges: gone from Box's trash too.
     run(Command::new("rm").arg(m.p("back/f0.txt")));
     assert_eq!(names_in(&m.p(".box/trash")), ["f0.txt"]);
+    assert_eq!(errno_of(std::fs::read(m.p(".box/trash/f0.txt"))), libc::EACCES, "Box serves no trashed content");
+    let over = std::fs::rename(m.p(".box/trash/f0.txt"), m.p("back/f1.txt"));
+    assert_eq!(errno_of(over), libc::EEXIST, "a restore never replaces");
     run(Command::new("rm").arg(m.p(".box/trash/f0.txt")));
     let f0 = &ids[0];
     let gone = ids.iter().find(|i| api_get(&m, &format!("/files/{i}/trash")).0 == StatusCode::OK);
