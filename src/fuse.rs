@@ -187,15 +187,15 @@ impl Filesystem for BoxFuse {
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
         let Some(name) = utf8(name) else { return reply.error(not_utf8(name.len(), Errno::ENOENT)) };
-        let answer = |result: Result<Attr, VfsError>, ttl: KernelTtl, reply: ReplyEntry| match result {
+        let answer = |result: Result<Attr, VfsError>, ttl: &KernelTtl, reply: ReplyEntry| match result {
             Ok(a) => reply.entry(&ttl.of(a.ino), &file_attr(&a), Generation(0)),
             Err(e) => reply.error(errno("lookup", e)),
         };
         if let Some(result) = self.fs.lookup_cached(parent.0, &name) {
-            return answer(result, self.ttl.clone(), reply);
+            return answer(result, &self.ttl, reply);
         }
         let (fs, ttl) = (self.fs.clone(), self.ttl.clone());
-        self.rt.spawn(async move { answer(fs.lookup(parent.0, &name).await, ttl, reply) });
+        self.rt.spawn(async move { answer(fs.lookup(parent.0, &name).await, &ttl, reply) });
     }
 
     fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
