@@ -89,7 +89,13 @@ fn versions_are_read_byte_for_byte_copied_back_and_never_walked_into() {
     assert!(copy.path().join("docs/sub/other.txt").exists());
     assert_eq!(box_dir_requests(&m), 0, "a walk of the tree asks nothing of versions or the trash");
 
-    // Reachable by path: the versions of docs/report.pdf, each byte for byte.
+    // Reachable by path; the mirror of the tree costs nothing more than the tree's listings.
+    assert_eq!(names_in(&m.p(".box")), ["trash", "versions"]);
+    assert_eq!(names_in(&m.p(".box/versions")), ["docs"]);
+    assert_eq!(names_in(&m.p(".box/versions/docs")), ["report.pdf", "sub"]);
+    assert_eq!(box_dir_requests(&m), 0, "no versions asked for before a file's are looked into");
+
+    // The versions of docs/report.pdf, each byte for byte.
     let of_report = m.p(".box/versions/docs/report.pdf");
     let listed = names_in(&of_report);
     assert_eq!(listed.len(), 3, "{listed:?}");
