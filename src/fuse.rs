@@ -11,7 +11,7 @@
 //! counts as a lookup for the kernel (it will FORGET it), exactly like a LOOKUP reply.
 
 use crate::vfs::events::Inval;
-use crate::vfs::{Attr, Caller, Fs, FsyncMode, NodeKind, OwnerChange, SpecialType, VfsError};
+use crate::vfs::{is_virtual, Attr, Caller, Fs, FsyncMode, NodeKind, OwnerChange, SpecialType, VfsError};
 use fuser::{
     Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, KernelConfig, LockOwner,
     OpenAccMode, OpenFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty,
@@ -59,6 +59,17 @@ impl KernelTtl {
             self.followed
         } else {
             self.unfollowed
+        }
+    }
+
+    /// The TTL of `ino`: none for the hidden `.box/` (what it shows is asked of the vfs, and
+    /// so of Box when its views expire, at every use; a restored item's dentry is looked up
+    /// again at once).
+    fn of(&self, ino: u64) -> Duration {
+        if is_virtual(ino) {
+            Duration::ZERO
+        } else {
+            self.get()
         }
     }
 }
@@ -176,15 +187,15 @@ impl Filesystem for BoxFuse {
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
         let Some(name) = utf8(name) else { return reply.error(not_utf8(name.len(), Errno::ENOENT)) };
-        let answer = |result: Result<Attr, VfsError>, ttl: Duration, reply: ReplyEntry| match result {
-            Ok(a) => reply.entry(&ttl, &file_attr(&a), Generation(0)),
+        let answer = |result: Result<Attr, VfsError>, ttl: &KernelTtl, reply: ReplyEntry| match result {
+            Ok(a) => reply.entry(&ttl.of(a.ino), &file_attr(&a), Generation(0)),
             Err(e) => reply.error(errno("lookup", e)),
         };
         if let Some(result) = self.fs.lookup_cached(parent.0, &name) {
-            return answer(result, self.ttl.get(), reply);
+            return answer(result, &self.ttl, reply);
         }
-        let (fs, ttl) = (self.fs.clone(), self.ttl.get());
-        self.rt.spawn(async move { answer(fs.lookup(parent.0, &name).await, ttl, reply) });
+        let (fs, ttl) = (self.fs.clone(), self.ttl.clone());
+        self.rt.spawn(async move { answer(fs.lookup(parent.0, &name).await, &ttl, reply) });
     }
 
     fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
@@ -197,9 +208,9 @@ impl Filesystem for BoxFuse {
             Err(e) => reply.error(errno("getattr", e)),
         };
         if let Some(result) = self.fs.getattr_cached(ino.0) {
-            return answer(result, self.ttl.get(), reply);
+            return answer(result, self.ttl.of(ino.0), reply);
         }
-        let (fs, ttl) = (self.fs.clone(), self.ttl.get());
+        let (fs, ttl) = (self.fs.clone(), self.ttl.of(ino.0));
         self.rt.spawn(async move { answer(fs.getattr(ino.0).await, ttl, reply) });
     }
 
@@ -324,13 +335,12 @@ impl Filesystem for BoxFuse {
             Ok(dir) => dir,
             Err(e) => return reply.error(errno("readdirplus", e)),
         };
-        let ttl = self.ttl.get();
         for (next, e) in dir.from(offset) {
             // The kernel links every entry it gets but `.` and `..` (one lookup each).
             let dots = &*e.name == "." || &*e.name == "..";
             let attr = if dots { self.fs.attr_of(e.ino) } else { self.fs.looked_up(e.ino) };
             let Ok(attr) = attr else { continue };
-            if reply.add(INodeNo(e.ino), next, &*e.name, &ttl, &file_attr(&attr), Generation(0)) {
+            if reply.add(INodeNo(e.ino), next, &*e.name, &self.ttl.of(e.ino), &file_attr(&attr), Generation(0)) {
                 if !dots {
                     self.fs.forget(e.ino, 1); // not sent: the kernel holds no reference
                 }

@@ -470,3 +470,35 @@ async fn client_credentials_are_requested_and_renewed() {
     let client = Client::new(test_config(&emu), TokenSource::new(bad).unwrap()).unwrap();
     assert!(matches!(client.me().await.unwrap_err(), ApiError::Config(_)));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn versions_trash_restore_and_purge_are_typed_calls() {
+    let emu = TestEmulator::start().await;
+    let client = fixed_client(&emu);
+    let folder = emu.new_folder("0", "keep").await;
+    let file_id = emu.new_file(&folder, "a.txt", b"one".to_vec()).await;
+    let tmp = tempfile::tempdir().unwrap();
+    for (i, content) in [&b"two!"[..], b"three"].into_iter().enumerate() {
+        let path = write_file(tmp.path(), &format!("v{i}"), content);
+        let target = UploadTarget::NewVersion { file_id: &file_id, name: None, if_match: None };
+        client.upload(target, &path, &UploadOptions::default()).await.unwrap();
+    }
+    let versions = client.file_versions(&file_id).await.unwrap();
+    assert_eq!(versions.iter().map(|v| v.size).collect::<Vec<_>>(), [4, 3], "older versions, newest first");
+    assert!(versions.iter().all(|v| v.created_at.is_some() && v.trashed_at.is_none()));
+    let old = client.read_range(&file_id, Some(&versions[1].id), 0, 3).await.unwrap();
+    assert_eq!(old, b"one");
+
+    client.delete_folder(&folder, true, None).await.unwrap();
+    let trashed = client.trash_items().await.unwrap();
+    assert_eq!(trashed.iter().map(|i| i.id()).collect::<Vec<_>>(), [folder.as_str()]);
+    assert_eq!(trashed[0].common().parent.as_ref().map(|p| p.id.as_str()), Some("0"), "where it was");
+    let back = client.restore_folder(&folder, Some("kept"), Some("0")).await.unwrap();
+    assert_eq!((back.common.id.as_str(), back.common.name.as_str()), (folder.as_str(), "kept"));
+    assert!(client.trash_items().await.unwrap().is_empty());
+
+    client.delete_file(&file_id, None).await.unwrap();
+    client.purge_file(&file_id).await.unwrap();
+    assert!(client.trash_items().await.unwrap().is_empty(), "purged: gone from the trash");
+    assert!(matches!(client.restore_file(&file_id, None, None).await, Err(ApiError::NotFound { .. })));
+}

@@ -12,6 +12,7 @@ pub mod mount_helper;
 mod preflight;
 pub mod sd_notify;
 mod status_cmd;
+mod versions_cmd;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::process::ExitCode;
@@ -41,6 +42,9 @@ pub enum Command {
     /// Decide on a file held back after a system crash (its staged data may be incomplete):
     /// upload it after all, or discard it.
     Recover(status_cmd::RecoverArgs),
+    /// List the versions of a file in a mount (when each was uploaded, its id, its size, and
+    /// where in the mount's hidden `.box/versions/` it can be read or copied back from).
+    Versions(versions_cmd::VersionsArgs),
     /// Log in to Box (browser authorization, client credentials or a developer token) and save
     /// the credentials as a named account.
     Login(login_cmd::LoginArgs),
@@ -72,6 +76,7 @@ pub fn main() -> ExitCode {
         Command::Status(args) => status_cmd::run_status(args),
         Command::Sync(args) => status_cmd::run_sync(args),
         Command::Recover(args) => status_cmd::run_recover(args),
+        Command::Versions(args) => versions_cmd::run(args),
         Command::Login(args) => login_cmd::run_login(args),
         Command::Logout(args) => login_cmd::run_logout(args),
         Command::Completions(args) => man_cmd::run_completions(args),

@@ -1,7 +1,8 @@
 //! An in-memory Box for the vfs's unit tests: a [`Remote`] with folders, files (every upload a
 //! new version, kept for ranged reads of that version), etags that change with every change,
 //! stored `global.properties` instances, Box's answers to name conflicts and stale `if_match`
-//! (409, 412), and a count of the calls made. Tests change it behind the mount's back the way
+//! (409, 412), a trash (deleted items and their subtrees, restored or purged as Box does) and
+//! the older versions of each file, and a count of the calls made. Tests change it behind the mount's back the way
 //! another Box client would ([`FakeBox::change_remotely`]).
 //!
 //! It keeps Box's rules that the vfs relies on and nothing more: the emulator, over HTTP, is
@@ -11,7 +12,7 @@ use super::remote::{Remote, RemoteResult};
 use async_trait::async_trait;
 use boxfs_api::metadata::{ItemKind, PatchOp};
 use boxfs_api::model::{File, FileVersion, Folder, FolderMini, GlobalMetadata, Item, ItemCommon, ItemMetadata};
-use boxfs_api::model::{Permissions, User};
+use boxfs_api::model::{Permissions, User, Version};
 use boxfs_api::{ApiError, Fetched, SessionHook, UploadOptions, UploadTarget};
 use boxfs_io::blockbuf::BlockBuf;
 use bytes::Bytes;
@@ -32,6 +33,8 @@ struct Entry {
     changes: u64,
     /// The current version id (files).
     version: String,
+    /// The older version ids, oldest first (files).
+    history: Vec<String>,
     properties: Option<Map<String, Value>>,
     modified_at: String,
 }
@@ -40,6 +43,8 @@ struct Entry {
 struct State {
     next_id: u64,
     items: BTreeMap<String, Entry>,
+    /// Trashed items, with whether each was trashed itself (else with a trashed folder).
+    trash: BTreeMap<String, (Entry, bool)>,
     /// Content of every file version, by version id.
     versions: HashMap<String, Bytes>,
     calls: HashMap<&'static str, u64>,
@@ -149,6 +154,7 @@ impl State {
             parent: Some(parent.to_string()),
             changes: 1,
             version,
+            history: Vec::new(),
             properties: None,
             modified_at: "2026-01-01T00:00:00Z".into(),
         };
@@ -160,7 +166,7 @@ impl State {
         let version = format!("v{}", self.new_id());
         self.versions.insert(version.clone(), content);
         let e = self.items.get_mut(id).expect("a file");
-        e.version = version;
+        e.history.push(std::mem::replace(&mut e.version, version));
         e.changes += 1;
         if let Some(t) = modified_at {
             e.modified_at = t.to_string();
@@ -217,13 +223,85 @@ impl State {
         Ok(())
     }
 
+    /// Moves an item and its subtree to the trash (the item as trashed itself).
     fn remove(&mut self, id: &str) {
         let children: Vec<String> =
             self.items.iter().filter(|(_, e)| e.parent.as_deref() == Some(id)).map(|(c, _)| c.clone()).collect();
         for c in children {
             self.remove(&c);
+            self.trash.get_mut(&c).expect("just trashed").1 = false;
         }
-        self.items.remove(id);
+        if let Some(e) = self.items.remove(id) {
+            self.trash.insert(id.to_string(), (e, true));
+        }
+    }
+
+    /// The trashed item `id` that was trashed itself.
+    fn trashed_root(&self, id: &str, folder: bool) -> RemoteResult<&Entry> {
+        match self.trash.get(id) {
+            Some((e, true)) if e.folder == folder => Ok(e),
+            _ => Err(not_found()),
+        }
+    }
+
+    /// Brings a trashed item back with what was trashed with it (not what was trashed itself).
+    fn restore(&mut self, id: &str, folder: bool, name: Option<&str>, parent: Option<&str>) -> RemoteResult<()> {
+        let e = self.trashed_root(id, folder)?;
+        let parent = parent.map(str::to_string).or_else(|| e.parent.clone()).unwrap_or_default();
+        let name = name.unwrap_or(&e.name).to_string();
+        self.entry(&parent, true)?;
+        self.refuse_taken(&parent, &name, id)?;
+        let (mut e, _) = self.trash.remove(id).expect("checked above");
+        (e.name, e.parent) = (name, Some(parent));
+        e.changes += 1;
+        self.items.insert(id.to_string(), e);
+        self.bring_back_children(id);
+        Ok(())
+    }
+
+    fn bring_back_children(&mut self, id: &str) {
+        let children: Vec<String> = self
+            .trash
+            .iter()
+            .filter(|(_, (e, root))| !root && e.parent.as_deref() == Some(id))
+            .map(|(c, _)| c.clone())
+            .collect();
+        for c in children {
+            let (e, _) = self.trash.remove(&c).expect("listed");
+            self.items.insert(c.clone(), e);
+            self.bring_back_children(&c);
+        }
+    }
+
+    /// Deletes a trashed item and every trashed item under it for good.
+    fn purge(&mut self, id: &str) {
+        let children: Vec<String> =
+            self.trash.iter().filter(|(_, (e, _))| e.parent.as_deref() == Some(id)).map(|(c, _)| c.clone()).collect();
+        for c in children {
+            self.purge(&c);
+        }
+        self.trash.remove(id);
+    }
+
+    /// A trashed item as Box lists it in the trash (its `parent` is where it was).
+    fn trashed_item(&self, id: &str) -> Item {
+        let (e, _) = &self.trash[id];
+        let size = if e.folder { 0 } else { self.versions[&e.version].len() as u64 };
+        let common = ItemCommon {
+            id: id.to_string(),
+            name: e.name.clone(),
+            etag: Some(e.changes.to_string()),
+            size,
+            modified_at: Some(e.modified_at.clone()),
+            content_modified_at: Some(e.modified_at.clone()),
+            parent: e.parent.as_ref().map(|p| FolderMini { id: p.clone(), name: String::new() }),
+            item_status: Some("trashed".into()),
+            ..ItemCommon::default()
+        };
+        match e.folder {
+            true => Item::Folder(Folder { common }),
+            false => Item::File(File { common, sha1: None, file_version: None }),
+        }
     }
 
     fn properties_mut(&mut self, kind: ItemKind, id: &str) -> RemoteResult<&mut Option<Map<String, Value>>> {
@@ -243,6 +321,7 @@ impl FakeBox {
             parent: None,
             changes: 1,
             version: String::new(),
+            history: Vec::new(),
             properties: None,
             modified_at: "2026-01-01T00:00:00Z".into(),
         };
@@ -304,6 +383,11 @@ impl FakeBox {
         let st = self.lock();
         let e = st.items.get(id).filter(|e| !e.folder)?;
         st.versions.get(&e.version).cloned()
+    }
+
+    /// Whether item `id` is in the trash, as trashed itself (`Some(true)`) or with a folder.
+    pub fn in_trash(&self, id: &str) -> Option<bool> {
+        self.lock().trash.get(id).map(|(_, root)| *root)
     }
 
     /// An item's `global.properties` instance.
@@ -412,6 +496,51 @@ impl Remote for FakeBox {
     async fn delete_web_link(&self, _id: &str) -> RemoteResult<()> {
         drop(self.call("delete_web_link"));
         Err(not_found())
+    }
+
+    async fn trash_items(&self) -> RemoteResult<Vec<Item>> {
+        let st = self.call("trash_items");
+        Ok(st.trash.iter().filter(|(_, (_, root))| *root).map(|(id, _)| st.trashed_item(id)).collect())
+    }
+
+    async fn restore_file(&self, id: &str, name: Option<&str>, parent_id: Option<&str>) -> RemoteResult<File> {
+        let mut st = self.call("restore_file");
+        st.restore(id, false, name, parent_id)?;
+        Ok(st.file(id))
+    }
+
+    async fn restore_folder(&self, id: &str, name: Option<&str>, parent_id: Option<&str>) -> RemoteResult<Folder> {
+        let mut st = self.call("restore_folder");
+        st.restore(id, true, name, parent_id)?;
+        Ok(st.folder(id))
+    }
+
+    async fn purge_file(&self, id: &str) -> RemoteResult<()> {
+        let mut st = self.call("purge_file");
+        st.trashed_root(id, false)?;
+        st.purge(id);
+        Ok(())
+    }
+
+    async fn purge_folder(&self, id: &str) -> RemoteResult<()> {
+        let mut st = self.call("purge_folder");
+        st.trashed_root(id, true)?;
+        st.purge(id);
+        Ok(())
+    }
+
+    async fn file_versions(&self, id: &str) -> RemoteResult<Vec<Version>> {
+        let st = self.call("file_versions");
+        let e = st.entry(id, false)?;
+        let version = |v: &String| Version {
+            id: v.clone(),
+            sha1: Some(sha1_hex(&st.versions[v])),
+            size: st.versions[v].len() as u64,
+            created_at: Some(e.modified_at.clone()),
+            modified_at: Some(e.modified_at.clone()),
+            trashed_at: None,
+        };
+        Ok(e.history.iter().rev().map(version).collect())
     }
 
     async fn read_range_into(

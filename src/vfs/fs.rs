@@ -2,8 +2,9 @@
 //! (one listing call per folder per TTL, negative lookups answered from the cached listing),
 //! directory handles with a consistent snapshot, file handles reading through the block
 //! cache and prefetcher, web links as `.url` files, symlinks answered from the attributes
-//! stored on the item, xattrs and statfs.
+//! stored on the item, xattrs and statfs. Inodes of the hidden `.box/` go to `dotbox_ops.rs`.
 
+use super::dotbox::{is_virtual, DotBox};
 use super::error::{VfsError, VfsResult};
 use super::meta::attr::{Attr, AttrPolicy, SpecialType};
 use super::meta::inode::{link_body, Ino, InodeTable, Meta, Node, NodeKind, ROOT_INO};
@@ -126,6 +127,8 @@ pub struct Fs {
     /// Folders whose listing is being fetched ahead of a walker, and the fetches allowed at once.
     walk_ahead: Mutex<HashSet<Ino>>,
     walk_slots: Arc<tokio::sync::Semaphore>,
+    /// The hidden `.box/` directory's inodes and views (`dotbox_ops.rs`).
+    dot_box: DotBox,
     me: Weak<Fs>,
     /// Background work (uploads) is spawned here, also from FUSE threads.
     rt: tokio::runtime::Handle,
@@ -160,6 +163,7 @@ impl Fs {
             walk_ahead: Mutex::new(HashSet::new()),
             walk_slots: Arc::new(tokio::sync::Semaphore::new(WALK_AHEAD)),
             quota: Mutex::new(None),
+            dot_box: DotBox::default(),
             staged: StagedFiles::new(journal),
             me: me.clone(),
             rt: tokio::runtime::Handle::current(),
@@ -256,6 +260,9 @@ impl Fs {
     }
 
     pub fn attr_of(&self, ino: Ino) -> VfsResult<Attr> {
+        if is_virtual(ino) {
+            return self.virtual_attr(ino);
+        }
         Ok(self.attr(&self.node(ino)?))
     }
 
@@ -411,6 +418,9 @@ impl Fs {
     /// Looks `name` up in `parent`. A name missing from a cached listing costs no API call; in
     /// a folder the user may not list, no name is found (they may still create one).
     pub async fn lookup(&self, parent: Ino, name: &str) -> VfsResult<Attr> {
+        if self.is_dot_box_entry(parent, name) {
+            return self.dot_box_lookup(parent, name).await;
+        }
         // A folder Box refuses to list (an uploader's) has no name to find.
         let entry = match self.find_entry(parent, name).await {
             Err(VfsError::Denied) => return Err(VfsError::NotFound),
@@ -422,6 +432,9 @@ impl Fs {
     /// [`Fs::lookup`] when the parent's listing is cached and fresh: answered without waiting
     /// (`None`: call `lookup`).
     pub fn lookup_cached(&self, parent: Ino, name: &str) -> Option<VfsResult<Attr>> {
+        if self.is_dot_box_entry(parent, name) {
+            return self.dot_box_lookup_cached(parent, name);
+        }
         if name.chars().count() > 255 {
             return Some(Err(VfsError::NameTooLong));
         }
@@ -432,6 +445,9 @@ impl Fs {
     /// The attributes of `ino`, which the kernel now holds one more reference to (a lookup, or
     /// an entry of a `readdirplus` answer).
     pub fn looked_up(&self, ino: Ino) -> VfsResult<Attr> {
+        if is_virtual(ino) {
+            return self.virtual_looked_up(ino);
+        }
         let node = self.node(ino)?;
         self.inodes.add_lookup(node.ino);
         Ok(self.attr(&node))
@@ -457,6 +473,9 @@ impl Fs {
     /// The kernel forgot `n` lookups of `ino`: once it knows the inode no more, the inode is
     /// dropped unless something else holds it (see [`Fs::drop_if_unused`]).
     pub fn forget(&self, ino: Ino, n: u64) {
+        if is_virtual(ino) {
+            return self.dot_box.table.forget(ino, n);
+        }
         if !self.inodes.forget(ino, n) {
             return;
         }
@@ -468,6 +487,9 @@ impl Fs {
 
     /// Attributes, revalidated with a conditional GET (`if-none-match`) once the TTL passed.
     pub async fn getattr(&self, ino: Ino) -> VfsResult<Attr> {
+        if is_virtual(ino) {
+            return self.virtual_attr(ino);
+        }
         if let Some(answer) = self.getattr_cached(ino) {
             return answer;
         }
@@ -491,6 +513,9 @@ impl Fs {
     /// [`Fs::getattr`] when no revalidation is due: answered without waiting (`None`: call
     /// `getattr`).
     pub fn getattr_cached(&self, ino: Ino) -> Option<VfsResult<Attr>> {
+        if is_virtual(ino) {
+            return Some(self.virtual_attr(ino));
+        }
         let node = match self.node(ino) {
             Ok(node) => node,
             Err(e) => return Some(Err(e)),
@@ -518,6 +543,9 @@ impl Fs {
     /// Opens a directory on a snapshot of its listing (stable across `readdir` calls).
     /// Its subfolders' listings are fetched ahead ([`Fs::walk_ahead`]).
     pub async fn opendir(&self, ino: Ino) -> VfsResult<u64> {
+        if is_virtual(ino) {
+            return self.dot_box_opendir(ino).await;
+        }
         self.check_allowed(ino, Op::List).await?;
         let listing = self.listing(ino).await?;
         Ok(self.open_listed_dir(ino, listing))
@@ -526,6 +554,9 @@ impl Fs {
     /// [`Fs::opendir`] when the rights and the listing are known and fresh: answered without
     /// waiting (`None`: call `opendir`).
     pub fn opendir_cached(&self, ino: Ino) -> Option<VfsResult<u64>> {
+        if is_virtual(ino) {
+            return None;
+        }
         if let Err(e) = self.allowed_now(ino, Op::List)? {
             return Some(Err(e));
         }
@@ -543,7 +574,10 @@ impl Fs {
         let Handle::Dir { ino, listing } = self.handle(fh)? else {
             return Err(VfsError::BadHandle);
         };
-        let parent = self.inodes.get(ino).map(|n| n.parent).unwrap_or(ROOT_INO);
+        let parent = match is_virtual(ino) {
+            true => self.virtual_parent(ino),
+            false => self.inodes.get(ino).map(|n| n.parent).unwrap_or(ROOT_INO),
+        };
         let dots = [
             DirEntry { ino, kind: NodeKind::Dir, name: ".".into() },
             DirEntry { ino: parent, kind: NodeKind::Dir, name: "..".into() },
@@ -572,6 +606,9 @@ impl Fs {
 
     /// Opens a file; for writing (or truncating) it is staged first.
     pub async fn open(&self, ino: Ino, write: bool, truncate: bool) -> VfsResult<u64> {
+        if is_virtual(ino) {
+            return self.dot_box_open(ino, write || truncate);
+        }
         let node = self.node(ino)?;
         if write || truncate {
             if self.cfg.attrs.read_only {
@@ -662,7 +699,7 @@ impl Fs {
         if UNSUPPORTED_XATTRS.contains(&name) {
             return Err(VfsError::NotSupported);
         }
-        if !name.starts_with("user.box.") {
+        if !name.starts_with("user.box.") || is_virtual(ino) {
             return Err(VfsError::NoAttr);
         }
         let node = self.node(ino)?;
@@ -671,6 +708,9 @@ impl Fs {
 
     /// The attribute names this item has.
     pub fn listxattr(&self, ino: Ino) -> VfsResult<Vec<&'static str>> {
+        if is_virtual(ino) {
+            return Ok(Vec::new());
+        }
         let node = self.node(ino)?;
         Ok(XATTRS.iter().copied().filter(|n| xattr(&node, n).is_some()).collect())
     }
@@ -708,6 +748,10 @@ impl Fs {
     /// This filesystem as an `Arc` (for background uploads), while it is alive.
     pub(super) fn self_arc(&self) -> Option<Arc<Fs>> {
         self.me.upgrade()
+    }
+
+    pub(super) fn dot_box(&self) -> &DotBox {
+        &self.dot_box
     }
 
     pub(super) fn inodes(&self) -> &InodeTable {

@@ -3,12 +3,15 @@
 //! - [`meta`]: what is known of Box's items: inodes, listings, attributes, rights.
 //! - [`read`]: file content through the block cache, downloads and prefetch.
 //! - [`write`]: local changes: staged entries, the journal, the upload state machine.
+//! - [`dotbox`]: the hidden `.box/` directory (versions and trash): virtual inodes and the
+//!   views fetched from Box when someone looks.
 //! - [`remote`]: what the vfs needs of Box, as a trait ([`Remote`]): the Box client implements
 //!   it for the mount, an in-memory fake for the unit tests.
 //!
 //! [`Fs`] is the facade the FUSE adapter calls. It owns one of each room's parts and the open
 //! handles, and its operations are where rooms meet: `fs.rs` (lookup, getattr, readdir, read,
-//! xattrs), `ops.rs` (create, write, setattr, mkdir, unlink, rename), `writeback.rs` (the
+//! xattrs), `ops.rs` (create, write, setattr, mkdir, unlink, rename), `dotbox_ops.rs` (the same
+//! operations on `.box/`), `writeback.rs` (the
 //! driver that takes staged entries to Box), `uploads.rs` (sync, drain, recovery, status) and
 //! `events.rs` (Box's change events as invalidations). Rooms never call the facade; the facade
 //! files do not import each other except for the types `fs.rs` defines.
@@ -27,6 +30,8 @@
 //!   yet), so that a concurrent fetch of the folder cannot undo it.
 //! - Every error becomes one errno in one place (`error.rs`).
 
+pub mod dotbox;
+mod dotbox_ops;
 pub mod error;
 pub mod events;
 mod fs;
@@ -40,12 +45,15 @@ pub mod write;
 mod writeback;
 
 #[cfg(test)]
+mod dotbox_tests;
+#[cfg(test)]
 mod fake;
 #[cfg(test)]
 mod memory_tests;
 #[cfg(test)]
 mod tests;
 
+pub use dotbox::is_virtual;
 pub use error::{VfsError, VfsResult};
 pub use fs::{DirSnapshot, Fs, FsConfig, FsyncMode, XATTRS};
 pub use meta::attr::{Attr, AttrPolicy, SpecialType};

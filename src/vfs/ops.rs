@@ -18,6 +18,7 @@
 //! (checked under the map's lock, which the driver holds to unstage a finished entry), so
 //! no write ever lands in an entry that already left.
 
+use super::dotbox::is_virtual;
 use super::error::{VfsError, VfsResult};
 use super::fs::content_version;
 use super::fs::{Fs, Handle};
@@ -72,6 +73,7 @@ impl Fs {
     /// In a folder the user may not list, Box decides at upload time.
     async fn check_free(&self, parent: Ino, name: &str, except: Option<Ino>) -> VfsResult<()> {
         check_name(name)?;
+        self.refuse_dot_box_name(parent, name)?;
         let listing = match self.listing(parent).await {
             Err(VfsError::Denied) => return Ok(()),
             other => other?,
@@ -195,6 +197,7 @@ impl Fs {
         made: Posix,
         caller: Caller,
     ) -> VfsResult<Arc<Staged>> {
+        self.refuse_dot_box_name(parent, name)?;
         self.check_allowed(parent, Op::Create).await?;
         self.check_free(parent, name, None).await?;
         let parent_id = self.box_id_of_dir(parent)?;
@@ -298,6 +301,9 @@ impl Fs {
         mtime: Option<SystemTime>,
         owner: OwnerChange,
     ) -> VfsResult<Attr> {
+        if is_virtual(ino) {
+            return Err(VfsError::ReadOnly);
+        }
         let node = self.inodes().get(ino).ok_or(VfsError::NotFound)?;
         let account_root = node.kind == NodeKind::Dir && node.box_id == "0";
         if (account_root || node.kind == NodeKind::Link) && !owner.is_empty() {
@@ -392,6 +398,7 @@ impl Fs {
 
     /// `mkdir`: one Box call; a mode or owner other than the defaults follows as attributes.
     pub async fn mkdir(&self, parent: Ino, name: &str, mode: u32, caller: Caller) -> VfsResult<Attr> {
+        self.refuse_dot_box_name(parent, name)?;
         self.check_allowed(parent, Op::Create).await?;
         self.check_free(parent, name, None).await?;
         let folder = self.remote().create_folder(&self.box_id_of_dir(parent)?, name).await?;
@@ -415,6 +422,9 @@ impl Fs {
     }
 
     pub async fn rmdir(&self, parent: Ino, name: &str) -> VfsResult<()> {
+        if self.is_dot_box_entry(parent, name) {
+            return self.dot_box_remove(parent, name, true).await;
+        }
         let entry = self.find_entry(parent, name).await?;
         if entry.kind != NodeKind::Dir {
             return Err(VfsError::NotDir);
@@ -431,10 +441,14 @@ impl Fs {
         })
         .await;
         self.forget_listing(entry.ino).await;
+        self.dot_box().trash_changed();
         Ok(())
     }
 
     pub async fn unlink(&self, parent: Ino, name: &str) -> VfsResult<()> {
+        if self.is_dot_box_entry(parent, name) {
+            return self.dot_box_remove(parent, name, false).await;
+        }
         let entry = self.find_entry(parent, name).await?;
         if entry.kind == NodeKind::Dir {
             return Err(VfsError::IsDir);
@@ -447,6 +461,7 @@ impl Fs {
                 NodeKind::Link => self.remote().delete_web_link(&node.box_id).await?,
                 _ => self.remote().delete_file(&node.box_id, None).await?,
             }
+            self.dot_box().trash_changed();
         }
         self.edit_listing(parent, |l| {
             l.remove_named(&entry.name, |x| x.ino == entry.ino);
@@ -466,6 +481,10 @@ impl Fs {
         new_name: &str,
         noreplace: bool,
     ) -> VfsResult<()> {
+        if self.is_dot_box_entry(parent, name) {
+            return self.dot_box_rename(parent, name, new_parent, new_name).await;
+        }
+        self.refuse_dot_box_name(new_parent, new_name)?;
         let entry = self.find_entry(parent, name).await?;
         check_name(new_name)?;
         if new_name != name {

@@ -11,7 +11,7 @@
 
 use async_trait::async_trait;
 use boxfs_api::metadata::{ItemKind, PatchOp};
-use boxfs_api::model::{File, Folder, Item, User};
+use boxfs_api::model::{File, Folder, Item, User, Version};
 use boxfs_api::{ApiError, Client, Fetched, SessionHook, UploadOptions, UploadTarget};
 use boxfs_io::blockbuf::BlockBuf;
 use bytes::Bytes;
@@ -52,6 +52,17 @@ pub trait Remote: Send + Sync + 'static {
     async fn delete_file(&self, id: &str, if_match: Option<&str>) -> RemoteResult<()>;
     async fn delete_folder(&self, id: &str, recursive: bool, if_match: Option<&str>) -> RemoteResult<()>;
     async fn delete_web_link(&self, id: &str) -> RemoteResult<()>;
+
+    /// The user's trash: items trashed themselves (not only through a trashed folder).
+    async fn trash_items(&self) -> RemoteResult<Vec<Item>>;
+    /// Brings a trashed file back, into `parent_id` (else where it was), renamed to `name`.
+    async fn restore_file(&self, id: &str, name: Option<&str>, parent_id: Option<&str>) -> RemoteResult<File>;
+    async fn restore_folder(&self, id: &str, name: Option<&str>, parent_id: Option<&str>) -> RemoteResult<Folder>;
+    /// Deletes a trashed item for good.
+    async fn purge_file(&self, id: &str) -> RemoteResult<()>;
+    async fn purge_folder(&self, id: &str) -> RemoteResult<()>;
+    /// A file's older versions, newest first (not the current one).
+    async fn file_versions(&self, id: &str) -> RemoteResult<Vec<Version>>;
 
     /// Appends up to `len` bytes of the file (at `version`, or the current one) from `offset`
     /// to `out`; returns how many (fewer only at the end of the file).
@@ -148,6 +159,30 @@ impl Remote for Client {
 
     async fn delete_web_link(&self, id: &str) -> RemoteResult<()> {
         Client::delete_web_link(self, id).await
+    }
+
+    async fn trash_items(&self) -> RemoteResult<Vec<Item>> {
+        Client::trash_items(self).await
+    }
+
+    async fn restore_file(&self, id: &str, name: Option<&str>, parent_id: Option<&str>) -> RemoteResult<File> {
+        Client::restore_file(self, id, name, parent_id).await
+    }
+
+    async fn restore_folder(&self, id: &str, name: Option<&str>, parent_id: Option<&str>) -> RemoteResult<Folder> {
+        Client::restore_folder(self, id, name, parent_id).await
+    }
+
+    async fn purge_file(&self, id: &str) -> RemoteResult<()> {
+        Client::purge_file(self, id).await
+    }
+
+    async fn purge_folder(&self, id: &str) -> RemoteResult<()> {
+        Client::purge_folder(self, id).await
+    }
+
+    async fn file_versions(&self, id: &str) -> RemoteResult<Vec<Version>> {
+        Client::file_versions(self, id).await
     }
 
     async fn read_range_into(

@@ -1,10 +1,10 @@
 //! Metadata calls: the user, files and folders (with `if-none-match`), listings (marker
 //! paging, 1000 per page, explicit stat fields), folder creation (duplicate-safe), rename and
-//! move (with `if-match`), delete, copy and trash.
+//! move (with `if-match`), delete, copy, trash (list, restore, purge) and a file's versions.
 
 use super::client::{Call, Client};
 use super::error::{ApiError, ApiResult};
-use super::model::{File, Folder, HasCommon, Item, ItemsPage, User};
+use super::model::{File, Folder, HasCommon, Item, ItemsPage, User, Version, VersionsPage};
 use futures_util::Stream;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -15,6 +15,9 @@ pub const STAT_FIELDS: &str = "type,id,sequence_id,etag,name,size,sha1,file_vers
 content_created_at,content_modified_at,parent,item_status,permissions,url,metadata.global.properties";
 
 const PAGE_LIMIT: u32 = 1000;
+
+/// The fields of a file version that `boxfs` shows.
+const VERSION_FIELDS: &str = "sha1,size,created_at,modified_at,trashed_at";
 
 /// An item as a request with `fields=STAT_FIELDS` returns it: the metadata instances asked for
 /// are known, also when the item has none and Box leaves its `metadata` field out.
@@ -239,6 +242,33 @@ impl Client {
     pub async fn restore_folder(&self, id: &str, name: Option<&str>, parent_id: Option<&str>) -> ApiResult<Folder> {
         let url = self.api(&format!("/folders/{id}?fields={STAT_FIELDS}"));
         stat_json(&self.send_json(Method::POST, url, update_body(name, parent_id), None).await?)
+    }
+
+    /// Deletes a trashed file for good. A retry after an unseen success finds it gone: done.
+    pub async fn purge_file(&self, id: &str) -> ApiResult<()> {
+        self.delete_item(self.api(&format!("/files/{id}/trash")), None).await
+    }
+
+    /// Deletes a trashed folder (and everything trashed with it) for good.
+    pub async fn purge_folder(&self, id: &str) -> ApiResult<()> {
+        self.delete_item(self.api(&format!("/folders/{id}/trash")), None).await
+    }
+
+    /// The older versions of a file, newest first, as Box lists them (the current version is
+    /// not among them: the file's own `file_version` is).
+    pub async fn file_versions(&self, id: &str) -> ApiResult<Vec<Version>> {
+        let mut out = Vec::new();
+        loop {
+            let url = self
+                .api(&format!("/files/{id}/versions?fields={VERSION_FIELDS}&limit={PAGE_LIMIT}&offset={}", out.len()));
+            let page: VersionsPage = self.get_json(url).await?;
+            let total = page.total_count.unwrap_or(0) as usize;
+            let got = page.entries.len();
+            out.extend(page.entries);
+            if got == 0 || out.len() >= total {
+                return Ok(out);
+            }
+        }
     }
 
     /// Like `execute`, also telling whether an earlier attempt may have reached the server.

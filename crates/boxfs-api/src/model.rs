@@ -87,6 +87,35 @@ pub struct FileVersion {
     pub sha1: Option<String>,
 }
 
+/// One version of a file as `GET /files/{id}/versions` lists it (the older versions; Box
+/// leaves the current one out).
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+pub struct Version {
+    #[serde(deserialize_with = "de_id")]
+    pub id: String,
+    #[serde(default)]
+    pub sha1: Option<String>,
+    #[serde(default, deserialize_with = "de_size")]
+    pub size: u64,
+    /// When the version was uploaded.
+    #[serde(default)]
+    pub created_at: Option<String>,
+    #[serde(default)]
+    pub modified_at: Option<String>,
+    /// Set when the version was deleted (it can no longer be downloaded).
+    #[serde(default)]
+    pub trashed_at: Option<String>,
+}
+
+/// One page of `GET /files/{id}/versions` (offset paging).
+#[derive(Clone, Debug, Deserialize)]
+pub struct VersionsPage {
+    #[serde(default)]
+    pub entries: Vec<Version>,
+    #[serde(default)]
+    pub total_count: Option<u64>,
+}
+
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
 pub struct Permissions {
     #[serde(default)]
