@@ -4,6 +4,7 @@
 //! cache and prefetcher, web links as `.url` files, symlinks answered from the attributes
 //! stored on the item, xattrs and statfs.
 
+use super::box_attrs::BoxLocks;
 use super::error::{VfsError, VfsResult};
 use super::meta::attr::{Attr, AttrPolicy, SpecialType};
 use super::meta::inode::{link_body, Ino, InodeTable, Meta, Node, NodeKind, ROOT_INO};
@@ -45,6 +46,8 @@ pub struct FsConfig {
     pub sync_on_close: bool,
     /// What `fsync` waits for.
     pub fsync: FsyncMode,
+    /// A file in Box opened for writing is locked in Box until its upload lands.
+    pub lock_on_open: bool,
 }
 
 /// What `fsync` (and `fdatasync`, `msync(MS_SYNC)`, close with `sync_on_close`) promise.
@@ -126,6 +129,8 @@ pub struct Fs {
     /// Folders whose listing is being fetched ahead of a walker, and the fetches allowed at once.
     walk_ahead: Mutex<HashSet<Ino>>,
     walk_slots: Arc<tokio::sync::Semaphore>,
+    /// Who the mount is in Box and the locks it took for writers (`box_attrs.rs`).
+    box_locks: BoxLocks,
     me: Weak<Fs>,
     /// Background work (uploads) is spawned here, also from FUSE threads.
     rt: tokio::runtime::Handle,
@@ -159,6 +164,7 @@ impl Fs {
             next_fh: AtomicU64::new(1),
             walk_ahead: Mutex::new(HashSet::new()),
             walk_slots: Arc::new(tokio::sync::Semaphore::new(WALK_AHEAD)),
+            box_locks: BoxLocks::default(),
             quota: Mutex::new(None),
             staged: StagedFiles::new(journal),
             me: me.clone(),
@@ -669,10 +675,12 @@ impl Fs {
         xattr(&node, name).ok_or(VfsError::NoAttr)
     }
 
-    /// The attribute names this item has.
+    /// The attribute names this item has (of those answered by asking Box, the ones the
+    /// mount knows it has).
     pub fn listxattr(&self, ino: Ino) -> VfsResult<Vec<&'static str>> {
         let node = self.node(ino)?;
-        Ok(XATTRS.iter().copied().filter(|n| xattr(&node, n).is_some()).collect())
+        let known = XATTRS.iter().copied().filter(|n| xattr(&node, n).is_some());
+        Ok(known.chain(self.box_xattr_names(&node)).collect())
     }
 
     /// Block cache bytes in use and its budget.
@@ -708,6 +716,10 @@ impl Fs {
     /// This filesystem as an `Arc` (for background uploads), while it is alive.
     pub(super) fn self_arc(&self) -> Option<Arc<Fs>> {
         self.me.upgrade()
+    }
+
+    pub(super) fn box_locks(&self) -> &BoxLocks {
+        &self.box_locks
     }
 
     pub(super) fn inodes(&self) -> &InodeTable {

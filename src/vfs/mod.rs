@@ -11,7 +11,8 @@
 //! xattrs), `ops.rs` (create, write, setattr, mkdir, unlink, rename), `writeback.rs` (the
 //! driver that takes staged entries to Box), `uploads.rs` (sync, drain, recovery, status) and
 //! `events.rs` (Box's change events as invalidations). Rooms never call the facade; the facade
-//! files do not import each other except for the types `fs.rs` defines.
+//! files do not import each other except for the types `fs.rs` defines. `box_attrs.rs` adds
+//! Box's shared links and locks (as xattrs, and where files are opened for writing).
 //!
 //! The rules the facade keeps between rooms:
 //! - A file with a staged entry is read, `stat`ed and listed from that entry (its size,
@@ -27,6 +28,7 @@
 //!   yet), so that a concurrent fetch of the folder cannot undo it.
 //! - Every error becomes one errno in one place (`error.rs`).
 
+mod box_attrs;
 pub mod error;
 pub mod events;
 mod fs;
@@ -40,12 +42,15 @@ pub mod write;
 mod writeback;
 
 #[cfg(test)]
+mod box_attrs_tests;
+#[cfg(test)]
 mod fake;
 #[cfg(test)]
 mod memory_tests;
 #[cfg(test)]
 mod tests;
 
+pub use box_attrs::asks_box;
 pub use error::{VfsError, VfsResult};
 pub use fs::{DirSnapshot, Fs, FsConfig, FsyncMode, XATTRS};
 pub use meta::attr::{Attr, AttrPolicy, SpecialType};

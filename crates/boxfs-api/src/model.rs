@@ -165,6 +165,16 @@ pub struct File {
     pub sha1: Option<String>,
     #[serde(default)]
     pub file_version: Option<FileVersion>,
+    /// The file's lock, when the response carries the `lock` field (`Some(None)`: unlocked;
+    /// `None`: not asked for, or an event's source).
+    #[serde(default, deserialize_with = "de_present", skip_serializing_if = "Option::is_none")]
+    pub lock: Option<Option<crate::sharing::Lock>>,
+}
+
+/// A field that may be absent (`None`, through `#[serde(default)]`), `null` (`Some(None)`) or
+/// set (`Some(Some(v))`).
+fn de_present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
