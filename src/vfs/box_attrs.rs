@@ -22,12 +22,13 @@ use super::error::{VfsError, VfsResult};
 use super::events::Inval;
 use super::fs::Fs;
 use super::meta::inode::{Ino, Meta, Node, NodeKind};
+use super::meta::locks::is_live;
 use boxfs_api::metadata::ItemKind;
+use boxfs_api::model::Lock;
 use boxfs_api::model::{Event, File, Item};
-use boxfs_api::sharing::{LinkAccess, LinkSettings, Lock};
+use boxfs_api::sharing::{LinkAccess, LinkSettings};
 use boxfs_api::ApiError;
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 
 pub const SHARED_LINK: &str = "user.box.shared_link";
 pub const LOCK: &str = "user.box.lock";
@@ -35,20 +36,6 @@ pub const LOCK: &str = "user.box.lock";
 /// `XATTR_CREATE` and `XATTR_REPLACE` of setxattr(2).
 const XATTR_CREATE: i32 = 1;
 const XATTR_REPLACE: i32 = 2;
-
-/// What the mount keeps about locks: who it acts as (learnt when first needed) and the files
-/// it locked for their writers (`lock_on_open`).
-#[derive(Default)]
-pub struct BoxLocks {
-    me: OnceLock<String>,
-    held_for_writers: Mutex<HashSet<Ino>>,
-}
-
-impl BoxLocks {
-    fn held(&self) -> std::sync::MutexGuard<'_, HashSet<Ino>> {
-        self.held_for_writers.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
 
 /// The attributes whose values are asked of Box when read.
 pub fn asks_box(name: &str) -> bool {
@@ -132,14 +119,6 @@ fn holder_name(lock: &Lock) -> String {
         Some(u) => format!("{} <{}>", u.name, u.login),
         None => "an unknown user".to_string(),
     }
-}
-
-/// A lock that still holds (Box shows an expired one for a while).
-fn is_live(lock: &Lock) -> bool {
-    lock.expired_at
-        .as_deref()
-        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-        .is_none_or(|t| t > chrono::Utc::now())
 }
 
 /// The Box kind of a node that can have a shared link (web links are not served here).
@@ -279,11 +258,11 @@ impl Fs {
 
     /// The id of the Box user the mount acts as (asked once).
     async fn my_user_id(&self) -> VfsResult<String> {
-        if let Some(id) = self.box_locks().me.get() {
-            return Ok(id.clone());
+        if let Some(id) = self.box_locks().me() {
+            return Ok(id.to_string());
         }
         let id = self.quota().await?.id;
-        Ok(self.box_locks().me.get_or_init(|| id).clone())
+        Ok(self.box_locks().learn_me(id).to_string())
     }
 
     /// `EACCES` (and a warning naming the holder) when another user holds the lock of the
@@ -309,7 +288,7 @@ impl Fs {
         if !self.config().lock_on_open || !in_box || self.live_lock(&node).is_some() {
             return Ok(());
         }
-        if !self.box_locks().held().insert(ino) {
+        if !self.box_locks().take_for_writers(ino) {
             return Ok(()); // another writer locked it already
         }
         match self.lock_in_box(&node, None).await {
@@ -318,7 +297,7 @@ impl Fs {
                 Ok(())
             }
             Err(e) => {
-                self.box_locks().held().remove(&ino);
+                self.box_locks().release_for_writers(ino);
                 Err(e)
             }
         }
@@ -326,7 +305,7 @@ impl Fs {
 
     /// The entry of `ino` left the write-back queue: a lock taken for its writers is released.
     pub(super) async fn unlock_after_upload(&self, ino: Ino) {
-        if !self.box_locks().held().remove(&ino) {
+        if !self.box_locks().release_for_writers(ino) {
             return;
         }
         let Some(node) = self.inodes().get(ino) else { return };
@@ -396,7 +375,7 @@ mod tests {
 
     #[test]
     fn a_lock_reads_as_its_holder_and_expiry() {
-        let holder = boxfs_api::sharing::UserMini { id: "7".into(), name: "Ann".into(), login: "ann@x.org".into() };
+        let holder = boxfs_api::model::UserMini { id: "7".into(), name: "Ann".into(), login: "ann@x.org".into() };
         let mut lock = Lock { created_by: Some(holder), expired_at: None, is_download_prevented: false };
         assert_eq!(describe(&lock), "locked by Ann <ann@x.org>, no expiry");
         lock.expired_at = Some("2099-12-05T10:00:00Z".into());

@@ -4,11 +4,11 @@
 //! cache and prefetcher, web links as `.url` files, symlinks answered from the attributes
 //! stored on the item, xattrs and statfs.
 
-use super::box_attrs::BoxLocks;
 use super::error::{VfsError, VfsResult};
 use super::meta::attr::{Attr, AttrPolicy, SpecialType};
 use super::meta::inode::{link_body, Ino, InodeTable, Meta, Node, NodeKind, ROOT_INO};
 use super::meta::listings::{DirEntry, Listing, ListingCache};
+use super::meta::locks::BoxLocks;
 use super::meta::names::not_found;
 use super::meta::posix::Posix;
 use super::meta::rights::Op;

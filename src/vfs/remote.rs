@@ -11,8 +11,9 @@
 
 use async_trait::async_trait;
 use boxfs_api::metadata::{ItemKind, PatchOp};
+use boxfs_api::model::Sharing;
 use boxfs_api::model::{File, Folder, Item, User};
-use boxfs_api::sharing::{LinkSettings, Sharing};
+use boxfs_api::sharing::LinkSettings;
 use boxfs_api::{ApiError, Client, Fetched, SessionHook, UploadOptions, UploadTarget};
 use boxfs_io::blockbuf::BlockBuf;
 use bytes::Bytes;

@@ -168,7 +168,7 @@ pub struct File {
     /// The file's lock, when the response carries the `lock` field (`Some(None)`: unlocked;
     /// `None`: not asked for, or an event's source).
     #[serde(default, deserialize_with = "de_present", skip_serializing_if = "Option::is_none")]
-    pub lock: Option<Option<crate::sharing::Lock>>,
+    pub lock: Option<Option<Lock>>,
 }
 
 /// A field that may be absent (`None`, through `#[serde(default)]`), `null` (`Some(None)`) or
@@ -189,6 +189,49 @@ pub struct WebLink {
     pub common: ItemCommon,
     #[serde(default)]
     pub url: Option<String>,
+}
+
+/// An item's shared link, as far as boxfs reads it.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+pub struct SharedLink {
+    pub url: String,
+    #[serde(default)]
+    pub access: Option<String>,
+    #[serde(default)]
+    pub unshared_at: Option<String>,
+    #[serde(default)]
+    pub is_password_enabled: bool,
+}
+
+/// A user as Box names them in other objects (`User--Mini`).
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+pub struct UserMini {
+    #[serde(deserialize_with = "de_id")]
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub login: String,
+}
+
+/// A lock on a file: who holds it and until when (`expired_at`; none: until unlocked).
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+pub struct Lock {
+    #[serde(default)]
+    pub created_by: Option<UserMini>,
+    #[serde(default)]
+    pub expired_at: Option<String>,
+    #[serde(default)]
+    pub is_download_prevented: bool,
+}
+
+/// An item's `shared_link` and (files only) `lock`: `None` when it has none.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+pub struct Sharing {
+    #[serde(default)]
+    pub shared_link: Option<SharedLink>,
+    #[serde(default)]
+    pub lock: Option<Lock>,
 }
 
 /// An entry of a folder listing (or an event source).

@@ -10,9 +10,8 @@ use super::client::Client;
 use super::error::ApiResult;
 use super::items::{stat_json, STAT_FIELDS};
 use super::metadata::ItemKind;
-use super::model::{de_id, File};
+use super::model::{File, Sharing};
 use reqwest::Method;
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 /// Who may open a shared link.
@@ -74,49 +73,6 @@ impl LinkSettings {
         }
         json!({ "shared_link": link })
     }
-}
-
-/// An item's shared link, as far as boxfs reads it.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
-pub struct SharedLink {
-    pub url: String,
-    #[serde(default)]
-    pub access: Option<String>,
-    #[serde(default)]
-    pub unshared_at: Option<String>,
-    #[serde(default)]
-    pub is_password_enabled: bool,
-}
-
-/// A user as Box names them in other objects (`User--Mini`).
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
-pub struct UserMini {
-    #[serde(deserialize_with = "de_id")]
-    pub id: String,
-    #[serde(default)]
-    pub name: String,
-    #[serde(default)]
-    pub login: String,
-}
-
-/// A lock on a file: who holds it and until when (`expired_at`; none: until unlocked).
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
-pub struct Lock {
-    #[serde(default)]
-    pub created_by: Option<UserMini>,
-    #[serde(default)]
-    pub expired_at: Option<String>,
-    #[serde(default)]
-    pub is_download_prevented: bool,
-}
-
-/// An item's `shared_link` and (files only) `lock`: `None` when it has none.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
-pub struct Sharing {
-    #[serde(default)]
-    pub shared_link: Option<SharedLink>,
-    #[serde(default)]
-    pub lock: Option<Lock>,
 }
 
 /// The fields that [`Sharing`] reads, per kind (folders have no lock).

@@ -9,8 +9,8 @@
 
 use super::compact::{Digest, Secs, Token, TokenKey};
 use super::stored::Stored;
+use boxfs_api::model::Lock;
 use boxfs_api::model::{Item, ItemCommon, Permissions};
-use boxfs_api::sharing::Lock;
 use hashbrown::{DefaultHashBuilder, HashTable};
 use std::hash::BuildHasher;
 use std::sync::{Arc, LazyLock, Mutex};

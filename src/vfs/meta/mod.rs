@@ -7,6 +7,7 @@
 //! - `attr.rs`, `stored.rs`, `posix.rs`: `stat` attributes: the mount's defaults from Box's
 //!   permissions and the mount options, with the POSIX attributes stored on the item over them.
 //! - `rights.rs`: which operation each Box right allows; `names.rs`: Box's naming rules as errnos.
+//! - `locks.rs`: who the mount is in Box, and the locks it took for writers.
 //! - `compact.rs`: the compact forms the table keeps items in (ids as integers, SHA-1s as bytes).
 //!
 //! Memory is bounded: listings are kept within a byte budget (least recently used dropped
@@ -24,6 +25,7 @@ pub mod attr;
 pub mod compact;
 pub mod inode;
 pub mod listings;
+pub mod locks;
 pub mod names;
 pub mod posix;
 pub mod rights;
