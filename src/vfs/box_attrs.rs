@@ -109,8 +109,16 @@ fn parse_value(name: &str, value: &[u8]) -> VfsResult<Wanted> {
 fn describe(lock: &Lock) -> String {
     let holder = holder_name(lock);
     match &lock.expired_at {
-        Some(t) => format!("locked by {holder} until {t}"),
+        Some(t) => format!("locked by {holder} until {}", in_utc(t)),
         None => format!("locked by {holder}, no expiry"),
+    }
+}
+
+/// An RFC 3339 time of Box's (in any offset) in UTC, `Z`-suffixed; as given if unreadable.
+fn in_utc(time: &str) -> String {
+    match chrono::DateTime::parse_from_rfc3339(time) {
+        Ok(t) => t.to_utc().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        Err(_) => time.to_string(),
     }
 }
 
@@ -378,7 +386,7 @@ mod tests {
         let holder = boxfs_api::model::UserMini { id: "7".into(), name: "Ann".into(), login: "ann@x.org".into() };
         let mut lock = Lock { created_by: Some(holder), expired_at: None, is_download_prevented: false };
         assert_eq!(describe(&lock), "locked by Ann <ann@x.org>, no expiry");
-        lock.expired_at = Some("2099-12-05T10:00:00Z".into());
+        lock.expired_at = Some("2099-12-05T02:00:00-08:00".into());
         assert_eq!(describe(&lock), "locked by Ann <ann@x.org> until 2099-12-05T10:00:00Z");
         assert!(is_live(&lock));
         lock.expired_at = Some("2001-01-01T00:00:00Z".into());
