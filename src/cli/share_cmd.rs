@@ -26,7 +26,23 @@ pub enum Access {
     Collaborators,
 }
 
+/// The attribute behind `boxfs share`, as the man page tells it.
+const SHARE_ATTRIBUTE: &str = "The link is the item's extended attribute user.box.shared_link in the mount: \
+`getfattr -n user.box.shared_link PATH` prints it (no such attribute: no link), `setfattr -n \
+user.box.shared_link -v 'ACCESS[ expires=DATE][ password=PASSWORD]' PATH` creates or changes it \
+(ACCESS: open, company or collaborators; the password last, the rest of the value) and \
+`setfattr -x user.box.shared_link PATH` removes it.";
+
+/// The attribute behind `boxfs lock` and `boxfs unlock`, as the man pages tell it.
+const LOCK_ATTRIBUTE: &str = "The lock is the file's extended attribute user.box.lock in the mount: \
+`getfattr -n user.box.lock PATH` prints `locked by NAME <LOGIN> until DATE` (or `..., no \
+expiry`; no such attribute: unlocked), `setfattr -n user.box.lock -v 'on[ expires=DATE]' PATH` \
+locks and `setfattr -x user.box.lock PATH` (or `-v off`) unlocks. A file someone else locked \
+cannot be opened for writing in the mount (EACCES); `boxfs mount --lock-on-open` locks files \
+while they are open for writing.";
+
 #[derive(Debug, Args)]
+#[command(after_long_help = SHARE_ATTRIBUTE)]
 pub struct ShareArgs {
     /// A file or folder in a boxfs mount.
     #[arg(value_name = "PATH")]
@@ -44,6 +60,7 @@ pub struct ShareArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_long_help = LOCK_ATTRIBUTE)]
 pub struct LockArgs {
     /// A file in a boxfs mount.
     #[arg(value_name = "PATH")]
@@ -55,6 +72,7 @@ pub struct LockArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_long_help = LOCK_ATTRIBUTE)]
 pub struct UnlockArgs {
     /// A file in a boxfs mount.
     #[arg(value_name = "PATH")]

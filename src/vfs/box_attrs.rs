@@ -200,10 +200,10 @@ impl Fs {
         }
         match wanted {
             Wanted::Link(settings) => {
-                self.remote()
-                    .set_shared_link(item_kind(&node)?, &node.box_id, &settings)
-                    .await
-                    .map_err(refused_value)?;
+                let kind = item_kind(&node)?;
+                let sharing =
+                    self.remote().set_shared_link(kind, &node.box_id, &settings).await.map_err(refused_value)?;
+                self.etag_changed_by_us(&node, sharing.etag.as_deref());
             }
             Wanted::Lock { expires_at } => self.lock_in_box(&node, expires_at.as_deref()).await?,
             Wanted::Unlock => self.unlock_in_box(&node).await?,
@@ -215,7 +215,10 @@ impl Fs {
     pub async fn removexattr(&self, ino: Ino, name: &str) -> VfsResult<()> {
         let node = self.box_attr_target(ino, name)?;
         match name {
-            SHARED_LINK => self.remote().remove_shared_link(item_kind(&node)?, &node.box_id).await.map(drop)?,
+            SHARED_LINK => {
+                let sharing = self.remote().remove_shared_link(item_kind(&node)?, &node.box_id).await?;
+                self.etag_changed_by_us(&node, sharing.etag.as_deref());
+            }
             _ => self.unlock_in_box(&node).await?,
         }
         Ok(())
@@ -244,14 +247,29 @@ impl Fs {
 
     async fn lock_in_box(&self, node: &Node, expires_at: Option<&str>) -> VfsResult<()> {
         let file = self.remote().lock_file(&node.box_id, expires_at).await.map_err(refused_value)?;
+        self.etag_changed_by_us(node, file.common.etag.as_deref());
         self.refresh_from(node.ino, file);
         Ok(())
     }
 
     async fn unlock_in_box(&self, node: &Node) -> VfsResult<()> {
         let file = self.remote().unlock_file(&node.box_id).await?;
+        self.etag_changed_by_us(node, file.common.etag.as_deref());
         self.refresh_from(node.ino, file);
         Ok(())
+    }
+
+    /// Our change of `node`'s link or lock gave it the etag `new` in Box, its content as it
+    /// was: the mount knows the new etag, and a pending upload based on the etag before is
+    /// based on the new one (else Box would take it for a conflict: `If-Match` fails).
+    fn etag_changed_by_us(&self, node: &Node, new: Option<&str>) {
+        let Some(new) = new else { return };
+        self.inodes().set_etag(node.ino, Some(new));
+        let Some(staged) = self.staged().get(node.ino) else { return };
+        let mut st = staged.lock();
+        if !st.upload.in_flight() && st.record().base_etag.is_some() && st.record().base_etag == node.meta.etag {
+            st.edit_record().base_etag = Some(new.to_string());
+        }
     }
 
     /// What Box answered about a file we changed becomes what the mount knows of it.

@@ -133,3 +133,30 @@ async fn lock_on_open_locks_for_the_writer_and_unlocks_after_the_upload() {
     fs.release(fh);
     assert_eq!(fake.calls("lock_file"), 1);
 }
+
+#[tokio::test]
+async fn sharing_or_locking_a_file_with_a_pending_upload_is_no_conflict() {
+    let fake = FakeBox::new();
+    let id = fake.add_file(ROOT_ID, "draft.txt", b"v1");
+    let dir = tempfile::tempdir().unwrap();
+    let fs = fs_over(&fake, dir.path(), false).await;
+    let ino = fs.lookup(ROOT_INO, "draft.txt").await.unwrap().ino;
+
+    let fh = fs.open(ino, true, true).await.unwrap();
+    fs.write(fh, 0, b"v2").unwrap();
+    fs.release(fh);
+    // Both change the file's etag in Box while its upload waits.
+    fs.setxattr(ino, SHARED_LINK, b"open", 0).await.unwrap();
+    fs.setxattr(ino, LOCK, b"on", 0).await.unwrap();
+    assert!(fs.sync(&Scope::All).await.is_empty());
+    assert_eq!(&fake.content(&id).unwrap()[..], b"v2", "the pending upload is a new version of the file");
+    assert_eq!(fake.names(ROOT_ID), vec!["draft.txt"], "no conflicted copy");
+    // And a later edit is based on what Box has now.
+    fs.removexattr(ino, SHARED_LINK).await.unwrap();
+    let fh = fs.open(ino, true, true).await.unwrap();
+    fs.write(fh, 0, b"v3").unwrap();
+    fs.release(fh);
+    assert!(fs.sync(&Scope::All).await.is_empty());
+    assert_eq!(&fake.content(&id).unwrap()[..], b"v3");
+    assert_eq!(fake.names(ROOT_ID), vec!["draft.txt"]);
+}

@@ -157,7 +157,7 @@ impl State {
 
     fn sharing(&self, id: &str) -> Sharing {
         let e = &self.items[id];
-        Sharing { shared_link: e.shared_link.clone(), lock: e.lock.clone() }
+        Sharing { etag: Some(e.changes.to_string()), shared_link: e.shared_link.clone(), lock: e.lock.clone() }
     }
 
     fn set_lock(&mut self, id: &str, lock: Option<Lock>) -> RemoteResult<File> {

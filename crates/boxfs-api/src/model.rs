@@ -228,6 +228,9 @@ pub struct Lock {
 /// An item's `shared_link` and (files only) `lock`: `None` when it has none.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
 pub struct Sharing {
+    /// The item's etag after the request (a change of its link or lock changes it).
+    #[serde(default)]
+    pub etag: Option<String>,
     #[serde(default)]
     pub shared_link: Option<SharedLink>,
     #[serde(default)]

@@ -604,6 +604,14 @@ impl InodeTable {
         t.node(ino)
     }
 
+    /// Records the item's etag after a change of ours that left the rest as it was (its shared
+    /// link).
+    pub fn set_etag(&self, ino: Ino, etag: Option<&str>) {
+        if let Some(s) = self.lock().slim_mut(ino) {
+            s.etag = etag.map(Token::new);
+        }
+    }
+
     /// Records the file's lock in Box as just read.
     pub fn set_lock(&self, ino: Ino, lock: Option<Arc<Lock>>) {
         if let Some(s) = self.lock().slim_mut(ino) {
