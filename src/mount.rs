@@ -217,6 +217,7 @@ pub async fn serve(
             }
         }
     }
+    fs.release_writer_locks().await;
     result
 }
 

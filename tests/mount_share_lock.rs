@@ -256,3 +256,17 @@ fn lock_on_open_holds_the_lock_while_a_writer_has_the_file_and_releases_it_after
     assert_eq!(names, vec!["doc.txt"], "the holder's upload is a new version, not a conflicted copy");
     assert_eq!(std::fs::read_to_string(m.p("doc.txt")).unwrap(), "second\n");
 }
+
+#[test]
+fn lock_on_open_releases_its_locks_when_the_mount_stops() {
+    let Some((rt, emu)) = fuse_emulator(|_| {}) else { return };
+    let file_id = rt.block_on(emu.new_file("0", "doc.txt", b"first\n".to_vec()));
+    // The upload waits a minute after the close: it is still pending when the mount stops.
+    let mut m = Mounted::start(rt, emu, &["--lock-on-open", "--writeback-delay-ms", "60000"]);
+    std::fs::write(m.p("doc.txt"), b"second\n").unwrap();
+    assert!(!sharing(&m.emu, &m.rt, "files", &file_id)["lock"].is_null(), "locked while pending");
+    m.unmount();
+    let r = m.rt.block_on(m.emu.get(&m.emu.api(&format!("/files/{file_id}?fields=sha1,lock"))));
+    assert_eq!(r.body["sha1"], sha1_hex(b"second\n"), "the upload drained");
+    assert!(r.body["lock"].is_null(), "no lock outlives the mount: {}", r.body);
+}

@@ -13,7 +13,8 @@
 //!   Box's `LOCK_CREATE`/`LOCK_DESTROY` events, which read the file again (one GET).
 //! - With `lock_on_open`, a file in Box opened for writing is locked first (unless it is
 //!   locked already), and unlocked once its entry leaves the write-back queue (its upload
-//!   landed, or there was nothing to upload). Only locks the mount took are released.
+//!   landed, or there was nothing to upload), at the latest when the mount stops. Only locks
+//!   the mount took are released.
 //!
 //! Invariants: a password is never logged nor kept; other `user.box.*` names cannot be set
 //! (`ENOTSUP`), nor can any other name.
@@ -338,6 +339,19 @@ impl Fs {
         match self.unlock_in_box(&node).await {
             Ok(()) => tracing::debug!(name = %node.name, "unlocked in Box after the upload"),
             Err(e) => tracing::warn!(name = %node.name, error = %e, "could not unlock the file in Box"),
+        }
+    }
+
+    /// At unmount: the locks taken for writers whose uploads have not released them yet
+    /// (their entries are still finishing, or stay in the journal) are released, so that no
+    /// lock outlives the mount that took it.
+    pub async fn release_writer_locks(&self) {
+        for ino in self.box_locks().release_all() {
+            let Some(node) = self.inodes().get(ino) else { continue };
+            match self.unlock_in_box(&node).await {
+                Ok(()) => tracing::debug!(name = %node.name, "unlocked in Box at unmount"),
+                Err(e) => tracing::warn!(name = %node.name, error = %e, "could not unlock the file in Box"),
+            }
         }
     }
 

@@ -34,6 +34,11 @@ impl BoxLocks {
         self.held().insert(ino)
     }
 
+    /// Forgets every file locked for its writers; returns them.
+    pub fn release_all(&self) -> Vec<Ino> {
+        self.held().drain().collect()
+    }
+
     /// Forgets that `ino` was locked for its writers; false when it was not.
     pub fn release_for_writers(&self, ino: Ino) -> bool {
         self.held().remove(&ino)
