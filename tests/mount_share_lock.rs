@@ -73,7 +73,11 @@ fn setfattr_creates_a_shared_link_the_emulator_resolves_and_x_removes_it() {
     let m = Mounted::start(rt, emu, &[]);
     let (file, folder) = (m.p("report.pdf"), m.p("Team"));
 
+    std::fs::metadata(&file).unwrap();
+    m.reset_stats();
+    assert!(attr(&file, "user.box.id").is_some());
     assert_eq!(attr(&file, "user.box.shared_link"), None, "no link yet");
+    assert_eq!(m.item_requests(), 1, "the link costs one GET when asked for, the id none");
     let out = setfattr(&["-n", "user.box.shared_link", "-v", "open"], &file);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let url = attr(&file, "user.box.shared_link").expect("the link");
