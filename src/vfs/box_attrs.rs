@@ -26,7 +26,7 @@ use super::meta::inode::{Ino, Meta, Node, NodeKind};
 use super::meta::locks::is_live;
 use boxfs_api::metadata::ItemKind;
 use boxfs_api::model::Lock;
-use boxfs_api::model::{Event, File, Item};
+use boxfs_api::model::{Event, File, Item, Sharing};
 use boxfs_api::sharing::{LinkAccess, LinkSettings};
 use boxfs_api::ApiError;
 use std::sync::Arc;
@@ -204,7 +204,7 @@ impl Fs {
                 let kind = item_kind(&node)?;
                 let sharing =
                     self.remote().set_shared_link(kind, &node.box_id, &settings).await.map_err(refused_value)?;
-                self.etag_changed_by_us(&node, sharing.etag.as_deref());
+                self.link_changed_by_us(&node, &sharing);
             }
             Wanted::Lock { expires_at } => self.lock_in_box(&node, expires_at.as_deref()).await?,
             Wanted::Unlock => self.unlock_in_box(&node).await?,
@@ -218,7 +218,7 @@ impl Fs {
         match name {
             SHARED_LINK => {
                 let sharing = self.remote().remove_shared_link(item_kind(&node)?, &node.box_id).await?;
-                self.etag_changed_by_us(&node, sharing.etag.as_deref());
+                self.link_changed_by_us(&node, &sharing);
             }
             _ => self.unlock_in_box(&node).await?,
         }
@@ -248,34 +248,55 @@ impl Fs {
 
     async fn lock_in_box(&self, node: &Node, expires_at: Option<&str>) -> VfsResult<()> {
         let file = self.remote().lock_file(&node.box_id, expires_at).await.map_err(refused_value)?;
-        self.etag_changed_by_us(node, file.common.etag.as_deref());
-        self.refresh_from(node.ino, file);
+        self.lock_changed_by_us(node, file);
         Ok(())
     }
 
     async fn unlock_in_box(&self, node: &Node) -> VfsResult<()> {
         let file = self.remote().unlock_file(&node.box_id).await?;
-        self.etag_changed_by_us(node, file.common.etag.as_deref());
-        self.refresh_from(node.ino, file);
+        self.lock_changed_by_us(node, file);
         Ok(())
     }
 
-    /// Our change of `node`'s link or lock gave it the etag `new` in Box, its content as it
-    /// was: the mount knows the new etag, and a pending upload based on the etag before is
-    /// based on the new one (else Box would take it for a conflict: `If-Match` fails).
-    fn etag_changed_by_us(&self, node: &Node, new: Option<&str>) {
-        let Some(new) = new else { return };
-        self.inodes().set_etag(node.ino, Some(new));
-        let Some(staged) = self.staged().get(node.ino) else { return };
-        let mut st = staged.lock();
-        if !st.upload.in_flight() && st.record().base_etag.is_some() && st.record().base_etag == node.meta.etag {
-            st.edit_record().base_etag = Some(new.to_string());
+    /// We changed `node`'s shared link; `sharing` is Box's answer. A file whose content is
+    /// still the version the mount knows takes the new etag (see [`Fs::rebase_on`]); anything
+    /// else is revalidated at next use.
+    fn link_changed_by_us(&self, node: &Node, sharing: &Sharing) {
+        let version = sharing.file_version.as_ref().map(|v| v.id.as_str());
+        match sharing.etag.as_deref() {
+            Some(etag) if node.kind == NodeKind::File && self.rebase_on(node, etag, version) => {
+                self.inodes().set_etag(node.ino, Some(etag));
+            }
+            _ => self.inodes().mark_stale(node.ino),
         }
     }
 
-    /// What Box answered about a file we changed becomes what the mount knows of it.
-    fn refresh_from(&self, ino: Ino, file: File) {
-        self.inodes().refresh(ino, Meta::from_item(&Item::File(file)));
+    /// We locked or unlocked the file `node`; `file` is Box's answer, which becomes what the
+    /// mount knows of it (a pending upload rebased first, see [`Fs::rebase_on`]).
+    fn lock_changed_by_us(&self, node: &Node, file: File) {
+        if let Some(etag) = file.common.etag.as_deref() {
+            self.rebase_on(node, etag, file.file_version.as_ref().map(|v| v.id.as_str()));
+        }
+        self.inodes().refresh(node.ino, Meta::from_item(&Item::File(file)));
+    }
+
+    /// Our change of the file `node`'s link or lock gave it the etag `etag` in Box. When its
+    /// content there is still the version the mount knew (`version`), a pending upload based
+    /// on the etag the mount knew is based on the new one, else Box would take it for a
+    /// conflict (`If-Match` fails); a version changed elsewhere is left to be one. True when
+    /// the content is the known version.
+    fn rebase_on(&self, node: &Node, etag: &str, version: Option<&str>) -> bool {
+        if version.is_none() || version != node.meta.version_id.as_deref() {
+            return false;
+        }
+        if let Some(staged) = self.staged().get(node.ino) {
+            let mut st = staged.lock();
+            let known = st.record().base_etag.is_some() && st.record().base_etag == node.meta.etag;
+            if known && !st.upload.in_flight() {
+                st.edit_record().base_etag = Some(etag.to_string());
+            }
+        }
+        true
     }
 
     /// The lock on `node` the mount knows of, if it still holds.
@@ -369,7 +390,9 @@ impl Fs {
             return Some(Vec::new());
         }
         match self.remote().get_file(&node.box_id, None).await {
-            Ok(boxfs_api::Fetched::Modified(file)) => self.refresh_from(node.ino, file),
+            Ok(boxfs_api::Fetched::Modified(file)) => {
+                self.inodes().refresh(node.ino, Meta::from_item(&Item::File(file)));
+            }
             Ok(boxfs_api::Fetched::NotModified) => {}
             Err(e) => {
                 tracing::debug!(error = %e, "cannot read a file whose lock changed; revalidating later");

@@ -160,3 +160,23 @@ async fn sharing_or_locking_a_file_with_a_pending_upload_is_no_conflict() {
     assert_eq!(&fake.content(&id).unwrap()[..], b"v3");
     assert_eq!(fake.names(ROOT_ID), vec!["draft.txt"]);
 }
+
+#[tokio::test]
+async fn a_link_change_does_not_hide_a_version_uploaded_elsewhere_from_a_pending_upload() {
+    let fake = FakeBox::new();
+    let id = fake.add_file(ROOT_ID, "draft.txt", b"v1");
+    let dir = tempfile::tempdir().unwrap();
+    let fs = fs_over(&fake, dir.path(), false).await;
+    let ino = fs.lookup(ROOT_INO, "draft.txt").await.unwrap().ino;
+
+    let fh = fs.open(ino, true, true).await.unwrap();
+    fs.write(fh, 0, b"ours").unwrap();
+    fs.release(fh);
+    fake.change_remotely(&id, b"theirs");
+    fs.setxattr(ino, SHARED_LINK, b"open", 0).await.unwrap();
+    assert!(fs.sync(&Scope::All).await.is_empty());
+    assert_eq!(&fake.content(&id).unwrap()[..], b"theirs", "their version stays");
+    let names = fake.names(ROOT_ID);
+    assert_eq!(names.len(), 2, "ours is kept beside it: {names:?}");
+    assert!(names.iter().any(|n| n.starts_with("draft (conflicted copy ")), "{names:?}");
+}

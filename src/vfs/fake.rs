@@ -157,7 +157,9 @@ impl State {
 
     fn sharing(&self, id: &str) -> Sharing {
         let e = &self.items[id];
-        Sharing { etag: Some(e.changes.to_string()), shared_link: e.shared_link.clone(), lock: e.lock.clone() }
+        let file_version = (!e.folder).then(|| FileVersion { id: e.version.clone(), sha1: None });
+        let etag = Some(e.changes.to_string());
+        Sharing { etag, file_version, shared_link: e.shared_link.clone(), lock: e.lock.clone() }
     }
 
     fn set_lock(&mut self, id: &str, lock: Option<Lock>) -> RemoteResult<File> {

@@ -231,6 +231,9 @@ pub struct Sharing {
     /// The item's etag after the request (a change of its link or lock changes it).
     #[serde(default)]
     pub etag: Option<String>,
+    /// A file's current version (to tell whether anything but its link changed).
+    #[serde(default)]
+    pub file_version: Option<FileVersion>,
     #[serde(default)]
     pub shared_link: Option<SharedLink>,
     #[serde(default)]

@@ -78,7 +78,7 @@ impl LinkSettings {
 /// The fields that [`Sharing`] reads, per kind (folders have no lock).
 fn sharing_fields(kind: ItemKind) -> &'static str {
     match kind {
-        ItemKind::File => "shared_link,lock",
+        ItemKind::File => "shared_link,lock,file_version",
         ItemKind::Folder => "shared_link",
     }
 }
