@@ -375,7 +375,7 @@ impl Filesystem for BoxFuse {
     fn getxattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
         if let Some(name) = name.to_str().filter(|n| asks_box(n)).map(str::to_string) {
             let fs = self.fs.clone();
-            self.rt.spawn(async move { reply_xattr(fs.box_xattr(ino.0, &name).await, size, reply) });
+            self.rt.spawn(async move { reply_xattr(fs.box_xattr(ino.0, &name, size == 0).await, size, reply) });
             return;
         }
         let value = match name.to_str() {

@@ -80,7 +80,9 @@ fn setfattr_creates_a_shared_link_the_emulator_resolves_and_x_removes_it() {
     assert_eq!(m.item_requests(), 1, "the link costs one GET when asked for, the id none");
     let out = setfattr(&["-n", "user.box.shared_link", "-v", "open"], &file);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    m.reset_stats();
     let url = attr(&file, "user.box.shared_link").expect("the link");
+    assert_eq!(m.item_requests(), 1, "getfattr's size probe and read cost one GET");
     assert_eq!(resolve(&m, &url), ("file".to_string(), file_id.clone()));
     // Anyone holding an open link sees its page, without a token.
     let page = m.rt.block_on(async { reqwest::get(&url).await.unwrap().status().as_u16() });

@@ -23,7 +23,7 @@ use super::error::{VfsError, VfsResult};
 use super::events::Inval;
 use super::fs::Fs;
 use super::meta::inode::{Ino, Meta, Node, NodeKind};
-use super::meta::locks::is_live;
+use super::meta::sharing::is_live;
 use boxfs_api::metadata::ItemKind;
 use boxfs_api::model::Lock;
 use boxfs_api::model::{Event, File, Item, Sharing};
@@ -156,8 +156,23 @@ fn is_lock_event(ev: &Event) -> bool {
 }
 
 impl Fs {
-    /// The value of `user.box.shared_link` or `user.box.lock`, asked of Box (one GET).
-    pub async fn box_xattr(&self, ino: Ino, name: &str) -> VfsResult<Vec<u8>> {
+    /// The value of `user.box.shared_link` or `user.box.lock`, asked of Box (one GET). A
+    /// `size_probe` (getxattr with no buffer) keeps the value for the read that follows it,
+    /// which then costs no second GET.
+    pub async fn box_xattr(&self, ino: Ino, name: &str, size_probe: bool) -> VfsResult<Vec<u8>> {
+        if !size_probe {
+            if let Some(value) = self.box_sharing().take_probed(ino, name) {
+                return Ok(value);
+            }
+        }
+        let value = self.read_box_xattr(ino, name).await?;
+        if size_probe {
+            self.box_sharing().keep_probed(ino, name, value.clone());
+        }
+        Ok(value)
+    }
+
+    async fn read_box_xattr(&self, ino: Ino, name: &str) -> VfsResult<Vec<u8>> {
         let node = self.inodes().get(ino).ok_or(VfsError::NotFound)?;
         if node.box_id.starts_with("local:") || node.kind == NodeKind::Link {
             return Err(VfsError::NoAttr);
@@ -188,7 +203,7 @@ impl Fs {
         let node = self.box_attr_target(ino, name)?;
         let wanted = parse_value(name, value)?;
         if flags & (XATTR_CREATE | XATTR_REPLACE) != 0 {
-            let exists = self.box_xattr(ino, name).await.map(|_| true).or_else(|e| match e {
+            let exists = self.read_box_xattr(ino, name).await.map(|_| true).or_else(|e| match e {
                 VfsError::NoAttr => Ok(false),
                 e => Err(e),
             })?;
@@ -227,11 +242,12 @@ impl Fs {
 
     /// The node whose `name` attribute is to change: `ENOTSUP` for names that cannot be set
     /// and for locks on anything but a file, `EROFS` on a read-only mount, `EACCES` for a file
-    /// not in Box yet.
+    /// not in Box yet. A value kept from a size probe is forgotten.
     fn box_attr_target(&self, ino: Ino, name: &str) -> VfsResult<Node> {
         if !asks_box(name) {
             return Err(VfsError::NotSupported);
         }
+        self.box_sharing().forget_probed(ino);
         let node = self.inodes().get(ino).ok_or(VfsError::NotFound)?;
         item_kind(&node)?;
         if name == LOCK && node.kind != NodeKind::File {
@@ -306,11 +322,11 @@ impl Fs {
 
     /// The id of the Box user the mount acts as (asked once).
     async fn my_user_id(&self) -> VfsResult<String> {
-        if let Some(id) = self.box_locks().me() {
+        if let Some(id) = self.box_sharing().me() {
             return Ok(id.to_string());
         }
         let id = self.quota().await?.id;
-        Ok(self.box_locks().learn_me(id).to_string())
+        Ok(self.box_sharing().learn_me(id).to_string())
     }
 
     /// `EACCES` (and a warning naming the holder) when another user holds the lock of the
@@ -336,7 +352,7 @@ impl Fs {
         if !self.config().lock_on_open || !in_box || self.live_lock(&node).is_some() {
             return Ok(());
         }
-        if !self.box_locks().take_for_writers(ino) {
+        if !self.box_sharing().take_for_writers(ino) {
             return Ok(()); // another writer locked it already
         }
         match self.lock_in_box(&node, None).await {
@@ -345,7 +361,7 @@ impl Fs {
                 Ok(())
             }
             Err(e) => {
-                self.box_locks().release_for_writers(ino);
+                self.box_sharing().release_for_writers(ino);
                 Err(e)
             }
         }
@@ -353,7 +369,7 @@ impl Fs {
 
     /// The entry of `ino` left the write-back queue: a lock taken for its writers is released.
     pub(super) async fn unlock_after_upload(&self, ino: Ino) {
-        if !self.box_locks().release_for_writers(ino) {
+        if !self.box_sharing().release_for_writers(ino) {
             return;
         }
         let Some(node) = self.inodes().get(ino) else { return };
@@ -367,7 +383,7 @@ impl Fs {
     /// (their entries are still finishing, or stay in the journal) are released, so that no
     /// lock outlives the mount that took it.
     pub async fn release_writer_locks(&self) {
-        for ino in self.box_locks().release_all() {
+        for ino in self.box_sharing().release_all() {
             let Some(node) = self.inodes().get(ino) else { continue };
             match self.unlock_in_box(&node).await {
                 Ok(()) => tracing::debug!(name = %node.name, "unlocked in Box at unmount"),

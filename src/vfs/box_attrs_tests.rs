@@ -44,19 +44,26 @@ async fn a_shared_link_is_read_created_and_removed_on_files_and_folders() {
     let file = fs.lookup(ROOT_INO, "report.pdf").await.unwrap().ino;
     let folder = fs.lookup(ROOT_INO, "Team").await.unwrap().ino;
 
-    assert!(matches!(fs.box_xattr(file, SHARED_LINK).await, Err(VfsError::NoAttr)));
+    assert!(matches!(fs.box_xattr(file, SHARED_LINK, false).await, Err(VfsError::NoAttr)));
     assert_eq!(fake.calls("sharing"), 1, "one GET per read");
     fs.setxattr(file, SHARED_LINK, b"company expires=2099-01-01", 0).await.unwrap();
     let link = fake.sharing_of(&file_id).shared_link.unwrap();
     assert_eq!((link.access.as_deref(), link.unshared_at.as_deref()), (Some("company"), Some("2099-01-01T00:00:00Z")));
-    assert_eq!(text(fs.box_xattr(file, SHARED_LINK).await.unwrap()), link.url);
+    assert_eq!(text(fs.box_xattr(file, SHARED_LINK, false).await.unwrap()), link.url);
     assert!(matches!(fs.setxattr(file, SHARED_LINK, b"open", libc::XATTR_CREATE).await, Err(VfsError::Exists)));
+    // getfattr asks for the size first, then reads: one GET for both.
+    let calls = fake.calls("sharing");
+    let probed = fs.box_xattr(file, SHARED_LINK, true).await.unwrap();
+    assert_eq!(fs.box_xattr(file, SHARED_LINK, false).await.unwrap(), probed);
+    assert_eq!(fake.calls("sharing"), calls + 1);
+    fs.box_xattr(file, SHARED_LINK, false).await.unwrap();
+    assert_eq!(fake.calls("sharing"), calls + 2, "a kept value serves one read");
     fs.removexattr(file, SHARED_LINK).await.unwrap();
     assert!(fake.sharing_of(&file_id).shared_link.is_none());
 
     fs.setxattr(folder, SHARED_LINK, b"open", 0).await.unwrap();
     assert!(fake.sharing_of(&folder_id).shared_link.is_some());
-    assert!(matches!(fs.box_xattr(folder, LOCK).await, Err(VfsError::NoAttr)), "folders have no lock");
+    assert!(matches!(fs.box_xattr(folder, LOCK, false).await, Err(VfsError::NoAttr)), "folders have no lock");
     assert!(matches!(fs.setxattr(folder, LOCK, b"on", 0).await, Err(VfsError::NotSupported)));
 
     let calls = fake.total_calls();
@@ -81,7 +88,10 @@ async fn a_file_locked_by_someone_else_is_read_but_not_written() {
     let fh = fs.open(ino, false, false).await.expect("reading is fine");
     assert_eq!(&fs.read(fh, 0, 100).await.unwrap()[..], b"the plan");
     fs.release(fh);
-    assert_eq!(text(fs.box_xattr(ino, LOCK).await.unwrap()), "locked by Someone Else <else@example.com>, no expiry");
+    assert_eq!(
+        text(fs.box_xattr(ino, LOCK, false).await.unwrap()),
+        "locked by Someone Else <else@example.com>, no expiry"
+    );
     assert_eq!(fake.calls("upload_bytes"), 0);
 }
 
@@ -95,7 +105,7 @@ async fn a_lock_set_as_an_attribute_is_ours_and_allows_writing() {
 
     fs.setxattr(ino, LOCK, b"on expires=2099-12-05T10:00:00Z", 0).await.unwrap();
     assert_eq!(
-        text(fs.box_xattr(ino, LOCK).await.unwrap()),
+        text(fs.box_xattr(ino, LOCK, false).await.unwrap()),
         "locked by Fake <fake@example.com> until 2099-12-05T10:00:00Z"
     );
     let fh = fs.open(ino, true, true).await.expect("our own lock does not stop us");
@@ -106,7 +116,7 @@ async fn a_lock_set_as_an_attribute_is_ours_and_allows_writing() {
     assert!(fake.sharing_of(&id).lock.is_some(), "a lock set by hand stays after the upload");
     fs.setxattr(ino, LOCK, b"off", 0).await.unwrap();
     assert!(fake.sharing_of(&id).lock.is_none());
-    assert!(matches!(fs.box_xattr(ino, LOCK).await, Err(VfsError::NoAttr)));
+    assert!(matches!(fs.box_xattr(ino, LOCK, false).await, Err(VfsError::NoAttr)));
 }
 
 #[tokio::test]

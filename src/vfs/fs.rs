@@ -8,10 +8,10 @@ use super::error::{VfsError, VfsResult};
 use super::meta::attr::{Attr, AttrPolicy, SpecialType};
 use super::meta::inode::{link_body, Ino, InodeTable, Meta, Node, NodeKind, ROOT_INO};
 use super::meta::listings::{DirEntry, Listing, ListingCache};
-use super::meta::locks::BoxLocks;
 use super::meta::names::not_found;
 use super::meta::posix::Posix;
 use super::meta::rights::Op;
+use super::meta::sharing::BoxSharing;
 use super::read::blocks::BlockCache;
 use super::read::downloads::{BlockRequest, Downloads, FetchFn};
 use super::read::prefetch::{Reader, ReaderConfig};
@@ -129,8 +129,9 @@ pub struct Fs {
     /// Folders whose listing is being fetched ahead of a walker, and the fetches allowed at once.
     walk_ahead: Mutex<HashSet<Ino>>,
     walk_slots: Arc<tokio::sync::Semaphore>,
-    /// Who the mount is in Box and the locks it took for writers (`box_attrs.rs`).
-    box_locks: BoxLocks,
+    /// Who the mount is in Box, the locks it took for writers, the last link or lock read for a
+    /// size probe (`box_attrs.rs`).
+    box_sharing: BoxSharing,
     me: Weak<Fs>,
     /// Background work (uploads) is spawned here, also from FUSE threads.
     rt: tokio::runtime::Handle,
@@ -164,7 +165,7 @@ impl Fs {
             next_fh: AtomicU64::new(1),
             walk_ahead: Mutex::new(HashSet::new()),
             walk_slots: Arc::new(tokio::sync::Semaphore::new(WALK_AHEAD)),
-            box_locks: BoxLocks::default(),
+            box_sharing: BoxSharing::default(),
             quota: Mutex::new(None),
             staged: StagedFiles::new(journal),
             me: me.clone(),
@@ -718,8 +719,8 @@ impl Fs {
         self.me.upgrade()
     }
 
-    pub(super) fn box_locks(&self) -> &BoxLocks {
-        &self.box_locks
+    pub(super) fn box_sharing(&self) -> &BoxSharing {
+        &self.box_sharing
     }
 
     pub(super) fn inodes(&self) -> &InodeTable {
