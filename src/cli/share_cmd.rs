@@ -98,6 +98,7 @@ fn explain(path: &Path, e: std::io::Error) -> VerbError {
         Some(libc::EINVAL) => "Box refused the settings (the mount's log says why)".to_string(),
         Some(libc::ENOTSUP) => "not supported for this item (locks are for files)".to_string(),
         Some(libc::EROFS) => "the mount is read-only".to_string(),
+        Some(libc::EAGAIN) => "not in Box yet (its upload is pending; `boxfs sync` it first)".to_string(),
         _ => e.to_string(),
     };
     VerbError::Refused { path: path.to_path_buf(), why }

@@ -241,7 +241,7 @@ impl Fs {
     }
 
     /// The node whose `name` attribute is to change: `ENOTSUP` for names that cannot be set
-    /// and for locks on anything but a file, `EROFS` on a read-only mount, `EACCES` for a file
+    /// and for locks on anything but a file, `EROFS` on a read-only mount, `EAGAIN` for a file
     /// not in Box yet. A value kept from a size probe is forgotten.
     fn box_attr_target(&self, ino: Ino, name: &str) -> VfsResult<Node> {
         if !asks_box(name) {
@@ -257,7 +257,7 @@ impl Fs {
             return Err(VfsError::ReadOnly);
         }
         if node.box_id.starts_with("local:") {
-            return Err(VfsError::Denied);
+            return Err(VfsError::NotInBoxYet);
         }
         Ok(node)
     }

@@ -190,3 +190,21 @@ async fn a_link_change_does_not_hide_a_version_uploaded_elsewhere_from_a_pending
     assert_eq!(names.len(), 2, "ours is kept beside it: {names:?}");
     assert!(names.iter().any(|n| n.starts_with("draft (conflicted copy ")), "{names:?}");
 }
+
+#[tokio::test]
+async fn a_file_not_in_box_yet_has_no_link_and_gets_none_until_it_is() {
+    let fake = FakeBox::new();
+    let dir = tempfile::tempdir().unwrap();
+    let fs = fs_over(&fake, dir.path(), false).await;
+    let (attr, fh) = fs.create(ROOT_INO, "new.txt", 0o644, super::Caller { uid: 1000, gid: 1000 }).await.unwrap();
+    fs.release(fh);
+    let calls = fake.total_calls();
+    assert!(matches!(fs.box_xattr(attr.ino, SHARED_LINK, false).await, Err(VfsError::NoAttr)));
+    assert!(matches!(fs.setxattr(attr.ino, SHARED_LINK, b"open", 0).await, Err(VfsError::NotInBoxYet)));
+    assert!(matches!(fs.setxattr(attr.ino, LOCK, b"on", 0).await, Err(VfsError::NotInBoxYet)));
+    assert_eq!(fake.total_calls(), calls, "nothing to ask Box");
+    assert!(fs.sync(&Scope::All).await.is_empty());
+    fs.setxattr(attr.ino, SHARED_LINK, b"open", 0).await.unwrap();
+    let id = fake.find(ROOT_ID, "new.txt").unwrap();
+    assert!(fake.sharing_of(&id).shared_link.is_some());
+}
