@@ -132,6 +132,11 @@ fn boxfs_share_lock_and_unlock_work_from_the_cli() {
     let link = sharing(&m.emu, &m.rt, "files", &file_id)["shared_link"].clone();
     assert_eq!(link["access"], "company");
     assert!(link["unshared_at"].as_str().unwrap().starts_with("2099-01-01T00:00:00"), "{link}");
+    // What is not given stays as it is.
+    assert_eq!(stdout(&boxfs(&["share", "--expires", "2099-02-02"], &file, "")), url);
+    let link = sharing(&m.emu, &m.rt, "files", &file_id)["shared_link"].clone();
+    assert_eq!(link["access"], "company", "{link}");
+    assert!(link["unshared_at"].as_str().unwrap().starts_with("2099-02-02T00:00:00"), "{link}");
     // The password comes from standard input, and is not printed.
     let out = boxfs(&["share", "--access", "open", "--password"], &file, "Secret-123\n");
     assert!(!String::from_utf8_lossy(&out.stdout).contains("Secret-123"));

@@ -29,8 +29,9 @@ pub enum Access {
 /// The attribute behind `boxfs share`, as the man page tells it.
 const SHARE_ATTRIBUTE: &str = "The link is the item's extended attribute user.box.shared_link in the mount: \
 `getfattr -n user.box.shared_link PATH` prints it (no such attribute: no link), `setfattr -n \
-user.box.shared_link -v 'ACCESS[ expires=DATE][ password=PASSWORD]' PATH` creates or changes it \
-(ACCESS: open, company or collaborators; the password last, the rest of the value) and \
+user.box.shared_link -v '[ACCESS][ expires=DATE][ password=PASSWORD]' PATH` creates or changes it \
+(each part optional, at least one given; ACCESS: open, company or collaborators; the password last, the rest of the \
+value) and \
 `setfattr -x user.box.shared_link PATH` removes it.";
 
 /// The attribute behind `boxfs lock` and `boxfs unlock`, as the man pages tell it.
@@ -47,7 +48,7 @@ pub struct ShareArgs {
     /// A file or folder in a boxfs mount.
     #[arg(value_name = "PATH")]
     pub path: PathBuf,
-    /// Who may open the link [default: keep an existing link as it is, else open].
+    /// Who may open the link [default: as the link has it; a new link: open].
     #[arg(long, value_enum)]
     pub access: Option<Access>,
     /// The link stops working then: a date (YYYY-MM-DD, midnight UTC) or an RFC 3339 time.
@@ -148,20 +149,13 @@ fn read_password() -> std::io::Result<String> {
     Ok(line.trim_end_matches(['\n', '\r']).to_string())
 }
 
-/// The `user.box.shared_link` value for these settings (`None`: leave the link as it is).
+/// The `user.box.shared_link` value for these settings (`None`: nothing to change).
 fn link_value(access: Option<Access>, expires: Option<&str>, password: Option<&str>) -> Option<String> {
-    if access.is_none() && expires.is_none() && password.is_none() {
-        return None;
-    }
-    let access = access.unwrap_or(Access::Open).to_possible_value().expect("no skipped values");
-    let mut value = access.get_name().to_string();
-    if let Some(date) = expires {
-        value.push_str(&format!(" expires={date}"));
-    }
-    if let Some(pw) = password {
-        value.push_str(&format!(" password={pw}"));
-    }
-    Some(value)
+    let access = access.map(|a| a.to_possible_value().expect("no skipped values").get_name().to_string());
+    let expires = expires.map(|date| format!("expires={date}"));
+    let password = password.map(|pw| format!("password={pw}"));
+    let words: Vec<String> = [access, expires, password].into_iter().flatten().collect();
+    (!words.is_empty()).then(|| words.join(" "))
 }
 
 fn share(args: &ShareArgs) -> Result<String, VerbError> {
@@ -172,6 +166,7 @@ fn share(args: &ShareArgs) -> Result<String, VerbError> {
     let value = match (link_value(args.access, args.expires.as_deref(), password.as_deref()), existing) {
         (None, Some(url)) => return Ok(url),
         (None, None) => "open".to_string(),
+        (Some(value), None) if args.access.is_none() => format!("open {value}"),
         (Some(value), _) => value,
     };
     write_attr(path, SHARED_LINK, &value).map_err(|e| explain(path, e))?;
@@ -233,7 +228,7 @@ mod tests {
         assert_eq!(link_value(Some(Access::Company), None, None).as_deref(), Some("company"));
         assert_eq!(
             link_value(None, Some("2027-01-01"), Some("pass word1")).as_deref(),
-            Some("open expires=2027-01-01 password=pass word1")
+            Some("expires=2027-01-01 password=pass word1")
         );
         assert_eq!(link_value(Some(Access::Collaborators), None, None).as_deref(), Some("collaborators"));
     }

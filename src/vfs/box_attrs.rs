@@ -1,9 +1,9 @@
 //! Box's shared links and locks as extended attributes, and locks where files are written.
 //!
 //! - `user.box.shared_link`: read with one GET of the item (the link's URL; `ENODATA` when it
-//!   has none); set to `ACCESS[ expires=DATE][ password=PASSWORD]` (ACCESS `open`, `company`
-//!   or `collaborators`; the password last, the rest of the value) to create or change the
-//!   link; removed to remove it. Files and folders.
+//!   has none); set to `[ACCESS][ expires=DATE][ password=PASSWORD]` (ACCESS `open`,
+//!   `company` or `collaborators`; the password last, the rest of the value; what is left out
+//!   stays as it is) to create or change the link; removed to remove it. Files and folders.
 //! - `user.box.lock`: read with one GET of the file (`locked by NAME <LOGIN> until DATE`, or
 //!   `..., no expiry`; `ENODATA` when unlocked); set to `on[ expires=DATE]` to lock as the
 //!   mount's user, `off` (or removed) to unlock. Files only.
@@ -60,21 +60,26 @@ fn parse_date(date: &str) -> VfsResult<String> {
     Ok(format!("{}T00:00:00Z", day.format("%Y-%m-%d")))
 }
 
-/// `ACCESS[ expires=DATE][ password=PASSWORD]`; the password is the rest of the value.
+/// `[ACCESS][ expires=DATE][ password=PASSWORD]`, not empty; the password is the rest of the
+/// value.
 fn parse_link(value: &str) -> VfsResult<LinkSettings> {
-    let (head, password) = match value.split_once(" password=") {
-        Some((head, pw)) if !pw.is_empty() => (head, Some(pw.to_string())),
+    let (head, password) = match format!(" {value}").split_once(" password=") {
+        Some((head, pw)) if !pw.is_empty() => (head.to_string(), Some(pw.to_string())),
         Some(_) => return Err(VfsError::Invalid),
-        None => (value, None),
+        None => (value.to_string(), None),
     };
-    let mut words = head.split_whitespace();
-    let access = words.next().and_then(LinkAccess::parse).ok_or(VfsError::Invalid)?;
+    let mut words = head.split_whitespace().peekable();
+    let access = words.next_if(|w| !w.contains('=')).map(|w| LinkAccess::parse(w).ok_or(VfsError::Invalid));
+    let access = access.transpose()?;
     let mut unshared_at = None;
     for word in words {
         match word.strip_prefix("expires=") {
             Some(date) if unshared_at.is_none() => unshared_at = Some(parse_date(date)?),
             _ => return Err(VfsError::Invalid),
         }
+    }
+    if access.is_none() && unshared_at.is_none() && password.is_none() {
+        return Err(VfsError::Invalid);
     }
     Ok(LinkSettings { access, unshared_at, password })
 }
@@ -426,14 +431,19 @@ mod tests {
     #[test]
     fn link_values_parse_with_options_and_a_password_last() {
         let s = parse_link("company").unwrap();
-        assert_eq!((s.access, s.unshared_at, s.password), (LinkAccess::Company, None, None));
+        assert_eq!((s.access, s.unshared_at, s.password), (Some(LinkAccess::Company), None, None));
         let s = parse_link("open expires=2027-01-02 password=Secret 1!").unwrap();
-        assert_eq!(s.access, LinkAccess::Open);
+        assert_eq!(s.access, Some(LinkAccess::Open));
         assert_eq!(s.unshared_at.as_deref(), Some("2027-01-02T00:00:00Z"));
         assert_eq!(s.password.as_deref(), Some("Secret 1!"));
         let s = parse_link("collaborators expires=2027-01-02T10:00:00+02:00").unwrap();
         assert_eq!(s.unshared_at.as_deref(), Some("2027-01-02T08:00:00Z"));
-        for bad in ["", "public", "open expires=soon", "open password=", "open extra", "open expires=2027-01-02 x=1"] {
+        let s = parse_link("password=Pass word1").unwrap();
+        assert_eq!((s.access, s.password.as_deref()), (None, Some("Pass word1")), "the access stays as it is");
+        assert_eq!(parse_link("expires=2027-01-02").unwrap().access, None);
+        for bad in
+            ["", " ", "public", "open expires=soon", "open password=", "open extra", "open expires=2027-01-02 x=1"]
+        {
             assert!(matches!(parse_link(bad), Err(VfsError::Invalid)), "{bad}");
         }
     }

@@ -560,9 +560,10 @@ impl Remote for FakeBox {
         let mut st = self.call("set_shared_link");
         let e = st.entry_mut(id, kind == ItemKind::Folder)?;
         let url = format!("https://fake.box/s/{id}");
+        let kept = e.shared_link.as_ref().and_then(|l| l.access.clone());
         e.shared_link = Some(SharedLink {
             url,
-            access: Some(settings.access.as_str().to_string()),
+            access: settings.access.map(|a| a.as_str().to_string()).or(kept).or(Some("open".into())),
             unshared_at: settings.unshared_at.clone(),
             is_password_enabled: settings.password.is_some(),
         });

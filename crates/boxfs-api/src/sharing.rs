@@ -41,14 +41,14 @@ impl LinkAccess {
     }
 }
 
-/// What a shared link is to be: its access, and optionally when it stops working and a
-/// password (only on `open` links, Box's rule).
+/// What a shared link is to be: who may open it, when it stops working, its password (only
+/// on `open` links, Box's rule). What is `None` stays as the link has it (a new link gets
+/// Box's defaults: the enterprise's default access, no expiry, no password).
 #[derive(Clone, PartialEq, Eq)]
 pub struct LinkSettings {
-    pub access: LinkAccess,
-    /// RFC 3339; `None` keeps what the link has (no expiry for a new one).
+    pub access: Option<LinkAccess>,
+    /// RFC 3339.
     pub unshared_at: Option<String>,
-    /// `None` keeps what the link has (none for a new one).
     pub password: Option<String>,
 }
 
@@ -64,7 +64,10 @@ impl std::fmt::Debug for LinkSettings {
 
 impl LinkSettings {
     fn body(&self) -> Value {
-        let mut link = json!({"access": self.access.as_str()});
+        let mut link = json!({});
+        if let Some(a) = self.access {
+            link["access"] = json!(a.as_str());
+        }
         if let Some(t) = &self.unshared_at {
             link["unshared_at"] = json!(t);
         }
