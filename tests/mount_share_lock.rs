@@ -204,7 +204,8 @@ fn a_file_locked_by_another_user_refuses_writes_and_the_mount_follows_lock_chang
     let env = CliEnv::new();
     let (api, up) = (emu.api(""), emu.upload(""));
     let args = ["--api-url", api.as_str(), "--upload-url", up.as_str(), "--writeback-delay-ms", "0"];
-    let m = env.mount_account("default", &args, &[("BOX_ACCESS_TOKEN", &a.token)]);
+    let envs = [("BOX_ACCESS_TOKEN", a.token.as_str()), ("RUST_LOG", "debug")];
+    let m = env.mount_account("default", &args, &envs);
     let plan = m.p("Team/plan.txt");
 
     // Read: fine. Write: refused when opened, with a log line naming the holder.
@@ -222,6 +223,14 @@ fn a_file_locked_by_another_user_refuses_writes_and_the_mount_follows_lock_chang
     // Unlocking someone else's lock is theirs to do.
     let out = setfattr(&["-x", "user.box.lock"], &plan);
     assert!(String::from_utf8_lossy(&out.stderr).contains("Permission denied"), "{out:?}");
+
+    // Link passwords never reach the log, at debug level either, accepted or refused.
+    let team = m.p("Team");
+    assert!(setfattr(&["-n", "user.box.shared_link", "-v", "open password=Folder-Pass-42"], &team).status.success());
+    assert!(!setfattr(&["-n", "user.box.shared_link", "-v", "open password=weakling"], &team).status.success());
+    let log = m.log_text();
+    assert!(log.contains("DEBUG") && log.contains("Box refused the shared link"), "debug logs, and the refusal");
+    assert!(!log.contains("Folder-Pass-42") && !log.contains("weakling"), "a password in the log");
 
     // B unlocks in Box: the event stream tells the mount, and A may write.
     rt.block_on(call(&emu, &b, Method::PUT, &lock_url, json!({"lock": null})));
