@@ -164,7 +164,7 @@ fn boxfs_share_lock_and_unlock_work_from_the_cli() {
     let folder = m.p("Team");
     std::fs::create_dir(&folder).unwrap();
     let out = boxfs(&["lock"], &folder, "");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("locks are for files"), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("locks for files"), "{out:?}");
 }
 
 /// A user of the emulator with a token of their own.
