@@ -97,7 +97,9 @@ fn explain(path: &Path, e: std::io::Error) -> VerbError {
             "permission denied (your role in Box does not allow it, or someone else holds the lock)".to_string()
         }
         Some(libc::EINVAL) => "Box refused the settings (the mount's log says why)".to_string(),
-        Some(libc::ENOTSUP) => "not supported for this item (shared links are for files and folders, locks for files)".to_string(),
+        Some(libc::ENOTSUP) => {
+            "not supported for this item (shared links are for files and folders, locks for files)".to_string()
+        }
         Some(libc::EROFS) => "the mount is read-only".to_string(),
         Some(libc::EAGAIN) => "not in Box yet (its upload is pending; `boxfs sync` it first)".to_string(),
         _ => e.to_string(),
