@@ -36,6 +36,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("writeback_delay_ms", "a number of milliseconds (whole number)"),
     ("upload_parallelism", "a number of uploads (whole number, 1 or more)"),
     ("sync_on_close", "true or false"),
+    ("lock_on_open", "true or false"),
     ("fsync", "\"local\" or \"box\""),
     ("log_file", "an absolute path (or one starting with ~/)"),
     ("as_user", "a Box user id (string) to act for"),
@@ -99,6 +100,9 @@ pub struct Settings {
     pub upload_parallelism: usize,
     /// `sync_on_close`: `close` does what `fsync` does and returns its error (default false).
     pub sync_on_close: bool,
+    /// `lock_on_open`: a file in Box opened for writing is locked in Box until its upload
+    /// lands (default false).
+    pub lock_on_open: bool,
     /// `fsync`: what `fsync` waits for (default: the local disk).
     pub fsync: FsyncMode,
     /// `log_file`: where the daemon's logs go (`None`: stderr in the foreground, else
@@ -126,6 +130,7 @@ impl Default for Settings {
             writeback_delay_ms: 1000,
             upload_parallelism: 4,
             sync_on_close: false,
+            lock_on_open: false,
             fsync: FsyncMode::Local,
             log_file: None,
             as_user: None,
@@ -219,6 +224,7 @@ impl Settings {
                 self.upload_parallelism = v;
             }),
             "sync_on_close" => raw.boolean().map(|v| self.sync_on_close = v),
+            "lock_on_open" => raw.boolean().map(|v| self.lock_on_open = v),
             "fsync" => raw.fsync().map(|v| self.fsync = v),
             "log_file" => raw.path().map(|v| self.log_file = Some(v)),
             "as_user" => raw.text().filter(|v| !v.trim().is_empty()).map(|v| self.as_user = Some(v.trim().to_string())),

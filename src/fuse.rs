@@ -3,15 +3,15 @@
 //! blocks `ls` elsewhere), and replies with the result or the error's errno. What needs no
 //! I/O is answered inline, on the FUSE thread: lookup, getattr and opendir of what the
 //! metadata cache holds fresh (the vfs's `*_cached` fast paths; a miss takes the task),
-//! readdir(plus) on a snapshot, xattrs, writes into a staging file, reads of bytes already in
-//! memory, readlink.
+//! readdir(plus) on a snapshot, xattrs but Box's shared link and lock (asked of Box, like every
+//! xattr change), writes into a staging file, reads of bytes already in memory, readlink.
 //!
 //! Directories are listed with READDIRPLUS: each entry goes out with its attributes, so
 //! `ls -l`, `find`, `du` and `rsync` cost no LOOKUP per entry. Every entry but `.` and `..`
 //! counts as a lookup for the kernel (it will FORGET it), exactly like a LOOKUP reply.
 
 use crate::vfs::events::Inval;
-use crate::vfs::{is_virtual, Attr, Caller, Fs, FsyncMode, NodeKind, OwnerChange, SpecialType, VfsError};
+use crate::vfs::{asks_box, is_virtual, Attr, Caller, Fs, FsyncMode, NodeKind, OwnerChange, SpecialType, VfsError};
 use fuser::{
     Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, KernelConfig, LockOwner,
     OpenAccMode, OpenFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty,
@@ -138,6 +138,16 @@ fn open_mode(access: OpenAccMode, cached: FopenFlags) -> FopenFlags {
     match access {
         OpenAccMode::O_WRONLY => FopenFlags::FOPEN_DIRECT_IO,
         _ => cached,
+    }
+}
+
+/// Answers a getxattr: the size asked for, the value, or why not.
+fn reply_xattr(value: Result<Vec<u8>, VfsError>, size: u32, reply: ReplyXattr) {
+    match value {
+        Ok(v) if size == 0 => reply.size(v.len() as u32),
+        Ok(v) if v.len() <= size as usize => reply.data(&v),
+        Ok(_) => reply.error(Errno::from_i32(libc::ERANGE)),
+        Err(e) => reply.error(errno("getxattr", e)),
     }
 }
 
@@ -371,17 +381,18 @@ impl Filesystem for BoxFuse {
         });
     }
 
+    /// Box's shared link and lock are asked of Box (in a task); the rest is answered here.
     fn getxattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
+        if let Some(name) = name.to_str().filter(|n| asks_box(n)).map(str::to_string) {
+            let fs = self.fs.clone();
+            self.rt.spawn(async move { reply_xattr(fs.box_xattr(ino.0, &name, size == 0).await, size, reply) });
+            return;
+        }
         let value = match name.to_str() {
             Some(n) => self.fs.getxattr(ino.0, n),
             None => Err(VfsError::NoAttr),
         };
-        match value {
-            Ok(v) if size == 0 => reply.size(v.len() as u32),
-            Ok(v) if v.len() <= size as usize => reply.data(&v),
-            Ok(_) => reply.error(Errno::from_i32(libc::ERANGE)),
-            Err(e) => reply.error(errno("getxattr", e)),
-        }
+        reply_xattr(value, size, reply);
     }
 
     fn listxattr(&self, _req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
@@ -404,17 +415,41 @@ impl Filesystem for BoxFuse {
         }
     }
 
+    /// Only Box's shared link and lock can be set (each a Box call); anything else `ENOTSUP`.
     fn setxattr(
         &self,
         _req: &Request,
-        _ino: INodeNo,
-        _name: &OsStr,
-        _value: &[u8],
-        _flags: i32,
+        ino: INodeNo,
+        name: &OsStr,
+        value: &[u8],
+        flags: i32,
         _position: u32,
         reply: ReplyEmpty,
     ) {
-        reply.error(Errno::from_i32(libc::ENOTSUP));
+        let Some(name) = name.to_str().filter(|n| asks_box(n)).map(str::to_string) else {
+            return reply.error(Errno::from_i32(libc::ENOTSUP));
+        };
+        let (fs, value) = (self.fs.clone(), value.to_vec());
+        self.rt.spawn(async move {
+            match fs.setxattr(ino.0, &name, &value, flags).await {
+                Ok(()) => reply.ok(),
+                Err(e) => reply.error(errno("setxattr", e)),
+            }
+        });
+    }
+
+    /// Removing Box's shared link or lock removes it in Box; anything else `ENOTSUP`.
+    fn removexattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        let Some(name) = name.to_str().filter(|n| asks_box(n)).map(str::to_string) else {
+            return reply.error(Errno::from_i32(libc::ENOTSUP));
+        };
+        let fs = self.fs.clone();
+        self.rt.spawn(async move {
+            match fs.removexattr(ino.0, &name).await {
+                Ok(()) => reply.ok(),
+                Err(e) => reply.error(errno("removexattr", e)),
+            }
+        });
     }
 
     fn write(

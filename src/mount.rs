@@ -104,6 +104,7 @@ fn fs_config(settings: &Settings) -> FsConfig {
         upload_parallelism: settings.upload_parallelism,
         sync_on_close: settings.sync_on_close,
         fsync: settings.fsync,
+        lock_on_open: settings.lock_on_open,
     }
 }
 
@@ -216,6 +217,7 @@ pub async fn serve(
             }
         }
     }
+    fs.release_writer_locks().await;
     result
 }
 

@@ -78,7 +78,7 @@ measure() {
 # level (the root, walk/, then its 100 folders 8 at a time, as boxfs lists ahead), with the
 # fields boxfs asks for (boxfs-api's STAT_FIELDS). On these two cores the emulator's own work
 # for 100,000 items is most of a cold walk.
-FIELDS="type,id,sequence_id,etag,name,size,sha1,file_version,created_at,modified_at,content_created_at,content_modified_at,parent,item_status,permissions,url,metadata.global.properties"
+FIELDS="type,id,sequence_id,etag,name,size,sha1,file_version,created_at,modified_at,content_created_at,content_modified_at,parent,item_status,permissions,url,lock,metadata.global.properties"
 page() { curl -sf -o /dev/null -H "Authorization: Bearer $BOX_ACCESS_TOKEN" "$BOX_API_URL/folders/$1/items?usemarker=true&limit=1000&fields=$FIELDS"; }
 export -f page; export FIELDS
 children() {

@@ -11,6 +11,7 @@ mod mount_cmd;
 pub mod mount_helper;
 mod preflight;
 pub mod sd_notify;
+mod share_cmd;
 mod status_cmd;
 mod versions_cmd;
 
@@ -50,6 +51,14 @@ pub enum Command {
     Login(login_cmd::LoginArgs),
     /// Revoke an account's tokens and delete its saved credentials.
     Logout(login_cmd::LogoutArgs),
+    /// Print the shared link of a file or folder in a mount, creating it (or changing its
+    /// access, expiry or password) in Box first.
+    Share(share_cmd::ShareArgs),
+    /// Lock a file in a mount in Box (others cannot change, move or delete it) and print the
+    /// lock.
+    Lock(share_cmd::LockArgs),
+    /// Remove the lock of a file in a mount.
+    Unlock(share_cmd::UnlockArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(man_cmd::CompletionsArgs),
     /// Write the man pages generated from these definitions.
@@ -79,6 +88,9 @@ pub fn main() -> ExitCode {
         Command::Versions(args) => versions_cmd::run(args),
         Command::Login(args) => login_cmd::run_login(args),
         Command::Logout(args) => login_cmd::run_logout(args),
+        Command::Share(args) => share_cmd::run_share(args),
+        Command::Lock(args) => share_cmd::run_lock(args),
+        Command::Unlock(args) => share_cmd::run_unlock(args),
         Command::Completions(args) => man_cmd::run_completions(args),
         Command::Man(args) => man_cmd::run_man(args),
     }

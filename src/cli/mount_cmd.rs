@@ -102,6 +102,10 @@ pub struct MountArgs {
     /// returning at once.
     #[arg(long)]
     pub sync_on_close: bool,
+    /// Lock a file in Box while it is open for writing here (others cannot change it
+    /// meanwhile); it is unlocked once its upload has landed.
+    #[arg(long)]
+    pub lock_on_open: bool,
     /// Append logs (filtered by RUST_LOG) to FILE instead of stderr (default without --foreground:
     /// $XDG_CACHE_HOME/boxfs/mount.log).
     #[arg(long, value_name = "FILE")]
@@ -210,6 +214,9 @@ fn apply_flags(args: &MountArgs, given: impl Fn(&str) -> bool, settings: &mut Se
     }
     if given("sync_on_close") {
         settings.sync_on_close = args.sync_on_close;
+    }
+    if given("lock_on_open") {
+        settings.lock_on_open = args.lock_on_open;
     }
     if given("log_file") {
         settings.log_file = args.log_file.clone();
@@ -442,6 +449,7 @@ mod tests {
         assert_eq!((o.cache_dir, o.metadata_ttl, o.events), (Some(PathBuf::from("/x")), 30, false));
         let o = with_options(&["fsync=box,sync_on_close,upload_parallelism=2"]).unwrap();
         assert_eq!((o.fsync, o.sync_on_close, o.upload_parallelism), (FsyncMode::Box, true, 2));
+        assert!(with_options(&["lock_on_open"]).unwrap().lock_on_open);
         assert!(with_options(&["fsync=later"]).unwrap_err().contains("\"local\" or \"box\""));
         assert!(with_options(&["ro,rw"]).is_ok_and(|o| !o.read_only));
     }

@@ -23,6 +23,7 @@ async fn fs_over(fake: &FakeBox, dir: &std::path::Path) -> Arc<Fs> {
         upload_parallelism: 2,
         sync_on_close: false,
         fsync: FsyncMode::Local,
+        lock_on_open: false,
     };
     let blocks = BlockCache::open(&dir.join("blocks"), 64 << 20, 1 << 20).expect("block cache");
     let journal = Journal::open(&Journal::dir_in(dir)).expect("journal");

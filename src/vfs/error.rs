@@ -32,6 +32,9 @@ pub enum VfsError {
     NotEmpty,
     #[error("operation not permitted")]
     NotPermitted,
+    /// The item is not in Box yet (its first upload is pending): ask again once it is.
+    #[error("not in Box yet")]
+    NotInBoxYet,
     /// The user's role on the item in Box does not allow the operation.
     #[error("permission denied by the item's permissions in Box")]
     Denied,
@@ -85,6 +88,7 @@ impl VfsError {
             VfsError::NotEmpty => libc::ENOTEMPTY,
             VfsError::NotPermitted => libc::EPERM,
             VfsError::Denied => libc::EACCES,
+            VfsError::NotInBoxYet => libc::EAGAIN,
             VfsError::Api(e) => api_errno(e),
             VfsError::Shared(e) => api_errno(e),
             VfsError::Io(e) => e.raw_os_error().unwrap_or(libc::EIO),

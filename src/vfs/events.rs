@@ -6,7 +6,8 @@
 //! made elsewhere (its stored POSIX attributes) is read back with one GET; the echoes of our
 //! own metadata calls are recognised and cost nothing. A collaboration added, changed or
 //! removed (the user's role somewhere) makes everything be asked for again: listings,
-//! attributes and what the user may do with each item. The kernel is told through a callback.
+//! attributes and what the user may do with each item. A lock created or removed in Box reads
+//! the file again (`box_attrs.rs`). The kernel is told through a callback.
 
 use super::fs::{content_version, Fs};
 use super::meta::inode::{display_name, kind_of, Ino, Meta, NodeKind};
@@ -34,6 +35,9 @@ impl Fs {
         }
         if ev.event_type.changes_metadata() {
             return self.metadata_changed(ev).await;
+        }
+        if let Some(invals) = self.lock_event(ev).await {
+            return invals;
         }
         if !ev.event_type.changes_item() {
             return Vec::new();

@@ -1,8 +1,9 @@
 //! An in-memory Box for the vfs's unit tests: a [`Remote`] with folders, files (every upload a
 //! new version, kept for ranged reads of that version), etags that change with every change,
 //! stored `global.properties` instances, Box's answers to name conflicts and stale `if_match`
-//! (409, 412), a trash (deleted items and their subtrees, restored or purged as Box does) and
-//! the older versions of each file, and a count of the calls made. Tests change it behind the mount's back the way
+//! (409, 412), a trash (deleted items and their subtrees, restored or purged as Box does),
+//! the older versions of each file, shared links and locks (a file locked by another user
+//! refuses new versions), and a count of the calls made. Tests change it behind the mount's back the way
 //! another Box client would ([`FakeBox::change_remotely`]).
 //!
 //! It keeps Box's rules that the vfs relies on and nothing more: the emulator, over HTTP, is
@@ -12,7 +13,8 @@ use super::remote::{Remote, RemoteResult};
 use async_trait::async_trait;
 use boxfs_api::metadata::{ItemKind, PatchOp};
 use boxfs_api::model::{File, FileVersion, Folder, FolderMini, GlobalMetadata, Item, ItemCommon, ItemMetadata};
-use boxfs_api::model::{Permissions, User, Version};
+use boxfs_api::model::{Lock, Permissions, SharedLink, Sharing, User, UserMini, Version};
+use boxfs_api::sharing::LinkSettings;
 use boxfs_api::{ApiError, Fetched, SessionHook, UploadOptions, UploadTarget};
 use boxfs_io::blockbuf::BlockBuf;
 use bytes::Bytes;
@@ -23,6 +25,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 pub const ROOT_ID: &str = "0";
+/// The user the vfs acts as.
+const ME: &str = "1";
 
 #[derive(Clone, Debug)]
 struct Entry {
@@ -37,6 +41,8 @@ struct Entry {
     history: Vec<String>,
     properties: Option<Map<String, Value>>,
     modified_at: String,
+    shared_link: Option<SharedLink>,
+    lock: Option<Lock>,
 }
 
 #[derive(Default)]
@@ -120,6 +126,7 @@ impl State {
             common: self.common(id),
             sha1: Some(sha1.clone()),
             file_version: Some(FileVersion { id: e.version.clone(), sha1: Some(sha1) }),
+            lock: Some(e.lock.clone()),
         }
     }
 
@@ -142,6 +149,31 @@ impl State {
         }
     }
 
+    /// Box's 403 for a change of a file another user holds the lock of.
+    fn refuse_if_locked(e: &Entry) -> RemoteResult<()> {
+        match &e.lock {
+            Some(lock) if lock.created_by.as_ref().is_some_and(|u| u.id != ME) => {
+                Err(ApiError::Forbidden { code: Some("access_denied_item_locked".into()) })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn sharing(&self, id: &str) -> Sharing {
+        let e = &self.items[id];
+        let file_version = (!e.folder).then(|| FileVersion { id: e.version.clone(), sha1: None });
+        let etag = Some(e.changes.to_string());
+        Sharing { etag, file_version, shared_link: e.shared_link.clone(), lock: e.lock.clone() }
+    }
+
+    fn set_lock(&mut self, id: &str, lock: Option<Lock>) -> RemoteResult<File> {
+        let e = self.entry_mut(id, false)?;
+        State::refuse_if_locked(e)?;
+        e.lock = lock;
+        e.changes += 1;
+        Ok(self.file(id))
+    }
+
     fn insert(&mut self, folder: bool, parent: &str, name: &str, content: Option<Bytes>) -> String {
         let id = self.new_id();
         let version = format!("v{}", self.new_id());
@@ -157,6 +189,8 @@ impl State {
             history: Vec::new(),
             properties: None,
             modified_at: "2026-01-01T00:00:00Z".into(),
+            shared_link: None,
+            lock: None,
         };
         self.items.insert(id.clone(), entry);
         id
@@ -187,6 +221,7 @@ impl State {
             UploadTarget::NewVersion { file_id, name, if_match } => {
                 let e = self.entry(file_id, false)?;
                 State::check_if_match(e, if_match)?;
+                State::refuse_if_locked(e)?;
                 if let Some(name) = name {
                     let parent = e.parent.clone().unwrap_or_default();
                     self.refuse_taken(&parent, name, file_id)?;
@@ -300,7 +335,7 @@ impl State {
         };
         match e.folder {
             true => Item::Folder(Folder { common }),
-            false => Item::File(File { common, sha1: None, file_version: None }),
+            false => Item::File(File { common, sha1: None, file_version: None, lock: None }),
         }
     }
 
@@ -324,6 +359,8 @@ impl FakeBox {
             history: Vec::new(),
             properties: None,
             modified_at: "2026-01-01T00:00:00Z".into(),
+            shared_link: None,
+            lock: None,
         };
         fake.lock().items.insert(ROOT_ID.into(), root);
         fake
@@ -394,6 +431,21 @@ impl FakeBox {
     pub fn properties(&self, id: &str) -> Option<Map<String, Value>> {
         self.lock().items.get(id).and_then(|e| e.properties.clone())
     }
+
+    /// Locks a file as another user, `Someone Else`, without expiry.
+    pub fn lock_by_someone_else(&self, id: &str) {
+        let someone = UserMini { id: "2".into(), name: "Someone Else".into(), login: "else@example.com".into() };
+        let lock = Lock { created_by: Some(someone), expired_at: None, is_download_prevented: false };
+        let mut st = self.lock();
+        let e = st.items.get_mut(id).expect("a file");
+        e.lock = Some(lock);
+        e.changes += 1;
+    }
+
+    /// An item's shared link and lock.
+    pub fn sharing_of(&self, id: &str) -> Sharing {
+        self.lock().sharing(id)
+    }
 }
 
 #[async_trait]
@@ -410,7 +462,7 @@ impl Remote for FakeBox {
         let st = self.call("me");
         let used = st.versions.values().map(|v| v.len() as u64).sum();
         Ok(User {
-            id: "1".into(),
+            id: ME.into(),
             name: "Fake".into(),
             login: "fake@example.com".into(),
             space_amount: 1 << 40,
@@ -624,6 +676,46 @@ impl Remote for FakeBox {
         }
         *props = next.clone();
         Ok(next)
+    }
+
+    async fn sharing(&self, kind: ItemKind, id: &str) -> RemoteResult<Sharing> {
+        let st = self.call("sharing");
+        st.entry(id, kind == ItemKind::Folder)?;
+        Ok(st.sharing(id))
+    }
+
+    async fn set_shared_link(&self, kind: ItemKind, id: &str, settings: &LinkSettings) -> RemoteResult<Sharing> {
+        let mut st = self.call("set_shared_link");
+        let e = st.entry_mut(id, kind == ItemKind::Folder)?;
+        let url = format!("https://fake.box/s/{id}");
+        let kept = e.shared_link.as_ref().and_then(|l| l.access.clone());
+        e.shared_link = Some(SharedLink {
+            url,
+            access: settings.access.map(|a| a.as_str().to_string()).or(kept).or(Some("open".into())),
+            unshared_at: settings.unshared_at.clone(),
+            is_password_enabled: settings.password.is_some(),
+        });
+        e.changes += 1;
+        Ok(st.sharing(id))
+    }
+
+    async fn remove_shared_link(&self, kind: ItemKind, id: &str) -> RemoteResult<Sharing> {
+        let mut st = self.call("remove_shared_link");
+        let e = st.entry_mut(id, kind == ItemKind::Folder)?;
+        e.shared_link = None;
+        e.changes += 1;
+        Ok(st.sharing(id))
+    }
+
+    async fn lock_file(&self, id: &str, expires_at: Option<&str>) -> RemoteResult<File> {
+        let me = UserMini { id: ME.into(), name: "Fake".into(), login: "fake@example.com".into() };
+        let lock =
+            Lock { created_by: Some(me), expired_at: expires_at.map(str::to_string), is_download_prevented: false };
+        self.call("lock_file").set_lock(id, Some(lock))
+    }
+
+    async fn unlock_file(&self, id: &str) -> RemoteResult<File> {
+        self.call("unlock_file").set_lock(id, None)
     }
 
     async fn delete_properties(&self, kind: ItemKind, id: &str) -> RemoteResult<()> {

@@ -12,6 +12,7 @@ use super::meta::listings::{DirEntry, Listing, ListingCache};
 use super::meta::names::not_found;
 use super::meta::posix::Posix;
 use super::meta::rights::Op;
+use super::meta::sharing::BoxSharing;
 use super::read::blocks::BlockCache;
 use super::read::downloads::{BlockRequest, Downloads, FetchFn};
 use super::read::prefetch::{Reader, ReaderConfig};
@@ -46,6 +47,8 @@ pub struct FsConfig {
     pub sync_on_close: bool,
     /// What `fsync` waits for.
     pub fsync: FsyncMode,
+    /// A file in Box opened for writing is locked in Box until its upload lands.
+    pub lock_on_open: bool,
 }
 
 /// What `fsync` (and `fdatasync`, `msync(MS_SYNC)`, close with `sync_on_close`) promise.
@@ -129,6 +132,9 @@ pub struct Fs {
     walk_slots: Arc<tokio::sync::Semaphore>,
     /// The hidden `.box/` directory's inodes and views (`dotbox_ops.rs`).
     dot_box: DotBox,
+    /// Who the mount is in Box, the locks it took for writers, the last link or lock read for a
+    /// size probe (`box_attrs.rs`).
+    box_sharing: BoxSharing,
     me: Weak<Fs>,
     /// Background work (uploads) is spawned here, also from FUSE threads.
     rt: tokio::runtime::Handle,
@@ -162,6 +168,7 @@ impl Fs {
             next_fh: AtomicU64::new(1),
             walk_ahead: Mutex::new(HashSet::new()),
             walk_slots: Arc::new(tokio::sync::Semaphore::new(WALK_AHEAD)),
+            box_sharing: BoxSharing::default(),
             quota: Mutex::new(None),
             dot_box: DotBox::default(),
             staged: StagedFiles::new(journal),
@@ -706,13 +713,15 @@ impl Fs {
         xattr(&node, name).ok_or(VfsError::NoAttr)
     }
 
-    /// The attribute names this item has.
+    /// The attribute names this item has (of those answered by asking Box, the ones the
+    /// mount knows it has).
     pub fn listxattr(&self, ino: Ino) -> VfsResult<Vec<&'static str>> {
         if is_virtual(ino) {
             return Ok(Vec::new());
         }
         let node = self.node(ino)?;
-        Ok(XATTRS.iter().copied().filter(|n| xattr(&node, n).is_some()).collect())
+        let known = XATTRS.iter().copied().filter(|n| xattr(&node, n).is_some());
+        Ok(known.chain(self.box_xattr_names(&node)).collect())
     }
 
     /// Block cache bytes in use and its budget.
@@ -752,6 +761,10 @@ impl Fs {
 
     pub(super) fn dot_box(&self) -> &DotBox {
         &self.dot_box
+    }
+
+    pub(super) fn box_sharing(&self) -> &BoxSharing {
+        &self.box_sharing
     }
 
     pub(super) fn inodes(&self) -> &InodeTable {

@@ -28,6 +28,7 @@ async fn small_budget_fs(fake: &FakeBox, dir: &Path) -> Arc<Fs> {
         upload_parallelism: 2,
         sync_on_close: false,
         fsync: FsyncMode::Local,
+        lock_on_open: false,
     };
     let blocks = BlockCache::open(&dir.join("blocks"), 64 << 20, 1 << 20).expect("block cache");
     let journal = Journal::open(&Journal::dir_in(dir)).expect("journal");

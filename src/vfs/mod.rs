@@ -14,7 +14,8 @@
 //! operations on `.box/`), `writeback.rs` (the
 //! driver that takes staged entries to Box), `uploads.rs` (sync, drain, recovery, status) and
 //! `events.rs` (Box's change events as invalidations). Rooms never call the facade; the facade
-//! files do not import each other except for the types `fs.rs` defines.
+//! files do not import each other except for the types `fs.rs` defines. `box_attrs.rs` adds
+//! Box's shared links and locks (as xattrs, and where files are opened for writing).
 //!
 //! The rules the facade keeps between rooms:
 //! - A file with a staged entry is read, `stat`ed and listed from that entry (its size,
@@ -30,6 +31,7 @@
 //!   yet), so that a concurrent fetch of the folder cannot undo it.
 //! - Every error becomes one errno in one place (`error.rs`).
 
+mod box_attrs;
 pub mod dotbox;
 mod dotbox_ops;
 pub mod error;
@@ -45,6 +47,8 @@ pub mod write;
 mod writeback;
 
 #[cfg(test)]
+mod box_attrs_tests;
+#[cfg(test)]
 mod dotbox_tests;
 #[cfg(test)]
 mod fake;
@@ -53,6 +57,7 @@ mod memory_tests;
 #[cfg(test)]
 mod tests;
 
+pub use box_attrs::asks_box;
 pub use dotbox::is_virtual;
 pub use error::{VfsError, VfsResult};
 pub use fs::{DirSnapshot, Fs, FsConfig, FsyncMode, XATTRS};

@@ -265,6 +265,7 @@ impl Fs {
     /// Opens for writing: stages the file (fetching its content unless truncated).
     pub async fn open_write(&self, ino: Ino, truncate: bool) -> VfsResult<u64> {
         self.check_allowed(ino, Op::Write).await?;
+        self.lock_for_writer(ino).await?;
         let staged = self.claim(ino, truncate).await?;
         if truncate && staged.lock().size > 0 {
             staged.truncate(0)?;
@@ -316,6 +317,7 @@ impl Fs {
         }
         if node.kind == NodeKind::File && (size.is_some() || mtime.is_some()) {
             self.check_allowed(ino, Op::Write).await?;
+            self.refuse_if_locked_by_other(ino).await?;
             let staged = self.claim(ino, size == Some(0)).await?;
             let changed = size.map_or(Ok(()), |n| staged.truncate(n));
             if let Some(t) = mtime {

@@ -11,7 +11,8 @@
 
 use async_trait::async_trait;
 use boxfs_api::metadata::{ItemKind, PatchOp};
-use boxfs_api::model::{File, Folder, Item, User, Version};
+use boxfs_api::model::{File, Folder, Item, Sharing, User, Version};
+use boxfs_api::sharing::LinkSettings;
 use boxfs_api::{ApiError, Client, Fetched, SessionHook, UploadOptions, UploadTarget};
 use boxfs_io::blockbuf::BlockBuf;
 use bytes::Bytes;
@@ -97,6 +98,15 @@ pub trait Remote: Send + Sync + 'static {
     ) -> RemoteResult<Map<String, Value>>;
     async fn update_properties(&self, kind: ItemKind, id: &str, ops: &[PatchOp]) -> RemoteResult<Map<String, Value>>;
     async fn delete_properties(&self, kind: ItemKind, id: &str) -> RemoteResult<()>;
+
+    /// The item's shared link and (files) lock.
+    async fn sharing(&self, kind: ItemKind, id: &str) -> RemoteResult<Sharing>;
+    /// Creates or changes the item's shared link.
+    async fn set_shared_link(&self, kind: ItemKind, id: &str, settings: &LinkSettings) -> RemoteResult<Sharing>;
+    async fn remove_shared_link(&self, kind: ItemKind, id: &str) -> RemoteResult<Sharing>;
+    /// Locks a file as the user the remote acts for; the file with its new lock.
+    async fn lock_file(&self, id: &str, expires_at: Option<&str>) -> RemoteResult<File>;
+    async fn unlock_file(&self, id: &str) -> RemoteResult<File>;
 }
 
 #[async_trait]
@@ -230,5 +240,25 @@ impl Remote for Client {
 
     async fn delete_properties(&self, kind: ItemKind, id: &str) -> RemoteResult<()> {
         Client::delete_properties(self, kind, id).await
+    }
+
+    async fn sharing(&self, kind: ItemKind, id: &str) -> RemoteResult<Sharing> {
+        Client::sharing(self, kind, id).await
+    }
+
+    async fn set_shared_link(&self, kind: ItemKind, id: &str, settings: &LinkSettings) -> RemoteResult<Sharing> {
+        Client::set_shared_link(self, kind, id, settings).await
+    }
+
+    async fn remove_shared_link(&self, kind: ItemKind, id: &str) -> RemoteResult<Sharing> {
+        Client::remove_shared_link(self, kind, id).await
+    }
+
+    async fn lock_file(&self, id: &str, expires_at: Option<&str>) -> RemoteResult<File> {
+        Client::lock_file(self, id, expires_at).await
+    }
+
+    async fn unlock_file(&self, id: &str) -> RemoteResult<File> {
+        Client::unlock_file(self, id).await
     }
 }

@@ -25,6 +25,7 @@ fn config(writeback_delay: Duration) -> FsConfig {
         upload_parallelism: 2,
         sync_on_close: false,
         fsync: FsyncMode::Local,
+        lock_on_open: false,
     }
 }
 

@@ -462,6 +462,7 @@ impl Fs {
             (st.upload.is_conflicted_copy() && st.upload.state() == &State::InBox, st.parent)
         };
         staged.leave_journal(self.journal());
+        self.unlock_after_upload(staged.ino).await;
         if conflicted {
             // The file shows Box's version again; the copy shows once its folder is listed.
             self.inodes().mark_stale(staged.ino);

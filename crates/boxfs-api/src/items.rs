@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 /// The fields a `stat` needs, asked for explicitly so that one listing call is enough: with
 /// the `global.properties` metadata instance, where boxfs keeps POSIX attributes.
 pub const STAT_FIELDS: &str = "type,id,sequence_id,etag,name,size,sha1,file_version,created_at,modified_at,\
-content_created_at,content_modified_at,parent,item_status,permissions,url,metadata.global.properties";
+content_created_at,content_modified_at,parent,item_status,permissions,url,lock,metadata.global.properties";
 
 const PAGE_LIMIT: u32 = 1000;
 
@@ -26,7 +26,7 @@ fn stat_item<T: HasCommon>(mut item: T) -> T {
     item
 }
 
-fn stat_json<T: serde::de::DeserializeOwned + HasCommon>(reply: &super::client::Reply) -> ApiResult<T> {
+pub(crate) fn stat_json<T: serde::de::DeserializeOwned + HasCommon>(reply: &super::client::Reply) -> ApiResult<T> {
     reply.json().map(stat_item)
 }
 
@@ -123,7 +123,7 @@ impl Client {
         Ok(ItemsPage { entries: page.entries.into_iter().map(stat_item).collect(), ..page })
     }
 
-    async fn send_json(
+    pub(crate) async fn send_json(
         &self,
         method: Method,
         url: String,

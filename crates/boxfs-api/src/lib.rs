@@ -2,7 +2,8 @@
 //! file shared by the account's processes with one refresh at a time across them, client
 //! credentials, JWT apps), acting for another user (`As-User`), one retry policy, a request
 //! budget shared by the processes of an identity, typed models, listings, item operations,
-//! metadata instances, ranged downloads, uploads (direct and sessions) and the event stream.
+//! metadata instances, shared links and locks, ranged downloads, uploads (direct and sessions)
+//! and the event stream.
 //! It knows HTTP and JSON, nothing of FUSE.
 
 pub mod auth;
@@ -19,6 +20,7 @@ pub mod jwt;
 pub mod metadata;
 pub mod model;
 pub mod oauth;
+pub mod sharing;
 pub mod token_file;
 mod upload;
 

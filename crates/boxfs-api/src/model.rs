@@ -190,12 +190,17 @@ struct RawItem {
     sha1: Option<String>,
     #[serde(default)]
     file_version: Option<FileVersion>,
+    #[serde(default, deserialize_with = "de_present")]
+    lock: Option<Option<Lock>>,
     #[serde(default)]
     url: Option<String>,
 }
 
+/// What only files have: sha1, version and lock.
+type FileFields = (Option<String>, Option<FileVersion>, Option<Option<Lock>>);
+
 impl RawItem {
-    fn split(self) -> (ItemCommon, Option<String>, Option<FileVersion>, Option<String>) {
+    fn split(self) -> (ItemCommon, FileFields, Option<String>) {
         let common = ItemCommon {
             id: self.id,
             name: self.name,
@@ -212,14 +217,14 @@ impl RawItem {
             permissions: self.permissions,
             metadata: self.metadata,
         };
-        (common, self.sha1, self.file_version, self.url)
+        (common, (self.sha1, self.file_version, self.lock), self.url)
     }
 }
 
 impl From<RawItem> for File {
     fn from(raw: RawItem) -> File {
-        let (common, sha1, file_version, _) = raw.split();
-        File { common, sha1, file_version }
+        let (common, (sha1, file_version, lock), _) = raw.split();
+        File { common, sha1, file_version, lock }
     }
 }
 
@@ -231,7 +236,7 @@ impl From<RawItem> for Folder {
 
 impl From<RawItem> for WebLink {
     fn from(raw: RawItem) -> WebLink {
-        let (common, _, _, url) = raw.split();
+        let (common, _, url) = raw.split();
         WebLink { common, url }
     }
 }
@@ -280,6 +285,16 @@ pub struct File {
     pub common: ItemCommon,
     pub sha1: Option<String>,
     pub file_version: Option<FileVersion>,
+    /// The file's lock, when the response carries the `lock` field (`Some(None)`: unlocked;
+    /// `None`: not asked for, or an event's source).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lock: Option<Option<Lock>>,
+}
+
+/// A field that may be absent (`None`, through `#[serde(default)]`), `null` (`Some(None)`) or
+/// set (`Some(Some(v))`).
+fn de_present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
@@ -295,6 +310,55 @@ pub struct WebLink {
     #[serde(flatten)]
     pub common: ItemCommon,
     pub url: Option<String>,
+}
+
+/// An item's shared link, as far as boxfs reads it.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+pub struct SharedLink {
+    pub url: String,
+    #[serde(default)]
+    pub access: Option<String>,
+    #[serde(default)]
+    pub unshared_at: Option<String>,
+    #[serde(default)]
+    pub is_password_enabled: bool,
+}
+
+/// A user as Box names them in other objects (`User--Mini`).
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+pub struct UserMini {
+    #[serde(deserialize_with = "de_id")]
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub login: String,
+}
+
+/// A lock on a file: who holds it and until when (`expired_at`; none: until unlocked).
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+pub struct Lock {
+    #[serde(default)]
+    pub created_by: Option<UserMini>,
+    #[serde(default)]
+    pub expired_at: Option<String>,
+    #[serde(default)]
+    pub is_download_prevented: bool,
+}
+
+/// An item's `shared_link` and (files only) `lock`: `None` when it has none.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+pub struct Sharing {
+    /// The item's etag after the request (a change of its link or lock changes it).
+    #[serde(default)]
+    pub etag: Option<String>,
+    /// A file's current version (to tell whether anything but its link changed).
+    #[serde(default)]
+    pub file_version: Option<FileVersion>,
+    #[serde(default)]
+    pub shared_link: Option<SharedLink>,
+    #[serde(default)]
+    pub lock: Option<Lock>,
 }
 
 /// An entry of a folder listing (or an event source).

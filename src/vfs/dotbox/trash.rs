@@ -106,7 +106,7 @@ mod tests {
     }
 
     fn file(id: &str, name: &str, parent: &str) -> Item {
-        Item::File(File { common: common(id, name, parent), sha1: None, file_version: None })
+        Item::File(File { common: common(id, name, parent), sha1: None, file_version: None, lock: None })
     }
 
     fn folder(id: &str, name: &str, parent: &str) -> Item {

@@ -71,7 +71,8 @@ mod tests {
             modified_at: Some("2026-11-03T09:00:00Z".into()),
             ..ItemCommon::default()
         };
-        let file = File { common, sha1: None, file_version: Some(FileVersion { id: "103".into(), sha1: None }) };
+        let file =
+            File { common, sha1: None, file_version: Some(FileVersion { id: "103".into(), sha1: None }), lock: None };
         let v = |id: &str, day: u32, trashed: bool| Version {
             id: id.into(),
             size: 10,

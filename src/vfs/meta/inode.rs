@@ -9,6 +9,7 @@
 
 use super::compact::{Digest, Secs, Token, TokenKey};
 use super::stored::Stored;
+use boxfs_api::model::Lock;
 use boxfs_api::model::{Item, ItemCommon, Permissions};
 use hashbrown::{DefaultHashBuilder, HashTable};
 use std::hash::BuildHasher;
@@ -69,6 +70,9 @@ pub struct Meta {
     /// The item's `global.properties` instance (POSIX attributes stored by boxfs), when the
     /// item's JSON carried it (`None`: not known from this source; what was known stays).
     pub stored: Option<Arc<Stored>>,
+    /// The file's lock in Box, when the item's JSON carried it (`None`: not known from this
+    /// source; what was known stays; `Some(None)`: unlocked).
+    pub lock: Option<Option<Arc<Lock>>>,
 }
 
 #[derive(Clone, Debug)]
@@ -123,13 +127,18 @@ impl Meta {
                 (link_body(&url).len() as u64, None, None, Some(url))
             }
         };
+        let lock = match item {
+            Item::File(f) => f.lock.as_ref().map(|l| l.clone().map(Arc::new)),
+            _ => Some(None),
+        };
         let rights = c.permissions.as_ref().map(|p| Rights::of(item, p));
         let sequence_id = c.sequence_id.as_deref().and_then(|s| s.parse().ok());
         let stored = c.properties().map(|p| match p {
             None => NOTHING_STORED.clone(),
             Some(props) => Arc::new(Stored::from_properties(Some(props))),
         });
-        Meta { size, mtime, ctime, crtime, etag: c.etag.clone(), sequence_id, sha1, version_id, rights, url, stored }
+        let etag = c.etag.clone();
+        Meta { size, mtime, ctime, crtime, etag, sequence_id, sha1, version_id, rights, url, stored, lock }
     }
 
     /// Keeps what `older` knew that this source did not say (the stored attributes, what the
@@ -140,6 +149,9 @@ impl Meta {
         }
         if self.rights.is_none() {
             self.rights = older.and_then(|m| m.rights);
+        }
+        if self.lock.is_none() {
+            self.lock = older.and_then(|m| m.lock.clone());
         }
         self
     }
@@ -168,6 +180,7 @@ impl Meta {
             rights: Some(Rights::ALL),
             url: None,
             stored: Some(NOTHING_STORED.clone()),
+            lock: Some(None),
         }
     }
 }
@@ -224,6 +237,8 @@ struct Rare {
     mtime_set: Option<SystemTime>,
     /// mtime, ctime, crtime, when one of them is not whole seconds.
     exact_times: Option<[SystemTime; 3]>,
+    /// A file's lock in Box.
+    lock: Option<Arc<Lock>>,
 }
 
 /// `Option<Rights>` in one byte: bit 4 says known, bits 0-3 are read, write, rename, delete.
@@ -301,6 +316,7 @@ impl Slim {
         self.rare_mut(|r| {
             r.url = m.url;
             r.exact_times = (!whole).then_some(exact);
+            r.lock = m.lock.flatten();
         });
     }
 
@@ -308,7 +324,7 @@ impl Slim {
     fn rare_mut(&mut self, f: impl FnOnce(&mut Rare)) {
         let mut rare = self.rare.take().unwrap_or_default();
         f(&mut rare);
-        if rare.url.is_some() || rare.mtime_set.is_some() || rare.exact_times.is_some() {
+        if rare.url.is_some() || rare.mtime_set.is_some() || rare.exact_times.is_some() || rare.lock.is_some() {
             self.rare = Some(rare);
         }
     }
@@ -328,6 +344,7 @@ impl Slim {
             rights: unpack_rights(self.rights),
             url: self.rare.as_ref().and_then(|r| r.url.clone()),
             stored: self.stored.clone(),
+            lock: Some(self.rare.as_ref().and_then(|r| r.lock.clone())),
         }
     }
 
@@ -585,6 +602,21 @@ impl InodeTable {
         s.set_meta(meta);
         s.fetched = now;
         t.node(ino)
+    }
+
+    /// Records the item's etag after a change of ours that left the rest as it was (its shared
+    /// link).
+    pub fn set_etag(&self, ino: Ino, etag: Option<&str>) {
+        if let Some(s) = self.lock().slim_mut(ino) {
+            s.etag = etag.map(Token::new);
+        }
+    }
+
+    /// Records the file's lock in Box as just read.
+    pub fn set_lock(&self, ino: Ino, lock: Option<Arc<Lock>>) {
+        if let Some(s) = self.lock().slim_mut(ino) {
+            s.rare_mut(|r| r.lock = lock);
+        }
     }
 
     /// Records what Box holds in the item's metadata instance now (after our own call).

@@ -7,6 +7,8 @@
 //! - `attr.rs`, `stored.rs`, `posix.rs`: `stat` attributes: the mount's defaults from Box's
 //!   permissions and the mount options, with the POSIX attributes stored on the item over them.
 //! - `rights.rs`: which operation each Box right allows; `names.rs`: Box's naming rules as errnos.
+//! - `sharing.rs`: who the mount is in Box, the locks it took for writers, and a shared link
+//!   or lock just read for a size probe.
 //! - `compact.rs`: the compact forms the table keeps items in (ids as integers, SHA-1s as bytes).
 //!
 //! Memory is bounded: listings are kept within a byte budget (least recently used dropped
@@ -27,4 +29,5 @@ pub mod listings;
 pub mod names;
 pub mod posix;
 pub mod rights;
+pub mod sharing;
 pub mod stored;
