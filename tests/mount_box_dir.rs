@@ -8,21 +8,11 @@ mod common;
 
 use common::emu::{bytes, sha1_hex};
 use common::mount::{fuse_emulator, Mounted};
+use common::run;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
-
-fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("runs");
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn boxfs() -> Command {
     Command::new(env!("CARGO_BIN_EXE_boxfs"))

@@ -8,6 +8,7 @@
 mod common;
 
 use common::mount::{fuse_emulator, Mounted};
+use common::run;
 use serde_json::Value;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
@@ -15,17 +16,6 @@ use std::process::{Command, Output};
 
 /// The unprivileged user of the permission checks.
 const NOBODY: u32 = 65534;
-
-fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("runs");
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// True when running as root (chown and another user's view need it; CI runs as root).
 fn root() -> bool {

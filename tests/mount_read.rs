@@ -7,6 +7,7 @@ mod common;
 use boxfs_emulator::store::{NewFile, Store};
 use common::emu::{bytes, sha1_hex};
 use common::mount::{emulator, fuse_available, fuse_emulator, Mounted};
+use common::run;
 use std::collections::BTreeMap;
 use std::os::unix::fs::FileExt;
 use std::os::unix::io::AsRawFd;
@@ -66,12 +67,6 @@ fn seed_tree(store: &Store) -> (Tree, Vec<String>) {
 
 fn listing_calls(m: &Mounted) -> u64 {
     m.stats()["requests"]["GET /2.0/folders/{id}/items"].as_u64().unwrap_or(0)
-}
-
-fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("command runs");
-    assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
 }
 
 #[test]

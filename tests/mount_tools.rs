@@ -5,6 +5,7 @@
 mod common;
 
 use common::mount::{emulator, fuse_available, Mounted};
+use common::run;
 use std::process::Command;
 
 fn have(tool: &str) -> bool {
@@ -14,17 +15,6 @@ fn have(tool: &str) -> bool {
         eprintln!("skipping: {tool} not installed");
     }
     ok
-}
-
-fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("runs");
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[test]

@@ -4,30 +4,15 @@
 
 use super::box_attrs::{LOCK, SHARED_LINK};
 use super::fake::{FakeBox, ROOT_ID};
-use super::read::blocks::BlockCache;
-use super::read::prefetch::ReaderConfig;
+use super::tests::{config, fs_with};
 use super::uploads::Scope;
-use super::write::journal::Journal;
-use super::{AttrPolicy, Fs, FsConfig, FsyncMode, VfsError, ROOT_INO};
+use super::{Fs, FsConfig, VfsError, ROOT_INO};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 async fn fs_over(fake: &FakeBox, dir: &Path, lock_on_open: bool) -> Arc<Fs> {
-    let cfg = FsConfig {
-        metadata_ttl: Duration::from_secs(600),
-        metadata_budget: usize::MAX,
-        attrs: AttrPolicy { uid: 1000, gid: 1000, umask: 0o022, read_only: false },
-        reader: ReaderConfig::default(),
-        writeback_delay: Duration::from_secs(3600),
-        upload_parallelism: 2,
-        sync_on_close: false,
-        fsync: FsyncMode::Local,
-        lock_on_open,
-    };
-    let blocks = BlockCache::open(&dir.join("blocks"), 64 << 20, 1 << 20).expect("block cache");
-    let journal = Journal::open(&Journal::dir_in(dir)).expect("journal");
-    Fs::new(Arc::new(fake.clone()), ROOT_ID, Arc::new(blocks), journal, cfg).await.expect("fs")
+    fs_with(fake, dir, FsConfig { lock_on_open, ..config(Duration::from_secs(3600)) }).await
 }
 
 fn text(value: Vec<u8>) -> String {

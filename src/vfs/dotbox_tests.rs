@@ -4,31 +4,10 @@
 //! (tests/mount_box_dir.rs) covers the same through the kernel and the emulator.
 
 use super::fake::{FakeBox, ROOT_ID};
-use super::read::blocks::BlockCache;
-use super::read::prefetch::ReaderConfig;
-use super::write::journal::Journal;
-use super::{AttrPolicy, Caller, Fs, FsConfig, FsyncMode, Ino, VfsError, ROOT_INO};
-use std::sync::Arc;
-use std::time::Duration;
+use super::tests::fs_over;
+use super::{Caller, Fs, Ino, VfsError, ROOT_INO};
 
 const ME: Caller = Caller { uid: 1000, gid: 1000 };
-
-async fn fs_over(fake: &FakeBox, dir: &std::path::Path) -> Arc<Fs> {
-    let cfg = FsConfig {
-        metadata_ttl: Duration::from_secs(600),
-        metadata_budget: usize::MAX,
-        attrs: AttrPolicy { uid: ME.uid, gid: ME.gid, umask: 0o022, read_only: false },
-        reader: ReaderConfig::default(),
-        writeback_delay: Duration::from_secs(3600),
-        upload_parallelism: 2,
-        sync_on_close: false,
-        fsync: FsyncMode::Local,
-        lock_on_open: false,
-    };
-    let blocks = BlockCache::open(&dir.join("blocks"), 64 << 20, 1 << 20).expect("block cache");
-    let journal = Journal::open(&Journal::dir_in(dir)).expect("journal");
-    Fs::new(Arc::new(fake.clone()), ROOT_ID, Arc::new(blocks), journal, cfg).await.expect("fs")
-}
 
 async fn names(fs: &Fs, dir: Ino) -> Vec<String> {
     let fh = fs.opendir(dir).await.expect("opendir");

@@ -4,10 +4,8 @@
 //! pending local changes stay.
 
 use super::fake::{FakeBox, ROOT_ID};
-use super::read::blocks::BlockCache;
-use super::read::prefetch::ReaderConfig;
-use super::write::journal::Journal;
-use super::{AttrPolicy, Caller, Fs, FsConfig, FsyncMode, Ino, ROOT_INO};
+use super::tests::{config, fs_with};
+use super::{Caller, Fs, FsConfig, Ino, ROOT_INO};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -19,20 +17,7 @@ const FILES: usize = 25;
 
 /// A filesystem over `fake` whose metadata budget holds about two folders' listings.
 async fn small_budget_fs(fake: &FakeBox, dir: &Path) -> Arc<Fs> {
-    let cfg = FsConfig {
-        metadata_ttl: Duration::from_secs(600),
-        metadata_budget: 20_000,
-        attrs: AttrPolicy { uid: ME.uid, gid: ME.gid, umask: 0o022, read_only: false },
-        reader: ReaderConfig::default(),
-        writeback_delay: Duration::from_secs(3600),
-        upload_parallelism: 2,
-        sync_on_close: false,
-        fsync: FsyncMode::Local,
-        lock_on_open: false,
-    };
-    let blocks = BlockCache::open(&dir.join("blocks"), 64 << 20, 1 << 20).expect("block cache");
-    let journal = Journal::open(&Journal::dir_in(dir)).expect("journal");
-    Fs::new(Arc::new(fake.clone()), ROOT_ID, Arc::new(blocks), journal, cfg).await.expect("fs")
+    fs_with(fake, dir, FsConfig { metadata_budget: 20_000, ..config(Duration::from_secs(3600)) }).await
 }
 
 fn tree() -> FakeBox {

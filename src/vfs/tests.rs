@@ -15,7 +15,7 @@ use std::time::Duration;
 
 const ME: Caller = Caller { uid: 1000, gid: 1000 };
 
-fn config(writeback_delay: Duration) -> FsConfig {
+pub(super) fn config(writeback_delay: Duration) -> FsConfig {
     FsConfig {
         metadata_ttl: Duration::from_secs(600),
         metadata_budget: usize::MAX,
@@ -29,14 +29,17 @@ fn config(writeback_delay: Duration) -> FsConfig {
     }
 }
 
-/// A filesystem over `fake`, keeping its cache and journal in `dir`. Uploads wait an hour
-/// unless a sync hurries them, so that a test decides when they happen.
-async fn fs_over(fake: &FakeBox, dir: &Path) -> Arc<Fs> {
+/// A filesystem over `fake` with `cfg`, keeping its cache and journal in `dir`.
+pub(super) async fn fs_with(fake: &FakeBox, dir: &Path, cfg: FsConfig) -> Arc<Fs> {
     let blocks = BlockCache::open(&dir.join("blocks"), 64 << 20, 1 << 20).expect("block cache");
     let journal = Journal::open(&Journal::dir_in(dir)).expect("journal");
-    Fs::new(Arc::new(fake.clone()), ROOT_ID, Arc::new(blocks), journal, config(Duration::from_secs(3600)))
-        .await
-        .expect("fs")
+    Fs::new(Arc::new(fake.clone()), ROOT_ID, Arc::new(blocks), journal, cfg).await.expect("fs")
+}
+
+/// A filesystem over `fake`, keeping its cache and journal in `dir`. Uploads wait an hour
+/// unless a sync hurries them, so that a test decides when they happen.
+pub(super) async fn fs_over(fake: &FakeBox, dir: &Path) -> Arc<Fs> {
+    fs_with(fake, dir, config(Duration::from_secs(3600))).await
 }
 
 async fn read_all(fs: &Fs, ino: u64) -> Vec<u8> {
