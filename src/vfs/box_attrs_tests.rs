@@ -15,6 +15,13 @@ async fn fs_over(fake: &FakeBox, dir: &Path, lock_on_open: bool) -> Arc<Fs> {
     fs_with(fake, dir, FsConfig { lock_on_open, ..config(Duration::from_secs(3600)) }).await
 }
 
+/// Opens `ino` for writing with `O_TRUNC`, writes `data` and closes it.
+async fn overwrite(fs: &Fs, ino: u64, data: &[u8]) {
+    let fh = fs.open(ino, true, true).await.unwrap();
+    fs.write(fh, 0, data).unwrap();
+    fs.release(fh);
+}
+
 fn text(value: Vec<u8>) -> String {
     String::from_utf8(value).unwrap()
 }
@@ -137,9 +144,7 @@ async fn sharing_or_locking_a_file_with_a_pending_upload_is_no_conflict() {
     let fs = fs_over(&fake, dir.path(), false).await;
     let ino = fs.lookup(ROOT_INO, "draft.txt").await.unwrap().ino;
 
-    let fh = fs.open(ino, true, true).await.unwrap();
-    fs.write(fh, 0, b"v2").unwrap();
-    fs.release(fh);
+    overwrite(&fs, ino, b"v2").await;
     // Both change the file's etag in Box while its upload waits.
     fs.setxattr(ino, SHARED_LINK, b"open", 0).await.unwrap();
     fs.setxattr(ino, LOCK, b"on", 0).await.unwrap();
@@ -148,9 +153,7 @@ async fn sharing_or_locking_a_file_with_a_pending_upload_is_no_conflict() {
     assert_eq!(fake.names(ROOT_ID), vec!["draft.txt"], "no conflicted copy");
     // And a later edit is based on what Box has now.
     fs.removexattr(ino, SHARED_LINK).await.unwrap();
-    let fh = fs.open(ino, true, true).await.unwrap();
-    fs.write(fh, 0, b"v3").unwrap();
-    fs.release(fh);
+    overwrite(&fs, ino, b"v3").await;
     assert!(fs.sync(&Scope::All).await.is_empty());
     assert_eq!(&fake.content(&id).unwrap()[..], b"v3");
     assert_eq!(fake.names(ROOT_ID), vec!["draft.txt"]);
@@ -164,9 +167,7 @@ async fn a_link_change_does_not_hide_a_version_uploaded_elsewhere_from_a_pending
     let fs = fs_over(&fake, dir.path(), false).await;
     let ino = fs.lookup(ROOT_INO, "draft.txt").await.unwrap().ino;
 
-    let fh = fs.open(ino, true, true).await.unwrap();
-    fs.write(fh, 0, b"ours").unwrap();
-    fs.release(fh);
+    overwrite(&fs, ino, b"ours").await;
     fake.change_remotely(&id, b"theirs");
     fs.setxattr(ino, SHARED_LINK, b"open", 0).await.unwrap();
     assert!(fs.sync(&Scope::All).await.is_empty());
