@@ -42,6 +42,33 @@ fn boxfs(args: &[&str], path: &Path, stdin: &str) -> Output {
     child.wait_with_output().unwrap()
 }
 
+/// `boxfs ARGS PATH` on a terminal (`script` gives it a pseudo-terminal): `typed` is typed
+/// once the program has asked with `prompt`. Returns everything the terminal showed. A
+/// program that hangs is killed after 30 s (and the test fails).
+fn boxfs_on_terminal(args: &[&str], path: &Path, prompt: &str, typed: &str) -> String {
+    use std::io::Read;
+    let mut line = vec![env!("CARGO_BIN_EXE_boxfs").to_string()];
+    line.extend(args.iter().map(|a| a.to_string()));
+    line.push(path.display().to_string());
+    let mut child = Command::new("timeout")
+        .args(["30", "script", "-qec", &line.join(" "), "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("script runs");
+    let mut shown = Vec::new();
+    let mut out = child.stdout.take().unwrap();
+    let mut byte = [0u8; 1];
+    while !String::from_utf8_lossy(&shown).contains(prompt) {
+        assert_eq!(out.read(&mut byte).unwrap(), 1, "no prompt: {}", String::from_utf8_lossy(&shown));
+        shown.push(byte[0]);
+    }
+    child.stdin.take().unwrap().write_all(typed.as_bytes()).unwrap();
+    out.read_to_end(&mut shown).unwrap();
+    assert!(child.wait().unwrap().success(), "failed: {}", String::from_utf8_lossy(&shown));
+    String::from_utf8_lossy(&shown).into_owned()
+}
+
 fn stdout(out: &Output) -> String {
     assert!(out.status.success(), "failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout.clone()).unwrap().trim_end().to_string()
@@ -142,6 +169,11 @@ fn boxfs_share_lock_and_unlock_work_from_the_cli() {
     assert!(!String::from_utf8_lossy(&out.stdout).contains("Secret-123"));
     stdout(&out);
     assert_eq!(sharing(&m.emu, &m.rt, "files", &file_id)["shared_link"]["is_password_enabled"], true);
+    // On a terminal it is asked for, and not echoed.
+    let other_id = m.rt.block_on(m.emu.new_file("0", "other.txt", b"other\n".to_vec()));
+    let shown = boxfs_on_terminal(&["share", "--password"], &m.p("other.txt"), "Link password:", "Other-456\n");
+    assert!(!shown.contains("Other-456"), "the password was shown: {shown}");
+    assert_eq!(sharing(&m.emu, &m.rt, "files", &other_id)["shared_link"]["is_password_enabled"], true);
 
     let admin = m.emu.store().users().unwrap().into_iter().find(|u| u.id == boxfs_emulator::ADMIN_ID).unwrap();
     let shown = stdout(&boxfs(&["lock", "--expires", "2099-01-01"], &file, ""));

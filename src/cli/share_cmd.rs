@@ -138,13 +138,13 @@ fn read_password() -> std::io::Result<String> {
     }
     eprint!("Link password: ");
     std::io::stderr().flush()?;
-    let fd = stdin.lock();
+    let mut fd = stdin.lock();
     let saved = rustix::termios::tcgetattr(&fd)?;
     let mut quiet = saved.clone();
     quiet.local_modes.remove(rustix::termios::LocalModes::ECHO);
     rustix::termios::tcsetattr(&fd, rustix::termios::OptionalActions::Now, &quiet)?;
     let mut line = String::new();
-    let read = std::io::stdin().lock().read_line(&mut line);
+    let read = fd.read_line(&mut line); // stdin's lock is not reentrant: read through the one held
     rustix::termios::tcsetattr(&fd, rustix::termios::OptionalActions::Now, &saved)?;
     eprintln!();
     read?;
