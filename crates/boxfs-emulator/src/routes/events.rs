@@ -4,7 +4,7 @@
 //! channel's user after the given position exists, else `reconnect` after the configured
 //! timeout.
 
-use super::Params;
+use super::{with_entries, Params};
 use crate::error::{ApiError, ApiResult};
 use crate::store::render;
 use crate::store::Viewer;
@@ -68,7 +68,8 @@ pub async fn list(State(s): State<AppState>, Extension(v): Extension<Viewer>, q:
             })
         })
         .collect();
-    Ok(Json(json!({"chunk_size": entries.len(), "next_stream_position": next, "entries": entries})))
+    let body = json!({"chunk_size": entries.len(), "next_stream_position": next});
+    Ok(Json(with_entries(body, entries)))
 }
 
 pub async fn realtime_servers(State(s): State<AppState>, Extension(v): Extension<Viewer>) -> Json<Value> {

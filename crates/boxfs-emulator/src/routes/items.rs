@@ -6,7 +6,7 @@
 
 use super::{
     bool_param, header, json_body, json_id, parent_id, parse_id, refuse_unmodelled, render_item, render_items,
-    render_seen, repr, require, str_field, visible, writable_folder, Params,
+    render_seen, repr, require, str_field, visible, with_entries, writable_folder, Params,
 };
 use crate::error::{ApiError, ApiResult};
 use crate::store::render::{self, Repr};
@@ -65,19 +65,17 @@ fn items_page(
     let req = page_request(q)?;
     let page = state.store.list(scope, &req)?;
     let entries = render_items(state, viewer, &page.entries, folder, &repr(q, Repr::Mini))?;
-    Ok(match req {
-        PageRequest::Marker { limit, .. } => {
-            json!({"entries": entries, "limit": limit, "next_marker": page.next_marker})
-        }
+    let body = match req {
+        PageRequest::Marker { limit, .. } => json!({"limit": limit, "next_marker": page.next_marker}),
         PageRequest::Offset { offset, limit, order, descending } => json!({
             "total_count": page.total_count,
-            "entries": entries,
             "offset": offset,
             "limit": limit,
             "order": [{"by": "type", "direction": "ASC"},
                       {"by": order.as_str(), "direction": if descending { "DESC" } else { "ASC" }}],
         }),
-    })
+    };
+    Ok(with_entries(body, entries))
 }
 
 /// `304 Not Modified` when `if-none-match` names the current etag.

@@ -324,6 +324,13 @@ fn refuse_unmodelled(body: &Value, fields: &[&str]) -> ApiResult<()> {
     }
 }
 
+/// `body` with `entries` moved in as its `entries` array. `json!` would copy them (it
+/// serializes what it is given into a new tree), and a listing page holds a thousand items.
+fn with_entries(mut body: Value, entries: Vec<Value>) -> Value {
+    body["entries"] = Value::Array(entries);
+    body
+}
+
 /// Renders an item as `viewer` sees it (not found when they do not), with its
 /// `path_collection` and the extras `repr` shows.
 fn render_item(state: &AppState, viewer: &Viewer, item: &Item, repr: &Repr) -> ApiResult<Value> {

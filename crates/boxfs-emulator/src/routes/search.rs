@@ -4,7 +4,7 @@
 //! `include_recent_shared_links`, `search_results_with_shared_links`) shape.
 
 use super::items::int_param;
-use super::{bool_param, render_items, repr, Params};
+use super::{bool_param, render_items, repr, with_entries, Params};
 use crate::error::{ApiError, ApiResult};
 use crate::store::render::Repr;
 use crate::store::Viewer;
@@ -144,11 +144,6 @@ pub async fn search(State(s): State<AppState>, Extension(v): Extension<Viewer>, 
     } else {
         ("search_results_items", entries)
     };
-    Ok(Json(json!({
-        "type": kind,
-        "total_count": page.total_count,
-        "limit": req.limit,
-        "offset": req.offset,
-        "entries": entries,
-    })))
+    let body = json!({"type": kind, "total_count": page.total_count, "limit": req.limit, "offset": req.offset});
+    Ok(Json(with_entries(body, entries)))
 }

@@ -204,73 +204,85 @@ pub fn file_version_mini(item: &Item) -> Value {
 /// Box's `permissions` object of an item for rights `p`: a file's `can_upload` is a new
 /// version of it, a folder's a new item in it.
 fn permissions(kind: Kind, p: Perms) -> Value {
+    let can_upload = if kind == Kind::File { p.edit } else { p.upload };
     let mut out = json!({
         "can_delete": p.delete, "can_download": p.download, "can_invite_collaborator": p.invite,
         "can_rename": p.rename, "can_set_share_access": p.set_share_access, "can_share": p.share,
-        "can_upload": if kind == Kind::File { p.edit } else { p.upload }, "can_apply_watermark": false,
+        "can_upload": can_upload, "can_apply_watermark": false,
     });
     if kind == Kind::File {
-        let extra = json!({"can_annotate": p.preview, "can_comment": p.preview, "can_preview": p.preview,
-            "can_view_annotations_all": p.preview, "can_view_annotations_self": p.preview});
-        out.as_object_mut().expect("object").extend(extra.as_object().expect("object").clone());
+        let object = out.as_object_mut().expect("object");
+        for key in
+            ["can_annotate", "can_comment", "can_preview", "can_view_annotations_all", "can_view_annotations_self"]
+        {
+            object.insert(key.to_string(), Value::Bool(p.preview));
+        }
     }
     out
 }
 
-/// Every field the emulator knows for this item.
-fn all_fields(item: &Item, path: &[Ancestor], perms: Perms, ctx: &Ctx<'_>, extras: &Extras) -> Map<String, Value> {
-    let root = item.is_root();
-    let seq = item.etag();
-    let owner = ctx.owner(item);
-    let id = if item.id == ctx.viewer_root { "0".to_string() } else { item.id.to_string() };
-    let mut m = Map::new();
-    let mut put = |k: &str, v: Value| {
-        m.insert(k.to_string(), v);
-    };
-    put("type", json!(item.kind.as_str()));
-    put("id", json!(id));
-    put("sequence_id", json!(seq));
-    put("etag", json!(seq));
-    put("name", json!(item.name));
-    put("description", json!(item.description));
-    put("size", json!(item.size));
-    put("path_collection", path_collection(item, path));
-    put("created_at", json!(item.created_at));
-    put("modified_at", json!(item.modified_at));
-    put("trashed_at", json!(item.trashed_at));
-    put("purged_at", json!(item.purged_at));
-    put("content_created_at", json!(item.content_created_at));
-    put("content_modified_at", json!(item.content_modified_at));
-    put("created_by", if root { json!({"type": "user", "id": "", "name": "", "login": ""}) } else { owner.clone() });
-    put("modified_by", owner.clone());
-    put("owned_by", owner);
-    put("shared_link", extras.shared_link.as_ref().map_or(Value::Null, |l| shared_link(item, l, ctx)));
-    put("parent", path.last().filter(|_| !root).map(folder_mini).unwrap_or(Value::Null));
-    put("item_status", json!(item.status.as_str()));
-    put("permissions", permissions(item.kind, perms));
-    // No `tags`: the emulator has none, and the spec says a `tags` array has at least one item.
-    put("has_collaborations", json!(extras.has_collaborations));
-    put("is_externally_owned", json!(false));
-    match item.kind {
-        Kind::File => {
-            put("sha1", json!(item.sha1));
-            put("file_version", file_version_mini(item));
-            put("version_number", json!(item.version_number.to_string()));
-            put("extension", json!(extension(&item.name)));
-            put("lock", extras.lock.as_ref().map_or(Value::Null, |l| lock(l, ctx)));
-            put("is_package", json!(false));
-            put("comment_count", json!(0));
-        }
-        Kind::Folder => {
-            put("folder_upload_email", Value::Null);
-            put("sync_state", json!("not_synced"));
-            put("can_non_owners_invite", json!(true));
-        }
-        Kind::WebLink => {
-            put("url", json!(item.url));
-        }
+/// What an item's fields are rendered from.
+struct Source<'a> {
+    item: &'a Item,
+    path: &'a [Ancestor],
+    perms: Perms,
+    ctx: &'a Ctx<'a>,
+    extras: &'a Extras,
+}
+
+impl Source<'_> {
+    /// The field `key` of this item, or `None` when items of its kind have no such field.
+    /// Each field is built only when asked for: a listing page renders a thousand items.
+    fn field(&self, key: &str) -> Option<Value> {
+        let Source { item, path, perms, ctx, extras } = self;
+        let root = item.is_root();
+        let common = match key {
+            "type" => json!(item.kind.as_str()),
+            "id" => json!(if item.id == ctx.viewer_root { "0".to_string() } else { item.id.to_string() }),
+            "sequence_id" | "etag" => json!(item.etag()),
+            "name" => json!(item.name),
+            "description" => json!(item.description),
+            "size" => json!(item.size),
+            "path_collection" => path_collection(item, path),
+            "created_at" => json!(item.created_at),
+            "modified_at" => json!(item.modified_at),
+            "trashed_at" => json!(item.trashed_at),
+            "purged_at" => json!(item.purged_at),
+            "content_created_at" => json!(item.content_created_at),
+            "content_modified_at" => json!(item.content_modified_at),
+            "created_by" if root => json!({"type": "user", "id": "", "name": "", "login": ""}),
+            "created_by" | "modified_by" | "owned_by" => ctx.owner(item),
+            "shared_link" => extras.shared_link.as_ref().map_or(Value::Null, |l| shared_link(item, l, ctx)),
+            "parent" => path.last().filter(|_| !root).map(folder_mini).unwrap_or(Value::Null),
+            "item_status" => json!(item.status.as_str()),
+            "permissions" => permissions(item.kind, *perms),
+            // No `tags`: the emulator has none, and the spec says a `tags` array has at least one item.
+            "has_collaborations" => json!(extras.has_collaborations),
+            "is_externally_owned" => json!(false),
+            _ => return self.kind_field(key),
+        };
+        Some(common)
     }
-    m
+
+    /// The fields only files, only folders or only web links have.
+    fn kind_field(&self, key: &str) -> Option<Value> {
+        let Source { item, ctx, extras, .. } = self;
+        let value = match (item.kind, key) {
+            (Kind::File, "sha1") => json!(item.sha1),
+            (Kind::File, "file_version") => file_version_mini(item),
+            (Kind::File, "version_number") => json!(item.version_number.to_string()),
+            (Kind::File, "extension") => json!(extension(&item.name)),
+            (Kind::File, "lock") => extras.lock.as_ref().map_or(Value::Null, |l| lock(l, ctx)),
+            (Kind::File, "is_package") => json!(false),
+            (Kind::File, "comment_count") => json!(0),
+            (Kind::Folder, "folder_upload_email") => Value::Null,
+            (Kind::Folder, "sync_state") => json!("not_synced"),
+            (Kind::Folder, "can_non_owners_invite") => json!(true),
+            (Kind::WebLink, "url") => json!(item.url),
+            _ => return None,
+        };
+        Some(value)
+    }
 }
 
 fn extension(name: &str) -> &str {
@@ -284,7 +296,7 @@ fn extension(name: &str) -> &str {
 /// when they no longer see it) with the viewer's rights `perms`, in representation `repr`,
 /// with the `extras` that `repr.wanted()` asked for.
 pub fn item(item: &Item, path: &[Ancestor], perms: Perms, ctx: &Ctx<'_>, repr: &Repr, extras: &Extras) -> Value {
-    let mut all = all_fields(item, path, perms, ctx, extras);
+    let source = Source { item, path, perms, ctx, extras };
     let keys: Vec<&str> = match repr {
         Repr::Mini => match item.kind {
             Kind::Folder => MINI_FOLDER.to_vec(),
@@ -305,7 +317,10 @@ pub fn item(item: &Item, path: &[Ancestor], perms: Perms, ctx: &Ctx<'_>, repr: &
     };
     let mut out = Map::new();
     for k in keys {
-        if let Some(v) = all.remove(k) {
+        if out.contains_key(k) {
+            continue;
+        }
+        if let Some(v) = source.field(k) {
             out.insert(k.to_string(), v);
         }
     }
