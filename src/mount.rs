@@ -79,7 +79,7 @@ pub async fn build_fs(client: &Client, cfg: &MountConfig) -> Result<Arc<Fs>, Mou
     let fs_cfg = fs_config(&cfg.settings);
     let cache = BlockCache::open(&blocks_dir, cfg.settings.cache_size, DEFAULT_BLOCK_SIZE)
         .map_err(|source| MountError::Cache { dir: blocks_dir.clone(), source })?
-        .with_ram_blocks(fs_cfg.reader.ram_blocks());
+        .with_recent_blocks(fs_cfg.reader.recent_blocks());
     let journal_dir = Journal::dir_in(&cfg.cache_dir);
     let journal = Journal::open(&journal_dir).map_err(|source| MountError::Cache { dir: journal_dir, source })?;
     Fs::new(Arc::new(client.clone()), &root, Arc::new(cache), journal, fs_cfg).await.map_err(|e| match e {

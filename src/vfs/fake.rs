@@ -16,13 +16,13 @@ use boxfs_api::model::{File, FileVersion, Folder, FolderMini, GlobalMetadata, It
 use boxfs_api::model::{Lock, Permissions, SharedLink, Sharing, User, UserMini, Version};
 use boxfs_api::sharing::LinkSettings;
 use boxfs_api::{ApiError, Fetched, SessionHook, UploadOptions, UploadTarget};
-use boxfs_io::blockbuf::BlockBuf;
 use bytes::Bytes;
 use serde_json::{Map, Value};
 use sha1::{Digest, Sha1};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 pub const ROOT_ID: &str = "0";
 /// The user the vfs acts as.
@@ -601,7 +601,7 @@ impl Remote for FakeBox {
         version: Option<&str>,
         offset: u64,
         len: u64,
-        out: &mut BlockBuf,
+        out: &mut (dyn AsyncWrite + Unpin + Send),
     ) -> RemoteResult<u64> {
         let content = {
             let st = self.call("read_range_into");
@@ -610,7 +610,8 @@ impl Remote for FakeBox {
         };
         let start = (offset as usize).min(content.len());
         let end = (offset.saturating_add(len) as usize).min(content.len());
-        Ok(out.push(&content[start..end]) as u64)
+        out.write_all(&content[start..end]).await.map_err(ApiError::Io)?;
+        Ok((end - start) as u64)
     }
 
     async fn upload_bytes(&self, target: UploadTarget<'_>, data: Bytes, opts: &UploadOptions) -> RemoteResult<File> {

@@ -23,7 +23,6 @@ use super::write::staged_files::StagedFiles;
 use super::write::staging::Staged;
 use boxfs_api::model::{Item, User};
 use boxfs_api::{ApiError, Fetched};
-use boxfs_io::blockbuf::BufPool;
 use bytes::Bytes;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -78,22 +77,16 @@ pub(super) enum Handle {
     Staged(Arc<Staged>),
 }
 
-/// Full-block buffers kept idle for the next downloads (a sequential read recycles the RAM
-/// tier's evicted blocks through them). Idle buffers are resident memory: keep few.
-const IDLE_BLOCK_BUFFERS: usize = 4;
-
-/// Downloads a block from `remote` (`background` for prefetches) into a page-aligned buffer (so
-/// that the cache can write it with direct I/O and reads can be answered from it without a copy).
-fn block_fetcher(remote: Arc<dyn Remote>, background: Arc<dyn Remote>, blocks: &BlockCache) -> FetchFn {
-    let pool = BufPool::new(blocks.block_size(), IDLE_BLOCK_BUFFERS);
-    Arc::new(move |req: BlockRequest| {
-        let (c, pool) = (if req.prefetch { background.clone() } else { remote.clone() }, pool.clone());
+/// Downloads a block from `remote` (`background` for prefetches) into the cache file it is
+/// given.
+fn block_fetcher(remote: Arc<dyn Remote>, background: Arc<dyn Remote>) -> FetchFn {
+    Arc::new(move |req: BlockRequest, mut out| {
+        let c = if req.prefetch { background.clone() } else { remote.clone() };
         Box::pin(async move {
-            let mut buf = pool.take(req.len);
-            c.read_range_into(&req.file_id, req.version.download_param(), req.offset, req.len, &mut buf)
+            c.read_range_into(&req.file_id, req.version.download_param(), req.offset, req.len, &mut out)
                 .await
                 .map_err(Arc::new)?;
-            Ok(buf.freeze())
+            Ok(out)
         })
     })
 }
@@ -154,7 +147,7 @@ impl Fs {
             Fetched::NotModified => return Err(VfsError::Api(ApiError::Decode("304 without an etag".into()))),
         };
         let background = remote.background();
-        let fetch = block_fetcher(remote.clone(), background.clone(), &blocks);
+        let fetch = block_fetcher(remote.clone(), background.clone());
         let downloads = Downloads::new(blocks, fetch);
         Ok(Arc::new_cyclic(|me| Fs {
             inodes: InodeTable::new(root_id, Meta::from_item(&root)),
@@ -645,8 +638,9 @@ impl Fs {
         Reader::new(self.downloads.clone(), box_id.to_string(), version.clone(), size, self.cfg.reader.clone())
     }
 
-    /// The read if it can be answered at once from memory (a web link's body, or file bytes the
-    /// cache's RAM tier holds), else `None`: then call [`Fs::read`]. Never blocks.
+    /// The read if it can be answered at once from memory (a web link's body, or file bytes of
+    /// the cache's recent tier that the page cache holds), else `None`: then call [`Fs::read`].
+    /// Never blocks.
     pub fn read_ready(&self, fh: u64, offset: u64, size: u32) -> Option<Bytes> {
         match self.handles.lock().unwrap_or_else(|p| p.into_inner()).get(&fh)? {
             Handle::File { ino, .. } if self.staged.with_content(*ino).is_some() => None,

@@ -14,11 +14,11 @@ use boxfs_api::metadata::{ItemKind, PatchOp};
 use boxfs_api::model::{File, Folder, Item, Sharing, User, Version};
 use boxfs_api::sharing::LinkSettings;
 use boxfs_api::{ApiError, Client, Fetched, SessionHook, UploadOptions, UploadTarget};
-use boxfs_io::blockbuf::BlockBuf;
 use bytes::Bytes;
 use serde_json::{Map, Value};
 use std::path::Path;
 use std::sync::Arc;
+use tokio::io::AsyncWrite;
 
 pub type RemoteResult<T> = Result<T, ApiError>;
 
@@ -65,7 +65,7 @@ pub trait Remote: Send + Sync + 'static {
     /// A file's older versions, newest first (not the current one).
     async fn file_versions(&self, id: &str) -> RemoteResult<Vec<Version>>;
 
-    /// Appends up to `len` bytes of the file (at `version`, or the current one) from `offset`
+    /// Writes up to `len` bytes of the file (at `version`, or the current one) from `offset`
     /// to `out`; returns how many (fewer only at the end of the file).
     async fn read_range_into(
         &self,
@@ -73,7 +73,7 @@ pub trait Remote: Send + Sync + 'static {
         version: Option<&str>,
         offset: u64,
         len: u64,
-        out: &mut BlockBuf,
+        out: &mut (dyn AsyncWrite + Unpin + Send),
     ) -> RemoteResult<u64>;
     /// Content below the cut-off, in one request.
     async fn upload_bytes(&self, target: UploadTarget<'_>, data: Bytes, opts: &UploadOptions) -> RemoteResult<File>;
@@ -201,9 +201,9 @@ impl Remote for Client {
         version: Option<&str>,
         offset: u64,
         len: u64,
-        out: &mut BlockBuf,
+        mut out: &mut (dyn AsyncWrite + Unpin + Send),
     ) -> RemoteResult<u64> {
-        Client::read_range_into(self, file_id, version, offset, len, out).await
+        Client::read_range_into(self, file_id, version, offset, len, &mut out).await
     }
 
     async fn upload_bytes(&self, target: UploadTarget<'_>, data: Bytes, opts: &UploadOptions) -> RemoteResult<File> {

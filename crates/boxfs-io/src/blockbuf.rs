@@ -1,20 +1,18 @@
-//! Memory for big transfer buffers (downloaded blocks, upload parts): [`BlockBuf`], a
-//! fixed-capacity, page-aligned buffer that a download is streamed into (or a file range read
-//! into) and that then becomes a [`Bytes`] without a copy, and [`BufPool`], which hands out
-//! full-size buffers and takes them back when the last `Bytes` of one is dropped. Page alignment lets the block cache write a block with `O_DIRECT` (no second copy
-//! through the page cache). Buffers are their own anonymous mappings, not heap memory: freeing
-//! one gives its memory back at once, where the allocator kept blocks of this size in
-//! fragmented arenas (measured: peak RSS up to four times the live buffers). Pooling keeps
-//! full-block buffers mapped between downloads, so a steady stream of blocks costs no page
-//! faults; the pool keeps at most `keep` idle ones.
+//! Memory for big transfer buffers (upload parts, file ranges read for hashing, direct-I/O
+//! bounce buffers): [`BlockBuf`], a fixed-capacity, page-aligned buffer that bytes are streamed
+//! into (or a file range read into) and that then becomes a [`Bytes`] without a copy, and
+//! [`BufPool`], which hands out full-size buffers and takes them back when the last `Bytes` of
+//! one is dropped. Page alignment lets them be written with `O_DIRECT` (no second copy through
+//! the page cache). Buffers are their own anonymous mappings, not heap memory: freeing one
+//! gives its memory back at once, where the allocator kept blocks of this size in fragmented
+//! arenas (measured: peak RSS up to four times the live buffers). Pooling keeps full-size
+//! buffers mapped between uses, so a steady stream of them costs no page faults; the pool keeps
+//! at most `keep` idle ones.
 
 use bytes::Bytes;
 use std::io;
-use std::pin::Pin;
 use std::ptr::NonNull;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
-use tokio::io::AsyncWrite;
 
 /// Alignment of every buffer: a page, enough for `O_DIRECT` on any common block device.
 pub const ALIGN: usize = 4096;
@@ -32,7 +30,7 @@ unsafe impl Sync for Raw {}
 
 impl Raw {
     /// Maps `capacity` bytes (rounded up to pages), populated at once: one fault-in instead of
-    /// one fault per page as the download fills it.
+    /// one fault per page as it fills.
     fn new(capacity: usize) -> Raw {
         let size = capacity.max(1).next_multiple_of(ALIGN);
         let (prot, flags) = (libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS);
@@ -155,22 +153,6 @@ impl Drop for BlockBuf {
         if let (Some(raw), Some(pool)) = (self.raw.take(), &self.pool) {
             pool.give_back(raw);
         }
-    }
-}
-
-impl AsyncWrite for BlockBuf {
-    /// Refuses bytes beyond the limit (`WriteZero` through `write_all`): a guard, as the
-    /// download already stops at the bytes it asked for.
-    fn poll_write(mut self: Pin<&mut Self>, _cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Poll::Ready(Ok(self.push(buf)))
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
     }
 }
 

@@ -3,15 +3,17 @@
 //! 0600), written atomically (temp file + rename) and evicted least-recently-used down to a byte
 //! capacity. Only a small index (key → size) lives in memory; the bytes stay on disk and the OS
 //! page cache keeps hot ones. The index is rebuilt from the directory at open, so a remount reuses
-//! what an earlier mount downloaded. The cache also keeps a small RAM tier: the most recently
-//! downloaded blocks, so that reads right after a download (a sequential reader consuming what
-//! the prefetcher fetched ahead) are served from memory, never read back from disk. A sequential
-//! reader takes the blocks it is done with out of it, so that it holds what lies ahead.
+//! what an earlier mount downloaded.
 //!
-//! Block files are written through [`DirectFile`], with `O_DIRECT` where the filesystem allows
-//! it (downloads land in page-aligned [`BlockBuf`](boxfs_io::blockbuf::BlockBuf)s): a buffered
-//! write costs a copy into the page cache plus its writeback, more CPU than the download
-//! itself, for pages that the RAM tier and the kernel's cache of the mounted file already hold.
+//! A download streams into a [`BlockWriter`] (a temp file, written through a small staging
+//! buffer) and is committed into place; what it yields is a [`BlockFile`], an open handle that
+//! reads the block even if it is evicted meanwhile. The daemon never holds a whole block in
+//! its own memory: the bytes on their way live in the page cache, which the kernel can reclaim,
+//! so the memory a reader costs does not grow with the number of downloads in flight. The cache
+//! keeps the handles of the most recently downloaded blocks (the recent tier), so that a
+//! sequential reader consuming what the prefetcher fetched ahead reads it straight from the
+//! page cache, on any thread ([`BlockFile::read_now`] never waits for the disk). A sequential
+//! reader takes the blocks it is done with out of the recent tier.
 //!
 //! On disk a block is `b-<block size>-<hex(file id)>-<hex(version)>-<index>`: hex keeps any id
 //! or version safe as a file name, and the block size in the name keeps blocks cut at another size
@@ -19,16 +21,19 @@
 //! Temp files are `tmp-<pid>-<random>`; a crash can leave one behind, and `open` deletes it.
 
 use super::version::ContentVersion;
-use boxfs_io::direct_io::DirectFile;
 use bytes::Bytes;
 use lru::LruCache;
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io;
 use std::num::NonZeroUsize;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
+use tokio::io::AsyncWrite;
 
 /// The default block size: 4 MiB.
 pub const DEFAULT_BLOCK_SIZE: u64 = 4 * 1024 * 1024;
@@ -38,6 +43,9 @@ const MAX_NAME_LEN: usize = 255;
 /// A cache hit updates the block file's mtime (its recency across remounts) at most this often.
 const TOUCH_INTERVAL: Duration = Duration::from_secs(60);
 const BLOCK_PREFIX: &str = "b-";
+/// A [`BlockWriter`] hands bytes to the file in writes of this size: few system calls, and
+/// little memory per download in flight.
+const STAGING: usize = 256 * 1024;
 const TMP_PREFIX: &str = "tmp-";
 
 /// One block of one version of one file. Blocks of different versions never mix.
@@ -66,8 +74,8 @@ pub struct BlockCache {
     capacity: u64,
     block_size: u64,
     index: Mutex<Index>,
-    /// The RAM tier: most recently downloaded blocks (`None`: disabled).
-    ram: Option<Mutex<LruCache<BlockKey, Bytes>>>,
+    /// The recent tier: handles of the most recently downloaded blocks (`None`: disabled).
+    recent: Option<Mutex<LruCache<BlockKey, BlockFile>>>,
 }
 
 impl BlockCache {
@@ -120,7 +128,7 @@ impl BlockCache {
             capacity: capacity_bytes,
             block_size,
             index: Mutex::new(index),
-            ram: None,
+            recent: None,
         };
         {
             let mut index = cache.lock();
@@ -129,46 +137,48 @@ impl BlockCache {
         Ok(cache)
     }
 
-    /// Sets how many blocks the RAM tier holds (none until this is called; 0 disables it).
-    pub fn with_ram_blocks(mut self, blocks: usize) -> BlockCache {
-        self.ram = NonZeroUsize::new(blocks).map(|n| Mutex::new(LruCache::new(n)));
+    /// Sets how many blocks the recent tier holds (none until this is called; 0 disables it).
+    pub fn with_recent_blocks(mut self, blocks: usize) -> BlockCache {
+        self.recent = NonZeroUsize::new(blocks).map(|n| Mutex::new(LruCache::new(n)));
         self
     }
 
-    /// Keeps a just-downloaded block in the RAM tier (evicting the least recently used one).
-    pub fn keep_in_ram(&self, key: &BlockKey, bytes: Bytes) {
-        if let Some(ram) = &self.ram {
-            ram.lock().unwrap_or_else(|p| p.into_inner()).put(key.clone(), bytes);
+    fn recent(&self) -> Option<MutexGuard<'_, LruCache<BlockKey, BlockFile>>> {
+        self.recent.as_ref().map(|r| r.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Keeps a just-downloaded block's handle in the recent tier (evicting the least recent).
+    pub fn keep_recent(&self, key: &BlockKey, file: BlockFile) {
+        if let Some(mut recent) = self.recent() {
+            recent.put(key.clone(), file);
         }
     }
 
-    /// Takes a block out of the RAM tier (its reader is done with it; it stays on disk).
-    pub fn drop_from_ram(&self, key: &BlockKey) {
-        if let Some(ram) = &self.ram {
-            ram.lock().unwrap_or_else(|p| p.into_inner()).pop(key);
+    /// Takes a block out of the recent tier (its reader is done with it; it stays on disk).
+    pub fn forget_recent(&self, key: &BlockKey) {
+        if let Some(mut recent) = self.recent() {
+            recent.pop(key);
         }
     }
 
-    /// Bytes `start..end` of a block in the RAM tier (clipped to the block), without a copy.
-    pub fn ram_range(&self, key: &BlockKey, start: u64, end: u64) -> Option<Bytes> {
-        let ram = self.ram.as_ref()?;
-        let block = ram.lock().unwrap_or_else(|p| p.into_inner()).get(key)?.clone();
-        let len = block.len() as u64;
-        Some(block.slice(start.min(len) as usize..end.min(len) as usize))
+    /// Bytes `start..end` of a block in the recent tier (clipped to the block) if the page
+    /// cache holds them all: never waits for the disk, so any thread may ask.
+    pub fn recent_range_now(&self, key: &BlockKey, start: u64, end: u64) -> Option<Bytes> {
+        let file = self.recent()?.get(key)?.clone();
+        file.read_now(start, end)
     }
 
-    /// Blocks in the RAM tier.
+    /// Blocks in the recent tier.
     #[cfg(test)]
-    pub fn ram_blocks(&self) -> usize {
-        self.ram.as_ref().map_or(0, |ram| ram.lock().unwrap_or_else(|p| p.into_inner()).len())
+    pub fn recent_blocks(&self) -> usize {
+        self.recent().map_or(0, |r| r.len())
     }
 
-    fn forget_in_ram(&self, keep: impl Fn(&BlockKey) -> bool) {
-        if let Some(ram) = &self.ram {
-            let mut ram = ram.lock().unwrap_or_else(|p| p.into_inner());
-            let doomed: Vec<BlockKey> = ram.iter().filter(|(k, _)| !keep(k)).map(|(k, _)| k.clone()).collect();
+    fn forget_recent_unless(&self, keep: impl Fn(&BlockKey) -> bool) {
+        if let Some(mut recent) = self.recent() {
+            let doomed: Vec<BlockKey> = recent.iter().filter(|(k, _)| !keep(k)).map(|(k, _)| k.clone()).collect();
             for key in doomed {
-                ram.pop(&key);
+                recent.pop(&key);
             }
         }
     }
@@ -229,50 +239,63 @@ impl BlockCache {
         self.lock().lru.peek(key).map(|e| e.size)
     }
 
-    /// Stores a block atomically (temp file in the same dir + rename, so a crash never leaves a
-    /// torn block), then evicts least-recently-used blocks until total bytes <= capacity (which
-    /// may evict this block itself if it alone exceeds the capacity). Without an fsync: after a
-    /// power loss a block may come back short, which readers detect by its length. Page-aligned
-    /// bytes are written with `O_DIRECT` where the filesystem allows it (see the module doc).
-    pub fn put(&self, key: &BlockKey, data: &[u8]) -> io::Result<()> {
+    /// A writer for `key`'s block, streaming into a new temp file in the cache dir; nothing is
+    /// cached until it is [committed](Self::commit).
+    pub fn writer(&self, key: &BlockKey) -> io::Result<BlockWriter> {
         let path = self
             .path_of(key)
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "block key too long for a file name"))?;
-        if data.len() as u64 > self.block_size {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "block larger than the block size"));
-        }
         let tmp = self.dir.join(format!("{TMP_PREFIX}{}-{:016x}", std::process::id(), rand::random::<u64>()));
-        if let Err(e) = self.write_file(&tmp, data) {
-            remove_quietly(&tmp);
-            return Err(e);
-        }
+        let file = OpenOptions::new().read(true).write(true).create_new(true).mode(0o600).open(&tmp)?;
+        Ok(BlockWriter {
+            file,
+            tmp: TempName(Some(tmp)),
+            path,
+            key: key.clone(),
+            limit: self.block_size,
+            flushed: 0,
+            staging: Vec::new(),
+        })
+    }
+
+    /// Puts a written block in place atomically (the temp file renamed over its name, so a
+    /// crash never leaves a torn block), then evicts least-recently-used blocks until total
+    /// bytes <= capacity (which may evict this block itself if it alone exceeds the capacity;
+    /// the handle returned still reads it). Without an fsync: after a power loss a block may
+    /// come back short, which readers detect by its length.
+    pub fn commit(&self, mut writer: BlockWriter) -> io::Result<BlockFile> {
+        writer.flush_staging()?;
+        let tmp = writer.tmp.0.take().expect("an uncommitted writer has its temp file");
         // Rename and index update under the lock, so a concurrent eviction of the same key cannot
         // unlink the file we just renamed into place while the index says it is there.
         let mut index = self.lock();
-        if let Err(e) = fs::rename(&tmp, &path) {
+        if let Err(e) = fs::rename(&tmp, &writer.path) {
             drop(index);
             remove_quietly(&tmp);
             return Err(e);
         }
-        let size = data.len() as u64;
-        if let Some(old) = index.lru.put(key.clone(), Entry { size, touched: Some(Instant::now()) }) {
+        let size = writer.flushed;
+        if let Some(old) = index.lru.put(writer.key.clone(), Entry { size, touched: Some(Instant::now()) }) {
             index.used -= old.size;
         }
         index.used += size;
         self.evict(&mut index);
-        Ok(())
+        Ok(BlockFile { file: Arc::new(writer.file), len: size })
     }
 
-    /// Writes a new block file (see the module doc).
-    fn write_file(&self, path: &Path, data: &[u8]) -> io::Result<()> {
-        DirectFile::new(new_file(path)?, path, true).write_all_at(data, 0).map(drop)
+    /// Stores a whole block at once (see [`Self::commit`]).
+    pub fn put(&self, key: &BlockKey, data: &[u8]) -> io::Result<()> {
+        if data.len() as u64 > self.block_size {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "block larger than the block size"));
+        }
+        let mut writer = self.writer(key)?;
+        writer.push(data)?;
+        self.commit(writer).map(drop)
     }
 
     /// Drops one cached block (e.g. one found to be short).
     pub fn remove(&self, key: &BlockKey) {
-        if let Some(ram) = &self.ram {
-            ram.lock().unwrap_or_else(|p| p.into_inner()).pop(key);
-        }
+        self.forget_recent(key);
         let mut index = self.lock();
         if let Some(entry) = index.lru.pop(key) {
             index.used -= entry.size;
@@ -285,7 +308,7 @@ impl BlockCache {
     /// Drops every cached block of a file whose version is not `keep_version` (when a file
     /// changes remotely, old versions are no longer served). `None` drops all its blocks.
     pub fn invalidate_file(&self, file_id: &str, keep_version: Option<&ContentVersion>) {
-        self.forget_in_ram(|k| k.file_id != file_id || Some(&k.version) == keep_version);
+        self.forget_recent_unless(|k| k.file_id != file_id || Some(&k.version) == keep_version);
         let mut index = self.lock();
         let doomed: Vec<BlockKey> = index
             .lru
@@ -377,9 +400,136 @@ fn read_block(path: &Path, size: u64, start: u64, len: u64, touch: bool) -> io::
     Ok(Bytes::from(buf))
 }
 
-/// Creates `path` (0600, which must not exist).
-fn new_file(path: &Path) -> io::Result<File> {
-    OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)
+/// A temp file's name, removed when dropped unless taken.
+struct TempName(Option<PathBuf>);
+
+impl Drop for TempName {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take() {
+            remove_quietly(&path);
+        }
+    }
+}
+
+/// One block's bytes in a file: a cached block, or one a download wrote. Reads stay valid when
+/// the block is evicted (the open handle keeps the unlinked file).
+#[derive(Clone, Debug)]
+pub struct BlockFile {
+    file: Arc<File>,
+    len: u64,
+}
+
+impl BlockFile {
+    /// The block's length.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Bytes `start..end` (clipped to the block); may wait for the disk.
+    pub fn read(&self, start: u64, end: u64) -> io::Result<Bytes> {
+        let (start, end) = (start.min(self.len), end.min(self.len));
+        let mut buf = vec![0u8; (end.saturating_sub(start)) as usize];
+        self.file.read_exact_at(&mut buf, start)?;
+        Ok(Bytes::from(buf))
+    }
+
+    /// Bytes `start..end` (clipped to the block) if the page cache holds them all, else `None`:
+    /// never waits for the disk (`RWF_NOWAIT`).
+    pub fn read_now(&self, start: u64, end: u64) -> Option<Bytes> {
+        let (start, end) = (start.min(self.len), end.min(self.len));
+        let mut buf = vec![0u8; (end.saturating_sub(start)) as usize];
+        let mut done = 0;
+        while done < buf.len() {
+            let rest = &mut buf[done..];
+            let iov = libc::iovec { iov_base: rest.as_mut_ptr().cast(), iov_len: rest.len() };
+            let at = (start + done as u64) as libc::off_t;
+            // SAFETY: `iov` points into `buf`, exclusively borrowed and `iov_len` bytes long, and
+            // the descriptor stays open as long as `self.file`.
+            let n = unsafe { libc::preadv2(self.file.as_raw_fd(), &iov, 1, at, libc::RWF_NOWAIT) };
+            if n <= 0 {
+                return None;
+            }
+            done += n as usize;
+        }
+        Some(Bytes::from(buf))
+    }
+}
+
+/// A block on its way into the cache: bytes are appended (through [`AsyncWrite`] or
+/// [`BlockWriter::push`]) to a temp file, in writes of [`STAGING`] bytes, up to the block
+/// size; [`BlockCache::commit`] puts it in place. Dropped uncommitted, it leaves nothing
+/// behind. Writes go to the page cache and so return at once; under the kernel's dirty-page
+/// throttling one may wait briefly, the only wait in this writer.
+pub struct BlockWriter {
+    file: File,
+    /// Removed unless the block is committed.
+    tmp: TempName,
+    path: PathBuf,
+    key: BlockKey,
+    limit: u64,
+    /// Bytes in the file; more wait in `staging`.
+    flushed: u64,
+    staging: Vec<u8>,
+}
+
+impl BlockWriter {
+    /// Bytes written so far.
+    pub fn written(&self) -> u64 {
+        self.flushed + self.staging.len() as u64
+    }
+
+    /// Appends as much of `data` as fits in the block; returns how much that was.
+    pub fn push(&mut self, data: &[u8]) -> io::Result<usize> {
+        let n = data.len().min((self.limit - self.written()) as usize);
+        let mut rest = &data[..n];
+        while !rest.is_empty() {
+            if self.staging.capacity() == 0 {
+                self.staging.reserve_exact(STAGING);
+            }
+            let take = rest.len().min(STAGING - self.staging.len());
+            self.staging.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+            if self.staging.len() == STAGING {
+                self.flush_staging()?;
+            }
+        }
+        Ok(n)
+    }
+
+    fn flush_staging(&mut self) -> io::Result<()> {
+        self.file.write_all_at(&self.staging, self.flushed)?;
+        self.flushed += self.staging.len() as u64;
+        self.staging.clear();
+        Ok(())
+    }
+
+    /// The bytes written, not cached (a block shorter than it should be): the temp file is
+    /// removed and the handle keeps its bytes readable.
+    pub fn into_uncached(mut self) -> io::Result<BlockFile> {
+        self.flush_staging()?;
+        drop(self.tmp);
+        Ok(BlockFile { file: Arc::new(self.file), len: self.flushed })
+    }
+}
+
+impl AsyncWrite for BlockWriter {
+    /// Refuses bytes beyond the block (`WriteZero` through `write_all`): a guard, as the
+    /// download already stops at the bytes it asked for.
+    fn poll_write(mut self: Pin<&mut Self>, _cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Poll::Ready(self.push(buf))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
 }
 
 fn remove_quietly(path: &Path) {
@@ -552,46 +702,84 @@ mod tests {
         assert_eq!(cache.get(&k).unwrap(), Bytes::from_static(b"data"));
     }
 
-    #[test]
-    fn aligned_blocks_are_written_whole_with_or_without_direct_io() {
-        use boxfs_io::blockbuf::{BufPool, ALIGN};
-        let tmp = tempfile::tempdir().unwrap();
-        let bs = 4 * ALIGN as u64;
-        let cache = BlockCache::open(tmp.path(), 1 << 20, bs).unwrap();
-        let pool = BufPool::new(bs, 1);
-        // A full block and a short tail that is not a whole number of pages.
-        for (index, len) in [(0u64, bs as usize), (1, 2 * ALIGN + 123)] {
-            let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
-            let mut buf = pool.take(len as u64);
-            buf.push(&data);
-            let bytes = buf.freeze();
-            cache.put(&key("7", "v", index), &bytes).unwrap();
-            assert_eq!(cache.get(&key("7", "v", index)).unwrap(), Bytes::from(data));
-        }
-        assert_eq!(cache.used_bytes(), bs + 2 * ALIGN as u64 + 123);
+    /// A committed block of `len` bytes of `byte` at `k`, and its handle.
+    fn written(cache: &BlockCache, k: &BlockKey, byte: u8, len: usize) -> BlockFile {
+        let mut w = cache.writer(k).unwrap();
+        assert_eq!(w.push(&vec![byte; len]).unwrap(), len);
+        cache.commit(w).unwrap()
+    }
+
+    fn temp_files(dir: &Path) -> usize {
+        fs::read_dir(dir)
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with(TMP_PREFIX))
+            .count()
     }
 
     #[test]
-    fn ram_tier_serves_recent_blocks_and_forgets_invalidated_ones() {
+    fn a_writer_streams_a_block_in_pieces_and_stops_at_the_block_size() {
         let tmp = tempfile::tempdir().unwrap();
-        let cache = BlockCache::open(tmp.path(), 1 << 20, 16).unwrap().with_ram_blocks(2);
-        for i in 0..3 {
-            cache.keep_in_ram(&key("1", "v", i), Bytes::from(vec![i as u8; 16]));
+        let bs = 3 * STAGING as u64 + 100;
+        let cache = BlockCache::open(tmp.path(), 1 << 30, bs).unwrap();
+        let data: Vec<u8> = (0..bs as usize + 50).map(|i| (i % 251) as u8).collect();
+        let mut w = cache.writer(&key("7", "v", 0)).unwrap();
+        for piece in data.chunks(10_000) {
+            w.push(piece).unwrap();
         }
-        assert_eq!(cache.ram_blocks(), 2);
-        assert!(cache.ram_range(&key("1", "v", 0), 0, 16).is_none(), "least recent one evicted");
-        assert_eq!(cache.ram_range(&key("1", "v", 2), 4, 100).unwrap(), Bytes::from(vec![2; 12]));
-        assert!(cache.ram_range(&key("1", "w", 2), 0, 16).is_none(), "other version");
-        // RAM alone does not make a block cached on disk.
-        assert!(!cache.contains(&key("1", "v", 2)));
+        assert_eq!(w.written(), bs, "nothing past the block");
+        assert!(!cache.contains(&key("7", "v", 0)), "not cached before the commit");
+        let file = cache.commit(w).unwrap();
+        assert_eq!((file.len(), cache.used_bytes()), (bs, bs));
+        assert_eq!(cache.get(&key("7", "v", 0)).unwrap(), Bytes::copy_from_slice(&data[..bs as usize]));
+        assert_eq!(file.read(5, 300_000).unwrap(), Bytes::copy_from_slice(&data[5..300_000]));
+        assert_eq!(temp_files(tmp.path()), 0);
+    }
+
+    #[test]
+    fn a_dropped_or_short_writer_caches_nothing_and_leaves_no_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = BlockCache::open(tmp.path(), 1 << 20, 16).unwrap();
+        let mut w = cache.writer(&key("1", "v", 0)).unwrap();
+        w.push(b"half").unwrap();
+        drop(w);
+        let mut w = cache.writer(&key("1", "v", 1)).unwrap();
+        w.push(b"short").unwrap();
+        let short = w.into_uncached().unwrap();
+        assert_eq!(short.read(0, 16).unwrap(), Bytes::from_static(b"short"), "still readable");
+        assert_eq!((cache.block_count(), temp_files(tmp.path())), (0, 0));
+    }
+
+    #[test]
+    fn a_block_evicted_at_once_still_reads_through_its_handle() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = BlockCache::open(tmp.path(), 10, 16).unwrap();
+        let file = written(&cache, &key("1", "v", 0), 4, 16);
+        assert!(!cache.contains(&key("1", "v", 0)), "over the capacity on its own");
+        assert_eq!(file.read(0, 16).unwrap(), Bytes::from(vec![4; 16]));
+        assert_eq!(file.read_now(8, 16).unwrap(), Bytes::from(vec![4; 8]), "in the page cache");
+    }
+
+    #[test]
+    fn recent_tier_serves_recent_blocks_and_forgets_invalidated_ones() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = BlockCache::open(tmp.path(), 1 << 20, 16).unwrap().with_recent_blocks(2);
+        for i in 0..3 {
+            let file = written(&cache, &key("1", "v", i), i as u8, 16);
+            cache.keep_recent(&key("1", "v", i), file);
+        }
+        assert_eq!(cache.recent_blocks(), 2);
+        assert!(cache.recent_range_now(&key("1", "v", 0), 0, 16).is_none(), "least recent one evicted");
+        assert_eq!(cache.recent_range_now(&key("1", "v", 2), 4, 100).unwrap(), Bytes::from(vec![2; 12]));
+        assert!(cache.recent_range_now(&key("1", "w", 2), 0, 16).is_none(), "other version");
+        cache.forget_recent(&key("1", "v", 2));
+        assert!(cache.recent_range_now(&key("1", "v", 2), 0, 16).is_none());
+        assert!(cache.contains(&key("1", "v", 2)), "forgotten by the tier, still cached");
         cache.invalidate_file("1", Some(&ContentVersion::Id("w".into())));
-        assert_eq!(cache.ram_blocks(), 0);
-        cache.keep_in_ram(&key("1", "v", 5), Bytes::from_static(b"x"));
-        cache.remove(&key("1", "v", 5));
-        assert_eq!(cache.ram_blocks(), 0);
-        let off = BlockCache::open(tmp.path(), 1 << 20, 16).unwrap().with_ram_blocks(0);
-        off.keep_in_ram(&key("1", "v", 0), Bytes::from_static(b"x"));
-        assert!(off.ram_range(&key("1", "v", 0), 0, 1).is_none());
+        assert_eq!(cache.recent_blocks(), 0);
+        let off = BlockCache::open(tmp.path(), 1 << 20, 16).unwrap().with_recent_blocks(0);
+        let file = written(&off, &key("1", "v", 0), 1, 16);
+        off.keep_recent(&key("1", "v", 0), file);
+        assert!(off.recent_range_now(&key("1", "v", 0), 0, 1).is_none());
     }
 
     #[test]

@@ -1,15 +1,14 @@
 //! Downloads into the block cache ([`Downloads`]: the cache, the fetch function that reaches
 //! Box, and the registry of blocks being downloaded right now), shared by every reader of one
 //! cache: two reads, or a read and a prefetch, of the same block in any handle share one
-//! download. Each download runs in its own task, which
-//! hands the bytes to its waiters and to the cache's RAM tier the moment they arrive, then writes
-//! the block to disk, then leaves the registry; so anyone looking finds a block in the registry
-//! or in the cache, never in neither.
+//! download. Each download runs in its own task, which streams the bytes into the cache's
+//! [`BlockWriter`] as they arrive, commits the block, hands its [`BlockFile`] to its waiters and
+//! to the cache's recent tier, then leaves the registry; so anyone looking finds a block in the
+//! registry or in the cache, never in neither.
 
-use super::blocks::{BlockCache, BlockKey};
+use super::blocks::{BlockCache, BlockFile, BlockKey, BlockWriter};
 use super::version::ContentVersion;
 use boxfs_api::ApiError;
-use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -19,8 +18,10 @@ use tokio::sync::watch;
 /// underlying [`ApiError`] is reachable through the `Arc` to map it to an errno.
 pub type FetchError = Arc<ApiError>;
 
-/// Downloads `len` bytes at `offset` of one version of a file (fewer at EOF, never more).
-pub type FetchFn = Arc<dyn Fn(BlockRequest) -> BoxFuture<'static, Result<Bytes, FetchError>> + Send + Sync>;
+/// Downloads `len` bytes at `offset` of one version of a file (fewer at EOF, never more) into
+/// the writer it is given, and gives the writer back.
+pub type FetchFn =
+    Arc<dyn Fn(BlockRequest, BlockWriter) -> BoxFuture<'static, Result<BlockWriter, FetchError>> + Send + Sync>;
 
 /// One ranged download: a whole block.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,7 +35,7 @@ pub struct BlockRequest {
 }
 
 /// What waiters of one download see: `None` until it is done.
-pub(crate) type Outcome = Option<Result<Bytes, FetchError>>;
+pub(crate) type Outcome = Option<Result<BlockFile, FetchError>>;
 
 struct Download {
     rx: watch::Receiver<Outcome>,
@@ -109,41 +110,45 @@ impl Downloads {
             prefetch,
         };
         let guard = Unregister { downloads: self.clone(), key: key.clone(), rx: rx.clone() };
-        let download = (self.fetch)(req);
         tokio::spawn(async move {
-            let guard = guard;
-            let result = download.await;
-            let full = match &result {
-                Ok(data) if data.len() as u64 == len => true,
-                Ok(data) => {
-                    tracing::warn!(
-                        file_id = %guard.key.file_id, block = guard.key.index, got = data.len(), expected = len,
-                        "short block download; not caching it"
-                    );
-                    false
-                }
-                Err(e) => {
-                    tracing::debug!(file_id = %guard.key.file_id, block = guard.key.index, error = %e, "block download failed");
-                    false
-                }
-            };
-            // Waiters and the RAM tier get the bytes now; the disk write happens while the entry
-            // still serves them.
-            if let (true, Ok(data)) = (full, &result) {
-                guard.downloads.cache.keep_in_ram(&guard.key, data.clone());
-            }
-            tx.send_replace(Some(result.clone()));
-            if let (true, Ok(data)) = (full, result) {
-                let (cache, key) = (guard.downloads.cache.clone(), guard.key.clone());
-                match tokio::task::spawn_blocking(move || cache.put(&key, &data)).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => tracing::warn!(error = %e, "could not write a block to the cache"),
-                    Err(e) => tracing::warn!(error = %e, "block cache write task failed"),
-                }
-            }
+            let result = guard.downloads.download(&guard.key, req).await;
+            tx.send_replace(Some(result));
             drop(guard);
         });
         Slot::Pending { rx, prefetch }
+    }
+
+    /// Fetches the block of `key` into a new cache file and commits it (and keeps it in the
+    /// recent tier); a short block (the file is shorter than we were told) is handed over but
+    /// not cached.
+    async fn download(&self, key: &BlockKey, req: BlockRequest) -> Result<BlockFile, FetchError> {
+        let io_error = |e: std::io::Error| Arc::new(ApiError::Io(e));
+        let len = req.len;
+        let writer = self.cache.writer(key).map_err(|e| {
+            tracing::warn!(error = %e, "could not create a block cache file; the read fails");
+            io_error(e)
+        })?;
+        let writer = (self.fetch)(req, writer).await.inspect_err(|e| match &**e {
+            // Local: the cache file refused the bytes (a full disk, say).
+            ApiError::Io(io) => {
+                tracing::warn!(file_id = %key.file_id, block = key.index, error = %io, "block download failed")
+            }
+            e => tracing::debug!(file_id = %key.file_id, block = key.index, error = %e, "block download failed"),
+        })?;
+        if writer.written() != len {
+            tracing::warn!(
+                file_id = %key.file_id, block = key.index, got = writer.written(), expected = len,
+                "short block download; not caching it"
+            );
+            return writer.into_uncached().map_err(io_error);
+        }
+        let cache = self.cache.clone();
+        let file = match tokio::task::spawn_blocking(move || cache.commit(writer)).await {
+            Ok(committed) => committed.map_err(io_error)?,
+            Err(e) => return Err(io_error(std::io::Error::other(format!("block cache commit task failed: {e}")))),
+        };
+        self.cache.keep_recent(key, file.clone());
+        Ok(file)
     }
 }
 

@@ -2,7 +2,8 @@
 //!
 //! - `version.rs`: which content of a file a block holds ([`version::ContentVersion`]).
 //! - `blocks.rs`: fixed-size blocks keyed by file id, content version and index, on disk
-//!   (evicted least-recently-used to a byte capacity) with a small RAM tier of recent blocks.
+//!   (evicted least-recently-used to a byte capacity), written by downloads as their bytes
+//!   arrive, with a recent tier of the latest blocks' open files.
 //! - `downloads.rs`: the downloads under way, shared by every reader of one cache.
 //! - `ramp.rs`: how many prefetch downloads to keep in flight, learned from their arrivals.
 //! - `prefetch.rs`: one reader per open handle, with a prefetch window that grows while reads

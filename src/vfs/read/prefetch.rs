@@ -7,21 +7,21 @@
 //! in the previous, same or next block as the furthest block read so far (tolerating the kernel's
 //! slightly reordered concurrent reads). Sequential reads open a window of 1 block ahead that
 //! doubles each time the reader enters a new block, up to twice the prefetches in flight and never
-//! past `max_window_blocks` (the memory bound); any other read resets it to 0 and fetches only the
+//! past `max_window_blocks`; any other read resets it to 0 and fetches only the
 //! blocks it covers. Window blocks are fetched by one background task per reader, as many at a
 //! time as the reader's [`Ramp`] allows: it starts at `initial_parallel` and doubles while the
 //! measured throughput improves (Box's latency is per request and its bandwidth per connection,
 //! so a link at 100 ms needs many requests in flight), up to `max_window_blocks`. A read's own
 //! missing blocks are fetched `read_parallel` at a time; a file of one block is one request.
-//! Downloaded blocks go to the cache's RAM tier at once and to disk behind it; a read looks in
-//! RAM, then joins a download under way, then reads the disk, then downloads. A prefetch slot is
-//! freed only once its block is on disk, so a slow disk holds prefetching back instead of piling
-//! blocks up in memory. A failed prefetch is logged and
+//! Downloads stream into cache files (the bytes wait in the page cache, not in the daemon: its
+//! memory does not grow with the downloads in flight); a read looks in the cache's recent tier,
+//! then joins a download under way, then reads the disk, then downloads. A prefetch slot is
+//! freed only once its block is committed. A failed prefetch is logged and
 //! dropped (a later read fetches that block again); a failed needed fetch is returned to the
 //! caller. Dropping a reader stops its prefetcher; downloads already under way finish (at most
 //! the ramp's limit) into the cache.
 
-use super::blocks::BlockKey;
+use super::blocks::{BlockFile, BlockKey};
 use super::downloads::{settled, wait, Downloads, FetchError, Slot};
 use super::ramp::Ramp;
 use super::version::ContentVersion;
@@ -37,7 +37,7 @@ use tokio::task::JoinHandle;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReaderConfig {
     /// Most blocks kept ahead of a sequential reader, downloaded or under way (0 disables
-    /// prefetching): the memory bound of one reader, and so the most prefetches in flight.
+    /// prefetching), and so the most prefetches in flight.
     pub max_window_blocks: u64,
     /// Prefetch downloads in flight before anything is measured; the [`Ramp`] grows it.
     pub initial_parallel: usize,
@@ -46,19 +46,19 @@ pub struct ReaderConfig {
 }
 
 impl Default for ReaderConfig {
-    /// 16 blocks (64 MiB of 4 MiB blocks) ahead: at 100 ms per request and 100 MB/s per
-    /// connection a 4 MiB block takes about 140 ms, so 16 in flight carry about 450 MB/s. The
-    /// ramp starts at 8: fewer never fill a link with Box's latency, and on a fast one they cost
-    /// no more memory than the window does.
+    /// 32 blocks (128 MiB of 4 MiB blocks, in the page cache) ahead: at 100 ms per request
+    /// and 100 MB/s per connection a 4 MiB block takes about 140 ms, so 32 in flight carry
+    /// up to 900 MB/s, which leaves room for the two cores' own limits. The ramp starts at 8:
+    /// fewer never fill a link with Box's latency.
     fn default() -> Self {
-        ReaderConfig { max_window_blocks: 16, initial_parallel: 8, read_parallel: 4 }
+        ReaderConfig { max_window_blocks: 32, initial_parallel: 8, read_parallel: 4 }
     }
 }
 
 impl ReaderConfig {
-    /// Blocks the cache's RAM tier must hold so that a sequential reader finds in memory what
+    /// Blocks the cache's recent tier must hold so that a sequential reader finds there what
     /// its prefetch downloaded: the window plus the blocks of one read.
-    pub fn ram_blocks(&self) -> usize {
+    pub fn recent_blocks(&self) -> usize {
         self.max_window_blocks as usize + self.read_parallel
     }
 }
@@ -116,7 +116,7 @@ impl Inner {
         let mut retried_prefetch = false;
         let mut last_err = None;
         for _ in 0..MAX_ATTEMPTS {
-            if let Some(bytes) = self.downloads.cache().ram_range(&key, start, end) {
+            if let Some(bytes) = self.downloads.cache().recent_range_now(&key, start, end) {
                 return Ok(bytes);
             }
             match self.downloads.join_or_start(&key, self.block_len(index), false) {
@@ -126,10 +126,7 @@ impl Inner {
                     }
                 }
                 Slot::Pending { rx, prefetch } => match wait(rx).await {
-                    Some(Ok(block)) => {
-                        let len = block.len() as u64;
-                        return Ok(block.slice(start.min(len) as usize..end.min(len) as usize));
-                    }
+                    Some(Ok(block)) => return read_file(block, start, end).await,
                     Some(Err(e)) if prefetch && !retried_prefetch => {
                         tracing::debug!(file_id = %self.file_id, block = index, error = %e, "prefetch failed; fetching again");
                         retried_prefetch = true;
@@ -196,7 +193,7 @@ impl Inner {
                     Some(Ok(block)) => {
                         let mut ramp = self.ramp();
                         let before = (ramp.limit(), ramp.settled());
-                        ramp.arrived(block.len() as u64, arrived);
+                        ramp.arrived(block.len(), arrived);
                         if (ramp.limit(), ramp.settled()) != before {
                             tracing::debug!(file_id = %self.file_id, from = before.0, to = ramp.limit(), settled = ramp.settled(), "prefetches in flight");
                         }
@@ -214,6 +211,18 @@ impl Inner {
                 }
             }
         }
+    }
+}
+
+/// Bytes `start..end` of a downloaded block: from the page cache at once when it holds them
+/// (it does, just after the download), else off the async threads.
+async fn read_file(block: BlockFile, start: u64, end: u64) -> Result<Bytes, FetchError> {
+    if let Some(bytes) = block.read_now(start, end) {
+        return Ok(bytes);
+    }
+    match tokio::task::spawn_blocking(move || block.read(start, end)).await {
+        Ok(read) => read.map_err(|e| Arc::new(ApiError::Io(e))),
+        Err(e) => Err(Arc::new(ApiError::Io(std::io::Error::other(format!("block read task failed: {e}"))))),
     }
 }
 
@@ -273,8 +282,9 @@ impl Reader {
     }
 
     /// The read of `len` bytes at `offset` if it can be answered at once, without waiting: it lies
-    /// in one block that the RAM tier holds (the common case of a sequential reader consuming what
-    /// was prefetched). Counts as a read for the access pattern. Callable from any thread.
+    /// in one block of the recent tier and the page cache holds it (the common case of a
+    /// sequential reader consuming what was prefetched). Counts as a read for the access pattern.
+    /// Callable from any thread: it never waits for the disk.
     pub fn read_ready(&self, offset: u64, len: u32) -> Option<Bytes> {
         let inner = &self.inner;
         let Some((end, first, last)) = inner.clip(offset, len) else { return Some(Bytes::new()) };
@@ -282,7 +292,7 @@ impl Reader {
             return None;
         }
         let base = first * inner.block_size;
-        let bytes = inner.downloads.cache().ram_range(&inner.key(first), offset - base, end - base)?;
+        let bytes = inner.downloads.cache().recent_range_now(&inner.key(first), offset - base, end - base)?;
         if (bytes.len() as u64) < end - offset {
             return None;
         }
@@ -339,9 +349,9 @@ impl Reader {
             } else if last > p.frontier {
                 p.window = p.window.saturating_mul(2).min(max);
                 // The reader is done with the blocks two behind this one (one behind may still
-                // be read, reordered): they leave the RAM tier, so that it holds what is ahead.
+                // be read, reordered): they leave the recent tier, so that it holds what is ahead.
                 for done in p.frontier.saturating_sub(1)..first.saturating_sub(1) {
-                    self.inner.downloads.cache().drop_from_ram(&self.inner.key(done));
+                    self.inner.downloads.cache().forget_recent(&self.inner.key(done));
                 }
             }
             p.frontier = p.frontier.max(last);
@@ -401,7 +411,7 @@ impl Drop for Reader {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::vfs::read::blocks::BlockCache;
+    use crate::vfs::read::blocks::{BlockCache, BlockWriter};
     use crate::vfs::read::downloads::{BlockRequest, FetchFn};
     use std::collections::{HashMap, HashSet};
     use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -462,7 +472,7 @@ mod tests {
 
         fn fetch_fn(self: &Arc<Self>) -> FetchFn {
             let me = self.clone();
-            Arc::new(move |req: BlockRequest| {
+            Arc::new(move |req: BlockRequest, mut out: BlockWriter| {
                 let me = me.clone();
                 Box::pin(async move {
                     assert_eq!(req.file_id, "f1");
@@ -496,7 +506,8 @@ mod tests {
                     }
                     let start = (req.offset as usize).min(me.data.len());
                     let end = (start + req.len as usize).min(me.data.len());
-                    Ok(Bytes::copy_from_slice(&me.data[start..end]))
+                    out.push(&me.data[start..end]).map_err(|e| Arc::new(ApiError::Io(e)))?;
+                    Ok(out)
                 })
             })
         }
@@ -643,9 +654,9 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn a_sequential_reader_leaves_only_the_blocks_around_it_in_ram() {
+    async fn a_sequential_reader_leaves_only_the_blocks_around_it_in_the_recent_tier() {
         let tmp = tempfile::tempdir().unwrap();
-        let cache = Arc::new(BlockCache::open(tmp.path(), 1 << 30, BS).unwrap().with_ram_blocks(100));
+        let cache = Arc::new(BlockCache::open(tmp.path(), 1 << 30, BS).unwrap().with_recent_blocks(100));
         let fake = Fake::new(40 * BS as usize, BS);
         let dl = Downloads::new(cache.clone(), fake.fetch_fn());
         let r = reader(&dl, &fake, fixed(4, 4));
@@ -653,7 +664,7 @@ mod tests {
         assert_eq!(out, fake.data);
         eventually("downloads settle", || dl.in_flight() == 0).await;
         // The last block and the one before it (a reordered read may still want it).
-        assert_eq!(cache.ram_blocks(), 2);
+        assert_eq!(cache.recent_blocks(), 2);
         assert_eq!(cache.block_count(), 40, "every block stays on disk");
     }
 
