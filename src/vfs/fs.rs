@@ -389,10 +389,11 @@ impl Fs {
     }
 
     async fn fetch_listing(&self, dir: Node, remote: &dyn Remote) -> VfsResult<Arc<Listing>> {
+        let asked = self.inodes.stamp();
         let items = remote.list_folder(&dir.box_id).await?;
         let mut listing = Listing::default();
         for item in &items {
-            let (ino, kind, name) = self.inodes.upsert_entry(dir.ino, item);
+            let (ino, kind, name) = self.inodes.upsert_entry_as_of(dir.ino, item, asked);
             if !listing.insert(DirEntry { ino, kind, name: name.clone() }) {
                 tracing::warn!(folder = %dir.box_id, %name, "two items show under one name; showing the first");
             }
@@ -496,6 +497,7 @@ impl Fs {
         let node = self.node(ino)?;
         // Unknown rights are asked for in full: Box's etag does not change with a role.
         let etag = node.meta.rights.and(node.meta.etag.as_deref());
+        let asked = self.inodes.stamp();
         let fresh = match node.kind {
             NodeKind::File => self.remote.get_file(&node.box_id, etag).await?.map(Item::File),
             _ => self.remote.get_folder(&node.box_id, etag).await?.map(Item::Folder),
@@ -505,7 +507,9 @@ impl Fs {
                 self.inodes.touch(ino);
                 node
             }
-            Fetched::Modified(item) => self.inodes.refresh(ino, Meta::from_item(&item)).ok_or(VfsError::NotFound)?,
+            Fetched::Modified(item) => {
+                self.inodes.refresh_as_of(ino, Meta::from_item(&item), asked).ok_or(VfsError::NotFound)?
+            }
         };
         Ok(self.attr(&node))
     }

@@ -239,6 +239,9 @@ struct Rare {
     exact_times: Option<[SystemTime; 3]>,
     /// A file's lock in Box.
     lock: Option<Arc<Lock>>,
+    /// When the mount last stored the item's attributes itself ([`InodeTable::set_stored`]):
+    /// metadata Box sent for a request made before then does not replace them.
+    stored_at: Option<Stamp>,
 }
 
 /// `Option<Rights>` in one byte: bit 4 says known, bits 0-3 are read, write, rename, delete.
@@ -255,6 +258,11 @@ fn unpack_rights(b: u8) -> Option<Rights> {
 pub fn item_bytes(name: &str) -> usize {
     std::mem::size_of::<Entry>() + 2 * std::mem::size_of::<u32>() + (16 + name.len()).next_multiple_of(16)
 }
+
+/// A point in the table's time: taken before a request to Box, it orders what the request
+/// answers against what the mount did meanwhile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Stamp(u64);
 
 /// A slot of the table; its generation makes inode numbers of reused slots new.
 struct Entry {
@@ -324,7 +332,12 @@ impl Slim {
     fn rare_mut(&mut self, f: impl FnOnce(&mut Rare)) {
         let mut rare = self.rare.take().unwrap_or_default();
         f(&mut rare);
-        if rare.url.is_some() || rare.mtime_set.is_some() || rare.exact_times.is_some() || rare.lock.is_some() {
+        if rare.url.is_some()
+            || rare.mtime_set.is_some()
+            || rare.exact_times.is_some()
+            || rare.lock.is_some()
+            || rare.stored_at.is_some()
+        {
             self.rare = Some(rare);
         }
     }
@@ -391,6 +404,13 @@ impl Table {
 
     fn now(&self) -> u64 {
         (self.epoch.elapsed().as_nanos() as u64).max(1)
+    }
+
+    /// Whether metadata from a request made at `as_of` may replace the item's stored
+    /// attributes: not when the mount stored them itself after that request left.
+    fn stored_is_older_than(&self, ino: Ino, as_of: Stamp) -> bool {
+        let stored_at = self.slim(ino).and_then(|s| s.rare.as_ref()?.stored_at);
+        stored_at.is_none_or(|at| at <= as_of)
     }
 
     fn id_hash(&self, kind: NodeKind, key: TokenKey<'_>) -> u64 {
@@ -502,14 +522,28 @@ impl InodeTable {
         self.lock().node(ino)
     }
 
+    /// Now, for [`InodeTable::upsert_entry_as_of`] and [`InodeTable::refresh_as_of`].
+    pub fn stamp(&self) -> Stamp {
+        Stamp(self.lock().now())
+    }
+
     /// Records an item seen under `parent` and returns its (stable) inode and its shared name.
     pub fn upsert_entry(&self, parent: Ino, item: &Item) -> (Ino, NodeKind, Arc<str>) {
+        self.upsert_entry_as_of(parent, item, Stamp(u64::MAX))
+    }
+
+    /// [`InodeTable::upsert_entry`] of an item Box described in answer to a request made at
+    /// `as_of`: attributes the mount stored itself since are kept.
+    pub fn upsert_entry_as_of(&self, parent: Ino, item: &Item, as_of: Stamp) -> (Ino, NodeKind, Arc<str>) {
         let kind = kind_of(item);
         let mut t = self.lock();
         let now = t.now();
-        let meta = Meta::from_item(item);
+        let mut meta = Meta::from_item(item);
         let ino = match t.find_id(kind, item.id()) {
             Some(ino) => {
+                if !t.stored_is_older_than(ino, as_of) {
+                    meta.stored = None;
+                }
                 let s = t.slim_mut(ino).expect("indexed items are live");
                 let meta = meta.keeping_known(Some(&s.meta()));
                 s.set_meta(meta);
@@ -595,8 +629,17 @@ impl InodeTable {
 
     /// Replaces what is known of an inode's metadata (after a fresh GET, or an upload).
     pub fn refresh(&self, ino: Ino, meta: Meta) -> Option<Node> {
+        self.refresh_as_of(ino, meta, Stamp(u64::MAX))
+    }
+
+    /// [`InodeTable::refresh`] with what Box answered to a request made at `as_of`: attributes
+    /// the mount stored itself since are kept.
+    pub fn refresh_as_of(&self, ino: Ino, mut meta: Meta, as_of: Stamp) -> Option<Node> {
         let mut t = self.lock();
         let now = t.now();
+        if !t.stored_is_older_than(ino, as_of) {
+            meta.stored = None;
+        }
         let s = t.slim_mut(ino)?;
         let meta = meta.keeping_known(Some(&s.meta()));
         s.set_meta(meta);
@@ -621,8 +664,11 @@ impl InodeTable {
 
     /// Records what Box holds in the item's metadata instance now (after our own call).
     pub fn set_stored(&self, ino: Ino, stored: Stored) {
-        if let Some(s) = self.lock().slim_mut(ino) {
+        let mut t = self.lock();
+        let now = Stamp(t.now());
+        if let Some(s) = t.slim_mut(ino) {
             s.stored = Some(Arc::new(stored));
+            s.rare_mut(|r| r.stored_at = Some(now));
         }
     }
 
@@ -763,6 +809,36 @@ mod tests {
         let l = t.upsert(ROOT_INO, &link);
         assert_eq!(l.name, "L.url");
         assert_eq!(l.meta.size, link_body("https://x").len() as u64);
+    }
+
+    /// A file with a `global.properties` instance holding `keys` (`None`: no instance).
+    fn file_with(id: &str, keys: Option<serde_json::Value>) -> Item {
+        let mut json = serde_json::json!({"type": "file", "id": id, "name": "link", "size": 4, "metadata": {}});
+        if let Some(keys) = keys {
+            json["metadata"] = serde_json::json!({"global": {"properties": keys}});
+        }
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn metadata_asked_for_before_the_mount_stored_its_own_does_not_replace_it() {
+        let root = Meta::from_item(&serde_json::from_value(serde_json::json!({"type": "folder", "id": "0"})).unwrap());
+        let t = InodeTable::new("0", root);
+        let ino = t.upsert(ROOT_INO, &file_with("7", None)).ino;
+        let asked = t.stamp();
+        let symlink = Stored::from_properties(serde_json::json!({"boxfs_type": "symlink"}).as_object());
+        t.set_stored(ino, symlink.clone());
+        // A listing sent before the store, answered after it: Box built it without the keys.
+        t.upsert_entry_as_of(ROOT_INO, &file_with("7", None), asked);
+        assert_eq!(t.get(ino).unwrap().meta.stored(), &symlink);
+        t.refresh_as_of(ino, Meta::from_item(&file_with("7", None)), asked);
+        assert_eq!(t.get(ino).unwrap().meta.stored(), &symlink, "nor does a GET sent before it");
+        // Asked after the store: Box's answer is newer (another client changed the keys).
+        let later = t.stamp();
+        t.upsert_entry_as_of(ROOT_INO, &file_with("7", Some(serde_json::json!({"boxfs_mode": "0600"}))), later);
+        assert_eq!(t.get(ino).unwrap().meta.stored().keys.get("boxfs_mode").map(String::as_str), Some("0600"));
+        t.upsert_entry(ROOT_INO, &file_with("7", None));
+        assert!(!t.get(ino).unwrap().meta.stored().instance, "the item says it has no instance");
     }
 
     /// What a million items cost in the table depends on this (see `compact.rs`).
