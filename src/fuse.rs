@@ -11,7 +11,10 @@
 //! counts as a lookup for the kernel (it will FORGET it), exactly like a LOOKUP reply.
 
 use crate::vfs::events::Inval;
-use crate::vfs::{asks_box, is_virtual, Attr, Caller, Fs, FsyncMode, NodeKind, OwnerChange, SpecialType, VfsError};
+use crate::vfs::{
+    asks_box, is_virtual, Attr, Caller, DirOpened, Fs, FsyncMode, KernelCopy, NodeKind, OwnerChange, SpecialType,
+    VfsError,
+};
 use fuser::{
     Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, KernelConfig, LockOwner,
     OpenAccMode, OpenFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty,
@@ -85,6 +88,18 @@ pub fn notify_kernel(notifier: &fuser::Notifier, inval: &Inval) {
         if e.raw_os_error() != Some(libc::ENOENT) {
             tracing::debug!(?inval, error = %e, "kernel invalidation failed");
         }
+    }
+}
+
+/// How the kernel caches a folder's entries: it keeps what it read (`FOPEN_CACHE_DIR`), across
+/// opens while the folder's listing stays the same (`FOPEN_KEEP_CACHE`; without it the open
+/// drops the copy). Every change of a listing, local or from Box's events, makes it a new
+/// version, so the next open after it reads the entries anew.
+fn dir_cache_flags(copy: KernelCopy) -> FopenFlags {
+    match copy {
+        KernelCopy::Current => FopenFlags::FOPEN_CACHE_DIR | FopenFlags::FOPEN_KEEP_CACHE,
+        KernelCopy::Outdated => FopenFlags::FOPEN_CACHE_DIR,
+        KernelCopy::None => FopenFlags::empty(),
     }
 }
 
@@ -313,8 +328,8 @@ impl Filesystem for BoxFuse {
     }
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
-        let answer = |result: Result<u64, VfsError>, reply: ReplyOpen| match result {
-            Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE),
+        let answer = |result: Result<DirOpened, VfsError>, reply: ReplyOpen| match result {
+            Ok(dir) => reply.opened(FileHandle(dir.fh), dir_cache_flags(dir.kernel_copy)),
             Err(e) => reply.error(errno("opendir", e)),
         };
         if let Some(result) = self.fs.opendir_cached(ino.0) {

@@ -116,7 +116,9 @@ impl Fs {
                 self.inodes().mark_stale(node.ino);
             }
         }
-        // A file may have become a symlink (or stopped being one): the dentry goes too.
+        // A file may have become a symlink (or stopped being one): the dentry goes too, and
+        // the kernel's copy of the folder's entries (which holds their types).
+        self.edit_listing(node.parent, |_| {}).await;
         vec![Inval::Entry { parent: node.parent, name: node.name.clone() }, Inval::Inode(node.ino)]
     }
 

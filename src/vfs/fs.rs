@@ -103,6 +103,25 @@ const UNSUPPORTED_XATTRS: &[&str] =
 /// Read-only xattrs exposed on every item.
 pub const XATTRS: &[&str] = &["user.box.id", "user.box.etag", "user.box.sha1", "user.box.version", "user.box.web_url"];
 
+/// An open directory handle, and what the kernel may do with the entries it cached when the
+/// folder was last listed through it (the kernel keeps a folder's entries between opens, so
+/// a walk over a folder listed before asks nothing of the daemon).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DirOpened {
+    pub fh: u64,
+    pub kernel_copy: KernelCopy,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KernelCopy {
+    /// The folder is listed the same as when the kernel last read it: it may keep its copy.
+    Current,
+    /// The listing changed since (or the kernel never read it): its copy is to be dropped.
+    Outdated,
+    /// The folder is never cached by the kernel (`.box/`: its views change behind its back).
+    None,
+}
+
 pub struct Fs {
     remote: Arc<dyn Remote>,
     /// `remote` at the priority of work nobody waits on (uploads, metadata writes).
@@ -123,6 +142,9 @@ pub struct Fs {
     /// Folders whose listing is being fetched ahead of a walker, and the fetches allowed at once.
     walk_ahead: Mutex<HashSet<Ino>>,
     walk_slots: Arc<tokio::sync::Semaphore>,
+    /// The listing version each folder had when it was last opened: the kernel's cached copy
+    /// of the folder's entries (see [`DirOpened`]).
+    kernel_listings: Mutex<HashMap<Ino, u64>>,
     /// The hidden `.box/` directory's inodes and views (`dotbox_ops.rs`).
     dot_box: DotBox,
     /// Who the mount is in Box, the locks it took for writers, the last link or lock read for a
@@ -161,6 +183,7 @@ impl Fs {
             next_fh: AtomicU64::new(1),
             walk_ahead: Mutex::new(HashSet::new()),
             walk_slots: Arc::new(tokio::sync::Semaphore::new(WALK_AHEAD)),
+            kernel_listings: Mutex::new(HashMap::new()),
             box_sharing: BoxSharing::default(),
             quota: Mutex::new(None),
             dot_box: DotBox::default(),
@@ -546,9 +569,10 @@ impl Fs {
 
     /// Opens a directory on a snapshot of its listing (stable across `readdir` calls).
     /// Its subfolders' listings are fetched ahead ([`Fs::walk_ahead`]).
-    pub async fn opendir(&self, ino: Ino) -> VfsResult<u64> {
+    pub async fn opendir(&self, ino: Ino) -> VfsResult<DirOpened> {
         if is_virtual(ino) {
-            return self.dot_box_opendir(ino).await;
+            let fh = self.dot_box_opendir(ino).await?;
+            return Ok(DirOpened { fh, kernel_copy: KernelCopy::None });
         }
         self.check_allowed(ino, Op::List).await?;
         let listing = self.listing(ino).await?;
@@ -557,7 +581,7 @@ impl Fs {
 
     /// [`Fs::opendir`] when the rights and the listing are known and fresh: answered without
     /// waiting (`None`: call `opendir`).
-    pub fn opendir_cached(&self, ino: Ino) -> Option<VfsResult<u64>> {
+    pub fn opendir_cached(&self, ino: Ino) -> Option<VfsResult<DirOpened>> {
         if is_virtual(ino) {
             return None;
         }
@@ -568,9 +592,12 @@ impl Fs {
         Some(Ok(self.open_listed_dir(ino, listing)))
     }
 
-    fn open_listed_dir(&self, ino: Ino, listing: Arc<Listing>) -> u64 {
+    fn open_listed_dir(&self, ino: Ino, listing: Arc<Listing>) -> DirOpened {
         self.walk_ahead(&listing);
-        self.add_handle(Handle::Dir { ino, listing })
+        let version = listing.version();
+        let known = self.kernel_listings.lock().unwrap_or_else(|p| p.into_inner()).insert(ino, version);
+        let kernel_copy = if known == Some(version) { KernelCopy::Current } else { KernelCopy::Outdated };
+        DirOpened { fh: self.add_handle(Handle::Dir { ino, listing }), kernel_copy }
     }
 
     /// The snapshot a directory handle lists, with `.` and `..` first.

@@ -60,7 +60,7 @@ mod tests;
 pub use box_attrs::asks_box;
 pub use dotbox::is_virtual;
 pub use error::{VfsError, VfsResult};
-pub use fs::{DirSnapshot, Fs, FsConfig, FsyncMode, XATTRS};
+pub use fs::{DirOpened, DirSnapshot, Fs, FsConfig, FsyncMode, KernelCopy, XATTRS};
 pub use meta::attr::{Attr, AttrPolicy, SpecialType};
 pub use meta::inode::{Ino, NodeKind, ROOT_INO};
 pub use meta::listings::{DirEntry, Listing};

@@ -8,7 +8,7 @@ use super::read::blocks::BlockCache;
 use super::read::prefetch::ReaderConfig;
 use super::uploads::Scope;
 use super::write::journal::Journal;
-use super::{AttrPolicy, Caller, Fs, FsConfig, FsyncMode, VfsError, ROOT_INO};
+use super::{AttrPolicy, Caller, Fs, FsConfig, FsyncMode, KernelCopy, VfsError, ROOT_INO};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -90,7 +90,7 @@ async fn lookups_and_readdir_of_a_folder_cost_one_listing_and_misses_are_answere
     for _ in 0..3 {
         assert!(matches!(fs.lookup(docs_attr.ino, "missing").await, Err(VfsError::NotFound)));
     }
-    let fh = fs.opendir(docs_attr.ino).await.expect("opendir");
+    let fh = fs.opendir(docs_attr.ino).await.expect("opendir").fh;
     let names: Vec<String> = fs.readdir(fh).expect("readdir").from(0).map(|(_, e)| e.name.to_string()).collect();
     fs.releasedir(fh);
     assert!(names.contains(&"a.txt".to_string()) && names.contains(&"b.txt".to_string()), "{names:?}");
@@ -99,6 +99,28 @@ async fn lookups_and_readdir_of_a_folder_cost_one_listing_and_misses_are_answere
     assert_eq!(fake.calls("list_folder"), 2, "root and docs, once each: hits and misses come from the listing");
     assert_eq!(fake.calls("get_file"), 0, "attributes come from the listing");
     assert_eq!(fake.total_calls(), fake.calls("list_folder") + fake.calls("get_folder"));
+}
+
+#[tokio::test]
+async fn the_kernel_keeps_its_copy_of_a_folder_until_the_listing_changes() {
+    let fake = FakeBox::new();
+    let dir = tempfile::tempdir().unwrap();
+    let fs = fs_over(&fake, dir.path()).await;
+    let open = |fs: &Arc<Fs>| {
+        let fs = fs.clone();
+        async move {
+            let dir = fs.opendir(ROOT_INO).await.expect("opendir");
+            fs.releasedir(dir.fh);
+            dir.kernel_copy
+        }
+    };
+    assert_eq!(open(&fs).await, KernelCopy::Outdated, "never read by the kernel");
+    assert_eq!(open(&fs).await, KernelCopy::Current);
+    write_new(&fs, ROOT_INO, "new.txt", b"x").await;
+    assert_eq!(open(&fs).await, KernelCopy::Outdated, "an entry was added");
+    assert_eq!(open(&fs).await, KernelCopy::Current);
+    fs.revalidate_all().await;
+    assert_eq!(open(&fs).await, KernelCopy::Outdated, "listed again from Box");
 }
 
 #[tokio::test]

@@ -12,6 +12,7 @@ use hashbrown::{DefaultHashBuilder, HashTable};
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
@@ -37,6 +38,16 @@ pub struct Listing {
     folded_clashes: usize,
     /// An estimate of the bytes the entries and their items' table entries take.
     entry_bytes: usize,
+    /// Which state of the folder this is: every listing the cache stores, and every edit of
+    /// one, gets a new version (0: never cached).
+    version: u64,
+}
+
+/// The next [`Listing::version`].
+static VERSIONS: AtomicU64 = AtomicU64::new(1);
+
+fn next_version() -> u64 {
+    VERSIONS.fetch_add(1, Ordering::Relaxed)
 }
 
 /// Bytes one entry costs: the entry, its two index slots, and its item in the inode table.
@@ -157,6 +168,11 @@ impl Listing {
         Some(removed)
     }
 
+    /// Which state of the folder this is: equal versions are equal listings.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
     pub fn from_entries(entries: Vec<DirEntry>) -> Listing {
         let mut listing = Listing::default();
         for e in entries {
@@ -234,10 +250,12 @@ impl ListingCache {
         self.usage.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Caches `listing` as the folder's (the slot's lock is held).
-    fn store(&self, slot: &mut Slot, ino: Ino, listing: Arc<Listing>) {
+    /// Caches `listing` as the folder's, as a new version (the slot's lock is held).
+    fn store(&self, slot: &mut Slot, ino: Ino, mut listing: Arc<Listing>) -> Arc<Listing> {
+        Arc::make_mut(&mut listing).version = next_version();
         self.usage().used(ino, Some(listing.bytes()));
-        slot.cached = Some((listing, Instant::now()));
+        slot.cached = Some((listing.clone(), Instant::now()));
+        listing
     }
 
     /// The cached listing if fresh, else the result of `fetch` (cached on success).
@@ -255,8 +273,7 @@ impl ListingCache {
             }
         }
         let listing = fetch.await?;
-        self.store(&mut guard, ino, listing.clone());
-        Ok(listing)
+        Ok(self.store(&mut guard, ino, listing))
     }
 
     /// The cached listing if it is fresh and no fetch or edit holds it right now; never waits.
@@ -275,6 +292,7 @@ impl ListingCache {
         if let Some((listing, _)) = &mut guard.cached {
             let listing = Arc::make_mut(listing);
             edit(listing);
+            listing.version = next_version();
             self.usage().used(ino, Some(listing.bytes()));
         }
     }
