@@ -46,6 +46,8 @@ const BLOCK_PREFIX: &str = "b-";
 /// A [`BlockWriter`] hands bytes to the file in writes of this size: few system calls, and
 /// little memory per download in flight.
 const STAGING: usize = 256 * 1024;
+/// Pieces at least this big skip the staging buffer when it is empty.
+const DIRECT_WRITE: usize = 64 * 1024;
 const TMP_PREFIX: &str = "tmp-";
 
 /// One block of one version of one file. Blocks of different versions never mix.
@@ -441,19 +443,21 @@ impl BlockFile {
     /// never waits for the disk (`RWF_NOWAIT`).
     pub fn read_now(&self, start: u64, end: u64) -> Option<Bytes> {
         let (start, end) = (start.min(self.len), end.min(self.len));
-        let mut buf = vec![0u8; (end.saturating_sub(start)) as usize];
-        let mut done = 0;
-        while done < buf.len() {
-            let rest = &mut buf[done..];
-            let iov = libc::iovec { iov_base: rest.as_mut_ptr().cast(), iov_len: rest.len() };
+        let want = end.saturating_sub(start) as usize;
+        // Not zeroed first: every byte handed out is one `preadv2` wrote.
+        let mut buf = Vec::<u8>::with_capacity(want);
+        while buf.len() < want {
+            let (done, rest) = (buf.len(), buf.spare_capacity_mut());
+            let iov = libc::iovec { iov_base: rest.as_mut_ptr().cast(), iov_len: want - done };
             let at = (start + done as u64) as libc::off_t;
-            // SAFETY: `iov` points into `buf`, exclusively borrowed and `iov_len` bytes long, and
-            // the descriptor stays open as long as `self.file`.
+            // SAFETY: `iov` lies in the vector's spare capacity (`want - done` bytes of it,
+            // exclusively borrowed), and the descriptor stays open as long as `self.file`.
             let n = unsafe { libc::preadv2(self.file.as_raw_fd(), &iov, 1, at, libc::RWF_NOWAIT) };
             if n <= 0 {
                 return None;
             }
-            done += n as usize;
+            // SAFETY: the kernel wrote `n` bytes (at most `iov_len`) right after the initialised ones.
+            unsafe { buf.set_len(done + n as usize) };
         }
         Some(Bytes::from(buf))
     }
@@ -486,6 +490,12 @@ impl BlockWriter {
     pub fn push(&mut self, data: &[u8]) -> io::Result<usize> {
         let n = data.len().min((self.limit - self.written()) as usize);
         let mut rest = &data[..n];
+        if self.staging.is_empty() && rest.len() >= DIRECT_WRITE {
+            // Big enough to write as it is: no copy through the staging buffer.
+            self.file.write_all_at(rest, self.flushed)?;
+            self.flushed += rest.len() as u64;
+            return Ok(n);
+        }
         while !rest.is_empty() {
             if self.staging.capacity() == 0 {
                 self.staging.reserve_exact(STAGING);
@@ -723,8 +733,15 @@ mod tests {
         let cache = BlockCache::open(tmp.path(), 1 << 30, bs).unwrap();
         let data: Vec<u8> = (0..bs as usize + 50).map(|i| (i % 251) as u8).collect();
         let mut w = cache.writer(&key("7", "v", 0)).unwrap();
-        for piece in data.chunks(10_000) {
+        // Small pieces go through the staging buffer, big ones (when it is empty) straight in.
+        let mut rest = &data[..];
+        for size in [10_000, DIRECT_WRITE, 3_000, 2 * DIRECT_WRITE].into_iter().cycle() {
+            let (piece, after) = rest.split_at(size.min(rest.len()));
             w.push(piece).unwrap();
+            rest = after;
+            if rest.is_empty() {
+                break;
+            }
         }
         assert_eq!(w.written(), bs, "nothing past the block");
         assert!(!cache.contains(&key("7", "v", 0)), "not cached before the commit");
