@@ -464,8 +464,8 @@ impl BlockFile {
 }
 
 /// A block on its way into the cache: bytes are appended (through [`AsyncWrite`] or
-/// [`BlockWriter::push`]) to a temp file, in writes of [`STAGING`] bytes, up to the block
-/// size; [`BlockCache::commit`] puts it in place. Dropped uncommitted, it leaves nothing
+/// [`BlockWriter::push`]) to a temp file up to the block size: small pieces gather into writes
+/// of [`STAGING`] bytes, pieces of [`DIRECT_WRITE`] bytes or more are written as they come; [`BlockCache::commit`] puts it in place. Dropped uncommitted, it leaves nothing
 /// behind. Writes go to the page cache and so return at once; under the kernel's dirty-page
 /// throttling one may wait briefly, the only wait in this writer.
 pub struct BlockWriter {
