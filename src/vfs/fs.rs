@@ -23,6 +23,7 @@ use super::write::staged_files::StagedFiles;
 use super::write::staging::Staged;
 use boxfs_api::model::{Item, User};
 use boxfs_api::{ApiError, Fetched};
+use boxfs_io::heap::HeapTrimmer;
 use bytes::Bytes;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -96,6 +97,9 @@ const QUOTA_TTL: Duration = Duration::from_secs(60);
 /// Subfolder listings fetched ahead of a walker at once (`Fs::walk_ahead`).
 const WALK_AHEAD: usize = 8;
 
+/// Inodes and listing entries dropped between two heap trims (about 30 MiB of metadata).
+const TRIM_EVERY: usize = 100_000;
+
 /// Kinds of extended attribute the mount does not have: security labels and POSIX ACLs.
 const UNSUPPORTED_XATTRS: &[&str] =
     &["security.selinux", "security.SMACK64", "system.posix_acl_access", "system.posix_acl_default"];
@@ -145,6 +149,9 @@ pub struct Fs {
     /// The listing version each folder had when it was last opened: the kernel's cached copy
     /// of the folder's entries (see [`DirOpened`]).
     kernel_listings: Mutex<HashMap<Ino, u64>>,
+    /// Counts the inodes and listing entries dropped, and gives their memory back to the
+    /// system every [`TRIM_EVERY`] of them.
+    heap: HeapTrimmer,
     /// The hidden `.box/` directory's inodes and views (`dotbox_ops.rs`).
     dot_box: DotBox,
     /// Who the mount is in Box, the locks it took for writers, the last link or lock read for a
@@ -184,6 +191,7 @@ impl Fs {
             walk_ahead: Mutex::new(HashSet::new()),
             walk_slots: Arc::new(tokio::sync::Semaphore::new(WALK_AHEAD)),
             kernel_listings: Mutex::new(HashMap::new()),
+            heap: HeapTrimmer::new(TRIM_EVERY),
             box_sharing: BoxSharing::default(),
             quota: Mutex::new(None),
             dot_box: DotBox::default(),
@@ -330,6 +338,7 @@ impl Fs {
             for e in &listing.entries {
                 self.drop_if_unused(e.ino, &held);
             }
+            self.heap.freed(listing.entries.len());
         }
     }
 
@@ -354,12 +363,13 @@ impl Fs {
     /// Drops `ino` from the inode table unless the kernel knows it, it is `held`, it is in a
     /// cached listing, or it is a folder whose listing is cached or open.
     fn drop_if_unused(&self, ino: Ino, held: &HashSet<Ino>) {
-        self.inodes.drop_unused(ino, |node| {
+        let dropped = self.inodes.drop_unused(ino, |node| {
             held.contains(&node.ino)
                 || held.contains(&node.parent)
                 || self.listings.is_cached(node.ino)
                 || self.listings.is_cached(node.parent)
         });
+        self.heap.freed(usize::from(dropped));
     }
 
     /// Changes a cached listing in place (after our own create, rename or delete), so that

@@ -8,6 +8,7 @@
 //! of dropped items are never given to another (see [`InodeTable`]).
 
 use super::compact::{Digest, Secs, Token, TokenKey};
+use super::slots::{slot_of, Slots};
 use super::stored::Stored;
 use boxfs_api::model::Lock;
 use boxfs_api::model::{Item, ItemCommon, Permissions};
@@ -256,29 +257,13 @@ fn unpack_rights(b: u8) -> Option<Rights> {
 /// Bytes one item costs in the table (an estimate for budgets): its slot, its id index entry
 /// and its name (an `Arc<str>`: two counters and the bytes, as the allocator rounds them).
 pub fn item_bytes(name: &str) -> usize {
-    std::mem::size_of::<Entry>() + 2 * std::mem::size_of::<u32>() + (16 + name.len()).next_multiple_of(16)
+    Slots::<Slim>::slot_bytes() + 2 * std::mem::size_of::<u32>() + (16 + name.len()).next_multiple_of(16)
 }
 
 /// A point in the table's time: taken before a request to Box, it orders what the request
 /// answers against what the mount did meanwhile.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Stamp(u64);
-
-/// A slot of the table; its generation makes inode numbers of reused slots new.
-struct Entry {
-    generation: u32,
-    slim: Option<Slim>,
-}
-
-const SLOT_BITS: u32 = 32;
-
-fn ino_of(slot: u32, generation: u32) -> Ino {
-    (u64::from(generation) << SLOT_BITS) | u64::from(slot)
-}
-
-fn slot_of(ino: Ino) -> (usize, u32) {
-    ((ino & 0xffff_ffff) as usize, (ino >> SLOT_BITS) as u32)
-}
 
 impl Slim {
     fn new(kind: NodeKind, box_id: &str, parent: Ino, name: Arc<str>, meta: Meta) -> Slim {
@@ -377,25 +362,26 @@ impl Slim {
 }
 
 struct Table {
-    slots: Vec<Entry>,
-    /// Free slots (of dropped items), reused with a new generation.
-    free: Vec<u32>,
+    slots: Slots<Slim>,
+    /// Items dropped since empty chunks of `slots` were last released.
+    dropped: usize,
     /// Slots by `(kind, box id)`.
     by_id: HashTable<u32>,
     hasher: DefaultHashBuilder,
     epoch: Instant,
-    live: usize,
 }
 
 impl Table {
     fn slim(&self, ino: Ino) -> Option<&Slim> {
-        let (slot, generation) = slot_of(ino);
-        self.slots.get(slot).filter(|e| e.generation == generation)?.slim.as_ref()
+        self.slots.get(ino)
     }
 
     fn slim_mut(&mut self, ino: Ino) -> Option<&mut Slim> {
-        let (slot, generation) = slot_of(ino);
-        self.slots.get_mut(slot).filter(|e| e.generation == generation)?.slim.as_mut()
+        self.slots.get_mut(ino)
+    }
+
+    fn indexed(&self, slot: u32) -> &Slim {
+        self.slots.at(slot).expect("indexed slots are live").1
     }
 
     fn node(&self, ino: Ino) -> Option<Node> {
@@ -420,24 +406,23 @@ impl Table {
     fn find_id(&self, kind: NodeKind, box_id: &str) -> Option<Ino> {
         let hash = self.id_hash(kind, Token::key_of(box_id));
         let slots = &self.slots;
-        let slot = *self
-            .by_id
-            .find(hash, |&i| slots[i as usize].slim.as_ref().is_some_and(|s| s.kind == kind && s.box_id.is(box_id)))?;
-        Some(ino_of(slot, slots[slot as usize].generation))
+        let slot =
+            *self.by_id.find(hash, |&i| slots.at(i).is_some_and(|(_, s)| s.kind == kind && s.box_id.is(box_id)))?;
+        slots.at(slot).map(|(ino, _)| ino)
     }
 
     fn index(&mut self, slot: u32) {
-        let s = self.slots[slot as usize].slim.as_ref().expect("indexed slots are live");
+        let s = self.indexed(slot);
         let hash = self.id_hash(s.kind, s.box_id.key());
         let (slots, hasher) = (&self.slots, &self.hasher);
         self.by_id.insert_unique(hash, slot, |&i| {
-            let s = slots[i as usize].slim.as_ref().expect("indexed slots are live");
+            let s = slots.at(i).expect("indexed slots are live").1;
             hasher.hash_one((s.kind, s.box_id.key()))
         });
     }
 
     fn unindex(&mut self, slot: u32) {
-        let s = self.slots[slot as usize].slim.as_ref().expect("indexed slots are live");
+        let s = self.indexed(slot);
         let hash = self.id_hash(s.kind, s.box_id.key());
         if let Ok(found) = self.by_id.find_entry(hash, |&i| i == slot) {
             found.remove();
@@ -446,49 +431,42 @@ impl Table {
 
     /// Stores `slim` in a free slot (a new generation of it) or a new one; returns its inode.
     fn add(&mut self, slim: Slim) -> Ino {
-        let slot = match self.free.pop() {
-            Some(slot) => {
-                let e = &mut self.slots[slot as usize];
-                e.generation += 1;
-                e.slim = Some(slim);
-                slot
-            }
-            None => {
-                self.slots.push(Entry { generation: 0, slim: Some(slim) });
-                u32::try_from(self.slots.len() - 1).expect("fewer than 2^32 items")
-            }
-        };
-        self.index(slot);
-        self.live += 1;
-        ino_of(slot, self.slots[slot as usize].generation)
+        let ino = self.slots.insert(slim);
+        self.index(slot_of(ino));
+        ino
     }
 
     fn remove(&mut self, ino: Ino) -> bool {
         if self.slim(ino).is_none() || ino == ROOT_INO {
             return false;
         }
-        let slot = slot_of(ino).0 as u32;
-        self.unindex(slot);
-        self.slots[slot as usize].slim = None;
-        self.free.push(slot);
-        self.live -= 1;
+        self.unindex(slot_of(ino));
+        self.slots.remove(ino);
+        self.dropped += 1;
+        if self.dropped >= RELEASE_EVERY {
+            self.dropped = 0;
+            self.slots.release_empty_chunks();
+            let (slots, hasher) = (&self.slots, &self.hasher);
+            self.by_id.shrink_to_fit(|&i| {
+                let s = slots.at(i).expect("indexed slots are live").1;
+                hasher.hash_one((s.kind, s.box_id.key()))
+            });
+        }
         true
     }
 
     fn live(&self) -> impl Iterator<Item = (Ino, &Slim)> {
-        self.slots
-            .iter()
-            .enumerate()
-            .filter_map(|(slot, e)| e.slim.as_ref().map(|s| (ino_of(slot as u32, e.generation), s)))
+        self.slots.iter()
     }
 
     fn live_mut(&mut self) -> impl Iterator<Item = (Ino, &mut Slim)> {
-        self.slots
-            .iter_mut()
-            .enumerate()
-            .filter_map(|(slot, e)| e.slim.as_mut().map(|s| (ino_of(slot as u32, e.generation), s)))
+        self.slots.iter_mut()
     }
 }
+
+/// Items dropped between two releases of the table's empty chunks: a release walks the
+/// chunks and rehashes the id index, so it is not done for every drop.
+const RELEASE_EVERY: usize = 50_000;
 
 /// The inode table. An inode number is `generation << 32 | slot`: a dropped item's slot is
 /// reused with the next generation, so its number is never another item's.
@@ -499,13 +477,11 @@ pub struct InodeTable {
 impl InodeTable {
     pub fn new(root_id: &str, root_meta: Meta) -> InodeTable {
         let mut t = Table {
-            // Slot 0 is never used: inode 0 means none.
-            slots: vec![Entry { generation: 0, slim: None }],
-            free: Vec::new(),
+            slots: Slots::default(),
+            dropped: 0,
             by_id: HashTable::new(),
             hasher: DefaultHashBuilder::default(),
             epoch: Instant::now(),
-            live: 0,
         };
         let mut root = Slim::new(NodeKind::Dir, root_id, ROOT_INO, Arc::from(""), root_meta);
         root.fetched = t.now();
@@ -599,7 +575,7 @@ impl InodeTable {
         if s.box_id.is(box_id) {
             return;
         }
-        let slot = slot_of(ino).0 as u32;
+        let slot = slot_of(ino);
         t.unindex(slot);
         t.slim_mut(ino).expect("checked above").box_id = Token::new(box_id);
         t.index(slot);
@@ -706,7 +682,7 @@ impl InodeTable {
     /// for again, in full, at next use. Returns every inode.
     pub fn forget_rights(&self) -> Vec<Ino> {
         let mut t = self.lock();
-        let mut all = Vec::with_capacity(t.live);
+        let mut all = Vec::with_capacity(t.slots.len());
         for (ino, s) in t.live_mut() {
             all.push(ino);
             if !matches!(&s.box_id, Token::Text(id) if id.starts_with("local:")) {
@@ -776,7 +752,7 @@ impl InodeTable {
     }
 
     pub fn len(&self) -> usize {
-        self.lock().live
+        self.lock().slots.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -844,7 +820,7 @@ mod tests {
     /// What a million items cost in the table depends on this (see `compact.rs`).
     #[test]
     fn an_item_takes_less_than_170_bytes_in_its_slot() {
-        assert!(std::mem::size_of::<Entry>() <= 168, "{}", std::mem::size_of::<Entry>());
+        assert!(Slots::<Slim>::slot_bytes() <= 168, "{}", Slots::<Slim>::slot_bytes());
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! - `rights.rs`: which operation each Box right allows; `names.rs`: Box's naming rules as errnos.
 //! - `sharing.rs`: who the mount is in Box, the locks it took for writers, and a shared link
 //!   or lock just read for a size probe.
+//! - `slots.rs`: the inode table's storage, in chunks given back once empty.
 //! - `compact.rs`: the compact forms the table keeps items in (ids as integers, SHA-1s as bytes).
 //!
 //! Memory is bounded: listings are kept within a byte budget (least recently used dropped
@@ -30,4 +31,5 @@ pub mod names;
 pub mod posix;
 pub mod rights;
 pub mod sharing;
+pub mod slots;
 pub mod stored;
