@@ -1,8 +1,10 @@
-//! Giving freed heap memory back to the system. The allocator keeps the pages of freed
+//! When freed heap memory goes back to the system. The allocator keeps the pages of freed
 //! allocations for reuse, so a daemon that dropped a million cached entries would keep their
 //! memory for good; [`HeapTrimmer`] counts what its owner frees and, once enough has been,
 //! asks the allocator (glibc's `malloc_trim`) to return its free pages, on a thread of its
-//! own so that the caller never waits for it.
+//! own so that the caller never waits for it. The other way round, a server that builds and
+//! frees megabytes per request would hand the pages back and fault them in again each time:
+//! [`keep_freed_pages`] tells the allocator to keep them.
 //!
 //! Invariants: at most one trim runs at a time; a trim follows at least `every` counted frees
 //! since the previous one. Elsewhere than glibc there is nothing to ask and counting is all
@@ -56,6 +58,23 @@ impl HeapTrimmer {
         self.trims.load(Ordering::Relaxed)
     }
 }
+
+/// Tells the allocator to keep up to `bytes` of freed memory at the top of each heap instead of
+/// returning it at once, and to serve allocations below that size from the heap rather than
+/// from mappings of their own (which are returned on free). Process-wide; for processes whose
+/// every request allocates and frees large buffers (the emulator's listing pages).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+pub fn keep_freed_pages(bytes: usize) {
+    let bytes = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    // SAFETY: mallopt only changes the allocator's tunables; both accept any positive size.
+    unsafe {
+        libc::mallopt(libc::M_TRIM_THRESHOLD, bytes);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, bytes.min(32 << 20));
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub fn keep_freed_pages(_bytes: usize) {}
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn trim() {
