@@ -220,9 +220,13 @@ fn web_links_statfs_refusals_and_clean_unmounts() {
         std::fs::read_to_string(m.p("Example.url")).unwrap(),
         "[InternetShortcut]\nURL=https://example.invalid/page\n"
     );
+    m.reset_stats();
     let st = run(Command::new("stat").arg("-f").arg("-c").arg("%b %S").arg(m.path()));
     let (blocks, bsize) = st.trim().split_once(' ').unwrap();
     assert_eq!(blocks.parse::<u64>().unwrap() * bsize.parse::<u64>().unwrap(), 1 << 30, "statfs reports the quota");
+    // The mount read the account when it started: the first statfs (which `du` and `find`
+    // make too) asks Box nothing.
+    assert_eq!(m.stats()["requests"]["GET /2.0/users/me"].as_u64().unwrap_or(0), 0, "{}", m.stats());
     let err = std::fs::write(m.p("a.txt"), b"x").unwrap_err();
     assert_eq!(err.raw_os_error(), Some(libc::EROFS));
     let err = std::fs::create_dir(m.p("newdir")).unwrap_err();

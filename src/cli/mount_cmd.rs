@@ -282,11 +282,11 @@ pub fn run(args: MountArgs, matches: &ArgMatches) -> ExitCode {
 async fn mount_foreground(args: MountArgs, settings: Settings) -> Result<(), String> {
     // Keeps the embedded emulator alive for as long as the mount.
     let mut _emulator = None;
-    let (client, default_cache) = match &args.emulator {
+    let (client, default_cache, me) = match &args.emulator {
         Some(dir) => {
             let (client, running) = embedded_emulator(dir).await?;
             _emulator = Some(running);
-            (client, dir.join("cache"))
+            (client, dir.join("cache"), None)
         }
         None => {
             let client = args.api.client_as(settings.as_user.clone())?;
@@ -295,7 +295,7 @@ async fn mount_foreground(args: MountArgs, settings: Settings) -> Result<(), Str
                 tracing::info!(user = %me.id, login = %me.login, "acting for this user (As-User)");
             }
             let cache = crate::config::cache_root().join(account_key(client.config(), &me.id));
-            (client, cache)
+            (client, cache, Some(me))
         }
     };
     let (cache_dir, _cache_lock) = own_cache_dir(settings.cache_dir.clone(), default_cache)?;
@@ -306,6 +306,10 @@ async fn mount_foreground(args: MountArgs, settings: Settings) -> Result<(), Str
         settings,
     };
     let fs = mount::build_fs(&client, &cfg).await.map_err(|e| e.to_string())?;
+    if let Some(me) = me {
+        // The account was just read: the first `statfs` (`df`, `du`, `find`) needs no call.
+        fs.remember_quota(me);
+    }
     mount::serve(
         fs,
         client,

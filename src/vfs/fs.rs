@@ -722,6 +722,11 @@ impl Fs {
         }
     }
 
+    /// The account as Box just answered it: its quota is cached as if `statfs` had read it.
+    pub fn remember_quota(&self, user: User) {
+        *self.quota.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), user));
+    }
+
     /// The account's quota (cached for a minute).
     pub async fn quota(&self) -> VfsResult<User> {
         if let Some((at, user)) = self.quota.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
@@ -730,7 +735,7 @@ impl Fs {
             }
         }
         let user = self.remote.me().await?;
-        *self.quota.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), user.clone()));
+        self.remember_quota(user.clone());
         Ok(user)
     }
 
