@@ -373,7 +373,7 @@ impl Fs {
                 Ok(())
             }
             Err(e) => {
-                self.box_sharing().release_for_writers(ino);
+                drop(self.box_sharing().release_for_writers(ino).await);
                 Err(e)
             }
         }
@@ -381,9 +381,7 @@ impl Fs {
 
     /// The entry of `ino` left the write-back queue: a lock taken for its writers is released.
     pub(super) async fn unlock_after_upload(&self, ino: Ino) {
-        if !self.box_sharing().release_for_writers(ino) {
-            return;
-        }
+        let Some(_unlocking) = self.box_sharing().release_for_writers(ino).await else { return };
         let Some(node) = self.inodes().get(ino) else { return };
         match self.unlock_in_box(&node).await {
             Ok(()) => tracing::debug!(name = %node.name, "unlocked in Box after the upload"),
@@ -395,7 +393,7 @@ impl Fs {
     /// (their entries are still finishing, or stay in the journal) are released, so that no
     /// lock outlives the mount that took it.
     pub async fn release_writer_locks(&self) {
-        for ino in self.box_sharing().release_all() {
+        for ino in self.box_sharing().release_all().await {
             let Some(node) = self.inodes().get(ino) else { continue };
             match self.unlock_in_box(&node).await {
                 Ok(()) => tracing::debug!(name = %node.name, "unlocked in Box at unmount"),

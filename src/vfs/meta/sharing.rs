@@ -4,12 +4,18 @@
 //! the only locks it releases by itself, and the value of a shared link or lock just read for
 //! a size probe (`getxattr` with no buffer, which `getfattr` sends before the read itself),
 //! kept for that read only and at most [`PROBE_KEPT`]. Nothing here calls Box.
+//!
+//! Invariant: [`BoxSharing::release_all`] returns only once no release of a single file
+//! ([`BoxSharing::release_for_writers`]) is still unlocking it in Box: whoever releases a file
+//! holds an [`Unlocking`] until its unlock call has an answer, so an unmount that follows never
+//! leaves a lock behind because the process ended during that call.
 
 use super::inode::Ino;
 use boxfs_api::model::Lock;
 use std::collections::HashSet;
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
+use tokio::sync::{RwLock, RwLockReadGuard};
 
 /// How long a value read for a size probe waits for the read that follows it.
 pub const PROBE_KEPT: Duration = Duration::from_secs(1);
@@ -21,7 +27,16 @@ type Probed = (Ino, String, Vec<u8>, Instant);
 pub struct BoxSharing {
     me: OnceLock<String>,
     held_for_writers: Mutex<HashSet<Ino>>,
+    /// Read by each release of one file until its unlock call is answered; written by
+    /// [`BoxSharing::release_all`], which so waits for them.
+    unlocks: RwLock<()>,
     probed: Mutex<Option<Probed>>,
+}
+
+/// A file released for its writers, being unlocked in Box: keep it until the unlock call has
+/// an answer.
+pub struct Unlocking<'a> {
+    _guard: RwLockReadGuard<'a, ()>,
 }
 
 impl BoxSharing {
@@ -44,14 +59,18 @@ impl BoxSharing {
         self.held().insert(ino)
     }
 
-    /// Forgets every file locked for its writers; returns them.
-    pub fn release_all(&self) -> Vec<Ino> {
+    /// Forgets every file locked for its writers, once the releases of single files under way
+    /// are done; returns them.
+    pub async fn release_all(&self) -> Vec<Ino> {
+        let _no_unlocks = self.unlocks.write().await;
         self.held().drain().collect()
     }
 
-    /// Forgets that `ino` was locked for its writers; false when it was not.
-    pub fn release_for_writers(&self, ino: Ino) -> bool {
-        self.held().remove(&ino)
+    /// Forgets that `ino` was locked for its writers (`None` when it was not); hold the answer
+    /// until the file is unlocked in Box.
+    pub async fn release_for_writers(&self, ino: Ino) -> Option<Unlocking<'_>> {
+        let unlocking = Unlocking { _guard: self.unlocks.read().await };
+        self.held().remove(&ino).then_some(unlocking)
     }
 
     fn probed(&self) -> MutexGuard<'_, Option<Probed>> {
@@ -90,4 +109,26 @@ pub fn is_live(lock: &Lock) -> bool {
         .as_deref()
         .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
         .is_none_or(|t| t > chrono::Utc::now())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[tokio::test]
+    async fn releasing_all_waits_for_a_single_release_still_unlocking() {
+        let s = Arc::new(BoxSharing::default());
+        assert!(s.take_for_writers(1) && s.take_for_writers(2));
+        let unlocking = s.release_for_writers(1).await.expect("1 was held");
+        assert!(s.release_for_writers(1).await.is_none(), "released once");
+        let all = tokio::spawn({
+            let s = s.clone();
+            async move { s.release_all().await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!all.is_finished(), "the unlock of 1 is still under way");
+        drop(unlocking);
+        assert_eq!(all.await.unwrap(), vec![2]);
+    }
 }
