@@ -97,7 +97,8 @@ const QUOTA_TTL: Duration = Duration::from_secs(60);
 /// Subfolder listings fetched ahead of a walker at once (`Fs::walk_ahead`).
 const WALK_AHEAD: usize = 8;
 
-/// Inodes and listing entries dropped between two heap trims (about 30 MiB of metadata).
+/// Inodes and listing entries dropped between two releases of their memory (about 30 MiB of
+/// metadata).
 const TRIM_EVERY: usize = 100_000;
 
 /// Kinds of extended attribute the mount does not have: security labels and POSIX ACLs.
@@ -149,8 +150,7 @@ pub struct Fs {
     /// The listing version each folder had when it was last opened: the kernel's cached copy
     /// of the folder's entries (see [`DirOpened`]).
     kernel_listings: Mutex<HashMap<Ino, u64>>,
-    /// Counts the inodes and listing entries dropped, and gives their memory back to the
-    /// system every [`TRIM_EVERY`] of them.
+    /// Counts the inodes and listing entries dropped ([`Fs::dropped`]).
     heap: HeapTrimmer,
     /// The hidden `.box/` directory's inodes and views (`dotbox_ops.rs`).
     dot_box: DotBox,
@@ -338,7 +338,7 @@ impl Fs {
             for e in &listing.entries {
                 self.drop_if_unused(e.ino, &held);
             }
-            self.heap.freed(listing.entries.len());
+            self.dropped(listing.entries.len());
         }
     }
 
@@ -369,7 +369,13 @@ impl Fs {
                 || self.listings.is_cached(node.ino)
                 || self.listings.is_cached(node.parent)
         });
-        self.heap.freed(usize::from(dropped));
+        self.dropped(usize::from(dropped));
+    }
+
+    /// `n` inodes or listing entries were dropped: every [`TRIM_EVERY`] of them, the inode
+    /// table's free slots and then the allocator's free pages go back to the system.
+    fn dropped(&self, n: usize) {
+        self.heap.freed(n, || self.inodes.release_free_slots());
     }
 
     /// Changes a cached listing in place (after our own create, rename or delete), so that

@@ -1,8 +1,9 @@
 //! When freed heap memory goes back to the system. The allocator keeps the pages of freed
 //! allocations for reuse, so a daemon that dropped a million cached entries would keep their
 //! memory for good; [`HeapTrimmer`] counts what its owner frees and, once enough has been,
-//! asks the allocator (glibc's `malloc_trim`) to return its free pages, on a thread of its
-//! own so that the caller never waits for it. The other way round, a server that builds and
+//! lets the owner release what it keeps for reuse and then asks the allocator (glibc's
+//! `malloc_trim`) to return its free pages, on a thread of its own so that the caller never
+//! waits for the trim. The other way round, a server that builds and
 //! frees megabytes per request would hand the pages back and fault them in again each time:
 //! [`keep_freed_pages`] tells the allocator to keep them.
 //!
@@ -33,8 +34,9 @@ impl HeapTrimmer {
         }
     }
 
-    /// `n` more items were freed; starts a trim in the background once enough were.
-    pub fn freed(&self, n: usize) {
+    /// `n` more items were freed. Once enough were, calls `release` (the owner gives back what
+    /// it keeps for reuse) and starts a trim in the background.
+    pub fn freed(&self, n: usize, release: impl FnOnce()) {
         if n == 0 || self.freed.fetch_add(n, Ordering::Relaxed) + n < self.every {
             return;
         }
@@ -42,6 +44,7 @@ impl HeapTrimmer {
             return;
         }
         self.freed.store(0, Ordering::Relaxed);
+        release();
         let (trimming, trims) = (self.trimming.clone(), self.trims.clone());
         let started = std::thread::Builder::new().name("heap-trim".into()).spawn(move || {
             trim();
@@ -111,17 +114,24 @@ mod tests {
     #[test]
     fn trims_once_enough_was_freed_and_counts_again_after() {
         let t = HeapTrimmer::new(100);
-        t.freed(60);
-        t.freed(39);
+        let releases = AtomicUsize::new(0);
+        let release = || {
+            releases.fetch_add(1, Ordering::Relaxed);
+        };
+        t.freed(60, release);
+        t.freed(39, release);
         std::thread::sleep(Duration::from_millis(50));
         assert_eq!(t.trims(), 0, "99 frees are not enough");
-        t.freed(1);
+        assert_eq!(releases.load(Ordering::Relaxed), 0);
+        t.freed(1, release);
+        assert_eq!(releases.load(Ordering::Relaxed), 1, "the owner releases first");
         assert!(wait_for_trims(&t, 1));
-        t.freed(99);
+        t.freed(99, release);
         std::thread::sleep(Duration::from_millis(50));
         assert_eq!(t.trims(), 1, "the count starts again after a trim");
-        t.freed(1);
+        t.freed(1, release);
         assert!(wait_for_trims(&t, 2));
+        assert_eq!(releases.load(Ordering::Relaxed), 2);
     }
 
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
@@ -139,7 +149,7 @@ mod tests {
         let before = rss_kib();
         drop(chunks);
         let t = HeapTrimmer::new(1);
-        t.freed(1);
+        t.freed(1, || {});
         assert!(wait_for_trims(&t, 1));
         let after = rss_kib();
         drop(keep);

@@ -363,8 +363,6 @@ impl Slim {
 
 struct Table {
     slots: Slots<Slim>,
-    /// Items dropped since empty chunks of `slots` were last released.
-    dropped: usize,
     /// Slots by `(kind, box id)`.
     by_id: HashTable<u32>,
     hasher: DefaultHashBuilder,
@@ -414,11 +412,7 @@ impl Table {
     fn index(&mut self, slot: u32) {
         let s = self.indexed(slot);
         let hash = self.id_hash(s.kind, s.box_id.key());
-        let (slots, hasher) = (&self.slots, &self.hasher);
-        self.by_id.insert_unique(hash, slot, |&i| {
-            let s = slots.at(i).expect("indexed slots are live").1;
-            hasher.hash_one((s.kind, s.box_id.key()))
-        });
+        self.by_id.insert_unique(hash, slot, rehash(&self.slots, &self.hasher));
     }
 
     fn unindex(&mut self, slot: u32) {
@@ -442,16 +436,6 @@ impl Table {
         }
         self.unindex(slot_of(ino));
         self.slots.remove(ino);
-        self.dropped += 1;
-        if self.dropped >= RELEASE_EVERY {
-            self.dropped = 0;
-            self.slots.release_empty_chunks();
-            let (slots, hasher) = (&self.slots, &self.hasher);
-            self.by_id.shrink_to_fit(|&i| {
-                let s = slots.at(i).expect("indexed slots are live").1;
-                hasher.hash_one((s.kind, s.box_id.key()))
-            });
-        }
         true
     }
 
@@ -464,9 +448,14 @@ impl Table {
     }
 }
 
-/// Items dropped between two releases of the table's empty chunks: a release walks the
-/// chunks and rehashes the id index, so it is not done for every drop.
-const RELEASE_EVERY: usize = 50_000;
+/// The hash of the indexed slot's `(kind, box id)`, as the id index needs it when it grows or
+/// shrinks.
+fn rehash<'a>(slots: &'a Slots<Slim>, hasher: &'a DefaultHashBuilder) -> impl Fn(&u32) -> u64 + 'a {
+    move |&i| {
+        let s = slots.at(i).expect("indexed slots are live").1;
+        hasher.hash_one((s.kind, s.box_id.key()))
+    }
+}
 
 /// The inode table. An inode number is `generation << 32 | slot`: a dropped item's slot is
 /// reused with the next generation, so its number is never another item's.
@@ -478,7 +467,6 @@ impl InodeTable {
     pub fn new(root_id: &str, root_meta: Meta) -> InodeTable {
         let mut t = Table {
             slots: Slots::default(),
-            dropped: 0,
             by_id: HashTable::new(),
             hasher: DefaultHashBuilder::default(),
             epoch: Instant::now(),
@@ -749,6 +737,16 @@ impl InodeTable {
         }
         let node = s.node(ino, t.epoch);
         !keep(&node) && t.remove(ino)
+    }
+
+    /// Gives back the memory of dropped items' slots (the chunks with none in use) and of the
+    /// id index's unused room. It walks the chunks and may rehash the index: call it after
+    /// many drops, not after each.
+    pub fn release_free_slots(&self) {
+        let mut t = self.lock();
+        t.slots.release_empty_chunks();
+        let Table { slots, by_id, hasher, .. } = &mut *t;
+        by_id.shrink_to_fit(rehash(slots, hasher));
     }
 
     pub fn len(&self) -> usize {

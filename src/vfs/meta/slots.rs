@@ -164,7 +164,8 @@ impl<T> Slots<T> {
     }
 
     /// Chunks allocated now.
-    pub fn chunks(&self) -> usize {
+    #[cfg(test)]
+    fn chunks(&self) -> usize {
         self.chunks.iter().flatten().count()
     }
 
