@@ -128,7 +128,8 @@ fn in_mount(path: &Path) -> Result<(), VerbError> {
     }
 }
 
-/// Reads a password without echoing it.
+/// Reads a password without echoing it. On a terminal, echo is off before the prompt shows: what
+/// is typed as soon as the prompt appears is never echoed.
 fn read_password() -> std::io::Result<String> {
     let stdin = std::io::stdin();
     if !stdin.is_terminal() {
@@ -136,13 +137,13 @@ fn read_password() -> std::io::Result<String> {
         stdin.lock().read_line(&mut line)?;
         return Ok(line.trim_end_matches(['\n', '\r']).to_string());
     }
-    eprint!("Link password: ");
-    std::io::stderr().flush()?;
     let mut fd = stdin.lock();
     let saved = rustix::termios::tcgetattr(&fd)?;
     let mut quiet = saved.clone();
     quiet.local_modes.remove(rustix::termios::LocalModes::ECHO);
     rustix::termios::tcsetattr(&fd, rustix::termios::OptionalActions::Now, &quiet)?;
+    eprint!("Link password: ");
+    let _ = std::io::stderr().flush();
     let mut line = String::new();
     let read = fd.read_line(&mut line); // stdin's lock is not reentrant: read through the one held
     rustix::termios::tcsetattr(&fd, rustix::termios::OptionalActions::Now, &saved)?;
