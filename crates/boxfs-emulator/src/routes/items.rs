@@ -5,8 +5,8 @@
 //! and that their rights allow the operation (else 403).
 
 use super::{
-    bool_param, header, json_body, json_id, parent_id, parse_id, refuse_unmodelled, render_item, render_items,
-    render_seen, repr, require, str_field, visible, with_entries, writable_folder, Params,
+    bool_param, header, json_body, json_id, parent_id, parse_id, refuse_unmodelled, render_item, render_seen, repr,
+    require, str_field, visible, writable_folder, write_items, JsonBytes, Params,
 };
 use crate::error::{ApiError, ApiResult};
 use crate::store::render::{self, Repr};
@@ -61,11 +61,10 @@ fn items_page(
     scope: Scope,
     folder: Option<(&Item, &Access)>,
     q: &Params,
-) -> ApiResult<Value> {
+) -> ApiResult<JsonBytes> {
     let req = page_request(q)?;
     let page = state.store.list(scope, &req)?;
-    let entries = render_items(state, viewer, &page.entries, folder, &repr(q, Repr::Mini))?;
-    let body = match req {
+    let head = match req {
         PageRequest::Marker { limit, .. } => json!({"limit": limit, "next_marker": page.next_marker}),
         PageRequest::Offset { offset, limit, order, descending } => json!({
             "total_count": page.total_count,
@@ -75,7 +74,8 @@ fn items_page(
                       {"by": order.as_str(), "direction": if descending { "DESC" } else { "ASC" }}],
         }),
     };
-    Ok(with_entries(body, entries))
+    let repr = repr(q, Repr::Mini);
+    JsonBytes::with_entries(&head, |out| write_items(out, state, viewer, &page.entries, folder, &repr))
 }
 
 /// `304 Not Modified` when `if-none-match` names the current etag.
@@ -105,7 +105,7 @@ fn get_item(
     if kind == Kind::Folder && (matches!(repr, Repr::Standard) || repr.wants("item_collection")) {
         body["item_collection"] = if access.perms.list {
             let scope = state.store.children_scope(viewer, &item)?;
-            items_page(state, viewer, scope, Some((&item, &access)), q)?
+            items_page(state, viewer, scope, Some((&item, &access)), q)?.into_value()
         } else {
             json!({"total_count": 0, "entries": [], "offset": 0, "limit": 100})
         };
@@ -148,15 +148,15 @@ pub async fn folder_items(
     Extension(v): Viewed,
     Path(id): Path<String>,
     q: Params,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<JsonBytes> {
     let (folder, access) = visible(&s, &v, Kind::Folder, &id)?;
     require(access.perms.list)?;
     let scope = s.store.children_scope(&v, &folder)?;
-    Ok(Json(items_page(&s, &v, scope, Some((&folder, &access)), &q)?))
+    items_page(&s, &v, scope, Some((&folder, &access)), &q)
 }
 
-pub async fn trash_items(State(s): State<AppState>, Extension(v): Viewed, q: Params) -> ApiResult<Json<Value>> {
-    Ok(Json(items_page(&s, &v, Scope::Trash(v.user.root_id), None, &q)?))
+pub async fn trash_items(State(s): State<AppState>, Extension(v): Viewed, q: Params) -> ApiResult<JsonBytes> {
+    items_page(&s, &v, Scope::Trash(v.user.root_id), None, &q)
 }
 
 pub async fn create_folder(

@@ -22,7 +22,7 @@ pub use content::DownloadTickets;
 
 use super::error::{ApiError, ApiResult};
 use super::store::render::{self, Repr};
-use super::store::{Access, Ancestor, Item, Kind, TokenGrant, User, Viewer};
+use super::store::{Access, Ancestor, Extras, Item, Kind, Perms, TokenGrant, User, Viewer, Wanted};
 use super::AppState;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
@@ -325,10 +325,40 @@ fn refuse_unmodelled(body: &Value, fields: &[&str]) -> ApiResult<()> {
 }
 
 /// `body` with `entries` moved in as its `entries` array. `json!` would copy them (it
-/// serializes what it is given into a new tree), and a listing page holds a thousand items.
+/// serializes what it is given into a new tree).
 fn with_entries(mut body: Value, entries: Vec<Value>) -> Value {
     body["entries"] = Value::Array(entries);
     body
+}
+
+/// A JSON body written as bytes (a listing page), answered as it is.
+pub(super) struct JsonBytes(Vec<u8>);
+
+impl JsonBytes {
+    /// `head`'s fields (an object) with an `entries` array that `entries` writes into the body.
+    fn with_entries(head: &Value, entries: impl FnOnce(&mut Vec<u8>) -> ApiResult<()>) -> ApiResult<JsonBytes> {
+        let mut out = Vec::with_capacity(64 * 1024);
+        out.extend_from_slice(b"{\"entries\":[");
+        entries(&mut out)?;
+        out.push(b']');
+        let head = serde_json::to_vec(head).expect("a JSON value serializes");
+        if head.len() > 2 {
+            out.push(b',');
+            out.extend_from_slice(&head[1..head.len() - 1]);
+        }
+        out.push(b'}');
+        Ok(JsonBytes(out))
+    }
+
+    fn into_value(self) -> Value {
+        serde_json::from_slice(&self.0).expect("the emulator writes valid JSON")
+    }
+}
+
+impl IntoResponse for JsonBytes {
+    fn into_response(self) -> Response {
+        ([(CONTENT_TYPE, "application/json")], self.0).into_response()
+    }
 }
 
 /// Renders an item as `viewer` sees it (not found when they do not), with its
@@ -345,9 +375,7 @@ fn render_seen(state: &AppState, viewer: &Viewer, item: &Item, access: &Access, 
     Ok(render::item(item, &access.path, access.perms, &ctx(state, viewer, &users), repr, &extras))
 }
 
-/// Renders a page of items `viewer` sees; `folder` is their folder as the viewer sees it
-/// (its children share its rights and path; what others share in the viewer's root has its
-/// own), or `None` to work out each item's own.
+/// Renders a page of items `viewer` sees (see [`each_seen`]).
 fn render_items(
     state: &AppState,
     viewer: &Viewer,
@@ -355,8 +383,47 @@ fn render_items(
     folder: Option<(&Item, &Access)>,
     repr: &Repr,
 ) -> ApiResult<Vec<Value>> {
+    let mut out = Vec::with_capacity(items.len());
+    each_seen(state, viewer, items, folder, repr.wanted(), |it, path, perms, ctx, extras| {
+        out.push(render::item(it, path, perms, ctx, repr, extras));
+    })?;
+    Ok(out)
+}
+
+/// Writes a page of items `viewer` sees (see [`each_seen`]) as the elements of a JSON array,
+/// straight into `out`: a listing page holds a thousand items.
+fn write_items(
+    out: &mut Vec<u8>,
+    state: &AppState,
+    viewer: &Viewer,
+    items: &[Item],
+    folder: Option<(&Item, &Access)>,
+    repr: &Repr,
+) -> ApiResult<()> {
+    let layout = render::Layout::of(repr);
+    let mut first = true;
+    each_seen(state, viewer, items, folder, repr.wanted(), |it, path, perms, ctx, extras| {
+        if !std::mem::take(&mut first) {
+            out.push(b',');
+        }
+        render::write_item(out, it, path, perms, ctx, &layout, extras);
+    })
+}
+
+/// Calls `render(item, path, perms, ctx, extras)` for each of `items` as `viewer` sees it, with
+/// the extras `wanted`; `folder` is their folder as the viewer sees it (its children share its
+/// rights and path; what others share in the viewer's root has its own), or `None` to work out
+/// each item's own.
+fn each_seen(
+    state: &AppState,
+    viewer: &Viewer,
+    items: &[Item],
+    folder: Option<(&Item, &Access)>,
+    wanted: Wanted,
+    mut render: impl FnMut(&Item, &[Ancestor], Perms, &render::Ctx<'_>, &Extras),
+) -> ApiResult<()> {
     let refs: Vec<&Item> = items.iter().collect();
-    let mut extras = state.store.extras(&refs, repr.wanted())?;
+    let mut extras = state.store.extras(&refs, wanted)?;
     let users = state.store.users()?;
     let ctx = ctx(state, viewer, &users);
     let children_path = folder.map(|(f, a)| {
@@ -368,17 +435,19 @@ fn render_items(
         });
         path
     });
-    items
-        .iter()
-        .map(|it| {
-            let extras = extras.remove(&it.id).unwrap_or_default();
-            let access = match (folder, &children_path) {
-                (Some((f, a)), Some(path)) if it.parent_id == Some(f.id) => viewer.child_access(a, it, path),
-                _ => state.store.access(viewer, it)?,
-            };
-            Ok(render::item(it, &access.path, access.perms, &ctx, repr, &extras))
-        })
-        .collect()
+    for it in items {
+        let extras = extras.remove(&it.id).unwrap_or_default();
+        match (folder, &children_path) {
+            (Some((f, a)), Some(path)) if it.parent_id == Some(f.id) => {
+                render(it, path, viewer.child_perms(a, it), &ctx, &extras)
+            }
+            _ => {
+                let access = state.store.access(viewer, it)?;
+                render(it, &access.path, access.perms, &ctx, &extras)
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `{total_count, entries}` (Box's `Files` shape) with one file, full unless `fields=`.

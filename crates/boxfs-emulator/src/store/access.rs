@@ -241,14 +241,13 @@ impl Viewer {
         Some(Access { perms, path })
     }
 
-    /// How a child of a folder seen as `parent` looks: the folder's rights plus what the
-    /// child's own collaborations add; `path` is the folder's path plus the folder.
-    pub fn child_access(&self, parent: &Access, child: &Item, path: &[Ancestor]) -> Access {
-        let perms = match self.collabs.get(&child.id) {
+    /// The rights on a child of a folder seen as `parent`: the folder's plus what the child's
+    /// own collaborations add. (Its path is the folder's path plus the folder.)
+    pub fn child_perms(&self, parent: &Access, child: &Item) -> Perms {
+        match self.collabs.get(&child.id) {
             Some(p) => parent.perms.union(*p),
             None => parent.perms,
-        };
-        Access { perms, path: path.to_vec() }
+        }
     }
 
     /// The items shared with the viewer that show in their root: those collaborated with

@@ -8,6 +8,7 @@ use super::{
     Ancestor, Collaboration, Extras, Item, Kind, Lock, MetadataInstance, Perms, SharedLink, Status, User, UserRole,
     Version, Wanted, ENTERPRISE_ID,
 };
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 /// What rendering needs besides the rows: the origin that shared-link URLs point at, the root
@@ -179,11 +180,27 @@ pub fn user_mini(user: &User) -> Value {
 }
 
 pub fn folder_mini(a: &Ancestor) -> Value {
-    if a.id == 0 {
-        json!({"type": "folder", "id": "0", "sequence_id": null, "etag": null, "name": a.name})
-    } else {
-        json!({"type": "folder", "id": a.id.to_string(), "sequence_id": a.sequence_id.to_string(),
-               "etag": a.sequence_id.to_string(), "name": a.name})
+    json!(FolderMini::of(a))
+}
+
+/// Box's mini folder (`Folder--Mini`), keys in the order a JSON object map keeps them.
+#[derive(Serialize)]
+struct FolderMini<'a> {
+    etag: Option<String>,
+    id: String,
+    name: &'a str,
+    sequence_id: Option<String>,
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
+impl FolderMini<'_> {
+    fn of(a: &Ancestor) -> FolderMini<'_> {
+        let (id, tag) = match a.id {
+            0 => ("0".to_string(), None),
+            id => (id.to_string(), Some(a.sequence_id.to_string())),
+        };
+        FolderMini { etag: tag.clone(), id, name: &a.name, sequence_id: tag, kind: "folder" }
     }
 }
 
@@ -198,27 +215,85 @@ fn path_collection(item: &Item, path: &[Ancestor]) -> Value {
 }
 
 pub fn file_version_mini(item: &Item) -> Value {
-    json!({"type": "file_version", "id": item.version_id.unwrap_or(0).to_string(), "sha1": item.sha1})
+    json!(VersionMini::of(item))
 }
 
-/// Box's `permissions` object of an item for rights `p`: a file's `can_upload` is a new
-/// version of it, a folder's a new item in it.
-fn permissions(kind: Kind, p: Perms) -> Value {
-    let can_upload = if kind == Kind::File { p.edit } else { p.upload };
-    let mut out = json!({
-        "can_delete": p.delete, "can_download": p.download, "can_invite_collaborator": p.invite,
-        "can_rename": p.rename, "can_set_share_access": p.set_share_access, "can_share": p.share,
-        "can_upload": can_upload, "can_apply_watermark": false,
-    });
-    if kind == Kind::File {
-        let object = out.as_object_mut().expect("object");
-        for key in
-            ["can_annotate", "can_comment", "can_preview", "can_view_annotations_all", "can_view_annotations_self"]
-        {
-            object.insert(key.to_string(), Value::Bool(p.preview));
+/// Box's mini file version.
+#[derive(Serialize)]
+struct VersionMini<'a> {
+    id: String,
+    sha1: Option<&'a str>,
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
+impl VersionMini<'_> {
+    fn of(item: &Item) -> VersionMini<'_> {
+        VersionMini { id: item.version_id.unwrap_or(0).to_string(), sha1: item.sha1.as_deref(), kind: "file_version" }
+    }
+}
+
+/// Box's `permissions` object of an item: a file's `can_upload` is a new version of it, a
+/// folder's a new item in it; the annotation, comment and preview rights are files' only.
+#[derive(Serialize)]
+struct Permissions {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    can_annotate: Option<bool>,
+    can_apply_watermark: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    can_comment: Option<bool>,
+    can_delete: bool,
+    can_download: bool,
+    can_invite_collaborator: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    can_preview: Option<bool>,
+    can_rename: bool,
+    can_set_share_access: bool,
+    can_share: bool,
+    can_upload: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    can_view_annotations_all: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    can_view_annotations_self: Option<bool>,
+}
+
+impl Permissions {
+    fn of(kind: Kind, p: Perms) -> Permissions {
+        let file_only = (kind == Kind::File).then_some(p.preview);
+        Permissions {
+            can_annotate: file_only,
+            can_apply_watermark: false,
+            can_comment: file_only,
+            can_delete: p.delete,
+            can_download: p.download,
+            can_invite_collaborator: p.invite,
+            can_preview: file_only,
+            can_rename: p.rename,
+            can_set_share_access: p.set_share_access,
+            can_share: p.share,
+            can_upload: if kind == Kind::File { p.edit } else { p.upload },
+            can_view_annotations_all: file_only,
+            can_view_annotations_self: file_only,
         }
     }
-    out
+}
+
+/// One field's value, borrowed from the rows where it can be: a listing page writes its items
+/// straight into the body ([`write_item`]) without building a tree of each first.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Field<'a> {
+    Str(&'a str),
+    OptStr(Option<&'a str>),
+    Text(String),
+    OptText(Option<String>),
+    Int(i64),
+    Bool(bool),
+    Null,
+    Permissions(Permissions),
+    Folder(FolderMini<'a>),
+    Version(VersionMini<'a>),
+    Tree(Value),
 }
 
 /// What an item's fields are rendered from.
@@ -230,58 +305,122 @@ struct Source<'a> {
     extras: &'a Extras,
 }
 
-impl Source<'_> {
+impl<'a> Source<'a> {
     /// The field `key` of this item, or `None` when items of its kind have no such field.
     /// Each field is built only when asked for: a listing page renders a thousand items.
-    fn field(&self, key: &str) -> Option<Value> {
-        let Source { item, path, perms, ctx, extras } = self;
+    fn field(&self, key: &str) -> Option<Field<'a>> {
+        let Source { item, path, perms, ctx, extras } = *self;
         let root = item.is_root();
+        let time = |t: &'a Option<String>| Field::OptStr(t.as_deref());
         let common = match key {
-            "type" => json!(item.kind.as_str()),
-            "id" => json!(if item.id == ctx.viewer_root { "0".to_string() } else { item.id.to_string() }),
-            "sequence_id" | "etag" => json!(item.etag()),
-            "name" => json!(item.name),
-            "description" => json!(item.description),
-            "size" => json!(item.size),
-            "path_collection" => path_collection(item, path),
-            "created_at" => json!(item.created_at),
-            "modified_at" => json!(item.modified_at),
-            "trashed_at" => json!(item.trashed_at),
-            "purged_at" => json!(item.purged_at),
-            "content_created_at" => json!(item.content_created_at),
-            "content_modified_at" => json!(item.content_modified_at),
-            "created_by" if root => json!({"type": "user", "id": "", "name": "", "login": ""}),
-            "created_by" | "modified_by" | "owned_by" => ctx.owner(item),
-            "shared_link" => extras.shared_link.as_ref().map_or(Value::Null, |l| shared_link(item, l, ctx)),
-            "parent" => path.last().filter(|_| !root).map(folder_mini).unwrap_or(Value::Null),
-            "item_status" => json!(item.status.as_str()),
-            "permissions" => permissions(item.kind, *perms),
+            "type" => Field::Str(item.kind.as_str()),
+            "id" if item.id == ctx.viewer_root => Field::Str("0"),
+            "id" => Field::Text(item.id.to_string()),
+            "sequence_id" | "etag" => Field::OptText(item.etag()),
+            "name" => Field::Str(&item.name),
+            "description" => Field::Str(&item.description),
+            "size" => Field::Int(item.size),
+            "path_collection" => Field::Tree(path_collection(item, path)),
+            "created_at" => time(&item.created_at),
+            "modified_at" => time(&item.modified_at),
+            "trashed_at" => time(&item.trashed_at),
+            "purged_at" => time(&item.purged_at),
+            "content_created_at" => time(&item.content_created_at),
+            "content_modified_at" => time(&item.content_modified_at),
+            "created_by" if root => Field::Tree(json!({"type": "user", "id": "", "name": "", "login": ""})),
+            "created_by" | "modified_by" | "owned_by" => Field::Tree(ctx.owner(item)),
+            "shared_link" => {
+                extras.shared_link.as_ref().map_or(Field::Null, |l| Field::Tree(shared_link(item, l, ctx)))
+            }
+            "parent" => path.last().filter(|_| !root).map_or(Field::Null, |a| Field::Folder(FolderMini::of(a))),
+            "item_status" => Field::Str(item.status.as_str()),
+            "permissions" => Field::Permissions(Permissions::of(item.kind, perms)),
             // No `tags`: the emulator has none, and the spec says a `tags` array has at least one item.
-            "has_collaborations" => json!(extras.has_collaborations),
-            "is_externally_owned" => json!(false),
+            "has_collaborations" => Field::Bool(extras.has_collaborations),
+            "is_externally_owned" => Field::Bool(false),
             _ => return self.kind_field(key),
         };
         Some(common)
     }
 
     /// The fields only files, only folders or only web links have.
-    fn kind_field(&self, key: &str) -> Option<Value> {
-        let Source { item, ctx, extras, .. } = self;
+    fn kind_field(&self, key: &str) -> Option<Field<'a>> {
+        let Source { item, ctx, extras, .. } = *self;
         let value = match (item.kind, key) {
-            (Kind::File, "sha1") => json!(item.sha1),
-            (Kind::File, "file_version") => file_version_mini(item),
-            (Kind::File, "version_number") => json!(item.version_number.to_string()),
-            (Kind::File, "extension") => json!(extension(&item.name)),
-            (Kind::File, "lock") => extras.lock.as_ref().map_or(Value::Null, |l| lock(l, ctx)),
-            (Kind::File, "is_package") => json!(false),
-            (Kind::File, "comment_count") => json!(0),
-            (Kind::Folder, "folder_upload_email") => Value::Null,
-            (Kind::Folder, "sync_state") => json!("not_synced"),
-            (Kind::Folder, "can_non_owners_invite") => json!(true),
-            (Kind::WebLink, "url") => json!(item.url),
+            (Kind::File, "sha1") => Field::OptStr(item.sha1.as_deref()),
+            (Kind::File, "file_version") => Field::Version(VersionMini::of(item)),
+            (Kind::File, "version_number") => Field::Text(item.version_number.to_string()),
+            (Kind::File, "extension") => Field::Str(extension(&item.name)),
+            (Kind::File, "lock") => extras.lock.as_ref().map_or(Field::Null, |l| Field::Tree(lock(l, ctx))),
+            (Kind::File, "is_package") => Field::Bool(false),
+            (Kind::File, "comment_count") => Field::Int(0),
+            (Kind::Folder, "folder_upload_email") => Field::Null,
+            (Kind::Folder, "sync_state") => Field::Str("not_synced"),
+            (Kind::Folder, "can_non_owners_invite") => Field::Bool(true),
+            (Kind::WebLink, "url") => Field::OptStr(item.url.as_deref()),
             _ => return None,
         };
         Some(value)
+    }
+
+    /// The item's fields in `layout`, in its order: `(key, value)`.
+    fn fields<'k>(&self, layout: &'k Layout<'_>) -> impl Iterator<Item = (&'k str, Field<'a>)> + use<'a, 'k, '_> {
+        let keys = match self.item.kind {
+            Kind::Folder => &layout.folder,
+            Kind::File => &layout.file,
+            Kind::WebLink => &layout.web_link,
+        };
+        keys.iter().filter_map(move |&k| match k {
+            METADATA if self.item.kind == Kind::WebLink => None,
+            METADATA => Some((k, Field::Tree(item_metadata(self.item, &layout.templates, &self.extras.metadata)))),
+            _ => Some((k, self.field(k)?)),
+        })
+    }
+}
+
+/// The key under which the `metadata.<scope>.<template>` instances asked for show.
+const METADATA: &str = "metadata";
+
+/// The keys a representation shows for each kind of item, sorted (the order a JSON object map
+/// keeps), worked out once for every item of a page.
+pub struct Layout<'r> {
+    folder: Vec<&'r str>,
+    file: Vec<&'r str>,
+    web_link: Vec<&'r str>,
+    templates: Vec<(&'r str, &'r str)>,
+}
+
+impl<'r> Layout<'r> {
+    pub fn of(repr: &'r Repr) -> Layout<'r> {
+        let templates = repr.metadata_templates();
+        let keys = |kind: Kind| {
+            let mut keys: Vec<&str> = match repr {
+                Repr::Mini => match kind {
+                    Kind::Folder => MINI_FOLDER.to_vec(),
+                    Kind::File => MINI_FILE.to_vec(),
+                    Kind::WebLink => MINI_WEB_LINK.to_vec(),
+                },
+                Repr::Standard => match kind {
+                    Kind::Folder => STANDARD_FOLDER.to_vec(),
+                    Kind::File => STANDARD_FILE.to_vec(),
+                    Kind::WebLink => STANDARD_WEB_LINK.to_vec(),
+                },
+                Repr::Full => match kind {
+                    Kind::Folder => [STANDARD_FOLDER, FULL_FOLDER_EXTRA].concat(),
+                    Kind::File => [STANDARD_FILE, FULL_FILE_EXTRA].concat(),
+                    Kind::WebLink => STANDARD_WEB_LINK.to_vec(),
+                },
+                Repr::Fields(list) => BASE.iter().copied().chain(list.iter().map(String::as_str)).collect(),
+            };
+            keys.retain(|k| *k != METADATA);
+            if !templates.is_empty() {
+                keys.push(METADATA);
+            }
+            keys.sort_unstable();
+            keys.dedup();
+            keys
+        };
+        Layout { folder: keys(Kind::Folder), file: keys(Kind::File), web_link: keys(Kind::WebLink), templates }
     }
 }
 
@@ -297,38 +436,32 @@ fn extension(name: &str) -> &str {
 /// with the `extras` that `repr.wanted()` asked for.
 pub fn item(item: &Item, path: &[Ancestor], perms: Perms, ctx: &Ctx<'_>, repr: &Repr, extras: &Extras) -> Value {
     let source = Source { item, path, perms, ctx, extras };
-    let keys: Vec<&str> = match repr {
-        Repr::Mini => match item.kind {
-            Kind::Folder => MINI_FOLDER.to_vec(),
-            Kind::File => MINI_FILE.to_vec(),
-            Kind::WebLink => MINI_WEB_LINK.to_vec(),
-        },
-        Repr::Standard => match item.kind {
-            Kind::Folder => STANDARD_FOLDER.to_vec(),
-            Kind::File => STANDARD_FILE.to_vec(),
-            Kind::WebLink => STANDARD_WEB_LINK.to_vec(),
-        },
-        Repr::Full => match item.kind {
-            Kind::Folder => [STANDARD_FOLDER, FULL_FOLDER_EXTRA].concat(),
-            Kind::File => [STANDARD_FILE, FULL_FILE_EXTRA].concat(),
-            Kind::WebLink => STANDARD_WEB_LINK.to_vec(),
-        },
-        Repr::Fields(list) => BASE.iter().copied().chain(list.iter().map(String::as_str)).collect(),
-    };
-    let mut out = Map::new();
-    for k in keys {
-        if out.contains_key(k) {
-            continue;
+    let layout = Layout::of(repr);
+    let fields = source.fields(&layout).map(|(k, v)| (k.to_string(), json!(v)));
+    Value::Object(fields.collect())
+}
+
+/// Writes what [`item`] renders, as JSON, to `out`, in `layout` (that of the same `repr`).
+pub fn write_item(
+    out: &mut Vec<u8>,
+    item: &Item,
+    path: &[Ancestor],
+    perms: Perms,
+    ctx: &Ctx<'_>,
+    layout: &Layout<'_>,
+    extras: &Extras,
+) {
+    let source = Source { item, path, perms, ctx, extras };
+    out.push(b'{');
+    for (i, (key, value)) in source.fields(layout).enumerate() {
+        if i > 0 {
+            out.push(b',');
         }
-        if let Some(v) = source.field(k) {
-            out.insert(k.to_string(), v);
-        }
+        serde_json::to_writer(&mut *out, key).expect("a key serializes");
+        out.push(b':');
+        serde_json::to_writer(&mut *out, &value).expect("a field serializes");
     }
-    let templates = repr.metadata_templates();
-    if !templates.is_empty() && item.kind != Kind::WebLink {
-        out.insert("metadata".into(), item_metadata(item, &templates, &extras.metadata));
-    }
-    Value::Object(out)
+    out.push(b'}');
 }
 
 /// The mini item Box puts in `context_info.conflicts` of a 409.
