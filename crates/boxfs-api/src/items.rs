@@ -14,6 +14,11 @@ use serde_json::{json, Value};
 pub const STAT_FIELDS: &str = "type,id,sequence_id,etag,name,size,sha1,file_version,created_at,modified_at,\
 content_created_at,content_modified_at,parent,item_status,permissions,url,lock,metadata.global.properties";
 
+/// The fields of a folder's entries: [`STAT_FIELDS`] but the parent (the folder listed) and
+/// the status (a folder lists its active items only). A cold walk parses a million entries.
+const LIST_FIELDS: &str = "type,id,sequence_id,etag,name,size,sha1,file_version,created_at,modified_at,\
+content_created_at,content_modified_at,permissions,url,lock,metadata.global.properties";
+
 const PAGE_LIMIT: u32 = 1000;
 
 /// The fields of a file version that `boxfs` shows.
@@ -84,9 +89,9 @@ impl Client {
         self.get_conditional(format!("/folders/{id}"), etag).await
     }
 
-    /// One listing page (marker paging).
+    /// One listing page (marker paging), with [`LIST_FIELDS`].
     pub async fn list_page(&self, folder_id: &str, marker: Option<&str>) -> ApiResult<ItemsPage> {
-        self.items_page(&format!("/folders/{folder_id}/items"), marker).await
+        self.items_page(&format!("/folders/{folder_id}/items"), LIST_FIELDS, marker).await
     }
 
     /// All entries of a folder, as a stream of pages' entries.
@@ -95,17 +100,17 @@ impl Client {
         async_stream_pages(self, folder_id)
     }
 
-    /// All entries of a folder.
+    /// All entries of a folder, with [`LIST_FIELDS`] (no `parent`, no `item_status`).
     pub async fn list_folder(&self, folder_id: &str) -> ApiResult<Vec<Item>> {
-        self.all_pages(&format!("/folders/{folder_id}/items")).await
+        self.all_pages(&format!("/folders/{folder_id}/items"), LIST_FIELDS).await
     }
 
-    /// Every entry of a marker-paged item listing at `path` (1000 per call).
-    async fn all_pages(&self, path: &str) -> ApiResult<Vec<Item>> {
+    /// Every entry of a marker-paged item listing at `path` (1000 per call), with `fields`.
+    async fn all_pages(&self, path: &str, fields: &str) -> ApiResult<Vec<Item>> {
         let mut out = Vec::new();
         let mut marker: Option<String> = None;
         loop {
-            let page = self.items_page(path, marker.as_deref()).await?;
+            let page = self.items_page(path, fields, marker.as_deref()).await?;
             out.extend(page.entries);
             match page.next_marker.filter(|m| !m.is_empty()) {
                 Some(m) => marker = Some(m),
@@ -114,8 +119,8 @@ impl Client {
         }
     }
 
-    async fn items_page(&self, path: &str, marker: Option<&str>) -> ApiResult<ItemsPage> {
-        let mut url = self.api(&format!("{path}?usemarker=true&limit={PAGE_LIMIT}&fields={STAT_FIELDS}"));
+    async fn items_page(&self, path: &str, fields: &str, marker: Option<&str>) -> ApiResult<ItemsPage> {
+        let mut url = self.api(&format!("{path}?usemarker=true&limit={PAGE_LIMIT}&fields={fields}"));
         if let Some(m) = marker {
             url.push_str(&format!("&marker={}", enc(m)));
         }
@@ -230,7 +235,7 @@ impl Client {
 
     /// Items in the trash (those trashed themselves, not through a parent).
     pub async fn trash_items(&self) -> ApiResult<Vec<Item>> {
-        self.all_pages("/folders/trash/items").await
+        self.all_pages("/folders/trash/items", STAT_FIELDS).await
     }
 
     /// Restores a trashed file, optionally renamed or into another folder.
