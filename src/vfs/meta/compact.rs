@@ -60,7 +60,7 @@ pub enum TokenKey<'a> {
 impl fmt::Display for Token {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Token::Num(n) => write!(f, "{n}"),
+            Token::Num(n) => fmt::Display::fmt(n, f),
             Token::Text(s) => f.write_str(s),
         }
     }
@@ -85,7 +85,11 @@ impl Digest {
 impl fmt::Display for Digest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Digest::Hex20(b) => b.iter().try_for_each(|x| write!(f, "{x:02x}")),
+            Digest::Hex20(b) => {
+                let mut hex = [0u8; 40];
+                hex::encode_to_slice(b, &mut hex).expect("40 digits hold 20 bytes");
+                f.write_str(std::str::from_utf8(&hex).expect("hex digits are ASCII"))
+            }
             Digest::Text(s) => f.write_str(s),
         }
     }
