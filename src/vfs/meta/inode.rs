@@ -500,9 +500,9 @@ impl InodeTable {
     /// `as_of`: attributes the mount stored itself since are kept.
     pub fn upsert_entry_as_of(&self, parent: Ino, item: &Item, as_of: Stamp) -> (Ino, NodeKind, Arc<str>) {
         let kind = kind_of(item);
+        let mut meta = Meta::from_item(item);
         let mut t = self.lock();
         let now = t.now();
-        let mut meta = Meta::from_item(item);
         let ino = match t.find_id(kind, item.id()) {
             Some(ino) => {
                 if !t.stored_is_older_than(ino, as_of) {

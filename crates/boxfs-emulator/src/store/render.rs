@@ -3,6 +3,11 @@
 //! `metadata.<scope>.<template>` instances), metadata instances, file versions, users and
 //! collaborations. It sits below the store's changes, which keep what they render: an event's
 //! `source` (the item as it was) and the conflicting item of a 409.
+//!
+//! An item's fields are values borrowed from its row ([`Field`]) in a sorted key layout worked
+//! out once per representation ([`Layout`]): a single item becomes a `serde_json::Value`
+//! ([`item`]), a listing page's items are written straight into its body ([`write_item`]), the
+//! same fields either way.
 
 use super::{
     Ancestor, Collaboration, Extras, Item, Kind, Lock, MetadataInstance, Perms, SharedLink, Status, User, UserRole,
