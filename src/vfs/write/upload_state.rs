@@ -37,6 +37,8 @@
 //!   that generation committed.
 //! - `InBox` and `Removed` are final: the entry leaves the journal and the driver stops.
 //! - `Held` entries are never sent until released ([`Upload::release`]).
+//! - A sync is never lost: one made while a send runs makes what is still pending when that
+//!   send ends due at once, also with a writer open (the sync waits for it).
 //! - Transient failures back off exponentially ([`Backoff`], the one retry policy of uploads).
 
 use std::time::{Duration, Instant};
@@ -165,6 +167,9 @@ pub struct Upload {
     removed: bool,
     /// The entry became a conflicted copy (after a 412).
     conflicted: bool,
+    /// A sync asked for it since the last send started: what is pending when a send ends goes
+    /// up at once, also with a writer open (the sync waits for it).
+    hurried: bool,
 }
 
 impl Upload {
@@ -189,6 +194,7 @@ impl Upload {
             changed_at: now,
             removed: false,
             conflicted: false,
+            hurried: false,
         }
     }
 
@@ -316,6 +322,7 @@ impl Upload {
     /// A sync wants it in Box now: skip the delay (also with writers open) and try a failed
     /// upload once more. Held entries wait for [`Upload::release`].
     pub fn hurry(&mut self, now: Instant) {
+        self.hurried = true;
         match self.state {
             State::Open | State::Waiting { .. } | State::Retrying { .. } | State::Failed(_) if self.pending() => {
                 self.state = State::Waiting { due: now };
@@ -356,6 +363,7 @@ impl Upload {
     /// An upload of the current content starts; returns the generation it sends.
     pub fn start(&mut self) -> u64 {
         debug_assert!(matches!(self.state, State::Waiting { .. } | State::Retrying { .. }), "{:?}", self.state);
+        self.hurried = false;
         self.state = State::Uploading { gen: self.generation };
         self.generation
     }
@@ -363,6 +371,7 @@ impl Upload {
     /// Storing the current attributes starts; returns the attribute generation it sends.
     pub fn start_attrs(&mut self) -> u64 {
         debug_assert!(matches!(self.state, State::Waiting { .. } | State::Retrying { .. }), "{:?}", self.state);
+        self.hurried = false;
         self.state = State::StoringAttrs { gen: self.attrs };
         self.attrs
     }
@@ -390,7 +399,7 @@ impl Upload {
             Outcome::Committed if attrs => {
                 self.attrs_stored = self.attrs_stored.max(sent);
                 self.failures = 0;
-                self.wait_or_open(now);
+                self.after_send(now);
             }
             Outcome::Committed => {
                 self.committed = self.committed.max(sent);
@@ -398,7 +407,7 @@ impl Upload {
                 // Attributes changed with the content go right after it, not a delay later.
                 match self.attrs != self.attrs_stored && self.writers == 0 {
                     true => self.state = State::Waiting { due: now },
-                    false => self.wait_or_open(now),
+                    false => self.after_send(now),
                 }
             }
             // The content goes to a new file, which has none of the attributes yet.
@@ -413,8 +422,17 @@ impl Upload {
                 self.state = State::Retrying { due: now + self.timing.backoff.wait(self.failures), error };
             }
             // Changed while it was sent (a digest mismatch, say): send the new content.
-            Outcome::Refused(_) if latest != sent => self.wait_or_open(now),
+            Outcome::Refused(_) if latest != sent => self.after_send(now),
             Outcome::Refused(error) => self.state = State::Failed(error),
+        }
+    }
+
+    /// After a send that leaves the entry unsettled: what a sync asked for meanwhile is due at
+    /// once, writers or not; else as after any change.
+    fn after_send(&mut self, now: Instant) {
+        match self.hurried && self.pending() {
+            true => self.state = State::Waiting { due: now },
+            false => self.wait_or_open(now),
         }
     }
 
@@ -516,6 +534,25 @@ mod tests {
         u.changed(secs(t0, 1.0));
         u.closed(secs(t0, 1.0));
         assert_eq!(u.next(secs(t0, 1.5)), Next::Sleep(secs(t0, 2.0)));
+    }
+
+    #[test]
+    fn a_sync_made_while_an_older_send_runs_is_sent_after_it_though_a_writer_is_open() {
+        let t0 = Instant::now();
+        for outcome in [Outcome::Committed, Outcome::Refused("storage quota exceeded".into())] {
+            // A duplicate of the handle closes (a flush) right after the file was made: the empty
+            // file goes up; the writer goes on writing, then closes its own (a second flush).
+            let mut u = Upload::staged(timing(), 1, true, t0);
+            u.hurry(t0);
+            u.start();
+            u.changed(t0);
+            u.hurry(t0);
+            u.finished(outcome.clone(), t0);
+            assert_eq!(u.next(t0), Next::Upload, "after {outcome:?}: the second sync waits for this send");
+            u.start();
+            u.finished(Outcome::Committed, t0);
+            assert_eq!(u.state(), &State::Open, "nothing more is due while the writer is open");
+        }
     }
 
     #[test]
