@@ -5,12 +5,14 @@
 //! and that their rights allow the operation (else 403).
 
 use super::{
-    bool_param, header, json_body, json_id, parent_id, parse_id, refuse_unmodelled, render_item, render_seen, repr,
-    require, str_field, visible, writable_folder, write_items, JsonBytes, Params,
+    bool_param, header, json_body, json_id, parent_id, parse_id, refuse_unmodelled, render_item, render_items,
+    render_seen, repr, require, str_field, visible, with_entries, writable_folder, write_items, JsonBytes, Params,
 };
 use crate::error::{ApiError, ApiResult};
 use crate::store::render::{self, Repr};
-use crate::store::{Access, Item, Kind, ListOrder, LockChange, PageRequest, Scope, SharedLinkChange, Update, Viewer};
+use crate::store::{
+    Access, Item, Kind, ListOrder, LockChange, Page, PageRequest, Scope, SharedLinkChange, Update, Viewer,
+};
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{Extension, Path, State};
@@ -54,7 +56,7 @@ fn page_request(q: &Params) -> ApiResult<PageRequest> {
 }
 
 /// One page of `scope` (a folder's children, seen as `folder`, or the viewer's trash),
-/// rendered as Box's `Items` (offset or marker flavour).
+/// rendered as Box's `Items` (offset or marker flavour), written straight into the body.
 fn items_page(
     state: &AppState,
     viewer: &Viewer,
@@ -62,6 +64,25 @@ fn items_page(
     folder: Option<(&Item, &Access)>,
     q: &Params,
 ) -> ApiResult<JsonBytes> {
+    let (head, page) = listed(state, scope, q)?;
+    let repr = repr(q, Repr::Mini);
+    JsonBytes::with_entries(&head, |out| write_items(out, state, viewer, &page.entries, folder, &repr))
+}
+
+/// [`items_page`] as a `Value`, to go inside another answer (a folder's `item_collection`).
+fn items_value(
+    state: &AppState,
+    viewer: &Viewer,
+    scope: Scope,
+    folder: Option<(&Item, &Access)>,
+    q: &Params,
+) -> ApiResult<Value> {
+    let (head, page) = listed(state, scope, q)?;
+    Ok(with_entries(head, render_items(state, viewer, &page.entries, folder, &repr(q, Repr::Mini))?))
+}
+
+/// The page of `scope` that `q` asks for, and the paging fields of its answer.
+fn listed(state: &AppState, scope: Scope, q: &Params) -> ApiResult<(Value, Page)> {
     let req = page_request(q)?;
     let page = state.store.list(scope, &req)?;
     let head = match req {
@@ -74,8 +95,7 @@ fn items_page(
                       {"by": order.as_str(), "direction": if descending { "DESC" } else { "ASC" }}],
         }),
     };
-    let repr = repr(q, Repr::Mini);
-    JsonBytes::with_entries(&head, |out| write_items(out, state, viewer, &page.entries, folder, &repr))
+    Ok((head, page))
 }
 
 /// `304 Not Modified` when `if-none-match` names the current etag.
@@ -105,7 +125,7 @@ fn get_item(
     if kind == Kind::Folder && (matches!(repr, Repr::Standard) || repr.wants("item_collection")) {
         body["item_collection"] = if access.perms.list {
             let scope = state.store.children_scope(viewer, &item)?;
-            items_page(state, viewer, scope, Some((&item, &access)), q)?.into_value()
+            items_value(state, viewer, scope, Some((&item, &access)), q)?
         } else {
             json!({"total_count": 0, "entries": [], "offset": 0, "limit": 100})
         };

@@ -349,10 +349,6 @@ impl JsonBytes {
         out.push(b'}');
         Ok(JsonBytes(out))
     }
-
-    fn into_value(self) -> Value {
-        serde_json::from_slice(&self.0).expect("the emulator writes valid JSON")
-    }
 }
 
 impl IntoResponse for JsonBytes {
@@ -372,7 +368,8 @@ fn render_item(state: &AppState, viewer: &Viewer, item: &Item, repr: &Repr) -> A
 fn render_seen(state: &AppState, viewer: &Viewer, item: &Item, access: &Access, repr: &Repr) -> ApiResult<Value> {
     let extras = state.store.extras_of(item, repr.wanted())?;
     let users = state.store.users()?;
-    Ok(render::item(item, &access.path, access.perms, &ctx(state, viewer, &users), repr, &extras))
+    let layout = render::Layout::of(repr);
+    Ok(render::item(item, &access.path, access.perms, &ctx(state, viewer, &users), &layout, &extras))
 }
 
 /// Renders a page of items `viewer` sees (see [`each_seen`]).
@@ -383,9 +380,10 @@ fn render_items(
     folder: Option<(&Item, &Access)>,
     repr: &Repr,
 ) -> ApiResult<Vec<Value>> {
+    let layout = render::Layout::of(repr);
     let mut out = Vec::with_capacity(items.len());
     each_seen(state, viewer, items, folder, repr.wanted(), |it, path, perms, ctx, extras| {
-        out.push(render::item(it, path, perms, ctx, repr, extras));
+        out.push(render::item(it, path, perms, ctx, &layout, extras));
     })?;
     Ok(out)
 }

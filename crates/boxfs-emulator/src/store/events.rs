@@ -53,6 +53,7 @@ pub(super) fn record_for(
     let users = all_users(tx)?;
     let event_id = new_event_id();
     let now = super::now_rfc3339();
+    let layout = render::Layout::of(&repr);
     for user_id in audience {
         let Some(user) = load_user(tx, &user_id)? else { continue };
         let viewer: Viewer = load_viewer(tx, user)?;
@@ -60,7 +61,7 @@ pub(super) fn record_for(
         let path = seen.map(|a| a.path).unwrap_or_default();
         let ctx = Ctx { base_url: store.base_url(), viewer_root: viewer.user.root_id, users: &users };
         let perms = super::access::Perms::default();
-        let source = render::item(&item, &path, perms, &ctx, &repr, &extras);
+        let source = render::item(&item, &path, perms, &ctx, &layout, &extras);
         tx.execute(
             "INSERT INTO events(event_id, event_type, created_at, source, user_id, created_by)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",

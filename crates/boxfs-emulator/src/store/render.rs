@@ -387,7 +387,7 @@ impl<'a> Source<'a> {
 const METADATA: &str = "metadata";
 
 /// The keys a representation shows for each kind of item, sorted (the order a JSON object map
-/// keeps), worked out once for every item of a page.
+/// keeps), worked out once for every item rendered alike (a page, an event's audience).
 pub struct Layout<'r> {
     folder: Vec<&'r str>,
     file: Vec<&'r str>,
@@ -437,16 +437,22 @@ fn extension(name: &str) -> &str {
 }
 
 /// Renders `item` (whose ancestors as the viewer sees them, root first, are `path`; empty
-/// when they no longer see it) with the viewer's rights `perms`, in representation `repr`,
-/// with the `extras` that `repr.wanted()` asked for.
-pub fn item(item: &Item, path: &[Ancestor], perms: Perms, ctx: &Ctx<'_>, repr: &Repr, extras: &Extras) -> Value {
+/// when they no longer see it) with the viewer's rights `perms`, in the `layout` of a
+/// representation, with the `extras` that representation's `wanted()` asked for.
+pub fn item(
+    item: &Item,
+    path: &[Ancestor],
+    perms: Perms,
+    ctx: &Ctx<'_>,
+    layout: &Layout<'_>,
+    extras: &Extras,
+) -> Value {
     let source = Source { item, path, perms, ctx, extras };
-    let layout = Layout::of(repr);
-    let fields = source.fields(&layout).map(|(k, v)| (k.to_string(), json!(v)));
+    let fields = source.fields(layout).map(|(k, v)| (k.to_string(), json!(v)));
     Value::Object(fields.collect())
 }
 
-/// Writes what [`item`] renders, as JSON, to `out`, in `layout` (that of the same `repr`).
+/// Writes what [`item`] renders, as JSON, to `out`.
 pub fn write_item(
     out: &mut Vec<u8>,
     item: &Item,
@@ -472,7 +478,7 @@ pub fn write_item(
 /// The mini item Box puts in `context_info.conflicts` of a 409.
 pub fn conflict_entry(it: &Item) -> Value {
     let ctx = Ctx { base_url: "", viewer_root: -1, users: &[] };
-    item(it, &[], Perms::default(), &ctx, &Repr::Mini, &Extras::default())
+    item(it, &[], Perms::default(), &ctx, &Layout::of(&Repr::Mini), &Extras::default())
 }
 
 /// `metadata: {scope: {template: instance}}` for the templates asked for that the item has.
