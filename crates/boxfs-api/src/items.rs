@@ -9,15 +9,20 @@ use futures_util::Stream;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-/// The fields a `stat` needs, asked for explicitly so that one listing call is enough: with
-/// the `global.properties` metadata instance, where boxfs keeps POSIX attributes.
-pub const STAT_FIELDS: &str = "type,id,sequence_id,etag,name,size,sha1,file_version,created_at,modified_at,\
-content_created_at,content_modified_at,parent,item_status,permissions,url,lock,metadata.global.properties";
+/// The fields of a folder's entries, asked for explicitly so that one listing call is enough:
+/// what a `stat` needs, with the `global.properties` metadata instance, where boxfs keeps POSIX
+/// attributes. A cold walk parses a million of them.
+macro_rules! list_fields {
+    () => {
+        "type,id,sequence_id,etag,name,size,sha1,file_version,created_at,modified_at,\
+content_created_at,content_modified_at,permissions,url,lock,metadata.global.properties"
+    };
+}
+const LIST_FIELDS: &str = list_fields!();
 
-/// The fields of a folder's entries: [`STAT_FIELDS`] but the parent (the folder listed) and
-/// the status (a folder lists its active items only). A cold walk parses a million entries.
-const LIST_FIELDS: &str = "type,id,sequence_id,etag,name,size,sha1,file_version,created_at,modified_at,\
-content_created_at,content_modified_at,permissions,url,lock,metadata.global.properties";
+/// The fields of an item read on its own: [`LIST_FIELDS`] and where it is (in a listing, the
+/// parent is the folder listed, and only active items show).
+pub const STAT_FIELDS: &str = concat!(list_fields!(), ",parent,item_status");
 
 const PAGE_LIMIT: u32 = 1000;
 
