@@ -6,9 +6,14 @@
 //! readdir(plus) on a snapshot, xattrs but Box's shared link and lock (asked of Box, like every
 //! xattr change), writes into a staging file, reads of bytes already in memory, readlink.
 //!
-//! Directories are listed with READDIRPLUS: each entry goes out with its attributes, so
-//! `ls -l`, `find`, `du` and `rsync` cost no LOOKUP per entry. Every entry but `.` and `..`
-//! counts as a lookup for the kernel (it will FORGET it), exactly like a LOOKUP reply.
+//! Directories are listed with READDIRPLUS. A thread that stats what it lists (`ls -l`, `du`,
+//! `rsync`) gets each entry with its attributes and costs no LOOKUP per entry; one that only
+//! reads names (`find -name`) gets files without them, which spares the kernel an inode per
+//! entry (`listers.rs` says how the two are told apart). Every entry sent with attributes but
+//! `.` and `..` counts as a lookup for the kernel (it will FORGET it), exactly like a LOOKUP
+//! reply; one sent without them does not.
+
+mod listers;
 
 use crate::vfs::events::Inval;
 use crate::vfs::{
@@ -20,6 +25,7 @@ use fuser::{
     OpenAccMode, OpenFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty,
     ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request,
 };
+use listers::Listers;
 use std::ffi::OsStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -29,11 +35,12 @@ pub struct BoxFuse {
     fs: Arc<Fs>,
     rt: tokio::runtime::Handle,
     ttl: KernelTtl,
+    listers: Arc<Listers>,
 }
 
 impl BoxFuse {
     pub fn new(fs: Arc<Fs>, rt: tokio::runtime::Handle, ttl: KernelTtl) -> BoxFuse {
-        BoxFuse { fs, rt, ttl }
+        BoxFuse { fs, rt, ttl, listers: Arc::default() }
     }
 }
 
@@ -210,17 +217,24 @@ impl Filesystem for BoxFuse {
         Ok(())
     }
 
-    fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+    fn lookup(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
         let Some(name) = utf8(name) else { return reply.error(not_utf8(name.len(), Errno::ENOENT)) };
-        let answer = |result: Result<Attr, VfsError>, ttl: &KernelTtl, reply: ReplyEntry| match result {
-            Ok(a) => reply.entry(&ttl.of(a.ino), &file_attr(&a), Generation(0)),
-            Err(e) => reply.error(errno("lookup", e)),
-        };
+        let tid = req.pid();
+        let answer =
+            move |result: Result<Attr, VfsError>, ttl: &KernelTtl, listers: &Listers, reply: ReplyEntry| match result {
+                Ok(a) => {
+                    if a.kind != NodeKind::Dir {
+                        listers.looked_up_file(tid);
+                    }
+                    reply.entry(&ttl.of(a.ino), &file_attr(&a), Generation(0))
+                }
+                Err(e) => reply.error(errno("lookup", e)),
+            };
         if let Some(result) = self.fs.lookup_cached(parent.0, &name) {
-            return answer(result, &self.ttl, reply);
+            return answer(result, &self.ttl, &self.listers, reply);
         }
-        let (fs, ttl) = (self.fs.clone(), self.ttl.clone());
-        self.rt.spawn(async move { answer(fs.lookup(parent.0, &name).await, &ttl, reply) });
+        let (fs, ttl, listers) = (self.fs.clone(), self.ttl.clone(), self.listers.clone());
+        self.rt.spawn(async move { answer(fs.lookup(parent.0, &name).await, &ttl, &listers, reply) });
     }
 
     fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
@@ -327,16 +341,25 @@ impl Filesystem for BoxFuse {
         });
     }
 
-    fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
-        let answer = |result: Result<DirOpened, VfsError>, reply: ReplyOpen| match result {
-            Ok(dir) => reply.opened(FileHandle(dir.fh), dir_cache_flags(dir.kernel_copy)),
+    /// The kernel's copy of the folder's entries is kept when it is current and has what the
+    /// caller wants (attributes or not: `listers.rs`).
+    fn opendir(&self, req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        let tid = req.pid();
+        let answer = move |result: Result<DirOpened, VfsError>, listers: &Listers, reply: ReplyOpen| match result {
+            Ok(dir) => {
+                let copy = match dir.kernel_copy {
+                    KernelCopy::Current if listers.outdated_for(ino.0, tid) => KernelCopy::Outdated,
+                    copy => copy,
+                };
+                reply.opened(FileHandle(dir.fh), dir_cache_flags(copy))
+            }
             Err(e) => reply.error(errno("opendir", e)),
         };
         if let Some(result) = self.fs.opendir_cached(ino.0) {
-            return answer(result, reply);
+            return answer(result, &self.listers, reply);
         }
-        let fs = self.fs.clone();
-        self.rt.spawn(async move { answer(fs.opendir(ino.0).await, reply) });
+        let (fs, listers) = (self.fs.clone(), self.listers.clone());
+        self.rt.spawn(async move { answer(fs.opendir(ino.0).await, &listers, reply) });
     }
 
     fn readdir(&self, _req: &Request, _ino: INodeNo, fh: FileHandle, offset: u64, mut reply: ReplyDirectory) {
@@ -354,14 +377,27 @@ impl Filesystem for BoxFuse {
         }
     }
 
-    /// An entry whose item is gone from the inode table meanwhile is left out.
-    fn readdirplus(&self, _req: &Request, _ino: INodeNo, fh: FileHandle, offset: u64, mut reply: ReplyDirectoryPlus) {
+    /// Folders, and every entry for a thread that stats what it lists, go with their attributes
+    /// (`listers.rs`). An entry whose item is gone from the inode table meanwhile is left out.
+    fn readdirplus(&self, req: &Request, ino: INodeNo, fh: FileHandle, offset: u64, mut reply: ReplyDirectoryPlus) {
         let dir = match self.fs.readdir(fh.0) {
             Ok(dir) => dir,
             Err(e) => return reply.error(errno("readdirplus", e)),
         };
+        let with_attributes = self.listers.with_attributes(req.pid());
+        if offset == 0 {
+            self.listers.listed(ino.0, with_attributes);
+        }
         for (next, e) in dir.from(offset) {
-            // The kernel links every entry it gets but `.` and `..` (one lookup each).
+            if !with_attributes && e.kind != NodeKind::Dir {
+                let kind = file_type(e.kind, self.fs.special_type(e));
+                if reply.add_name_only(INodeNo(e.ino), next, kind, &*e.name) {
+                    break;
+                }
+                continue;
+            }
+            // The kernel links every entry it gets with attributes but `.` and `..` (one
+            // lookup each).
             let dots = &*e.name == "." || &*e.name == "..";
             let attr = if dots { self.fs.attr_of(e.ino) } else { self.fs.looked_up(e.ino) };
             let Ok(attr) = attr else { continue };

@@ -1,5 +1,6 @@
 //! Walking a tree through a real mount: directories are listed with their entries' attributes
-//! (READDIRPLUS), a cold walk lists each folder once however the listings ahead of the walker
+//! (READDIRPLUS) to a thread that stats them and with names only (but for folders) to one that
+//! does not, a cold walk lists each folder once however the listings ahead of the walker
 //! and the walker's own meet, and the extended attributes the kernel and `ls` ask of every file
 //! are answered without being an error that would stop the `user.box.*` ones.
 
@@ -68,34 +69,94 @@ fn getxattr(path: &Path, name: &str) -> Result<Vec<u8>, i32> {
     Ok(buf)
 }
 
-/// A directory listing hands the kernel every entry with its attributes: once it is read, the
-/// entries' `stat`s are answered by the kernel (its TTL is long while events flow) even after
-/// the folder's listing expired in the daemon (which a LOOKUP would have to fetch again).
-#[test]
-fn listing_a_folder_gives_the_kernel_every_entrys_attributes() {
-    let Some((rt, emu)) = fuse_emulator(|_| {}) else { return };
+/// Names under `dir`, read without a `stat` (like `find -name`).
+fn names(dir: &Path) -> Vec<std::ffi::OsString> {
+    std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name()).collect()
+}
+
+/// `stat`s every `name` in `dir`, checking the seeded sizes (a file's size is its name's length).
+fn stat_all(dir: &Path, names: &[std::ffi::OsString]) {
+    for name in names {
+        let meta = std::fs::symlink_metadata(dir.join(name)).unwrap();
+        let expected = if meta.is_dir() { 0 } else { name.len() as u64 };
+        assert_eq!(meta.len(), expected, "{name:?}");
+    }
+}
+
+/// Folder `d` with 40 files and a subfolder, and a file `probe.txt` at the root; mounted with
+/// the daemon's listings stale after a second (the kernel keeps what it is given for long).
+fn forty_files() -> Option<Mounted> {
+    let (rt, emu) = fuse_emulator(|_| {})?;
     let d = folder(emu.store(), 0, "d");
     for i in 0..40 {
         file(emu.store(), d, &format!("f{i:02}.txt"));
     }
     folder(emu.store(), d, "sub");
+    file(emu.store(), 0, "probe.txt");
     let m = Mounted::start(rt, emu, &["--metadata-ttl", "1"]);
     wait_events_live(&m);
-    let names: Vec<_> = std::fs::read_dir(m.p("d")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    Some(m)
+}
+
+/// Makes the calling thread one that stats what it lists: it looks up a file.
+fn become_a_statting_thread(m: &Mounted) {
+    std::fs::symlink_metadata(m.p("probe.txt")).unwrap();
+}
+
+/// Waits until the daemon's listings are stale, with the emulator's counters reset: a LOOKUP
+/// that reaches the daemon from then on costs a call to Box.
+fn let_the_daemon_forget(m: &Mounted) {
+    std::thread::sleep(Duration::from_millis(1500));
+    m.reset_stats();
+}
+
+/// A thread that stats what it lists gets every entry with its attributes: once the folder is
+/// read, the entries' `stat`s are answered by the kernel (its TTL is long while events flow)
+/// even after the folder's listing expired in the daemon (which a LOOKUP would fetch again).
+#[test]
+fn a_statting_thread_gets_every_entrys_attributes_with_the_listing() {
+    let Some(m) = forty_files() else { return };
+    become_a_statting_thread(&m);
+    let names = names(&m.p("d"));
     assert_eq!(names.len(), 41);
     // `sub`'s listing, fetched ahead of the walk, is in before the counting starts.
     assert_eq!(std::fs::read_dir(m.p("d/sub")).unwrap().count(), 0);
-    std::thread::sleep(Duration::from_millis(1500)); // the daemon's listings are stale now
-    m.reset_stats();
-    for name in &names {
-        let meta = std::fs::symlink_metadata(m.p("d").join(name)).unwrap();
-        let expected = if name == "sub" { 0 } else { name.len() as u64 };
-        assert_eq!(meta.len(), expected, "{name:?}");
-    }
+    let_the_daemon_forget(&m);
+    stat_all(&m.p("d"), &names);
     // (The directories on the path may have their own attributes revalidated: not the entries.)
     let stats = m.stats();
     assert_eq!(listing_calls(&m), 0, "no lookup reached Box: {stats}");
     assert_eq!(stats["requests"]["GET /2.0/files/{id}"].as_u64().unwrap_or(0), 0, "nor a getattr: {stats}");
+}
+
+/// A thread that only reads names (`find -name`) gets files without attributes, which spares
+/// the kernel an inode each: a `stat` of one then is a LOOKUP, which finds the daemon's listing
+/// stale and asks Box. Folders come with theirs (walkers go into them).
+#[test]
+fn a_thread_reading_names_only_gets_files_without_attributes() {
+    let Some(m) = forty_files() else { return };
+    assert_eq!(names(&m.p("d")).len(), 41);
+    let_the_daemon_forget(&m);
+    std::fs::symlink_metadata(m.p("d/sub")).unwrap();
+    assert_eq!(m.item_requests(), 0, "the folder came with its attributes: {}", m.stats());
+    assert_eq!(std::fs::symlink_metadata(m.p("d/f07.txt")).unwrap().len(), 7);
+    assert!(m.item_requests() > 0, "the file did not: its stat was a lookup: {}", m.stats());
+}
+
+/// The kernel keeps a folder's entries between opens. When a thread that stats opens a folder
+/// whose kept entries came without attributes, the kernel is made to list it again, with them,
+/// instead of looking up every entry.
+#[test]
+fn a_statting_thread_gets_attributes_where_the_kernel_kept_bare_entries() {
+    let Some(m) = forty_files() else { return };
+    let dir = m.p("d");
+    std::thread::spawn(move || assert_eq!(names(&dir).len(), 41)).join().unwrap();
+    become_a_statting_thread(&m);
+    let names = names(&m.p("d"));
+    let_the_daemon_forget(&m);
+    stat_all(&m.p("d"), &names);
+    assert_eq!(listing_calls(&m), 0, "no lookup reached Box: {}", m.stats());
+    assert_eq!(m.item_requests(), 0, "{}", m.stats());
 }
 
 /// A cold walk of a tree (root, 1 + 4 + 12 folders) costs one listing call per folder: the
