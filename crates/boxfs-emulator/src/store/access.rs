@@ -116,7 +116,7 @@ pub struct Collaboration {
 }
 
 /// Rights on one item.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Perms {
     /// See the items in a folder.
     pub list: bool,
@@ -190,6 +190,24 @@ pub struct Viewer {
     collabs: HashMap<i64, Perms>,
 }
 
+/// Everything a [`Viewer`] is, as a value that compares and hashes: the user, their root and
+/// the rights their collaborations give them, by item. A viewer is loaded from the rows and the
+/// clock (a collaboration that has expired gives nothing), so two viewers with equal keys see
+/// the same rows alike, whenever each was loaded.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ViewerKey {
+    user_id: String,
+    root_id: i64,
+    collabs: Vec<(i64, Perms)>,
+}
+
+impl ViewerKey {
+    /// About how many bytes the key holds on the heap.
+    pub fn heap_size(&self) -> usize {
+        self.user_id.len() + self.collabs.len() * std::mem::size_of::<(i64, Perms)>()
+    }
+}
+
 /// How one item looks to a viewer: what they may do and the path they see it under (their
 /// root, shown as folder `0`, first).
 #[derive(Clone, Debug)]
@@ -199,6 +217,13 @@ pub struct Access {
 }
 
 impl Viewer {
+    /// The viewer as a [`ViewerKey`].
+    pub fn key(&self) -> ViewerKey {
+        let mut collabs: Vec<(i64, Perms)> = self.collabs.iter().map(|(id, perms)| (*id, *perms)).collect();
+        collabs.sort_unstable_by_key(|(id, _)| *id);
+        ViewerKey { user_id: self.user.id.clone(), root_id: self.user.root_id, collabs }
+    }
+
     /// The item id a request names: `0` is the viewer's own root.
     pub fn resolve(&self, id: i64) -> i64 {
         if id == 0 {

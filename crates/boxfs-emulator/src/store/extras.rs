@@ -79,6 +79,17 @@ pub struct Wanted {
     pub collaborations: bool,
 }
 
+impl Extras {
+    /// The first time (unix seconds) at which the clock alone makes these extras other than
+    /// loaded: their live lock expires or their live shared link is unshared. `None`: never.
+    /// (Expired ones are not loaded, and the clock is taken to move forward.)
+    pub fn changes_at(&self) -> Option<i64> {
+        let lock = self.lock.as_ref().and_then(|l| l.expires_at.as_deref());
+        let link = self.shared_link.as_ref().and_then(|l| l.unshared_at.as_deref());
+        lock.into_iter().chain(link).filter_map(unix_time).min()
+    }
+}
+
 impl Wanted {
     pub const ALL: Wanted = Wanted { shared_link: true, lock: true, metadata: true, collaborations: true };
 
@@ -87,8 +98,13 @@ impl Wanted {
     }
 }
 
+/// True once `rfc3339` is not in the future; never for a time that does not parse.
 fn time_passed(rfc3339: &str) -> bool {
-    chrono::DateTime::parse_from_rfc3339(rfc3339).is_ok_and(|t| t.timestamp() <= unix_now())
+    unix_time(rfc3339).is_some_and(|t| t <= unix_now())
+}
+
+fn unix_time(rfc3339: &str) -> Option<i64> {
+    chrono::DateTime::parse_from_rfc3339(rfc3339).ok().map(|t| t.timestamp())
 }
 
 pub(super) const LINK_COLUMNS: &str =
