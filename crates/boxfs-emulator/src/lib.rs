@@ -119,6 +119,7 @@ pub struct Shared {
     network: network::Network,
     limiter: Option<limits::RateLimiter>,
     downloads: routes::DownloadTickets,
+    pages: routes::PageCache,
     channel: String,
 }
 
@@ -153,6 +154,7 @@ impl Emulator {
             network: network::Network::new(config.network),
             limiter: config.rate_limits.then(limits::RateLimiter::box_limits),
             downloads: routes::DownloadTickets::default(),
+            pages: routes::PageCache::new(routes::PageCache::DEFAULT_BUDGET),
             channel: store::random_hex(10).to_lowercase(),
             store,
             config,

@@ -1,6 +1,7 @@
 //! Request counters served at `GET /_emulator/stats` (reset with `DELETE`): requests per
 //! `METHOD route`, statuses, injected faults, rate-limited requests, OAuth grants (asked for,
-//! and refused per OAuth error) and bytes.
+//! and refused per OAuth error), bytes, and folder listing pages rendered and answered from
+//! the kept pages.
 
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -17,6 +18,8 @@ pub struct Stats {
     rate_limited: AtomicU64,
     bytes_served: AtomicU64,
     bytes_received: AtomicU64,
+    listing_pages_rendered: AtomicU64,
+    listing_pages_cached: AtomicU64,
 }
 
 fn bump<K: Ord>(map: &Mutex<BTreeMap<K, u64>>, key: K) {
@@ -55,6 +58,12 @@ impl Stats {
         self.bytes_received.fetch_add(bytes, Ordering::Relaxed);
     }
 
+    /// A folder listing page answered: rendered, or `cached` (from the pages kept).
+    pub fn listing_page(&self, cached: bool) {
+        let counter = if cached { &self.listing_pages_cached } else { &self.listing_pages_rendered };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub fn snapshot(&self) -> Value {
         let routes = self.routes.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let statuses: BTreeMap<String, u64> =
@@ -69,6 +78,8 @@ impl Stats {
             "rate_limited": self.rate_limited.load(Ordering::Relaxed),
             "bytes_served": self.bytes_served.load(Ordering::Relaxed),
             "bytes_received": self.bytes_received.load(Ordering::Relaxed),
+            "listing_pages_rendered": self.listing_pages_rendered.load(Ordering::Relaxed),
+            "listing_pages_cached": self.listing_pages_cached.load(Ordering::Relaxed),
         })
     }
 
@@ -81,5 +92,7 @@ impl Stats {
         self.rate_limited.store(0, Ordering::Relaxed);
         self.bytes_served.store(0, Ordering::Relaxed);
         self.bytes_received.store(0, Ordering::Relaxed);
+        self.listing_pages_rendered.store(0, Ordering::Relaxed);
+        self.listing_pages_cached.store(0, Ordering::Relaxed);
     }
 }

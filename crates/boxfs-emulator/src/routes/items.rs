@@ -4,6 +4,7 @@
 //! item honours `fields`. Each route first checks that the viewer sees the item (else 404)
 //! and that their rights allow the operation (else 403).
 
+use super::page_cache::PageKey;
 use super::{
     bool_param, header, json_body, json_id, parent_id, parse_id, refuse_unmodelled, render_item, render_items,
     render_seen, repr, require, str_field, visible, with_entries, writable_folder, write_items, JsonBytes, Params,
@@ -11,7 +12,7 @@ use super::{
 use crate::error::{ApiError, ApiResult};
 use crate::store::render::{self, Repr};
 use crate::store::{
-    Access, Item, Kind, ListOrder, LockChange, Page, PageRequest, Scope, SharedLinkChange, Update, Viewer,
+    unix_now, Access, Item, Kind, ListOrder, LockChange, Page, PageRequest, Scope, SharedLinkChange, Update, Viewer,
 };
 use crate::AppState;
 use axum::body::Bytes;
@@ -56,14 +57,15 @@ fn page_request(q: &Params) -> ApiResult<PageRequest> {
 }
 
 /// One page of `scope` (a folder's children, seen as `folder`, or the viewer's trash),
-/// rendered as Box's `Items` (offset or marker flavour), written straight into the body.
+/// rendered as Box's `Items` (offset or marker flavour), written straight into the body; with
+/// the first time (unix seconds) at which the clock alone changes it, if ever.
 fn items_page(
     state: &AppState,
     viewer: &Viewer,
     scope: Scope,
     folder: Option<(&Item, &Access)>,
     q: &Params,
-) -> ApiResult<JsonBytes> {
+) -> ApiResult<(JsonBytes, Option<i64>)> {
     let (head, page) = listed(state, scope, q)?;
     let repr = repr(q, Repr::Mini);
     JsonBytes::with_entries(&head, |out| write_items(out, state, viewer, &page.entries, folder, &repr))
@@ -163,20 +165,33 @@ pub async fn get_web_link(
     get_item(&s, &v, Kind::WebLink, &id, &q, &h)
 }
 
+/// A page of a folder's items. The viewer must see the folder and may list it; then the page
+/// is the one kept for the same request while nothing changed, else rendered (and kept). The
+/// store's generation is read before anything else the route reads from the store (see
+/// [`super::PageCache`]).
 pub async fn folder_items(
     State(s): State<AppState>,
     Extension(v): Viewed,
     Path(id): Path<String>,
     q: Params,
 ) -> ApiResult<JsonBytes> {
+    let generation = s.store.generation();
     let (folder, access) = visible(&s, &v, Kind::Folder, &id)?;
     require(access.perms.list)?;
+    let key = PageKey::new(&v, folder.id, &q);
+    if let Some(body) = s.pages.get(&key, generation, unix_now()) {
+        s.stats.listing_page(true);
+        return Ok(body.into());
+    }
     let scope = s.store.children_scope(&v, &folder)?;
-    items_page(&s, &v, scope, Some((&folder, &access)), &q)
+    let (page, changes_at) = items_page(&s, &v, scope, Some((&folder, &access)), &q)?;
+    s.pages.put(key, generation, page.bytes(), changes_at);
+    s.stats.listing_page(false);
+    Ok(page)
 }
 
 pub async fn trash_items(State(s): State<AppState>, Extension(v): Viewed, q: Params) -> ApiResult<JsonBytes> {
-    items_page(&s, &v, Scope::Trash(v.user.root_id), None, &q)
+    Ok(items_page(&s, &v, Scope::Trash(v.user.root_id), None, &q)?.0)
 }
 
 pub async fn create_folder(

@@ -3,7 +3,8 @@
 //! [`Viewer`] every route acts for, `--rate-limits box`, per-route request counters and the
 //! test-only response observer; and what every route shares: lenient parameters (booleans in
 //! any case), `fields`, item ids (`0` is the viewer's root) and rendering items as the viewer
-//! sees them, with their extras.
+//! sees them, with their extras. Folder listing pages are kept while nothing changes
+//! ([`PageCache`]).
 
 mod admin;
 mod collabs;
@@ -12,6 +13,7 @@ mod events;
 mod items;
 mod metadata;
 mod oauth;
+mod page_cache;
 mod search;
 mod sessions;
 mod shared;
@@ -19,6 +21,7 @@ mod upload;
 mod users;
 
 pub use content::DownloadTickets;
+pub use page_cache::PageCache;
 
 use super::error::{ApiError, ApiResult};
 use super::store::render::{self, Repr};
@@ -332,14 +335,15 @@ fn with_entries(mut body: Value, entries: Vec<Value>) -> Value {
 }
 
 /// A JSON body written as bytes (a listing page), answered as it is.
-pub(super) struct JsonBytes(Vec<u8>);
+pub(super) struct JsonBytes(Bytes);
 
 impl JsonBytes {
-    /// `head`'s fields (an object) with an `entries` array that `entries` writes into the body.
-    fn with_entries(head: &Value, entries: impl FnOnce(&mut Vec<u8>) -> ApiResult<()>) -> ApiResult<JsonBytes> {
+    /// `head`'s fields (an object) with an `entries` array that `entries` writes into the body;
+    /// with what `entries` returns.
+    fn with_entries<T>(head: &Value, entries: impl FnOnce(&mut Vec<u8>) -> ApiResult<T>) -> ApiResult<(JsonBytes, T)> {
         let mut out = Vec::with_capacity(64 * 1024);
         out.extend_from_slice(b"{\"entries\":[");
-        entries(&mut out)?;
+        let written = entries(&mut out)?;
         out.push(b']');
         let head = serde_json::to_vec(head).expect("a JSON value serializes");
         if head.len() > 2 {
@@ -347,7 +351,19 @@ impl JsonBytes {
             out.extend_from_slice(&head[1..head.len() - 1]);
         }
         out.push(b'}');
-        Ok(JsonBytes(out))
+        out.shrink_to_fit(); // A page may be kept, and what is kept is counted by its length.
+        Ok((JsonBytes(out.into()), written))
+    }
+
+    /// The body (shared, not copied).
+    fn bytes(&self) -> Bytes {
+        self.0.clone()
+    }
+}
+
+impl From<Bytes> for JsonBytes {
+    fn from(body: Bytes) -> JsonBytes {
+        JsonBytes(body)
     }
 }
 
@@ -389,7 +405,8 @@ fn render_items(
 }
 
 /// Writes a page of items `viewer` sees (see [`each_seen`]) as the elements of a JSON array,
-/// straight into `out`: a listing page holds a thousand items.
+/// straight into `out`: a listing page holds a thousand items. Answers when the clock alone
+/// changes what was written (see [`each_seen`]).
 fn write_items(
     out: &mut Vec<u8>,
     state: &AppState,
@@ -397,7 +414,7 @@ fn write_items(
     items: &[Item],
     folder: Option<(&Item, &Access)>,
     repr: &Repr,
-) -> ApiResult<()> {
+) -> ApiResult<Option<i64>> {
     let layout = render::Layout::of(repr);
     let mut first = true;
     each_seen(state, viewer, items, folder, repr.wanted(), |it, path, perms, ctx, extras| {
@@ -411,7 +428,9 @@ fn write_items(
 /// Calls `render(item, path, perms, ctx, extras)` for each of `items` as `viewer` sees it, with
 /// the extras `wanted`; `folder` is their folder as the viewer sees it (its children share its
 /// rights and path; what others share in the viewer's root has its own), or `None` to work out
-/// each item's own.
+/// each item's own. Answers the first time (unix seconds) at which the clock alone would
+/// change what it rendered (a lock expiring, a shared link unshared; [`Extras::changes_at`]),
+/// `None` when never: nothing else it renders depends on the clock.
 fn each_seen(
     state: &AppState,
     viewer: &Viewer,
@@ -419,7 +438,7 @@ fn each_seen(
     folder: Option<(&Item, &Access)>,
     wanted: Wanted,
     mut render: impl FnMut(&Item, &[Ancestor], Perms, &render::Ctx<'_>, &Extras),
-) -> ApiResult<()> {
+) -> ApiResult<Option<i64>> {
     let refs: Vec<&Item> = items.iter().collect();
     let mut extras = state.store.extras(&refs, wanted)?;
     let users = state.store.users()?;
@@ -433,8 +452,10 @@ fn each_seen(
         });
         path
     });
+    let mut changes_at: Option<i64> = None;
     for it in items {
         let extras = extras.remove(&it.id).unwrap_or_default();
+        changes_at = changes_at.into_iter().chain(extras.changes_at()).min();
         match (folder, &children_path) {
             (Some((f, a)), Some(path)) if it.parent_id == Some(f.id) => {
                 render(it, path, viewer.child_perms(a, it), &ctx, &extras)
@@ -445,7 +466,7 @@ fn each_seen(
             }
         }
     }
-    Ok(())
+    Ok(changes_at)
 }
 
 /// `{total_count, entries}` (Box's `Files` shape) with one file, full unless `fields=`.

@@ -224,6 +224,12 @@ impl Viewer {
         ViewerKey { user_id: self.user.id.clone(), root_id: self.user.root_id, collabs }
     }
 
+    /// `user` with no collaborations (for tests elsewhere in the crate).
+    #[cfg(test)]
+    pub(crate) fn of_user(user: User) -> Viewer {
+        Viewer { user, collabs: HashMap::new() }
+    }
+
     /// The item id a request names: `0` is the viewer's own root.
     pub fn resolve(&self, id: i64) -> i64 {
         if id == 0 {
