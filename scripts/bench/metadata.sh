@@ -6,7 +6,9 @@
 # calls (about items; the event stream's aside) of each boxfs walk, and the floor: the same
 # listing pages fetched with curl. "Cold" is a fresh mount with an empty cache dir and the
 # kernel's caches dropped (the emulator's database then read back by serving the pages once, as
-# Box's servers do not forget with our page cache); "warm" is the same walk right after it.
+# Box's servers do not forget with our page cache; the emulator keeps those pages and answers the
+# walk's identical requests from memory while nothing changed, so that the loopback column
+# measures boxfs, not the emulator sharing its two cores); "warm" is the same walk right after it.
 # Everything runs on 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -92,7 +94,7 @@ done > "$WORK/folder-pages.curl"
 folder_pages() { curl -sf -Z --parallel-max 8 -H "Authorization: Bearer $BOX_ACCESS_TOKEN" -K "$WORK/folder-pages.curl" 2>/dev/null; }
 # Every listing page once, level by level. Dropping the kernel's caches before a cold walk also
 # evicts the emulator's own database, which Box's servers never see: the emulator reads it back
-# (serving the pages once) before each walk.
+# (serving the pages once, which it then keeps) before each walk.
 warm_server() { page 0; page "$WALK_ID"; folder_pages; }
 floor() {
   local t0 t1
