@@ -66,6 +66,21 @@ fn entry<'a>(page: &'a Value, name: &str) -> Option<&'a Value> {
     page["entries"].as_array().unwrap().iter().find(|e| e["name"] == name)
 }
 
+/// An emulator with one managed user; the admin's folder `shared` (holding `plan.txt`) shared
+/// with that user as a viewer: (emulator, admin, user, folder id, collaboration id).
+async fn shared_with_a_viewer() -> (TestEmulator, Person, Person, String, String) {
+    let emu = TestEmulator::start_with(|c| c.users = 1).await;
+    let (a, b) = (admin(&emu), user1(&emu));
+    let folder = emu.new_folder("0", "shared").await;
+    emu.new_file(&folder, "plan.txt", bytes(1, 10)).await;
+    let body = json!({"item": {"type": "folder", "id": folder}, "accessible_by": {"type": "user", "id": b.id},
+        "role": "viewer"});
+    let r = emu.send(emu.http.post(emu.api("/collaborations")).bearer_auth(&a.token).json(&body)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let collab = r.body["id"].as_str().unwrap().to_string();
+    (emu, a, b, folder, collab)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_repeated_listing_is_the_same_bytes_without_rendering() {
     let emu = TestEmulator::start().await;
@@ -175,15 +190,7 @@ async fn every_change_shows_in_the_next_listing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_collaboration_change_shows_in_the_collaborators_next_listing() {
-    let emu = TestEmulator::start_with(|c| c.users = 1).await;
-    let (a, b) = (admin(&emu), user1(&emu));
-    let folder = emu.new_folder("0", "shared").await;
-    emu.new_file(&folder, "plan.txt", bytes(1, 10)).await;
-    let body = json!({"item": {"type": "folder", "id": folder}, "accessible_by": {"type": "user", "id": b.id},
-        "role": "viewer"});
-    let r = emu.send(emu.http.post(emu.api("/collaborations")).bearer_auth(&a.token).json(&body)).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-    let collab = r.body["id"].as_str().unwrap().to_string();
+    let (emu, a, b, folder, collab) = shared_with_a_viewer().await;
     let query = "fields=name,permissions";
     let can_delete = |body: Vec<u8>| parsed(&body)["entries"][0]["permissions"]["can_delete"].clone();
 
@@ -204,14 +211,7 @@ async fn a_collaboration_change_shows_in_the_collaborators_next_listing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_viewer_gets_their_own_page() {
-    let emu = TestEmulator::start_with(|c| c.users = 1).await;
-    let (a, b) = (admin(&emu), user1(&emu));
-    let folder = emu.new_folder("0", "shared").await;
-    emu.new_file(&folder, "plan.txt", bytes(1, 10)).await;
-    let body = json!({"item": {"type": "folder", "id": folder}, "accessible_by": {"type": "user", "id": b.id},
-        "role": "viewer"});
-    let r = emu.send(emu.http.post(emu.api("/collaborations")).bearer_auth(&a.token).json(&body)).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let (emu, a, b, folder, _) = shared_with_a_viewer().await;
     let query = "fields=name,permissions";
 
     counted(&emu).await;
