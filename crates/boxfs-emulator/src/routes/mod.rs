@@ -25,7 +25,7 @@ pub use page_cache::PageCache;
 
 use super::error::{ApiError, ApiResult};
 use super::store::render::{self, Repr};
-use super::store::{Access, Ancestor, Extras, Item, Kind, Perms, TokenGrant, User, Viewer, Wanted};
+use super::store::{Access, Ancestor, Item, Kind, TokenGrant, User, Viewer, Wanted};
 use super::AppState;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
@@ -385,7 +385,9 @@ fn render_seen(state: &AppState, viewer: &Viewer, item: &Item, access: &Access, 
     let extras = state.store.extras_of(item, repr.wanted())?;
     let users = state.store.users()?;
     let layout = render::Layout::of(repr);
-    Ok(render::item(item, &access.path, access.perms, &ctx(state, viewer, &users), &layout, &extras))
+    let ctx = ctx(state, viewer, &users);
+    let source = render::Source { item, path: &access.path, perms: access.perms, ctx: &ctx, extras: &extras };
+    Ok(source.value(&layout))
 }
 
 /// Renders a page of items `viewer` sees (see [`each_seen`]).
@@ -398,9 +400,7 @@ fn render_items(
 ) -> ApiResult<Vec<Value>> {
     let layout = render::Layout::of(repr);
     let mut out = Vec::with_capacity(items.len());
-    each_seen(state, viewer, items, folder, repr.wanted(), |it, path, perms, ctx, extras| {
-        out.push(render::item(it, path, perms, ctx, &layout, extras));
-    })?;
+    each_seen(state, viewer, items, folder, repr.wanted(), |item| out.push(item.value(&layout)))?;
     Ok(out)
 }
 
@@ -417,15 +417,15 @@ fn write_items(
 ) -> ApiResult<Option<i64>> {
     let layout = render::Layout::of(repr);
     let mut first = true;
-    each_seen(state, viewer, items, folder, repr.wanted(), |it, path, perms, ctx, extras| {
+    each_seen(state, viewer, items, folder, repr.wanted(), |item| {
         if !std::mem::take(&mut first) {
             out.push(b',');
         }
-        render::write_item(out, it, path, perms, ctx, &layout, extras);
+        item.write(out, &layout);
     })
 }
 
-/// Calls `render(item, path, perms, ctx, extras)` for each of `items` as `viewer` sees it, with
+/// Calls `render` with each of `items` as `viewer` sees it ([`render::Source`]), with
 /// the extras `wanted`; `folder` is their folder as the viewer sees it (its children share its
 /// rights and path; what others share in the viewer's root has its own), or `None` to work out
 /// each item's own. Answers the first time (unix seconds) at which the clock alone would
@@ -437,7 +437,7 @@ fn each_seen(
     items: &[Item],
     folder: Option<(&Item, &Access)>,
     wanted: Wanted,
-    mut render: impl FnMut(&Item, &[Ancestor], Perms, &render::Ctx<'_>, &Extras),
+    mut render: impl FnMut(&render::Source<'_>),
 ) -> ApiResult<Option<i64>> {
     let refs: Vec<&Item> = items.iter().collect();
     let mut extras = state.store.extras(&refs, wanted)?;
@@ -458,11 +458,18 @@ fn each_seen(
         changes_at = changes_at.into_iter().chain(extras.changes_at()).min();
         match (folder, &children_path) {
             (Some((f, a)), Some(path)) if it.parent_id == Some(f.id) => {
-                render(it, path, viewer.child_perms(a, it), &ctx, &extras)
+                let perms = viewer.child_perms(a, it);
+                render(&render::Source { item: it, path, perms, ctx: &ctx, extras: &extras })
             }
             _ => {
                 let access = state.store.access(viewer, it)?;
-                render(it, &access.path, access.perms, &ctx, &extras)
+                render(&render::Source {
+                    item: it,
+                    path: &access.path,
+                    perms: access.perms,
+                    ctx: &ctx,
+                    extras: &extras,
+                })
             }
         }
     }

@@ -61,7 +61,7 @@ pub(super) fn record_for(
         let path = seen.map(|a| a.path).unwrap_or_default();
         let ctx = Ctx { base_url: store.base_url(), viewer_root: viewer.user.root_id, users: &users };
         let perms = super::access::Perms::default();
-        let source = render::item(&item, &path, perms, &ctx, &layout, &extras);
+        let source = render::Source { item: &item, path: &path, perms, ctx: &ctx, extras: &extras }.value(&layout);
         tx.execute(
             "INSERT INTO events(event_id, event_type, created_at, source, user_id, created_by)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",

@@ -6,8 +6,8 @@
 //!
 //! An item's fields are values borrowed from its row ([`Field`]) in a sorted key layout worked
 //! out once per representation ([`Layout`]): a single item becomes a `serde_json::Value`
-//! ([`item`]), a listing page's items are written straight into its body ([`write_item`]), the
-//! same fields either way.
+//! ([`Source::value`]), a listing page's items are written straight into its body
+//! ([`Source::write`]), the same fields either way.
 
 use super::{
     Ancestor, Collaboration, Extras, Item, Kind, Lock, MetadataInstance, Perms, SharedLink, Status, User, UserRole,
@@ -284,7 +284,7 @@ impl Permissions {
 }
 
 /// One field's value, borrowed from the rows where it can be: a listing page writes its items
-/// straight into the body ([`write_item`]) without building a tree of each first.
+/// straight into the body ([`Source::write`]) without building a tree of each first.
 #[derive(Serialize)]
 #[serde(untagged)]
 enum Field<'a> {
@@ -301,16 +301,37 @@ enum Field<'a> {
     Tree(Value),
 }
 
-/// What an item's fields are rendered from.
-struct Source<'a> {
-    item: &'a Item,
-    path: &'a [Ancestor],
-    perms: Perms,
-    ctx: &'a Ctx<'a>,
-    extras: &'a Extras,
+/// An item as a viewer sees it, what its fields are rendered from: the item, its ancestors as
+/// the viewer sees them (root first; empty when they no longer see it), the viewer's rights on
+/// it, and the extras the representation's `wanted()` asked for.
+pub struct Source<'a> {
+    pub item: &'a Item,
+    pub path: &'a [Ancestor],
+    pub perms: Perms,
+    pub ctx: &'a Ctx<'a>,
+    pub extras: &'a Extras,
 }
 
 impl<'a> Source<'a> {
+    /// The item in the `layout` of a representation, as a JSON value.
+    pub fn value(&self, layout: &Layout<'_>) -> Value {
+        Value::Object(self.fields(layout).map(|(k, v)| (k.to_string(), json!(v))).collect())
+    }
+
+    /// What [`Source::value`] renders, written as JSON to `out`.
+    pub fn write(&self, out: &mut Vec<u8>, layout: &Layout<'_>) {
+        out.push(b'{');
+        for (i, (key, value)) in self.fields(layout).enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            serde_json::to_writer(&mut *out, key).expect("a key serializes");
+            out.push(b':');
+            serde_json::to_writer(&mut *out, &value).expect("a field serializes");
+        }
+        out.push(b'}');
+    }
+
     /// The field `key` of this item, or `None` when items of its kind have no such field.
     /// Each field is built only when asked for: a listing page renders a thousand items.
     fn field(&self, key: &str) -> Option<Field<'a>> {
@@ -436,49 +457,11 @@ fn extension(name: &str) -> &str {
     }
 }
 
-/// Renders `item` (whose ancestors as the viewer sees them, root first, are `path`; empty
-/// when they no longer see it) with the viewer's rights `perms`, in the `layout` of a
-/// representation, with the `extras` that representation's `wanted()` asked for.
-pub fn item(
-    item: &Item,
-    path: &[Ancestor],
-    perms: Perms,
-    ctx: &Ctx<'_>,
-    layout: &Layout<'_>,
-    extras: &Extras,
-) -> Value {
-    let source = Source { item, path, perms, ctx, extras };
-    let fields = source.fields(layout).map(|(k, v)| (k.to_string(), json!(v)));
-    Value::Object(fields.collect())
-}
-
-/// Writes what [`item`] renders, as JSON, to `out`.
-pub fn write_item(
-    out: &mut Vec<u8>,
-    item: &Item,
-    path: &[Ancestor],
-    perms: Perms,
-    ctx: &Ctx<'_>,
-    layout: &Layout<'_>,
-    extras: &Extras,
-) {
-    let source = Source { item, path, perms, ctx, extras };
-    out.push(b'{');
-    for (i, (key, value)) in source.fields(layout).enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        serde_json::to_writer(&mut *out, key).expect("a key serializes");
-        out.push(b':');
-        serde_json::to_writer(&mut *out, &value).expect("a field serializes");
-    }
-    out.push(b'}');
-}
-
 /// The mini item Box puts in `context_info.conflicts` of a 409.
 pub fn conflict_entry(it: &Item) -> Value {
     let ctx = Ctx { base_url: "", viewer_root: -1, users: &[] };
-    item(it, &[], Perms::default(), &ctx, &Layout::of(&Repr::Mini), &Extras::default())
+    let source = Source { item: it, path: &[], perms: Perms::default(), ctx: &ctx, extras: &Extras::default() };
+    source.value(&Layout::of(&Repr::Mini))
 }
 
 /// `metadata: {scope: {template: instance}}` for the templates asked for that the item has.
