@@ -17,8 +17,8 @@ mod listers;
 
 use crate::vfs::events::Inval;
 use crate::vfs::{
-    asks_box, is_virtual, Attr, Caller, DirOpened, Fs, FsyncMode, KernelCopy, NodeKind, OwnerChange, SpecialType,
-    VfsError,
+    asks_box, is_virtual, Attr, Caller, DirEntry, DirOpened, Fs, FsyncMode, KernelCopy, NodeKind, OwnerChange,
+    SpecialType, VfsError,
 };
 use fuser::{
     Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, KernelConfig, LockOwner,
@@ -193,6 +193,22 @@ fn caller(req: &Request) -> Caller {
     Caller { uid: req.uid(), gid: req.gid() }
 }
 
+impl BoxFuse {
+    /// Adds `e` to a READDIRPLUS answer with its attributes; true when the answer is full
+    /// (`e` not sent). An entry whose item is gone from the inode table meanwhile is left out.
+    fn add_with_attributes(&self, reply: &mut ReplyDirectoryPlus, next: u64, e: &DirEntry) -> bool {
+        // The kernel links every entry it gets with attributes but `.` and `..` (one lookup each).
+        let dots = &*e.name == "." || &*e.name == "..";
+        let attr = if dots { self.fs.attr_of(e.ino) } else { self.fs.looked_up(e.ino) };
+        let Ok(attr) = attr else { return false };
+        let full = reply.add(INodeNo(e.ino), next, &*e.name, &self.ttl.of(e.ino), &file_attr(&attr), Generation(0));
+        if full && !dots {
+            self.fs.forget(e.ino, 1); // not sent: the kernel holds no reference
+        }
+        full
+    }
+}
+
 impl Filesystem for BoxFuse {
     /// Asks for 1 MiB requests (fuser derives `max_pages` from these): a quarter as many
     /// round trips through the kernel as the 128 KiB default, for reads and writes alike; and
@@ -341,25 +357,19 @@ impl Filesystem for BoxFuse {
         });
     }
 
-    /// The kernel's copy of the folder's entries is kept when it is current and has what the
-    /// caller wants (attributes or not: `listers.rs`).
+    /// The folder is opened for its entries' attributes when the caller stats what it lists
+    /// (`listers.rs`); the kernel keeps its copy of the entries when that copy serves.
     fn opendir(&self, req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
-        let tid = req.pid();
-        let answer = move |result: Result<DirOpened, VfsError>, listers: &Listers, reply: ReplyOpen| match result {
-            Ok(dir) => {
-                let copy = match dir.kernel_copy {
-                    KernelCopy::Current if listers.outdated_for(ino.0, tid) => KernelCopy::Outdated,
-                    copy => copy,
-                };
-                reply.opened(FileHandle(dir.fh), dir_cache_flags(copy))
-            }
+        let answer = |result: Result<DirOpened, VfsError>, reply: ReplyOpen| match result {
+            Ok(dir) => reply.opened(FileHandle(dir.fh), dir_cache_flags(dir.kernel_copy)),
             Err(e) => reply.error(errno("opendir", e)),
         };
-        if let Some(result) = self.fs.opendir_cached(ino.0) {
-            return answer(result, &self.listers, reply);
+        let with_attributes = self.listers.with_attributes(req.pid());
+        if let Some(result) = self.fs.opendir_cached(ino.0, with_attributes) {
+            return answer(result, reply);
         }
-        let (fs, listers) = (self.fs.clone(), self.listers.clone());
-        self.rt.spawn(async move { answer(fs.opendir(ino.0).await, &listers, reply) });
+        let fs = self.fs.clone();
+        self.rt.spawn(async move { answer(fs.opendir(ino.0, with_attributes).await, reply) });
     }
 
     fn readdir(&self, _req: &Request, _ino: INodeNo, fh: FileHandle, offset: u64, mut reply: ReplyDirectory) {
@@ -377,34 +387,22 @@ impl Filesystem for BoxFuse {
         }
     }
 
-    /// Folders, and every entry for a thread that stats what it lists, go with their attributes
-    /// (`listers.rs`). An entry whose item is gone from the inode table meanwhile is left out.
-    fn readdirplus(&self, req: &Request, ino: INodeNo, fh: FileHandle, offset: u64, mut reply: ReplyDirectoryPlus) {
+    /// Folders, and every entry of a folder opened for attributes, go with their attributes;
+    /// the other entries as names.
+    fn readdirplus(&self, _req: &Request, _ino: INodeNo, fh: FileHandle, offset: u64, mut reply: ReplyDirectoryPlus) {
         let dir = match self.fs.readdir(fh.0) {
             Ok(dir) => dir,
             Err(e) => return reply.error(errno("readdirplus", e)),
         };
-        let with_attributes = self.listers.with_attributes(req.pid());
-        if offset == 0 {
-            self.listers.listed(ino.0, with_attributes);
-        }
         for (next, e) in dir.from(offset) {
-            if !with_attributes && e.kind != NodeKind::Dir {
-                let kind = file_type(e.kind, self.fs.special_type(e));
-                if reply.add_name_only(INodeNo(e.ino), next, kind, &*e.name) {
-                    break;
+            let full = match dir.with_attributes() || e.kind == NodeKind::Dir {
+                true => self.add_with_attributes(&mut reply, next, e),
+                false => {
+                    let kind = file_type(e.kind, self.fs.special_type(e));
+                    reply.add_name_only(INodeNo(e.ino), next, kind, &*e.name)
                 }
-                continue;
-            }
-            // The kernel links every entry it gets with attributes but `.` and `..` (one
-            // lookup each).
-            let dots = &*e.name == "." || &*e.name == "..";
-            let attr = if dots { self.fs.attr_of(e.ino) } else { self.fs.looked_up(e.ino) };
-            let Ok(attr) = attr else { continue };
-            if reply.add(INodeNo(e.ino), next, &*e.name, &self.ttl.of(e.ino), &file_attr(&attr), Generation(0)) {
-                if !dots {
-                    self.fs.forget(e.ino, 1); // not sent: the kernel holds no reference
-                }
+            };
+            if full {
                 break;
             }
         }

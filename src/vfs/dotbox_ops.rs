@@ -242,7 +242,11 @@ impl Fs {
             }
             Virtual::Version { .. } | Virtual::Trashed { .. } => return Err(VfsError::NotDir),
         };
-        Ok(self.add_handle(Handle::Dir { ino, listing: Arc::new(Listing::from_entries(entries)) }))
+        Ok(self.add_handle(Handle::Dir {
+            ino,
+            listing: Arc::new(Listing::from_entries(entries)),
+            with_attributes: true,
+        }))
     }
 
     async fn mirror_entries(&self, parent: Ino, real: Ino) -> VfsResult<Vec<DirEntry>> {

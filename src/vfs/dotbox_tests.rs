@@ -10,7 +10,7 @@ use super::{Caller, Fs, Ino, VfsError, ROOT_INO};
 const ME: Caller = Caller { uid: 1000, gid: 1000 };
 
 async fn names(fs: &Fs, dir: Ino) -> Vec<String> {
-    let fh = fs.opendir(dir).await.expect("opendir").fh;
+    let fh = fs.opendir(dir, true).await.expect("opendir").fh;
     let names = fs.readdir(fh).expect("readdir").from(2).map(|(_, e)| e.name.to_string()).collect();
     fs.releasedir(fh);
     names

@@ -72,6 +72,8 @@ pub(super) enum Handle {
     Dir {
         ino: Ino,
         listing: Arc<Listing>,
+        /// The entries go to the kernel with their attributes (see [`KernelListing`]).
+        with_attributes: bool,
     },
     /// A file with local changes: reads and writes go to its staged copy.
     Write(Arc<Staged>),
@@ -119,12 +121,30 @@ pub struct DirOpened {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KernelCopy {
-    /// The folder is listed the same as when the kernel last read it: it may keep its copy.
+    /// The folder is listed the same as when the kernel last read it, and its copy has what
+    /// the opener wants (attributes, when it asked for them): it may keep it.
     Current,
-    /// The listing changed since (or the kernel never read it): its copy is to be dropped.
+    /// The listing changed since, the kernel never read it, or its copy lacks the attributes
+    /// the opener wants: its copy is to be dropped.
     Outdated,
     /// The folder is never cached by the kernel (`.box/`: its views change behind its back).
     None,
+}
+
+/// What the kernel keeps of a folder it read through an open: the listing version, and
+/// whether the entries went with their attributes (the opener asked for them) or as names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct KernelListing {
+    version: u64,
+    with_attributes: bool,
+}
+
+impl KernelListing {
+    /// True when this copy can stand for `wanted`: the same listing, with attributes if
+    /// `wanted` has them.
+    fn serves(&self, wanted: &KernelListing) -> bool {
+        self.version == wanted.version && (self.with_attributes || !wanted.with_attributes)
+    }
 }
 
 pub struct Fs {
@@ -147,9 +167,8 @@ pub struct Fs {
     /// Folders whose listing is being fetched ahead of a walker, and the fetches allowed at once.
     walk_ahead: Mutex<HashSet<Ino>>,
     walk_slots: Arc<tokio::sync::Semaphore>,
-    /// The listing version each folder had when it was last opened: the kernel's cached copy
-    /// of the folder's entries (see [`DirOpened`]).
-    kernel_listings: Mutex<HashMap<Ino, u64>>,
+    /// What the kernel keeps of each folder it read (see [`DirOpened`]).
+    kernel_listings: Mutex<HashMap<Ino, KernelListing>>,
     /// Counts the inodes and listing entries dropped ([`Fs::dropped`]).
     heap: HeapTrimmer,
     /// The hidden `.box/` directory's inodes and views (`dotbox_ops.rs`).
@@ -583,21 +602,22 @@ impl Fs {
         self.handles.lock().unwrap_or_else(|p| p.into_inner()).remove(&fh);
     }
 
-    /// Opens a directory on a snapshot of its listing (stable across `readdir` calls).
-    /// Its subfolders' listings are fetched ahead ([`Fs::walk_ahead`]).
-    pub async fn opendir(&self, ino: Ino) -> VfsResult<DirOpened> {
+    /// Opens a directory on a snapshot of its listing (stable across `readdir` calls), whose
+    /// entries go to the kernel `with_attributes` or as names (folders always with theirs;
+    /// `.box/` views are never kept by the kernel and always go with them). Its subfolders' listings are fetched ahead ([`Fs::walk_ahead`]).
+    pub async fn opendir(&self, ino: Ino, with_attributes: bool) -> VfsResult<DirOpened> {
         if is_virtual(ino) {
             let fh = self.dot_box_opendir(ino).await?;
             return Ok(DirOpened { fh, kernel_copy: KernelCopy::None });
         }
         self.check_allowed(ino, Op::List).await?;
         let listing = self.listing(ino).await?;
-        Ok(self.open_listed_dir(ino, listing))
+        Ok(self.open_listed_dir(ino, listing, with_attributes))
     }
 
     /// [`Fs::opendir`] when the rights and the listing are known and fresh: answered without
     /// waiting (`None`: call `opendir`).
-    pub fn opendir_cached(&self, ino: Ino) -> Option<VfsResult<DirOpened>> {
+    pub fn opendir_cached(&self, ino: Ino, with_attributes: bool) -> Option<VfsResult<DirOpened>> {
         if is_virtual(ino) {
             return None;
         }
@@ -605,20 +625,29 @@ impl Fs {
             return Some(Err(e));
         }
         let listing = self.cached_listing(ino)?;
-        Some(Ok(self.open_listed_dir(ino, listing)))
+        Some(Ok(self.open_listed_dir(ino, listing, with_attributes)))
     }
 
-    fn open_listed_dir(&self, ino: Ino, listing: Arc<Listing>) -> DirOpened {
+    /// The kernel keeps its copy of the folder when it serves this open; else it reads the
+    /// folder again through it, and what it will keep is recorded.
+    fn open_listed_dir(&self, ino: Ino, listing: Arc<Listing>, with_attributes: bool) -> DirOpened {
         self.walk_ahead(&listing);
-        let version = listing.version();
-        let known = self.kernel_listings.lock().unwrap_or_else(|p| p.into_inner()).insert(ino, version);
-        let kernel_copy = if known == Some(version) { KernelCopy::Current } else { KernelCopy::Outdated };
-        DirOpened { fh: self.add_handle(Handle::Dir { ino, listing }), kernel_copy }
+        let wanted = KernelListing { version: listing.version(), with_attributes };
+        let mut kept = self.kernel_listings.lock().unwrap_or_else(|p| p.into_inner());
+        let kernel_copy = match kept.get(&ino) {
+            Some(copy) if copy.serves(&wanted) => KernelCopy::Current,
+            _ => {
+                kept.insert(ino, wanted);
+                KernelCopy::Outdated
+            }
+        };
+        drop(kept);
+        DirOpened { fh: self.add_handle(Handle::Dir { ino, listing, with_attributes }), kernel_copy }
     }
 
     /// The snapshot a directory handle lists, with `.` and `..` first.
     pub fn readdir(&self, fh: u64) -> VfsResult<DirSnapshot> {
-        let Handle::Dir { ino, listing } = self.handle(fh)? else {
+        let Handle::Dir { ino, listing, with_attributes } = self.handle(fh)? else {
             return Err(VfsError::BadHandle);
         };
         let parent = match is_virtual(ino) {
@@ -629,7 +658,7 @@ impl Fs {
             DirEntry { ino, kind: NodeKind::Dir, name: ".".into() },
             DirEntry { ino: parent, kind: NodeKind::Dir, name: "..".into() },
         ];
-        Ok(DirSnapshot { dots, listing })
+        Ok(DirSnapshot { dots, listing, with_attributes })
     }
 
     /// The file type a directory entry stands for besides a regular file or directory (from
@@ -836,9 +865,16 @@ impl Fs {
 pub struct DirSnapshot {
     dots: [DirEntry; 2],
     listing: Arc<Listing>,
+    with_attributes: bool,
 }
 
 impl DirSnapshot {
+    /// Its entries go to the kernel with their attributes (else folders only: the others as
+    /// names).
+    pub fn with_attributes(&self) -> bool {
+        self.with_attributes
+    }
+
     /// The entries from `offset` on, each with the offset of the entry after it.
     pub fn from(&self, offset: u64) -> impl Iterator<Item = (u64, &DirEntry)> {
         self.dots.iter().chain(&self.listing.entries).enumerate().skip(offset as usize).map(|(i, e)| (i as u64 + 1, e))

@@ -38,7 +38,7 @@ async fn walk(fs: &Fs, forget: bool) -> Vec<(String, Ino)> {
     for d in 0..FOLDERS {
         let name = format!("d{d:02}");
         let dir = fs.lookup(ROOT_INO, &name).await.expect("folder").ino;
-        let fh = fs.opendir(dir).await.expect("opendir").fh;
+        let fh = fs.opendir(dir, true).await.expect("opendir").fh;
         let entries: Vec<_> = fs.readdir(fh).expect("readdir").from(2).map(|(_, e)| e.clone()).collect();
         fs.releasedir(fh);
         for e in entries {

@@ -90,7 +90,7 @@ async fn lookups_and_readdir_of_a_folder_cost_one_listing_and_misses_are_answere
     for _ in 0..3 {
         assert!(matches!(fs.lookup(docs_attr.ino, "missing").await, Err(VfsError::NotFound)));
     }
-    let fh = fs.opendir(docs_attr.ino).await.expect("opendir").fh;
+    let fh = fs.opendir(docs_attr.ino, true).await.expect("opendir").fh;
     let names: Vec<String> = fs.readdir(fh).expect("readdir").from(0).map(|(_, e)| e.name.to_string()).collect();
     fs.releasedir(fh);
     assert!(names.contains(&"a.txt".to_string()) && names.contains(&"b.txt".to_string()), "{names:?}");
@@ -109,7 +109,7 @@ async fn the_kernel_keeps_its_copy_of_a_folder_until_the_listing_changes() {
     let open = |fs: &Arc<Fs>| {
         let fs = fs.clone();
         async move {
-            let dir = fs.opendir(ROOT_INO).await.expect("opendir");
+            let dir = fs.opendir(ROOT_INO, true).await.expect("opendir");
             fs.releasedir(dir.fh);
             dir.kernel_copy
         }
@@ -121,6 +121,28 @@ async fn the_kernel_keeps_its_copy_of_a_folder_until_the_listing_changes() {
     assert_eq!(open(&fs).await, KernelCopy::Current);
     fs.revalidate_all().await;
     assert_eq!(open(&fs).await, KernelCopy::Outdated, "listed again from Box");
+}
+
+#[tokio::test]
+async fn a_kernel_copy_of_names_is_read_again_for_an_opener_that_wants_attributes() {
+    let fake = FakeBox::new();
+    let dir = tempfile::tempdir().unwrap();
+    let fs = fs_over(&fake, dir.path()).await;
+    let open = |fs: &Arc<Fs>, with_attributes: bool| {
+        let fs = fs.clone();
+        async move {
+            let dir = fs.opendir(ROOT_INO, with_attributes).await.expect("opendir");
+            assert_eq!(fs.readdir(dir.fh).unwrap().with_attributes(), with_attributes);
+            fs.releasedir(dir.fh);
+            dir.kernel_copy
+        }
+    };
+    assert_eq!(open(&fs, false).await, KernelCopy::Outdated, "never read by the kernel");
+    assert_eq!(open(&fs, false).await, KernelCopy::Current);
+    assert_eq!(open(&fs, true).await, KernelCopy::Outdated, "the kernel has names only");
+    assert_eq!(open(&fs, true).await, KernelCopy::Current);
+    assert_eq!(open(&fs, false).await, KernelCopy::Current, "a copy with attributes serves names too");
+    assert_eq!(open(&fs, true).await, KernelCopy::Current, "and stays one with attributes");
 }
 
 #[tokio::test]
