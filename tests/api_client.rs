@@ -502,3 +502,26 @@ async fn versions_trash_restore_and_purge_are_typed_calls() {
     assert!(client.trash_items().await.unwrap().is_empty(), "purged: gone from the trash");
     assert!(matches!(client.restore_file(&file_id, None, None).await, Err(ApiError::NotFound { .. })));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_box_fails_calls_at_once_and_its_return_is_noticed() {
+    let mut emu = TestEmulator::start().await;
+    let client = fixed_client(&emu);
+    client.me().await.unwrap();
+    assert!(client.connection().is_online());
+
+    emu.running.pause();
+    let started = Instant::now();
+    let err = client.me().await.unwrap_err();
+    assert!(matches!(err, ApiError::Offline { .. }), "{err:?}");
+    assert!(started.elapsed() < Duration::from_secs(2), "found out in {:?}", started.elapsed());
+    assert!(!client.connection().is_online());
+    let before = client.counters().requests.load(std::sync::atomic::Ordering::Relaxed);
+    let err = client.list_folder("0").await.unwrap_err();
+    assert!(matches!(err, ApiError::Offline { .. }), "{err:?}");
+    assert_eq!(client.counters().requests.load(std::sync::atomic::Ordering::Relaxed), before, "nothing sent");
+
+    emu.running.resume().await.unwrap();
+    tokio::time::timeout(Duration::from_secs(15), client.until_online()).await.expect("the probe notices Box is back");
+    client.list_folder("0").await.expect("calls go through again");
+}

@@ -93,6 +93,7 @@ pub fn render(s: &Status) -> String {
         line("account:", format!("{} (user {}) at {}", a.login, a.user_id, a.api_url));
         line("storage:", format!("{} of {} used", human_bytes(a.space_used), human_bytes(a.space_amount)));
     }
+    line("Box:", s.connection.describe());
     line("events:", s.events.clone());
     let cache = match (s.cache.used_bytes, s.cache.capacity_bytes) {
         (Some(u), Some(c)) => format!("{} of {} in {}", human_bytes(u), human_bytes(c), s.cache.dir.display()),

@@ -57,6 +57,9 @@ pub struct Status {
     pub source: String,
     pub pid: Option<u32>,
     pub account: Option<Account>,
+    /// Whether Box can be reached (unknown without a daemon).
+    #[serde(default)]
+    pub connection: Reachability,
     /// `live`, `connecting`, `degraded: <why>`, `off`, or `unknown` (no daemon).
     pub events: String,
     pub cache: Cache,
@@ -69,6 +72,52 @@ pub struct Status {
     /// The request budget this mount shares with the other processes of its login.
     #[serde(default)]
     pub budget: Option<SharedBudget>,
+}
+
+/// Whether the daemon can reach Box: `online`, `offline` (since when, and the error that
+/// showed it), or `unknown` when no daemon answers.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Reachability {
+    pub state: String,
+    /// RFC 3339, local time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl Reachability {
+    pub fn unknown() -> Reachability {
+        Reachability { state: "unknown".into(), since: None, reason: None }
+    }
+
+    pub fn of(connection: &boxfs_api::Connection) -> Reachability {
+        match connection {
+            boxfs_api::Connection::Online => Reachability { state: "online".into(), since: None, reason: None },
+            boxfs_api::Connection::Offline { since, reason } => Reachability {
+                state: "offline".into(),
+                since: Some(
+                    chrono::DateTime::<chrono::Local>::from(*since).to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
+                ),
+                reason: Some(reason.clone()),
+            },
+        }
+    }
+
+    /// One line for people: `online`, `offline since 2026-12-06 05:40:12 (why)`.
+    pub fn describe(&self) -> String {
+        match (&self.since, &self.reason) {
+            (Some(since), reason) => {
+                let since = chrono::DateTime::parse_from_rfc3339(since)
+                    .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+                    .unwrap_or_else(|_| since.clone());
+                let why = reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default();
+                format!("{} since {since}{why}", self.state)
+            }
+            _ if self.state.is_empty() => "unknown".into(),
+            _ => self.state.clone(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]

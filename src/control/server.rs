@@ -3,8 +3,8 @@
 //! its registry entry) when dropped at unmount.
 
 use super::{
-    paths_for, private_parent, register, Account, ApiUse, Cache, MountEntry, RecoverDone, Request, SharedBudget,
-    Status, SyncDone, Upload,
+    paths_for, private_parent, register, Account, ApiUse, Cache, MountEntry, Reachability, RecoverDone, Request,
+    SharedBudget, Status, SyncDone, Upload,
 };
 use crate::vfs::uploads::Scope;
 use crate::vfs::Fs;
@@ -180,6 +180,7 @@ async fn status(ctx: &Context, scope: &Scope) -> Status {
         source: "daemon".into(),
         pid: Some(std::process::id()),
         account,
+        connection: Reachability::of(&ctx.client.connection()),
         events: events_word(ctx.events.as_ref()),
         cache: Cache { dir: ctx.entry.cache_dir.clone(), used_bytes: Some(used), capacity_bytes: Some(capacity) },
         api: Some(ApiUse {

@@ -104,6 +104,11 @@ impl VfsError {
         }
     }
 
+    /// Box could not be reached: nothing was asked of it.
+    pub fn is_offline(&self) -> bool {
+        matches!(self.root_api(), Some(ApiError::Offline { .. }))
+    }
+
     /// Failures that deserve a log line (the network or Box failed us, not the caller).
     pub fn is_remote_failure(&self) -> bool {
         self.errno() == libc::EIO

@@ -54,6 +54,10 @@ struct State {
     /// Content of every file version, by version id.
     versions: HashMap<String, Bytes>,
     calls: HashMap<&'static str, u64>,
+    /// Since when Box is unreachable (`None`: reachable).
+    offline: Option<std::time::SystemTime>,
+    /// Tells waiters whether Box is unreachable.
+    unreachable: tokio::sync::watch::Sender<bool>,
 }
 
 #[derive(Clone, Default)]
@@ -370,10 +374,21 @@ impl FakeBox {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn call(&self, name: &'static str) -> MutexGuard<'_, State> {
+    /// The state, for the call `name` (counted); `Offline` while [`FakeBox::set_offline`].
+    fn call(&self, name: &'static str) -> RemoteResult<MutexGuard<'_, State>> {
         let mut st = self.lock();
+        if let Some(since) = st.offline {
+            return Err(ApiError::Offline { since });
+        }
         st.called(name);
-        st
+        Ok(st)
+    }
+
+    /// Box unreachable (every call fails at once with `Offline`), or back.
+    pub fn set_offline(&self, offline: bool) {
+        let mut st = self.lock();
+        st.offline = offline.then(std::time::SystemTime::now);
+        st.unreachable.send_replace(offline);
     }
 
     /// How many times the vfs made the call `name` (a [`Remote`] method's name).
@@ -454,12 +469,24 @@ impl Remote for FakeBox {
         Arc::new(self.clone())
     }
 
+    fn connection(&self) -> boxfs_api::Connection {
+        match self.lock().offline {
+            Some(since) => boxfs_api::Connection::Offline { since, reason: "set offline".into() },
+            None => boxfs_api::Connection::Online,
+        }
+    }
+
+    async fn until_online(&self) {
+        let mut unreachable = self.lock().unreachable.subscribe();
+        let _ = unreachable.wait_for(|down| !*down).await;
+    }
+
     fn upload_cutoff(&self) -> u64 {
         20 * 1024 * 1024
     }
 
     async fn me(&self) -> RemoteResult<User> {
-        let st = self.call("me");
+        let st = self.call("me")?;
         let used = st.versions.values().map(|v| v.len() as u64).sum();
         Ok(User {
             id: ME.into(),
@@ -472,7 +499,7 @@ impl Remote for FakeBox {
     }
 
     async fn get_file(&self, id: &str, etag: Option<&str>) -> RemoteResult<Fetched<File>> {
-        let st = self.call("get_file");
+        let st = self.call("get_file")?;
         let e = st.entry(id, false)?;
         if etag == Some(e.changes.to_string().as_str()) {
             return Ok(Fetched::NotModified);
@@ -481,7 +508,7 @@ impl Remote for FakeBox {
     }
 
     async fn get_folder(&self, id: &str, etag: Option<&str>) -> RemoteResult<Fetched<Folder>> {
-        let st = self.call("get_folder");
+        let st = self.call("get_folder")?;
         let e = st.entry(id, true)?;
         if etag == Some(e.changes.to_string().as_str()) {
             return Ok(Fetched::NotModified);
@@ -490,14 +517,14 @@ impl Remote for FakeBox {
     }
 
     async fn list_folder(&self, id: &str) -> RemoteResult<Vec<Item>> {
-        let st = self.call("list_folder");
+        let st = self.call("list_folder")?;
         st.entry(id, true)?;
         let ids = st.items.iter().filter(|(_, e)| e.parent.as_deref() == Some(id)).map(|(c, _)| c.clone());
         Ok(ids.map(|c| st.item(&c)).collect())
     }
 
     async fn create_folder(&self, parent_id: &str, name: &str) -> RemoteResult<Folder> {
-        let mut st = self.call("create_folder");
+        let mut st = self.call("create_folder")?;
         st.entry(parent_id, true)?;
         st.refuse_taken(parent_id, name, "")?;
         let id = st.insert(true, parent_id, name, None);
@@ -511,7 +538,7 @@ impl Remote for FakeBox {
         parent_id: Option<&str>,
         if_match: Option<&str>,
     ) -> RemoteResult<File> {
-        let mut st = self.call("update_file");
+        let mut st = self.call("update_file")?;
         st.rename(id, false, name, parent_id, if_match)?;
         Ok(st.file(id))
     }
@@ -523,20 +550,20 @@ impl Remote for FakeBox {
         parent_id: Option<&str>,
         if_match: Option<&str>,
     ) -> RemoteResult<Folder> {
-        let mut st = self.call("update_folder");
+        let mut st = self.call("update_folder")?;
         st.rename(id, true, name, parent_id, if_match)?;
         Ok(st.folder(id))
     }
 
     async fn delete_file(&self, id: &str, if_match: Option<&str>) -> RemoteResult<()> {
-        let mut st = self.call("delete_file");
+        let mut st = self.call("delete_file")?;
         State::check_if_match(st.entry(id, false)?, if_match)?;
         st.remove(id);
         Ok(())
     }
 
     async fn delete_folder(&self, id: &str, recursive: bool, if_match: Option<&str>) -> RemoteResult<()> {
-        let mut st = self.call("delete_folder");
+        let mut st = self.call("delete_folder")?;
         State::check_if_match(st.entry(id, true)?, if_match)?;
         if !recursive && st.items.values().any(|e| e.parent.as_deref() == Some(id)) {
             return Err(ApiError::FolderNotEmpty);
@@ -546,43 +573,43 @@ impl Remote for FakeBox {
     }
 
     async fn delete_web_link(&self, _id: &str) -> RemoteResult<()> {
-        drop(self.call("delete_web_link"));
+        drop(self.call("delete_web_link")?);
         Err(not_found())
     }
 
     async fn trash_items(&self) -> RemoteResult<Vec<Item>> {
-        let st = self.call("trash_items");
+        let st = self.call("trash_items")?;
         Ok(st.trash.iter().filter(|(_, (_, root))| *root).map(|(id, _)| st.trashed_item(id)).collect())
     }
 
     async fn restore_file(&self, id: &str, name: Option<&str>, parent_id: Option<&str>) -> RemoteResult<File> {
-        let mut st = self.call("restore_file");
+        let mut st = self.call("restore_file")?;
         st.restore(id, false, name, parent_id)?;
         Ok(st.file(id))
     }
 
     async fn restore_folder(&self, id: &str, name: Option<&str>, parent_id: Option<&str>) -> RemoteResult<Folder> {
-        let mut st = self.call("restore_folder");
+        let mut st = self.call("restore_folder")?;
         st.restore(id, true, name, parent_id)?;
         Ok(st.folder(id))
     }
 
     async fn purge_file(&self, id: &str) -> RemoteResult<()> {
-        let mut st = self.call("purge_file");
+        let mut st = self.call("purge_file")?;
         st.trashed_root(id, false)?;
         st.purge(id);
         Ok(())
     }
 
     async fn purge_folder(&self, id: &str) -> RemoteResult<()> {
-        let mut st = self.call("purge_folder");
+        let mut st = self.call("purge_folder")?;
         st.trashed_root(id, true)?;
         st.purge(id);
         Ok(())
     }
 
     async fn file_versions(&self, id: &str) -> RemoteResult<Vec<Version>> {
-        let st = self.call("file_versions");
+        let st = self.call("file_versions")?;
         let e = st.entry(id, false)?;
         let version = |v: &String| Version {
             id: v.clone(),
@@ -604,7 +631,7 @@ impl Remote for FakeBox {
         out: &mut (dyn AsyncWrite + Unpin + Send),
     ) -> RemoteResult<u64> {
         let content = {
-            let st = self.call("read_range_into");
+            let st = self.call("read_range_into")?;
             let e = st.entry(file_id, false)?;
             st.versions.get(version.unwrap_or(&e.version)).cloned().ok_or_else(not_found)?
         };
@@ -615,7 +642,7 @@ impl Remote for FakeBox {
     }
 
     async fn upload_bytes(&self, target: UploadTarget<'_>, data: Bytes, opts: &UploadOptions) -> RemoteResult<File> {
-        self.call("upload_bytes").upload(target, data, opts)
+        self.call("upload_bytes")?.upload(target, data, opts)
     }
 
     async fn upload_resumable(
@@ -628,11 +655,11 @@ impl Remote for FakeBox {
     ) -> RemoteResult<File> {
         let data = Bytes::from(tokio::fs::read(path).await?);
         hook(None);
-        self.call("upload_resumable").upload(target, data, opts)
+        self.call("upload_resumable")?.upload(target, data, opts)
     }
 
     async fn get_properties(&self, kind: ItemKind, id: &str) -> RemoteResult<Option<Map<String, Value>>> {
-        let st = self.call("get_properties");
+        let st = self.call("get_properties")?;
         Ok(st.entry(id, kind == ItemKind::Folder)?.properties.clone())
     }
 
@@ -642,7 +669,7 @@ impl Remote for FakeBox {
         id: &str,
         keys: &Map<String, Value>,
     ) -> RemoteResult<Map<String, Value>> {
-        let mut st = self.call("create_properties");
+        let mut st = self.call("create_properties")?;
         let props = st.properties_mut(kind, id)?;
         if props.is_some() {
             return Err(ApiError::Http {
@@ -656,7 +683,7 @@ impl Remote for FakeBox {
     }
 
     async fn update_properties(&self, kind: ItemKind, id: &str, ops: &[PatchOp]) -> RemoteResult<Map<String, Value>> {
-        let mut st = self.call("update_properties");
+        let mut st = self.call("update_properties")?;
         let props = st.properties_mut(kind, id)?.as_mut().ok_or_else(not_found)?;
         let mut next = props.clone();
         for op in ops {
@@ -680,13 +707,13 @@ impl Remote for FakeBox {
     }
 
     async fn sharing(&self, kind: ItemKind, id: &str) -> RemoteResult<Sharing> {
-        let st = self.call("sharing");
+        let st = self.call("sharing")?;
         st.entry(id, kind == ItemKind::Folder)?;
         Ok(st.sharing(id))
     }
 
     async fn set_shared_link(&self, kind: ItemKind, id: &str, settings: &LinkSettings) -> RemoteResult<Sharing> {
-        let mut st = self.call("set_shared_link");
+        let mut st = self.call("set_shared_link")?;
         let e = st.entry_mut(id, kind == ItemKind::Folder)?;
         let url = format!("https://fake.box/s/{id}");
         let kept = e.shared_link.as_ref().and_then(|l| l.access.clone());
@@ -701,7 +728,7 @@ impl Remote for FakeBox {
     }
 
     async fn remove_shared_link(&self, kind: ItemKind, id: &str) -> RemoteResult<Sharing> {
-        let mut st = self.call("remove_shared_link");
+        let mut st = self.call("remove_shared_link")?;
         let e = st.entry_mut(id, kind == ItemKind::Folder)?;
         e.shared_link = None;
         e.changes += 1;
@@ -712,15 +739,15 @@ impl Remote for FakeBox {
         let me = UserMini { id: ME.into(), name: "Fake".into(), login: "fake@example.com".into() };
         let lock =
             Lock { created_by: Some(me), expired_at: expires_at.map(str::to_string), is_download_prevented: false };
-        self.call("lock_file").set_lock(id, Some(lock))
+        self.call("lock_file")?.set_lock(id, Some(lock))
     }
 
     async fn unlock_file(&self, id: &str) -> RemoteResult<File> {
-        self.call("unlock_file").set_lock(id, None)
+        self.call("unlock_file")?.set_lock(id, None)
     }
 
     async fn delete_properties(&self, kind: ItemKind, id: &str) -> RemoteResult<()> {
-        let mut st = self.call("delete_properties");
+        let mut st = self.call("delete_properties")?;
         st.properties_mut(kind, id)?.take().map(|_| ()).ok_or_else(not_found)
     }
 }

@@ -332,7 +332,7 @@ impl Fs {
         if node.unlistable {
             return Err(VfsError::Denied);
         }
-        match self.listings.get_or_fetch(ino, self.fetch_listing(node, remote)).await {
+        match self.listings.get_or_fetch(ino, self.fetch_listing(node, remote), VfsError::is_offline).await {
             Err(e) if matches!(e.root_api(), Some(ApiError::Forbidden { .. })) => {
                 self.inodes.set_unlistable(ino);
                 Err(VfsError::Denied)
@@ -557,8 +557,12 @@ impl Fs {
         let etag = node.meta.rights.and(node.meta.etag.as_deref());
         let asked = self.inodes.stamp();
         let fresh = match node.kind {
-            NodeKind::File => self.remote.get_file(&node.box_id, etag).await?.map(Item::File),
-            _ => self.remote.get_folder(&node.box_id, etag).await?.map(Item::Folder),
+            NodeKind::File => self.remote.get_file(&node.box_id, etag).await.map(|f| f.map(Item::File)),
+            _ => self.remote.get_folder(&node.box_id, etag).await.map(|f| f.map(Item::Folder)),
+        };
+        let fresh = match fresh {
+            Err(ApiError::Offline { .. }) => return Ok(self.attr(&node)), // what is known will do
+            other => other?,
         };
         let node = match fresh {
             Fetched::NotModified => {
@@ -763,15 +767,22 @@ impl Fs {
     }
 
     /// The account's quota (cached for a minute).
+    /// The last one known will do while Box cannot be reached.
     pub async fn quota(&self) -> VfsResult<User> {
-        if let Some((at, user)) = self.quota.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+        let known = self.quota.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if let Some((at, user)) = &known {
             if at.elapsed() < QUOTA_TTL {
                 return Ok(user.clone());
             }
         }
-        let user = self.remote.me().await?;
-        self.remember_quota(user.clone());
-        Ok(user)
+        match self.remote.me().await {
+            Ok(user) => {
+                self.remember_quota(user.clone());
+                Ok(user)
+            }
+            Err(e @ ApiError::Offline { .. }) => known.map(|(_, user)| user).ok_or(e.into()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// A read-only `user.box.*` attribute; no other name exists, and none is looked for.

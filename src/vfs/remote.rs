@@ -8,12 +8,16 @@
 //! A remote has a background twin ([`Remote::background`]) for work nobody waits on
 //! (prefetching, uploads, metadata writes), which the request budget serves after the calls
 //! that someone waits on.
+//!
+//! A remote knows whether Box can be reached ([`Remote::connection`]): while it cannot, its
+//! calls fail at once with [`ApiError::Offline`], and work that can wait waits for
+//! [`Remote::until_online`].
 
 use async_trait::async_trait;
 use boxfs_api::metadata::{ItemKind, PatchOp};
 use boxfs_api::model::{File, Folder, Item, Sharing, User, Version};
 use boxfs_api::sharing::LinkSettings;
-use boxfs_api::{ApiError, Client, Fetched, SessionHook, UploadOptions, UploadTarget};
+use boxfs_api::{ApiError, Client, Connection, Fetched, SessionHook, UploadOptions, UploadTarget};
 use bytes::Bytes;
 use serde_json::{Map, Value};
 use std::path::Path;
@@ -27,6 +31,10 @@ pub type RemoteResult<T> = Result<T, ApiError>;
 pub trait Remote: Send + Sync + 'static {
     /// The same remote, at the priority of work nobody waits on.
     fn background(&self) -> Arc<dyn Remote>;
+    /// Whether Box can be reached right now.
+    fn connection(&self) -> Connection;
+    /// Resolves once Box can be reached (at once when it can).
+    async fn until_online(&self);
     /// Content below this size is uploaded in one request; above it through a session.
     fn upload_cutoff(&self) -> u64;
 
@@ -113,6 +121,14 @@ pub trait Remote: Send + Sync + 'static {
 impl Remote for Client {
     fn background(&self) -> Arc<dyn Remote> {
         Arc::new(Client::background(self))
+    }
+
+    fn connection(&self) -> Connection {
+        Client::connection(self)
+    }
+
+    async fn until_online(&self) {
+        Client::until_online(self).await
     }
 
     fn upload_cutoff(&self) -> u64 {

@@ -280,3 +280,39 @@ async fn chmod_is_stored_as_one_metadata_call_and_read_back_by_the_next_filesyst
     let fresh = fs_over(&fake, other.path()).await;
     assert_eq!(fresh.lookup(ROOT_INO, "run.sh").await.unwrap().perm, 0o755);
 }
+
+#[tokio::test]
+async fn while_box_is_unreachable_what_is_known_serves_and_what_needs_box_fails_at_once() {
+    let fake = FakeBox::new();
+    let docs = fake.add_folder(ROOT_ID, "docs");
+    fake.add_file(&docs, "a.txt", b"alpha");
+    fake.add_file(&docs, "b.txt", b"bravo");
+    fake.add_folder(ROOT_ID, "other");
+    let dir = tempfile::tempdir().unwrap();
+    // Nothing is fresh: every access asks Box first.
+    let fs = fs_with(&fake, dir.path(), FsConfig { metadata_ttl: Duration::ZERO, ..config(Duration::ZERO) }).await;
+    let docs_ino = fs.lookup(ROOT_INO, "docs").await.unwrap().ino;
+    let other = fs.lookup(ROOT_INO, "other").await.unwrap().ino;
+    let a = fs.lookup(docs_ino, "a.txt").await.unwrap().ino;
+    assert_eq!(read_all(&fs, a).await, b"alpha");
+    fs.forget_listing(docs_ino).await; // an event said it changed: still there while offline
+
+    fake.set_offline(true);
+    let b = fs.lookup(docs_ino, "b.txt").await.expect("a stale listing answers").ino;
+    assert_eq!(fs.getattr(a).await.expect("known attributes answer").size, 5);
+    assert_eq!(read_all(&fs, a).await, b"alpha", "cached bytes read");
+    let err = fs.listing(other).await.expect_err("never listed");
+    assert!(err.is_offline() && err.errno() == libc::EIO, "{err:?}");
+    let fh = fs.open(b, false, false).await.expect("open");
+    let err = fs.read(fh, 0, 100).await.expect_err("never read");
+    assert_eq!(err.errno(), libc::EIO);
+    fs.release(fh);
+
+    write_new(&fs, docs_ino, "new.txt", b"written offline").await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(uploads(&fake), 0, "nothing is tried while Box is unreachable");
+    fake.set_offline(false);
+    sync_all(&fs).await;
+    let id = fake.find(&docs, "new.txt").expect("landed once Box is back");
+    assert_eq!(fake.content(&id).unwrap(), &b"written offline"[..]);
+}

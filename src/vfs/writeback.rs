@@ -7,7 +7,8 @@
 //! upload session, whose commit digest Box checks, so that bytes changed meanwhile are refused
 //! rather than mixed. Around it: `fsync` (durable on the local disk, or in Box under `--fsync
 //! box`), close with `--sync-on-close`, renames and unlinks made while an upload runs, a 412
-//! turning the file into a conflicted copy, and a sync hurrying it.
+//! turning the file into a conflicted copy, and a sync hurrying it. While Box cannot be
+//! reached nothing is attempted: the driver waits for it to be back, then sends at once.
 
 use super::error::{VfsError, VfsResult};
 use super::fs::{Fs, FsyncMode, Handle};
@@ -75,6 +76,9 @@ impl Fs {
                         _ = tokio::time::sleep_until(until.into()) => {}
                         _ = staged.wake.notified() => {}
                     }
+                }
+                Next::Upload | Next::StoreAttrs if !self.background().connection().is_online() => {
+                    self.background().until_online().await
                 }
                 Next::Upload => self.attempt(&staged).await,
                 Next::StoreAttrs => self.store_attrs(&staged).await,

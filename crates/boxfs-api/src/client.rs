@@ -2,7 +2,9 @@
 //! call goes through. A client is foreground by default; [`Client::background`] is the same client
 //! whose calls yield the budget's reserve to foreground ones (prefetch, uploads). 429 waits `Retry-After`; 5xx, resets and timeouts back off exponentially with
 //! jitter; 401 renews the token once; 202 with `Retry-After` is waited out where the caller
-//! says it means "not ready yet". Attempts and total time are bounded.
+//! says it means "not ready yet". Attempts and total time are bounded. What the attempts meet
+//! tells whether Box can be reached (`reach.rs`): while it cannot, calls fail at once with
+//! [`ApiError::Offline`] and a probe watches for its return.
 
 use super::auth::TokenSource;
 use super::budget::{Budget, BudgetUse, Priority};
@@ -10,6 +12,7 @@ use super::config::ApiConfig;
 use super::counters::Counters;
 use super::error::{ApiError, ApiResult};
 use super::model::ErrorBody;
+use super::reach::{probe_interval, Connection, Failure, Reach};
 use bytes::Bytes;
 use reqwest::header::HeaderMap;
 use reqwest::{Method, RequestBuilder, StatusCode};
@@ -33,6 +36,7 @@ pub(crate) struct Inner {
     pub auth: TokenSource,
     budget: Budget,
     pub counters: Counters,
+    pub reach: Reach,
     pub download_urls: super::download_urls::DownloadUrls,
 }
 
@@ -69,8 +73,17 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 enum Next {
     Done(Reply),
     Fail(ApiError),
-    Retry { wait: Duration, error: ApiError, ambiguous: bool },
+    Retry { wait: Duration, error: ApiError, ambiguous: bool, failure: Option<Failure> },
     Renew,
+}
+
+/// How a request that got no answer failed.
+pub(crate) fn failure_of(e: &reqwest::Error) -> Failure {
+    if e.is_connect() {
+        Failure::Unreachable { timed_out: e.is_timeout() }
+    } else {
+        Failure::Transient
+    }
 }
 
 impl Client {
@@ -104,6 +117,7 @@ impl Client {
                 auth,
                 budget,
                 counters: Counters::default(),
+                reach: Reach::default(),
                 download_urls: Default::default(),
             }),
         })
@@ -126,6 +140,57 @@ impl Client {
     /// the last part of the shared budget to foreground ones.
     pub fn background(&self) -> Client {
         Client { inner: self.inner.clone(), priority: Priority::Background }
+    }
+
+    /// Whether Box can be reached right now.
+    pub fn connection(&self) -> Connection {
+        self.inner.reach.connection()
+    }
+
+    /// Resolves once Box can be reached (at once when it can).
+    pub async fn until_online(&self) {
+        self.inner.reach.until_online().await
+    }
+
+    /// `Err(Offline)` while Box cannot be reached: the call is not even tried.
+    pub(crate) fn refuse_if_offline(&self) -> ApiResult<()> {
+        match self.inner.reach.offline_since() {
+            Some(since) => Err(ApiError::Offline { since }),
+            None => Ok(()),
+        }
+    }
+
+    /// Box answered a request (any status below 500).
+    pub(crate) fn answered(&self) {
+        self.inner.reach.answered();
+    }
+
+    /// A request got no answer: `Err(Offline)` when Box is now taken to be unreachable (the
+    /// first time, a probe starts watching for its return).
+    pub(crate) fn no_answer(&self, failure: Failure, error: &ApiError) -> ApiResult<()> {
+        if self.inner.reach.failed(failure, &error.to_string()) {
+            tokio::spawn(self.clone().probe_until_online());
+        }
+        self.refuse_if_offline()
+    }
+
+    /// Asks Box, now and then, until it answers (without a token: any answer below 500, a 401
+    /// included, means it is reachable).
+    async fn probe_until_online(self) {
+        for n in 0.. {
+            tokio::time::sleep(probe_interval(n)).await;
+            if self.inner.reach.offline_since().is_none() {
+                return;
+            }
+            match self.inner.http.get(self.api("/users/me?fields=id")).send().await {
+                Ok(resp) if resp.status().as_u16() < 500 => {
+                    self.inner.reach.answered();
+                    return;
+                }
+                Ok(resp) => tracing::debug!(status = %resp.status(), "Box still unavailable"),
+                Err(e) => tracing::debug!(error = %ApiError::from(e), "Box still unreachable"),
+            }
+        }
     }
 
     /// The request budget's use by every process sharing it.
@@ -160,6 +225,7 @@ impl Client {
         let mut ambiguous = false;
         let mut rejected: Option<String> = None;
         loop {
+            self.refuse_if_offline()?;
             self.inner.budget.acquire(call.upload, self.priority).await;
             let token = match rejected.take() {
                 Some(old) => self.inner.auth.renew(&self.inner.http, &self.inner.cfg.token_url, Some(&old)).await?,
@@ -181,9 +247,12 @@ impl Client {
                     rejected = Some(token);
                     continue;
                 }
-                Next::Retry { wait, error, ambiguous: unseen } => {
+                Next::Retry { wait, error, ambiguous: unseen, failure } => {
                     ambiguous |= unseen;
                     maybe_sent.store(ambiguous, Ordering::Relaxed);
+                    if let Some(failure) = failure {
+                        self.no_answer(failure, &error)?;
+                    }
                     (wait, error)
                 }
             };
@@ -201,28 +270,39 @@ impl Client {
         let backoff = self.inner.cfg.retry.backoff(attempt);
         let resp = match req.send().await {
             Ok(r) => r,
-            Err(e) => return Next::Retry { wait: backoff, error: e.into(), ambiguous: true },
+            Err(e) => {
+                let failure = Some(failure_of(&e));
+                return Next::Retry { wait: backoff, error: e.into(), ambiguous: true, failure };
+            }
         };
         let status = resp.status();
         let headers = resp.headers().clone();
         let body = match resp.bytes().await {
             Ok(b) => b,
-            Err(e) => return Next::Retry { wait: backoff, error: e.into(), ambiguous: true },
+            Err(e) => {
+                let failure = Some(Failure::Transient);
+                return Next::Retry { wait: backoff, error: e.into(), ambiguous: true, failure };
+            }
         };
+        if status.as_u16() < 500 {
+            self.answered();
+        }
         let http_error = || ApiError::Http { status: status.as_u16(), code: None, message: String::new() };
         match status.as_u16() {
             202 if call.retry_accepted => {
-                Next::Retry { wait: retry_after(&headers).unwrap_or(backoff), error: http_error(), ambiguous: false }
+                let wait = retry_after(&headers).unwrap_or(backoff);
+                Next::Retry { wait, error: http_error(), ambiguous: false, failure: None }
             }
             200..=399 => Next::Done(Reply { status, headers, body }),
             401 => Next::Renew,
             429 => {
                 self.inner.counters.throttled();
-                Next::Retry { wait: retry_after(&headers).unwrap_or(backoff), error: http_error(), ambiguous: false }
+                let wait = retry_after(&headers).unwrap_or(backoff);
+                Next::Retry { wait, error: http_error(), ambiguous: false, failure: None }
             }
             500 | 502 | 503 | 504 | 509 => {
                 let wait = retry_after(&headers).unwrap_or(backoff);
-                Next::Retry { wait, error: http_error(), ambiguous: true }
+                Next::Retry { wait, error: http_error(), ambiguous: true, failure: Some(Failure::Transient) }
             }
             _ => {
                 let parsed: ErrorBody = serde_json::from_slice(&body).unwrap_or_default();

@@ -3,8 +3,9 @@
 //! (it must never leave the API host), cached for a few minutes per file version, and fetched
 //! again when the download host refuses it. A body cut short is resumed where it stopped.
 
-use super::client::{Call, Client};
+use super::client::{failure_of, Call, Client};
 use super::error::{ApiError, ApiResult};
+use super::reach::Failure;
 use futures_util::StreamExt;
 use reqwest::{Method, StatusCode};
 use sha1::Digest;
@@ -92,6 +93,7 @@ impl Client {
         let mut got = 0u64;
         let mut attempt = 0u32;
         loop {
+            self.refuse_if_offline()?;
             let url = self.download_url(file_id, version).await?;
             let range = match last {
                 Some(l) => format!("bytes={}-{l}", first + got),
@@ -106,7 +108,12 @@ impl Client {
                     self.inner.download_urls.forget(&key);
                     ApiError::Http { status, code: None, message: "download URL refused".into() }
                 }
-                Err(Fetch::Transient(e)) => e,
+                Err(Fetch::Transient(e, failure)) => {
+                    if let Some(failure) = failure {
+                        self.no_answer(failure, &e)?;
+                    }
+                    e
+                }
                 Err(Fetch::Fatal(e)) => return Err(e),
             };
             attempt += 1;
@@ -132,26 +139,30 @@ impl Client {
     ) -> Result<(), Fetch> {
         // A fresh request without Authorization: the token stays on the API host.
         let resp = self.inner.http.get(url).header(reqwest::header::RANGE, range).send().await;
-        let resp = resp.map_err(|e| Fetch::Transient(e.into()))?;
+        let resp = resp.map_err(|e| {
+            let failure = failure_of(&e);
+            Fetch::Transient(e.into(), Some(failure))
+        })?;
         let status = resp.status();
+        if status.as_u16() < 500 {
+            self.answered();
+        }
         let skip = match status.as_u16() {
             206 => 0,
             200 => at, // the host ignored Range: drop what comes before our offset
             416 => return Err(Fetch::Eof),
             401 | 403 | 404 | 410 => return Err(Fetch::UrlRefused(status.as_u16())),
             429 | 500..=599 => {
-                return Err(Fetch::Transient(ApiError::Http {
-                    status: status.as_u16(),
-                    code: None,
-                    message: "download host".into(),
-                }))
+                let error = ApiError::Http { status: status.as_u16(), code: None, message: "download host".into() };
+                let failure = if status.as_u16() == 429 { None } else { Some(Failure::Transient) };
+                return Err(Fetch::Transient(error, failure));
             }
             s => return Err(Fetch::Fatal(ApiError::Http { status: s, code: None, message: "download host".into() })),
         };
         let mut skip = skip;
         let mut body = resp.bytes_stream();
         while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| Fetch::Transient(e.into()))?;
+            let chunk = chunk.map_err(|e| Fetch::Transient(e.into(), Some(Failure::Transient)))?;
             let mut data = &chunk[..];
             if skip > 0 {
                 let n = (skip as usize).min(data.len());
@@ -173,7 +184,8 @@ impl Client {
 enum Fetch {
     Eof,
     UrlRefused(u16),
-    Transient(ApiError),
+    /// Worth another attempt; with how it failed when Box gave no answer.
+    Transient(ApiError, Option<Failure>),
     Fatal(ApiError),
 }
 

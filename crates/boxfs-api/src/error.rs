@@ -34,6 +34,9 @@ pub enum ApiError {
     Http { status: u16, code: Option<String>, message: String },
     #[error("network error: {0}")]
     Network(String),
+    /// Box cannot be reached right now (see `reach.rs`): nothing was sent.
+    #[error("Box is unreachable (offline since {})", local_time(.since))]
+    Offline { since: std::time::SystemTime },
     #[error("gave up after {attempts} attempts: {last}")]
     RetriesExhausted { attempts: u32, last: Box<ApiError> },
     #[error("unexpected response: {0}")]
@@ -48,6 +51,10 @@ pub enum ApiError {
 
 fn detail(code: &Option<String>) -> String {
     code.as_ref().map(|c| format!(" ({c})")).unwrap_or_default()
+}
+
+fn local_time(t: &std::time::SystemTime) -> String {
+    chrono::DateTime::<chrono::Local>::from(*t).format("%Y-%m-%d %H:%M:%S").to_string()
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -76,7 +83,7 @@ impl ApiError {
     /// Transient failures worth another attempt (with backoff).
     pub fn is_transient(&self) -> bool {
         match self {
-            ApiError::Network(_) => true,
+            ApiError::Network(_) | ApiError::Offline { .. } => true,
             ApiError::Http { status, .. } => matches!(status, 429 | 500 | 502 | 503 | 504 | 509),
             _ => false,
         }

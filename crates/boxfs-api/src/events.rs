@@ -1,7 +1,8 @@
 //! The event stream: long-poll (`OPTIONS /events` → realtime URL → `new_change` /
 //! `reconnect`), then `GET /events?stream_type=changes` from the last position until drained.
 //! Batches go out on a channel, deduplicated by `event_id`; the stream reconnects on
-//! `reconnect`, timeouts and errors (with backoff) and can resume from a stored position.
+//! `reconnect`, timeouts and errors (with backoff, or as soon as Box is back when it was
+//! unreachable) and resumes from its last position, so changes made meanwhile arrive.
 
 use super::client::Client;
 use super::error::{ApiError, ApiResult};
@@ -128,7 +129,11 @@ impl Client {
         if changed {
             tracing::warn!(error = %msg, "event stream down; metadata falls back to TTL expiry until it recovers");
         }
-        tokio::time::sleep(self.inner.cfg.retry.backoff(failures.min(8))).await;
+        if self.connection().is_online() {
+            tokio::time::sleep(self.inner.cfg.retry.backoff(failures.min(8))).await;
+        } else {
+            self.until_online().await;
+        }
     }
 
     /// Asks for a realtime server, then long-polls it until it says `reconnect`.

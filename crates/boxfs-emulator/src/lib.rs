@@ -242,6 +242,23 @@ impl RunningEmulator {
     pub fn base_url(&self) -> &str {
         self.state.base_url()
     }
+
+    /// Stops serving, as if Box went away: the port is closed and every connection dropped;
+    /// the state stays, for [`RunningEmulator::resume`].
+    pub fn pause(&mut self) {
+        self.task.abort();
+    }
+
+    /// Serves again on the same address after [`RunningEmulator::pause`].
+    pub async fn resume(&mut self) -> Result<(), EmulatorError> {
+        self.task.abort();
+        let _ = (&mut self.task).await;
+        let addr = self.addr;
+        let listener =
+            tokio::net::TcpListener::bind(addr).await.map_err(|source| EmulatorError::Bind { addr, source })?;
+        self.task = tokio::spawn(server::serve(listener, self.state.clone(), std::future::pending()));
+        Ok(())
+    }
 }
 
 impl Drop for RunningEmulator {

@@ -5,7 +5,9 @@
 //!
 //! The cache keeps to a byte budget (an estimate per entry, including its item's place in the
 //! inode table): past it, the least recently used listings nobody holds are dropped, and
-//! listed again from Box when next needed.
+//! listed again from Box when next needed. A listing out of date (its TTL passed, or an event
+//! or a change made here forgot it) is listed again before it is used; until it is dropped for
+//! the budget it answers in its place while Box cannot be reached.
 
 use super::inode::{item_bytes, Ino, NodeKind};
 use hashbrown::{DefaultHashBuilder, HashTable};
@@ -190,6 +192,16 @@ impl Listing {
 #[derive(Default)]
 struct Slot {
     cached: Option<(Arc<Listing>, Instant)>,
+    /// The cached listing is out of date (forgotten): it is listed again before it is used,
+    /// and serves only while Box cannot be reached.
+    expired: bool,
+}
+
+impl Slot {
+    fn fresh(&self, ttl: Duration) -> Option<&Arc<Listing>> {
+        let (listing, at) = self.cached.as_ref()?;
+        (!self.expired && at.elapsed() < ttl).then_some(listing)
+    }
 }
 
 /// Which cached listings were used least recently, and the bytes they take.
@@ -255,33 +267,38 @@ impl ListingCache {
         Arc::make_mut(&mut listing).version = next_version();
         self.usage().used(ino, Some(listing.bytes()));
         slot.cached = Some((listing.clone(), Instant::now()));
+        slot.expired = false;
         listing
     }
 
-    /// The cached listing if fresh, else the result of `fetch` (cached on success).
+    /// The cached listing if fresh, else the result of `fetch` (cached on success); when the
+    /// fetch fails with an error `stale_will_do` accepts, the stale listing if there is one.
     pub async fn get_or_fetch<E>(
         &self,
         ino: Ino,
         fetch: impl Future<Output = Result<Arc<Listing>, E>>,
+        stale_will_do: impl FnOnce(&E) -> bool,
     ) -> Result<Arc<Listing>, E> {
         let slot = self.slot(ino);
         let mut guard = slot.lock().await;
-        if let Some((listing, at)) = &guard.cached {
-            if at.elapsed() < self.ttl {
-                self.usage().used(ino, None);
-                return Ok(listing.clone());
-            }
+        if let Some(listing) = guard.fresh(self.ttl) {
+            self.usage().used(ino, None);
+            return Ok(listing.clone());
         }
-        let listing = fetch.await?;
-        Ok(self.store(&mut guard, ino, listing))
+        match fetch.await {
+            Ok(listing) => Ok(self.store(&mut guard, ino, listing)),
+            Err(e) => match &guard.cached {
+                Some((stale, _)) if stale_will_do(&e) => Ok(stale.clone()),
+                _ => Err(e),
+            },
+        }
     }
 
     /// The cached listing if it is fresh and no fetch or edit holds it right now; never waits.
     pub fn fresh(&self, ino: Ino) -> Option<Arc<Listing>> {
         let slot = self.slots.lock().unwrap_or_else(|p| p.into_inner()).get(&ino)?.clone();
         let guard = slot.try_lock().ok()?;
-        let (listing, at) = guard.cached.as_ref()?;
-        (at.elapsed() < self.ttl).then(|| listing.clone())
+        guard.fresh(self.ttl).cloned()
     }
 
     /// Applies `edit` to the cached listing, if there is one (else the next fetch sees Box).
@@ -297,11 +314,11 @@ impl ListingCache {
         }
     }
 
-    /// Caches `listing` as the folder's, unless one is cached already.
+    /// Caches `listing` as the folder's, unless one is cached already and not forgotten.
     pub async fn seed(&self, ino: Ino, listing: Listing) {
         let slot = self.slot(ino);
         let mut guard = slot.lock().await;
-        if guard.cached.is_none() {
+        if guard.cached.is_none() || guard.expired {
             self.store(&mut guard, ino, Arc::new(listing));
         }
     }
@@ -321,19 +338,16 @@ impl ListingCache {
         self.usage().bytes + pages * PAGE_ENTRIES * entry_cost(TYPICAL_NAME) <= self.budget
     }
 
-    /// Forgets a folder's listing: the next access lists it again.
+    /// Forgets a folder's listing: the next access lists it again. The old listing stays
+    /// (within the budget) for when Box cannot be reached.
     pub async fn forget(&self, ino: Ino) {
-        let slot = self.slot(ino);
-        slot.lock().await.cached = None;
-        self.usage().dropped(ino);
+        self.slot(ino).lock().await.expired = true;
     }
 
     pub async fn forget_all(&self) {
-        let slots: Vec<_> =
-            self.slots.lock().unwrap_or_else(|p| p.into_inner()).iter().map(|(i, s)| (*i, s.clone())).collect();
-        for (ino, slot) in slots {
-            slot.lock().await.cached = None;
-            self.usage().dropped(ino);
+        let slots: Vec<_> = self.slots.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
+        for slot in slots {
+            slot.lock().await.expired = true;
         }
     }
 
