@@ -97,6 +97,10 @@ fn offline_the_mount_serves_what_it_has_and_catches_up_when_box_is_back() {
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(text.contains("Box:      offline since "), "{text}");
 
+    let sync = boxfs(&["sync", m.path().to_str().unwrap()]);
+    assert_eq!(sync.status.code(), Some(1), "{sync:?}");
+    assert!(String::from_utf8_lossy(&sync.stderr).contains("Box is unreachable"), "{sync:?}");
+
     // Box is back: the mount notices by itself and uploads what waited.
     m.rt.block_on(m.emu.running.resume()).expect("the emulator serves again on its port");
     wait_for("status says online", 30, || status(&m)["connection"]["state"] == "online");

@@ -182,7 +182,7 @@ pub fn run_sync(args: SyncArgs) -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
-    eprintln!("boxfs sync: {} file(s) could not be uploaded (their data stays in the journal):", failures.len());
+    eprintln!("boxfs sync: not everything asked for is in Box (what is not stays in the journal):");
     for f in failures {
         eprintln!("  {f}");
     }

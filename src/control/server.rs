@@ -102,7 +102,18 @@ async fn serve_one(stream: UnixStream, ctx: &Context) -> Result<(), super::Contr
                         let failures = failures.unwrap_or_else(|e| vec![format!("sync task: {e}")]);
                         return send(&mut write, &SyncDone { done: true, failures }).await;
                     }
-                    _ = tick.tick() => send(&mut write, &status(ctx, &scope).await).await?,
+                    _ = tick.tick() => {
+                        let now = status(ctx, &scope).await;
+                        if now.connection.state == "offline" {
+                            let why = format!(
+                                "Box is unreachable ({}); {} upload(s) stay queued and go when it is back",
+                                now.connection.describe(),
+                                now.uploads.len()
+                            );
+                            return send(&mut write, &SyncDone { done: true, failures: vec![why] }).await;
+                        }
+                        send(&mut write, &now).await?
+                    }
                 }
             }
         }
