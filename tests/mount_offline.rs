@@ -2,7 +2,8 @@
 //! a network outage): listings, attributes, bytes read before and `df` keep answering from
 //! what the mount holds, a new file waits in the journal, `boxfs status` says since when Box
 //! is offline, and what needs Box fails with `EIO` at once; when Box is back the mount notices
-//! by itself, says so, and uploads what waited.
+//! by itself, says so, and uploads what waited (a file changed in Box meanwhile as a
+//! conflicted copy beside Box's version).
 
 mod common;
 
@@ -43,10 +44,11 @@ fn offline_the_mount_serves_what_it_has_and_catches_up_when_box_is_back() {
     let Some((rt, emu)) = fuse_emulator(|_| {}) else { return };
     let files: Vec<(String, Vec<u8>)> =
         (0..20).map(|i| (format!("f{i:02}.bin"), bytes(i, 1000 + 7777 * i as usize))).collect();
-    let docs = rt.block_on(async {
+    let (docs, first_id) = rt.block_on(async {
         let docs = emu.new_folder("0", "docs").await;
+        let mut ids = Vec::new();
         for (name, data) in &files {
-            emu.new_file(&docs, name, data.clone()).await;
+            ids.push(emu.new_file(&docs, name, data.clone()).await);
         }
         let elsewhere = emu.new_folder("0", "elsewhere").await;
         emu.new_file(&elsewhere, "never-read.bin", bytes(99, 5000)).await;
@@ -54,7 +56,7 @@ fn offline_the_mount_serves_what_it_has_and_catches_up_when_box_is_back() {
         let deeper = emu.new_folder(&elsewhere, "deeper").await;
         let deepest = emu.new_folder(&deeper, "deepest").await;
         emu.new_file(&deepest, "x.txt", b"x".to_vec()).await;
-        docs
+        (docs, ids.swap_remove(0))
     });
     // A short TTL: offline, nothing the mount answers is fresh any more.
     let mut m = Mounted::new(rt, emu);
@@ -89,6 +91,15 @@ fn offline_the_mount_serves_what_it_has_and_catches_up_when_box_is_back() {
     let journaled = m.journal_records().iter().any(|(_, r)| r["name"] == "written offline.bin");
     assert!(journaled, "{:?}", m.journal_records());
 
+    // A file changed here and, meanwhile, in Box: both versions are kept.
+    let mut ours = files[0].1.clone();
+    ours.extend_from_slice(b" and a line added offline");
+    std::fs::write(m.p("docs/f00.bin"), &ours).unwrap();
+    let theirs = bytes(8, 4321);
+    let store = m.emu.store();
+    let blob = store.blobs().put_bytes(&theirs).unwrap();
+    store.new_version(boxfs_emulator::ADMIN_ID, first_id.parse().unwrap(), None, None, blob, None).unwrap();
+
     let s = status(&m);
     assert_eq!(s["connection"]["state"], "offline", "{s}");
     assert!(s["connection"]["since"].is_string(), "{s}");
@@ -106,6 +117,11 @@ fn offline_the_mount_serves_what_it_has_and_catches_up_when_box_is_back() {
     wait_for("status says online", 30, || status(&m)["connection"]["state"] == "online");
     wait_for("the file written offline lands", 30, || {
         m.box_files(&docs).get("written offline.bin") == Some(&sha1_hex(&new))
+    });
+    wait_for("the file changed on both sides is kept twice", 30, || {
+        let files = m.box_files(&docs);
+        let copy = files.iter().find(|(n, _)| n.starts_with("f00 (conflicted copy ") && n.ends_with(".bin"));
+        files.get("f00.bin") == Some(&sha1_hex(&theirs)) && copy.is_some_and(|(_, sha1)| *sha1 == sha1_hex(&ours))
     });
     wait_for("the event stream is live again", 30, || status(&m)["events"] == "live");
     assert_eq!(std::fs::read(m.p("elsewhere/never-read.bin")).unwrap(), bytes(99, 5000));
