@@ -132,6 +132,7 @@ impl Client {
     ) -> Result<(), Fetch> {
         // A fresh request without Authorization: the token stays on the API host.
         let resp = self.inner.http.get(url).header(reqwest::header::RANGE, range).send().await;
+        super::telemetry::download_answered(&resp);
         let resp = resp.map_err(|e| Fetch::Transient(e.into()))?;
         let status = resp.status();
         let skip = match status.as_u16() {
@@ -161,6 +162,7 @@ impl Client {
             let room = want.map_or(usize::MAX, |w| w.saturating_sub(*got).min(usize::MAX as u64) as usize);
             data = &data[..data.len().min(room)];
             out.write_all(data).await.map_err(|e| Fetch::Fatal(e.into()))?;
+            super::telemetry::downloaded(data.len());
             *got += data.len() as u64;
             if want.is_some_and(|w| *got >= w) {
                 break;
