@@ -115,6 +115,7 @@ impl Client {
                 return Err(ApiError::RetriesExhausted { attempts: attempt, last: Box::new(error) });
             }
             tracing::debug!(file_id, %error, "download retry");
+            super::telemetry::retried();
             tokio::time::sleep(wait).await;
         }
     }

@@ -4,7 +4,8 @@
 //! - `boxfs_api_requests_total{route, status}`: every attempt's answer, `route` the method and
 //!   a path template with ids replaced ([`route`]), `status` the HTTP code or `network_error`;
 //! - `boxfs_api_throttled_total`: answers 429;
-//! - `boxfs_api_retries_total`: attempts after the first of a call (401 renewals excluded);
+//! - `boxfs_api_retries_total`: attempts after the first of a call (401 renewals excluded) or
+//!   of a download from the download host;
 //! - `boxfs_api_uploaded_bytes_total`: request bodies sent to the upload host and answered
 //!   (file contents with their multipart framing; a retried attempt counts again);
 //! - `boxfs_api_downloaded_bytes_total`: file content received from the download host.
@@ -83,7 +84,7 @@ pub fn describe() {
     use metrics::{describe_counter, Unit};
     describe_counter!("boxfs_api_requests_total", "Box API requests (each attempt) by route and HTTP status");
     describe_counter!("boxfs_api_throttled_total", "Box API answers 429 (rate limited)");
-    describe_counter!("boxfs_api_retries_total", "Box API attempts after the first of a call");
+    describe_counter!("boxfs_api_retries_total", "Box API attempts after the first of a call or download");
     describe_counter!("boxfs_api_uploaded_bytes_total", Unit::Bytes, "request bodies sent to the upload host");
     describe_counter!("boxfs_api_downloaded_bytes_total", Unit::Bytes, "file content received from the download host");
     for zero in ["boxfs_api_throttled_total", "boxfs_api_retries_total"] {
@@ -95,7 +96,7 @@ pub fn describe() {
 /// a 429, a retry (`attempt` > 0) and the bytes of a body sent to the upload host.
 pub(crate) async fn send(req: RequestBuilder, method: &str, url: &str, attempt: u32) -> reqwest::Result<Response> {
     if attempt > 0 {
-        metrics::counter!("boxfs_api_retries_total").increment(1);
+        retried();
     }
     let (client, built) = req.build_split();
     let request = built?;
@@ -116,6 +117,11 @@ pub(crate) fn download_answered(result: &reqwest::Result<Response>) {
 /// Records the long-poll server's answer to one wait (its URL is opaque: one route).
 pub(crate) fn longpoll_answered(result: &reqwest::Result<Response>) {
     record_answer("GET :realtime_url".to_string(), result);
+}
+
+/// Counts one attempt after the first of a call or of a download.
+pub(crate) fn retried() {
+    metrics::counter!("boxfs_api_retries_total").increment(1);
 }
 
 /// Counts `n` bytes of file content received.
