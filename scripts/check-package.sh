@@ -10,6 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 fail() { echo "check-package.sh: $*" >&2; exit 1; }
 
+target=$(realpath -m "${CARGO_TARGET_DIR:-target}")
 deb=$(bash scripts/package-deb.sh | tail -n1)
 [ -f "$deb" ] || fail "package-deb.sh made no package ($deb)"
 contents=$(dpkg-deb --contents "$deb")
@@ -31,7 +32,7 @@ done
 has ' \./usr/share/doc/boxfs/copyright$' "its copyright file"
 
 version=$(dpkg-deb --field "$deb" Version)
-[ "$version" = "$(target/release/boxfs --version | awk '{print $2}')" ] || fail "package version $version is not the binary's"
+[ "$version" = "$("$target/release/boxfs" --version | awk '{print $2}')" ] || fail "package version $version is not the binary's"
 [ "$(dpkg-deb --field "$deb" Package)" = boxfs ] || fail "package name is not boxfs"
 [ "$(dpkg-deb --field "$deb" Architecture)" = "$(dpkg --print-architecture)" ] || fail "wrong architecture"
 depends=$(dpkg-deb --field "$deb" Depends)
@@ -45,7 +46,7 @@ grep -q '^ExecStart=/usr/bin/boxfs mount ' "$unit/unit" || fail "the packaged un
 echo "check-package.sh: $deb ($(du -k "$deb" | cut -f1) KiB): every path, Depends: $depends"
 
 root=$unit/root
-cargo install --locked --path . --root "$root" --target-dir "$(realpath -m "${CARGO_TARGET_DIR:-target}")" --quiet
+cargo install --locked --path . --root "$root" --target-dir "$target" --quiet
 out=$("$root/bin/boxfs" --version) || fail "the installed boxfs --version failed"
 [ "$out" = "boxfs $version" ] || fail "the installed boxfs says '$out', not 'boxfs $version'"
 echo "check-package.sh: cargo install --locked --path . installs a boxfs that says '$out'"
