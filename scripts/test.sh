@@ -2,7 +2,8 @@
 # The one test command (README.md, .ci/run): installs what a fresh Debian machine lacks (and
 # Box's official Python SDK into a virtualenv under target/), then builds with the committed
 # Cargo.lock and runs the whole suite (unit, emulator conformance and behaviour, the SDK suite,
-# CLI, and FUSE mount tests).
+# CLI, and FUSE mount tests); with no arguments, then checks the .deb and `cargo install`
+# (scripts/check-package.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +16,7 @@ command -v script >/dev/null 2>&1 || missing+=(bsdutils)
 command -v sqlite3 >/dev/null 2>&1 || missing+=(sqlite3)
 command -v git >/dev/null 2>&1 || missing+=(git)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
+command -v strip >/dev/null 2>&1 || missing+=(binutils)
 python3 -c 'import ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
@@ -45,3 +47,9 @@ export BOXFS_SDK_VENV=$venv
 
 cargo build --locked --workspace --all-targets
 cargo test --locked --workspace --all-targets "$@"
+
+# A whole-suite run (no arguments narrowing it) also checks both ways of installing boxfs:
+# the release build they share takes a few minutes, which a narrowed run does not want.
+if [ $# -eq 0 ]; then
+  bash scripts/check-package.sh
+fi

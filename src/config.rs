@@ -19,6 +19,7 @@
 //! ```
 
 use crate::vfs::FsyncMode;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 /// Every key the config file (and `-o key=value`) accepts, with what its value must be.
@@ -41,6 +42,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("log_file", "an absolute path (or one starting with ~/)"),
     ("as_user", "a Box user id (string) to act for"),
     ("metadata_cache_size", "a size in bytes (whole number)"),
+    ("metrics", "a port (served on 127.0.0.1) or an IP:PORT to serve Prometheus metrics on"),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -110,6 +112,8 @@ pub struct Settings {
     pub log_file: Option<PathBuf>,
     /// `as_user`: every request acts for this Box user (`As-User`; default: nobody else).
     pub as_user: Option<String>,
+    /// `metrics`: where to serve Prometheus metrics (default: nowhere; see [`metrics_addr`]).
+    pub metrics: Option<SocketAddr>,
 }
 
 impl Default for Settings {
@@ -134,6 +138,7 @@ impl Default for Settings {
             fsync: FsyncMode::Local,
             log_file: None,
             as_user: None,
+            metrics: None,
         }
     }
 }
@@ -194,6 +199,14 @@ impl Raw<'_> {
         }
     }
 
+    /// A port as a TOML integer, or the text [`metrics_addr`] reads.
+    fn metrics_addr(&self) -> Option<SocketAddr> {
+        match self {
+            Raw::Toml(toml::Value::Integer(n)) => u16::try_from(*n).ok().map(|p| SocketAddr::from(([127, 0, 0, 1], p))),
+            _ => metrics_addr(self.text()?).ok(),
+        }
+    }
+
     fn path(&self) -> Option<PathBuf> {
         let text = self.text()?;
         match text.strip_prefix("~/") {
@@ -228,6 +241,7 @@ impl Settings {
             "fsync" => raw.fsync().map(|v| self.fsync = v),
             "log_file" => raw.path().map(|v| self.log_file = Some(v)),
             "as_user" => raw.text().filter(|v| !v.trim().is_empty()).map(|v| self.as_user = Some(v.trim().to_string())),
+            "metrics" => raw.metrics_addr().map(|v| self.metrics = Some(v)),
             _ => None,
         };
         ok.ok_or(Some(expected))
@@ -241,6 +255,16 @@ impl Settings {
                 ConfigError::BadValue { origin: origin.into(), key: key.into(), expected, found: raw.shown() }
             }
         })
+    }
+}
+
+/// The address `--metrics`/`metrics=` means: a bare port is `127.0.0.1:PORT` (loopback);
+/// otherwise an `IP:PORT` (`[::1]:PORT` for IPv6), served as written.
+pub fn metrics_addr(text: &str) -> Result<SocketAddr, String> {
+    let text = text.trim();
+    match text.parse::<u16>() {
+        Ok(port) => Ok(SocketAddr::from(([127, 0, 0, 1], port))),
+        Err(_) => text.parse().map_err(|_| format!("'{text}' is neither a port nor an IP:PORT")),
     }
 }
 
@@ -402,5 +426,26 @@ mod tests {
         assert_eq!(s.set("nope", Raw::Text("x")), Err(None));
         assert_eq!(s.set("upload_parallelism", Raw::Text("0")), Err(Some(KEYS[11].1)));
         assert_eq!((s.metadata_ttl, s.allow_other, s.upload_parallelism), (30, true, 8));
+    }
+
+    #[test]
+    fn metrics_addresses_a_bare_port_is_loopback() {
+        let addr = |t: &str| metrics_addr(t).ok();
+        assert_eq!(addr("9464"), Some("127.0.0.1:9464".parse().unwrap()));
+        assert_eq!(addr(" 127.0.0.1:0 "), Some("127.0.0.1:0".parse().unwrap()));
+        assert_eq!(addr("[::1]:9464"), Some("[::1]:9464".parse().unwrap()));
+        assert_eq!(addr("0.0.0.0:9464"), Some("0.0.0.0:9464".parse().unwrap()));
+        assert_eq!((addr("localhost:9464"), addr("99999"), addr("")), (None, None, None));
+        let mut s = Settings::default();
+        s.set("metrics", Raw::Text("9100")).unwrap();
+        assert_eq!(s.metrics, Some("127.0.0.1:9100".parse().unwrap()));
+        let file = parse("metrics = 9200\n[accounts.work]\nmetrics = \"127.0.0.2:9300\"\n").unwrap();
+        let mut work = Settings::default();
+        file.apply_for("work", &mut work).unwrap();
+        assert_eq!(work.metrics, Some("127.0.0.2:9300".parse().unwrap()));
+        let mut other = Settings::default();
+        file.apply_for("other", &mut other).unwrap();
+        assert_eq!(other.metrics, Some("127.0.0.1:9200".parse().unwrap()));
+        assert!(parse("metrics = \"nowhere\"\n").unwrap_err().to_string().contains("'metrics'"));
     }
 }

@@ -12,8 +12,11 @@
 //! entry (`listers.rs` says how the two are told apart). Every entry sent with attributes but
 //! `.` and `..` counts as a lookup for the kernel (it will FORGET it), exactly like a LOOKUP
 //! reply; one sent without them does not.
+//!
+//! Every operation is counted and timed from its arrival here to its reply (`timing.rs`).
 
 mod listers;
+mod timing;
 
 use crate::vfs::events::Inval;
 use crate::vfs::{
@@ -30,6 +33,8 @@ use std::ffi::OsStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+pub use timing::describe as describe_metrics;
+use timing::{spawn_blocking_timed, spawn_timed, OpTimer};
 
 pub struct BoxFuse {
     fs: Arc<Fs>,
@@ -234,6 +239,7 @@ impl Filesystem for BoxFuse {
     }
 
     fn lookup(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        let op = OpTimer::start("lookup");
         let Some(name) = utf8(name) else { return reply.error(not_utf8(name.len(), Errno::ENOENT)) };
         let tid = req.pid();
         let answer =
@@ -250,14 +256,16 @@ impl Filesystem for BoxFuse {
             return answer(result, &self.ttl, &self.listers, reply);
         }
         let (fs, ttl, listers) = (self.fs.clone(), self.ttl.clone(), self.listers.clone());
-        self.rt.spawn(async move { answer(fs.lookup(parent.0, &name).await, &ttl, &listers, reply) });
+        spawn_timed(&self.rt, op, async move { answer(fs.lookup(parent.0, &name).await, &ttl, &listers, reply) });
     }
 
     fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
+        let _op = OpTimer::start("forget");
         self.fs.forget(ino.0, nlookup);
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+        let op = OpTimer::start("getattr");
         let answer = |result: Result<Attr, VfsError>, ttl: Duration, reply: ReplyAttr| match result {
             Ok(a) => reply.attr(&ttl, &file_attr(&a)),
             Err(e) => reply.error(errno("getattr", e)),
@@ -266,14 +274,15 @@ impl Filesystem for BoxFuse {
             return answer(result, self.ttl.of(ino.0), reply);
         }
         let (fs, ttl) = (self.fs.clone(), self.ttl.of(ino.0));
-        self.rt.spawn(async move { answer(fs.getattr(ino.0).await, ttl, reply) });
+        spawn_timed(&self.rt, op, async move { answer(fs.getattr(ino.0).await, ttl, reply) });
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        let op = OpTimer::start("open");
         let write = flags.acc_mode() != OpenAccMode::O_RDONLY;
         let truncate = flags.0 & libc::O_TRUNC != 0;
         let fs = self.fs.clone();
-        self.rt.spawn(async move {
+        spawn_timed(&self.rt, op, async move {
             match fs.open(ino.0, write, truncate).await {
                 Ok(fh) => reply.opened(FileHandle(fh), open_mode(flags.acc_mode(), FopenFlags::FOPEN_KEEP_CACHE)),
                 Err(e) => reply.error(errno("open", e)),
@@ -292,12 +301,13 @@ impl Filesystem for BoxFuse {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
+        let op = OpTimer::start("read");
         // Bytes already in memory are answered here; only a read that must wait goes to a task.
         if let Some(data) = self.fs.read_ready(fh.0, offset, size) {
             return reply.data(&data);
         }
         let fs = self.fs.clone();
-        self.rt.spawn(async move {
+        spawn_timed(&self.rt, op, async move {
             match fs.read(fh.0, offset, size).await {
                 Ok(data) => reply.data(&data),
                 Err(e) => reply.error(errno("read", e)),
@@ -315,17 +325,19 @@ impl Filesystem for BoxFuse {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
+        let _op = OpTimer::start("release");
         self.fs.release(fh.0);
         reply.ok();
     }
 
     fn flush(&self, _req: &Request, _ino: INodeNo, fh: FileHandle, _lock_owner: LockOwner, reply: ReplyEmpty) {
+        let op = OpTimer::start("flush");
         // Every close(2) lands here: only `--sync-on-close` has anything to wait for.
         if !self.fs.config().sync_on_close {
             return reply.ok();
         }
         let fs = self.fs.clone();
-        self.rt.spawn(async move {
+        spawn_timed(&self.rt, op, async move {
             match fs.flush(fh.0).await {
                 Ok(()) => reply.ok(),
                 Err(e) => reply.error(errno("flush", e)),
@@ -336,22 +348,24 @@ impl Filesystem for BoxFuse {
     /// Durable on the local disk (a blocking flush, off the FUSE threads), or under `--fsync
     /// box` committed in Box.
     fn fsync(&self, _req: &Request, ino: INodeNo, _fh: FileHandle, _datasync: bool, reply: ReplyEmpty) {
+        let op = OpTimer::start("fsync");
         let fs = self.fs.clone();
         let answer = |result: Result<(), VfsError>, reply: ReplyEmpty| match result {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(errno("fsync", e)),
         };
         match fs.config().fsync {
-            FsyncMode::Local => drop(self.rt.spawn_blocking(move || answer(fs.fsync_local(ino.0), reply))),
-            FsyncMode::Box => drop(self.rt.spawn(async move { answer(fs.fsync_in_box(ino.0).await, reply) })),
+            FsyncMode::Local => spawn_blocking_timed(&self.rt, op, move || answer(fs.fsync_local(ino.0), reply)),
+            FsyncMode::Box => spawn_timed(&self.rt, op, async move { answer(fs.fsync_in_box(ino.0).await, reply) }),
         }
     }
 
     /// Directory changes in Box are single calls that have completed when they return; files
     /// created in the directory and not in Box yet are flushed to the local disk.
     fn fsyncdir(&self, _req: &Request, ino: INodeNo, _fh: FileHandle, _datasync: bool, reply: ReplyEmpty) {
+        let op = OpTimer::start("fsyncdir");
         let fs = self.fs.clone();
-        self.rt.spawn_blocking(move || match fs.fsyncdir_local(ino.0) {
+        spawn_blocking_timed(&self.rt, op, move || match fs.fsyncdir_local(ino.0) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(errno("fsyncdir", e)),
         });
@@ -360,6 +374,7 @@ impl Filesystem for BoxFuse {
     /// The folder is opened for its entries' attributes when the caller stats what it lists
     /// (`listers.rs`); the kernel keeps its copy of the entries when that copy serves.
     fn opendir(&self, req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        let op = OpTimer::start("opendir");
         let answer = |result: Result<DirOpened, VfsError>, reply: ReplyOpen| match result {
             Ok(dir) => reply.opened(FileHandle(dir.fh), dir_cache_flags(dir.kernel_copy)),
             Err(e) => reply.error(errno("opendir", e)),
@@ -369,10 +384,11 @@ impl Filesystem for BoxFuse {
             return answer(result, reply);
         }
         let fs = self.fs.clone();
-        self.rt.spawn(async move { answer(fs.opendir(ino.0, with_attributes).await, reply) });
+        spawn_timed(&self.rt, op, async move { answer(fs.opendir(ino.0, with_attributes).await, reply) });
     }
 
     fn readdir(&self, _req: &Request, _ino: INodeNo, fh: FileHandle, offset: u64, mut reply: ReplyDirectory) {
+        let _op = OpTimer::start("readdir");
         match self.fs.readdir(fh.0) {
             Ok(dir) => {
                 for (next, e) in dir.from(offset) {
@@ -390,6 +406,7 @@ impl Filesystem for BoxFuse {
     /// Folders, and every entry of a folder opened for attributes, go with their attributes;
     /// the other entries as names.
     fn readdirplus(&self, _req: &Request, _ino: INodeNo, fh: FileHandle, offset: u64, mut reply: ReplyDirectoryPlus) {
+        let _op = OpTimer::start("readdirplus");
         let dir = match self.fs.readdir(fh.0) {
             Ok(dir) => dir,
             Err(e) => return reply.error(errno("readdirplus", e)),
@@ -410,13 +427,15 @@ impl Filesystem for BoxFuse {
     }
 
     fn releasedir(&self, _req: &Request, _ino: INodeNo, fh: FileHandle, _flags: OpenFlags, reply: ReplyEmpty) {
+        let _op = OpTimer::start("releasedir");
         self.fs.releasedir(fh.0);
         reply.ok();
     }
 
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
+        let op = OpTimer::start("statfs");
         let fs = self.fs.clone();
-        self.rt.spawn(async move {
+        spawn_timed(&self.rt, op, async move {
             const BSIZE: u64 = 4096;
             match fs.quota().await {
                 Ok(u) => {
@@ -432,9 +451,14 @@ impl Filesystem for BoxFuse {
 
     /// Box's shared link and lock are asked of Box (in a task); the rest is answered here.
     fn getxattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
+        let op = OpTimer::start("getxattr");
         if let Some(name) = name.to_str().filter(|n| asks_box(n)).map(str::to_string) {
             let fs = self.fs.clone();
-            self.rt.spawn(async move { reply_xattr(fs.box_xattr(ino.0, &name, size == 0).await, size, reply) });
+            spawn_timed(
+                &self.rt,
+                op,
+                async move { reply_xattr(fs.box_xattr(ino.0, &name, size == 0).await, size, reply) },
+            );
             return;
         }
         let value = match name.to_str() {
@@ -445,6 +469,7 @@ impl Filesystem for BoxFuse {
     }
 
     fn listxattr(&self, _req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
+        let _op = OpTimer::start("listxattr");
         match self.fs.listxattr(ino.0) {
             Ok(names) => {
                 let mut buf = Vec::new();
@@ -475,11 +500,12 @@ impl Filesystem for BoxFuse {
         _position: u32,
         reply: ReplyEmpty,
     ) {
+        let op = OpTimer::start("setxattr");
         let Some(name) = name.to_str().filter(|n| asks_box(n)).map(str::to_string) else {
             return reply.error(Errno::from_i32(libc::ENOTSUP));
         };
         let (fs, value) = (self.fs.clone(), value.to_vec());
-        self.rt.spawn(async move {
+        spawn_timed(&self.rt, op, async move {
             match fs.setxattr(ino.0, &name, &value, flags).await {
                 Ok(()) => reply.ok(),
                 Err(e) => reply.error(errno("setxattr", e)),
@@ -489,11 +515,12 @@ impl Filesystem for BoxFuse {
 
     /// Removing Box's shared link or lock removes it in Box; anything else `ENOTSUP`.
     fn removexattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        let op = OpTimer::start("removexattr");
         let Some(name) = name.to_str().filter(|n| asks_box(n)).map(str::to_string) else {
             return reply.error(Errno::from_i32(libc::ENOTSUP));
         };
         let fs = self.fs.clone();
-        self.rt.spawn(async move {
+        spawn_timed(&self.rt, op, async move {
             match fs.removexattr(ino.0, &name).await {
                 Ok(()) => reply.ok(),
                 Err(e) => reply.error(errno("removexattr", e)),
@@ -513,6 +540,7 @@ impl Filesystem for BoxFuse {
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
+        let _op = OpTimer::start("write");
         // A local pwrite into the staging file: quick enough to answer inline.
         match self.fs.write(fh.0, offset, data) {
             Ok(n) => reply.written(n),
@@ -530,6 +558,7 @@ impl Filesystem for BoxFuse {
         mode: i32,
         reply: ReplyEmpty,
     ) {
+        let _op = OpTimer::start("fallocate");
         // Local to the staging file, like `write`.
         match self.fs.fallocate(fh.0, offset, length, mode) {
             Ok(()) => reply.ok(),
@@ -548,9 +577,10 @@ impl Filesystem for BoxFuse {
         flags: i32,
         reply: ReplyCreate,
     ) {
+        let op = OpTimer::start("create");
         let (fs, ttl, len, name, caller) = (self.fs.clone(), self.ttl.get(), name.len(), utf8(name), caller(req));
         let open = open_mode(OpenFlags(flags).acc_mode(), FopenFlags::empty());
-        self.rt.spawn(async move {
+        spawn_timed(&self.rt, op, async move {
             let Some(name) = name else { return reply.error(not_utf8(len, Errno::EINVAL)) };
             match fs.create(parent.0, &name, mode, caller).await {
                 Ok((a, fh)) => reply.created(&ttl, &file_attr(&a), Generation(0), FileHandle(fh), open),
@@ -569,8 +599,9 @@ impl Filesystem for BoxFuse {
         rdev: u32,
         reply: ReplyEntry,
     ) {
+        let op = OpTimer::start("mknod");
         let (fs, ttl, len, name, caller) = (self.fs.clone(), self.ttl.get(), name.len(), utf8(name), caller(req));
-        self.rt.spawn(async move {
+        spawn_timed(&self.rt, op, async move {
             let Some(name) = name else { return reply.error(not_utf8(len, Errno::EINVAL)) };
             match fs.mknod(parent.0, &name, mode, rdev, caller).await {
                 Ok(a) => reply.entry(&ttl, &file_attr(&a), Generation(0)),
@@ -580,8 +611,9 @@ impl Filesystem for BoxFuse {
     }
 
     fn mkdir(&self, req: &Request, parent: INodeNo, name: &OsStr, mode: u32, _umask: u32, reply: ReplyEntry) {
+        let op = OpTimer::start("mkdir");
         let (fs, ttl, len, name, caller) = (self.fs.clone(), self.ttl.get(), name.len(), utf8(name), caller(req));
-        self.rt.spawn(async move {
+        spawn_timed(&self.rt, op, async move {
             let Some(name) = name else { return reply.error(not_utf8(len, Errno::EINVAL)) };
             match fs.mkdir(parent.0, &name, mode, caller).await {
                 Ok(a) => reply.entry(&ttl, &file_attr(&a), Generation(0)),
@@ -591,8 +623,9 @@ impl Filesystem for BoxFuse {
     }
 
     fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        let op = OpTimer::start("unlink");
         let (fs, len, name) = (self.fs.clone(), name.len(), utf8(name));
-        self.rt.spawn(async move {
+        spawn_timed(&self.rt, op, async move {
             let Some(name) = name else { return reply.error(not_utf8(len, Errno::ENOENT)) };
             match fs.unlink(parent.0, &name).await {
                 Ok(()) => reply.ok(),
@@ -602,8 +635,9 @@ impl Filesystem for BoxFuse {
     }
 
     fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        let op = OpTimer::start("rmdir");
         let (fs, len, name) = (self.fs.clone(), name.len(), utf8(name));
-        self.rt.spawn(async move {
+        spawn_timed(&self.rt, op, async move {
             let Some(name) = name else { return reply.error(not_utf8(len, Errno::ENOENT)) };
             match fs.rmdir(parent.0, &name).await {
                 Ok(()) => reply.ok(),
@@ -622,13 +656,14 @@ impl Filesystem for BoxFuse {
         flags: fuser::RenameFlags,
         reply: ReplyEmpty,
     ) {
+        let op = OpTimer::start("rename");
         if flags.bits() & !libc::RENAME_NOREPLACE != 0 {
             return reply.error(Errno::from_i32(libc::EINVAL)); // RENAME_EXCHANGE / WHITEOUT: not on Box
         }
         let noreplace = flags.bits() & libc::RENAME_NOREPLACE != 0;
         let len = name.len().max(newname.len());
         let (fs, name, newname) = (self.fs.clone(), utf8(name), utf8(newname));
-        self.rt.spawn(async move {
+        spawn_timed(&self.rt, op, async move {
             let (Some(name), Some(newname)) = (name, newname) else {
                 return reply.error(not_utf8(len, Errno::EINVAL));
             };
@@ -659,12 +694,13 @@ impl Filesystem for BoxFuse {
         _flags: Option<fuser::BsdFileFlags>,
         reply: ReplyAttr,
     ) {
+        let op = OpTimer::start("setattr");
         let mtime = mtime.map(|t| match t {
             fuser::TimeOrNow::SpecificTime(t) => t,
             fuser::TimeOrNow::Now => std::time::SystemTime::now(),
         });
         let (fs, ttl, owner) = (self.fs.clone(), self.ttl.get(), OwnerChange { mode, uid, gid });
-        self.rt.spawn(async move {
+        spawn_timed(&self.rt, op, async move {
             match fs.setattr(ino.0, size, mtime, owner).await {
                 Ok(a) => reply.attr(&ttl, &file_attr(&a)),
                 Err(e) => reply.error(errno("setattr", e)),
@@ -674,9 +710,10 @@ impl Filesystem for BoxFuse {
 
     /// A target that is not UTF-8 cannot be kept in Box metadata: `EINVAL`.
     fn symlink(&self, req: &Request, parent: INodeNo, name: &OsStr, target: &std::path::Path, reply: ReplyEntry) {
+        let op = OpTimer::start("symlink");
         let (fs, ttl, len, name, caller) = (self.fs.clone(), self.ttl.get(), name.len(), utf8(name), caller(req));
         let target = target.to_str().map(str::to_string);
-        self.rt.spawn(async move {
+        spawn_timed(&self.rt, op, async move {
             let (Some(name), Some(target)) = (name, target) else {
                 return reply.error(not_utf8(len, Errno::EINVAL));
             };
@@ -689,6 +726,7 @@ impl Filesystem for BoxFuse {
 
     /// Answered from the attributes stored on the link, without a download.
     fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
+        let _op = OpTimer::start("readlink");
         match self.fs.readlink(ino.0) {
             Ok(target) => reply.data(target.as_bytes()),
             Err(e) => reply.error(errno("readlink", e)),
@@ -697,6 +735,7 @@ impl Filesystem for BoxFuse {
 
     /// Hard links: Box items live in one folder each.
     fn link(&self, _req: &Request, _ino: INodeNo, _newparent: INodeNo, _newname: &OsStr, reply: ReplyEntry) {
+        let _op = OpTimer::start("link");
         reply.error(Errno::from_i32(libc::ENOTSUP));
     }
 }

@@ -1,5 +1,6 @@
 //! Mounting: resolves the root folder, opens the block cache, builds the vfs, mounts it with
-//! fuser, reports readiness, and serves until `fusermount3 -u` or SIGINT/SIGTERM (both clean).
+//! fuser (serving its metrics first when asked), reports readiness, and serves until
+//! `fusermount3 -u` or SIGINT/SIGTERM (both clean).
 
 use crate::config::Settings;
 use crate::control::{ControlServer, MountEntry};
@@ -40,6 +41,8 @@ pub enum MountError {
     Cache { dir: PathBuf, source: std::io::Error },
     #[error("FUSE mount failed: {0} (is fuse3 installed and /dev/fuse available?)")]
     Fuse(std::io::Error),
+    #[error("{0}")]
+    Metrics(#[from] crate::telemetry::TelemetryError),
 }
 
 /// Resolves `--root`: a numeric folder id as is, a path folder by folder (exact name first,
@@ -157,6 +160,8 @@ pub async fn serve(
     stopping: impl FnOnce(),
 ) -> Result<(), MountError> {
     raise_open_file_limit();
+    // Before mounting: an address that cannot be served fails the mount with nothing mounted.
+    let mut telemetry = cfg.settings.metrics.map(crate::telemetry::serve).transpose()?;
     let kernel_ttl = KernelTtl::new(FOLLOWED_TTL, Duration::from_secs(cfg.settings.metadata_ttl));
     let adapter = BoxFuse::new(fs.clone(), tokio::runtime::Handle::current(), kernel_ttl.clone());
     let mut session = fuser::Session::new(adapter, &cfg.mountpoint, &fuser_config(cfg)).map_err(MountError::Fuse)?;
@@ -171,6 +176,9 @@ pub async fn serve(
         .map_err(MountError::Fuse)?;
     tracing::info!(mountpoint = %cfg.mountpoint.display(), "mounted");
     let events = cfg.settings.events.then(|| follow_events(fs.clone(), &client, notifier, kernel_ttl));
+    if let Some(telemetry) = &mut telemetry {
+        telemetry.mirror(fs.clone(), events.as_ref().map(|e| e.1.clone()));
+    }
     if !cfg.settings.read_only {
         fs.recover();
     }

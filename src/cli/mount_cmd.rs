@@ -110,6 +110,11 @@ pub struct MountArgs {
     /// $XDG_CACHE_HOME/boxfs/mount.log).
     #[arg(long, value_name = "FILE")]
     pub log_file: Option<PathBuf>,
+    /// Serve Prometheus metrics (API requests, bytes, block cache, uploads, events, FUSE
+    /// latency) at http://ADDR/metrics: a bare PORT is 127.0.0.1:PORT; an address that is not
+    /// loopback is reachable from the network (default: not served).
+    #[arg(long, value_name = "[IP:]PORT", value_parser = crate::config::metrics_addr)]
+    pub metrics: Option<std::net::SocketAddr>,
     /// Stay in the foreground (default: return once the mount is ready and serve in the background).
     #[arg(long)]
     pub foreground: bool,
@@ -223,6 +228,9 @@ fn apply_flags(args: &MountArgs, given: impl Fn(&str) -> bool, settings: &mut Se
     }
     if given("as_user") {
         settings.as_user = args.api.as_user.clone();
+    }
+    if given("metrics") {
+        settings.metrics = args.metrics;
     }
 }
 

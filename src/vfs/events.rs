@@ -176,6 +176,7 @@ pub async fn follow(fs: Arc<Fs>, mut stream: EventStream, notify: impl Fn(Inval)
                     for inval in fs.apply_event(ev).await {
                         notify(inval);
                     }
+                    super::telemetry::event_applied(ev);
                 }
             }
             changed = state.changed() => {

@@ -41,6 +41,7 @@ pub mod meta;
 mod ops;
 pub mod read;
 pub mod remote;
+pub mod telemetry;
 mod time;
 pub mod uploads;
 pub mod write;

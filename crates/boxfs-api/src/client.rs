@@ -268,7 +268,7 @@ impl Client {
 
     async fn attempt(&self, req: RequestBuilder, call: &Call<'_>, attempt: u32) -> Next {
         let backoff = self.inner.cfg.retry.backoff(attempt);
-        let resp = match req.send().await {
+        let resp = match super::telemetry::send(req, call.method.as_str(), &call.url, attempt).await {
             Ok(r) => r,
             Err(e) => {
                 let failure = Some(failure_of(&e));

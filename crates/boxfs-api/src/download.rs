@@ -122,6 +122,7 @@ impl Client {
                 return Err(ApiError::RetriesExhausted { attempts: attempt, last: Box::new(error) });
             }
             tracing::debug!(file_id, %error, "download retry");
+            super::telemetry::retried();
             tokio::time::sleep(wait).await;
         }
     }
@@ -139,6 +140,7 @@ impl Client {
     ) -> Result<(), Fetch> {
         // A fresh request without Authorization: the token stays on the API host.
         let resp = self.inner.http.get(url).header(reqwest::header::RANGE, range).send().await;
+        super::telemetry::download_answered(&resp);
         let resp = resp.map_err(|e| {
             let failure = failure_of(&e);
             Fetch::Transient(e.into(), Some(failure))
@@ -172,6 +174,7 @@ impl Client {
             let room = want.map_or(usize::MAX, |w| w.saturating_sub(*got).min(usize::MAX as u64) as usize);
             data = &data[..data.len().min(room)];
             out.write_all(data).await.map_err(|e| Fetch::Fatal(e.into()))?;
+            super::telemetry::downloaded(data.len());
             *got += data.len() as u64;
             if want.is_some_and(|w| *got >= w) {
                 break;

@@ -165,7 +165,9 @@ impl Client {
             let sep = if server.url.contains('?') { '&' } else { '?' };
             let url = format!("{}{sep}stream_position={position}", server.url);
             // The realtime host needs no token; it is not sent there.
-            let resp = self.inner.longpoll_http.get(&url).timeout(timeout).send().await?;
+            let resp = self.inner.longpoll_http.get(&url).timeout(timeout).send().await;
+            super::telemetry::longpoll_answered(&resp);
+            let resp = resp?;
             if !resp.status().is_success() {
                 return Err(ApiError::Http { status: resp.status().as_u16(), code: None, message: "long-poll".into() });
             }

@@ -3,7 +3,7 @@
 //! credentials, JWT apps), acting for another user (`As-User`), one retry policy, a request
 //! budget shared by the processes of an identity, typed models, listings, item operations,
 //! metadata instances, shared links and locks, ranged downloads, uploads (direct and sessions)
-//! and the event stream.
+//! and the event stream; what it sends is recorded through the `metrics` facade (`telemetry`).
 //! It knows HTTP and JSON, nothing of FUSE.
 
 pub mod auth;
@@ -22,6 +22,7 @@ pub mod model;
 pub mod oauth;
 mod reach;
 pub mod sharing;
+pub mod telemetry;
 pub mod token_file;
 mod upload;
 

@@ -118,16 +118,21 @@ impl Inner {
         let mut last_err = None;
         for _ in 0..MAX_ATTEMPTS {
             if let Some(bytes) = self.downloads.cache().recent_range_now(&key, start, end) {
+                crate::vfs::telemetry::block_hit();
                 return Ok(bytes);
             }
             match self.downloads.join_or_start(&key, self.block_len(index), false) {
                 Slot::Cached => {
                     if let Some(bytes) = self.cached(&key, start, end).await {
+                        crate::vfs::telemetry::block_hit();
                         return Ok(bytes);
                     }
                 }
                 Slot::Pending { rx, prefetch } => match wait(rx).await {
-                    Some(Ok(block)) => return read_file(block, start, end).await,
+                    Some(Ok(block)) => {
+                        crate::vfs::telemetry::block_miss();
+                        return read_file(block, start, end).await;
+                    }
                     Some(Err(e)) if prefetch && !retried_prefetch => {
                         tracing::debug!(file_id = %self.file_id, block = index, error = %e, "prefetch failed; fetching again");
                         retried_prefetch = true;
@@ -298,6 +303,7 @@ impl Reader {
             return None;
         }
         self.observe(offset, end, first, last);
+        crate::vfs::telemetry::block_hit();
         Some(bytes)
     }
 
