@@ -454,6 +454,10 @@ impl Remote for FakeBox {
         Arc::new(self.clone())
     }
 
+    fn idle(&self) -> Arc<dyn Remote> {
+        Arc::new(self.clone())
+    }
+
     fn upload_cutoff(&self) -> u64 {
         20 * 1024 * 1024
     }

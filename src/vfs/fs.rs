@@ -14,7 +14,7 @@ use super::meta::posix::Posix;
 use super::meta::rights::Op;
 use super::meta::sharing::BoxSharing;
 use super::read::blocks::BlockCache;
-use super::read::downloads::{BlockRequest, Downloads, FetchFn};
+use super::read::downloads::{BlockRequest, Downloads, FetchFn, Urgency};
 use super::read::prefetch::{Reader, ReaderConfig};
 use super::read::version::ContentVersion;
 use super::remote::Remote;
@@ -80,11 +80,16 @@ pub(super) enum Handle {
     Staged(Arc<Staged>),
 }
 
-/// Downloads a block from `remote` (`background` for prefetches) into the cache file it is
-/// given.
-fn block_fetcher(remote: Arc<dyn Remote>, background: Arc<dyn Remote>) -> FetchFn {
+/// Downloads a block from `remote` (its background twin for prefetches, its idle one for
+/// pinned content) into the cache file it is given.
+fn block_fetcher(remote: Arc<dyn Remote>) -> FetchFn {
+    let (background, idle) = (remote.background(), remote.idle());
     Arc::new(move |req: BlockRequest, mut out| {
-        let c = if req.prefetch { background.clone() } else { remote.clone() };
+        let c = match req.urgency {
+            Urgency::Read => remote.clone(),
+            Urgency::Prefetch => background.clone(),
+            Urgency::Pin => idle.clone(),
+        };
         Box::pin(async move {
             c.read_range_into(&req.file_id, req.version.download_param(), req.offset, req.len, &mut out)
                 .await
@@ -195,7 +200,7 @@ impl Fs {
             Fetched::NotModified => return Err(VfsError::Api(ApiError::Decode("304 without an etag".into()))),
         };
         let background = remote.background();
-        let fetch = block_fetcher(remote.clone(), background.clone());
+        let fetch = block_fetcher(remote.clone());
         let downloads = Downloads::new(blocks, fetch);
         Ok(Arc::new_cyclic(|me| Fs {
             inodes: InodeTable::new(root_id, Meta::from_item(&root)),

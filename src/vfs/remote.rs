@@ -7,7 +7,8 @@
 //!
 //! A remote has a background twin ([`Remote::background`]) for work nobody waits on
 //! (prefetching, uploads, metadata writes), which the request budget serves after the calls
-//! that someone waits on.
+//! that someone waits on, and an idle twin ([`Remote::idle`]) for downloads of pinned content,
+//! served after both.
 
 use async_trait::async_trait;
 use boxfs_api::metadata::{ItemKind, PatchOp};
@@ -27,6 +28,8 @@ pub type RemoteResult<T> = Result<T, ApiError>;
 pub trait Remote: Send + Sync + 'static {
     /// The same remote, at the priority of work nobody waits on.
     fn background(&self) -> Arc<dyn Remote>;
+    /// The same remote, below background work (downloads of pinned content).
+    fn idle(&self) -> Arc<dyn Remote>;
     /// Content below this size is uploaded in one request; above it through a session.
     fn upload_cutoff(&self) -> u64;
 
@@ -113,6 +116,10 @@ pub trait Remote: Send + Sync + 'static {
 impl Remote for Client {
     fn background(&self) -> Arc<dyn Remote> {
         Arc::new(Client::background(self))
+    }
+
+    fn idle(&self) -> Arc<dyn Remote> {
+        Arc::new(Client::idle(self))
     }
 
     fn upload_cutoff(&self) -> u64 {
