@@ -99,6 +99,9 @@ pub fn render(s: &Status) -> String {
         _ => s.cache.dir.display().to_string(),
     };
     line("cache:", cache);
+    if let Some(pinned) = s.cache.pinned_bytes {
+        line("pinned:", format!("{} kept on this device (apart from the cache size)", human_bytes(pinned)));
+    }
     if let Some(api) = &s.api {
         line(
             "API:",
@@ -145,6 +148,12 @@ pub fn render(s: &Status) -> String {
         out.push_str(&row);
         out.push('\n');
     }
+    if !s.pins.is_empty() {
+        out.push_str(&format!("  {:<9} {} item(s) kept on this device\n", "pins:", s.pins.len()));
+        for p in &s.pins {
+            out.push_str(&format!("    {}\n", super::pin_cmd::progress_line(p)));
+        }
+    }
     out
 }
 
@@ -189,7 +198,7 @@ pub fn run_sync(args: SyncArgs) -> ExitCode {
 }
 
 /// Each mount to sync with the paths in it (relative to its root; none: all of it).
-fn sync_targets(paths: &[PathBuf]) -> Result<Vec<(PathBuf, Vec<PathBuf>)>, control::ControlError> {
+pub(super) fn sync_targets(paths: &[PathBuf]) -> Result<Vec<(PathBuf, Vec<PathBuf>)>, control::ControlError> {
     if paths.is_empty() {
         return Ok(control::all_registered()?.into_iter().map(|m| (m.mountpoint, Vec::new())).collect());
     }

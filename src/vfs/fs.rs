@@ -15,6 +15,7 @@ use super::meta::rights::Op;
 use super::meta::sharing::BoxSharing;
 use super::read::blocks::BlockCache;
 use super::read::downloads::{BlockRequest, Downloads, FetchFn, Urgency};
+use super::read::pins::PinList;
 use super::read::prefetch::{Reader, ReaderConfig};
 use super::read::version::ContentVersion;
 use super::remote::Remote;
@@ -163,6 +164,7 @@ pub struct Fs {
     quota: Mutex<Option<(Instant, User)>>,
     // The read room's.
     downloads: Arc<Downloads>,
+    pins: Arc<PinList>,
     // The write room's; uploads running at once are limited by `upload_slots`.
     staged: StagedFiles,
     upload_slots: tokio::sync::Semaphore,
@@ -193,6 +195,7 @@ impl Fs {
         root_id: &str,
         blocks: Arc<BlockCache>,
         journal: Journal,
+        pins: PinList,
         cfg: FsConfig,
     ) -> VfsResult<Arc<Fs>> {
         let root = match remote.get_folder(root_id, None).await? {
@@ -210,6 +213,7 @@ impl Fs {
             background,
             cfg,
             downloads,
+            pins: Arc::new(pins),
             handles: Mutex::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
             walk_ahead: Mutex::new(HashSet::new()),
@@ -329,7 +333,7 @@ impl Fs {
     }
 
     /// [`Fs::listing`], fetched (if it must be) through `remote`.
-    async fn listing_via(&self, ino: Ino, remote: &dyn Remote) -> VfsResult<Arc<Listing>> {
+    pub(super) async fn listing_via(&self, ino: Ino, remote: &dyn Remote) -> VfsResult<Arc<Listing>> {
         let node = self.node(ino)?;
         if node.kind != NodeKind::Dir {
             return Err(VfsError::NotDir);
@@ -801,12 +805,14 @@ impl Fs {
         }
         let node = self.node(ino)?;
         let known = XATTRS.iter().copied().filter(|n| xattr(&node, n).is_some());
-        Ok(known.chain(self.box_xattr_names(&node)).collect())
+        Ok(known.chain(self.box_xattr_names(&node)).chain(self.pin_xattr_name(&node)).collect())
     }
 
-    /// Block cache bytes in use and its budget.
-    pub fn cache_usage(&self) -> (u64, u64) {
-        (self.blocks().used_bytes(), self.blocks().capacity())
+    /// Block cache bytes in use (budgeted), its budget, and the bytes of pinned content (kept
+    /// apart from the budget).
+    pub fn cache_usage(&self) -> CacheUsage {
+        let blocks = self.blocks();
+        CacheUsage { used: blocks.used_bytes(), capacity: blocks.capacity(), pinned: blocks.pinned_bytes() }
     }
 
     pub fn inode_count(&self) -> usize {
@@ -855,6 +861,14 @@ impl Fs {
         self.downloads.cache()
     }
 
+    pub(super) fn downloads(&self) -> &Arc<Downloads> {
+        &self.downloads
+    }
+
+    pub(super) fn pins(&self) -> &Arc<PinList> {
+        &self.pins
+    }
+
     /// Drops a folder's cached listing (the next lookup or readdir lists it again).
     pub(super) async fn forget_listing(&self, ino: Ino) {
         self.listings.forget(ino).await;
@@ -863,6 +877,15 @@ impl Fs {
     pub(super) async fn forget_all_listings(&self) {
         self.listings.forget_all().await;
     }
+}
+
+/// The block cache's use: bytes of evictable blocks, the capacity that budgets them, and
+/// bytes of pinned content.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CacheUsage {
+    pub used: u64,
+    pub capacity: u64,
+    pub pinned: u64,
 }
 
 /// What an open directory lists: `.`, `..`, then the folder's entries as they were when it
