@@ -235,8 +235,16 @@ impl Fs {
         let dir = self.blocks().dir().to_path_buf();
         let free = free_space(&dir)?;
         let node = self.inodes().get(ino).ok_or(VfsError::NotFound)?;
-        // Box's size of a folder is everything in it: if that fits, what is missing does.
-        if node.meta.size <= free {
+        // Box's size of a folder is everything in it (asked afresh: changes below a folder
+        // do not change what the mount knows of it): if that fits, what is missing does.
+        let size = match node.kind {
+            NodeKind::Dir => match self.remote().get_folder(&node.box_id, None).await? {
+                Fetched::Modified(folder) => folder.common.size,
+                Fetched::NotModified => node.meta.size,
+            },
+            _ => node.meta.size,
+        };
+        if size <= free {
             return Ok(());
         }
         let idle = self.remote().idle();
