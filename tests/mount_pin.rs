@@ -95,7 +95,8 @@ fn wait_complete(m: &Mounted, files_total: u64) {
 fn a_pinned_folder_reads_back_without_downloads_over_a_small_cache_and_after_a_remount() {
     let Some((rt, emu)) = fuse_emulator(|_| {}) else { return };
     // The cache budget (2 MB) is smaller than the folder (11 MB) and than its biggest file.
-    let small_cache = ["--cache-size", "2000000"];
+    // The metadata stays fresh for the test's length, so that reads are about content only.
+    let small_cache = ["--cache-size", "2000000", "--metadata-ttl", "3600"];
     let mut m = Mounted::start(rt, emu, &small_cache);
     let (docs_id, mut files) = docs(&m);
     let total: u64 = files.iter().map(|(_, d)| d.len() as u64).sum();
@@ -118,6 +119,8 @@ fn a_pinned_folder_reads_back_without_downloads_over_a_small_cache_and_after_a_r
     names.sort();
     assert_eq!(names.len(), 21);
     assert_eq!(downloads(&m), 0, "pinned files read without a download: {}", m.stats());
+    // With the metadata fresh, no API call at all: what an offline mount will need.
+    assert_eq!(m.item_requests(), 0, "no API call to read pinned files: {}", m.stats());
 
     // The attribute: `1` on the folder, `inherited` in it; only the folder's own pin can go.
     let pinned = "user.boxfs.pinned";

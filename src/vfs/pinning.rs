@@ -45,7 +45,7 @@ pub const PINNED: &str = "user.boxfs.pinned";
 const COALESCE: Duration = Duration::from_millis(300);
 /// How long after a run that left something missing (a failed download) the next one starts.
 const RETRY_AFTER: Duration = Duration::from_secs(60);
-/// Blocks of one file downloaded at once by the worker.
+/// Blocks the worker downloads at once (of one file or several).
 const BLOCKS_AT_ONCE: usize = 4;
 /// Parent links followed at most looking for a pinned folder (a guard, deeper than any tree).
 const MAX_DEPTH: usize = 4096;
@@ -323,12 +323,17 @@ impl Fs {
     }
 
     /// Keeps one pin's content: finds the item, lists its files (their contents go in
-    /// `wanted`), pins and downloads each. `Ok(false)` when some download failed (the pin's
-    /// state says which); `Err` when the item or its tree could not be walked.
+    /// `wanted`), pins their contents and downloads the missing blocks. `Ok(false)` when some
+    /// download failed (the pin's state says which); `Err` when the item or its tree could not
+    /// be walked.
     async fn run_pin(&self, pin: &Pin, idle: &dyn Remote, wanted: &mut HashSet<ContentKey>) -> Result<bool, String> {
         let Some(ino) = self.find_pinned(pin, idle).await? else { return Ok(true) };
         self.pins().set_path(pin.kind, &pin.id, &self.path_in_mount(ino));
         let files = self.pinned_files(ino, idle).await.map_err(|e| e.to_string())?;
+        let keys: Vec<ContentKey> =
+            files.iter().map(|f| ContentKey { file_id: f.box_id.clone(), version: content_version(f) }).collect();
+        wanted.extend(keys.iter().cloned());
+        self.blocks().pin_all(&keys).map_err(|e| format!("the block cache: {e}"))?;
         let mut progress = PinProgress {
             files_present: 0,
             files_total: files.len() as u64,
@@ -336,19 +341,42 @@ impl Fs {
             bytes_total: files.iter().map(|f| f.meta.size).sum(),
             state: PinState::Downloading,
         };
-        for f in &files {
-            wanted.insert(ContentKey { file_id: f.box_id.clone(), version: content_version(f) });
-            let cached = self.cached_bytes(f);
-            progress.bytes_present += cached;
-            progress.files_present += u64::from(cached == f.meta.size);
+        // Every missing block of every file, as (file, block, length).
+        let block_size = self.blocks().block_size();
+        let mut missing = vec![0u64; files.len()];
+        let mut jobs = Vec::new();
+        for (at, (file, key)) in files.iter().zip(&keys).enumerate() {
+            let size = file.meta.size;
+            for index in 0..size.div_ceil(block_size) {
+                let (block, len) = (key.block(index), block_size.min(size - index * block_size));
+                if self.blocks().contains(&block) {
+                    progress.bytes_present += len;
+                } else {
+                    missing[at] += 1;
+                    jobs.push((at, block, len));
+                }
+            }
+            progress.files_present += u64::from(missing[at] == 0);
         }
         self.pins().set_progress(pin.kind, &pin.id, progress.clone());
-        let mut failure = None;
-        for f in &files {
-            if let Err(e) = self.keep_file(f, pin, &mut progress).await {
-                tracing::debug!(file = %f.name, error = %e, "a pinned file's download failed");
-                failure.get_or_insert(format!("{}: {e}", f.name));
+        let fetches = jobs.into_iter().map(|(at, block, len)| self.keep_block(block, len).map(move |r| (at, len, r)));
+        let mut done = futures_util::stream::iter(fetches).buffer_unordered(BLOCKS_AT_ONCE);
+        let mut failure: Option<String> = None;
+        let mut failed = vec![false; files.len()];
+        while let Some((at, len, result)) = done.next().await {
+            match result {
+                Ok(()) => {
+                    progress.bytes_present += len;
+                    missing[at] -= 1;
+                    progress.files_present += u64::from(missing[at] == 0 && !failed[at]);
+                }
+                Err(e) => {
+                    tracing::debug!(file = %files[at].name, error = %e, "a pinned file's download failed");
+                    failed[at] = true;
+                    failure.get_or_insert(format!("{}: {e}", files[at].name));
+                }
             }
+            self.pins().set_progress(pin.kind, &pin.id, progress.clone());
         }
         progress.state = match &failure {
             None => PinState::Complete,
@@ -384,43 +412,6 @@ impl Fs {
         match self.resolve(std::path::Path::new(&pin.path)).await {
             Ok(ino) if self.inodes().get(ino).is_some_and(|n| n.box_id == pin.id) => Ok(Some(ino)),
             _ => Err(format!("not found at {} any more (moved?): pin it again where it is now", pin.path)),
-        }
-    }
-
-    /// Pins the file's current content in the cache and downloads its missing blocks,
-    /// counting them into `progress`.
-    async fn keep_file(&self, file: &Node, pin: &Pin, progress: &mut PinProgress) -> Result<(), String> {
-        let key = ContentKey { file_id: file.box_id.clone(), version: content_version(file) };
-        self.blocks().pin(&key).map_err(|e| format!("the block cache: {e}"))?;
-        let (size, block_size) = (file.meta.size, self.blocks().block_size());
-        let missing: Vec<u64> =
-            (0..size.div_ceil(block_size)).filter(|&i| !self.blocks().contains(&key.block(i))).collect();
-        if missing.is_empty() {
-            return Ok(());
-        }
-        let fetches = missing.into_iter().map(|i| {
-            let len = block_size.min(size - i * block_size);
-            self.keep_block(key.block(i), len).map(move |r| r.map(|()| len))
-        });
-        let mut done = futures_util::stream::iter(fetches).buffer_unordered(BLOCKS_AT_ONCE);
-        let mut failure = None;
-        while let Some(result) = done.next().await {
-            match result {
-                Ok(len) => {
-                    progress.bytes_present += len;
-                    self.pins().set_progress(pin.kind, &pin.id, progress.clone());
-                }
-                Err(e) => {
-                    failure.get_or_insert(e);
-                }
-            }
-        }
-        match failure {
-            Some(e) => Err(e),
-            None => {
-                progress.files_present += 1;
-                Ok(())
-            }
         }
     }
 

@@ -175,3 +175,43 @@ async fn pinning_what_is_not_in_box_or_not_a_file_or_folder_is_refused() {
     fs.release(fh);
     assert!(matches!(fs.pin(attr.ino).await, Err(VfsError::NotInBoxYet)));
 }
+
+#[tokio::test]
+async fn a_file_moved_into_a_pinned_folder_is_pinned_and_a_deleted_pinned_item_loses_its_pin() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fake = FakeBox::new();
+    docs(&fake);
+    fake.add_file(ROOT_ID, "later.bin", &content(7));
+    fake.add_file(ROOT_ID, "gone.bin", &content(8));
+    let fs = fs_in(&fake, tmp.path(), BLOCK).await;
+    let docs = fs.lookup(ROOT_INO, "docs").await.unwrap().ino;
+    fs.pin(docs).await.unwrap();
+    complete(&fs, docs).await;
+
+    fs.rename(ROOT_INO, "later.bin", docs, "later.bin", false).await.unwrap();
+    for _ in 0..500 {
+        if fs.pin_progress(docs).is_some_and(|p| p.files_present == 6 && p.state == PinState::Complete) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(fs.pin_progress(docs).unwrap().files_present, 6, "moved in: pinned by its position");
+    let later = fs.lookup(docs, "later.bin").await.unwrap().ino;
+    assert_eq!(fs.pinned_xattr(later).unwrap(), b"inherited");
+    let downloads = fake.calls("read_range_into");
+    assert_eq!(read_all(&fs, later).await, content(7));
+    assert_eq!(fake.calls("read_range_into"), downloads);
+
+    let gone = fs.lookup(ROOT_INO, "gone.bin").await.unwrap().ino;
+    fs.pin(gone).await.unwrap();
+    complete(&fs, gone).await;
+    fs.unlink(ROOT_INO, "gone.bin").await.unwrap();
+    for _ in 0..500 {
+        if fs.pins_report().len() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let left: Vec<String> = fs.pins_report().into_iter().map(|p| p.pin.path).collect();
+    assert_eq!(left, vec!["docs".to_string()], "the deleted file's pin went with it");
+}

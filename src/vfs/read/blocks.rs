@@ -485,8 +485,17 @@ impl BlockCache {
 
     /// Pins `content`: its blocks, cached now or later, are never evicted. Persisted.
     pub fn pin(&self, content: &ContentKey) -> io::Result<()> {
+        self.pin_all(std::slice::from_ref(content))
+    }
+
+    /// Pins every content of `contents` (see [`Self::pin`]), saved once.
+    pub fn pin_all(&self, contents: &[ContentKey]) -> io::Result<()> {
         let mut index = self.lock();
-        if index.pin(content) {
+        let mut changed = false;
+        for content in contents {
+            changed |= index.pin(content);
+        }
+        if changed {
             self.save_pinned(&index)?;
         }
         Ok(())
