@@ -35,14 +35,16 @@ pub enum Command {
     Mount(mount_cmd::MountArgs),
     /// Show the Box user requests act for, how the credentials authenticate, and the quota.
     Whoami(api_args::ApiArgs),
-    /// Show what mounts are doing: account, event stream, cache, API use, pending and failed
-    /// uploads (from the running daemon, or from the journal when none runs).
+    /// Show what mounts are doing: account, event stream, cache (pinned content apart), API use,
+    /// pending and failed uploads, pinned items and their downloads (from the running daemon,
+    /// or from the journal when none runs).
     Status(status_cmd::StatusArgs),
     /// Upload what is pending (on every mount, or under the given paths) now and wait until it
     /// is in Box.
     Sync(status_cmd::SyncArgs),
-    /// Keep files and folders in a mount on this device: downloaded in the background, never
-    /// evicted, readable without Box (a folder: everything in it, also what is added later).
+    /// Keep files and folders in a mount on this device: downloaded in the background and
+    /// never evicted, so reading them needs no download (a folder: everything in it, also what
+    /// is added later).
     Pin(pin_cmd::PinArgs),
     /// Stop keeping files and folders on this device (their content becomes ordinary cache).
     Unpin(pin_cmd::UnpinArgs),

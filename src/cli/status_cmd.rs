@@ -1,5 +1,6 @@
-//! `boxfs status` (what a mount is doing: account, event stream, cache, API use, the request
-//! budget shared with the other processes of its login, pending and failed uploads, or where
+//! `boxfs status` (what a mount is doing: account, event stream, cache and pinned bytes, API
+//! use, the request budget shared with the other processes of its login, pending and failed
+//! uploads, pinned items with their download's progress, or where
 //! one file or folder stands; `--json` for scripts), `boxfs sync` (upload what is pending,
 //! everywhere or under some paths, now and wait, with a progress bar on a terminal) and `boxfs
 //! recover` (upload or discard an entry held after a system crash).
