@@ -99,9 +99,12 @@ fn finish(command: &str, errors: Vec<String>, success: &str) -> ExitCode {
 
 /// `Docs: 12 of 20 files, 3.0 MiB of 5.0 MiB, downloading`.
 pub fn progress_line(p: &PinReport) -> String {
+    let path = match p.path.as_os_str().is_empty() {
+        true => "(the mount's root)".to_string(),
+        false => p.path.display().to_string(),
+    };
     let mut line = format!(
-        "{}: {} of {} files, {} of {}, {}",
-        p.path.display(),
+        "{path}: {} of {} files, {} of {}, {}",
         p.files_present,
         p.files_total,
         human_bytes(p.bytes_present),

@@ -162,14 +162,10 @@ async fn wait_for_pins(
     let mut tick = tokio::time::interval(PROGRESS_EVERY);
     loop {
         tick.tick().await;
-        let progress: Vec<_> = inos.iter().map(|&ino| (ino, fs.pin_progress(ino))).collect();
-        let pins: Vec<PinReport> = fs
-            .pins_report()
-            .into_iter()
-            .filter(|p| progress.iter().any(|(ino, _)| fs.path_in_mount(*ino) == p.pin.path))
-            .map(PinReport::from)
-            .collect();
+        let infos: Vec<_> = inos.iter().map(|&ino| fs.pin_info(ino)).collect();
+        let pins: Vec<PinReport> = infos.iter().flatten().cloned().map(PinReport::from).collect();
         send(write, &PinsNow { pins }).await?;
+        let progress: Vec<_> = inos.iter().zip(infos).map(|(&ino, info)| (ino, info.map(|i| i.progress))).collect();
         let settled = progress.iter().all(|(_, p)| p.as_ref().is_none_or(|p| p.state != PinState::Downloading));
         if settled {
             let failed = progress.iter().filter_map(|(ino, p)| match p.as_ref().map(|p| &p.state) {

@@ -27,7 +27,7 @@ use super::dotbox::is_virtual;
 use super::error::{VfsError, VfsResult};
 use super::fs::{content_version, Fs};
 use super::meta::inode::{Ino, Node, NodeKind, ROOT_INO};
-use super::read::blocks::ContentKey;
+use super::read::blocks::{BlockKey, ContentKey};
 use super::read::downloads::{wait, Slot, Urgency};
 use super::read::pins::{Pin, PinError, PinInfo, PinKind, PinProgress, PinState};
 use super::remote::Remote;
@@ -218,8 +218,13 @@ impl Fs {
 
     /// The progress of the pin of `ino` (pinned itself).
     pub fn pin_progress(&self, ino: Ino) -> Option<PinProgress> {
+        self.pin_info(ino).map(|i| i.progress)
+    }
+
+    /// The pin of `ino` (pinned itself), with its progress.
+    pub fn pin_info(&self, ino: Ino) -> Option<PinInfo> {
         let node = self.inodes().get(ino)?;
-        self.pins().progress(pin_kind(node.kind)?, &node.box_id)
+        self.pins().info(pin_kind(node.kind)?, &node.box_id)
     }
 
     /// Something changed at or under one of `inos` (an event, an upload that landed): the
@@ -293,7 +298,8 @@ impl Fs {
         let idle = self.remote().idle();
         let mut wanted = HashSet::new();
         let (mut every_walk, mut missing) = (true, false);
-        for pin in self.pins().all() {
+        let (pins, generation) = self.pins().all();
+        for pin in pins {
             match self.run_pin(&pin, &*idle, &mut wanted).await {
                 Ok(complete) => missing |= !complete,
                 Err(reason) => {
@@ -304,7 +310,9 @@ impl Fs {
                 }
             }
         }
-        if every_walk {
+        // A pin made or removed meanwhile is not in `wanted`: the next run (woken by that
+        // change) decides on what to unpin.
+        if every_walk && self.pins().generation() == generation {
             if let Err(e) = self.blocks().unpin_unless(|c| wanted.contains(c)) {
                 tracing::warn!(error = %e, "could not save the pinned contents");
             }
@@ -416,7 +424,7 @@ impl Fs {
     }
 
     /// Downloads one block into the cache at idle priority (or joins its download under way).
-    async fn keep_block(&self, key: super::read::blocks::BlockKey, len: u64) -> Result<(), String> {
+    async fn keep_block(&self, key: BlockKey, len: u64) -> Result<(), String> {
         let rx = match self.downloads().join_or_start(&key, len, Urgency::Pin) {
             Slot::Cached => return Ok(()),
             Slot::Pending { rx, .. } => rx,

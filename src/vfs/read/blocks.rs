@@ -154,47 +154,47 @@ impl Index {
         self.pinned.keys().chain(self.lru.iter().map(|(k, _)| k))
     }
 
-    /// Marks `content` pinned and moves its blocks apart; false if it was pinned already.
-    fn pin(&mut self, content: &ContentKey) -> bool {
-        if !self.pinned_contents.entry(content.file_id.clone()).or_default().insert(content.version.clone()) {
-            return false;
+    /// Marks `contents` pinned and moves their blocks apart (one pass over the evictable
+    /// blocks); false if every one was pinned already.
+    fn pin(&mut self, contents: &[ContentKey]) -> bool {
+        let mut added = false;
+        for c in contents {
+            added |= self.pinned_contents.entry(c.file_id.clone()).or_default().insert(c.version.clone());
         }
-        let moving: Vec<BlockKey> = self
-            .lru
-            .iter()
-            .filter(|(k, _)| k.file_id == content.file_id && k.version == content.version)
-            .map(|(k, _)| k.clone())
-            .collect();
-        for key in moving {
-            if let Some(e) = self.take(&key) {
-                self.insert(key, e);
-            }
+        if added {
+            let moving: Vec<BlockKey> =
+                self.lru.iter().map(|(k, _)| k).filter(|k| self.is_pinned(k)).cloned().collect();
+            self.reindex(moving);
         }
-        true
+        added
     }
 
-    /// Marks `content` unpinned; its blocks become the most recently used evictable ones.
-    /// False if it was not pinned.
-    fn unpin(&mut self, content: &ContentKey) -> bool {
-        let Some(versions) = self.pinned_contents.get_mut(&content.file_id) else { return false };
-        if !versions.remove(&content.version) {
-            return false;
+    /// Marks the pinned contents `keep` says no to unpinned; their blocks become the most
+    /// recently used evictable ones (one pass over the pinned blocks). False if none was.
+    fn unpin_unless(&mut self, keep: impl Fn(&ContentKey) -> bool) -> bool {
+        let doomed: Vec<ContentKey> = self.contents().into_iter().filter(|c| !keep(c)).collect();
+        for c in &doomed {
+            if let Some(versions) = self.pinned_contents.get_mut(&c.file_id) {
+                versions.remove(&c.version);
+                if versions.is_empty() {
+                    self.pinned_contents.remove(&c.file_id);
+                }
+            }
         }
-        if versions.is_empty() {
-            self.pinned_contents.remove(&content.file_id);
+        if !doomed.is_empty() {
+            let moving: Vec<BlockKey> = self.pinned.keys().filter(|k| !self.is_pinned(k)).cloned().collect();
+            self.reindex(moving);
         }
-        let moving: Vec<BlockKey> = self
-            .pinned
-            .keys()
-            .filter(|k| k.file_id == content.file_id && k.version == content.version)
-            .cloned()
-            .collect();
-        for key in moving {
+        !doomed.is_empty()
+    }
+
+    /// Puts blocks where their content's pin (or its absence) says they belong.
+    fn reindex(&mut self, keys: Vec<BlockKey>) {
+        for key in keys {
             if let Some(e) = self.take(&key) {
                 self.insert(key, e);
             }
         }
-        true
     }
 
     fn contents(&self) -> Vec<ContentKey> {
@@ -268,9 +268,7 @@ impl BlockCache {
             pinned_used: 0,
             pinned_contents: HashMap::new(),
         };
-        for content in read_pinned(&dir.join(PINNED_FILE))? {
-            index.pin(&content);
-        }
+        index.pin(&read_pinned(&dir.join(PINNED_FILE))?);
         for (_, key, size) in found {
             index.insert(key, Entry { size, touched: None });
         }
@@ -491,11 +489,7 @@ impl BlockCache {
     /// Pins every content of `contents` (see [`Self::pin`]), saved once.
     pub fn pin_all(&self, contents: &[ContentKey]) -> io::Result<()> {
         let mut index = self.lock();
-        let mut changed = false;
-        for content in contents {
-            changed |= index.pin(content);
-        }
-        if changed {
+        if index.pin(contents) {
             self.save_pinned(&index)?;
         }
         Ok(())
@@ -509,12 +503,8 @@ impl BlockCache {
     /// Unpins every pinned content `keep` says no to (see [`Self::unpin`]).
     pub fn unpin_unless(&self, keep: impl Fn(&ContentKey) -> bool) -> io::Result<()> {
         let mut index = self.lock();
-        let doomed: Vec<ContentKey> = index.contents().into_iter().filter(|c| !keep(c)).collect();
-        if doomed.is_empty() {
+        if !index.unpin_unless(keep) {
             return Ok(());
-        }
-        for content in &doomed {
-            index.unpin(content);
         }
         self.evict(&mut index);
         self.save_pinned(&index)
@@ -539,8 +529,8 @@ impl BlockCache {
         let file =
             PinnedFile { pinned: index.contents().into_iter().map(|c| (c.file_id, c.version.cache_name())).collect() };
         let bytes = serde_json::to_vec(&file).map_err(io::Error::other)?;
-        // Not fsynced: after a power loss the pins (kept durably by their owner) pin again.
-        boxfs_io::atomic_file::replace(&self.dir.join(PINNED_FILE), &bytes, false)
+        // Durable: after a power loss, an open must not take pinned blocks for evictable ones.
+        boxfs_io::atomic_file::write_atomic(&self.dir.join(PINNED_FILE), &bytes)
     }
 
     fn lock(&self) -> MutexGuard<'_, Index> {

@@ -107,6 +107,8 @@ struct PinsFile {
 struct State {
     pins: Vec<Pin>,
     progress: HashMap<(PinKind, String), PinProgress>,
+    /// Counts the changes of `pins` (pins added or removed).
+    generation: u64,
 }
 
 /// The pin list of one mount. `Send + Sync`.
@@ -140,7 +142,7 @@ impl PinList {
 
     fn with(file: Option<PathBuf>, pins: Vec<Pin>) -> PinList {
         let progress = pins.iter().map(|p| ((p.kind, p.id.clone()), PinProgress::starting())).collect();
-        PinList { file, state: Mutex::new(State { pins, progress }), wake: Notify::new() }
+        PinList { file, state: Mutex::new(State { pins, progress, generation: 0 }), wake: Notify::new() }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -153,9 +155,15 @@ impl PinList {
         boxfs_io::atomic_file::write_atomic(file, &bytes)
     }
 
-    /// Every pin.
-    pub fn all(&self) -> Vec<Pin> {
-        self.lock().pins.clone()
+    /// Every pin, and the list's generation (see [`PinList::generation`]).
+    pub fn all(&self) -> (Vec<Pin>, u64) {
+        let st = self.lock();
+        (st.pins.clone(), st.generation)
+    }
+
+    /// A number that changes whenever a pin is added or removed.
+    pub fn generation(&self) -> u64 {
+        self.lock().generation
     }
 
     pub fn is_empty(&self) -> bool {
@@ -179,6 +187,7 @@ impl PinList {
             st.pins.pop();
             return Err(e);
         }
+        st.generation += 1;
         Ok(true)
     }
 
@@ -192,6 +201,7 @@ impl PinList {
             return Err(e);
         }
         st.progress.remove(&(kind, id.to_string()));
+        st.generation += 1;
         Ok(true)
     }
 
@@ -219,6 +229,13 @@ impl PinList {
     /// A pin's progress.
     pub fn progress(&self, kind: PinKind, id: &str) -> Option<PinProgress> {
         self.lock().progress.get(&(kind, id.to_string())).cloned()
+    }
+
+    /// The pin of item `id` with its progress.
+    pub fn info(&self, kind: PinKind, id: &str) -> Option<PinInfo> {
+        let pin = self.get(kind, id)?;
+        let progress = self.progress(kind, id).unwrap_or_else(PinProgress::starting);
+        Some(PinInfo { pin, progress })
     }
 
     /// Every pin with its progress.
@@ -266,7 +283,7 @@ mod tests {
         let again = PinList::open(tmp.path()).unwrap();
         let mut moved = pin("1", PinKind::Folder);
         moved.path = "moved/here".into();
-        assert_eq!(again.all(), vec![moved, pin("1", PinKind::File)]);
+        assert_eq!(again.all().0, vec![moved, pin("1", PinKind::File)]);
         assert_eq!(again.progress(PinKind::File, "1").unwrap().state, PinState::Downloading);
     }
 
