@@ -2,9 +2,8 @@
 //! never evicted; `--wait` reports progress until they are downloaded) and `boxfs unpin
 //! PATH...` (their content becomes ordinary cache again), through each mount's control socket.
 
-use super::human_bytes;
-use super::status_cmd::sync_targets;
-use crate::control::{self, PinDone, PinReport};
+use super::status_cmd::{progress_line, sync_targets};
+use crate::control::{self, PinDone};
 use clap::Args;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -95,24 +94,4 @@ fn finish(command: &str, errors: Vec<String>, success: &str) -> ExitCode {
         eprintln!("boxfs {command}: {e}");
     }
     ExitCode::FAILURE
-}
-
-/// `Docs: 12 of 20 files, 3.0 MiB of 5.0 MiB, downloading`.
-pub fn progress_line(p: &PinReport) -> String {
-    let path = match p.path.as_os_str().is_empty() {
-        true => "(the mount's root)".to_string(),
-        false => p.path.display().to_string(),
-    };
-    let mut line = format!(
-        "{path}: {} of {} files, {} of {}, {}",
-        p.files_present,
-        p.files_total,
-        human_bytes(p.bytes_present),
-        human_bytes(p.bytes_total),
-        p.state
-    );
-    if let Some(e) = &p.error {
-        line.push_str(&format!(" ({e})"));
-    }
-    line
 }

@@ -7,7 +7,7 @@
 
 use super::human_bytes;
 use crate::control::{self, Status};
-use crate::control::{Upload, UploadStage};
+use crate::control::{PinReport, Upload, UploadStage};
 use clap::Args;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -152,7 +152,7 @@ pub fn render(s: &Status) -> String {
     if !s.pins.is_empty() {
         out.push_str(&format!("  {:<9} {} item(s) kept on this device\n", "pins:", s.pins.len()));
         for p in &s.pins {
-            out.push_str(&format!("    {}\n", super::pin_cmd::progress_line(p)));
+            out.push_str(&format!("    {}\n", progress_line(p)));
         }
     }
     out
@@ -249,4 +249,24 @@ fn draw_bar(s: &Status) {
         human_bytes(total)
     );
     let _ = err.flush();
+}
+
+/// `Docs: 12 of 20 files, 3.0 MiB of 5.0 MiB, downloading`.
+pub fn progress_line(p: &PinReport) -> String {
+    let path = match p.path.as_os_str().is_empty() {
+        true => "(the mount's root)".to_string(),
+        false => p.path.display().to_string(),
+    };
+    let mut line = format!(
+        "{path}: {} of {} files, {} of {}, {}",
+        p.files_present,
+        p.files_total,
+        human_bytes(p.bytes_present),
+        human_bytes(p.bytes_total),
+        p.state
+    );
+    if let Some(e) = &p.error {
+        line.push_str(&format!(" ({e})"));
+    }
+    line
 }

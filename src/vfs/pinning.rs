@@ -7,14 +7,15 @@
 //!   lack in the cache exactly, found by listing the tree) against the free space of the cache
 //!   dir's filesystem. Evictable blocks are not counted as free. A refusal downloads nothing.
 //! - The worker (one task per mount) runs at mount start, when a pin is made or removed, when
-//!   a change under a pinned item arrives from the event stream or an upload under one lands
-//!   (bursts coalesce into one run), and a minute after a run that failed. A run walks each
+//!   a change at or under a pinned item arrives from the event stream or is made through the
+//!   mount (an upload landed, a rename, a delete; bursts coalesce into one run), and a minute
+//!   after a run that left something missing. A run walks each
 //!   pinned tree through the listing cache (listings fetched at idle priority), pins each
 //!   file's current content in the block cache and downloads its missing blocks, a few at a
 //!   time, at idle priority, through the shared downloads registry (so a reader of the same
 //!   block shares the download). Content no pin covers any more (unpinned, deleted, moved out,
-//!   an older version) is unpinned at the end of a run that walked every pin; it stays cached
-//!   as ordinary, evictable blocks.
+//!   an older version) is unpinned at the end of a run that walked every pin while no pin was
+//!   made or removed; it stays cached as ordinary, evictable blocks.
 //! - A pinned item that Box no longer has (deleted, trashed) loses its pin. One moved
 //!   elsewhere is followed while the mount runs (its inode), and found again at the next mount
 //!   where it was last seen.
@@ -227,8 +228,8 @@ impl Fs {
         self.pins().info(pin_kind(node.kind)?, &node.box_id)
     }
 
-    /// Something changed at or under one of `inos` (an event, an upload that landed): the
-    /// worker runs if that is pinned or under a pinned folder.
+    /// Something changed at or under one of `inos` (an event; an upload that landed, a rename
+    /// or a delete made here): the worker runs if that is pinned or under a pinned folder.
     pub(super) fn pins_touched(&self, inos: &[Ino]) {
         if inos.iter().any(|&ino| self.pin_mark(ino).is_some()) {
             self.pins().wake();
@@ -252,8 +253,8 @@ impl Fs {
         if size <= free {
             return Ok(());
         }
-        let idle = self.remote().idle();
-        let files = self.pinned_files(ino, &*idle).await?;
+        // Someone waits for the answer: listed at the priority of a `ls`.
+        let files = self.pinned_files(ino, self.remote()).await?;
         let need: u64 = files.iter().map(|f| f.meta.size.saturating_sub(self.cached_bytes(f))).sum();
         if need > free {
             return Err(PinError::NoRoom { path: path.to_string(), need, free, dir }.into());
@@ -272,8 +273,10 @@ impl Fs {
     /// listing cache has no fresh listing. Web links and files not in Box yet are left out.
     async fn pinned_files(&self, ino: Ino, remote: &dyn Remote) -> VfsResult<Vec<Node>> {
         let top = self.inodes().get(ino).ok_or(VfsError::NotFound)?;
-        if top.kind != NodeKind::Dir {
-            return Ok(vec![top].into_iter().filter(|n| n.kind == NodeKind::File).collect());
+        match top.kind {
+            NodeKind::File => return Ok(vec![top]),
+            NodeKind::Link => return Ok(Vec::new()),
+            NodeKind::Dir => {}
         }
         let mut files = Vec::new();
         let mut folders = VecDeque::from([ino]);
@@ -303,8 +306,12 @@ impl Fs {
             match self.run_pin(&pin, &*idle, &mut wanted).await {
                 Ok(complete) => missing |= !complete,
                 Err(reason) => {
-                    tracing::warn!(path = %pin.path, %reason, "cannot keep a pinned item on this device");
-                    let failed = PinProgress { state: PinState::Failed(reason), ..self.pin_progress_of(&pin) };
+                    let before = self.pin_progress_of(&pin);
+                    // Once per reason, not once a minute while it lasts.
+                    if before.state != PinState::Failed(reason.clone()) {
+                        tracing::warn!(path = %pin.path, %reason, "cannot keep a pinned item on this device");
+                    }
+                    let failed = PinProgress { state: PinState::Failed(reason), ..before };
                     self.pins().set_progress(pin.kind, &pin.id, failed);
                     (every_walk, missing) = (false, true);
                 }
@@ -321,13 +328,7 @@ impl Fs {
     }
 
     fn pin_progress_of(&self, pin: &Pin) -> PinProgress {
-        self.pins().progress(pin.kind, &pin.id).unwrap_or(PinProgress {
-            files_present: 0,
-            files_total: 0,
-            bytes_present: 0,
-            bytes_total: 0,
-            state: PinState::Downloading,
-        })
+        self.pins().progress(pin.kind, &pin.id).unwrap_or_else(PinProgress::starting)
     }
 
     /// Keeps one pin's content: finds the item, lists its files (their contents go in

@@ -58,7 +58,8 @@ pub struct PinProgress {
 }
 
 impl PinProgress {
-    fn starting() -> PinProgress {
+    /// Nothing known yet: a pin just made, or not walked since the mount started.
+    pub fn starting() -> PinProgress {
         PinProgress { files_present: 0, files_total: 0, bytes_present: 0, bytes_total: 0, state: PinState::Downloading }
     }
 }
