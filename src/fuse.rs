@@ -21,7 +21,7 @@ mod timing;
 use crate::vfs::events::Inval;
 use crate::vfs::{
     asks_box, is_virtual, Attr, Caller, DirEntry, DirOpened, Fs, FsyncMode, KernelCopy, NodeKind, OwnerChange,
-    SpecialType, VfsError,
+    SpecialType, VfsError, PINNED,
 };
 use fuser::{
     Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, KernelConfig, LockOwner,
@@ -462,6 +462,7 @@ impl Filesystem for BoxFuse {
             return;
         }
         let value = match name.to_str() {
+            Some(PINNED) => self.fs.pinned_xattr(ino.0),
             Some(n) => self.fs.getxattr(ino.0, n),
             None => Err(VfsError::NoAttr),
         };
@@ -489,7 +490,8 @@ impl Filesystem for BoxFuse {
         }
     }
 
-    /// Only Box's shared link and lock can be set (each a Box call); anything else `ENOTSUP`.
+    /// Only Box's shared link and lock (each a Box call) and the pin can be set; anything
+    /// else `ENOTSUP`.
     fn setxattr(
         &self,
         _req: &Request,
@@ -501,27 +503,36 @@ impl Filesystem for BoxFuse {
         reply: ReplyEmpty,
     ) {
         let op = OpTimer::start("setxattr");
-        let Some(name) = name.to_str().filter(|n| asks_box(n)).map(str::to_string) else {
+        let Some(name) = name.to_str().filter(|n| asks_box(n) || *n == PINNED).map(str::to_string) else {
             return reply.error(Errno::from_i32(libc::ENOTSUP));
         };
         let (fs, value) = (self.fs.clone(), value.to_vec());
         spawn_timed(&self.rt, op, async move {
-            match fs.setxattr(ino.0, &name, &value, flags).await {
+            let set = match name.as_str() {
+                PINNED => fs.set_pinned_xattr(ino.0, &value).await,
+                _ => fs.setxattr(ino.0, &name, &value, flags).await,
+            };
+            match set {
                 Ok(()) => reply.ok(),
                 Err(e) => reply.error(errno("setxattr", e)),
             }
         });
     }
 
-    /// Removing Box's shared link or lock removes it in Box; anything else `ENOTSUP`.
+    /// Removing Box's shared link or lock removes it in Box, removing the pin unpins;
+    /// anything else `ENOTSUP`.
     fn removexattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, reply: ReplyEmpty) {
         let op = OpTimer::start("removexattr");
-        let Some(name) = name.to_str().filter(|n| asks_box(n)).map(str::to_string) else {
+        let Some(name) = name.to_str().filter(|n| asks_box(n) || *n == PINNED).map(str::to_string) else {
             return reply.error(Errno::from_i32(libc::ENOTSUP));
         };
         let fs = self.fs.clone();
         spawn_timed(&self.rt, op, async move {
-            match fs.removexattr(ino.0, &name).await {
+            let removed = match name.as_str() {
+                PINNED => fs.unpin(ino.0).await,
+                _ => fs.removexattr(ino.0, &name).await,
+            };
+            match removed {
                 Ok(()) => reply.ok(),
                 Err(e) => reply.error(errno("removexattr", e)),
             }

@@ -6,6 +6,7 @@ use crate::config::Settings;
 use crate::control::{ControlServer, MountEntry};
 use crate::fuse::{BoxFuse, KernelTtl};
 use crate::vfs::read::blocks::{BlockCache, DEFAULT_BLOCK_SIZE};
+use crate::vfs::read::pins::PinList;
 use crate::vfs::read::prefetch::ReaderConfig;
 use crate::vfs::write::journal::Journal;
 use crate::vfs::{AttrPolicy, Fs, FsConfig, VfsError};
@@ -85,7 +86,9 @@ pub async fn build_fs(client: &Client, cfg: &MountConfig) -> Result<Arc<Fs>, Mou
         .with_recent_blocks(fs_cfg.reader.recent_blocks());
     let journal_dir = Journal::dir_in(&cfg.cache_dir);
     let journal = Journal::open(&journal_dir).map_err(|source| MountError::Cache { dir: journal_dir, source })?;
-    Fs::new(Arc::new(client.clone()), &root, Arc::new(cache), journal, fs_cfg).await.map_err(|e| match e {
+    let pins =
+        PinList::open(&cfg.cache_dir).map_err(|source| MountError::Cache { dir: cfg.cache_dir.clone(), source })?;
+    Fs::new(Arc::new(client.clone()), &root, Arc::new(cache), journal, pins, fs_cfg).await.map_err(|e| match e {
         VfsError::Api(ApiError::NotFound { .. }) => MountError::RootNotFound(root.clone()),
         other => MountError::Vfs(other),
     })
@@ -182,6 +185,7 @@ pub async fn serve(
     if !cfg.settings.read_only {
         fs.recover();
     }
+    fs.start_pinning();
     let entry = MountEntry {
         mountpoint: std::path::absolute(&cfg.mountpoint).unwrap_or_else(|_| cfg.mountpoint.clone()),
         cache_dir: cfg.cache_dir.clone(),

@@ -6,7 +6,9 @@
 //! (the API client: `boxfs_api::telemetry`; the vfs: `vfs::telemetry`; FUSE operations:
 //! `fuse::timing`), none of which knows this exporter; each describes its own series. The gauges are read here from what
 //! `boxfs status` shows ([`Fs::cache_usage`], [`Fs::uploads`], the event stream's state):
-//! - `boxfs_block_cache_size_bytes`, `boxfs_block_cache_capacity_bytes`;
+//! - `boxfs_block_cache_size_bytes`, `boxfs_block_cache_capacity_bytes` (unpinned blocks and
+//!   their budget), `boxfs_pinned_bytes` (pinned content, not in that budget);
+//! - `boxfs_box_reachable` (0 while the mount is offline);
 //! - `boxfs_pending_uploads`, `boxfs_pending_upload_bytes` (files not yet in Box, and their sizes);
 //! - `boxfs_event_stream_live` (1 while the stream is live; absent with `--events off`).
 //!
@@ -88,6 +90,8 @@ fn describe_gauges() {
     use metrics::{describe_gauge, Unit};
     describe_gauge!("boxfs_block_cache_size_bytes", Unit::Bytes, "bytes in the block cache");
     describe_gauge!("boxfs_block_cache_capacity_bytes", Unit::Bytes, "the block cache's budget (cache_size)");
+    describe_gauge!("boxfs_pinned_bytes", Unit::Bytes, "bytes of pinned content, not counted in the capacity");
+    describe_gauge!("boxfs_box_reachable", "1 while Box can be reached, 0 while the mount is offline");
     describe_gauge!("boxfs_pending_uploads", "files with changes not yet in Box");
     describe_gauge!("boxfs_pending_upload_bytes", Unit::Bytes, "sizes of the files not yet in Box");
     describe_gauge!("boxfs_event_stream_live", "1 while Box's event stream is followed live, else 0");
@@ -98,9 +102,11 @@ async fn refresh_gauges(fs: Arc<Fs>, events: Option<watch::Receiver<StreamState>
     let mut tick = tokio::time::interval(REFRESH);
     loop {
         tick.tick().await;
-        let (used, capacity) = fs.cache_usage();
-        metrics::gauge!("boxfs_block_cache_size_bytes").set(used as f64);
-        metrics::gauge!("boxfs_block_cache_capacity_bytes").set(capacity as f64);
+        let cache = fs.cache_usage();
+        metrics::gauge!("boxfs_block_cache_size_bytes").set(cache.used as f64);
+        metrics::gauge!("boxfs_block_cache_capacity_bytes").set(cache.capacity as f64);
+        metrics::gauge!("boxfs_pinned_bytes").set(cache.pinned as f64);
+        metrics::gauge!("boxfs_box_reachable").set(if fs.connection().is_online() { 1.0 } else { 0.0 });
         let pending = fs.uploads(&Scope::All);
         metrics::gauge!("boxfs_pending_uploads").set(pending.len() as f64);
         metrics::gauge!("boxfs_pending_upload_bytes").set(pending.iter().map(|u| u.bytes_total).sum::<u64>() as f64);

@@ -9,6 +9,7 @@ mod login_cmd;
 pub mod man_cmd;
 mod mount_cmd;
 pub mod mount_helper;
+mod pin_cmd;
 mod preflight;
 pub mod sd_notify;
 mod share_cmd;
@@ -34,12 +35,19 @@ pub enum Command {
     Mount(mount_cmd::MountArgs),
     /// Show the Box user requests act for, how the credentials authenticate, and the quota.
     Whoami(api_args::ApiArgs),
-    /// Show what mounts are doing: account, event stream, cache, API use, pending and failed
-    /// uploads (from the running daemon, or from the journal when none runs).
+    /// Show what mounts are doing: account, event stream, cache (pinned content apart), API use,
+    /// pending and failed uploads, pinned items and their downloads (from the running daemon,
+    /// or from the journal when none runs).
     Status(status_cmd::StatusArgs),
     /// Upload what is pending (on every mount, or under the given paths) now and wait until it
     /// is in Box.
     Sync(status_cmd::SyncArgs),
+    /// Keep files and folders in a mount on this device: downloaded in the background and
+    /// never evicted, so reading them needs no download (a folder: everything in it, also what
+    /// is added later).
+    Pin(pin_cmd::PinArgs),
+    /// Stop keeping files and folders on this device (their content becomes ordinary cache).
+    Unpin(pin_cmd::UnpinArgs),
     /// Decide on a file held back after a system crash (its staged data may be incomplete):
     /// upload it after all, or discard it.
     Recover(status_cmd::RecoverArgs),
@@ -85,6 +93,8 @@ pub fn main() -> ExitCode {
         Command::Status(args) => status_cmd::run_status(args),
         Command::Sync(args) => status_cmd::run_sync(args),
         Command::Recover(args) => status_cmd::run_recover(args),
+        Command::Pin(args) => pin_cmd::run_pin(args),
+        Command::Unpin(args) => pin_cmd::run_unpin(args),
         Command::Versions(args) => versions_cmd::run(args),
         Command::Login(args) => login_cmd::run_login(args),
         Command::Logout(args) => login_cmd::run_logout(args),

@@ -69,7 +69,7 @@ pub struct MountArgs {
     /// Where cached blocks live (default: $XDG_CACHE_HOME/boxfs/<account>, or DIR/cache with --emulator).
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
-    /// Disk budget of the block cache, in bytes.
+    /// Disk budget of the block cache, in bytes (pinned content is kept apart from it).
     #[arg(long, value_name = "BYTES", default_value_t = Settings::default().cache_size)]
     pub cache_size: u64,
     /// Seconds metadata (listings, attributes) is trusted before asking Box again; also the

@@ -1,12 +1,13 @@
-//! `boxfs status` (what a mount is doing: account, event stream, cache, API use, the request
-//! budget shared with the other processes of its login, pending and failed uploads, or where
+//! `boxfs status` (what a mount is doing: account, event stream, cache and pinned bytes, API
+//! use, the request budget shared with the other processes of its login, pending and failed
+//! uploads, pinned items with their download's progress, or where
 //! one file or folder stands; `--json` for scripts), `boxfs sync` (upload what is pending,
 //! everywhere or under some paths, now and wait, with a progress bar on a terminal) and `boxfs
 //! recover` (upload or discard an entry held after a system crash).
 
 use super::human_bytes;
 use crate::control::{self, Status};
-use crate::control::{Upload, UploadStage};
+use crate::control::{PinReport, Upload, UploadStage};
 use clap::Args;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -100,6 +101,9 @@ pub fn render(s: &Status) -> String {
         _ => s.cache.dir.display().to_string(),
     };
     line("cache:", cache);
+    if let Some(pinned) = s.cache.pinned_bytes {
+        line("pinned:", format!("{} kept on this device (apart from the cache size)", human_bytes(pinned)));
+    }
     if let Some(api) = &s.api {
         line(
             "API:",
@@ -146,6 +150,12 @@ pub fn render(s: &Status) -> String {
         out.push_str(&row);
         out.push('\n');
     }
+    if !s.pins.is_empty() {
+        out.push_str(&format!("  {:<9} {} item(s) kept on this device\n", "pins:", s.pins.len()));
+        for p in &s.pins {
+            out.push_str(&format!("    {}\n", progress_line(p)));
+        }
+    }
     out
 }
 
@@ -190,7 +200,7 @@ pub fn run_sync(args: SyncArgs) -> ExitCode {
 }
 
 /// Each mount to sync with the paths in it (relative to its root; none: all of it).
-fn sync_targets(paths: &[PathBuf]) -> Result<Vec<(PathBuf, Vec<PathBuf>)>, control::ControlError> {
+pub(super) fn sync_targets(paths: &[PathBuf]) -> Result<Vec<(PathBuf, Vec<PathBuf>)>, control::ControlError> {
     if paths.is_empty() {
         return Ok(control::all_registered()?.into_iter().map(|m| (m.mountpoint, Vec::new())).collect());
     }
@@ -240,4 +250,24 @@ fn draw_bar(s: &Status) {
         human_bytes(total)
     );
     let _ = err.flush();
+}
+
+/// `Docs: 12 of 20 files, 3.0 MiB of 5.0 MiB, downloading`.
+pub fn progress_line(p: &PinReport) -> String {
+    let path = match p.path.as_os_str().is_empty() {
+        true => "(the mount's root)".to_string(),
+        false => p.path.display().to_string(),
+    };
+    let mut line = format!(
+        "{path}: {} of {} files, {} of {}, {}",
+        p.files_present,
+        p.files_total,
+        human_bytes(p.bytes_present),
+        human_bytes(p.bytes_total),
+        p.state
+    );
+    if let Some(e) = &p.error {
+        line.push_str(&format!(" ({e})"));
+    }
+    line
 }

@@ -1,9 +1,10 @@
 //! The command side of the control channel: find the mount a path lies in, ask its daemon for
-//! a status, a sync or a recovery decision; when no daemon answers, report what its journal
-//! holds.
+//! a status, a sync, a recovery decision, a pin or an unpin; when no daemon answers, report
+//! what its journal holds.
 
 use super::{
-    all_registered, paths_for, registered, Cache, ControlError, MountEntry, RecoverDone, Request, Status, SyncDone,
+    all_registered, paths_for, registered, Cache, ControlError, MountEntry, PinDone, PinsNow, RecoverDone, Request,
+    Status, SyncDone,
 };
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
@@ -80,12 +81,40 @@ fn journal_status(mountpoint: &Path, cache_dir: &Path) -> Result<Status, Control
         account: None,
         connection: super::Reachability::unknown(),
         events: "unknown".into(),
-        cache: Cache { dir: cache_dir.into(), used_bytes: None, capacity_bytes: None },
+        cache: Cache { dir: cache_dir.into(), used_bytes: None, capacity_bytes: None, pinned_bytes: None },
         api: None,
         uploads: crate::vfs::uploads::in_journal(cache_dir)?.into_iter().map(super::Upload::from).collect(),
         path: None,
         budget: None,
+        pins: Vec::new(),
     })
+}
+
+/// Asks the daemon of the mount at `mountpoint` to pin `paths` (relative to its root); with
+/// `wait`, `progress` sees the pins about four times a second until they are downloaded.
+pub fn pin(
+    mountpoint: &Path,
+    paths: Vec<PathBuf>,
+    wait: bool,
+    mut progress: impl FnMut(&PinsNow),
+) -> Result<PinDone, ControlError> {
+    let mut reader = connect(mountpoint, &Request::Pin { paths, wait })?;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 {
+            return Err(ControlError::NoDaemon(mountpoint.into()));
+        }
+        if let Ok(done) = serde_json::from_str::<PinDone>(line.trim()) {
+            return Ok(done);
+        }
+        progress(&serde_json::from_str::<PinsNow>(line.trim())?);
+    }
+}
+
+/// Asks the daemon of the mount at `mountpoint` to unpin `paths` (relative to its root).
+pub fn unpin(mountpoint: &Path, paths: Vec<PathBuf>) -> Result<PinDone, ControlError> {
+    let mut reader = connect(mountpoint, &Request::Unpin { paths })?;
+    read_line(&mut reader)?.ok_or_else(|| ControlError::NoDaemon(mountpoint.into()))
 }
 
 /// Asks the daemon of the mount at `mountpoint` to upload what is pending under `paths`

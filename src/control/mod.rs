@@ -5,20 +5,25 @@
 //! folder in it); `boxfs sync` asks it to upload what is pending (everywhere, or under some
 //! paths) now and streams progress until that is in Box; `boxfs recover` decides on an entry
 //! held after a system crash. When no daemon answers, the registry still says where the
-//! journal is. Paths inside a mount are found through the registry (the mount whose
-//! mountpoint is the longest prefix) and sent relative to the mount's root.
+//! journal is. `boxfs pin`/`unpin` ask it to keep items on this device (or stop), and `pin
+//! --wait` streams their download's progress. Paths inside a mount are found through the
+//! registry (the mount whose mountpoint is the longest prefix) and sent relative to the
+//! mount's root.
 //!
-//! Protocol: one JSON request line (`{"op":"status","path":…}`, `{"op":"sync","paths":[…]}`
-//! or `{"op":"recover","path":…,"upload":true}`), answered by JSON lines: a `Status` for
-//! `status`; for `sync`, `Status` lines every 250 ms, then a `SyncDone`; for `recover`, a
-//! `RecoverDone`.
+//! Protocol: one JSON request line (`{"op":"status","path":…}`, `{"op":"sync","paths":[…]}`,
+//! `{"op":"recover","path":…,"upload":true}`, `{"op":"pin","paths":[…],"wait":true}` or
+//! `{"op":"unpin","paths":[…]}`), answered by JSON lines: a `Status` for `status`; for `sync`,
+//! `Status` lines every 250 ms, then a `SyncDone`; for `recover`, a `RecoverDone`; for `pin`
+//! (with `wait`, `PinsNow` lines every 250 ms until the pins are downloaded first) and
+//! `unpin`, a `PinDone`.
 
 mod client;
 mod server;
 
-pub use client::{locate, recover, status, status_all, sync};
+pub use client::{locate, pin, recover, status, status_all, sync, unpin};
 pub use server::ControlServer;
 
+use crate::vfs::read::pins::{PinInfo, PinKind, PinState};
 use crate::vfs::uploads::{UploadInfo, UploadState};
 use serde::{Deserialize, Serialize};
 use sha1::{Digest, Sha1};
@@ -72,6 +77,63 @@ pub struct Status {
     /// The request budget this mount shares with the other processes of its login.
     #[serde(default)]
     pub budget: Option<SharedBudget>,
+    /// The items kept on this device, and how far their download is.
+    #[serde(default)]
+    pub pins: Vec<PinReport>,
+}
+
+/// One pinned item, as the control channel reports it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PinReport {
+    /// Where it is in the mount (relative to its root).
+    pub path: PathBuf,
+    /// `file` or `folder`.
+    pub kind: String,
+    pub files_present: u64,
+    pub files_total: u64,
+    pub bytes_present: u64,
+    pub bytes_total: u64,
+    /// `downloading`, `complete` or `failed`.
+    pub state: String,
+    /// Why it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl From<PinInfo> for PinReport {
+    fn from(p: PinInfo) -> PinReport {
+        let (state, error) = match p.progress.state {
+            PinState::Downloading => ("downloading", None),
+            PinState::Complete => ("complete", None),
+            PinState::Failed(why) => ("failed", Some(why)),
+        };
+        PinReport {
+            path: p.pin.path.into(),
+            kind: match p.pin.kind {
+                PinKind::File => "file".into(),
+                PinKind::Folder => "folder".into(),
+            },
+            files_present: p.progress.files_present,
+            files_total: p.progress.files_total,
+            bytes_present: p.progress.bytes_present,
+            bytes_total: p.progress.bytes_total,
+            state: state.into(),
+            error,
+        }
+    }
+}
+
+/// The pins asked about in a `pin --wait`, while they download.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PinsNow {
+    pub pins: Vec<PinReport>,
+}
+
+/// The last line of a `pin` or `unpin`: what could not be done, one message per path.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PinDone {
+    pub done: bool,
+    pub errors: Vec<String>,
 }
 
 /// Whether the daemon can reach Box: `online`, `offline` (since when, and the error that
@@ -132,8 +194,12 @@ pub struct Account {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Cache {
     pub dir: PathBuf,
+    /// Bytes of cached blocks the capacity budgets (every block but pinned ones).
     pub used_bytes: Option<u64>,
     pub capacity_bytes: Option<u64>,
+    /// Bytes of pinned content, kept apart from the capacity.
+    #[serde(default)]
+    pub pinned_bytes: Option<u64>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -266,6 +332,14 @@ pub enum Request {
     },
     /// Upload (or discard) the entry held after a system crash for the file at `path`.
     Recover { path: PathBuf, upload: bool },
+    /// Keep these files and folders on this device; with `wait`, report until they are.
+    Pin {
+        paths: Vec<PathBuf>,
+        #[serde(default)]
+        wait: bool,
+    },
+    /// Stop keeping these (pinned themselves) on this device.
+    Unpin { paths: Vec<PathBuf> },
 }
 
 /// Sockets: `$XDG_RUNTIME_DIR/boxfs/mounts`, else `/tmp/boxfs-UID/mounts`.

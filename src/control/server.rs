@@ -1,11 +1,12 @@
-//! The daemon side of the control channel: answers `status` from the live filesystem and
-//! runs `sync`, streaming progress. Removes its socket (and, when nothing is left pending,
+//! The daemon side of the control channel: answers `status` from the live filesystem, runs
+//! `sync` and `pin --wait`, streaming progress, and `unpin`. Removes its socket (and, when nothing is left pending,
 //! its registry entry) when dropped at unmount.
 
 use super::{
-    paths_for, private_parent, register, Account, ApiUse, Cache, MountEntry, Reachability, RecoverDone, Request,
-    SharedBudget, Status, SyncDone, Upload,
+    paths_for, private_parent, register, Account, ApiUse, Cache, MountEntry, PinDone, PinReport, PinsNow, Reachability,
+    RecoverDone, Request, SharedBudget, Status, SyncDone, Upload,
 };
+use crate::vfs::read::pins::PinState;
 use crate::vfs::uploads::Scope;
 use crate::vfs::Fs;
 use boxfs_api::{Client, StreamState};
@@ -118,6 +119,73 @@ async fn serve_one(stream: UnixStream, ctx: &Context) -> Result<(), super::Contr
             }
         }
         Request::Recover { path, upload } => send(&mut write, &recover(&ctx.fs, &path, upload).await).await,
+        Request::Pin { paths, wait } => {
+            let (pinned, mut errors) = pin(&ctx.fs, &paths).await;
+            if wait && errors.is_empty() {
+                errors = wait_for_pins(&ctx.fs, &pinned, &mut write).await?;
+            }
+            send(&mut write, &PinDone { done: true, errors }).await
+        }
+        Request::Unpin { paths } => {
+            let mut errors = Vec::new();
+            for path in &paths {
+                let unpinned = match ctx.fs.resolve(path).await {
+                    Ok(ino) => ctx.fs.unpin(ino).await,
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = unpinned {
+                    errors.push(format!("{}: {e}", path.display()));
+                }
+            }
+            send(&mut write, &PinDone { done: true, errors }).await
+        }
+    }
+}
+
+/// Pins each path; the inodes pinned, and one message per path that could not be.
+async fn pin(fs: &Fs, paths: &[PathBuf]) -> (Vec<u64>, Vec<String>) {
+    let (mut pinned, mut errors) = (Vec::new(), Vec::new());
+    for path in paths {
+        let ino = match fs.resolve(path).await {
+            Ok(ino) => ino,
+            Err(e) => {
+                errors.push(format!("{}: {e}", path.display()));
+                continue;
+            }
+        };
+        match fs.pin(ino).await {
+            Ok(_) => pinned.push(ino),
+            // Its message names the item and says why.
+            Err(crate::vfs::VfsError::Pin(e)) => errors.push(e.to_string()),
+            Err(e) => errors.push(format!("{}: {e}", path.display())),
+        }
+    }
+    (pinned, errors)
+}
+
+/// Sends the progress of the pins of `inos` every [`PROGRESS_EVERY`] until each is complete or
+/// failed; the failures.
+async fn wait_for_pins(
+    fs: &Fs,
+    inos: &[u64],
+    write: &mut (impl AsyncWriteExt + Unpin),
+) -> Result<Vec<String>, super::ControlError> {
+    let mut tick = tokio::time::interval(PROGRESS_EVERY);
+    loop {
+        tick.tick().await;
+        let infos: Vec<_> = inos.iter().map(|&ino| fs.pin_info(ino)).collect();
+        let pins: Vec<PinReport> = infos.iter().flatten().cloned().map(PinReport::from).collect();
+        send(write, &PinsNow { pins }).await?;
+        let progress: Vec<_> = inos.iter().zip(infos).map(|(&ino, info)| (ino, info.map(|i| i.progress))).collect();
+        let settled = progress.iter().all(|(_, p)| p.as_ref().is_none_or(|p| p.state != PinState::Downloading));
+        if settled {
+            let failed = progress.iter().filter_map(|(ino, p)| match p.as_ref().map(|p| &p.state) {
+                Some(PinState::Failed(why)) => Some(format!("{}: {why}", fs.path_in_mount(*ino))),
+                None => Some(format!("{}: no longer pinned", fs.path_in_mount(*ino))),
+                _ => None,
+            });
+            return Ok(failed.collect());
+        }
     }
 }
 
@@ -184,7 +252,7 @@ async fn status(ctx: &Context, scope: &Scope) -> Status {
     let counters = ctx.client.counters();
     let minute = counters.last_minute();
     let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
-    let (used, capacity) = fs.cache_usage();
+    let usage = fs.cache_usage();
     let budget = ctx.client.budget_use().await;
     Status {
         mountpoint: ctx.entry.mountpoint.clone(),
@@ -193,7 +261,12 @@ async fn status(ctx: &Context, scope: &Scope) -> Status {
         account,
         connection: Reachability::of(&ctx.client.connection()),
         events: events_word(ctx.events.as_ref()),
-        cache: Cache { dir: ctx.entry.cache_dir.clone(), used_bytes: Some(used), capacity_bytes: Some(capacity) },
+        cache: Cache {
+            dir: ctx.entry.cache_dir.clone(),
+            used_bytes: Some(usage.used),
+            capacity_bytes: Some(usage.capacity),
+            pinned_bytes: Some(usage.pinned),
+        },
         api: Some(ApiUse {
             requests_last_minute: minute.requests,
             throttled_last_minute: minute.throttled,
@@ -210,6 +283,7 @@ async fn status(ctx: &Context, scope: &Scope) -> Status {
             uploads_per_minute: budget.uploads_per_minute,
             pids: budget.pids,
         }),
+        pins: fs.pins_report().into_iter().map(PinReport::from).collect(),
     }
 }
 

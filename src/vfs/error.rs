@@ -1,6 +1,7 @@
 //! Filesystem errors and the one place where every error (the vfs's own and the API
 //! client's) becomes an errno.
 
+use super::read::pins::PinError;
 use boxfs_api::ApiError;
 use std::sync::Arc;
 
@@ -39,6 +40,8 @@ pub enum VfsError {
     #[error("permission denied by the item's permissions in Box")]
     Denied,
     #[error("{0}")]
+    Pin(#[from] PinError),
+    #[error("{0}")]
     Api(#[from] ApiError),
     #[error("{0}")]
     Shared(Arc<ApiError>),
@@ -70,6 +73,17 @@ fn api_errno(e: &ApiError) -> i32 {
     }
 }
 
+fn pin_errno(e: &PinError) -> i32 {
+    match e {
+        PinError::NoRoom { .. } => libc::ENOSPC,
+        // Removing `user.boxfs.pinned` from an item only under a pinned folder.
+        PinError::Inherited { .. } => libc::EPERM,
+        PinError::NotPinned(_) => libc::ENODATA,
+        PinError::NotPinnable(_) => libc::ENOTSUP,
+        PinError::Io(e) => e.raw_os_error().unwrap_or(libc::EIO),
+    }
+}
+
 impl VfsError {
     /// The errno the kernel gets for this error.
     pub fn errno(&self) -> i32 {
@@ -89,6 +103,7 @@ impl VfsError {
             VfsError::NotPermitted => libc::EPERM,
             VfsError::Denied => libc::EACCES,
             VfsError::NotInBoxYet => libc::EAGAIN,
+            VfsError::Pin(e) => pin_errno(e),
             VfsError::Api(e) => api_errno(e),
             VfsError::Shared(e) => api_errno(e),
             VfsError::Io(e) => e.raw_os_error().unwrap_or(libc::EIO),

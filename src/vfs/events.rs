@@ -7,7 +7,8 @@
 //! own metadata calls are recognised and cost nothing. A collaboration added, changed or
 //! removed (the user's role somewhere) makes everything be asked for again: listings,
 //! attributes and what the user may do with each item. A lock created or removed in Box reads
-//! the file again (`box_attrs.rs`). The kernel is told through a callback.
+//! the file again (`box_attrs.rs`). A change at or under a pinned item wakes the pin worker
+//! (`pinning.rs`), which fetches what is new. The kernel is told through a callback.
 
 use super::fs::{content_version, Fs};
 use super::meta::inode::{display_name, kind_of, Ino, Meta, NodeKind};
@@ -55,6 +56,8 @@ impl Fs {
         let gone =
             ev.event_type.removes_item() || matches!(item.common().item_status.as_deref(), Some("trashed" | "deleted"));
         let new_parent = item.common().parent.as_ref().and_then(|p| self.inodes().find(NodeKind::Dir, &p.id));
+        let mut touched: Vec<Ino> = existing.iter().flat_map(|n| [n.ino, n.parent]).collect();
+        touched.extend(new_parent.as_ref().map(|p| p.ino));
         // Listings hold names only: a content or metadata change in place leaves them valid.
         let in_place = ev.event_type.changes_in_place();
         let relocated = existing.as_ref().is_some_and(|node| {
@@ -89,6 +92,7 @@ impl Fs {
                 }
             }
         }
+        self.pins_touched(&touched);
         out
     }
 

@@ -481,6 +481,10 @@ impl Remote for FakeBox {
         let _ = unreachable.wait_for(|down| !*down).await;
     }
 
+    fn idle(&self) -> Arc<dyn Remote> {
+        Arc::new(self.clone())
+    }
+
     fn upload_cutoff(&self) -> u64 {
         20 * 1024 * 1024
     }

@@ -14,7 +14,8 @@ use super::meta::posix::Posix;
 use super::meta::rights::Op;
 use super::meta::sharing::BoxSharing;
 use super::read::blocks::BlockCache;
-use super::read::downloads::{BlockRequest, Downloads, FetchFn};
+use super::read::downloads::{BlockRequest, Downloads, FetchFn, Urgency};
+use super::read::pins::PinList;
 use super::read::prefetch::{Reader, ReaderConfig};
 use super::read::version::ContentVersion;
 use super::remote::Remote;
@@ -80,11 +81,16 @@ pub(super) enum Handle {
     Staged(Arc<Staged>),
 }
 
-/// Downloads a block from `remote` (`background` for prefetches) into the cache file it is
-/// given.
-fn block_fetcher(remote: Arc<dyn Remote>, background: Arc<dyn Remote>) -> FetchFn {
+/// Downloads a block from `remote` (its background twin for prefetches, its idle one for
+/// pinned content) into the cache file it is given.
+fn block_fetcher(remote: Arc<dyn Remote>) -> FetchFn {
+    let (background, idle) = (remote.background(), remote.idle());
     Arc::new(move |req: BlockRequest, mut out| {
-        let c = if req.prefetch { background.clone() } else { remote.clone() };
+        let c = match req.urgency {
+            Urgency::Read => remote.clone(),
+            Urgency::Prefetch => background.clone(),
+            Urgency::Pin => idle.clone(),
+        };
         Box::pin(async move {
             c.read_range_into(&req.file_id, req.version.download_param(), req.offset, req.len, &mut out)
                 .await
@@ -158,6 +164,7 @@ pub struct Fs {
     quota: Mutex<Option<(Instant, User)>>,
     // The read room's.
     downloads: Arc<Downloads>,
+    pins: Arc<PinList>,
     // The write room's; uploads running at once are limited by `upload_slots`.
     staged: StagedFiles,
     upload_slots: tokio::sync::Semaphore,
@@ -188,6 +195,7 @@ impl Fs {
         root_id: &str,
         blocks: Arc<BlockCache>,
         journal: Journal,
+        pins: PinList,
         cfg: FsConfig,
     ) -> VfsResult<Arc<Fs>> {
         let root = match remote.get_folder(root_id, None).await? {
@@ -195,7 +203,7 @@ impl Fs {
             Fetched::NotModified => return Err(VfsError::Api(ApiError::Decode("304 without an etag".into()))),
         };
         let background = remote.background();
-        let fetch = block_fetcher(remote.clone(), background.clone());
+        let fetch = block_fetcher(remote.clone());
         let downloads = Downloads::new(blocks, fetch);
         Ok(Arc::new_cyclic(|me| Fs {
             inodes: InodeTable::new(root_id, Meta::from_item(&root)),
@@ -205,6 +213,7 @@ impl Fs {
             background,
             cfg,
             downloads,
+            pins: Arc::new(pins),
             handles: Mutex::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
             walk_ahead: Mutex::new(HashSet::new()),
@@ -324,7 +333,7 @@ impl Fs {
     }
 
     /// [`Fs::listing`], fetched (if it must be) through `remote`.
-    async fn listing_via(&self, ino: Ino, remote: &dyn Remote) -> VfsResult<Arc<Listing>> {
+    pub(super) async fn listing_via(&self, ino: Ino, remote: &dyn Remote) -> VfsResult<Arc<Listing>> {
         let node = self.node(ino)?;
         if node.kind != NodeKind::Dir {
             return Err(VfsError::NotDir);
@@ -807,12 +816,19 @@ impl Fs {
         }
         let node = self.node(ino)?;
         let known = XATTRS.iter().copied().filter(|n| xattr(&node, n).is_some());
-        Ok(known.chain(self.box_xattr_names(&node)).collect())
+        Ok(known.chain(self.box_xattr_names(&node)).chain(self.pin_xattr_name(&node)).collect())
     }
 
-    /// Block cache bytes in use and its budget.
-    pub fn cache_usage(&self) -> (u64, u64) {
-        (self.blocks().used_bytes(), self.blocks().capacity())
+    /// Whether Box can be reached right now.
+    pub fn connection(&self) -> boxfs_api::Connection {
+        self.remote.connection()
+    }
+
+    /// Block cache bytes in use (budgeted), its budget, and the bytes of pinned content (kept
+    /// apart from the budget).
+    pub fn cache_usage(&self) -> CacheUsage {
+        let blocks = self.blocks();
+        CacheUsage { used: blocks.used_bytes(), capacity: blocks.capacity(), pinned: blocks.pinned_bytes() }
     }
 
     pub fn inode_count(&self) -> usize {
@@ -861,6 +877,14 @@ impl Fs {
         self.downloads.cache()
     }
 
+    pub(super) fn downloads(&self) -> &Arc<Downloads> {
+        &self.downloads
+    }
+
+    pub(super) fn pins(&self) -> &Arc<PinList> {
+        &self.pins
+    }
+
     /// Drops a folder's cached listing (the next lookup or readdir lists it again).
     pub(super) async fn forget_listing(&self, ino: Ino) {
         self.listings.forget(ino).await;
@@ -869,6 +893,15 @@ impl Fs {
     pub(super) async fn forget_all_listings(&self) {
         self.listings.forget_all().await;
     }
+}
+
+/// The block cache's use: bytes of evictable blocks, the capacity that budgets them, and
+/// bytes of pinned content.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CacheUsage {
+    pub used: u64,
+    pub capacity: u64,
+    pub pinned: u64,
 }
 
 /// What an open directory lists: `.`, `..`, then the folder's entries as they were when it

@@ -13,7 +13,8 @@
 //! xattrs), `ops.rs` (create, write, setattr, mkdir, unlink, rename), `dotbox_ops.rs` (the same
 //! operations on `.box/`), `writeback.rs` (the
 //! driver that takes staged entries to Box), `uploads.rs` (sync, drain, recovery, status) and
-//! `events.rs` (Box's change events as invalidations). Rooms never call the facade; the facade
+//! `events.rs` (Box's change events as invalidations), `pinning.rs` (pins and the worker that
+//! keeps their content on this device). Rooms never call the facade; the facade
 //! files do not import each other except for the types `fs.rs` defines. `box_attrs.rs` adds
 //! Box's shared links and locks (as xattrs, and where files are opened for writing).
 //!
@@ -39,6 +40,7 @@ pub mod events;
 mod fs;
 pub mod meta;
 mod ops;
+mod pinning;
 pub mod read;
 pub mod remote;
 pub mod telemetry;
@@ -56,14 +58,17 @@ mod fake;
 #[cfg(test)]
 mod memory_tests;
 #[cfg(test)]
+mod pinning_tests;
+#[cfg(test)]
 mod tests;
 
 pub use box_attrs::asks_box;
 pub use dotbox::is_virtual;
 pub use error::{VfsError, VfsResult};
-pub use fs::{DirOpened, DirSnapshot, Fs, FsConfig, FsyncMode, KernelCopy, XATTRS};
+pub use fs::{CacheUsage, DirOpened, DirSnapshot, Fs, FsConfig, FsyncMode, KernelCopy, XATTRS};
 pub use meta::attr::{Attr, AttrPolicy, SpecialType};
 pub use meta::inode::{Ino, NodeKind, ROOT_INO};
 pub use meta::listings::{DirEntry, Listing};
 pub use ops::{Caller, OwnerChange};
+pub use pinning::{PinMark, PINNED};
 pub use remote::{Remote, RemoteResult};

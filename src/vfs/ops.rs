@@ -444,6 +444,7 @@ impl Fs {
         .await;
         self.forget_listing(entry.ino).await;
         self.dot_box().trash_changed();
+        self.pins_touched(&[entry.ino, parent]);
         Ok(())
     }
 
@@ -469,6 +470,7 @@ impl Fs {
             l.remove_named(&entry.name, |x| x.ino == entry.ino);
         })
         .await;
+        self.pins_touched(&[entry.ino, parent]);
         Ok(())
     }
 
@@ -555,6 +557,8 @@ impl Fs {
             l.insert(DirEntry { ino: entry.ino, kind: entry.kind, name: new_name.into() });
         })
         .await;
+        // Moved into or out of a pinned folder, or a pinned item moved.
+        self.pins_touched(&[entry.ino, parent, new_parent]);
         Ok(())
     }
 

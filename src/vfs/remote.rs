@@ -7,7 +7,8 @@
 //!
 //! A remote has a background twin ([`Remote::background`]) for work nobody waits on
 //! (prefetching, uploads, metadata writes), which the request budget serves after the calls
-//! that someone waits on.
+//! that someone waits on, and an idle twin ([`Remote::idle`]) for downloads of pinned content,
+//! served after both.
 //!
 //! A remote knows whether Box can be reached ([`Remote::connection`]): while it cannot, its
 //! calls fail at once with [`ApiError::Offline`], and work that can wait waits for
@@ -31,6 +32,8 @@ pub type RemoteResult<T> = Result<T, ApiError>;
 pub trait Remote: Send + Sync + 'static {
     /// The same remote, at the priority of work nobody waits on.
     fn background(&self) -> Arc<dyn Remote>;
+    /// The same remote, below background work (downloads of pinned content).
+    fn idle(&self) -> Arc<dyn Remote>;
     /// Whether Box can be reached right now.
     fn connection(&self) -> Connection;
     /// Resolves once Box can be reached (at once when it can).
@@ -129,6 +132,10 @@ impl Remote for Client {
 
     async fn until_online(&self) {
         Client::until_online(self).await
+    }
+
+    fn idle(&self) -> Arc<dyn Remote> {
+        Arc::new(Client::idle(self))
     }
 
     fn upload_cutoff(&self) -> u64 {

@@ -5,6 +5,7 @@
 
 use super::fake::{FakeBox, ROOT_ID};
 use super::read::blocks::BlockCache;
+use super::read::pins::PinList;
 use super::read::prefetch::ReaderConfig;
 use super::uploads::Scope;
 use super::write::journal::Journal;
@@ -33,7 +34,10 @@ pub(super) fn config(writeback_delay: Duration) -> FsConfig {
 pub(super) async fn fs_with(fake: &FakeBox, dir: &Path, cfg: FsConfig) -> Arc<Fs> {
     let blocks = BlockCache::open(&dir.join("blocks"), 64 << 20, 1 << 20).expect("block cache");
     let journal = Journal::open(&Journal::dir_in(dir)).expect("journal");
-    Fs::new(Arc::new(fake.clone()), ROOT_ID, Arc::new(blocks), journal, cfg).await.expect("fs")
+    let pins = PinList::open(dir).expect("pins");
+    let fs = Fs::new(Arc::new(fake.clone()), ROOT_ID, Arc::new(blocks), journal, pins, cfg).await.expect("fs");
+    fs.start_pinning();
+    fs
 }
 
 /// A filesystem over `fake`, keeping its cache and journal in `dir`. Uploads wait an hour

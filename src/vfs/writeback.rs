@@ -416,6 +416,8 @@ impl Fs {
             self.inodes().rebind_file(staged.ino, &file.common.id);
             self.inodes().refresh(staged.ino, Meta::from_item(&Item::File(file.clone())));
         }
+        // Under a pinned folder, the new content is to be kept on this device too.
+        self.pins_touched(&[staged.ino]);
         let mut st = staged.lock();
         let r = st.edit_record();
         (r.base_id, r.base_etag, r.session_id) = (Some(file.common.id.clone()), file.common.etag.clone(), None);

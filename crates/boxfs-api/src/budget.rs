@@ -14,7 +14,9 @@
 //!
 //! Priorities: background requests (prefetch, uploads) may not take the last
 //! [`BACKGROUND_RESERVE`] of a bucket, so that requests someone waits on (a lookup, a read) go
-//! ahead when the budget is tight. Within a process, waiters of one priority are served in turn.
+//! ahead when the budget is tight; idle requests (downloads of pinned content) may not take the
+//! last [`IDLE_RESERVE`], so that background work goes ahead of them too. Within a process,
+//! waiters of one priority are served in turn.
 //!
 //! The file also keeps what was sent in the last minute (per second) and the pids of the
 //! processes sharing the budget, for `boxfs status`.
@@ -30,18 +32,33 @@ use tokio::sync::Mutex;
 
 /// The share of each bucket that only foreground requests may take.
 const BACKGROUND_RESERVE: f64 = 0.1;
+/// The share of each bucket that idle requests may not take (foreground and background may).
+const IDLE_RESERVE: f64 = 0.3;
 
 /// How long a take waits between tries while another process holds the file's lock.
 const LOCK_RETRY: Duration = Duration::from_millis(1);
 
 const WINDOW_SECS: u64 = 60;
 
-/// Who waits for a request: a user (foreground) or nobody right now (background).
+/// Who waits for a request: a user (foreground), nobody right now (background), or nobody
+/// at all soon (idle: content kept ahead of any need, such as pinned files).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Priority {
     #[default]
     Foreground,
     Background,
+    Idle,
+}
+
+impl Priority {
+    /// The share of each bucket requests of this priority leave to the ones above it.
+    fn reserve(self) -> f64 {
+        match self {
+            Priority::Foreground => 0.0,
+            Priority::Background => BACKGROUND_RESERVE,
+            Priority::Idle => IDLE_RESERVE,
+        }
+    }
 }
 
 /// The budget's use across every process sharing it.
@@ -94,7 +111,7 @@ impl State {
     fn take(&mut self, now_ns: u64, upload: bool, priority: Priority, cfg: &BudgetConfig) -> Result<(), Duration> {
         self.refill(now_ns, cfg);
         let (req_cap, up_cap) = caps(cfg);
-        let reserve = if priority == Priority::Background { BACKGROUND_RESERVE } else { 0.0 };
+        let reserve = priority.reserve();
         let wait = |bucket: &Bucket, cap: f64| {
             let need = 1.0 + (reserve * cap).floor();
             Duration::from_secs_f64(((need - bucket.tokens) / (cap / 60.0)).max(0.0))
@@ -162,6 +179,7 @@ pub struct Budget {
     /// One waiter per priority at a time asks the store; the others queue here in turn.
     foreground: Mutex<()>,
     background: Mutex<()>,
+    idle: Mutex<()>,
 }
 
 impl Budget {
@@ -178,7 +196,13 @@ impl Budget {
             s.prune();
             s.pids.push(std::process::id());
         });
-        Budget { cfg: cfg.clone(), store: Mutex::new(store), foreground: Mutex::new(()), background: Mutex::new(()) }
+        Budget {
+            cfg: cfg.clone(),
+            store: Mutex::new(store),
+            foreground: Mutex::new(()),
+            background: Mutex::new(()),
+            idle: Mutex::new(()),
+        }
     }
 
     /// Waits until one request (and one upload when `upload`) may be sent, then takes it.
@@ -186,6 +210,7 @@ impl Budget {
         let _turn = match priority {
             Priority::Foreground => self.foreground.lock().await,
             Priority::Background => self.background.lock().await,
+            Priority::Idle => self.idle.lock().await,
         };
         loop {
             let taken = self.update(|s| s.take(monotonic_ns(), upload, priority, &self.cfg)).await;
@@ -336,6 +361,24 @@ mod tests {
         }
         assert!(s.take(SEC, true, Priority::Background, &cfg).is_err());
         s.take(SEC, true, Priority::Foreground, &cfg).unwrap();
+    }
+
+    #[test]
+    fn idle_leaves_a_larger_reserve_to_background_and_foreground() {
+        let cfg = cfg(100, 10);
+        let mut s = State::default();
+        let mut idle = 0;
+        while s.take(SEC, false, Priority::Idle, &cfg).is_ok() {
+            idle += 1;
+        }
+        assert_eq!(idle, 70, "the last 30% are not for idle requests");
+        for _ in 0..20 {
+            s.take(SEC, false, Priority::Background, &cfg).expect("background takes its share of the reserve");
+        }
+        assert!(s.take(SEC, false, Priority::Background, &cfg).is_err());
+        for _ in 0..10 {
+            s.take(SEC, false, Priority::Foreground, &cfg).expect("foreground takes the rest");
+        }
     }
 
     #[test]

@@ -193,6 +193,12 @@ impl Client {
         }
     }
 
+    /// This client for work nobody will wait on soon (downloads of pinned content): its
+    /// requests leave a larger part of the shared budget to foreground and background ones.
+    pub fn idle(&self) -> Client {
+        Client { inner: self.inner.clone(), priority: Priority::Idle }
+    }
+
     /// The request budget's use by every process sharing it.
     pub async fn budget_use(&self) -> BudgetUse {
         self.inner.budget.usage().await

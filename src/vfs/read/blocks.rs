@@ -19,10 +19,17 @@
 //! or version safe as a file name, and the block size in the name keeps blocks cut at another size
 //! (an earlier mount with a different setting) from being misread; they are deleted at open.
 //! Temp files are `tmp-<pid>-<random>`; a crash can leave one behind, and `open` deletes it.
+//!
+//! Pinned content: the cache keeps a set of pinned contents (file id + version, see
+//! [`ContentKey`]), persisted in `pinned.json` in the cache dir (replaced atomically, read at
+//! open). Blocks of pinned content are never evicted and are accounted apart (`pinned_bytes`):
+//! the capacity budgets the other blocks only, so a remount with a smaller capacity evicts
+//! nothing pinned. Unpinned, they become ordinary blocks (the most recently used ones).
 
 use super::version::ContentVersion;
 use bytes::Bytes;
 use lru::LruCache;
+use std::collections::{HashMap, HashSet};
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io;
 use std::num::NonZeroUsize;
@@ -49,6 +56,8 @@ const STAGING: usize = 256 * 1024;
 /// Pieces at least this big skip the staging buffer when it is empty.
 const DIRECT_WRITE: usize = 64 * 1024;
 const TMP_PREFIX: &str = "tmp-";
+/// The pinned contents, in the cache dir.
+const PINNED_FILE: &str = "pinned.json";
 
 /// One block of one version of one file. Blocks of different versions never mix.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -65,9 +74,138 @@ struct Entry {
     touched: Option<Instant>,
 }
 
+/// One version of one file's content (all its blocks): what a pin keeps.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ContentKey {
+    pub file_id: String,
+    pub version: ContentVersion,
+}
+
+impl ContentKey {
+    /// Block `index` of this content.
+    pub fn block(&self, index: u64) -> BlockKey {
+        BlockKey { file_id: self.file_id.clone(), version: self.version.clone(), index }
+    }
+}
+
+/// `pinned.json`: each pinned content as `[file id, version's cache name]`.
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+struct PinnedFile {
+    pinned: Vec<(String, String)>,
+}
+
+/// Blocks in the cache: the evictable ones in LRU order (their bytes are `used`), the pinned
+/// ones apart (`pinned_used`). A block is in one of the two maps, never both, and in
+/// `pinned` exactly when its content is in `pinned_contents`.
 struct Index {
     lru: LruCache<BlockKey, Entry>,
     used: u64,
+    pinned: HashMap<BlockKey, Entry>,
+    pinned_used: u64,
+    /// Pinned versions by file id.
+    pinned_contents: HashMap<String, HashSet<ContentVersion>>,
+}
+
+impl Index {
+    fn is_pinned(&self, key: &BlockKey) -> bool {
+        self.pinned_contents.get(&key.file_id).is_some_and(|v| v.contains(&key.version))
+    }
+
+    fn peek(&self, key: &BlockKey) -> Option<&Entry> {
+        self.pinned.get(key).or_else(|| self.lru.peek(key))
+    }
+
+    /// The entry (refreshing its LRU recency when it is evictable).
+    fn get_mut(&mut self, key: &BlockKey) -> Option<&mut Entry> {
+        match self.pinned.get_mut(key) {
+            Some(e) => Some(e),
+            None => self.lru.get_mut(key),
+        }
+    }
+
+    fn contains(&self, key: &BlockKey) -> bool {
+        self.pinned.contains_key(key) || self.lru.contains(key)
+    }
+
+    /// Adds (or replaces) a block, pinned if its content is.
+    fn insert(&mut self, key: BlockKey, entry: Entry) {
+        self.take(&key);
+        if self.is_pinned(&key) {
+            self.pinned_used += entry.size;
+            self.pinned.insert(key, entry);
+        } else {
+            self.used += entry.size;
+            self.lru.put(key, entry);
+        }
+    }
+
+    /// Removes a block from the index.
+    fn take(&mut self, key: &BlockKey) -> Option<Entry> {
+        if let Some(e) = self.pinned.remove(key) {
+            self.pinned_used -= e.size;
+            return Some(e);
+        }
+        let e = self.lru.pop(key)?;
+        self.used -= e.size;
+        Some(e)
+    }
+
+    fn keys(&self) -> impl Iterator<Item = &BlockKey> {
+        self.pinned.keys().chain(self.lru.iter().map(|(k, _)| k))
+    }
+
+    /// Marks `contents` pinned and moves their blocks apart (one pass over the evictable
+    /// blocks); false if every one was pinned already.
+    fn pin(&mut self, contents: &[ContentKey]) -> bool {
+        let mut added = false;
+        for c in contents {
+            added |= self.pinned_contents.entry(c.file_id.clone()).or_default().insert(c.version.clone());
+        }
+        if added {
+            let moving: Vec<BlockKey> =
+                self.lru.iter().map(|(k, _)| k).filter(|k| self.is_pinned(k)).cloned().collect();
+            self.reindex(moving);
+        }
+        added
+    }
+
+    /// Marks the pinned contents `keep` says no to unpinned; their blocks become the most
+    /// recently used evictable ones (one pass over the pinned blocks). False if none was.
+    fn unpin_unless(&mut self, keep: impl Fn(&ContentKey) -> bool) -> bool {
+        let doomed: Vec<ContentKey> = self.contents().into_iter().filter(|c| !keep(c)).collect();
+        for c in &doomed {
+            if let Some(versions) = self.pinned_contents.get_mut(&c.file_id) {
+                versions.remove(&c.version);
+                if versions.is_empty() {
+                    self.pinned_contents.remove(&c.file_id);
+                }
+            }
+        }
+        if !doomed.is_empty() {
+            let moving: Vec<BlockKey> = self.pinned.keys().filter(|k| !self.is_pinned(k)).cloned().collect();
+            self.reindex(moving);
+        }
+        !doomed.is_empty()
+    }
+
+    /// Puts blocks where their content's pin (or its absence) says they belong.
+    fn reindex(&mut self, keys: Vec<BlockKey>) {
+        for key in keys {
+            if let Some(e) = self.take(&key) {
+                self.insert(key, e);
+            }
+        }
+    }
+
+    fn contents(&self) -> Vec<ContentKey> {
+        let mut out: Vec<ContentKey> = self
+            .pinned_contents
+            .iter()
+            .flat_map(|(id, vs)| vs.iter().map(|v| ContentKey { file_id: id.clone(), version: v.clone() }))
+            .collect();
+        out.sort_by(|a, b| (&a.file_id, a.version.cache_name()).cmp(&(&b.file_id, b.version.cache_name())));
+        out
+    }
 }
 
 /// The block cache. `Send + Sync`; share it with `Arc`.
@@ -106,6 +244,9 @@ impl BlockCache {
                 tracing::warn!(path = %path.display(), "unexpected directory in the block cache; leaving it");
                 continue;
             }
+            if name == PINNED_FILE {
+                continue;
+            }
             let parsed = name.to_str().and_then(|n| parse_name(n, block_size));
             match parsed {
                 Some(key) if meta.is_file() && meta.len() <= block_size => {
@@ -120,10 +261,16 @@ impl BlockCache {
         }
         // Oldest first, so the most recently written/used block ends up most recently used.
         found.sort_by_key(|f| f.0);
-        let mut index = Index { lru: LruCache::unbounded(), used: 0 };
+        let mut index = Index {
+            lru: LruCache::unbounded(),
+            used: 0,
+            pinned: HashMap::new(),
+            pinned_used: 0,
+            pinned_contents: HashMap::new(),
+        };
+        index.pin(&read_pinned(&dir.join(PINNED_FILE))?);
         for (_, key, size) in found {
-            index.used += size;
-            index.lru.put(key, Entry { size, touched: None });
+            index.insert(key, Entry { size, touched: None });
         }
         let cache = BlockCache {
             dir: dir.to_path_buf(),
@@ -207,7 +354,7 @@ impl BlockCache {
         let path = self.path_of(key)?;
         let (size, touch) = {
             let mut index = self.lock();
-            let entry = index.lru.get_mut(key)?;
+            let entry = index.get_mut(key)?;
             let now = Instant::now();
             let touch = entry.touched.is_none_or(|t| now.duration_since(t) >= TOUCH_INTERVAL);
             if touch {
@@ -221,9 +368,8 @@ impl BlockCache {
                 // Deleted behind our back, or shorter than recorded: forget it (a miss refetches).
                 tracing::debug!(path = %path.display(), error = %e, "unreadable cached block; dropping it");
                 let mut index = self.lock();
-                if index.lru.peek(key).is_some_and(|e| e.size == size) {
-                    index.lru.pop(key);
-                    index.used -= size;
+                if index.peek(key).is_some_and(|e| e.size == size) {
+                    index.take(key);
                     remove_quietly(&path);
                 }
                 None
@@ -233,12 +379,12 @@ impl BlockCache {
 
     /// Whether the block is cached (does not touch recency).
     pub fn contains(&self, key: &BlockKey) -> bool {
-        self.lock().lru.contains(key)
+        self.lock().contains(key)
     }
 
     /// The cached block's size, if cached (does not touch recency).
     pub fn cached_len(&self, key: &BlockKey) -> Option<u64> {
-        self.lock().lru.peek(key).map(|e| e.size)
+        self.lock().peek(key).map(|e| e.size)
     }
 
     /// A writer for `key`'s block, streaming into a new temp file in the cache dir; nothing is
@@ -277,10 +423,7 @@ impl BlockCache {
             return Err(e);
         }
         let size = writer.flushed;
-        if let Some(old) = index.lru.put(writer.key.clone(), Entry { size, touched: Some(Instant::now()) }) {
-            index.used -= old.size;
-        }
-        index.used += size;
+        index.insert(writer.key.clone(), Entry { size, touched: Some(Instant::now()) });
         self.evict(&mut index);
         Ok(BlockFile { file: Arc::new(writer.file), len: size })
     }
@@ -299,8 +442,7 @@ impl BlockCache {
     pub fn remove(&self, key: &BlockKey) {
         self.forget_recent(key);
         let mut index = self.lock();
-        if let Some(entry) = index.lru.pop(key) {
-            index.used -= entry.size;
+        if index.take(key).is_some() {
             if let Some(path) = self.path_of(key) {
                 remove_quietly(&path);
             }
@@ -312,15 +454,10 @@ impl BlockCache {
     pub fn invalidate_file(&self, file_id: &str, keep_version: Option<&ContentVersion>) {
         self.forget_recent_unless(|k| k.file_id != file_id || Some(&k.version) == keep_version);
         let mut index = self.lock();
-        let doomed: Vec<BlockKey> = index
-            .lru
-            .iter()
-            .filter(|(k, _)| k.file_id == file_id && Some(&k.version) != keep_version)
-            .map(|(k, _)| k.clone())
-            .collect();
+        let doomed: Vec<BlockKey> =
+            index.keys().filter(|k| k.file_id == file_id && Some(&k.version) != keep_version).cloned().collect();
         for key in doomed {
-            if let Some(entry) = index.lru.pop(&key) {
-                index.used -= entry.size;
+            if index.take(&key).is_some() {
                 if let Some(path) = self.path_of(&key) {
                     remove_quietly(&path);
                 }
@@ -328,14 +465,72 @@ impl BlockCache {
         }
     }
 
-    /// Bytes of all cached blocks.
+    /// Bytes of the cached blocks the capacity budgets (every block but pinned ones).
     pub fn used_bytes(&self) -> u64 {
         self.lock().used
     }
 
+    /// Bytes of the cached blocks of pinned content (never evicted, not budgeted).
+    pub fn pinned_bytes(&self) -> u64 {
+        self.lock().pinned_used
+    }
+
     /// Number of cached blocks.
     pub fn block_count(&self) -> usize {
-        self.lock().lru.len()
+        let index = self.lock();
+        index.lru.len() + index.pinned.len()
+    }
+
+    /// Pins `content`: its blocks, cached now or later, are never evicted. Persisted.
+    pub fn pin(&self, content: &ContentKey) -> io::Result<()> {
+        self.pin_all(std::slice::from_ref(content))
+    }
+
+    /// Pins every content of `contents` (see [`Self::pin`]), saved once.
+    pub fn pin_all(&self, contents: &[ContentKey]) -> io::Result<()> {
+        let mut index = self.lock();
+        if index.pin(contents) {
+            self.save_pinned(&index)?;
+        }
+        Ok(())
+    }
+
+    /// Unpins `content`: its blocks become ordinary cache (evicted as the capacity needs).
+    pub fn unpin(&self, content: &ContentKey) -> io::Result<()> {
+        self.unpin_unless(|c| c != content)
+    }
+
+    /// Unpins every pinned content `keep` says no to (see [`Self::unpin`]).
+    pub fn unpin_unless(&self, keep: impl Fn(&ContentKey) -> bool) -> io::Result<()> {
+        let mut index = self.lock();
+        if !index.unpin_unless(keep) {
+            return Ok(());
+        }
+        self.evict(&mut index);
+        self.save_pinned(&index)
+    }
+
+    /// The pinned contents.
+    pub fn pinned(&self) -> Vec<ContentKey> {
+        self.lock().contents()
+    }
+
+    /// Whether `content` is pinned.
+    pub fn is_pinned(&self, content: &ContentKey) -> bool {
+        self.lock().is_pinned(&content.block(0))
+    }
+
+    /// The cache dir (its filesystem holds the blocks).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn save_pinned(&self, index: &Index) -> io::Result<()> {
+        let file =
+            PinnedFile { pinned: index.contents().into_iter().map(|c| (c.file_id, c.version.cache_name())).collect() };
+        let bytes = serde_json::to_vec(&file).map_err(io::Error::other)?;
+        // Durable: after a power loss, an open must not take pinned blocks for evictable ones.
+        boxfs_io::atomic_file::write_atomic(&self.dir.join(PINNED_FILE), &bytes)
     }
 
     fn lock(&self) -> MutexGuard<'_, Index> {
@@ -357,6 +552,21 @@ impl BlockCache {
         let name = block_name(key, self.block_size);
         (name.len() <= MAX_NAME_LEN).then(|| self.dir.join(name))
     }
+}
+
+/// The pinned contents `pinned.json` lists (none if there is no such file).
+fn read_pinned(path: &Path) -> io::Result<Vec<ContentKey>> {
+    let bytes = match fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let file: PinnedFile = serde_json::from_slice(&bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    Ok(file
+        .pinned
+        .into_iter()
+        .map(|(file_id, version)| ContentKey { file_id, version: ContentVersion::from_cache_name(&version) })
+        .collect())
 }
 
 fn block_name(key: &BlockKey, block_size: u64) -> String {
@@ -797,6 +1007,76 @@ mod tests {
         let file = written(&off, &key("1", "v", 0), 1, 16);
         off.keep_recent(&key("1", "v", 0), file);
         assert!(off.recent_range_now(&key("1", "v", 0), 0, 1).is_none());
+    }
+
+    fn content(id: &str, version: &str) -> ContentKey {
+        ContentKey { file_id: id.to_string(), version: ContentVersion::Id(version.to_string()) }
+    }
+
+    #[test]
+    fn pinned_blocks_survive_eviction_and_are_accounted_apart() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = BlockCache::open(tmp.path(), 2 * 100, 100).unwrap();
+        // One block cached before the pin, three after: all four stay over a 2-block capacity.
+        cache.put(&key("1", "v", 0), &[0; 100]).unwrap();
+        cache.pin(&content("1", "v")).unwrap();
+        for i in 1..4 {
+            cache.put(&key("1", "v", i), &[i as u8; 100]).unwrap();
+        }
+        assert_eq!((cache.pinned_bytes(), cache.used_bytes()), (400, 0));
+        // Unpinned blocks still fill the capacity, evicted among themselves.
+        for i in 0..3 {
+            cache.put(&key("2", "v", i), &[9; 100]).unwrap();
+        }
+        assert_eq!((cache.pinned_bytes(), cache.used_bytes()), (400, 200));
+        assert!(!cache.contains(&key("2", "v", 0)));
+        for i in 0..4 {
+            assert_eq!(cache.get(&key("1", "v", i)).unwrap(), Bytes::from(vec![i as u8; 100]), "block {i}");
+        }
+        // Another version of a pinned file is not pinned.
+        cache.put(&key("1", "w", 0), &[7; 100]).unwrap();
+        assert_eq!(cache.pinned_bytes(), 400);
+        assert!(cache.is_pinned(&content("1", "v")) && !cache.is_pinned(&content("1", "w")));
+    }
+
+    #[test]
+    fn pins_survive_reopen_with_a_smaller_capacity_and_unpinning_makes_blocks_evictable() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("c");
+        {
+            let cache = BlockCache::open(&dir, 10_000, 100).unwrap();
+            cache.pin(&content("1", "v")).unwrap();
+            for i in 0..3 {
+                cache.put(&key("1", "v", i), &[1; 100]).unwrap();
+                cache.put(&key("2", "v", i), &[2; 100]).unwrap();
+            }
+        }
+        let cache = BlockCache::open(&dir, 100, 100).unwrap();
+        assert_eq!(cache.pinned(), vec![content("1", "v")]);
+        assert_eq!((cache.pinned_bytes(), cache.used_bytes()), (300, 100), "nothing pinned evicted at open");
+        assert!((0..3).all(|i| cache.contains(&key("1", "v", i))));
+        cache.unpin(&content("1", "v")).unwrap();
+        assert_eq!((cache.pinned_bytes(), cache.used_bytes()), (0, 100), "unpinned: evicted down to the capacity");
+        assert!(cache.pinned().is_empty());
+        drop(cache);
+        let cache = BlockCache::open(&dir, 10_000, 100).unwrap();
+        assert!(cache.pinned().is_empty(), "the unpin was persisted");
+    }
+
+    #[test]
+    fn unpin_unless_keeps_what_it_is_told_and_invalidation_drops_pinned_blocks_of_old_versions() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = BlockCache::open(tmp.path(), 1 << 20, 16).unwrap();
+        for c in [content("1", "old"), content("1", "new"), content("2", "v")] {
+            cache.pin(&c).unwrap();
+            cache.put(&c.block(0), &[1; 16]).unwrap();
+        }
+        cache.invalidate_file("1", Some(&ContentVersion::Id("new".into())));
+        assert!(!cache.contains(&key("1", "old", 0)));
+        assert_eq!(cache.pinned_bytes(), 32);
+        cache.unpin_unless(|c| c.file_id == "1" && c.version == ContentVersion::Id("new".into())).unwrap();
+        assert_eq!(cache.pinned(), vec![content("1", "new")]);
+        assert_eq!((cache.pinned_bytes(), cache.used_bytes()), (16, 16));
     }
 
     #[test]

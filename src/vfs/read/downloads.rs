@@ -30,8 +30,18 @@ pub struct BlockRequest {
     pub version: ContentVersion,
     pub offset: u64,
     pub len: u64,
+    pub urgency: Urgency,
+}
+
+/// Who a download is for, which says at what priority it asks Box.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Urgency {
+    /// A reader waits for it.
+    Read,
     /// Fetched ahead of a reader: nobody waits for it yet.
-    pub prefetch: bool,
+    Prefetch,
+    /// Pinned content kept on this device: nobody will wait for it soon.
+    Pin,
 }
 
 /// What waiters of one download see: `None` until it is done.
@@ -39,7 +49,8 @@ pub(crate) type Outcome = Option<Result<BlockFile, FetchError>>;
 
 struct Download {
     rx: watch::Receiver<Outcome>,
-    /// Started by a prefetch: a read that joined it and saw it fail tries once more itself.
+    /// Started by a prefetch (or for a pin): a read that joined it and saw it fail tries once
+    /// more itself.
     prefetch: bool,
 }
 
@@ -79,7 +90,8 @@ impl Downloads {
 
     /// Joins the download of `key`, or finds it cached, or starts it (in its own task, so it
     /// completes into the cache even if every waiter goes away).
-    pub(crate) fn join_or_start(self: &Arc<Self>, key: &BlockKey, len: u64, prefetch: bool) -> Slot {
+    pub(crate) fn join_or_start(self: &Arc<Self>, key: &BlockKey, len: u64, urgency: Urgency) -> Slot {
+        let prefetch = urgency != Urgency::Read;
         let cache = &self.cache;
         let mut map = self.lock();
         if let Some(d) = map.get(key) {
@@ -107,7 +119,7 @@ impl Downloads {
             version: key.version.clone(),
             offset: key.index * cache.block_size(),
             len,
-            prefetch,
+            urgency,
         };
         let guard = Unregister { downloads: self.clone(), key: key.clone(), rx: rx.clone() };
         tokio::spawn(async move {

@@ -5,6 +5,7 @@
 //!   (evicted least-recently-used to a byte capacity), written by downloads as their bytes
 //!   arrive, with a recent tier of the latest blocks' open files.
 //! - `downloads.rs`: the downloads under way, shared by every reader of one cache.
+//! - `pins.rs`: the pinned items (kept on this device), persisted, with their progress.
 //! - `ramp.rs`: how many prefetch downloads to keep in flight, learned from their arrivals.
 //! - `prefetch.rs`: one reader per open handle, with a prefetch window that grows while reads
 //!   are sequential, as many downloads in flight as its ramp says.
@@ -17,6 +18,7 @@
 
 pub mod blocks;
 pub mod downloads;
+pub mod pins;
 pub mod prefetch;
 pub mod ramp;
 pub mod version;

@@ -22,7 +22,7 @@
 //! the ramp's limit) into the cache.
 
 use super::blocks::{BlockFile, BlockKey};
-use super::downloads::{settled, wait, Downloads, FetchError, Slot};
+use super::downloads::{settled, wait, Downloads, FetchError, Slot, Urgency};
 use super::ramp::Ramp;
 use super::version::ContentVersion;
 use boxfs_api::ApiError;
@@ -121,7 +121,7 @@ impl Inner {
                 crate::vfs::telemetry::block_hit();
                 return Ok(bytes);
             }
-            match self.downloads.join_or_start(&key, self.block_len(index), false) {
+            match self.downloads.join_or_start(&key, self.block_len(index), Urgency::Read) {
                 Slot::Cached => {
                     if let Some(bytes) = self.cached(&key, start, end).await {
                         crate::vfs::telemetry::block_hit();
@@ -180,7 +180,9 @@ impl Inner {
                 let index = next;
                 next += 1;
                 let key = self.key(index);
-                if let Slot::Pending { rx, .. } = self.downloads.join_or_start(&key, self.block_len(index), true) {
+                if let Slot::Pending { rx, .. } =
+                    self.downloads.join_or_start(&key, self.block_len(index), Urgency::Prefetch)
+                {
                     running.push(async move {
                         let outcome = wait(rx.clone()).await;
                         let arrived = tokio::time::Instant::now().into_std();
