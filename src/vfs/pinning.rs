@@ -156,7 +156,17 @@ impl Fs {
         }
     }
 
-    /// The path of `ino` in the mount, relative to its root (as far as the inode table knows).
+    /// The path of `ino` in the mount, relative to its root (as far as the inode table knows),
+    /// for messages: the root is `/`.
+    fn shown_path(&self, ino: Ino) -> String {
+        match self.path_in_mount(ino) {
+            path if path.is_empty() => "/".into(),
+            path => path,
+        }
+    }
+
+    /// The path of `ino` in the mount, relative to its root (as far as the inode table knows;
+    /// empty for the root).
     pub fn path_in_mount(&self, ino: Ino) -> String {
         let mut parts = Vec::new();
         let mut at = ino;
@@ -180,17 +190,17 @@ impl Fs {
             return Err(VfsError::NotSupported);
         }
         let node = self.inodes().get(ino).ok_or(VfsError::NotFound)?;
-        let path = self.path_in_mount(ino);
-        let kind = pin_kind(node.kind).ok_or_else(|| PinError::NotPinnable(path.clone()))?;
+        let (path, shown) = (self.path_in_mount(ino), self.shown_path(ino));
+        let kind = pin_kind(node.kind).ok_or_else(|| PinError::NotPinnable(shown.clone()))?;
         if node.box_id.starts_with("local:") {
             return Err(VfsError::NotInBoxYet);
         }
         if self.pins().get(kind, &node.box_id).is_some() {
             return Ok(false);
         }
-        self.check_room(ino, &path).await?;
-        let added = self.pins().add(Pin { id: node.box_id.clone(), kind, path: path.clone() }).map_err(PinError::Io)?;
-        tracing::info!(path = %path, "pinned");
+        self.check_room(ino, &shown).await?;
+        let added = self.pins().add(Pin { id: node.box_id.clone(), kind, path }).map_err(PinError::Io)?;
+        tracing::info!(path = %shown, "pinned");
         self.pins().wake();
         Ok(added)
     }
@@ -198,10 +208,13 @@ impl Fs {
     /// Unpins an item pinned itself: its content becomes ordinary cache at the worker's next
     /// run. An item only under a pinned folder cannot be unpinned on its own.
     pub async fn unpin(&self, ino: Ino) -> VfsResult<()> {
-        let path = self.path_in_mount(ino);
+        let path = self.shown_path(ino);
         match self.pin_mark(ino) {
             Some(PinMark::Own) => {}
-            Some(PinMark::Inherited(folder)) => return Err(PinError::Inherited { path, folder: folder.path }.into()),
+            Some(PinMark::Inherited(folder)) => {
+                let folder = if folder.path.is_empty() { "/".to_string() } else { folder.path };
+                return Err(PinError::Inherited { path, folder }.into());
+            }
             None => return Err(PinError::NotPinned(path).into()),
         }
         let node = self.inodes().get(ino).ok_or(VfsError::NotFound)?;

@@ -215,3 +215,18 @@ async fn a_file_moved_into_a_pinned_folder_is_pinned_and_a_deleted_pinned_item_l
     let left: Vec<String> = fs.pins_report().into_iter().map(|p| p.pin.path).collect();
     assert_eq!(left, vec!["docs".to_string()], "the deleted file's pin went with it");
 }
+
+#[tokio::test]
+async fn the_root_can_be_pinned_and_is_named_as_such() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fake = FakeBox::new();
+    docs(&fake);
+    let fs = fs_in(&fake, tmp.path(), BLOCK).await;
+    let docs = fs.lookup(ROOT_INO, "docs").await.unwrap().ino;
+    fs.pin(ROOT_INO).await.unwrap();
+    complete(&fs, ROOT_INO).await;
+    assert_eq!(fs.pin_progress(ROOT_INO).unwrap().files_present, 5);
+    assert_eq!(fs.pinned_xattr(docs).unwrap(), b"inherited");
+    let refused = fs.unpin(docs).await.unwrap_err();
+    assert_eq!(refused.to_string(), "docs is pinned through the pinned folder /; unpin that folder instead");
+}
