@@ -1,6 +1,6 @@
 //! The mount while Box cannot be reached (the emulator stops serving: its port closes, as in
-//! a network outage): listings, attributes, bytes read before and `df` keep answering from
-//! what the mount holds, a new file waits in the journal, `boxfs status` says since when Box
+//! a network outage): listings, attributes, pinned files and `df` keep answering from what
+//! the mount holds, a new file waits in the journal, `boxfs status` says since when Box
 //! is offline, and what needs Box fails with `EIO` at once; when Box is back the mount notices
 //! by itself, says so, and uploads what waited (a file changed in Box meanwhile as a
 //! conflicted copy beside Box's version).
@@ -62,9 +62,8 @@ fn offline_the_mount_serves_what_it_has_and_catches_up_when_box_is_back() {
     let mut m = Mounted::new(rt, emu);
     let log = m.cache.path().join("mount.log");
     m.respawn(&["--metadata-ttl", "1", "--log-file", log.to_str().unwrap()]);
-    for (name, data) in &files {
-        assert_eq!(&std::fs::read(m.p("docs").join(name)).unwrap(), data);
-    }
+    let pin = boxfs(&["pin", "--wait", m.p("docs").to_str().unwrap()]);
+    assert!(pin.status.success(), "pin: {pin:?}");
     assert_eq!(names(&m.p("elsewhere")), ["deeper", "never-read.bin"]);
     assert!(Command::new("df").arg(m.path()).output().unwrap().status.success());
 
@@ -79,7 +78,7 @@ fn offline_the_mount_serves_what_it_has_and_catches_up_when_box_is_back() {
     for (name, data) in &files {
         let path = m.p("docs").join(name);
         assert_eq!(std::fs::metadata(&path).unwrap().len(), data.len() as u64);
-        assert_eq!(&std::fs::read(&path).unwrap(), data, "{name} reads back offline");
+        assert_eq!(&std::fs::read(&path).unwrap(), data, "{name}, pinned, reads back offline");
     }
     std::thread::sleep(Duration::from_millis(1100));
     let df = Command::new("df").arg(m.path()).output().unwrap();

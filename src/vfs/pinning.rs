@@ -8,8 +8,9 @@
 //!   dir's filesystem. Evictable blocks are not counted as free. A refusal downloads nothing.
 //! - The worker (one task per mount) runs at mount start, when a pin is made or removed, when
 //!   a change at or under a pinned item arrives from the event stream or is made through the
-//!   mount (an upload landed, a rename, a delete; bursts coalesce into one run), and a minute
-//!   after a run that left something missing. A run walks each
+//!   mount (an upload landed, a rename, a delete; bursts coalesce into one run), a minute
+//!   after a run that left something missing, or as soon as Box is back if it could not be
+//!   reached (no run starts while it cannot). A run walks each
 //!   pinned tree through the listing cache (listings fetched at idle priority), pins each
 //!   file's current content in the block cache and downloads its missing blocks, a few at a
 //!   time, at idle priority, through the shared downloads registry (so a reader of the same
@@ -75,6 +76,14 @@ fn node_kind(kind: PinKind) -> NodeKind {
     }
 }
 
+/// Resolves when Box, unreachable now, can be reached again (never while it can be).
+async fn back_online(remote: &dyn Remote) {
+    if remote.connection().is_online() {
+        std::future::pending::<()>().await;
+    }
+    remote.until_online().await;
+}
+
 /// Bytes free for an unprivileged user on the filesystem holding `dir`.
 fn free_space(dir: &std::path::Path) -> std::io::Result<u64> {
     let st = rustix::fs::statvfs(dir)?;
@@ -85,20 +94,24 @@ impl Fs {
     /// Starts the pin worker (see the module doc); it runs at once if anything is pinned and
     /// ends once the filesystem is gone.
     pub fn start_pinning(self: &Arc<Self>) {
-        let (pins, me) = (self.pins().clone(), Arc::downgrade(self));
+        let (pins, me, remote) = (self.pins().clone(), Arc::downgrade(self), self.remote().idle());
         if !pins.is_empty() {
             pins.wake();
         }
         self.runtime().spawn(async move {
             let mut missing = false;
             loop {
-                let woken = tokio::time::timeout(RETRY_AFTER, pins.woken()).await.is_ok();
+                let woken = tokio::select! {
+                    woken = tokio::time::timeout(RETRY_AFTER, pins.woken()) => woken.is_ok(),
+                    () = back_online(&*remote), if missing => true,
+                };
                 if me.strong_count() == 0 {
                     return;
                 }
                 if !woken && !missing {
                     continue;
                 }
+                remote.until_online().await; // nothing can be fetched meanwhile
                 tokio::time::sleep(COALESCE).await;
                 let _ = pins.woken().now_or_never(); // wake-ups during the pause: this run
                 let Some(fs) = me.upgrade() else { return };
