@@ -9,27 +9,17 @@
 mod common;
 
 use common::emu::{bytes, sha1_hex};
-use common::mount::{fuse_emulator, Mounted};
+use common::mount::{boxfs, fuse_emulator, status_json, Mounted};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::os::unix::fs::FileExt;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-fn boxfs(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_boxfs")).args(args).output().expect("boxfs runs")
-}
 
 fn sync(path: &std::path::Path) {
     let out = boxfs(&["sync", "--quiet", path.to_str().unwrap()]);
     assert!(out.status.success(), "sync: {}", String::from_utf8_lossy(&out.stderr));
-}
-
-fn status_json(path: &std::path::Path) -> Value {
-    let out = boxfs(&["status", path.to_str().unwrap(), "--json"]);
-    assert!(out.status.success(), "status: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).expect("status prints JSON")
 }
 
 /// Upload requests (direct, new versions and sessions created) the emulator has seen.

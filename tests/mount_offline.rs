@@ -8,20 +8,9 @@
 mod common;
 
 use common::emu::{bytes, sha1_hex};
-use common::mount::{fuse_emulator, wait_for, Mounted};
-use serde_json::Value;
-use std::process::{Command, Output};
+use common::mount::{boxfs, fuse_emulator, status_json, wait_for, Mounted};
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-fn boxfs(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_boxfs")).args(args).output().expect("boxfs runs")
-}
-
-fn status(m: &Mounted) -> Value {
-    let out = boxfs(&["status", m.path().to_str().unwrap(), "--json"]);
-    assert!(out.status.success(), "status: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).expect("status prints JSON")
-}
 
 fn names(dir: &std::path::Path) -> Vec<String> {
     let mut names: Vec<String> =
@@ -99,7 +88,7 @@ fn offline_the_mount_serves_what_it_has_and_catches_up_when_box_is_back() {
     let blob = store.blobs().put_bytes(&theirs).unwrap();
     store.new_version(boxfs_emulator::ADMIN_ID, first_id.parse().unwrap(), None, None, blob, None).unwrap();
 
-    let s = status(&m);
+    let s = status_json(m.path());
     assert_eq!(s["connection"]["state"], "offline", "{s}");
     assert!(s["connection"]["since"].is_string(), "{s}");
     assert!(s["uploads"].as_array().unwrap().iter().any(|u| u["name"] == "written offline.bin"), "{s}");
@@ -113,7 +102,7 @@ fn offline_the_mount_serves_what_it_has_and_catches_up_when_box_is_back() {
 
     // Box is back: the mount notices by itself and uploads what waited.
     m.rt.block_on(m.emu.running.resume()).expect("the emulator serves again on its port");
-    wait_for("status says online", 30, || status(&m)["connection"]["state"] == "online");
+    wait_for("status says online", 30, || status_json(m.path())["connection"]["state"] == "online");
     wait_for("the file written offline lands", 30, || {
         m.box_files(&docs).get("written offline.bin") == Some(&sha1_hex(&new))
     });
@@ -122,7 +111,7 @@ fn offline_the_mount_serves_what_it_has_and_catches_up_when_box_is_back() {
         let copy = files.iter().find(|(n, _)| n.starts_with("f00 (conflicted copy ") && n.ends_with(".bin"));
         files.get("f00.bin") == Some(&sha1_hex(&theirs)) && copy.is_some_and(|(_, sha1)| *sha1 == sha1_hex(&ours))
     });
-    wait_for("the event stream is live again", 30, || status(&m)["events"] == "live");
+    wait_for("the event stream is live again", 30, || status_json(m.path())["events"] == "live");
     assert_eq!(std::fs::read(m.p("elsewhere/never-read.bin")).unwrap(), bytes(99, 5000));
     let log = std::fs::read_to_string(&log).unwrap();
     assert!(log.contains("Box is unreachable; offline") && log.contains("back online"), "{log}");

@@ -9,34 +9,24 @@
 mod common;
 
 use common::emu::bytes;
-use common::mount::{fuse_emulator, wait_for, Mounted};
+use common::mount::{boxfs, fuse_emulator, status_json, wait_for, Mounted};
 use serde_json::Value;
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 /// Requests that download file content (the API's redirect and the download host).
 const DOWNLOADS: &[&str] = &["GET /2.0/files/{id}/content", "GET /d/1/{ticket}/download"];
-
-fn boxfs(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_boxfs")).args(args).output().expect("boxfs runs")
-}
 
 fn downloads(m: &Mounted) -> u64 {
     let stats = m.stats();
     DOWNLOADS.iter().map(|r| stats["requests"][*r].as_u64().unwrap_or(0)).sum()
 }
 
-fn status_json(m: &Mounted) -> Value {
-    let out = boxfs(&["status", m.path().to_str().unwrap(), "--json"]);
-    assert!(out.status.success(), "status: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).expect("status prints JSON")
-}
-
 /// The pin at `path` in `boxfs status --json`.
 fn pin_status(m: &Mounted, path: &str) -> Option<Value> {
-    status_json(m)["pins"].as_array().unwrap().iter().find(|p| p["path"] == path).cloned()
+    status_json(m.path())["pins"].as_array().unwrap().iter().find(|p| p["path"] == path).cloned()
 }
 
 /// getxattr(2): the value, or the errno.
@@ -106,7 +96,7 @@ fn a_pinned_folder_reads_back_without_downloads_over_a_small_cache_and_after_a_r
     let pin = pin_status(&m, "Docs").expect("listed in status");
     assert_eq!((pin["state"].as_str(), pin["files_present"].as_u64()), (Some("complete"), Some(21)), "{pin}");
     assert_eq!((pin["bytes_present"].as_u64(), pin["bytes_total"].as_u64()), (Some(total), Some(total)));
-    let status = status_json(&m);
+    let status = status_json(m.path());
     assert_eq!(status["cache"]["pinned_bytes"].as_u64(), Some(total), "{status}");
     assert!(status["cache"]["used_bytes"].as_u64().unwrap() <= 2_000_000, "{status}");
     let text = String::from_utf8_lossy(&boxfs(&["status", m.path().to_str().unwrap()]).stdout).into_owned();
@@ -160,7 +150,7 @@ fn a_pinned_folder_reads_back_without_downloads_over_a_small_cache_and_after_a_r
     assert_eq!(getxattr(&m.p("Docs/f03.bin"), pinned), Err(libc::ENODATA));
     assert!(pin_status(&m, "Docs").is_none());
     wait_for("the unpinned content to be evictable", 30, || {
-        let s = status_json(&m);
+        let s = status_json(m.path());
         s["cache"]["pinned_bytes"] == 0 && s["cache"]["used_bytes"].as_u64().unwrap() <= 2_000_000
     });
     let out = boxfs(&["unpin", m.p("Docs").to_str().unwrap()]);

@@ -7,20 +7,9 @@
 mod common;
 
 use common::emu::{bytes, sha1_hex};
-use common::mount::{fuse_emulator, wait_for, Mounted};
+use common::mount::{boxfs, fuse_emulator, status_json, wait_for, Mounted};
 use serde_json::Value;
-use std::process::{Command, Output};
 use std::time::{Duration, Instant};
-
-fn boxfs(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_boxfs")).args(args).output().expect("boxfs runs")
-}
-
-fn status_json(m: &Mounted) -> Value {
-    let out = boxfs(&["status", m.path().to_str().unwrap(), "--json"]);
-    assert!(out.status.success(), "status: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).expect("status prints JSON")
-}
 
 fn uploads(status: &Value) -> Vec<Value> {
     status["uploads"].as_array().unwrap().clone()
@@ -35,7 +24,7 @@ fn status_lists_pending_uploads_and_sync_commits_them() {
     std::fs::write(m.p("a.txt"), &a).unwrap();
     std::fs::write(m.p("b.bin"), &b).unwrap();
 
-    let s = status_json(&m);
+    let s = status_json(m.path());
     assert_eq!(s["source"], "daemon");
     assert_eq!(s["events"], "live");
     assert_eq!(s["account"]["login"].as_str().map(|l| l.contains('@')), Some(true), "{s}");
@@ -67,7 +56,7 @@ fn status_lists_pending_uploads_and_sync_commits_them() {
     let files = m.box_files("0");
     assert_eq!(files.get("a.txt"), Some(&sha1_hex(&a)));
     assert_eq!(files.get("b.bin"), Some(&sha1_hex(&b)));
-    assert!(uploads(&status_json(&m)).is_empty());
+    assert!(uploads(&status_json(m.path())).is_empty());
 
     // With every status command, no daemon: the registry entry goes with a clean unmount.
     m.unmount();
@@ -88,7 +77,7 @@ fn a_full_quota_is_reported_as_failed_and_kept() {
     assert!(err.contains("big.bin") && err.contains("quota"), "{err}");
     assert!(m.box_files("0").contains_key("small.txt"));
 
-    let s = status_json(&m);
+    let s = status_json(m.path());
     let failed = uploads(&s);
     assert_eq!(failed.len(), 1, "{s}");
     assert_eq!((failed[0]["name"].as_str(), failed[0]["state"].as_str()), (Some("big.bin"), Some("failed")));
@@ -96,7 +85,7 @@ fn a_full_quota_is_reported_as_failed_and_kept() {
 
     // After the daemon is gone the journal still holds it, and status says so.
     m.signal(libc::SIGKILL);
-    let s = status_json(&m);
+    let s = status_json(m.path());
     assert_eq!(s["source"], "journal");
     let left = uploads(&s);
     assert_eq!(left.len(), 1, "{s}");
@@ -114,7 +103,7 @@ fn a_half_sent_upload_session_resumes_after_kill_9() {
     m.rt.block_on(m.emu.set_faults("slow=1.0,slow_ms=400"));
     std::fs::write(m.p("big.iso"), &data).unwrap();
     wait_for("a few parts to be stored", 60, || {
-        uploads(&status_json(&m)).first().is_some_and(|u| u["bytes_done"].as_u64().unwrap() >= 4 * PART as u64)
+        uploads(&status_json(m.path())).first().is_some_and(|u| u["bytes_done"].as_u64().unwrap() >= 4 * PART as u64)
     });
     m.signal(libc::SIGKILL);
     let stored_before = m.stats()["requests"]["PUT /api/2.0/files/upload_sessions/{sid}"].as_u64().unwrap();
@@ -160,7 +149,7 @@ fn after_a_system_crash_only_data_flushed_to_disk_is_uploaded() {
     let out = boxfs(&["sync", m.path().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1), "sync reports the held-back file");
     assert!(!m.box_files("0").contains_key("unflushed.txt"), "maybe torn: never uploaded");
-    let held = uploads(&status_json(&m));
+    let held = uploads(&status_json(m.path()));
     assert_eq!(held.len(), 1, "{held:?}");
     assert_eq!(held[0]["state"], "held");
     let why = held[0]["error"].as_str().unwrap();
@@ -172,7 +161,7 @@ fn after_a_system_crash_only_data_flushed_to_disk_is_uploaded() {
     // It stays held across mounts (and is not sent by the next one either).
     m.unmount();
     m.respawn(&[]);
-    let held = uploads(&status_json(&m));
+    let held = uploads(&status_json(m.path()));
     assert_eq!((held.len(), held[0]["state"].as_str()), (1, Some("held")));
     assert!(!m.box_files("0").contains_key("unflushed.txt"));
     assert!(std::fs::metadata(m.p("unflushed.txt")).is_err(), "a held entry shows nowhere in the mount");
@@ -185,7 +174,7 @@ fn after_a_system_crash_only_data_flushed_to_disk_is_uploaded() {
     let out = boxfs(&["sync", m.path().to_str().unwrap()]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(m.box_files("0")["unflushed.txt"], sha1_hex(&unflushed));
-    assert!(uploads(&status_json(&m)).is_empty());
+    assert!(uploads(&status_json(m.path())).is_empty());
     assert!(m.journal_records().is_empty());
 }
 
@@ -202,11 +191,11 @@ fn a_held_entry_can_be_discarded() {
     }
     m.respawn(&[]);
     assert_eq!(std::fs::read(m.p("report.txt")).unwrap(), b"good version in Box", "the mount shows Box's version");
-    assert_eq!(uploads(&status_json(&m))[0]["state"], "held");
+    assert_eq!(uploads(&status_json(m.path()))[0]["state"], "held");
     let out = boxfs(&["recover", "--discard", m.p("report.txt").to_str().unwrap()]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     wait_for("the discarded entry to leave the journal", 10, || m.journal_records().is_empty());
-    assert!(uploads(&status_json(&m)).is_empty());
+    assert!(uploads(&status_json(m.path())).is_empty());
     let box_sha1 = m.rt.block_on(m.emu.get(&m.emu.api(&format!("/files/{id}")))).body["sha1"].clone();
     assert_eq!(box_sha1, sha1_hex(b"good version in Box").as_str());
 }

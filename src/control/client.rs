@@ -96,19 +96,10 @@ pub fn pin(
     mountpoint: &Path,
     paths: Vec<PathBuf>,
     wait: bool,
-    mut progress: impl FnMut(&PinsNow),
+    progress: impl FnMut(&PinsNow),
 ) -> Result<PinDone, ControlError> {
-    let mut reader = connect(mountpoint, &Request::Pin { paths, wait })?;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line)? == 0 {
-            return Err(ControlError::NoDaemon(mountpoint.into()));
-        }
-        if let Ok(done) = serde_json::from_str::<PinDone>(line.trim()) {
-            return Ok(done);
-        }
-        progress(&serde_json::from_str::<PinsNow>(line.trim())?);
-    }
+    let reader = connect(mountpoint, &Request::Pin { paths, wait })?;
+    follow(mountpoint, reader, progress)
 }
 
 /// Asks the daemon of the mount at `mountpoint` to unpin `paths` (relative to its root).
@@ -120,21 +111,26 @@ pub fn unpin(mountpoint: &Path, paths: Vec<PathBuf>) -> Result<PinDone, ControlE
 /// Asks the daemon of the mount at `mountpoint` to upload what is pending under `paths`
 /// (relative to its root; none: everything) now; `progress` sees a status about four times a
 /// second until that is in Box.
-pub fn sync(
+pub fn sync(mountpoint: &Path, paths: Vec<PathBuf>, progress: impl FnMut(&Status)) -> Result<SyncDone, ControlError> {
+    let reader = connect(mountpoint, &Request::Sync { paths })?;
+    follow(mountpoint, reader, progress)
+}
+
+/// Reads a streamed answer: `Progress` lines, each shown to `progress`, until the `Done` line.
+fn follow<Done: serde::de::DeserializeOwned, Progress: serde::de::DeserializeOwned>(
     mountpoint: &Path,
-    paths: Vec<PathBuf>,
-    mut progress: impl FnMut(&Status),
-) -> Result<SyncDone, ControlError> {
-    let mut reader = connect(mountpoint, &Request::Sync { paths })?;
+    mut reader: impl BufRead,
+    mut progress: impl FnMut(&Progress),
+) -> Result<Done, ControlError> {
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line)? == 0 {
             return Err(ControlError::NoDaemon(mountpoint.into()));
         }
-        if let Ok(done) = serde_json::from_str::<SyncDone>(line.trim()) {
+        if let Ok(done) = serde_json::from_str::<Done>(line.trim()) {
             return Ok(done);
         }
-        progress(&serde_json::from_str::<Status>(line.trim())?);
+        progress(&serde_json::from_str::<Progress>(line.trim())?);
     }
 }
 

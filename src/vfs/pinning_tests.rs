@@ -5,7 +5,7 @@
 use super::fake::{FakeBox, ROOT_ID};
 use super::read::blocks::BlockCache;
 use super::read::pins::{PinList, PinState};
-use super::tests::config;
+use super::tests::{config, read_all};
 use super::write::journal::Journal;
 use super::{Fs, PinMark, VfsError, ROOT_INO};
 use std::path::Path;
@@ -36,20 +36,6 @@ fn docs(fake: &FakeBox) -> String {
         fake.add_file(&docs, &format!("f{i}.bin"), &content(i));
     }
     docs
-}
-
-async fn read_all(fs: &Fs, ino: u64) -> Vec<u8> {
-    let fh = fs.open(ino, false, false).await.expect("open");
-    let mut out = Vec::new();
-    loop {
-        let chunk = fs.read(fh, out.len() as u64, 1 << 16).await.expect("read");
-        if chunk.is_empty() {
-            break;
-        }
-        out.extend_from_slice(&chunk);
-    }
-    fs.release(fh);
-    out
 }
 
 async fn complete(fs: &Fs, ino: u64) {

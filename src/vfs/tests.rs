@@ -46,7 +46,7 @@ pub(super) async fn fs_over(fake: &FakeBox, dir: &Path) -> Arc<Fs> {
     fs_with(fake, dir, config(Duration::from_secs(3600))).await
 }
 
-async fn read_all(fs: &Fs, ino: u64) -> Vec<u8> {
+pub(super) async fn read_all(fs: &Fs, ino: u64) -> Vec<u8> {
     let fh = fs.open(ino, false, false).await.expect("open");
     let mut out = Vec::new();
     loop {

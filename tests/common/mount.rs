@@ -230,3 +230,15 @@ pub fn fuse_available() -> bool {
     }
     ok
 }
+
+/// Runs the `boxfs` binary with `args` (a command beside the mounts: `status`, `sync`, `pin`...).
+pub fn boxfs(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_boxfs")).args(args).output().expect("boxfs runs")
+}
+
+/// `boxfs status PATH --json`: the report of the mount `path` is in (or of that file).
+pub fn status_json(path: &Path) -> serde_json::Value {
+    let out = boxfs(&["status", path.to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "status: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("status prints JSON")
+}
