@@ -100,6 +100,10 @@ fn offline_the_mount_serves_what_it_has_and_catches_up_when_box_is_back() {
     assert_eq!(sync.status.code(), Some(1), "{sync:?}");
     assert!(String::from_utf8_lossy(&sync.stderr).contains("Box is unreachable"), "{sync:?}");
 
+    let pin = boxfs(&["pin", "--wait", m.p("elsewhere").to_str().unwrap()]);
+    assert_eq!(pin.status.code(), Some(1), "{pin:?}");
+    assert!(String::from_utf8_lossy(&pin.stderr).contains("Box is unreachable"), "{pin:?}");
+
     // Box is back: the mount notices by itself and uploads what waited.
     m.rt.block_on(m.emu.running.resume()).expect("the emulator serves again on its port");
     wait_for("status says online", 30, || status_json(m.path())["connection"]["state"] == "online");

@@ -1,6 +1,7 @@
 //! The daemon side of the control channel: answers `status` from the live filesystem, runs
-//! `sync` and `pin --wait`, streaming progress, and `unpin`. Removes its socket (and, when nothing is left pending,
-//! its registry entry) when dropped at unmount.
+//! `sync` and `pin --wait`, streaming progress, and `unpin`; a `sync` or a `pin --wait` ends
+//! early, saying so, while Box cannot be reached. Removes its socket (and, when nothing is
+//! left pending, its registry entry) when dropped at unmount.
 
 use super::{
     paths_for, private_parent, register, Account, ApiUse, Cache, MountEntry, PinDone, PinReport, PinsNow, Reachability,
@@ -173,6 +174,10 @@ async fn wait_for_pins(
     let mut tick = tokio::time::interval(PROGRESS_EVERY);
     loop {
         tick.tick().await;
+        if let boxfs_api::Connection::Offline { .. } = fs.connection() {
+            let now = Reachability::of(&fs.connection()).describe();
+            return Ok(vec![format!("Box is unreachable ({now}); what is missing downloads when it is back")]);
+        }
         let infos: Vec<_> = inos.iter().map(|&ino| fs.pin_info(ino)).collect();
         let pins: Vec<PinReport> = infos.iter().flatten().cloned().map(PinReport::from).collect();
         send(write, &PinsNow { pins }).await?;
