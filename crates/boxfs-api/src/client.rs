@@ -160,9 +160,14 @@ impl Client {
         }
     }
 
-    /// Box answered a request (any status below 500).
-    pub(crate) fn answered(&self) {
+    /// Box answered a request with `status`: below 500 it is reachable; 5xx counts as a
+    /// failure without an answer (returned, for [`Client::no_answer`]).
+    pub(crate) fn heard(&self, status: StatusCode) -> Option<Failure> {
+        if status.is_server_error() {
+            return Some(Failure::Transient);
+        }
         self.inner.reach.answered();
+        None
     }
 
     /// A request got no answer: `Err(Offline)` when Box is now taken to be unreachable (the
@@ -183,10 +188,7 @@ impl Client {
                 return;
             }
             match self.inner.http.get(self.api("/users/me?fields=id")).send().await {
-                Ok(resp) if resp.status().as_u16() < 500 => {
-                    self.inner.reach.answered();
-                    return;
-                }
+                Ok(resp) if self.heard(resp.status()).is_none() => return,
                 Ok(resp) => tracing::debug!(status = %resp.status(), "Box still unavailable"),
                 Err(e) => tracing::debug!(error = %ApiError::from(e), "Box still unreachable"),
             }
@@ -266,7 +268,7 @@ impl Client {
             if attempt >= policy.max_attempts || started.elapsed() + wait > policy.max_total {
                 return Err(ApiError::RetriesExhausted { attempts: attempt, last: Box::new(error) });
             }
-            self.inner.counters.retries.fetch_add(1, Ordering::Relaxed);
+            self.inner.counters.retried();
             tracing::debug!(method = %call.method, url = %call.url, %error, ?wait, attempt, "retrying");
             tokio::time::sleep(wait).await;
         }
@@ -274,7 +276,7 @@ impl Client {
 
     async fn attempt(&self, req: RequestBuilder, call: &Call<'_>, attempt: u32) -> Next {
         let backoff = self.inner.cfg.retry.backoff(attempt);
-        let resp = match super::telemetry::send(req, call.method.as_str(), &call.url, attempt).await {
+        let resp = match super::telemetry::send(req, call.method.as_str(), &call.url).await {
             Ok(r) => r,
             Err(e) => {
                 let failure = Some(failure_of(&e));
@@ -290,9 +292,7 @@ impl Client {
                 return Next::Retry { wait: backoff, error: e.into(), ambiguous: true, failure };
             }
         };
-        if status.as_u16() < 500 {
-            self.answered();
-        }
+        let failure = self.heard(status);
         let http_error = || ApiError::Http { status: status.as_u16(), code: None, message: String::new() };
         match status.as_u16() {
             202 if call.retry_accepted => {
@@ -308,7 +308,7 @@ impl Client {
             }
             500 | 502 | 503 | 504 | 509 => {
                 let wait = retry_after(&headers).unwrap_or(backoff);
-                Next::Retry { wait, error: http_error(), ambiguous: true, failure: Some(Failure::Transient) }
+                Next::Retry { wait, error: http_error(), ambiguous: true, failure }
             }
             _ => {
                 let parsed: ErrorBody = serde_json::from_slice(&body).unwrap_or_default();

@@ -1,5 +1,6 @@
 //! What the client has sent: totals since start and a sliding one-minute window (requests
-//! and 429s), for `boxfs status` and tests.
+//! and 429s), for `boxfs status` and tests. Retries and 429s are also recorded as metrics
+//! (`telemetry.rs`): this is the one place that counts them.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -42,6 +43,13 @@ impl Counters {
     pub(crate) fn throttled(&self) {
         self.throttled.fetch_add(1, Ordering::Relaxed);
         self.window().add(Instant::now(), 0, 1);
+        super::telemetry::throttled();
+    }
+
+    /// An attempt after the first of a call or of a download is due.
+    pub(crate) fn retried(&self) {
+        self.retries.fetch_add(1, Ordering::Relaxed);
+        super::telemetry::retried();
     }
 
     pub fn last_minute(&self) -> LastMinute {

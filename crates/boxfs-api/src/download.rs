@@ -122,7 +122,7 @@ impl Client {
                 return Err(ApiError::RetriesExhausted { attempts: attempt, last: Box::new(error) });
             }
             tracing::debug!(file_id, %error, "download retry");
-            super::telemetry::retried();
+            self.inner.counters.retried();
             tokio::time::sleep(wait).await;
         }
     }
@@ -146,17 +146,17 @@ impl Client {
             Fetch::Transient(e.into(), Some(failure))
         })?;
         let status = resp.status();
-        if status.as_u16() < 500 {
-            self.answered();
-        }
+        let failure = self.heard(status);
         let skip = match status.as_u16() {
             206 => 0,
             200 => at, // the host ignored Range: drop what comes before our offset
             416 => return Err(Fetch::Eof),
             401 | 403 | 404 | 410 => return Err(Fetch::UrlRefused(status.as_u16())),
             429 | 500..=599 => {
+                if status == StatusCode::TOO_MANY_REQUESTS {
+                    self.inner.counters.throttled();
+                }
                 let error = ApiError::Http { status: status.as_u16(), code: None, message: "download host".into() };
-                let failure = if status.as_u16() == 429 { None } else { Some(Failure::Transient) };
                 return Err(Fetch::Transient(error, failure));
             }
             s => return Err(Fetch::Fatal(ApiError::Http { status: s, code: None, message: "download host".into() })),

@@ -92,12 +92,9 @@ pub fn describe() {
     }
 }
 
-/// Sends one attempt of a call to `method url`, recording its answer (or the network error),
-/// a 429, a retry (`attempt` > 0) and the bytes of a body sent to the upload host.
-pub(crate) async fn send(req: RequestBuilder, method: &str, url: &str, attempt: u32) -> reqwest::Result<Response> {
-    if attempt > 0 {
-        retried();
-    }
+/// Sends one attempt of a call to `method url`, recording its answer (or the network error)
+/// and the bytes of a body sent to the upload host.
+pub(crate) async fn send(req: RequestBuilder, method: &str, url: &str) -> reqwest::Result<Response> {
     let (client, built) = req.build_split();
     let request = built?;
     let upload_bytes = is_upload_host(url).then(|| body_len(&request)).flatten();
@@ -119,9 +116,14 @@ pub(crate) fn longpoll_answered(result: &reqwest::Result<Response>) {
     record_answer("GET :realtime_url".to_string(), result);
 }
 
-/// Counts one attempt after the first of a call or of a download.
+/// Counts one attempt after the first of a call or of a download (see `Counters::retried`).
 pub(crate) fn retried() {
     metrics::counter!("boxfs_api_retries_total").increment(1);
+}
+
+/// Counts one answer 429 (see `Counters::throttled`).
+pub(crate) fn throttled() {
+    metrics::counter!("boxfs_api_throttled_total").increment(1);
 }
 
 /// Counts `n` bytes of file content received.
@@ -134,9 +136,6 @@ fn record_answer(route: String, result: &reqwest::Result<Response>) {
         Ok(resp) => resp.status().as_u16().to_string(),
         Err(_) => "network_error".to_string(),
     };
-    if status == "429" {
-        metrics::counter!("boxfs_api_throttled_total").increment(1);
-    }
     metrics::counter!("boxfs_api_requests_total", "route" => route, "status" => status).increment(1);
 }
 
