@@ -20,8 +20,8 @@ mod timing;
 
 use crate::vfs::events::Inval;
 use crate::vfs::{
-    asks_box, is_virtual, Attr, Caller, DirEntry, DirOpened, Fs, FsyncMode, KernelCopy, NodeKind, OwnerChange,
-    SpecialType, VfsError, PINNED,
+    asks_box, is_virtual, settable_xattr, Attr, Caller, DirEntry, DirOpened, Fs, FsyncMode, KernelCopy, NodeKind,
+    OwnerChange, SpecialType, VfsError,
 };
 use fuser::{
     Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, KernelConfig, LockOwner,
@@ -462,7 +462,6 @@ impl Filesystem for BoxFuse {
             return;
         }
         let value = match name.to_str() {
-            Some(PINNED) => self.fs.pinned_xattr(ino.0),
             Some(n) => self.fs.getxattr(ino.0, n),
             None => Err(VfsError::NoAttr),
         };
@@ -503,16 +502,12 @@ impl Filesystem for BoxFuse {
         reply: ReplyEmpty,
     ) {
         let op = OpTimer::start("setxattr");
-        let Some(name) = name.to_str().filter(|n| asks_box(n) || *n == PINNED).map(str::to_string) else {
+        let Some(name) = name.to_str().filter(|n| settable_xattr(n)).map(str::to_string) else {
             return reply.error(Errno::from_i32(libc::ENOTSUP));
         };
         let (fs, value) = (self.fs.clone(), value.to_vec());
         spawn_timed(&self.rt, op, async move {
-            let set = match name.as_str() {
-                PINNED => fs.set_pinned_xattr(ino.0, &value).await,
-                _ => fs.setxattr(ino.0, &name, &value, flags).await,
-            };
-            match set {
+            match fs.setxattr(ino.0, &name, &value, flags).await {
                 Ok(()) => reply.ok(),
                 Err(e) => reply.error(errno("setxattr", e)),
             }
@@ -523,16 +518,12 @@ impl Filesystem for BoxFuse {
     /// anything else `ENOTSUP`.
     fn removexattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, reply: ReplyEmpty) {
         let op = OpTimer::start("removexattr");
-        let Some(name) = name.to_str().filter(|n| asks_box(n) || *n == PINNED).map(str::to_string) else {
+        let Some(name) = name.to_str().filter(|n| settable_xattr(n)).map(str::to_string) else {
             return reply.error(Errno::from_i32(libc::ENOTSUP));
         };
         let fs = self.fs.clone();
         spawn_timed(&self.rt, op, async move {
-            let removed = match name.as_str() {
-                PINNED => fs.unpin(ino.0).await,
-                _ => fs.removexattr(ino.0, &name).await,
-            };
-            match removed {
+            match fs.removexattr(ino.0, &name).await {
                 Ok(()) => reply.ok(),
                 Err(e) => reply.error(errno("removexattr", e)),
             }

@@ -208,7 +208,7 @@ impl Fs {
 
     /// Sets `user.box.shared_link` or `user.box.lock` (`flags`: `XATTR_CREATE` fails when
     /// it is set already, `XATTR_REPLACE` when it is not).
-    pub async fn setxattr(&self, ino: Ino, name: &str, value: &[u8], flags: i32) -> VfsResult<()> {
+    pub(super) async fn set_box_xattr(&self, ino: Ino, name: &str, value: &[u8], flags: i32) -> VfsResult<()> {
         let node = self.box_attr_target(ino, name)?;
         let wanted = parse_value(name, value)?;
         if flags & (XATTR_CREATE | XATTR_REPLACE) != 0 {
@@ -237,7 +237,7 @@ impl Fs {
     }
 
     /// Removes the shared link or the lock.
-    pub async fn removexattr(&self, ino: Ino, name: &str) -> VfsResult<()> {
+    pub(super) async fn remove_box_xattr(&self, ino: Ino, name: &str) -> VfsResult<()> {
         let node = self.box_attr_target(ino, name)?;
         match name {
             SHARED_LINK => {

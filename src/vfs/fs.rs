@@ -114,6 +114,10 @@ const UNSUPPORTED_XATTRS: &[&str] =
     &["security.selinux", "security.SMACK64", "system.posix_acl_access", "system.posix_acl_default"];
 
 /// Read-only xattrs exposed on every item.
+/// The extended attribute that pins (`1`) and tells what is pinned (`1`, or `inherited`): see
+/// `pinning.rs`.
+pub const PINNED: &str = "user.boxfs.pinned";
+
 pub const XATTRS: &[&str] = &["user.box.id", "user.box.etag", "user.box.sha1", "user.box.version", "user.box.web_url"];
 
 /// An open directory handle, and what the kernel may do with the entries it cached when the
@@ -794,18 +798,39 @@ impl Fs {
         }
     }
 
-    /// A read-only `user.box.*` attribute; no other name exists, and none is looked for.
-    /// Security labels and ACLs are refused as unsupported (`ENOTSUP`): `ls -l` asks for both
-    /// of every file unless a file of the mount answered so once.
+    /// A read-only `user.box.*` attribute or the pin; no other name exists, and none is looked
+    /// for (Box's shared link and lock are asked of Box: `box_attrs.rs`). Security labels and
+    /// ACLs are refused as unsupported (`ENOTSUP`): `ls -l` asks for both of every file unless
+    /// a file of the mount answered so once.
     pub fn getxattr(&self, ino: Ino, name: &str) -> VfsResult<Vec<u8>> {
         if UNSUPPORTED_XATTRS.contains(&name) {
             return Err(VfsError::NotSupported);
+        }
+        if name == PINNED {
+            return self.pinned_xattr(ino);
         }
         if !name.starts_with("user.box.") || is_virtual(ino) {
             return Err(VfsError::NoAttr);
         }
         let node = self.node(ino)?;
         xattr(&node, name).ok_or(VfsError::NoAttr)
+    }
+
+    /// Sets an extended attribute: the pin (`pinning.rs`), or Box's shared link or lock (a Box
+    /// call, `box_attrs.rs`); any other name is `ENOTSUP` (see [`super::settable_xattr`]).
+    pub async fn setxattr(&self, ino: Ino, name: &str, value: &[u8], flags: i32) -> VfsResult<()> {
+        match name {
+            PINNED => self.set_pinned_xattr(ino, value).await,
+            _ => self.set_box_xattr(ino, name, value, flags).await,
+        }
+    }
+
+    /// Removes an extended attribute: unpins, or removes Box's shared link or lock.
+    pub async fn removexattr(&self, ino: Ino, name: &str) -> VfsResult<()> {
+        match name {
+            PINNED => self.unpin(ino).await,
+            _ => self.remove_box_xattr(ino, name).await,
+        }
     }
 
     /// The attribute names this item has (of those answered by asking Box, the ones the

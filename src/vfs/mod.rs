@@ -65,10 +65,16 @@ mod tests;
 pub use box_attrs::asks_box;
 pub use dotbox::is_virtual;
 pub use error::{VfsError, VfsResult};
-pub use fs::{CacheUsage, DirOpened, DirSnapshot, Fs, FsConfig, FsyncMode, KernelCopy, XATTRS};
+pub use fs::{CacheUsage, DirOpened, DirSnapshot, Fs, FsConfig, FsyncMode, KernelCopy, PINNED, XATTRS};
 pub use meta::attr::{Attr, AttrPolicy, SpecialType};
 pub use meta::inode::{Ino, NodeKind, ROOT_INO};
 pub use meta::listings::{DirEntry, Listing};
 pub use ops::{Caller, OwnerChange};
-pub use pinning::{PinMark, PINNED};
+pub use pinning::PinMark;
 pub use remote::{Remote, RemoteResult};
+
+/// Whether `name` is an extended attribute that can be set or removed ([`Fs::setxattr`]): Box's
+/// shared link and lock (each a Box call) and the pin. Any other name is `ENOTSUP`.
+pub fn settable_xattr(name: &str) -> bool {
+    asks_box(name) || name == PINNED
+}

@@ -27,7 +27,7 @@
 
 use super::dotbox::is_virtual;
 use super::error::{VfsError, VfsResult};
-use super::fs::{content_version, Fs};
+use super::fs::{content_version, Fs, PINNED};
 use super::meta::inode::{Ino, Node, NodeKind, ROOT_INO};
 use super::read::blocks::{BlockKey, ContentKey};
 use super::read::downloads::{wait, Slot, Urgency};
@@ -39,9 +39,6 @@ use futures_util::{FutureExt, StreamExt};
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// The extended attribute that pins (`1`) and tells what is pinned (`1`, or `inherited`).
-pub const PINNED: &str = "user.boxfs.pinned";
 
 /// How long the worker waits after a wake-up for more, so that a burst makes one run.
 const COALESCE: Duration = Duration::from_millis(300);
