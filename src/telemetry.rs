@@ -4,8 +4,9 @@
 //!
 //! The counters and histograms are recorded where things happen, through the `metrics` facade
 //! (the API client: `boxfs_api::telemetry`; the vfs: `vfs::telemetry`; FUSE operations:
-//! `fuse::timing`), none of which knows this exporter; each describes its own series. The gauges are read here from what
-//! `boxfs status` shows ([`Fs::cache_usage`], [`Fs::uploads`], the event stream's state):
+//! `fuse::timing`), none of which knows this exporter; each describes its own series. The
+//! gauges are read here from what `boxfs status` shows ([`Fs::cache_usage`],
+//! [`Fs::pending_uploads`], [`Fs::connection`], the event stream's state):
 //! - `boxfs_block_cache_size_bytes`, `boxfs_block_cache_capacity_bytes` (unpinned blocks and
 //!   their budget), `boxfs_pinned_bytes` (pinned content, not in that budget);
 //! - `boxfs_box_reachable` (0 while the mount is offline);
@@ -16,7 +17,6 @@
 //! wrote another one (which is logged as reachable from the network); one exporter per process
 //! (the recorder is global).
 
-use crate::vfs::uploads::Scope;
 use crate::vfs::Fs;
 use boxfs_api::StreamState;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
@@ -107,9 +107,8 @@ async fn refresh_gauges(fs: Arc<Fs>, events: Option<watch::Receiver<StreamState>
         metrics::gauge!("boxfs_block_cache_capacity_bytes").set(cache.capacity as f64);
         metrics::gauge!("boxfs_pinned_bytes").set(cache.pinned as f64);
         metrics::gauge!("boxfs_box_reachable").set(if fs.connection().is_online() { 1.0 } else { 0.0 });
-        let pending = fs.uploads(&Scope::All);
-        metrics::gauge!("boxfs_pending_uploads").set(pending.len() as f64);
-        metrics::gauge!("boxfs_pending_upload_bytes").set(pending.iter().map(|u| u.bytes_total).sum::<u64>() as f64);
+        metrics::gauge!("boxfs_pending_uploads").set(fs.pending_uploads() as f64);
+        metrics::gauge!("boxfs_pending_upload_bytes").set(fs.pending_upload_bytes() as f64);
         if let Some(state) = &events {
             let live = matches!(*state.borrow(), StreamState::Live);
             metrics::gauge!("boxfs_event_stream_live").set(if live { 1.0 } else { 0.0 });

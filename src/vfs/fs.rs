@@ -621,7 +621,8 @@ impl Fs {
 
     /// Opens a directory on a snapshot of its listing (stable across `readdir` calls), whose
     /// entries go to the kernel `with_attributes` or as names (folders always with theirs;
-    /// `.box/` views are never kept by the kernel and always go with them). Its subfolders' listings are fetched ahead ([`Fs::walk_ahead`]).
+    /// `.box/` views are never kept by the kernel and always go with them). Its subfolders'
+    /// listings are fetched ahead ([`Fs::walk_ahead`]).
     pub async fn opendir(&self, ino: Ino, with_attributes: bool) -> VfsResult<DirOpened> {
         if is_virtual(ino) {
             let fh = self.dot_box_opendir(ino).await?;
@@ -779,23 +780,26 @@ impl Fs {
         *self.quota.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), user));
     }
 
-    /// The account's quota (cached for a minute).
-    /// The last one known will do while Box cannot be reached.
+    /// The account's quota (cached for a minute; while Box cannot be reached, the last one
+    /// known).
     pub async fn quota(&self) -> VfsResult<User> {
-        let known = self.quota.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        if let Some((at, user)) = &known {
-            if at.elapsed() < QUOTA_TTL {
-                return Ok(user.clone());
-            }
+        if let Some(user) = self.known_quota(QUOTA_TTL) {
+            return Ok(user);
         }
         match self.remote.me().await {
             Ok(user) => {
                 self.remember_quota(user.clone());
                 Ok(user)
             }
-            Err(e @ ApiError::Offline { .. }) => known.map(|(_, user)| user).ok_or(e.into()),
+            Err(e @ ApiError::Offline { .. }) => self.known_quota(Duration::MAX).ok_or(e.into()),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// The quota Box gave at most `age` ago.
+    fn known_quota(&self, age: Duration) -> Option<User> {
+        let known = self.quota.lock().unwrap_or_else(|p| p.into_inner());
+        known.as_ref().filter(|(at, _)| at.elapsed() < age).map(|(_, user)| user.clone())
     }
 
     /// A read-only `user.box.*` attribute or the pin; no other name exists, and none is looked

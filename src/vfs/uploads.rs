@@ -148,8 +148,17 @@ impl Fs {
 
     /// Files with local changes not yet in Box (held and failed ones included).
     pub fn pending_uploads(&self) -> usize {
+        self.pending().count()
+    }
+
+    /// The sizes of the files [`Fs::pending_uploads`] counts.
+    pub fn pending_upload_bytes(&self) -> u64 {
+        self.pending().map(|s| s.lock().size).sum()
+    }
+
+    fn pending(&self) -> impl Iterator<Item = Arc<Staged>> {
         let finished = |s: &Arc<Staged>| matches!(s.lock().upload.state(), State::InBox | State::Removed);
-        self.staged_entries().iter().filter(|s| !finished(s)).count()
+        self.staged_entries().into_iter().filter(move |s| !finished(s))
     }
 
     fn staged_entries(&self) -> Vec<Arc<Staged>> {
