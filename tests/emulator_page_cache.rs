@@ -12,8 +12,7 @@ use serde_json::{json, Value};
 use std::time::Duration;
 
 /// The fields boxfs asks a listing for.
-const FIELDS: &str = "type,id,sequence_id,etag,name,size,sha1,file_version,created_at,modified_at,\
-content_created_at,content_modified_at,permissions,url,lock,metadata.global.properties";
+const FIELDS: &str = boxfs_api::LIST_FIELDS;
 
 /// A user of the emulator with a token of their own.
 struct Person {
