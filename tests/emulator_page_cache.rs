@@ -24,8 +24,9 @@ fn person(emu: &TestEmulator, id: &str) -> Person {
     Person { id: id.to_string(), token: emu.running.state.developer_token_for(id).unwrap() }
 }
 
+/// The admin, with the token the test emulator already holds for them.
 fn admin(emu: &TestEmulator) -> Person {
-    person(emu, boxfs_emulator::ADMIN_ID)
+    Person { id: boxfs_emulator::ADMIN_ID.to_string(), token: emu.token.clone() }
 }
 
 /// The managed user `user1@boxfs.invalid` (start the emulator with `users = 1`).
