@@ -12,8 +12,7 @@ use serde_json::{json, Value};
 use std::time::Duration;
 
 /// The fields boxfs asks a listing for.
-const FIELDS: &str = "type,id,sequence_id,etag,name,size,sha1,file_version,created_at,modified_at,\
-content_created_at,content_modified_at,permissions,url,lock,metadata.global.properties";
+const FIELDS: &str = boxfs_api::LIST_FIELDS;
 
 /// A user of the emulator with a token of their own.
 struct Person {
@@ -25,8 +24,9 @@ fn person(emu: &TestEmulator, id: &str) -> Person {
     Person { id: id.to_string(), token: emu.running.state.developer_token_for(id).unwrap() }
 }
 
+/// The admin, with the token the test emulator already holds for them.
 fn admin(emu: &TestEmulator) -> Person {
-    person(emu, boxfs_emulator::ADMIN_ID)
+    Person { id: boxfs_emulator::ADMIN_ID.to_string(), token: emu.token.clone() }
 }
 
 /// The managed user `user1@boxfs.invalid` (start the emulator with `users = 1`).
@@ -66,6 +66,14 @@ fn entry<'a>(page: &'a Value, name: &str) -> Option<&'a Value> {
     page["entries"].as_array().unwrap().iter().find(|e| e["name"] == name)
 }
 
+/// An emulator with the admin's folder `name` at their root: (emulator, admin, folder id).
+async fn a_folder(name: &str) -> (TestEmulator, Person, String) {
+    let emu = TestEmulator::start().await;
+    let me = admin(&emu);
+    let folder = emu.new_folder("0", name).await;
+    (emu, me, folder)
+}
+
 /// An emulator with one managed user; the admin's folder `shared` (holding `plan.txt`) shared
 /// with that user as a viewer: (emulator, admin, user, folder id, collaboration id).
 async fn shared_with_a_viewer() -> (TestEmulator, Person, Person, String, String) {
@@ -83,9 +91,7 @@ async fn shared_with_a_viewer() -> (TestEmulator, Person, Person, String, String
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_repeated_listing_is_the_same_bytes_without_rendering() {
-    let emu = TestEmulator::start().await;
-    let me = admin(&emu);
-    let folder = emu.new_folder("0", "walk").await;
+    let (emu, me, folder) = a_folder("walk").await;
     for i in 0..20 {
         emu.new_file(&folder, &format!("f{i:02}.txt"), bytes(i, 10)).await;
     }
@@ -110,9 +116,7 @@ async fn a_repeated_listing_is_the_same_bytes_without_rendering() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_change_shows_in_the_next_listing() {
-    let emu = TestEmulator::start().await;
-    let me = admin(&emu);
-    let folder = emu.new_folder("0", "team").await;
+    let (emu, me, folder) = a_folder("team").await;
     let other = emu.new_folder("0", "other").await;
     let plan = emu.new_file(&folder, "plan.txt", bytes(1, 10)).await;
     let notes = emu.new_file(&folder, "notes.txt", bytes(2, 10)).await;
@@ -234,9 +238,7 @@ async fn each_viewer_gets_their_own_page() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_query_gets_its_own_page() {
-    let emu = TestEmulator::start().await;
-    let me = admin(&emu);
-    let folder = emu.new_folder("0", "many").await;
+    let (emu, me, folder) = a_folder("many").await;
     for i in 0..5 {
         emu.new_file(&folder, &format!("f{i}.txt"), bytes(i, 10 + i as usize)).await;
     }
@@ -276,9 +278,7 @@ async fn each_query_gets_its_own_page() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kept_page_with_an_expiring_lock_is_rendered_again_once_it_expires() {
-    let emu = TestEmulator::start().await;
-    let me = admin(&emu);
-    let folder = emu.new_folder("0", "locked").await;
+    let (emu, me, folder) = a_folder("locked").await;
     let id = emu.new_file(&folder, "plan.txt", bytes(1, 10)).await;
     let expires = (chrono::Utc::now() + chrono::Duration::seconds(2)).to_rfc3339();
     let r = emu.json(Method::PUT, &emu.api(&format!("/files/{id}")), json!({"lock": {"expires_at": expires}})).await;
@@ -296,9 +296,7 @@ async fn a_kept_page_with_an_expiring_lock_is_rendered_again_once_it_expires() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_wraps_the_route_applies_to_a_kept_page() {
-    let emu = TestEmulator::start().await;
-    let me = admin(&emu);
-    let folder = emu.new_folder("0", "kept").await;
+    let (emu, me, folder) = a_folder("kept").await;
     emu.new_file(&folder, "plan.txt", bytes(1, 10)).await;
     let kept = page(&emu, &me, &folder, "fields=name").await;
     let url = emu.api(&format!("/folders/{folder}/items?fields=name"));

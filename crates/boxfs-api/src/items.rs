@@ -18,7 +18,7 @@ macro_rules! list_fields {
 content_created_at,content_modified_at,permissions,url,lock,metadata.global.properties"
     };
 }
-const LIST_FIELDS: &str = list_fields!();
+pub const LIST_FIELDS: &str = list_fields!();
 
 /// The fields of an item read on its own: [`LIST_FIELDS`] and where it is (in a listing, the
 /// parent is the folder listed, and only active items show).

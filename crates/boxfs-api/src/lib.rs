@@ -33,7 +33,7 @@ pub use config::{ApiConfig, BudgetConfig, RetryPolicy};
 pub use counters::{Counters, LastMinute};
 pub use error::{ApiError, ApiResult};
 pub use events::{EventBatch, EventStream, StartAt, StreamState};
-pub use items::{Fetched, STAT_FIELDS};
+pub use items::{Fetched, LIST_FIELDS, STAT_FIELDS};
 pub use reach::Connection;
 pub use token_file::StoredTokens;
 pub use upload::{CommitHook, SessionHook, Sha1Source, UploadOptions, UploadTarget};

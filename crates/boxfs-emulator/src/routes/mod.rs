@@ -456,22 +456,15 @@ fn each_seen(
     for it in items {
         let extras = extras.remove(&it.id).unwrap_or_default();
         changes_at = changes_at.into_iter().chain(extras.changes_at()).min();
-        match (folder, &children_path) {
-            (Some((f, a)), Some(path)) if it.parent_id == Some(f.id) => {
-                let perms = viewer.child_perms(a, it);
-                render(&render::Source { item: it, path, perms, ctx: &ctx, extras: &extras })
-            }
+        let own;
+        let (path, perms) = match (folder, &children_path) {
+            (Some((f, a)), Some(path)) if it.parent_id == Some(f.id) => (path, viewer.child_perms(a, it)),
             _ => {
-                let access = state.store.access(viewer, it)?;
-                render(&render::Source {
-                    item: it,
-                    path: &access.path,
-                    perms: access.perms,
-                    ctx: &ctx,
-                    extras: &extras,
-                })
+                own = state.store.access(viewer, it)?;
+                (&own.path, own.perms)
             }
-        }
+        };
+        render(&render::Source { item: it, path, perms, ctx: &ctx, extras: &extras });
     }
     Ok(changes_at)
 }

@@ -15,7 +15,7 @@
 //! - **Rows**: a page is kept under the store's generation ([`Store::generation`]) that the
 //!   route read before it read anything else from the store, and is given out only at that
 //!   generation; a newer generation drops every page. A change committed while a page renders
-//!   bumps the generation past the page's, so that page is never given out. (The viewer was
+//!   raises the generation past the page's, so that page is never given out. (The viewer was
 //!   loaded before the generation was read, but all rendering reads of it is in the key: a
 //!   page rendered for a viewer as it was is only given to a request whose viewer is the same.)
 //! - **Clock**: a rendered page shows a lock or a shared link only while it is live, so it

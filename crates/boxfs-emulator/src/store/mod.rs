@@ -9,15 +9,16 @@
 //! leaves either the whole change or none of it. Blobs are written (temp file + rename) before
 //! the row that references them commits.
 //!
-//! The store has a generation ([`Store::generation`]) that every committed change bumps, so
-//! that what is derived from the rows (the listing pages the routes keep) can tell whether it
-//! is still current. The rows change in two places only, and both bump it: the transactions of
-//! `Store::write` (every mutation, from items to tokens) and `Store::meta_get_or_init`. The bump
-//! happens after the commit with the connection still held, so a generation names one
+//! The store has a generation ([`Store::generation`]) that every change raises, so that what
+//! is derived from the rows (the listing pages the routes keep) can tell whether it is still
+//! current: SQLite's count of the rows its one connection has inserted, updated or deleted
+//! (`total_changes`), which sees every write however it is made (a transaction rolled back
+//! raises it too, which only drops what was still current). It is read under the connection's
+//! lock, which every transaction holds from begin to commit, so a generation names one
 //! committed state: whatever is read after reading generation `g` is that state or a later one.
-//! The writes of `Store::open` precede the store, whose generation then starts at 0. Blob files
-//! are not rows, and nothing rendered reads them (a file's `sha1` and `size` are its row's).
-//! The data dir belongs to one emulator: a change made to its database from outside bumps nothing.
+//! Blob files are not rows, and nothing rendered reads them (a file's `sha1` and `size` are its
+//! row's). The data dir belongs to one emulator: a change made to its database from outside
+//! raises nothing.
 //!
 //! [`render`] shows the rows as Box JSON, for the routes and for what the store keeps rendered
 //! (an event's `source`, a 409's conflicts).
@@ -61,7 +62,6 @@ pub use users::{NewUser, User, UserDefaults, UserRole, ADMIN_ID, ENTERPRISE_ID, 
 
 use rusqlite::{Connection, OptionalExtension, Transaction};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use tokio::sync::watch;
 
@@ -75,8 +75,6 @@ pub struct Store {
     /// The origin the emulator serves on, for the URLs in rendered items (shared links).
     base_url: String,
     position_tx: watch::Sender<i64>,
-    /// Bumped after every committed change (see the module doc).
-    generation: AtomicU64,
 }
 
 const SCHEMA: &str = r#"
@@ -294,7 +292,6 @@ impl Store {
             user_defaults,
             base_url: base_url.to_string(),
             position_tx,
-            generation: AtomicU64::new(0),
         })
     }
 
@@ -332,33 +329,25 @@ impl Store {
         }
         let value = init();
         conn.execute("INSERT INTO meta(key, value) VALUES (?1, ?2)", (key, &value))?;
-        self.changed();
         Ok(value)
     }
 
-    /// The generation of the rows, bumped by every committed change (see the module doc).
+    /// The generation of the rows, raised by every change (see the module doc).
     pub fn generation(&self) -> u64 {
-        self.generation.load(Ordering::Acquire)
-    }
-
-    /// Marks a committed change; called with the connection still held.
-    fn changed(&self) {
-        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.lock().total_changes()
     }
 
     fn lock(&self) -> MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Runs `f` in one transaction; bumps the generation once it commits and publishes the new
-    /// stream position.
+    /// Runs `f` in one transaction; publishes the new stream position after commit.
     fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> StoreResult<T>) -> StoreResult<T> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
         let out = f(&tx)?;
         let position: i64 = tx.query_row("SELECT COALESCE(MAX(position), 0) FROM events", [], |r| r.get(0))?;
         tx.commit()?;
-        self.changed();
         drop(conn);
         self.position_tx.send_if_modified(|p| {
             let changed = *p != position;
