@@ -248,6 +248,7 @@ impl Fs {
     }
 
     /// The progress of the pin of `ino` (pinned itself).
+    #[cfg(test)]
     pub fn pin_progress(&self, ino: Ino) -> Option<PinProgress> {
         self.pin_info(ino).map(|i| i.progress)
     }
