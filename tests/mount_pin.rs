@@ -9,11 +9,9 @@
 mod common;
 
 use common::emu::bytes;
-use common::mount::{boxfs, fuse_emulator, status_json, wait_for, Mounted};
+use common::mount::{boxfs, fuse_emulator, getxattr, removexattr, status_json, wait_for, Mounted};
 use serde_json::Value;
-use std::ffi::CString;
-use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 /// Requests that download file content (the API's redirect and the download host).
@@ -27,28 +25,6 @@ fn downloads(m: &Mounted) -> u64 {
 /// The pin at `path` in `boxfs status --json`.
 fn pin_status(m: &Mounted, path: &str) -> Option<Value> {
     status_json(m.path())["pins"].as_array().unwrap().iter().find(|p| p["path"] == path).cloned()
-}
-
-/// getxattr(2): the value, or the errno.
-fn getxattr(path: &Path, name: &str) -> Result<Vec<u8>, i32> {
-    let (p, n) = (CString::new(path.as_os_str().as_bytes()).unwrap(), CString::new(name).unwrap());
-    let mut buf = vec![0u8; 256];
-    // SAFETY: valid C strings and a buffer of the length given.
-    let len = unsafe { libc::getxattr(p.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
-    if len < 0 {
-        return Err(std::io::Error::last_os_error().raw_os_error().unwrap());
-    }
-    buf.truncate(len as usize);
-    Ok(buf)
-}
-
-fn removexattr(path: &Path, name: &str) -> Result<(), i32> {
-    let (p, n) = (CString::new(path.as_os_str().as_bytes()).unwrap(), CString::new(name).unwrap());
-    // SAFETY: valid C strings.
-    match unsafe { libc::removexattr(p.as_ptr(), n.as_ptr()) } {
-        0 => Ok(()),
-        _ => Err(std::io::Error::last_os_error().raw_os_error().unwrap()),
-    }
 }
 
 /// Twenty files of 30 KB to 600 KB, and one of 5 MB (two blocks), in folder `Docs`.

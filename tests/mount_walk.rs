@@ -8,9 +8,7 @@ mod common;
 
 use boxfs_emulator::store::NewFile;
 use boxfs_emulator::{Store, ADMIN_ID};
-use common::mount::{fuse_emulator, wait_for, Mounted};
-use std::ffi::CString;
-use std::os::unix::ffi::OsStrExt;
+use common::mount::{fuse_emulator, getxattr, wait_for, Mounted};
 use std::path::Path;
 use std::time::Duration;
 
@@ -54,19 +52,6 @@ fn walk(dir: &Path) -> usize {
         }
     }
     seen
-}
-
-/// `getxattr(2)`: the value, or the errno.
-fn getxattr(path: &Path, name: &str) -> Result<Vec<u8>, i32> {
-    let (path, name) = (CString::new(path.as_os_str().as_bytes()).unwrap(), CString::new(name).unwrap());
-    let mut buf = vec![0u8; 256];
-    // SAFETY: NUL-terminated strings and a buffer of the length given.
-    let n = unsafe { libc::getxattr(path.as_ptr(), name.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
-    if n < 0 {
-        return Err(std::io::Error::last_os_error().raw_os_error().unwrap());
-    }
-    buf.truncate(n as usize);
-    Ok(buf)
 }
 
 /// Names under `dir`, read without a `stat` (like `find -name`).

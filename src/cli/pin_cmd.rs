@@ -2,8 +2,8 @@
 //! never evicted; `--wait` reports progress until they are downloaded) and `boxfs unpin
 //! PATH...` (their content becomes ordinary cache again), through each mount's control socket.
 
-use super::status_cmd::{progress_line, sync_targets};
-use crate::control::{self, PinDone};
+use super::status_cmd::{per_mount, progress_line};
+use crate::control;
 use clap::Args;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -28,18 +28,10 @@ pub struct UnpinArgs {
 }
 
 pub fn run_pin(args: PinArgs) -> ExitCode {
-    let targets = match sync_targets(&args.paths) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("boxfs pin: {e}");
-            return ExitCode::from(2);
-        }
-    };
     let terminal = std::io::stderr().is_terminal();
-    let mut errors = Vec::new();
-    for (mountpoint, paths) in targets {
+    let errors = per_mount("pin", &args.paths, |mountpoint, paths| {
         let mut last = String::new();
-        let result = control::pin(&mountpoint, paths, args.wait, |now| {
+        let result = control::pin(mountpoint, paths, args.wait, |now| {
             let line = now.pins.iter().map(progress_line).collect::<Vec<_>>().join("; ");
             if line != last {
                 match terminal {
@@ -53,39 +45,22 @@ pub fn run_pin(args: PinArgs) -> ExitCode {
         if terminal && args.wait {
             eprint!("\r\x1b[2K");
         }
-        match result {
-            Ok(PinDone { errors: e, .. }) => errors.extend(e),
-            Err(e) => {
-                eprintln!("boxfs pin: {e}");
-                return ExitCode::from(2);
-            }
-        }
-    }
+        result.map(|done| done.errors)
+    });
     finish("pin", errors, if args.wait { "pinned and downloaded" } else { "pinned (downloading in the background)" })
 }
 
 pub fn run_unpin(args: UnpinArgs) -> ExitCode {
-    let targets = match sync_targets(&args.paths) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("boxfs unpin: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let mut errors = Vec::new();
-    for (mountpoint, paths) in targets {
-        match control::unpin(&mountpoint, paths) {
-            Ok(done) => errors.extend(done.errors),
-            Err(e) => {
-                eprintln!("boxfs unpin: {e}");
-                return ExitCode::from(2);
-            }
-        }
-    }
+    let errors =
+        per_mount("unpin", &args.paths, |mountpoint, paths| control::unpin(mountpoint, paths).map(|d| d.errors));
     finish("unpin", errors, "unpinned (its content stays cached until evicted)")
 }
 
-fn finish(command: &str, errors: Vec<String>, success: &str) -> ExitCode {
+fn finish(command: &str, errors: Result<Vec<String>, ExitCode>, success: &str) -> ExitCode {
+    let errors = match errors {
+        Ok(errors) => errors,
+        Err(code) => return code,
+    };
     if errors.is_empty() {
         println!("boxfs {command}: {success}");
         return ExitCode::SUCCESS;

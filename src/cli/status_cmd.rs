@@ -10,7 +10,7 @@ use crate::control::{self, Status};
 use crate::control::{PinReport, Upload, UploadStage};
 use clap::Args;
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Debug, Args)]
@@ -160,17 +160,9 @@ pub fn render(s: &Status) -> String {
 }
 
 pub fn run_sync(args: SyncArgs) -> ExitCode {
-    let targets = match sync_targets(&args.paths) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("boxfs sync: {e}");
-            return ExitCode::from(2);
-        }
-    };
     let bar = !args.quiet && std::io::stderr().is_terminal();
-    let mut failures = Vec::new();
-    for (mountpoint, paths) in targets {
-        let result = control::sync(&mountpoint, paths, |s| {
+    let failures = per_mount("sync", &args.paths, |mountpoint, paths| {
+        let result = control::sync(mountpoint, paths, |s| {
             if bar {
                 draw_bar(s);
             }
@@ -178,14 +170,12 @@ pub fn run_sync(args: SyncArgs) -> ExitCode {
         if bar {
             eprint!("\r\x1b[2K");
         }
-        match result {
-            Ok(done) => failures.extend(done.failures),
-            Err(e) => {
-                eprintln!("boxfs sync: {e}");
-                return ExitCode::from(2);
-            }
-        }
-    }
+        result.map(|done| done.failures)
+    });
+    let failures = match failures {
+        Ok(f) => f,
+        Err(code) => return code,
+    };
     if failures.is_empty() {
         if !args.quiet {
             println!("boxfs sync: everything asked for is in Box");
@@ -199,8 +189,30 @@ pub fn run_sync(args: SyncArgs) -> ExitCode {
     ExitCode::FAILURE
 }
 
+/// Asks each mount `paths` lie in (every mount when there are none) with the paths in it
+/// (relative to its root; none: all of it), gathering the messages of what could not be done.
+/// A path in no mount, or a daemon that does not answer, ends it: `boxfs COMMAND: why` and
+/// exit code 2.
+pub(super) fn per_mount(
+    command: &str,
+    paths: &[PathBuf],
+    mut ask: impl FnMut(&Path, Vec<PathBuf>) -> Result<Vec<String>, control::ControlError>,
+) -> Result<Vec<String>, ExitCode> {
+    let asked = sync_targets(paths).and_then(|targets| {
+        let mut messages = Vec::new();
+        for (mountpoint, paths) in targets {
+            messages.extend(ask(&mountpoint, paths)?);
+        }
+        Ok(messages)
+    });
+    asked.map_err(|e| {
+        eprintln!("boxfs {command}: {e}");
+        ExitCode::from(2)
+    })
+}
+
 /// Each mount to sync with the paths in it (relative to its root; none: all of it).
-pub(super) fn sync_targets(paths: &[PathBuf]) -> Result<Vec<(PathBuf, Vec<PathBuf>)>, control::ControlError> {
+fn sync_targets(paths: &[PathBuf]) -> Result<Vec<(PathBuf, Vec<PathBuf>)>, control::ControlError> {
     if paths.is_empty() {
         return Ok(control::all_registered()?.into_iter().map(|m| (m.mountpoint, Vec::new())).collect());
     }

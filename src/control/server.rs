@@ -11,7 +11,7 @@ use crate::vfs::read::pins::PinState;
 use crate::vfs::uploads::Scope;
 use crate::vfs::Fs;
 use boxfs_api::{Client, StreamState};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -135,7 +135,7 @@ async fn serve_one(stream: UnixStream, ctx: &Context) -> Result<(), super::Contr
                     Err(e) => Err(e),
                 };
                 if let Err(e) = unpinned {
-                    errors.push(format!("{}: {e}", path.display()));
+                    errors.push(path_error(path, e));
                 }
             }
             send(&mut write, &PinDone { done: true, errors }).await
@@ -147,21 +147,25 @@ async fn serve_one(stream: UnixStream, ctx: &Context) -> Result<(), super::Contr
 async fn pin(fs: &Fs, paths: &[PathBuf]) -> (Vec<u64>, Vec<String>) {
     let (mut pinned, mut errors) = (Vec::new(), Vec::new());
     for path in paths {
-        let ino = match fs.resolve(path).await {
-            Ok(ino) => ino,
-            Err(e) => {
-                errors.push(format!("{}: {e}", path.display()));
-                continue;
-            }
+        let done = match fs.resolve(path).await {
+            Ok(ino) => fs.pin(ino).await.map(|_| ino),
+            Err(e) => Err(e),
         };
-        match fs.pin(ino).await {
-            Ok(_) => pinned.push(ino),
-            // Its message names the item and says why.
-            Err(crate::vfs::VfsError::Pin(e)) => errors.push(e.to_string()),
-            Err(e) => errors.push(format!("{}: {e}", path.display())),
+        match done {
+            Ok(ino) => pinned.push(ino),
+            Err(e) => errors.push(path_error(path, e)),
         }
     }
     (pinned, errors)
+}
+
+/// Why a pin or unpin of `path` could not be done: `path: why`, or a pin's own refusal alone
+/// (its message names the item).
+fn path_error(path: &Path, e: crate::vfs::VfsError) -> String {
+    match e {
+        crate::vfs::VfsError::Pin(e) => e.to_string(),
+        e => format!("{}: {e}", path.display()),
+    }
 }
 
 /// Sends the progress of the pins of `inos` every [`PROGRESS_EVERY`] until each is complete or
@@ -174,19 +178,19 @@ async fn wait_for_pins(
     let mut tick = tokio::time::interval(PROGRESS_EVERY);
     loop {
         tick.tick().await;
-        if let boxfs_api::Connection::Offline { .. } = fs.connection() {
-            let now = Reachability::of(&fs.connection()).describe();
+        let connection = fs.connection();
+        if !connection.is_online() {
+            let now = Reachability::of(&connection).describe();
             return Ok(vec![format!("Box is unreachable ({now}); what is missing downloads when it is back")]);
         }
         let infos: Vec<_> = inos.iter().map(|&ino| fs.pin_info(ino)).collect();
         let pins: Vec<PinReport> = infos.iter().flatten().cloned().map(PinReport::from).collect();
         send(write, &PinsNow { pins }).await?;
-        let progress: Vec<_> = inos.iter().zip(infos).map(|(&ino, info)| (ino, info.map(|i| i.progress))).collect();
-        let settled = progress.iter().all(|(_, p)| p.as_ref().is_none_or(|p| p.state != PinState::Downloading));
-        if settled {
-            let failed = progress.iter().filter_map(|(ino, p)| match p.as_ref().map(|p| &p.state) {
-                Some(PinState::Failed(why)) => Some(format!("{}: {why}", fs.path_in_mount(*ino))),
-                None => Some(format!("{}: no longer pinned", fs.path_in_mount(*ino))),
+        let states: Vec<_> = infos.iter().map(|i| i.as_ref().map(|i| &i.progress.state)).collect();
+        if states.iter().all(|s| s.is_none_or(|s| *s != PinState::Downloading)) {
+            let failed = inos.iter().zip(states).filter_map(|(&ino, state)| match state {
+                Some(PinState::Failed(why)) => Some(format!("{}: {why}", fs.path_in_mount(ino))),
+                None => Some(format!("{}: no longer pinned", fs.path_in_mount(ino))),
                 _ => None,
             });
             return Ok(failed.collect());

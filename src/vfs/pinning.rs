@@ -81,6 +81,14 @@ async fn back_online(remote: &dyn Remote) {
     remote.until_online().await;
 }
 
+/// A path in the mount (relative to its root) for messages: the root is `/`.
+fn shown(path: String) -> String {
+    match path.is_empty() {
+        true => "/".into(),
+        false => path,
+    }
+}
+
 /// Bytes free for an unprivileged user on the filesystem holding `dir`.
 fn free_space(dir: &std::path::Path) -> std::io::Result<u64> {
     let st = rustix::fs::statvfs(dir)?;
@@ -169,10 +177,7 @@ impl Fs {
     /// The path of `ino` in the mount, relative to its root (as far as the inode table knows),
     /// for messages: the root is `/`.
     fn shown_path(&self, ino: Ino) -> String {
-        match self.path_in_mount(ino) {
-            path if path.is_empty() => "/".into(),
-            path => path,
-        }
+        shown(self.path_in_mount(ino))
     }
 
     /// The path of `ino` in the mount, relative to its root (as far as the inode table knows;
@@ -222,8 +227,7 @@ impl Fs {
         match self.pin_mark(ino) {
             Some(PinMark::Own) => {}
             Some(PinMark::Inherited(folder)) => {
-                let folder = if folder.path.is_empty() { "/".to_string() } else { folder.path };
-                return Err(PinError::Inherited { path, folder }.into());
+                return Err(PinError::Inherited { path, folder: shown(folder.path) }.into());
             }
             None => return Err(PinError::NotPinned(path).into()),
         }
@@ -241,6 +245,7 @@ impl Fs {
     }
 
     /// The progress of the pin of `ino` (pinned itself).
+    #[cfg(test)]
     pub fn pin_progress(&self, ino: Ino) -> Option<PinProgress> {
         self.pin_info(ino).map(|i| i.progress)
     }

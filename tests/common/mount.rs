@@ -4,7 +4,9 @@
 //! fails, so that a stale mount never breaks the next run.
 
 use super::emu::TestEmulator;
+use std::ffi::CString;
 use std::io::{BufRead, BufReader};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -241,4 +243,27 @@ pub fn status_json(path: &Path) -> serde_json::Value {
     let out = boxfs(&["status", path.to_str().unwrap(), "--json"]);
     assert!(out.status.success(), "status: {}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).expect("status prints JSON")
+}
+
+/// `getxattr(2)`: the value, or the errno.
+pub fn getxattr(path: &Path, name: &str) -> Result<Vec<u8>, i32> {
+    let (path, name) = (CString::new(path.as_os_str().as_bytes()).unwrap(), CString::new(name).unwrap());
+    let mut buf = vec![0u8; 256];
+    // SAFETY: NUL-terminated strings and a buffer of the length given.
+    let n = unsafe { libc::getxattr(path.as_ptr(), name.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    if n < 0 {
+        return Err(std::io::Error::last_os_error().raw_os_error().unwrap());
+    }
+    buf.truncate(n as usize);
+    Ok(buf)
+}
+
+/// `removexattr(2)`: done, or the errno.
+pub fn removexattr(path: &Path, name: &str) -> Result<(), i32> {
+    let (path, name) = (CString::new(path.as_os_str().as_bytes()).unwrap(), CString::new(name).unwrap());
+    // SAFETY: NUL-terminated strings.
+    match unsafe { libc::removexattr(path.as_ptr(), name.as_ptr()) } {
+        0 => Ok(()),
+        _ => Err(std::io::Error::last_os_error().raw_os_error().unwrap()),
+    }
 }

@@ -176,10 +176,9 @@ enum Store {
 pub struct Budget {
     cfg: BudgetConfig,
     store: Mutex<Store>,
-    /// One waiter per priority at a time asks the store; the others queue here in turn.
-    foreground: Mutex<()>,
-    background: Mutex<()>,
-    idle: Mutex<()>,
+    /// One waiter per priority (indexed by it) at a time asks the store; the others queue
+    /// here in turn.
+    turns: [Mutex<()>; 3],
 }
 
 impl Budget {
@@ -196,22 +195,12 @@ impl Budget {
             s.prune();
             s.pids.push(std::process::id());
         });
-        Budget {
-            cfg: cfg.clone(),
-            store: Mutex::new(store),
-            foreground: Mutex::new(()),
-            background: Mutex::new(()),
-            idle: Mutex::new(()),
-        }
+        Budget { cfg: cfg.clone(), store: Mutex::new(store), turns: Default::default() }
     }
 
     /// Waits until one request (and one upload when `upload`) may be sent, then takes it.
     pub async fn acquire(&self, upload: bool, priority: Priority) {
-        let _turn = match priority {
-            Priority::Foreground => self.foreground.lock().await,
-            Priority::Background => self.background.lock().await,
-            Priority::Idle => self.idle.lock().await,
-        };
+        let _turn = self.turns[priority as usize].lock().await;
         loop {
             let taken = self.update(|s| s.take(monotonic_ns(), upload, priority, &self.cfg)).await;
             match taken {
@@ -341,25 +330,29 @@ mod tests {
         assert_eq!(s.usage(&cfg).uploads_last_minute, 0);
     }
 
+    /// Takes requests (uploads when `upload`) at `priority`, all at one instant, until one is
+    /// refused: how many were taken.
+    fn takes(s: &mut State, upload: bool, priority: Priority, cfg: &BudgetConfig) -> usize {
+        let mut taken = 0;
+        while s.take(SEC, upload, priority, cfg).is_ok() {
+            taken += 1;
+        }
+        taken
+    }
+
     #[test]
     fn background_leaves_the_reserve_to_foreground() {
         let cfg = cfg(100, 10);
         let mut s = State::default();
-        let mut background = 0;
-        while s.take(SEC, false, Priority::Background, &cfg).is_ok() {
-            background += 1;
-        }
-        assert_eq!(background, 90, "the last 10% are not for background requests");
-        for _ in 0..10 {
-            s.take(SEC, false, Priority::Foreground, &cfg).expect("foreground takes the reserve");
-        }
-        assert!(s.take(SEC, false, Priority::Foreground, &cfg).is_err());
+        assert_eq!(
+            takes(&mut s, false, Priority::Background, &cfg),
+            90,
+            "the last 10% are not for background requests"
+        );
+        assert_eq!(takes(&mut s, false, Priority::Foreground, &cfg), 10, "foreground takes the reserve");
         // Uploads have their own bucket and reserve.
         let mut s = State::default();
-        for _ in 0..9 {
-            s.take(SEC, true, Priority::Background, &cfg).unwrap();
-        }
-        assert!(s.take(SEC, true, Priority::Background, &cfg).is_err());
+        assert_eq!(takes(&mut s, true, Priority::Background, &cfg), 9);
         s.take(SEC, true, Priority::Foreground, &cfg).unwrap();
     }
 
@@ -367,18 +360,9 @@ mod tests {
     fn idle_leaves_a_larger_reserve_to_background_and_foreground() {
         let cfg = cfg(100, 10);
         let mut s = State::default();
-        let mut idle = 0;
-        while s.take(SEC, false, Priority::Idle, &cfg).is_ok() {
-            idle += 1;
-        }
-        assert_eq!(idle, 70, "the last 30% are not for idle requests");
-        for _ in 0..20 {
-            s.take(SEC, false, Priority::Background, &cfg).expect("background takes its share of the reserve");
-        }
-        assert!(s.take(SEC, false, Priority::Background, &cfg).is_err());
-        for _ in 0..10 {
-            s.take(SEC, false, Priority::Foreground, &cfg).expect("foreground takes the rest");
-        }
+        assert_eq!(takes(&mut s, false, Priority::Idle, &cfg), 70, "the last 30% are not for idle requests");
+        assert_eq!(takes(&mut s, false, Priority::Background, &cfg), 20, "background takes its share of the reserve");
+        assert_eq!(takes(&mut s, false, Priority::Foreground, &cfg), 10, "foreground takes the rest");
     }
 
     #[test]

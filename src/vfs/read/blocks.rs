@@ -482,11 +482,13 @@ impl BlockCache {
     }
 
     /// Pins `content`: its blocks, cached now or later, are never evicted. Persisted.
+    #[cfg(test)]
     pub fn pin(&self, content: &ContentKey) -> io::Result<()> {
         self.pin_all(std::slice::from_ref(content))
     }
 
-    /// Pins every content of `contents` (see [`Self::pin`]), saved once.
+    /// Pins every content of `contents`: their blocks, cached now or later, are never evicted.
+    /// Persisted, saved once.
     pub fn pin_all(&self, contents: &[ContentKey]) -> io::Result<()> {
         let mut index = self.lock();
         if index.pin(contents) {
@@ -496,11 +498,13 @@ impl BlockCache {
     }
 
     /// Unpins `content`: its blocks become ordinary cache (evicted as the capacity needs).
+    #[cfg(test)]
     pub fn unpin(&self, content: &ContentKey) -> io::Result<()> {
         self.unpin_unless(|c| c != content)
     }
 
-    /// Unpins every pinned content `keep` says no to (see [`Self::unpin`]).
+    /// Unpins every pinned content `keep` says no to: their blocks become ordinary cache
+    /// (evicted as the capacity needs). Persisted.
     pub fn unpin_unless(&self, keep: impl Fn(&ContentKey) -> bool) -> io::Result<()> {
         let mut index = self.lock();
         if !index.unpin_unless(keep) {
@@ -511,11 +515,13 @@ impl BlockCache {
     }
 
     /// The pinned contents.
+    #[cfg(test)]
     pub fn pinned(&self) -> Vec<ContentKey> {
         self.lock().contents()
     }
 
     /// Whether `content` is pinned.
+    #[cfg(test)]
     pub fn is_pinned(&self, content: &ContentKey) -> bool {
         self.lock().is_pinned(&content.block(0))
     }

@@ -12,7 +12,6 @@
 //! Invariants: one pin per Box item; the file on disk always holds the whole list as it was
 //! after a complete change.
 
-use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -106,10 +105,24 @@ struct PinsFile {
 }
 
 struct State {
-    pins: Vec<Pin>,
-    progress: HashMap<(PinKind, String), PinProgress>,
+    /// Every pin with its progress.
+    pins: Vec<PinInfo>,
     /// Counts the changes of `pins` (pins added or removed).
     generation: u64,
+}
+
+impl State {
+    fn position(&self, kind: PinKind, id: &str) -> Option<usize> {
+        self.pins.iter().position(|p| p.pin.kind == kind && p.pin.id == id)
+    }
+
+    fn find(&self, kind: PinKind, id: &str) -> Option<&PinInfo> {
+        self.position(kind, id).map(|at| &self.pins[at])
+    }
+
+    fn find_mut(&mut self, kind: PinKind, id: &str) -> Option<&mut PinInfo> {
+        self.position(kind, id).map(|at| &mut self.pins[at])
+    }
 }
 
 /// The pin list of one mount. `Send + Sync`.
@@ -142,8 +155,8 @@ impl PinList {
     }
 
     fn with(file: Option<PathBuf>, pins: Vec<Pin>) -> PinList {
-        let progress = pins.iter().map(|p| ((p.kind, p.id.clone()), PinProgress::starting())).collect();
-        PinList { file, state: Mutex::new(State { pins, progress, generation: 0 }), wake: Notify::new() }
+        let pins = pins.into_iter().map(|pin| PinInfo { pin, progress: PinProgress::starting() }).collect();
+        PinList { file, state: Mutex::new(State { pins, generation: 0 }), wake: Notify::new() }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -152,14 +165,15 @@ impl PinList {
 
     fn save(&self, st: &State) -> io::Result<()> {
         let Some(file) = &self.file else { return Ok(()) };
-        let bytes = serde_json::to_vec_pretty(&PinsFile { pins: st.pins.clone() }).map_err(io::Error::other)?;
+        let pins = st.pins.iter().map(|p| p.pin.clone()).collect();
+        let bytes = serde_json::to_vec_pretty(&PinsFile { pins }).map_err(io::Error::other)?;
         boxfs_io::atomic_file::write_atomic(file, &bytes)
     }
 
     /// Every pin, and the list's generation (see [`PinList::generation`]).
     pub fn all(&self) -> (Vec<Pin>, u64) {
         let st = self.lock();
-        (st.pins.clone(), st.generation)
+        (st.pins.iter().map(|p| p.pin.clone()).collect(), st.generation)
     }
 
     /// A number that changes whenever a pin is added or removed.
@@ -173,17 +187,16 @@ impl PinList {
 
     /// The pin of item `id`, if it is pinned itself.
     pub fn get(&self, kind: PinKind, id: &str) -> Option<Pin> {
-        self.lock().pins.iter().find(|p| p.kind == kind && p.id == id).cloned()
+        self.lock().find(kind, id).map(|p| p.pin.clone())
     }
 
     /// Adds a pin (its progress starts over); false if the item was pinned already.
     pub fn add(&self, pin: Pin) -> io::Result<bool> {
         let mut st = self.lock();
-        if st.pins.iter().any(|p| p.kind == pin.kind && p.id == pin.id) {
+        if st.position(pin.kind, &pin.id).is_some() {
             return Ok(false);
         }
-        st.progress.insert((pin.kind, pin.id.clone()), PinProgress::starting());
-        st.pins.push(pin);
+        st.pins.push(PinInfo { pin, progress: PinProgress::starting() });
         if let Err(e) = self.save(&st) {
             st.pins.pop();
             return Err(e);
@@ -195,13 +208,12 @@ impl PinList {
     /// Removes the pin of item `id`; false if it was not pinned.
     pub fn remove(&self, kind: PinKind, id: &str) -> io::Result<bool> {
         let mut st = self.lock();
-        let Some(at) = st.pins.iter().position(|p| p.kind == kind && p.id == id) else { return Ok(false) };
+        let Some(at) = st.position(kind, id) else { return Ok(false) };
         let pin = st.pins.remove(at);
         if let Err(e) = self.save(&st) {
             st.pins.insert(at, pin);
             return Err(e);
         }
-        st.progress.remove(&(kind, id.to_string()));
         st.generation += 1;
         Ok(true)
     }
@@ -209,7 +221,7 @@ impl PinList {
     /// Records where a pinned item is now (persisted when it changed).
     pub fn set_path(&self, kind: PinKind, id: &str, path: &str) {
         let mut st = self.lock();
-        let Some(pin) = st.pins.iter_mut().find(|p| p.kind == kind && p.id == id) else { return };
+        let Some(PinInfo { pin, .. }) = st.find_mut(kind, id) else { return };
         if pin.path == path {
             return;
         }
@@ -221,34 +233,24 @@ impl PinList {
 
     /// Records a pin's progress (ignored for a pin removed meanwhile).
     pub fn set_progress(&self, kind: PinKind, id: &str, progress: PinProgress) {
-        let mut st = self.lock();
-        if let Some(p) = st.progress.get_mut(&(kind, id.to_string())) {
-            *p = progress;
+        if let Some(p) = self.lock().find_mut(kind, id) {
+            p.progress = progress;
         }
     }
 
     /// A pin's progress.
     pub fn progress(&self, kind: PinKind, id: &str) -> Option<PinProgress> {
-        self.lock().progress.get(&(kind, id.to_string())).cloned()
+        self.lock().find(kind, id).map(|p| p.progress.clone())
     }
 
     /// The pin of item `id` with its progress.
     pub fn info(&self, kind: PinKind, id: &str) -> Option<PinInfo> {
-        let pin = self.get(kind, id)?;
-        let progress = self.progress(kind, id).unwrap_or_else(PinProgress::starting);
-        Some(PinInfo { pin, progress })
+        self.lock().find(kind, id).cloned()
     }
 
     /// Every pin with its progress.
     pub fn report(&self) -> Vec<PinInfo> {
-        let st = self.lock();
-        st.pins
-            .iter()
-            .map(|pin| PinInfo {
-                pin: pin.clone(),
-                progress: st.progress.get(&(pin.kind, pin.id.clone())).cloned().unwrap_or_else(PinProgress::starting),
-            })
-            .collect()
+        self.lock().pins.clone()
     }
 
     /// Asks the worker for a run (runs asked for while one is under way make one more).
