@@ -79,7 +79,7 @@ fn journal_status(mountpoint: &Path, cache_dir: &Path) -> Result<Status, Control
         source: "journal".into(),
         pid: None,
         account: None,
-        connection: super::Reachability::unknown(),
+        connection: super::Reachability::default(),
         events: "unknown".into(),
         cache: Cache { dir: cache_dir.into(), used_bytes: None, capacity_bytes: None, pinned_bytes: None },
         api: None,

@@ -140,7 +140,7 @@ pub struct PinDone {
 /// showed it), or `unknown` when no daemon answers.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Reachability {
-    pub state: String,
+    pub state: ReachState,
     /// RFC 3339, local time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub since: Option<String>,
@@ -148,16 +148,21 @@ pub struct Reachability {
     pub reason: Option<String>,
 }
 
-impl Reachability {
-    pub fn unknown() -> Reachability {
-        Reachability { state: "unknown".into(), since: None, reason: None }
-    }
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ReachState {
+    Online,
+    Offline,
+    #[default]
+    Unknown,
+}
 
+impl Reachability {
     pub fn of(connection: &boxfs_api::Connection) -> Reachability {
         match connection {
-            boxfs_api::Connection::Online => Reachability { state: "online".into(), since: None, reason: None },
+            boxfs_api::Connection::Online => Reachability { state: ReachState::Online, since: None, reason: None },
             boxfs_api::Connection::Offline { since, reason } => Reachability {
-                state: "offline".into(),
+                state: ReachState::Offline,
                 since: Some(
                     chrono::DateTime::<chrono::Local>::from(*since).to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
                 ),
@@ -168,16 +173,17 @@ impl Reachability {
 
     /// One line for people: `online`, `offline since 2026-12-06 05:40:12 (why)`.
     pub fn describe(&self) -> String {
-        match (&self.since, &self.reason) {
-            (Some(since), reason) => {
+        match (self.state, &self.since) {
+            (ReachState::Online, _) => "online".into(),
+            (ReachState::Unknown, _) => "unknown".into(),
+            (ReachState::Offline, since) => {
+                let since = since.as_deref().unwrap_or_default();
                 let since = chrono::DateTime::parse_from_rfc3339(since)
                     .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
-                    .unwrap_or_else(|_| since.clone());
-                let why = reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default();
-                format!("{} since {since}{why}", self.state)
+                    .unwrap_or_else(|_| since.to_string());
+                let why = self.reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default();
+                format!("offline since {since}{why}")
             }
-            _ if self.state.is_empty() => "unknown".into(),
-            _ => self.state.clone(),
         }
     }
 }

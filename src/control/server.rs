@@ -106,12 +106,8 @@ async fn serve_one(stream: UnixStream, ctx: &Context) -> Result<(), super::Contr
                     }
                     _ = tick.tick() => {
                         let now = status(ctx, &scope).await;
-                        if now.connection.state == "offline" {
-                            let why = format!(
-                                "Box is unreachable ({}); {} upload(s) stay queued and go when it is back",
-                                now.connection.describe(),
-                                now.uploads.len()
-                            );
+                        let queued = || format!("{} upload(s) stay queued and go when it is back", now.uploads.len());
+                        if let Some(why) = unreachable_now(&ctx.fs, queued) {
                             return send(&mut write, &SyncDone { done: true, failures: vec![why] }).await;
                         }
                         send(&mut write, &now).await?
@@ -168,6 +164,16 @@ fn path_error(path: &Path, e: crate::vfs::VfsError) -> String {
     }
 }
 
+/// While Box cannot be reached, why a `sync` or a `pin --wait` ends now (`then`: what happens
+/// once it is back).
+fn unreachable_now(fs: &Fs, then: impl FnOnce() -> String) -> Option<String> {
+    let connection = fs.connection();
+    if connection.is_online() {
+        return None;
+    }
+    Some(format!("Box is unreachable ({}); {}", Reachability::of(&connection).describe(), then()))
+}
+
 /// Sends the progress of the pins of `inos` every [`PROGRESS_EVERY`] until each is complete or
 /// failed; the failures.
 async fn wait_for_pins(
@@ -178,10 +184,8 @@ async fn wait_for_pins(
     let mut tick = tokio::time::interval(PROGRESS_EVERY);
     loop {
         tick.tick().await;
-        let connection = fs.connection();
-        if !connection.is_online() {
-            let now = Reachability::of(&connection).describe();
-            return Ok(vec![format!("Box is unreachable ({now}); what is missing downloads when it is back")]);
+        if let Some(why) = unreachable_now(fs, || "what is missing downloads when it is back".into()) {
+            return Ok(vec![why]);
         }
         let infos: Vec<_> = inos.iter().map(|&ino| fs.pin_info(ino)).collect();
         let pins: Vec<PinReport> = infos.iter().flatten().cloned().map(PinReport::from).collect();
